@@ -1,0 +1,312 @@
+"""One draw of the model: firm population, calibration (MODEL.md section 7) and period aggregates
+(sections 3-5) in partial equilibrium.
+
+Array conventions: a *block* is (origin i, sector k), ``b = i * K + k``; a *cell* is (block,
+destination n), arrays of shape ``(B, R)``; policy arrays ``(T, R, R, K)`` are
+``[period, origin, destination, sector]`` and are brought to cells by ``to_cells``.
+
+Only the composite ``B_ink = d * A_nk * (mu * tau * e * (1+t)**kappa)**(1 - sigma)`` (the demand
+term of a firm with ``phi = 1`` and no shock) and the fixed cost ``F_ink`` matter at the baseline.
+A firm with sales score ``v`` (``kernels.firm``) has consumer spending ``x = B * exp(v)``, revenue
+net of tariff ``r = x / (1 + t)`` and operating profit ``pi = r * m`` with margin
+``m = 1 - (1+t)**(1-kappa) / mu`` (``= 1/sigma`` when ``kappa = 1``). It sells when
+``pi / e >= F * eta * c`` (MODEL.md section 4), i.e. when its entry score is at least::
+
+    threshold = log F - log B + log(1 + t) - log m + log e   (+ log c).
+
+Calibration picks, per cell, the threshold that leaves the target share of simulated firms active
+(midway between the last active and the first inactive score) and the ``B`` that makes simulated
+exports equal the data. A counterfactual moves ``log B`` by
+``log d + (1 - sigma) * (log tau + log e + kappa * log(1 + t))`` changes and the threshold by the
+formula above.
+
+Choice (stated in the README): the data flows are valued at customs value, net of the importer's
+tariff (BACI and Census report them so), so calibration matches ``exports`` (``sum w * r``), not
+consumer ``sales`` (``sum w * x = (1 + t) * exports``), to the data.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import block_keys, evaluate_cells, rank_cells
+
+
+def to_cells(x):
+    """``(..., R, R, K)`` ``[origin, destination, sector]`` -> ``(..., B, R)`` ``[block, destination]``."""
+    *lead, n_regions, _, n_sectors = x.shape
+    return np.swapaxes(x, -1, -2).reshape(*lead, n_regions * n_sectors, n_regions)
+
+
+def from_cells(x, n_sectors):
+    """Inverse of ``to_cells``."""
+    *lead, n_blocks, n_regions = x.shape
+    return np.swapaxes(x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions), -1, -2)
+
+
+@dataclass(frozen=True, eq=False)
+class DrawParameters:
+    """Parameters of one draw, per sector (K,) unless stated.
+
+    ``pass_through`` is per (origin, sector), shape (R, K); ``sunk_cost_ratio`` is lambda of
+    MODEL.md section 4 (1 = static entry).
+    """
+
+    sigma: np.ndarray
+    theta: np.ndarray
+    shock_demand_sd: np.ndarray
+    shock_cost_sd: np.ndarray
+    shock_corr: np.ndarray
+    pass_through: np.ndarray
+    sunk_cost_ratio: float = 1.0
+
+    @classmethod
+    def from_calibration(cls, calibration):
+        """The calibration's point values, full pass-through, static entry."""
+        return cls(sigma=calibration.sigma, theta=calibration.theta,
+                   shock_demand_sd=calibration.shock_demand_sd, shock_cost_sd=calibration.shock_cost_sd,
+                   shock_corr=calibration.shock_corr,
+                   pass_through=np.ones((calibration.n_regions, calibration.n_sectors)))
+
+    def per_block(self, values, n_regions):
+        """A per-sector array (K,) repeated for every origin -> (B,)."""
+        return np.tile(values, n_regions)
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """The simulated firms of one draw, ranked per cell (``kernels.cpu.rank_cells``).
+
+    Attributes
+    ----------
+    draw : int
+    n_firms : int
+        Simulated firms per block, ``M``.
+    productivity_keys, shock_keys : ndarray of uint64 (B,)
+    entry_sorted : ndarray (B, R, M)
+    tail_sales : ndarray (B, R, M + 1)
+    """
+
+    draw: int
+    n_firms: int
+    productivity_keys: np.ndarray
+    shock_keys: np.ndarray
+    entry_sorted: np.ndarray
+    tail_sales: np.ndarray
+
+    def evaluate(self, thresholds):
+        """Active firms ``(T, B, R)`` int64 and their summed ``exp(sales_score)`` ``(T, B, R)``."""
+        active = np.empty(thresholds.shape, dtype=np.int64)
+        sales_index = np.empty(thresholds.shape)
+        evaluate_cells(self.entry_sorted, self.tail_sales, np.ascontiguousarray(thresholds), active, sales_index)
+        return active, sales_index
+
+
+def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=None):
+    """Draw and rank one draw's firm population.
+
+    Parameters
+    ----------
+    stream_keys : (uint64, uint64)
+        Keys of the productivity and shock streams of the run.
+    draw : int
+    n_firms : int
+        Simulated firms per (origin, sector).
+    params : DrawParameters
+    n_regions : int
+    scratch : (ndarray, ndarray), optional
+        Preallocated ``(B, R, M)`` and ``(B, R, M + 1)`` arrays, reused across draws.
+
+    Returns
+    -------
+    Population
+    """
+    n_blocks = n_regions * params.sigma.size
+    productivity_keys = block_keys(np.uint64(stream_keys[0]), draw, n_blocks)
+    shock_keys = block_keys(np.uint64(stream_keys[1]), draw, n_blocks)
+    if scratch is None:
+        scratch = (np.empty((n_blocks, n_regions, n_firms)), np.empty((n_blocks, n_regions, n_firms + 1)))
+    entry_sorted, tail_sales = scratch
+    per_block = params.per_block
+    rank_cells(productivity_keys, shock_keys,
+               per_block((params.sigma - 1.0) / params.theta, n_regions),
+               per_block(params.shock_demand_sd, n_regions), per_block(params.shock_cost_sd, n_regions),
+               per_block(params.shock_corr, n_regions), n_firms, entry_sorted, tail_sales)
+    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales)
+
+
+@dataclass(frozen=True, eq=False)
+class Baseline:
+    """Calibrated cells of one draw, arrays (B, R) unless stated.
+
+    Attributes
+    ----------
+    threshold : entry threshold of period 0 (``+inf`` for a cell with no flow)
+    active : simulated firms active at the baseline
+    sales_index : their summed ``exp(sales_score)``
+    weight : (B,) real firms per simulated firm, ``N_ik / M``
+    scale : ``w * B_ink``, so that ``exports = scale * sales_index / (1 + t)``
+    tariff : baseline tariff
+    """
+
+    threshold: np.ndarray
+    active: np.ndarray
+    sales_index: np.ndarray
+    weight: np.ndarray
+    scale: np.ndarray
+    tariff: np.ndarray
+
+
+def target_active(share, n_firms, flows):
+    """Simulated firms active at the baseline: ``round(share * M)`` in ``[1, M]``; 0 where no flow.
+
+    A finite population can only match a share to ``1 / (2M)``; this is the nearest count.
+    """
+    count = np.clip(np.rint(share * n_firms), 1, n_firms).astype(np.int64)
+    return np.where(flows > 0, count, 0)
+
+
+def calibrate(population, calibration):
+    """Baseline thresholds and demand scales that reproduce the data on this population.
+
+    Exactness: period-0 exports ``scale * S0 / (1 + t0)`` equal ``flows`` to rounding, and the
+    active count is ``target_active`` exactly (MODEL.md section 7).
+
+    Returns
+    -------
+    Baseline
+    """
+    m = population.n_firms
+    flows = to_cells(calibration.flows)
+    tariff = to_cells(calibration.tariffs)
+    active = target_active(to_cells(calibration.participation), m, flows)
+    scores = population.entry_sorted
+    first = m - np.maximum(active, 1)  # ascending order: actives are ranks first .. M-1
+    lowest_active = np.take_along_axis(scores, first[..., None], axis=2)[..., 0]
+    highest_inactive = np.take_along_axis(scores, np.maximum(first - 1, 0)[..., None], axis=2)[..., 0]
+    threshold = np.where(active < m, 0.5 * (lowest_active + highest_inactive), lowest_active)
+    threshold = np.where(active > 0, threshold, np.inf)
+    sales_index = np.where(active > 0, np.take_along_axis(population.tail_sales, first[..., None], axis=2)[..., 0], 0.0)
+    weight = calibration.firms.reshape(-1) / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(active > 0, flows * (1.0 + tariff) / sales_index, 0.0)
+    return Baseline(threshold=threshold, active=active, sales_index=sales_index, weight=weight,
+                    scale=scale, tariff=tariff)
+
+
+def _log_margin(tariff, pass_through, sigma):
+    """``log(1 - (1+t)**(1-kappa) / mu)``; ``-inf`` where the margin is not positive."""
+    margin = 1.0 - (1.0 + tariff) ** (1.0 - pass_through) * (sigma - 1.0) / sigma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(margin > 0, np.log(np.maximum(margin, 1e-300)), -np.inf)
+
+
+def counterfactual(baseline, path, params, n_sectors):
+    """Per-period demand change and entry thresholds in partial equilibrium (``A`` fixed).
+
+    Parameters
+    ----------
+    baseline : Baseline
+    path : engine.scenario.PolicyPath
+    params : DrawParameters
+    n_sectors : int
+
+    Returns
+    -------
+    log_demand_change : ndarray (T, B, R)
+        ``log(B_t / B_0)``.
+    tariff : ndarray (T, B, R)
+    threshold : ndarray (T, B, R)
+        Entry thresholds with sunk costs applied (``h_t`` of MODEL.md section 4).
+    """
+    n_regions = path.fx.shape[1]
+    n_periods = len(path.dates)
+    sigma = np.tile(params.sigma, n_regions)[:, None]  # (B, 1)
+    kappa = params.pass_through.reshape(-1)[:, None]
+    tariff = to_cells(path.tariff)
+    log_fx = np.log(path.fx)
+    # e_in = FX_i / FX_n, per block origin i and destination n
+    log_exchange = np.repeat(log_fx, n_sectors, axis=1)[:, :, None] - log_fx[:, None, :]
+    log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
+    log_demand_change = (np.log(to_cells(path.demand))
+                         + (1.0 - sigma) * (np.log(to_cells(path.iceberg)) + log_exchange + kappa * log_t))
+    log_margin_change = _log_margin(tariff, kappa, sigma) - _log_margin(baseline.tariff, kappa, sigma)
+    static = baseline.threshold - log_demand_change + log_t - log_margin_change + log_exchange
+    static = np.where(np.isnan(static), np.inf, static)
+    return log_demand_change, tariff, sunk_cost_thresholds(static, baseline.threshold, params.sunk_cost_ratio, n_periods)
+
+
+def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
+    """Apply the continuation cost ratio lambda: ``h_t = min(thr_t, max(h_{t-1}, thr_t + log lambda))``.
+
+    With lambda = 1 this is ``thr_t``. Firms active in ``t-1`` stay while their score is above
+    ``thr_t + log lambda``; new firms need ``thr_t`` (MODEL.md section 4). ``h_0`` is ``initial``.
+    """
+    if sunk_cost_ratio == 1.0:
+        return static
+    log_lambda = np.log(sunk_cost_ratio)
+    out = np.empty_like(static)
+    previous = initial
+    for t in range(n_periods):
+        out[t] = np.minimum(static[t], np.maximum(previous, static[t] + log_lambda))
+        previous = out[t]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class CellResults:
+    """Per-period aggregates of one draw and scenario, arrays (T, R, R, K) ``[t, i, n, k]``.
+
+    Units: values in USD million per year (annual rate); counts in real firms.
+    """
+
+    tariff: np.ndarray
+    exports: np.ndarray
+    sales: np.ndarray
+    tariff_revenue: np.ndarray
+    exporters: np.ndarray
+    entries: np.ndarray
+    exits: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class CellState:
+    """Per-cell quantities of one draw and scenario that firm-level output needs, (T, B, R).
+
+    Attributes
+    ----------
+    threshold : entry threshold in force (a firm sells when its entry score is at least this)
+    unit_exports : exports of one real firm with ``exp(sales_score) = 1``, USD million per year
+    """
+
+    threshold: np.ndarray
+    unit_exports: np.ndarray
+
+
+def simulate_scenario(population, baseline, path, params):
+    """Aggregates of every cell in every period of one policy path (partial equilibrium).
+
+    Returns
+    -------
+    CellResults, CellState
+    """
+    n_sectors = params.sigma.size
+    log_demand_change, tariff, threshold = counterfactual(baseline, path, params, n_sectors)
+    active, sales_index = population.evaluate(threshold)
+    weight = baseline.weight[:, None]
+    unit_scale = baseline.scale * np.exp(log_demand_change) / (1.0 + tariff)
+    exports = unit_scale * sales_index
+    previous = np.concatenate([active[:1], active[:-1]])
+    cells = dict(
+        tariff=tariff,
+        exports=exports,
+        sales=exports * (1.0 + tariff),
+        tariff_revenue=exports * tariff,
+        exporters=weight * active,
+        entries=weight * np.maximum(active - previous, 0),
+        exits=weight * np.maximum(previous - active, 0),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit_exports = unit_scale / weight
+    return (CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}),
+            CellState(threshold=threshold, unit_exports=unit_exports))

@@ -1,0 +1,156 @@
+"""Output tables: their Arrow schemas (written down once, carried in the files), the run folder and
+the result object of the Python API.
+
+Run folder layout::
+
+    OUT/manifest.json                         written last; status "complete"
+    OUT/flows/scenario=NAME/part-00000.parquet one file per chunk of draws
+    OUT/firms/scenario=NAME/part-00000.parquet only with firm output
+
+The folder is built under a hidden temporary name beside ``OUT`` and renamed at the end, so a
+failed run leaves no folder that looks complete.
+"""
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine._version import __version__
+from engine.errors import InputError
+
+_MUSD = "USD million per year (annual rate, baseline exchange rates)"
+
+
+def _field(name, dtype, description, unit=""):
+    meta = {"description": description}
+    if unit:
+        meta["unit"] = unit
+    return pa.field(name, dtype, nullable=False, metadata=meta)
+
+
+_KEYS = [
+    _field("draw", pa.int32(), "Monte Carlo draw number, 0-based"),
+    _field("period", pa.int32(), "period number; 0 is the calibrated baseline"),
+    _field("date", pa.date32(), "first day of the monthly period"),
+    _field("origin", pa.string(), "exporting region code"),
+]
+
+FLOWS_SCHEMA = pa.schema(
+    _KEYS + [
+        _field("destination", pa.string(), "importing region code (= origin for domestic sales)"),
+        _field("sector", pa.string(), "sector code"),
+        _field("tariff", pa.float64(), "ad-valorem tariff in force, day-weighted mean over the month", "fraction"),
+        _field("exports", pa.float64(), "value sold, net of the importer's tariff (customs value)", _MUSD),
+        _field("sales", pa.float64(), "consumer value, exports * (1 + tariff)", _MUSD),
+        _field("tariff_revenue", pa.float64(), "tariff collected by the destination, exports * tariff", _MUSD),
+        _field("exporters", pa.float64(), "real firms selling in the cell", "firms"),
+        _field("entries", pa.float64(), "real firms selling now that did not sell in the previous period", "firms"),
+        _field("exits", pa.float64(), "real firms that sold in the previous period and no longer do", "firms"),
+    ],
+    metadata={"table": "flows", "engine_version": __version__,
+              "grain": "one row per (draw, period, origin, destination, sector); scenario is the "
+                       "hive partition key of the folder"},
+)
+
+FIRMS_SCHEMA = pa.schema(
+    _KEYS + [
+        _field("sector", pa.string(), "sector code"),
+        _field("firm_id", pa.int64(), "simulated firm number within (origin, sector); same firm in every scenario"),
+        _field("productivity", pa.float64(), "Pareto productivity phi (>= 1)"),
+        _field("weight", pa.float64(), "real firms this simulated firm stands for", "firms"),
+        _field("destination", pa.string(), "market the firm sells in"),
+        _field("exports", pa.float64(), "exports of one real firm of this type, net of tariff", _MUSD),
+    ],
+    metadata={"table": "firms", "engine_version": __version__,
+              "grain": "one row per (draw, period, firm, destination) where the firm sells"},
+)
+
+
+class RunFolder:
+    """Atomic output folder: build under a temporary name, rename on ``commit``.
+
+    Parameters
+    ----------
+    out : Path
+        Final folder. If it exists and is not empty, ``overwrite`` must be true.
+    overwrite : bool
+    """
+
+    def __init__(self, out, overwrite=False):
+        self.out = Path(out).resolve()
+        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
+            if not overwrite:
+                raise InputError(self.out, "output folder exists and is not empty; choose another --out "
+                                           "or pass --overwrite")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.out.parent / f".{self.out.name}.partial-{uuid.uuid4().hex[:8]}"
+        self.tmp.mkdir()
+
+    def part_path(self, table, scenario, part):
+        folder = self.tmp / table / f"scenario={scenario}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"part-{part:05d}.parquet"
+
+    def commit(self, manifest):
+        """Write the manifest and move the folder into place."""
+        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        if self.out.exists():
+            trash = self.out.parent / f".{self.out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(self.out, trash)
+            shutil.rmtree(trash)
+        os.replace(self.tmp, self.out)
+
+    def abort(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_table(path, table):
+    """Write one Parquet file (zstd) with the schema and its metadata."""
+    pq.write_table(table, path, compression="zstd")
+
+
+class SimulationResult:
+    """What ``engine.simulate`` returns: the run folder and its tables as Polars frames.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder.
+    manifest : dict
+        Contents of ``manifest.json``.
+    """
+
+    def __init__(self, path, tmp_holder=None):
+        self.path = Path(path)
+        self.manifest = json.loads((self.path / "manifest.json").read_text())
+        self._tmp_holder = tmp_holder  # keeps a temporary folder alive as long as the result
+
+    @property
+    def scenarios(self):
+        return [s["name"] for s in self.manifest["scenarios"]]
+
+    def scan(self, table="flows"):
+        """Lazy Polars frame over a table (``flows`` or ``firms``) with a ``scenario`` column."""
+        folder = self.path / table
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: this run has no {table} table")
+        return pl.scan_parquet(folder / "**" / "*.parquet", hive_partitioning=True)
+
+    @property
+    def flows(self):
+        """Every (scenario, draw, period, origin, destination, sector) row, as a Polars DataFrame."""
+        return self.scan("flows").collect()
+
+    @property
+    def firms(self):
+        """Firm-level rows (only if the run asked for firm output)."""
+        return self.scan("firms").collect()
+
+    def __repr__(self):
+        return f"SimulationResult(path={str(self.path)!r}, scenarios={self.scenarios})"
