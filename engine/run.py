@@ -207,7 +207,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
             "calibration": {"source": calib.source, "regions": list(calib.regions),
                             "sectors": list(calib.sectors)},
             "scenarios": [{"name": s.name, "title": s.title, "source": s.source, "start": s.start,
-                           "periods": s.periods, "text": s.text} for s in loaded],
+                           "periods": s.periods, "focus": s.focus.model_dump() if s.focus else None,
+                           "text": s.text} for s in loaded],
             "tables": {"flows": {"grain": FLOWS_SCHEMA.metadata[b"grain"].decode(),
                                  "columns": {f.name: {k.decode(): v.decode() for k, v in f.metadata.items()}
                                              for f in FLOWS_SCHEMA}}},

@@ -286,9 +286,11 @@ def policy_path(scenario, calibration):
             if todays or not stretches:
                 stretches.append([base + sum(layers.values(), np.zeros(shape)), tau.copy(), 0])
             stretches[-1][2] += 1
-        # a month without change keeps its rates exactly (no rounding from averaging)
-        tariff[t] = sum(s[0] * s[2] for s in stretches) / n_days if len(stretches) > 1 else stretches[0][0]
-        iceberg[t] = sum(s[1] * s[2] for s in stretches) / n_days if len(stretches) > 1 else stretches[0][1]
+        # mean over the month written as first value + weighted changes, so that cells that did
+        # not change keep their rate exactly (no rounding from averaging)
+        for out, j in ((tariff, 0), (iceberg, 1)):
+            first_value = stretches[0][j]
+            out[t] = first_value + sum((s[j] - first_value) * s[2] for s in stretches[1:]) / n_days
     return PolicyPath(dates=dates, tariff=tariff, iceberg=iceberg, fx=np.ones((len(dates), shape[0])),
                       demand=np.ones((len(dates), *shape)))
 

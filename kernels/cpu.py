@@ -22,6 +22,7 @@ from numba import njit, prange
 
 from kernels.firm import scaled_log_productivity, scores
 from kernels.rng import derive_key
+from kernels.sort import radix_argsort
 
 
 @njit(cache=True)
@@ -83,10 +84,15 @@ def rank_cells(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_f
         scaled_log_phi = np.empty(n_firms)
         sales_score = np.empty(n_firms)
         entry_score = np.empty(n_firms)
+        order = np.empty(n_firms, dtype=np.int64)
+        keys = np.empty(n_firms, dtype=np.uint64)
+        scratch_keys = np.empty(n_firms, dtype=np.uint64)
+        scratch_order = np.empty(n_firms, dtype=np.int64)
+        counts = np.empty(2048, dtype=np.int64)
         for n in range(n_dest):
             _fill_block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b],
                                rho[b], n_firms, n_dest, n, scaled_log_phi, sales_score, entry_score)
-            order = np.argsort(entry_score)
+            radix_argsort(entry_score, order, keys, scratch_keys, scratch_order, counts)
             sorted_scores = out_entry_sorted[b, n]
             tail = out_tail_sales[b, n]
             tail[n_firms] = 0.0

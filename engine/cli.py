@@ -1,0 +1,112 @@
+"""The ``engine`` command: a thin layer over the Python API (parse, call, print)."""
+
+import logging
+import shlex
+import sys
+
+import click
+
+from engine import config
+from engine.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+class _InputErrorsAsUsage(click.Group):
+    """Turn ``InputError`` into one clear line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=_InputErrorsAsUsage, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tradeflow-engine", prog_name="engine")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose):
+    """Firm-level trade-flow microsimulation under changing, uncertain tariffs.
+
+    \b
+    Examples:
+      engine simulate                          # default: the 2025 US-Japan calendar
+      engine simulate us_japan_2025 --draws 100 --out runs/usjp
+      engine simulate my_scenario.toml --calibration my_data/ --firm-output sample
+    """
+    logging.basicConfig(level=logging.WARNING - 10 * verbose, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1)
+@click.option("--draws", "-n", type=int, default=config.DEFAULT_DRAWS, show_default=True,
+              help="Monte Carlo draws (each an independent firm population and shocks).")
+@click.option("--firms", "-m", type=int, default=config.DEFAULT_FIRMS, show_default=True,
+              help="Simulated firms per origin-sector.")
+@click.option("--seed", "-s", type=int, default=config.DEFAULT_SEED, show_default=True,
+              help="Seed; the same seed gives the same output on any thread count.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+              help="Run folder to create [default: engine-output/SCENARIO-YYYYmmdd-HHMMSS].")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (after the run succeeds).")
+@click.option("--threads", "-t", type=int, default=None, help="CPU threads [default: all cores].")
+@click.option("--calibration", "-c", type=click.Path(), default=None,
+              help="Calibration folder (CSV or Parquet tables) [default: embedded 2023/2024 data].")
+@click.option("--firm-output", type=click.Choice(["sample", "all"]), default=None,
+              help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
+                   "and draw) or 'all' (large).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
+def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration, firm_output, quiet):
+    """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
+
+    With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios
+    share firms and shocks draw by draw (common random numbers).
+
+    \b
+    Output folder:
+      manifest.json                       run settings, scenario texts, timings
+      flows/scenario=NAME/part-*.parquet  one row per (draw, period, origin, destination, sector)
+      firms/scenario=NAME/part-*.parquet  with --firm-output
+
+    \b
+    Examples:
+      engine simulate
+      engine simulate us_japan_2025 --draws 200 --seed 7 --out runs/usjp
+      engine simulate us_japan_2025 --firms 50000 --threads 2 --firm-output sample
+      duckdb -c "select * from read_parquet('runs/usjp/flows/*/*.parquet', hive_partitioning=true) limit 5"
+    """
+    import datetime as dt
+
+    from engine.run import simulate as run_simulate
+    from engine.summary import run_summary
+
+    names = list(scenarios) or [config.DEFAULT_SCENARIO]
+    if out is None:
+        stem = "+".join(n.rsplit("/", 1)[-1].removesuffix(".toml") for n in names)
+        out = f"engine-output/{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    command = "engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if quiet:
+        result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
+                              threads=threads, calibration=calibration, firm_output=firm_output,
+                              command=command)
+        click.echo(str(result.path))
+        return
+    with click.progressbar(length=draws, label="Simulating draws", file=sys.stderr,
+                           show_eta=True, show_pos=True) as bar:
+        def progress(done, total):
+            bar.update(done - bar.pos)
+
+        result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
+                              threads=threads, calibration=calibration, firm_output=firm_output,
+                              progress=progress, command=command)
+    click.echo(run_summary(result))
+    timings = result.manifest["timings"]
+    click.echo(f"\nDone in {timings['total_s']:.1f} s. Results: {result.path}")
+    click.echo(f"  flows (Parquet): {result.path / 'flows'}")
+    if firm_output:
+        click.echo(f"  firms (Parquet): {result.path / 'firms'}")
+    click.echo(f"  manifest:        {result.path / 'manifest.json'}")
+
+
+if __name__ == "__main__":
+    main()

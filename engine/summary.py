@@ -1,0 +1,101 @@
+"""The short table a person reads after a run: one exporter-importer pair, by sector, baseline vs
+the last period, with the spread across draws."""
+
+import polars as pl
+
+#: Quantiles shown as a band across draws.
+BAND = (0.05, 0.95)
+
+
+def focus_pair(scenario_record, regions):
+    """(exporter, importer) the summary shows: the scenario's ``focus``, else JPN -> USA, else the
+    first two regions."""
+    text_focus = scenario_record.get("focus")
+    if text_focus:
+        return text_focus["exporter"], text_focus["importer"]
+    if "JPN" in regions and "USA" in regions:
+        return "JPN", "USA"
+    return regions[1], regions[0]
+
+
+def pair_summary(flows, scenario, exporter, importer):
+    """Per-sector and total figures for ``exporter -> importer``, baseline vs last period.
+
+    Parameters
+    ----------
+    flows : polars.LazyFrame
+        The flows table with its ``scenario`` column.
+    scenario, exporter, importer : str
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per sector plus ``total``: ``exports_base``, ``exports_last`` (mean) with
+        ``exports_lo``/``exports_hi`` (5 % and 95 % across draws), ``change_pct``,
+        ``exporters_base``, ``exporters_last``, ``tariff_last``, ``revenue_last``; values in USD bn.
+    """
+    pair = flows.filter((pl.col("scenario") == scenario) & (pl.col("origin") == exporter)
+                        & (pl.col("destination") == importer))
+    last = pair.select(pl.col("period").max()).collect().item()
+    ends = pair.filter(pl.col("period").is_in([0, last])).select(
+        "draw", "period", "sector", "exports", "exporters", "tariff", "tariff_revenue").collect()
+    total = ends.group_by("draw", "period").agg(
+        pl.col("exports").sum(), pl.col("exporters").sum(), pl.col("tariff_revenue").sum(),
+        (pl.col("tariff") * pl.col("exports")).sum().alias("_weighted"))
+    total = total.with_columns(
+        pl.lit("total").alias("sector"),
+        (pl.col("_weighted") / pl.col("exports")).alias("tariff")).drop("_weighted")
+    both = pl.concat([ends, total.select(ends.columns)])
+    base = both.filter(pl.col("period") == 0).select(
+        "draw", "sector", pl.col("exports").alias("base"), pl.col("exporters").alias("exporters_base"))
+    after = both.filter(pl.col("period") == last).join(base, on=["draw", "sector"])
+    order = {s: j for j, s in enumerate(ends["sector"].unique(maintain_order=True).to_list() + ["total"])}
+    return (after.group_by("sector").agg(
+        (pl.col("base").mean() / 1e3).alias("exports_base"),
+        (pl.col("exports").mean() / 1e3).alias("exports_last"),
+        (pl.col("exports").quantile(BAND[0], "linear") / 1e3).alias("exports_lo"),
+        (pl.col("exports").quantile(BAND[1], "linear") / 1e3).alias("exports_hi"),
+        ((pl.col("exports").mean() / pl.col("base").mean() - 1) * 100).alias("change_pct"),
+        pl.col("exporters_base").mean(),
+        pl.col("exporters").mean().alias("exporters_last"),
+        pl.col("tariff").mean().alias("tariff_last"),
+        (pl.col("tariff_revenue").mean() / 1e3).alias("revenue_last"),
+    ).with_columns(pl.col("sector").replace_strict(order, return_dtype=pl.Int32).alias("_order"))
+        .sort("_order").drop("_order"))
+
+
+def format_pair_summary(table, exporter, importer, base_label, last_label):
+    """Render ``pair_summary`` as fixed-width text."""
+    head = (f"{exporter} -> {importer}       exports, USD bn (annual rate)                 "
+            f"exporters (firms)      {importer} tariff")
+    sub = (f"{'sector':<24}{base_label:>8} {last_label:>8} [5%-95% draws]   change"
+           f" {base_label:>10} {last_label:>10}  rate  revenue $bn")
+    lines = [head, sub]
+    for row in table.iter_rows(named=True):
+        band = f"[{row['exports_lo']:.1f}-{row['exports_hi']:.1f}]"
+        if row["sector"] == "total":
+            lines.append("-" * len(sub))
+        lines.append(f"{row['sector']:<24}{row['exports_base']:>8.1f} {row['exports_last']:>8.1f} "
+                     f"{band:<16}{row['change_pct']:>+7.1f}% {row['exporters_base']:>10,.0f} "
+                     f"{row['exporters_last']:>10,.0f} {row['tariff_last'] * 100:>5.1f}% {row['revenue_last']:>8.2f}")
+    return "\n".join(lines)
+
+
+def run_summary(result):
+    """Text summary of every scenario of a run (``engine.results.SimulationResult``)."""
+    manifest = result.manifest
+    regions = manifest["calibration"]["regions"]
+    flows = result.scan("flows")
+    blocks = []
+    for record in manifest["scenarios"]:
+        exporter, importer = focus_pair(record, regions)
+        dates = flows.filter(pl.col("scenario") == record["name"]).select(
+            pl.col("date").min().alias("first"), pl.col("date").max().alias("last")).collect().row(0)
+        table = pair_summary(flows, record["name"], exporter, importer)
+        title = f"Scenario {record['name']}: {record['title']}" if record["title"] else f"Scenario {record['name']}"
+        blocks.append(
+            f"{title}\n{manifest['draws']} draws x {manifest['firms_per_block']:,} simulated firms per "
+            f"origin-sector, seed {manifest['seed']}, {manifest['closure'].upper()} closure\n"
+            + format_pair_summary(table, exporter, importer, dates[0].strftime("%Y-%m"),
+                                  dates[1].strftime("%Y-%m")))
+    return "\n\n".join(blocks)

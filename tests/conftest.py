@@ -1,0 +1,75 @@
+"""Shared fixtures: the embedded calibration and small synthetic calibrations."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.calibration import load_calibration
+from engine.paths import default_calibration_dir, scenarios_dir
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def default_calibration():
+    return load_calibration(default_calibration_dir())
+
+
+@pytest.fixture()
+def calibration_copy(tmp_path):
+    """A writable copy of the embedded calibration folder (to break in error tests)."""
+    target = tmp_path / "calibration"
+    shutil.copytree(default_calibration_dir(), target)
+    return target
+
+
+@pytest.fixture()
+def scenario_copy(tmp_path):
+    """A writable copy of the default scenario file."""
+    target = tmp_path / "us_japan_2025.toml"
+    shutil.copy(scenarios_dir() / "us_japan_2025.toml", target)
+    return target
+
+
+def write_scenario(folder, text, name="test_scenario"):
+    """Write a scenario TOML file and return its path."""
+    path = Path(folder) / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture()
+def rng():
+    """A fresh NumPy generator per test, seeded from the OS: inputs differ on every run."""
+    return np.random.default_rng()
+
+
+def make_calibration(folder, flows, tariffs=None, participation=None, firms=1000.0, sigma=3.0, theta=4.0,
+                     shock_demand_sd=0.0, shock_cost_sd=0.0, shock_corr=0.0):
+    """Write a synthetic calibration folder with regions R0.. and sectors S0.. from an (R, R, K) array."""
+    import polars as pl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n_regions, _, n_sectors = flows.shape
+    regions = [f"R{i}" for i in range(n_regions)]
+    sectors = [f"S{k}" for k in range(n_sectors)]
+    pl.DataFrame({"code": regions, "name": regions, "gdp_usd_m": flows.sum(axis=(0, 2))}).write_csv(folder / "regions.csv")
+    pl.DataFrame({"code": sectors, "name": sectors, "sigma": [sigma] * n_sectors, "theta": [theta] * n_sectors,
+                  "shock_demand_sd": [shock_demand_sd] * n_sectors, "shock_cost_sd": [shock_cost_sd] * n_sectors,
+                  "shock_corr": [shock_corr] * n_sectors}).write_csv(folder / "sectors.csv")
+    idx = np.indices(flows.shape).reshape(3, -1)
+    cells = {"origin": [regions[i] for i in idx[0]], "destination": [regions[n] for n in idx[1]],
+             "sector": [sectors[k] for k in idx[2]]}
+    pl.DataFrame({**cells, "value_usd_m": flows.reshape(-1)}).write_csv(folder / "flows.csv")
+    tariffs = np.zeros(flows.shape) if tariffs is None else tariffs
+    pl.DataFrame({**cells, "rate": tariffs.reshape(-1)}).write_csv(folder / "tariffs.csv")
+    if participation is None:
+        participation = np.full(flows.shape, 0.1)
+        participation[np.arange(n_regions), np.arange(n_regions)] = 1.0
+    pl.DataFrame({**cells, "share": participation.reshape(-1)}).write_csv(folder / "participation.csv")
+    pl.DataFrame({"origin": [regions[i] for i in range(n_regions) for _ in sectors],
+                  "sector": sectors * n_regions, "firms": [firms] * (n_regions * n_sectors)}).write_csv(folder / "firms.csv")
+    return folder

@@ -1,0 +1,118 @@
+"""Kernels against the slow NumPy reference (tests/reference.py) on fresh random inputs."""
+
+import numpy as np
+import pytest
+
+import kernels
+from kernels.rng import hash_at, normal_pair, uniform_open0
+from kernels.sort import radix_argsort
+from tests import reference as ref
+
+
+def _random_blocks(rng, n_blocks):
+    sigma = rng.uniform(1.5, 6.0, n_blocks)
+    theta = sigma - 1.0 + rng.uniform(0.2, 4.0, n_blocks)
+    s_a = rng.uniform(0.0, 2.0, n_blocks)
+    s_e = rng.uniform(0.0, 1.0, n_blocks)
+    rho = rng.uniform(-0.95, 0.95, n_blocks)
+    return sigma, theta, s_a, s_e, rho
+
+
+def _keys(rng, draw, n_blocks):
+    seeds = rng.integers(0, 2**63, size=2, dtype=np.uint64)
+    return (kernels.block_keys(seeds[0], draw, n_blocks), kernels.block_keys(seeds[1], draw, n_blocks))
+
+
+def test_hash_matches_reference_bitwise(rng):
+    key = rng.integers(0, 2**63, dtype=np.uint64)
+    counters = rng.integers(0, 2**40, size=200, dtype=np.uint64)
+    got = np.array([hash_at(np.uint64(key), c) for c in counters], dtype=np.uint64)
+    np.testing.assert_array_equal(got, ref.hash_at(key, counters))
+    draw = int(rng.integers(0, 10_000))
+    np.testing.assert_array_equal(kernels.block_keys(np.uint64(key), draw, 7), ref.block_keys(key, draw, 7))
+
+
+def test_uniforms_and_normals_have_the_right_distribution(rng):
+    key = rng.integers(0, 2**63, dtype=np.uint64)
+    h = ref.hash_at(key, np.arange(400_000, dtype=np.uint64))
+    u = ref.uniform_open0(h)
+    assert u.min() > 0.0 and u.max() <= 1.0
+    assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / u.size)
+    z1, z2 = ref.normal_pair(h)
+    for z in (z1, z2):
+        assert abs(z.mean()) < 4 / np.sqrt(z.size)
+        assert abs(z.var() - 1.0) < 4 * np.sqrt(2 / z.size)
+    assert abs(np.corrcoef(z1, z2)[0, 1]) < 4 / np.sqrt(z1.size)
+    # the compiled scalar functions give the same numbers as the array reference
+    for j in rng.integers(0, h.size, 20):
+        assert uniform_open0(h[j]) == u[j]
+        assert np.allclose(normal_pair(h[j]), (z1[j], z2[j]), rtol=1e-14, atol=1e-14)
+
+
+def test_rank_and_evaluate_match_reference(rng):
+    n_blocks, n_dest, n_firms, n_periods = 5, 4, int(rng.integers(500, 3000)), 3
+    sigma, theta, s_a, s_e, rho = _random_blocks(rng, n_blocks)
+    pk, sk = _keys(rng, int(rng.integers(0, 1000)), n_blocks)
+    entry_sorted = np.empty((n_blocks, n_dest, n_firms))
+    tail = np.empty((n_blocks, n_dest, n_firms + 1))
+    kernels.rank_cells(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, entry_sorted, tail)
+    assert np.all(np.diff(entry_sorted, axis=2) >= 0)
+    thresholds = rng.normal(0.5, 1.5, (n_periods, n_blocks, n_dest))
+    thresholds[0, 0, 0] = np.inf  # a closed cell
+    thresholds[1, 0, 0] = -np.inf  # every firm active
+    active = np.empty(thresholds.shape, dtype=np.int64)
+    sales = np.empty(thresholds.shape)
+    kernels.evaluate_cells(entry_sorted, tail, thresholds, active, sales)
+    for t in range(n_periods):
+        ref_active, ref_sales = ref.cell_sums(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, thresholds[t])
+        np.testing.assert_array_equal(active[t], ref_active)
+        np.testing.assert_allclose(sales[t], ref_sales, rtol=1e-12, atol=0)
+    assert active[0, 0, 0] == 0 and sales[0, 0, 0] == 0.0
+    assert active[1, 0, 0] == n_firms
+
+
+@pytest.mark.parametrize("firm_chunk", [1, 97, 4096])
+def test_direct_cell_sums_match_reference(rng, firm_chunk):
+    n_blocks, n_dest, n_firms = 4, 3, int(rng.integers(300, 2000))
+    sigma, theta, s_a, s_e, rho = _random_blocks(rng, n_blocks)
+    pk, sk = _keys(rng, 0, n_blocks)
+    thresholds = rng.normal(0.5, 1.0, (n_blocks, n_dest))
+    active = np.empty((n_blocks, n_dest), dtype=np.int64)
+    sales = np.empty((n_blocks, n_dest))
+    kernels.direct_cell_sums(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
+                             active, sales)
+    ref_active, ref_sales = ref.cell_sums(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, thresholds)
+    np.testing.assert_array_equal(active, ref_active)
+    np.testing.assert_allclose(sales, ref_sales, rtol=1e-12)
+
+
+def test_firm_scores_match_reference(rng):
+    sigma, theta, s_a, s_e, rho = (float(x[0]) for x in _random_blocks(rng, 1))
+    pk, sk = (int(k[0]) for k in _keys(rng, 3, 1))
+    n_firms, n_dest = 800, 5
+    firms = np.sort(rng.choice(n_firms, 50, replace=False)).astype(np.int64)
+    slp = np.empty(firms.size)
+    sales = np.empty((firms.size, n_dest))
+    entry = np.empty((firms.size, n_dest))
+    kernels.firm_scores(np.uint64(pk), np.uint64(sk), (sigma - 1) / theta, s_a, s_e, rho, firms, n_dest,
+                        slp, sales, entry)
+    phi, ref_sales, ref_entry = ref.block_scores(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, n_dest)
+    np.testing.assert_allclose(np.exp(slp / (sigma - 1)), phi[firms], rtol=1e-12)
+    np.testing.assert_allclose(sales, ref_sales[firms], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(entry, ref_entry[firms], rtol=1e-12, atol=1e-12)
+
+
+def test_radix_argsort_is_the_stable_order(rng):
+    n = int(rng.integers(1, 5000))
+    values = rng.normal(0, 10, n) * rng.choice([1e-300, 1.0, 1e300], n)
+    values[rng.integers(0, n, n // 10)] = values[0]  # ties
+    values[rng.integers(0, n, 3)] = -0.0
+    values[rng.integers(0, n, 3)] = np.inf
+    values[rng.integers(0, n, 3)] = -np.inf
+    order = np.empty(n, dtype=np.int64)
+    scratch = (np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty(n, np.int64), np.empty(2048, np.int64))
+    radix_argsort(values, order, *scratch)
+    expected = np.argsort(values, kind="stable")
+    # -0.0 and 0.0 compare equal for NumPy but are ordered by the radix keys; compare values, not ties
+    np.testing.assert_array_equal(values[order], values[expected])
+    assert sorted(order.tolist()) == list(range(n))

@@ -1,0 +1,116 @@
+"""Economic properties of one draw: calibration exactness, no-change baseline, calendar, margins."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from engine.model import (DrawParameters, calibrate, from_cells, simulate_population, simulate_scenario,
+                          sunk_cost_thresholds, target_active, to_cells)
+from engine.run import stream_keys
+from engine.scenario import load_scenario, policy_path
+from tests.conftest import write_scenario
+
+NO_CHANGE = """
+name = "no_change"
+start = "2025-01"
+periods = 4
+"""
+
+
+def _draw(calibration, seed, draw, n_firms):
+    params = DrawParameters.from_calibration(calibration)
+    keys = stream_keys(seed)
+    population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params,
+                                     calibration.n_regions)
+    return population, calibration and calibrate(population, calibration), params
+
+
+def test_cells_layout_round_trips(rng):
+    x = rng.normal(size=(3, 4, 4, 5))
+    cells = to_cells(x)
+    assert cells.shape == (3, 20, 4)
+    assert cells[1, 2 * 5 + 3, 1] == x[1, 2, 1, 3]  # block (origin 2, sector 3), destination 1
+    np.testing.assert_array_equal(from_cells(cells, 5), x)
+
+
+def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibration, rng, tmp_path):
+    calibration = default_calibration
+    n_firms = int(rng.integers(500, 3000))
+    seed = int(rng.integers(0, 2**32))
+    population, baseline, params = _draw(calibration, seed, int(rng.integers(0, 100)), n_firms)
+    scenario = load_scenario(write_scenario(tmp_path, NO_CHANGE))
+    cells, _ = simulate_scenario(population, baseline, policy_path(scenario, calibration), params)
+    flows = calibration.flows
+    np.testing.assert_allclose(cells.exports[0], flows, rtol=1e-9, atol=0)
+    assert np.all(flows > 0)
+    # exporter shares: the nearest count to share * M (a finite population cannot do better)
+    simulated_share = cells.exporters[0] / calibration.firms[:, None, :]
+    np.testing.assert_allclose(simulated_share, target_active(calibration.participation, n_firms, flows)
+                               / n_firms, rtol=1e-12)
+    assert np.all(np.abs(simulated_share - calibration.participation)
+                  <= np.maximum(0.5 / n_firms, 1 / n_firms - calibration.participation) + 1e-12)
+    np.testing.assert_allclose(cells.sales[0], flows * (1 + calibration.tariffs), rtol=1e-9)
+
+
+def test_no_policy_change_reproduces_the_baseline_in_every_period(default_calibration, tmp_path, rng):
+    population, baseline, params = _draw(default_calibration, int(rng.integers(0, 2**32)), 0, 1000)
+    path = policy_path(load_scenario(write_scenario(tmp_path, NO_CHANGE)), default_calibration)
+    cells, _ = simulate_scenario(population, baseline, path, params)
+    for name in ("tariff", "exports", "sales", "tariff_revenue", "exporters"):
+        values = getattr(cells, name)
+        for t in range(1, values.shape[0]):
+            np.testing.assert_array_equal(values[t], values[0], err_msg=name)
+    assert not cells.entries.any() and not cells.exits.any()
+
+
+def test_us_japan_calendar_rates(default_calibration):
+    cal = default_calibration
+    path = policy_path(load_scenario("us_japan_2025"), cal)
+    jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
+    cars, machines = cal.sectors.index("motor_vehicles_parts"), cal.sectors.index("machinery")
+    month = {d: t for t, d in enumerate(path.dates)}
+    rate = lambda d, k: path.tariff[month[d], jpn, usa, k]  # noqa: E731
+    mfn_cars, mfn_machines = cal.tariffs[jpn, usa, cars], cal.tariffs[jpn, usa, machines]
+    assert rate(dt.date(2025, 3, 1), cars) == mfn_cars
+    # April: 25 % from the 3rd (28 of 30 days); machines 10 % from the 5th (26 days); the 24 %
+    # announced and suspended on the 9th counts for nothing
+    assert rate(dt.date(2025, 4, 1), cars) == pytest.approx(mfn_cars + 0.25 * 28 / 30, rel=1e-12)
+    assert rate(dt.date(2025, 4, 1), machines) == pytest.approx(mfn_machines + 0.10 * 26 / 30, rel=1e-12)
+    assert rate(dt.date(2025, 5, 1), cars) == pytest.approx(mfn_cars + 0.25, rel=1e-12)
+    assert rate(dt.date(2025, 5, 1), machines) == pytest.approx(mfn_machines + 0.10, rel=1e-12)
+    # the deal: 15 % all-in on machines from 7 August, on cars from 16 September
+    assert rate(dt.date(2025, 8, 1), machines) == pytest.approx((6 * (mfn_machines + 0.10) + 25 * 0.15) / 31)
+    assert rate(dt.date(2025, 10, 1), machines) == pytest.approx(0.15, rel=1e-12)
+    assert rate(dt.date(2025, 9, 1), cars) == pytest.approx((15 * (mfn_cars + 0.25) + 15 * 0.15) / 30)
+    assert rate(dt.date(2026, 12, 1), cars) == pytest.approx(0.15, rel=1e-12)
+    # nothing else moves
+    other = np.ones(path.tariff.shape[1:], dtype=bool)
+    other[jpn, usa, :] = False
+    assert np.all(path.tariff[:, other] == cal.tariffs[other])
+
+
+def test_tariff_lowers_exports_and_exporters_of_that_cell_only(default_calibration):
+    population, baseline, params = _draw(default_calibration, 11, 0, 2000)
+    cal = default_calibration
+    cells, _ = simulate_scenario(population, baseline, policy_path(load_scenario("us_japan_2025"), cal), params)
+    jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
+    last = cells.exports.shape[0] - 1
+    assert np.all(cells.exports[last, jpn, usa] < cells.exports[0, jpn, usa])
+    assert np.all(cells.exporters[last, jpn, usa] <= cells.exporters[0, jpn, usa])
+    assert cells.exits[:, jpn, usa].sum() > 0
+    mask = np.ones(cells.exports.shape[1:], dtype=bool)
+    mask[jpn, usa] = False
+    np.testing.assert_array_equal(cells.exports[last][mask], cells.exports[0][mask])  # partial equilibrium
+    # entries and exits account for every change in the number of exporters
+    change = cells.exporters[1:] - cells.exporters[:-1]
+    np.testing.assert_allclose(change, cells.entries[1:] - cells.exits[1:], atol=1e-9)
+
+
+def test_sunk_costs_keep_incumbents_through_a_temporary_rise(rng):
+    static = np.zeros((5, 2, 3))
+    static[1:3] = 0.3  # a temporary rise of the entry threshold
+    h = sunk_cost_thresholds(static, static[0], 0.5, 5)
+    # incumbents stay while their score is above thr + log(0.5) < 0: the threshold does not rise
+    np.testing.assert_array_equal(h, np.zeros_like(static))
+    assert np.array_equal(sunk_cost_thresholds(static, static[0], 1.0, 5), static)
