@@ -91,14 +91,23 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
                               command=command)
         click.echo(str(result.path))
         return
-    with click.progressbar(length=draws, label="Simulating draws", file=sys.stderr,
-                           show_eta=True, show_pos=True) as bar:
-        def progress(done, total):
-            bar.update(done - bar.pos)
+    bar = None
 
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:  # opened at the first finished draw, so input errors print alone
+            bar = click.progressbar(length=total, label="Simulating draws", file=sys.stderr,
+                                    show_eta=True, show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
         result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
                               threads=threads, calibration=calibration, firm_output=firm_output,
                               progress=progress, command=command)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     click.echo(run_summary(result))
     timings = result.manifest["timings"]
     click.echo(f"\nDone in {timings['total_s']:.1f} s. Results: {result.path}")

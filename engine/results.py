@@ -84,7 +84,9 @@ class RunFolder:
 
     def __init__(self, out, overwrite=False):
         self.out = Path(out).resolve()
-        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(self.out, "exists and is not a folder; choose another --out")
+        if self.out.exists() and any(self.out.iterdir()):
             if not overwrite:
                 raise InputError(self.out, "output folder exists and is not empty; choose another --out "
                                            "or pass --overwrite")

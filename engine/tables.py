@@ -61,11 +61,11 @@ def read_table(path, text_columns, number_columns, optional_number_columns=()):
     for column in present_numbers:
         raw = pl.col(column).cast(pl.String).str.strip_chars()
         frame = frame.with_columns(raw.cast(pl.Float64, strict=False).alias(column), raw.alias("_raw"))
-        bad = frame.filter(pl.col(column).is_null() | pl.col(column).is_nan())
+        bad = frame.filter(pl.col(column).is_null() | ~pl.col(column).is_finite())
         if bad.height:
             row = bad.row(0, named=True)
             raw_value = row["_raw"]
-            what = "is missing" if raw_value in (None, "") else f"must be a number, got {raw_value!r}"
+            what = "is missing" if raw_value in (None, "") else f"must be a finite number, got {raw_value!r}"
             raise InputError(path, what, f"{_row_label(path, row['_index'])}, field '{column}'")
         frame = frame.drop("_raw")
     return frame

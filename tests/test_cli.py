@@ -1,0 +1,252 @@
+"""The ``engine`` command: help, a small run, one-line errors with exit code 2, atomic --out folders."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import write_scenario
+
+import engine
+import engine.run
+from engine.cli import main
+from engine.errors import InputError
+
+SMALL = ["--draws", "2", "--firms", "500"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def leftovers(out):
+    """Hidden temporary folders (``.NAME.partial-*`` / ``.NAME.old-*``) left beside ``out``."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+def snapshot(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_help_shows_examples():
+    result = invoke("simulate", "--help")
+    assert result.exit_code == 0, result.output
+    assert "Examples:" in result.stdout
+    assert "engine simulate us_japan_2025 --draws" in result.stdout
+    for option in ("--draws", "--firms", "--seed", "--out", "--overwrite", "--calibration", "--firm-output"):
+        assert option in result.stdout, option
+
+
+def test_group_help_lists_simulate():
+    result = invoke("--help")
+    assert result.exit_code == 0, result.output
+    assert "simulate" in result.stdout and "Examples:" in result.stdout
+
+
+def test_small_run_prints_summary_and_path(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("simulate", *SMALL, "--out", out)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "JPN -> USA" in result.stdout
+    assert "total" in result.stdout
+    assert "motor_vehicles_parts" in result.stdout
+    assert str(out.resolve()) in result.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["draws"] == 2 and manifest["firms_per_block"] == 500
+    assert list((out / "flows" / "scenario=us_japan_2025").glob("part-*.parquet"))
+    assert leftovers(out) == []
+
+
+def test_quiet_run_prints_only_the_path(tmp_path):
+    out = tmp_path / "run"
+    result = invoke("simulate", "--draws", "1", "--firms", "300", "--out", out, "-q")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.stdout.strip() == str(out.resolve())
+    assert result.stderr == ""
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+# --------------------------------------------------------------------------- bad inputs -> exit 2
+
+def _malformed_toml(tmp_path):
+    path = write_scenario(tmp_path, 'name = "broken"\nstart = "2025-01"\nperiods = = 24\n', name="broken")
+    return [path], "broken.toml"
+
+
+def _unknown_region(tmp_path):
+    text = ('name = "badregion"\nstart = "2025-01"\nperiods = 6\n\n[[tariff]]\ndate = "2025-03-01"\n'
+            'importer = "ATLANTIS"\nexporter = "JPN"\nrate = 0.1\n')
+    return [write_scenario(tmp_path, text, name="badregion")], "badregion.toml"
+
+
+def _negative_rate(tmp_path):
+    text = ('name = "negrate"\nstart = "2025-01"\nperiods = 6\n\n[[tariff]]\ndate = "2025-03-01"\n'
+            'importer = "USA"\nexporter = "JPN"\nrate = -0.25\n')
+    return [write_scenario(tmp_path, text, name="negrate")], "negrate.toml"
+
+
+def _missing_calibration_file(tmp_path):
+    from engine.paths import default_calibration_dir
+    calibration = tmp_path / "calib"
+    shutil.copytree(default_calibration_dir(), calibration)
+    (calibration / "flows.csv").unlink()
+    return ["--calibration", calibration], "flows.csv"
+
+
+def _zero_draws(tmp_path):
+    return ["--draws", "0"], "--draws"
+
+
+BAD_INPUTS = {
+    "malformed-toml": _malformed_toml,
+    "unknown-region": _unknown_region,
+    "negative-rate": _negative_rate,
+    "missing-calibration-file": _missing_calibration_file,
+    "zero-draws": _zero_draws,
+}
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["bar", "quiet"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_one_line_exit_2_no_folder(tmp_path, case, quiet):
+    args, names = BAD_INPUTS[case](tmp_path)
+    out = tmp_path / "runs" / "out"
+    result = invoke("simulate", "--draws", "2", "--firms", "500", *args, "--out", out, *(["-q"] if quiet else []))
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected exactly one line on stderr, got {lines!r}"
+    assert lines[0].startswith("Error:"), lines
+    assert names in lines[0], lines
+    assert not out.exists()
+    assert leftovers(out) == []
+    assert "Traceback" not in result.output
+
+
+def test_existing_out_without_overwrite_is_left_untouched(tmp_path):
+    out = tmp_path / "existing"
+    (out / "sub").mkdir(parents=True)
+    (out / "keep.txt").write_text("precious")
+    (out / "sub" / "data.bin").write_bytes(b"\x00\x01\x02")
+    before = snapshot(out)
+    result = invoke("simulate", *SMALL, "--out", out, "-q")
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:"), lines
+    assert "existing" in lines[0] and "--overwrite" in lines[0], lines
+    assert snapshot(out) == before
+    assert leftovers(out) == []
+
+
+def test_existing_empty_out_is_used(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    result = invoke("simulate", "--draws", "1", "--firms", "300", "--out", out, "-q")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_overwrite_replaces_existing_out(tmp_path):
+    out = tmp_path / "existing"
+    out.mkdir()
+    (out / "old.txt").write_text("old run")
+    result = invoke("simulate", *SMALL, "--out", out, "--overwrite", "-q")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert not (out / "old.txt").exists()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+    assert leftovers(out) == []
+
+
+def test_out_that_is_a_file_is_rejected_by_cli(tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("precious")
+    result = invoke("simulate", "--draws", "1", "--firms", "300", "--out", target, "--overwrite", "-q")
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert target.read_text() == "precious"
+    assert leftovers(target) == []
+
+
+def test_api_out_that_is_a_file_with_overwrite_keeps_the_file(tmp_path):
+    """``simulate(out=<a file>, overwrite=True)`` must refuse (or replace it cleanly), never lose it.
+
+    Currently RunFolder.commit moves the file to ``.afile.old-*`` and then fails in ``shutil.rmtree``
+    (NotADirectoryError): no output, the file gone from its path, a hidden leftover beside it.
+    """
+    target = tmp_path / "afile"
+    target.write_text("precious")
+    with pytest.raises(InputError) as info:
+        engine.simulate(draws=1, firms=300, out=target, overwrite=True)
+    assert str(target) in str(info.value)
+    assert target.read_text() == "precious"
+    assert leftovers(target) == []
+
+
+# --------------------------------------------------------------------------- failure mid-run (API)
+
+@pytest.fixture()
+def fail_on_second_scenario_call(monkeypatch):
+    """Make ``engine.run.simulate_scenario`` raise RuntimeError after its first call."""
+    original = engine.run.simulate_scenario
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("simulated failure in the middle of the run")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine.run, "simulate_scenario", flaky)
+    return calls
+
+
+@pytest.mark.parametrize("firm_output", [None, "sample"])
+@pytest.mark.parametrize("draws_per_chunk", [1, 4])
+def test_failure_mid_run_leaves_no_folder(tmp_path, fail_on_second_scenario_call, firm_output, draws_per_chunk):
+    out = tmp_path / "runs" / "failed"
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        engine.simulate(draws=2, firms=300, out=out, firm_output=firm_output, draws_per_chunk=draws_per_chunk)
+    assert len(fail_on_second_scenario_call) == 2  # it did fail in the middle, after one draw
+    assert not out.exists()
+    assert leftovers(out) == []
+
+
+def test_failure_mid_run_with_overwrite_keeps_previous_run(tmp_path, fail_on_second_scenario_call):
+    out = tmp_path / "previous"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"status": "complete", "note": "previous run"}')
+    before = snapshot(out)
+    with pytest.raises(RuntimeError):
+        engine.simulate(draws=2, firms=300, out=out, overwrite=True, draws_per_chunk=1)
+    assert snapshot(out) == before
+    assert leftovers(out) == []
+
+
+# --------------------------------------------------------------------------- the installed command
+
+@pytest.mark.slow
+def test_installed_command_subprocess(tmp_path):
+    out = tmp_path / "sub run"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "simulate", "--draws", "1", "--firms", "300",
+                           "--out", str(out), "-q"], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == str(out.resolve())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["draws"] == 1 and manifest["firms_per_block"] == 300
+    assert "--draws 1" in manifest["command"]
+
+    script = shutil.which("engine", path=str(Path(sys.executable).parent)) or shutil.which("engine")
+    assert script is not None, "the 'engine' console script is not installed"
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120, env=env)
+    assert version.returncode == 0, version.stderr
+    assert engine.__version__ in version.stdout
+    assert version.stdout.startswith("engine")
