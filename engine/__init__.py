@@ -14,7 +14,8 @@ from engine.calibration import CalibrationData, load_calibration
 from engine.errors import InputError
 from engine.results import SimulationResult
 from engine.run import simulate
-from engine.scenario import Scenario, load_scenario, policy_path
+from engine.policy import policy_path
+from engine.scenario import Scenario, load_scenario
 
 __all__ = ["CalibrationData", "InputError", "Scenario", "SimulationResult", "__version__",
            "load_calibration", "load_scenario", "policy_path", "simulate"]

@@ -5,6 +5,8 @@ Run folder layout::
 
     OUT/manifest.json                         written last; status "complete"
     OUT/flows/scenario=NAME/part-00000.parquet one file per chunk of draws
+    OUT/draws/scenario=NAME/part-00000.parquet one row per draw: sampled values, branch path
+    OUT/summary/scenario=NAME/part-00000.parquet mean and 5/50/95 % across draws per period and cell
     OUT/firms/scenario=NAME/part-00000.parquet only with firm output
 
 The folder is built under a hidden temporary name beside ``OUT`` and renamed at the end, so a
@@ -70,6 +72,11 @@ FIRMS_SCHEMA = pa.schema(
     metadata={"table": "firms", "engine_version": __version__,
               "grain": "one row per (draw, period, firm, destination) where the firm sells"},
 )
+
+
+#: Variables and across-draw statistics of the ``summary`` table (columns ``{variable}_{stat}``).
+SUMMARY_VARIABLES = ("exports", "sales", "tariff_revenue", "exporters")
+SUMMARY_STATS = (("p5", 0.05), ("p50", 0.50), ("p95", 0.95))
 
 
 class RunFolder:
@@ -138,7 +145,8 @@ class SimulationResult:
         return [s["name"] for s in self.manifest["scenarios"]]
 
     def scan(self, table="flows"):
-        """Lazy Polars frame over a table (``flows`` or ``firms``) with a ``scenario`` column."""
+        """Lazy Polars frame over a table (``flows``, ``draws``, ``summary``, ``firms``) with a
+        ``scenario`` column."""
         folder = self.path / table
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: this run has no {table} table")
@@ -148,6 +156,16 @@ class SimulationResult:
     def flows(self):
         """Every (scenario, draw, period, origin, destination, sector) row, as a Polars DataFrame."""
         return self.scan("flows").collect()
+
+    @property
+    def draws(self):
+        """One row per (scenario, draw): sampled parameters, branch options, FX."""
+        return self.scan("draws").collect()
+
+    @property
+    def summary(self):
+        """Mean and 5/50/95 % across draws per (scenario, period, origin, destination, sector)."""
+        return self.scan("summary").collect()
 
     @property
     def firms(self):

@@ -10,95 +10,21 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import config
 from engine._version import __version__
 from engine.calibration import load_calibration
 from engine.errors import InputError
-from engine.model import DrawParameters, calibrate, simulate_population, simulate_scenario
+from engine.model import calibrate, simulate_population, simulate_scenario
+from engine.output import draws_table, firm_batches, flows_table, summary_frame
 from engine.paths import default_calibration_dir
+from engine.policy import ScenarioModel
 from engine.results import FIRMS_SCHEMA, FLOWS_SCHEMA, RunFolder, SimulationResult, write_table
-from engine.scenario import load_scenario, policy_path
-from kernels import firm_scores
+from engine.scenario import load_scenario
+from engine.uncertainty import check_parameters, draw_policy, sample_parameters, stream_keys
 
 log = logging.getLogger(__name__)
-
-#: Purposes of the random streams, in the order they are spawned from the run's SeedSequence.
-#: New purposes are appended so that existing streams keep their numbers.
-STREAMS = ("productivity", "shocks")
-
-
-def stream_keys(seed):
-    """64-bit kernel keys of each purpose stream, spawned from ``numpy.random.SeedSequence(seed)``.
-
-    Parameters
-    ----------
-    seed : int or numpy.random.SeedSequence
-
-    Returns
-    -------
-    dict of str -> numpy.uint64
-    """
-    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    children = sequence.spawn(len(STREAMS))
-    return {name: child.generate_state(1, dtype=np.uint64)[0] for name, child in zip(STREAMS, children)}
-
-
-def _flows_table(draws, periods, dates, calibration, results):
-    """Arrow table of one scenario's flows for a list of draws (``results``: list of CellResults)."""
-    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
-    shape = (len(draws), len(periods), n_regions, n_regions, n_sectors)
-    grid = np.indices(shape).reshape(len(shape), -1)
-    regions = np.array(calibration.regions, dtype=object)
-    sectors = np.array(calibration.sectors, dtype=object)
-    columns = {
-        "draw": pa.array(np.asarray(draws, dtype=np.int32)[grid[0]]),
-        "period": pa.array(np.asarray(periods, dtype=np.int32)[grid[1]]),
-        "date": pa.array(np.asarray(dates, dtype="datetime64[D]")[grid[1]]),
-        "origin": pa.array(regions[grid[2]], pa.string()),
-        "destination": pa.array(regions[grid[3]], pa.string()),
-        "sector": pa.array(sectors[grid[4]], pa.string()),
-    }
-    for name in ("tariff", "exports", "sales", "tariff_revenue", "exporters", "entries", "exits"):
-        columns[name] = pa.array(np.stack([getattr(r, name) for r in results]).reshape(-1))
-    return pa.Table.from_pydict(columns, schema=FLOWS_SCHEMA)
-
-
-def _firm_batches(population, baseline, state, params, calibration, dates, firm_output):
-    """Yield Arrow record batches of firm-level rows (firms that sell) for one draw and scenario."""
-    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
-    m = population.n_firms
-    firms = np.arange(m if firm_output == "all" else min(config.FIRM_SAMPLE, m), dtype=np.int64)
-    dates = np.asarray(dates, dtype="datetime64[D]")
-    regions = np.array(calibration.regions, dtype=object)
-    for b in range(n_regions * n_sectors):
-        i, k = divmod(b, n_sectors)
-        sm1_over_theta = (params.sigma[k] - 1.0) / params.theta[k]
-        slp = np.empty(firms.size)
-        sales = np.empty((firms.size, n_regions))
-        entry = np.empty((firms.size, n_regions))
-        firm_scores(population.productivity_keys[b], population.shock_keys[b], sm1_over_theta,
-                    params.shock_demand_sd[k], params.shock_cost_sd[k], params.shock_corr[k],
-                    firms, n_regions, slp, sales, entry)
-        active = entry[None, :, :] >= state.threshold[:, b, None, :]  # (T, F, R)
-        t, f, n = np.nonzero(active)
-        if t.size == 0:
-            continue
-        yield pa.RecordBatch.from_pydict({
-            "draw": pa.array(np.full(t.size, population.draw, dtype=np.int32)),
-            "period": pa.array(t.astype(np.int32)),
-            "date": pa.array(dates[t]),
-            "origin": pa.array(np.full(t.size, calibration.regions[i], dtype=object), pa.string()),
-            "sector": pa.array(np.full(t.size, calibration.sectors[k], dtype=object), pa.string()),
-            "firm_id": pa.array(firms[f]),
-            "productivity": pa.array(np.exp(slp[f] / (params.sigma[k] - 1.0))),
-            "weight": pa.array(np.full(t.size, baseline.weight[b])),
-            "destination": pa.array(regions[n], pa.string()),
-            "exports": pa.array(state.unit_exports[t, b, n] * np.exp(sales[f, n])),
-        }, schema=FIRMS_SCHEMA)
-
 
 def _git_revision():
     root = Path(__file__).resolve().parent.parent
@@ -118,21 +44,28 @@ def _check_int(name, value, low, high=None):
         raise InputError(f"--{name.replace('_', '-')}", f"must be an integer {allowed}, got {value!r}")
 
 
+#: Closure name -> function simulating one scenario on one draw's population.
+CLOSURES = {"pe": simulate_scenario}
+
+
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
              seed=config.DEFAULT_SEED, out=None, overwrite=False, threads=None, calibration=None,
-             firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress=None, command=None):
+             closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress=None,
+             command=None):
     """Run scenarios x draws and write the results as Parquet.
 
-    Draw ``j`` of every scenario uses the same firm population and the same shocks (common random
-    numbers); each draw has its own independent population. Results depend only on
-    (calibration, scenarios, draws, firms, seed), not on ``threads`` or ``draws_per_chunk``.
+    Each draw samples its parameters, policy path (branch points) and exchange-rate paths, is
+    recalibrated (MODEL.md section 7) and simulated for every period. Draw ``j`` of every scenario
+    uses the same firm population and shocks, and the same draws of identically declared uncertain
+    inputs (common random numbers). Results depend only on (calibration, scenarios, draws, firms,
+    seed), not on ``threads`` or ``draws_per_chunk``.
 
     Parameters
     ----------
     scenarios : str, Path or sequence of them, optional
         Shipped scenario names or TOML paths; default ``us_japan_2025``.
     draws : int
-        Monte Carlo draws (independent firm populations and shocks).
+        Monte Carlo draws.
     firms : int
         Simulated firms per (origin, sector).
     seed : int or numpy.random.SeedSequence
@@ -144,6 +77,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         Numba threads (default: all cores).
     calibration : str or Path, optional
         Calibration folder; default the embedded 2023/2024 data.
+    closure : {None, "pe", "ge"}
+        Equilibrium closure for every scenario; default each scenario's own (``pe`` if unset).
     firm_output : {None, "sample", "all"}
         Also write firm-level rows: the first ``config.FIRM_SAMPLE`` firms of each (origin,
         sector) (a random sample, since firm numbers are assigned at random) or all of them.
@@ -166,6 +101,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         _check_int("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
     if firm_output not in (None, "sample", "all"):
         raise InputError("--firm-output", f"must be 'sample' or 'all', got {firm_output!r}")
+    if closure not in (None, *CLOSURES):
+        raise InputError("--closure", f"must be one of {', '.join(CLOSURES)}, got {closure!r}")
     if scenarios is None:
         scenarios = [config.DEFAULT_SCENARIO]
     elif isinstance(scenarios, (str, Path)):
@@ -175,9 +112,16 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     names = [s.name for s in loaded]
     if len(set(names)) != len(names):
         raise InputError("scenarios", f"scenario names must differ, got {', '.join(names)}")
-    paths = [policy_path(s, calib) for s in loaded]
-    params = DrawParameters.from_calibration(calib)
-    keys = stream_keys(seed)
+    models = []
+    for scenario in loaded:
+        check_parameters(scenario, calib)
+        models.append(ScenarioModel(scenario, calib))
+        closure_used = closure or scenario.closure
+        if closure_used not in CLOSURES:
+            raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
+                                              f"{', '.join(CLOSURES)}", "closure")
+    closures = [closure or s.closure for s in loaded]
+    sample_parameters(loaded[0], calib, seed, 0)  # fail fast on impossible parameter draws
 
     tmp_holder = None
     if out is None:
@@ -185,37 +129,31 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         out = Path(tmp_holder.name) / "run"
     folder = RunFolder(out, overwrite=overwrite)
     previous_threads = numba.get_num_threads()
+    runner = None
     try:
         if threads is not None:
             numba.set_num_threads(threads)
-        timings, chunks = _run_draws(calib, loaded, paths, params, keys, draws, firms, draws_per_chunk,
-                                     folder, firm_output, progress)
-        timings["total_s"] = time.perf_counter() - started
-        folder.commit({
-            "status": "complete",
-            "engine_version": __version__,
-            "git_revision": _git_revision(),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command or " ".join(sys.argv),
-            "seed": str(seed.entropy) if isinstance(seed, np.random.SeedSequence) else seed,
-            "draws": draws,
-            "firms_per_block": firms,
-            "threads": numba.get_num_threads(),
-            "draws_per_chunk": draws_per_chunk,
-            "firm_output": firm_output,
-            "closure": "pe",
-            "calibration": {"source": calib.source, "regions": list(calib.regions),
-                            "sectors": list(calib.sectors)},
-            "scenarios": [{"name": s.name, "title": s.title, "source": s.source, "start": s.start,
-                           "periods": s.periods, "focus": s.focus.model_dump() if s.focus else None,
-                           "text": s.text} for s in loaded],
-            "tables": {"flows": {"grain": FLOWS_SCHEMA.metadata[b"grain"].decode(),
-                                 "columns": {f.name: {k.decode(): v.decode() for k, v in f.metadata.items()}
-                                             for f in FLOWS_SCHEMA}}},
-            "chunks": chunks,
-            "timings": timings,
-        })
+        runner = _DrawLoop(calib, models, closures, seed, firms, folder, firm_output)
+        chunks = []
+        for part, first in enumerate(range(0, draws, draws_per_chunk)):
+            chunk_started = time.perf_counter()
+            chunk_draws = list(range(first, min(first + draws_per_chunk, draws)))
+            runner.run_chunk(part, chunk_draws, progress, draws)
+            chunks.append({"part": part, "draws": [chunk_draws[0], chunk_draws[-1]], "status": "complete",
+                           "seconds": round(time.perf_counter() - chunk_started, 4)})
+            log.info("chunk %d (draws %d-%d) written", part, chunk_draws[0], chunk_draws[-1])
+        runner.close()
+        summary_started = time.perf_counter()
+        for scenario in loaded:
+            flows = runner.folder_scan("flows", scenario.name)
+            write_table(folder.part_path("summary", scenario.name, 0), summary_frame(flows, draws).to_arrow())
+        runner.timings["summary_s"] = time.perf_counter() - summary_started
+        runner.timings["total_s"] = time.perf_counter() - started
+        folder.commit(_manifest(seed, draws, firms, draws_per_chunk, firm_output, calib, loaded, closures,
+                                chunks, runner.timings, command))
     except BaseException:
+        if runner is not None:
+            runner.close()
         folder.abort()
         raise
     finally:
@@ -223,53 +161,101 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     return SimulationResult(folder.out, tmp_holder)
 
 
-def _run_draws(calib, scenarios, paths, params, keys, draws, firms, draws_per_chunk, folder,
-               firm_output, progress):
-    """The draw loop: one population per draw, every scenario on it, one part file per chunk."""
-    n_regions = calib.n_regions
-    n_blocks = n_regions * calib.n_sectors
-    scratch = (np.empty((n_blocks, n_regions, firms)), np.empty((n_blocks, n_regions, firms + 1)))
-    firm_writers = {}
-    timings = {"first_draw_s": None, "draws_s": 0.0, "write_s": 0.0}
-    chunks = []
-    try:
-        for part, start in enumerate(range(0, draws, draws_per_chunk)):
-            chunk_draws = list(range(start, min(start + draws_per_chunk, draws)))
-            chunk_started = time.perf_counter()
-            results = {s.name: [] for s in scenarios}
-            for draw in chunk_draws:
-                t0 = time.perf_counter()
-                population = simulate_population((keys["productivity"], keys["shocks"]), draw, firms,
-                                                 params, n_regions, scratch)
-                baseline = calibrate(population, calib)
-                for scenario, path in zip(scenarios, paths):
-                    cells, state = simulate_scenario(population, baseline, path, params)
-                    results[scenario.name].append(cells)
-                    if firm_output:
-                        writer = firm_writers.get(scenario.name)
-                        if writer is None:
-                            writer = pq.ParquetWriter(folder.part_path("firms", scenario.name, 0),
-                                                      FIRMS_SCHEMA, compression="zstd")
-                            firm_writers[scenario.name] = writer
-                        for batch in _firm_batches(population, baseline, state, params, calib,
-                                                   path.dates, firm_output):
-                            writer.write_batch(batch, row_group_size=config.FIRM_ROWS_PER_BATCH)
-                elapsed = time.perf_counter() - t0
-                timings["draws_s"] += elapsed
-                if timings["first_draw_s"] is None:
-                    timings["first_draw_s"] = elapsed
-                if progress is not None:
-                    progress(draw + 1, draws)
+def _manifest(seed, draws, firms, draws_per_chunk, firm_output, calib, scenarios, closures, chunks, timings,
+              command):
+    return {
+        "status": "complete",
+        "engine_version": __version__,
+        "git_revision": _git_revision(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+        "seed": str(seed.entropy) if isinstance(seed, np.random.SeedSequence) else seed,
+        "draws": draws,
+        "firms_per_block": firms,
+        "threads": numba.get_num_threads(),
+        "draws_per_chunk": draws_per_chunk,
+        "firm_output": firm_output,
+        "calibration": {"source": calib.source, "regions": list(calib.regions), "sectors": list(calib.sectors)},
+        "scenarios": [{"name": s.name, "title": s.title, "source": s.source, "start": s.start,
+                       "periods": s.periods, "closure": c, "focus": s.focus.model_dump() if s.focus else None,
+                       "text": s.text} for s, c in zip(scenarios, closures)],
+        "tables": {"flows": {"grain": FLOWS_SCHEMA.metadata[b"grain"].decode(),
+                             "columns": {f.name: {k.decode(): v.decode() for k, v in f.metadata.items()}
+                                         for f in FLOWS_SCHEMA}}},
+        "chunks": chunks,
+        "timings": timings,
+    }
+
+
+class _DrawLoop:
+    """The per-draw work: populations (shared across scenarios when their firm parameters agree),
+    calibration, every scenario, and the part files of each chunk."""
+
+    def __init__(self, calib, models, closures, seed, firms, folder, firm_output):
+        self.calib, self.models, self.closures = calib, models, closures
+        self.seed, self.firms, self.folder, self.firm_output = seed, firms, folder, firm_output
+        self.keys = stream_keys(seed)
+        self.scratch = []  # reusable (entry_sorted, tail_sales) buffers, one per distinct population
+        self.firm_writers = {}
+        self.timings = {"first_draw_s": None, "draws_s": 0.0, "write_s": 0.0}
+
+    def folder_scan(self, table, scenario):
+        import polars as pl
+
+        return pl.scan_parquet(self.folder.tmp / table / f"scenario={scenario}" / "*.parquet")
+
+    def _population(self, cache, draw, params):
+        key = tuple(np.concatenate([params.sigma, params.theta, params.shock_demand_sd, params.shock_cost_sd,
+                                    params.shock_corr]).tolist())
+        if key not in cache:
+            n_regions, n_blocks = self.calib.n_regions, self.calib.n_regions * self.calib.n_sectors
+            if len(self.scratch) <= len(cache):
+                self.scratch.append((np.empty((n_blocks, n_regions, self.firms)),
+                                     np.empty((n_blocks, n_regions, self.firms + 1))))
+            population = simulate_population((self.keys["productivity"], self.keys["shocks"]), draw, self.firms,
+                                             params, n_regions, self.scratch[len(cache)])
+            cache[key] = (population, calibrate(population, self.calib))
+        return cache[key]
+
+    def run_chunk(self, part, chunk_draws, progress, total):
+        results = {m.scenario.name: [] for m in self.models}
+        records = {m.scenario.name: [] for m in self.models}
+        for draw in chunk_draws:
             t0 = time.perf_counter()
-            for scenario, path in zip(scenarios, paths):
-                table = _flows_table(chunk_draws, range(len(path.dates)), path.dates, calib,
-                                     results[scenario.name])
-                write_table(folder.part_path("flows", scenario.name, part), table)
-            timings["write_s"] += time.perf_counter() - t0
-            chunks.append({"part": part, "draws": [chunk_draws[0], chunk_draws[-1]], "status": "complete",
-                           "seconds": round(time.perf_counter() - chunk_started, 4)})
-            log.info("chunk %d (draws %d-%d) written", part, chunk_draws[0], chunk_draws[-1])
-    finally:
-        for writer in firm_writers.values():
+            cache = {}
+            for model, closure in zip(self.models, self.closures):
+                name = model.scenario.name
+                params, sampled = sample_parameters(model.scenario, self.calib, self.seed, draw)
+                path, record = draw_policy(model, self.seed, draw)
+                population, baseline = self._population(cache, draw, params)
+                cells, state = CLOSURES[closure](population, baseline, path, params)
+                results[name].append(cells)
+                records[name].append({"draw": draw, "path": path.label, **record, **sampled})
+                if self.firm_output:
+                    self._write_firms(name, population, baseline, state, params, path.dates)
+            elapsed = time.perf_counter() - t0
+            self.timings["draws_s"] += elapsed
+            if self.timings["first_draw_s"] is None:
+                self.timings["first_draw_s"] = elapsed
+            if progress is not None:
+                progress(draw + 1, total)
+        t0 = time.perf_counter()
+        for model in self.models:
+            name = model.scenario.name
+            write_table(self.folder.part_path("flows", name, part),
+                        flows_table(chunk_draws, model.scenario.dates, self.calib, results[name]))
+            write_table(self.folder.part_path("draws", name, part), draws_table(records[name]))
+        self.timings["write_s"] += time.perf_counter() - t0
+
+    def _write_firms(self, name, population, baseline, state, params, dates):
+        writer = self.firm_writers.get(name)
+        if writer is None:
+            writer = pq.ParquetWriter(self.folder.part_path("firms", name, 0), FIRMS_SCHEMA, compression="zstd")
+            self.firm_writers[name] = writer
+        for batch in firm_batches(population, baseline, state, params, self.calib, dates, self.firm_output):
+            writer.write_batch(batch, row_group_size=config.FIRM_ROWS_PER_BATCH)
+
+    def close(self):
+        for writer in self.firm_writers.values():
             writer.close()
-    return timings, chunks
+        self.firm_writers = {}

@@ -1,60 +1,57 @@
-"""Scenario files (TOML): a dated calendar of tariff and trade-cost events.
+"""Scenario files (TOML): dated policy events, negotiation branches, exchange rates, demand shifters
+and uncertain parameters, validated into frozen objects.
 
-Format (``data/scenarios/us_japan_2025.toml`` is a complete example)::
+``data/scenarios/us_japan_2025.toml`` uses every feature; the README has the full key reference.
+Structure::
 
-    name = "us_japan_2025"              # letters, digits, '_' and '-'
-    title = "One line shown in the terminal"
-    description = "Free text, sources."
-    start = "2025-01"                   # first month; period 0 is the calibrated baseline
-    periods = 24                        # monthly periods, including period 0
-    focus = { exporter = "JPN", importer = "USA" }   # optional: the pair the summary shows
+    name, title, description, start ("YYYY-MM", period 0 = baseline), periods, focus, closure
+    sunk_cost_ratio = 1.0                # lambda of MODEL.md section 4, or a [[parameter]]
+    [groups]  asia = ["JPN", "KOR"]      # named region groups, usable wherever a region list is
+    [[tariff]]      date, importer, exporter, sectors, rate, mode, measure, exclude_measures, note
+    [[trade_cost]]  date, importer, exporter, sectors, change
+    [[demand]]      date, importer, exporter, sectors, usd_per_year | percent
+    [[fx]]          date, currency, change                 # deterministic move of a currency vs USD
+    [[fx_process]]  currency, mean_reversion, volatility   # Ornstein-Uhlenbeck on log FX, monthly
+    [[branch]]      name, date, [[branch.option]] name, probability, and any event lists and
+                    nested [[branch.option.branch]]
+    [[parameter]]   name, sectors, origins, shared, dist, value | mean, sd, low, high | alpha, beta |
+                    values, weights
 
-    [[tariff]]                          # any number of events, applied in date order
-    date = "2025-04-03"                 # ISO date; must fall after the baseline month, in the horizon
-    importer = "USA"                    # region code, a list of codes, or "ALL"
-    exporter = "ALL"                    # idem ("ALL" never includes the importer itself)
-    sectors = ["motor_vehicles_parts"]  # sector codes or "ALL"
-    rate = 0.25                         # a fraction, or a percent string such as "25%"
-    mode = "add"                        # "add": a layer on top of what is in force (MFN and other
-                                        #   measures); a later "add" event with the same `measure`
-                                        #   changes that layer's rate (e.g. a pause);
-                                        # "replace": the rate becomes the whole tariff (clears MFN
-                                        #   and every layer in those cells)
-    measure = "section_232_autos"       # name of the layer (default: one of its own)
-    note = "Proclamation 10908"
+Tariff modes (how an event combines with what is in force in its cells):
 
-    [[trade_cost]]                      # iceberg trade-cost changes, cumulative
-    date = "2025-06-01"
-    importer = "USA"
-    exporter = "JPN"
-    sectors = "ALL"
-    change = 0.05                       # tau rises by 5 % from this date (> -1)
+- ``add``: a layer on top of MFN and the other layers. ``measure`` names the layer; a later ``add``
+  with the same measure changes that layer's rate (a pause, a reinstatement).
+  ``exclude_measures``: the layer does not apply where any of those measures is in force (the
+  reciprocal tariff skipped goods under the Section 232 car tariff).
+- ``replace``: the rate becomes the whole tariff (MFN and every layer cleared).
+- ``all_in``: the whole tariff becomes ``max(MFN, rate)`` ("15 % inclusive of MFN": goods whose MFN
+  rate is above 15 % keep it), every layer cleared.
 
-Monthly periods get the day-weighted average of the rates in force on each day of the month, so
-an event on the 3rd of a 30-day month counts for 28/30 of it, and a rate that is announced and
-suspended on the same day (Japan's 24 %, 9 April 2025) counts for nothing.
+Region fields take a code, a list of codes and group names, or ``"ALL"`` (every region but the
+importer). Rates are fractions (0.25) or percent strings ("25%").
 """
 
 import calendar
 import datetime as dt
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import InputError
 from engine.paths import scenarios_dir
 
 ALL = "ALL"
+PARAMETERS = ("sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "pass_through",
+              "sunk_cost_ratio")
 
 
-def _parse_rate(value):
+def parse_rate(value):
+    """A fraction from ``0.25`` or ``"25%"``."""
     if isinstance(value, str):
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*%\s*", value)
+        match = re.fullmatch(r"\s*(-?[0-9]*\.?[0-9]+)\s*%\s*", value)
         if not match:
             raise ValueError(f"must be a fraction (0.25) or a percent string ('25%'), got {value!r}")
         value = float(match.group(1)) / 100.0
@@ -67,43 +64,173 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+Codes = str | tuple[str, ...]
+
+
 class Focus(_Frozen):
     exporter: str
     importer: str
 
 
-class _Event(_Frozen):
+class _CellEvent(_Frozen):
     date: dt.date
-    importer: str | tuple[str, ...]
-    exporter: str | tuple[str, ...] = ALL
-    sectors: str | tuple[str, ...] = ALL
+    importer: Codes
+    exporter: Codes = ALL
+    sectors: Codes = ALL
     note: str = ""
 
 
-class TariffEvent(_Event):
-    """One dated tariff action (see the module docstring)."""
+class TariffEvent(_CellEvent):
+    """One dated tariff action."""
 
     rate: float
-    mode: Literal["add", "replace"] = "add"
+    mode: Literal["add", "replace", "all_in"] = "add"
     measure: str | None = None
+    exclude_measures: tuple[str, ...] = ()
 
     @field_validator("rate", mode="before")
     @classmethod
     def _rate(cls, value):
-        rate = _parse_rate(value)
+        rate = parse_rate(value)
         if not 0.0 <= rate <= 10.0:
             raise ValueError(f"must be between 0 and 10 (0% to 1000%), got {rate!r}")
         return rate
 
 
-class TradeCostEvent(_Event):
-    """A dated proportional change of iceberg trade costs."""
+class TradeCostEvent(_CellEvent):
+    """A dated proportional change of iceberg trade costs (cumulative)."""
 
     change: float = Field(gt=-1.0, le=10.0)
 
 
-class Scenario(_Frozen):
-    """A validated scenario; build its dense policy arrays with ``policy_path``."""
+class DemandEvent(_CellEvent):
+    """A dated demand shifter ``d`` (purchase commitment, boycott), cumulative.
+
+    ``usd_per_year`` (USD million per year) raises ``d`` of the matched cells by that amount over
+    their baseline flow (spread in proportion to the flows): ``d *= 1 + amount / baseline flow``;
+    ``percent`` multiplies ``d`` by ``1 + percent``. The realised change in trade differs from the
+    amount because entry responds too.
+    """
+
+    usd_per_year: float | None = None
+    percent: float | None = None
+
+    @field_validator("percent", mode="before")
+    @classmethod
+    def _percent(cls, value):
+        return None if value is None else parse_rate(value)
+
+    @model_validator(mode="after")
+    def _one_amount(self):
+        if (self.usd_per_year is None) == (self.percent is None):
+            raise ValueError("give exactly one of usd_per_year or percent")
+        if self.percent is not None and self.percent <= -1:
+            raise ValueError(f"percent must be above -100%, got {self.percent!r}")
+        return self
+
+
+class FxEvent(_Frozen):
+    """A deterministic move of a region's currency against the dollar from ``date`` (cumulative).
+
+    ``change = 0.10``: the currency buys 10 % more dollars (for Japan: the yen 10 % stronger).
+    """
+
+    date: dt.date
+    currency: str
+    change: float = Field(gt=-1.0, le=10.0)
+    note: str = ""
+
+
+class FxProcess(_Frozen):
+    """Ornstein-Uhlenbeck (monthly AR(1)) deviations of log FX of one currency from its path:
+    ``x_t = (1 - mean_reversion) x_(t-1) + volatility * eps_t``, ``x_0 = 0``."""
+
+    currency: str
+    mean_reversion: float = Field(ge=0.0, le=1.0)
+    volatility: float = Field(ge=0.0, le=1.0)
+    note: str = ""
+
+
+class ParameterSpec(_Frozen):
+    """An uncertain (or fixed) parameter and its distribution, sampled once per draw.
+
+    ``sectors`` (and ``origins`` for ``pass_through``) select which values it sets; ``shared = true``
+    draws one value for all of them, ``false`` one per sector (and origin).
+    """
+
+    name: Literal["sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "pass_through",
+                  "sunk_cost_ratio"]
+    sectors: Codes = ALL
+    origins: Codes = ALL
+    shared: bool = True
+    dist: Literal["fixed", "normal", "truncnormal", "uniform", "beta", "choice"]
+    value: float | None = None
+    mean: float | None = None
+    sd: float | None = Field(default=None, ge=0.0)
+    low: float | None = None
+    high: float | None = None
+    alpha: float | None = Field(default=None, gt=0.0)
+    beta: float | None = Field(default=None, gt=0.0)
+    values: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _complete(self):
+        needs = {"fixed": ("value",), "normal": ("mean", "sd"), "truncnormal": ("mean", "sd", "low", "high"),
+                 "uniform": ("low", "high"), "beta": ("alpha", "beta", "low", "high"), "choice": ("values",)}
+        missing = [k for k in needs[self.dist] if getattr(self, k) in (None, ())]
+        if missing:
+            raise ValueError(f"dist '{self.dist}' needs {', '.join(needs[self.dist])}; missing {', '.join(missing)}")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low must be below high, got {self.low} and {self.high}")
+        if self.weights and (len(self.weights) != len(self.values) or min(self.weights) < 0
+                             or abs(sum(self.weights) - 1.0) > 1e-9):
+            raise ValueError("weights must be one non-negative number per value, summing to 1")
+        if self.dist == "truncnormal" and not self.low - 3 * self.sd <= self.mean <= self.high + 3 * self.sd:
+            raise ValueError("mean is more than 3 sd outside [low, high]; the truncated normal would be degenerate")
+        return self
+
+
+class Events(_Frozen):
+    """Event lists shared by a scenario and by branch options."""
+
+    tariff: tuple[TariffEvent, ...] = ()
+    trade_cost: tuple[TradeCostEvent, ...] = ()
+    demand: tuple[DemandEvent, ...] = ()
+    fx: tuple[FxEvent, ...] = ()
+    branch: tuple["Branch", ...] = ()
+
+
+class Option(Events):
+    """One outcome of a branch point, with its probability and its events."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    probability: float = Field(ge=0.0, le=1.0)
+    note: str = ""
+
+
+class Branch(_Frozen):
+    """A decision at ``date``: exactly one option happens, with the stated probabilities."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    date: dt.date
+    option: tuple[Option, ...] = Field(min_length=1)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _probabilities(self):
+        total = sum(o.probability for o in self.option)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"option probabilities must sum to 1, got {total:.6g}")
+        names = [o.name for o in self.option]
+        if len(set(names)) != len(names):
+            raise ValueError(f"option names must differ, got {', '.join(names)}")
+        return self
+
+
+class Scenario(Events):
+    """A validated scenario. Dense arrays come from ``engine.policy``."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     title: str = ""
@@ -111,8 +238,11 @@ class Scenario(_Frozen):
     start: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     periods: int = Field(ge=1, le=600)
     focus: Focus | None = None
-    tariff: tuple[TariffEvent, ...] = ()
-    trade_cost: tuple[TradeCostEvent, ...] = ()
+    closure: Literal["pe", "ge"] = "pe"
+    sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
+    groups: dict[str, tuple[str, ...]] = {}
+    fx_process: tuple[FxProcess, ...] = ()
+    parameter: tuple[ParameterSpec, ...] = ()
     source: str = ""
     text: str = ""
 
@@ -138,7 +268,7 @@ def _loc(loc):
     for item in loc:
         if isinstance(item, int):
             parts[-1] = f"{parts[-1]} #{item + 1}"
-        else:
+        elif not (parts and str(item).startswith("function-")):
             parts.append(str(item))
     return ".".join(parts)
 
@@ -151,12 +281,37 @@ def resolve_scenario_path(name_or_path):
     shipped = scenarios_dir() / f"{name_or_path}.toml"
     if shipped.is_file():
         return shipped
-    names = ", ".join(sorted(p.stem for p in scenarios_dir().glob("*.toml")))
-    raise InputError(name_or_path, f"no such scenario file or shipped scenario; shipped: {names}")
+    raise InputError(name_or_path, f"no such scenario file or shipped scenario; shipped: {', '.join(shipped_scenarios())}")
+
+
+def _check_dates(path, scenario):
+    """Every event inside the simulated horizon after the baseline month, and option events not
+    before their branch's date."""
+    first = scenario.dates[1] if scenario.periods > 1 else None
+    last = scenario.horizon_end
+
+    def visit(events, key, not_before):
+        for kind in ("tariff", "trade_cost", "demand", "fx"):
+            for j, event in enumerate(getattr(events, kind)):
+                where = f"{key}{kind} #{j + 1}.date"
+                if first is None or not first <= event.date <= last:
+                    window = f"{first} to {last}" if first else "none (a one-period scenario has no events)"
+                    raise InputError(path, f"date {event.date} is outside the simulated horizon after the "
+                                           f"baseline month; allowed: {window}", where)
+                if not_before and event.date < not_before:
+                    raise InputError(path, f"date {event.date} is before its branch's date {not_before}", where)
+        for j, branch in enumerate(events.branch):
+            if first is None or not first <= branch.date <= last:
+                raise InputError(path, f"branch date {branch.date} is outside the horizon", f"{key}branch #{j + 1}.date")
+            for o, option in enumerate(branch.option):
+                visit(option, f"{key}branch #{j + 1}.option #{o + 1}.", branch.date)
+
+    visit(scenario, "", None)
 
 
 def load_scenario(name_or_path):
-    """Read and validate a scenario file (structure only; codes are checked by ``policy_path``).
+    """Read and validate a scenario file (structure and dates; codes are checked against a
+    calibration by ``engine.policy.ScenarioModel``).
 
     Raises
     ------
@@ -183,118 +338,19 @@ def load_scenario(name_or_path):
             reason = "unknown key"
         elif err["type"] == "missing":
             reason = "required key is missing"
+        elif err["type"] == "string_pattern_mismatch" and err["loc"] == ("start",):
+            reason = f"must be a month 'YYYY-MM', got {err['input']!r}"
         raise InputError(path, reason, _loc(err["loc"]) or None) from exc
-    for kind, events in (("tariff", scenario.tariff), ("trade_cost", scenario.trade_cost)):
-        first, last = scenario.dates[1] if scenario.periods > 1 else None, scenario.horizon_end
-        for j, event in enumerate(events):
-            if first is None or not first <= event.date <= last:
-                window = f"{first} to {last}" if first else "none (a one-period scenario has no events)"
-                raise InputError(path, f"date {event.date} is outside the simulated horizon after the "
-                                       f"baseline month; allowed: {window}", f"{kind} #{j + 1}.date")
+    _check_dates(path, scenario)
     return scenario
-
-
-@dataclass(frozen=True, eq=False)
-class PolicyPath:
-    """Dense policy arrays of one scenario (one path; the uncertainty issue adds branches).
-
-    Attributes
-    ----------
-    dates : tuple of datetime.date, length T
-    tariff : ndarray (T, R, R, K)
-        Ad-valorem tariff in force ``[t, origin, destination, sector]`` (day-weighted mean).
-    iceberg : ndarray (T, R, R, K)
-        Iceberg trade cost relative to the baseline, ``tau(t) / tau(0)``.
-    fx : ndarray (T, R)
-        Value of each region's currency in dollars relative to the baseline.
-    demand : ndarray (T, R, R, K)
-        Demand shifter ``d(t)`` (1 at the baseline).
-    """
-
-    dates: tuple
-    tariff: np.ndarray
-    iceberg: np.ndarray
-    fx: np.ndarray
-    demand: np.ndarray
-
-
-def _select(path, key, value, allowed, what, exclude=None):
-    """Indices of ``allowed`` named by ``value`` (a code, a list of codes or ``ALL``)."""
-    codes = [value] if isinstance(value, str) else list(value)
-    if codes == [ALL]:
-        return [j for j, c in enumerate(allowed) if c != exclude]
-    unknown = [c for c in codes if c not in allowed]
-    if unknown or not codes:
-        raise InputError(path, f"unknown {what} {unknown[0] if unknown else '(empty list)'!r}; allowed: "
-                               f"{', '.join(allowed)} or {ALL!r}", key)
-    return [allowed.index(c) for c in codes]
-
-
-def _cells(path, key, event, regions, sectors):
-    """Boolean mask (R, R, K) of the (origin, destination, sector) cells an event touches."""
-    mask = np.zeros((len(regions), len(regions), len(sectors)), dtype=bool)
-    importers = _select(path, f"{key}.importer", event.importer, regions, "region")
-    sector_idx = _select(path, f"{key}.sectors", event.sectors, sectors, "sector")
-    for n in importers:
-        exporters = _select(path, f"{key}.exporter", event.exporter, regions, "region", exclude=regions[n])
-        for i in exporters:
-            mask[i, n, sector_idx] = True
-    return mask
-
-
-def policy_path(scenario, calibration):
-    """Dense monthly policy arrays of ``scenario`` on ``calibration``'s regions and sectors.
-
-    Tariffs in force on each day: the baseline tariff (``calibration.tariffs``) plus every active
-    layer; see the module docstring for ``add``/``replace``. Each period gets the mean over its days.
-
-    Returns
-    -------
-    PolicyPath
-    """
-    regions, sectors = calibration.regions, calibration.sectors
-    shape = calibration.flows.shape
-    src = scenario.source
-    changes = {}
-    for j, event in enumerate(scenario.tariff):
-        changes.setdefault(event.date, []).append(("tariff", j, event, _cells(src, f"tariff #{j + 1}", event, regions, sectors)))
-    for j, event in enumerate(scenario.trade_cost):
-        changes.setdefault(event.date, []).append(("cost", j, event, _cells(src, f"trade_cost #{j + 1}", event, regions, sectors)))
-
-    base = calibration.tariffs.copy()
-    layers = {}
-    tau = np.ones(shape)
-    dates = scenario.dates
-    tariff = np.empty((len(dates), *shape))
-    iceberg = np.empty((len(dates), *shape))
-    for t, first in enumerate(dates):
-        n_days = calendar.monthrange(first.year, first.month)[1]
-        # (tariff in force, iceberg factor, days) for each stretch of the month without a change
-        stretches = []
-        for day in range(n_days):
-            todays = changes.get(first + dt.timedelta(days=day), ())
-            for kind, j, event, mask in todays:
-                if kind == "cost":
-                    tau[mask] *= 1.0 + event.change
-                elif event.mode == "replace":
-                    base[mask] = event.rate
-                    for layer in layers.values():
-                        layer[mask] = 0.0
-                else:
-                    layer = layers.setdefault(event.measure or f"_event{j}", np.zeros(shape))
-                    layer[mask] = event.rate
-            if todays or not stretches:
-                stretches.append([base + sum(layers.values(), np.zeros(shape)), tau.copy(), 0])
-            stretches[-1][2] += 1
-        # mean over the month written as first value + weighted changes, so that cells that did
-        # not change keep their rate exactly (no rounding from averaging)
-        for out, j in ((tariff, 0), (iceberg, 1)):
-            first_value = stretches[0][j]
-            out[t] = first_value + sum((s[j] - first_value) * s[2] for s in stretches[1:]) / n_days
-    return PolicyPath(dates=dates, tariff=tariff, iceberg=iceberg, fx=np.ones((len(dates), shape[0])),
-                      demand=np.ones((len(dates), *shape)))
 
 
 def shipped_scenarios():
     """Names of the scenarios shipped with the engine."""
     return sorted(p.stem for p in scenarios_dir().glob("*.toml"))
+
+
+Events.model_rebuild()
+Option.model_rebuild()
+Branch.model_rebuild()
+Scenario.model_rebuild()

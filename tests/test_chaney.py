@@ -29,8 +29,9 @@ import pytest
 
 from engine.calibration import load_calibration
 from engine.model import DrawParameters, calibrate, simulate_population, simulate_scenario
-from engine.run import stream_keys
-from engine.scenario import load_scenario, policy_path
+from engine.uncertainty import stream_keys
+from engine.policy import policy_path
+from engine.scenario import load_scenario
 from tests.conftest import make_calibration, write_scenario
 
 SIGMA, THETA, N_FIRMS = 3.0, 8.0, 200_000

@@ -193,8 +193,8 @@ def test_api_out_that_is_a_file_with_overwrite_keeps_the_file(tmp_path):
 
 @pytest.fixture()
 def fail_on_second_scenario_call(monkeypatch):
-    """Make ``engine.run.simulate_scenario`` raise RuntimeError after its first call."""
-    original = engine.run.simulate_scenario
+    """Make the PE closure (``engine.run.CLOSURES['pe']``) raise RuntimeError after its first call."""
+    original = engine.run.CLOSURES["pe"]
     calls = []
 
     def flaky(*args, **kwargs):
@@ -203,7 +203,7 @@ def fail_on_second_scenario_call(monkeypatch):
             raise RuntimeError("simulated failure in the middle of the run")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine.run, "simulate_scenario", flaky)
+    monkeypatch.setitem(engine.run.CLOSURES, "pe", flaky)
     return calls
 
 

@@ -7,8 +7,9 @@ import pytest
 
 from engine.model import (DrawParameters, calibrate, from_cells, simulate_population, simulate_scenario,
                           sunk_cost_thresholds, target_active, to_cells)
-from engine.run import stream_keys
-from engine.scenario import load_scenario, policy_path
+from engine.uncertainty import stream_keys
+from engine.policy import policy_path
+from engine.scenario import load_scenario
 from tests.conftest import write_scenario
 
 NO_CHANGE = """

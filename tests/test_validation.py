@@ -14,7 +14,8 @@ from conftest import write_scenario
 
 from engine.calibration import load_calibration
 from engine.errors import InputError
-from engine.scenario import load_scenario, policy_path
+from engine.policy import policy_path
+from engine.scenario import load_scenario
 
 REGIONS = ("USA", "JPN", "CHN", "EU", "CAN", "MEX", "KOR", "GBR", "IND", "ROW")
 SECTORS = ("agri_food", "energy", "chem_pharma_plastics", "metals", "machinery",
@@ -301,7 +302,12 @@ def test_negative_rate_names_event_and_range(scenario_copy):
     assert error.field == "tariff #2.rate"
 
 
-@pytest.mark.parametrize("rate", ['"abc%"', '"25"', '"-5%"', "true"])
+def test_negative_percent_string_is_out_of_range(tmp_path):
+    path = write_scenario(tmp_path, HEAD + tariff() + tariff(rate='"-5%"'))
+    assert_names(scenario_error(path), path.name, "tariff #2.rate", "between 0 and 10", "-0.05")
+
+
+@pytest.mark.parametrize("rate", ['"abc%"', '"25"', "true"])
 def test_rate_not_a_fraction_or_percent(tmp_path, rate):
     path = write_scenario(tmp_path, HEAD + tariff() + tariff(rate=rate))
     error = scenario_error(path)
