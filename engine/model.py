@@ -15,7 +15,7 @@ net of tariff ``r = x / (1 + t)`` and operating profit ``pi = r * m`` with margi
     threshold = log F - log B + log(1 + t) - log m + log e   (+ log c).
 
 Calibration picks, per cell, the threshold that leaves the target share of simulated firms active
-(midway between the last active and the first inactive score) and the ``B`` that makes simulated
+(on the score of the lowest active firm) and the ``B`` that makes simulated
 exports equal the data. A counterfactual moves ``log B`` by
 ``log d + (1 - sigma) * (log tau + log e + kappa * log(1 + t))`` changes and the threshold by the
 formula above.
@@ -95,11 +95,60 @@ class Population:
     tail_sales: np.ndarray
 
     def evaluate(self, thresholds):
-        """Active firms ``(T, B, R)`` int64 and their summed ``exp(sales_score)`` ``(T, B, R)``."""
-        active = np.empty(thresholds.shape, dtype=np.int64)
+        """Active firms and their summed ``exp(sales_score)`` per cell, with the marginal-firm rule.
+
+        Firms with ``entry_score >= threshold`` are active. The marginal firm, the one with the
+        highest score below the threshold, is active with the fraction
+        ``(u_next - threshold) / (u_next - u_marginal)``, ``u_next`` being the lowest active score:
+        a firm phases in as the threshold falls from ``u_next`` to its own score. Aggregates are then
+        continuous in every policy (a small tariff has a small effect, and the general-equilibrium
+        fixed point exists) and equal the hard count whenever the threshold sits on a firm's score,
+        as calibration puts it. At most one simulated firm per cell is fractional.
+
+        Parameters
+        ----------
+        thresholds : ndarray (T, B, R)
+
+        Returns
+        -------
+        active : ndarray (T, B, R) float64
+        sales_index : ndarray (T, B, R)
+        """
+        count, sales_index, fraction, _ = self.marginal(thresholds)
+        blocks, dests = np.indices(count.shape[1:])
+        first = self.n_firms - count
+        marginal_sales = (self.tail_sales[blocks, dests, np.maximum(first - 1, 0)]
+                          - self.tail_sales[blocks, dests, np.minimum(first, self.n_firms - 1)])
+        return count + fraction, sales_index + fraction * marginal_sales
+
+    def marginal(self, thresholds):
+        """The hard count, its summed sales, and the marginal firm's fraction and score.
+
+        Returns
+        -------
+        count : ndarray (T, B, R) int64
+            Firms with ``entry_score >= threshold``.
+        sales_index : ndarray (T, B, R)
+            Their summed ``exp(sales_score)``.
+        fraction : ndarray (T, B, R)
+            How much of the marginal firm is active (see ``evaluate``); 0 where there is none.
+        marginal_score : ndarray (T, B, R)
+            The marginal firm's entry score (``-inf`` where there is none).
+        """
+        thresholds = np.ascontiguousarray(thresholds)
+        count = np.empty(thresholds.shape, dtype=np.int64)
         sales_index = np.empty(thresholds.shape)
-        evaluate_cells(self.entry_sorted, self.tail_sales, np.ascontiguousarray(thresholds), active, sales_index)
-        return active, sales_index
+        evaluate_cells(self.entry_sorted, self.tail_sales, thresholds, count, sales_index)
+        m = self.n_firms
+        first = m - count  # rank of the lowest active firm (m: none)
+        partial = (first >= 1) & (first < m)
+        blocks, dests = np.indices(thresholds.shape[1:])
+        u_next = self.entry_sorted[blocks, dests, np.minimum(first, m - 1)]
+        u_marginal = self.entry_sorted[blocks, dests, np.maximum(first - 1, 0)]
+        gap = u_next - u_marginal
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.where(partial & (gap > 0), np.clip((u_next - thresholds) / gap, 0.0, 1.0), 0.0)
+        return count, sales_index, fraction, np.where(partial, u_marginal, -np.inf)
 
 
 def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=None):
@@ -182,10 +231,8 @@ def calibrate(population, calibration):
     active = target_active(to_cells(calibration.participation), m, flows)
     scores = population.entry_sorted
     first = m - np.maximum(active, 1)  # ascending order: actives are ranks first .. M-1
-    lowest_active = np.take_along_axis(scores, first[..., None], axis=2)[..., 0]
-    highest_inactive = np.take_along_axis(scores, np.maximum(first - 1, 0)[..., None], axis=2)[..., 0]
-    threshold = np.where(active < m, 0.5 * (lowest_active + highest_inactive), lowest_active)
-    threshold = np.where(active > 0, threshold, np.inf)
+    # the threshold sits on the lowest active firm's score: exactly `active` firms sell, none partly
+    threshold = np.where(active > 0, np.take_along_axis(scores, first[..., None], axis=2)[..., 0], np.inf)
     sales_index = np.where(active > 0, np.take_along_axis(population.tail_sales, first[..., None], axis=2)[..., 0], 0.0)
     weight = calibration.firms.reshape(-1) / m
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -201,26 +248,26 @@ def _log_margin(tariff, pass_through, sigma):
         return np.where(margin > 0, np.log(np.maximum(margin, 1e-300)), -np.inf)
 
 
-def counterfactual(baseline, path, params, n_sectors):
-    """Per-period demand change and entry thresholds in partial equilibrium (``A`` fixed).
+def policy_shift(baseline, path, params, n_sectors):
+    """Per-period demand change and static entry thresholds of a policy path, market demand
+    levels ``A`` held at the baseline.
 
     Parameters
     ----------
     baseline : Baseline
-    path : engine.scenario.PolicyPath
+    path : engine.policy.PolicyPath
     params : DrawParameters
     n_sectors : int
 
     Returns
     -------
     log_demand_change : ndarray (T, B, R)
-        ``log(B_t / B_0)``.
+        ``log(B_t / B_0)`` from tariffs, iceberg costs, exchange rates and demand shifters.
     tariff : ndarray (T, B, R)
-    threshold : ndarray (T, B, R)
-        Entry thresholds with sunk costs applied (``h_t`` of MODEL.md section 4).
+    static_threshold : ndarray (T, B, R)
+        Entry thresholds of new entrants (before sunk costs).
     """
     n_regions = path.fx.shape[1]
-    n_periods = len(path.dates)
     sigma = np.tile(params.sigma, n_regions)[:, None]  # (B, 1)
     kappa = params.pass_through.reshape(-1)[:, None]
     tariff = to_cells(path.tariff)
@@ -232,8 +279,41 @@ def counterfactual(baseline, path, params, n_sectors):
                          + (1.0 - sigma) * (np.log(to_cells(path.iceberg)) + log_exchange + kappa * log_t))
     log_margin_change = _log_margin(tariff, kappa, sigma) - _log_margin(baseline.tariff, kappa, sigma)
     static = baseline.threshold - log_demand_change + log_t - log_margin_change + log_exchange
-    static = np.where(np.isnan(static), np.inf, static)
-    return log_demand_change, tariff, sunk_cost_thresholds(static, baseline.threshold, params.sunk_cost_ratio, n_periods)
+    return log_demand_change, tariff, np.where(np.isnan(static), np.inf, static)
+
+
+def apply_commitments(population, baseline, path, log_demand_change, static, tariff, n_sectors):
+    """Turn purchase commitments (USD million per year) into demand shifts, per period.
+
+    For each commitment and period, the log demand shift ``x`` common to its cells solves
+    ``sum exports(x) = sum exports(0) + amount`` where a cell's exports at shift ``x`` are
+    ``exports(0) * exp(x) * S(threshold - x) / S(threshold)`` (entry responds). The root lies in
+    ``[0, log(1 + amount / exports(0))]`` for a purchase (the bracket is reversed for a cut), and is
+    found by bisection to 1e-12. Returns updated copies of ``log_demand_change`` and ``static``.
+    """
+    if not path.commitments:
+        return log_demand_change, static
+    log_demand_change, static = log_demand_change.copy(), static.copy()
+    unit_scale = baseline.scale * np.exp(log_demand_change) / (1.0 + tariff)
+    for mask, amounts in path.commitments:
+        blocks, dests = np.nonzero(to_cells(mask))
+        for t in np.nonzero(amounts)[0]:
+            scale = unit_scale[t, blocks, dests]
+
+            def committed_exports(x):
+                thresholds = static[t].copy()
+                thresholds[blocks, dests] -= x
+                return (scale * np.exp(x) * population.evaluate(thresholds[None])[1][0, blocks, dests]).sum()
+
+            target = committed_exports(0.0) + amounts[t]
+            low, high = sorted((0.0, float(np.log1p(amounts[t] / (target - amounts[t])))))
+            while high - low > 1e-12:
+                middle = 0.5 * (low + high)
+                low, high = (low, middle) if committed_exports(middle) > target else (middle, high)
+            shift = 0.5 * (low + high)
+            log_demand_change[t, blocks, dests] += shift
+            static[t, blocks, dests] -= shift
+    return log_demand_change, static
 
 
 def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
@@ -276,25 +356,46 @@ class CellState:
     Attributes
     ----------
     threshold : entry threshold in force (a firm sells when its entry score is at least this)
+    marginal_score, marginal_fraction : the marginal firm's entry score and active fraction
+        (``Population.evaluate``)
     unit_exports : exports of one real firm with ``exp(sales_score) = 1``, USD million per year
     """
 
     threshold: np.ndarray
+    marginal_score: np.ndarray
+    marginal_fraction: np.ndarray
     unit_exports: np.ndarray
 
 
-def simulate_scenario(population, baseline, path, params):
-    """Aggregates of every cell in every period of one policy path (partial equilibrium).
+def simulate_scenario(population, baseline, path, params, closure="pe"):
+    """Aggregates of every cell in every period of one policy path.
+
+    Parameters
+    ----------
+    population : Population
+    baseline : Baseline
+    path : engine.policy.PolicyPath
+    params : DrawParameters
+    closure : {"pe", "ge"}
+        Partial equilibrium (market demand levels fixed) or the general-equilibrium closure of
+        ``engine.equilibrium`` (MODEL.md section 6).
 
     Returns
     -------
-    CellResults, CellState
+    CellResults, CellState, engine.equilibrium.RegionResults
     """
+    from engine.equilibrium import baseline_accounts, region_results, solve_markets
+
     n_sectors = params.sigma.size
-    log_demand_change, tariff, threshold = counterfactual(baseline, path, params, n_sectors)
-    active, sales_index = population.evaluate(threshold)
+    log_demand_change, tariff, static = policy_shift(baseline, path, params, n_sectors)
+    log_demand_change, static = apply_commitments(population, baseline, path, log_demand_change, static, tariff,
+                                                  n_sectors)
+    accounts = baseline_accounts(baseline, n_sectors)
+    solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
+                           closure == "ge")
+    active, sales_index, threshold = solved.active, solved.sales_index, solved.threshold
     weight = baseline.weight[:, None]
-    unit_scale = baseline.scale * np.exp(log_demand_change) / (1.0 + tariff)
+    unit_scale = baseline.scale * np.exp(log_demand_change + solved.market_cells) / (1.0 + tariff)
     exports = unit_scale * sales_index
     previous = np.concatenate([active[:1], active[:-1]])
     cells = dict(
@@ -308,5 +409,8 @@ def simulate_scenario(population, baseline, path, params):
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_exports = unit_scale / weight
+    _, _, fraction, marginal_score = population.marginal(threshold)
+    regions = region_results(accounts, solved, cells, params, n_sectors)
     return (CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}),
-            CellState(threshold=threshold, unit_exports=unit_exports))
+            CellState(threshold=threshold, marginal_score=marginal_score, marginal_fraction=fraction,
+                      unit_exports=unit_exports), regions)

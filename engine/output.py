@@ -5,28 +5,65 @@ import polars as pl
 import pyarrow as pa
 
 from engine import config
-from engine.results import FIRMS_SCHEMA, FLOWS_SCHEMA, SUMMARY_STATS, SUMMARY_VARIABLES
+from engine.results import (FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA, SUMMARY_STATS,
+                            SUMMARY_VARIABLES)
 from kernels import firm_scores
+
+
+def _grid_table(schema, axes, values):
+    """Arrow table whose key columns are the full grid of ``axes``.
+
+    ``axes``: list of (column name, array of labels) in the order of the value arrays' axes;
+    ``values``: column name -> array with that full shape.
+    """
+    shape = tuple(len(labels) for _, labels in axes)
+    grid = np.indices(shape).reshape(len(shape), -1)
+    columns = {}
+    for (name, labels), index in zip(axes, grid):
+        labels = np.asarray(labels)
+        kind = schema.field(name).type
+        columns[name] = pa.array(labels[index], kind) if labels.dtype != object else pa.array(labels[index], pa.string())
+    for name, array in values.items():
+        columns[name] = pa.array(np.asarray(array).reshape(-1), schema.field(name).type)
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _time_axes(draws, dates):
+    """The (draw, period) key axes; ``date`` is added from ``period`` by ``_with_dates``."""
+    return [("draw", np.asarray(draws, dtype=np.int32)), ("period", np.arange(len(dates), dtype=np.int32))]
 
 
 def flows_table(draws, dates, calibration, results):
     """Arrow table of one scenario's flows for a list of draws (``results``: CellResults each)."""
-    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
-    shape = (len(draws), len(dates), n_regions, n_regions, n_sectors)
-    grid = np.indices(shape).reshape(len(shape), -1)
     regions = np.array(calibration.regions, dtype=object)
     sectors = np.array(calibration.sectors, dtype=object)
-    columns = {
-        "draw": pa.array(np.asarray(draws, dtype=np.int32)[grid[0]]),
-        "period": pa.array(grid[1].astype(np.int32)),
-        "date": pa.array(np.asarray(dates, dtype="datetime64[D]")[grid[1]]),
-        "origin": pa.array(regions[grid[2]], pa.string()),
-        "destination": pa.array(regions[grid[3]], pa.string()),
-        "sector": pa.array(sectors[grid[4]], pa.string()),
-    }
-    for field in FLOWS_SCHEMA.names[6:]:
-        columns[field] = pa.array(np.stack([getattr(r, field) for r in results]).reshape(-1))
-    return pa.Table.from_pydict(columns, schema=FLOWS_SCHEMA)
+    keys = [*_time_axes(draws, dates), ("origin", regions), ("destination", regions), ("sector", sectors)]
+    values = {f: np.stack([getattr(r, f) for r in results]) for f in FLOWS_SCHEMA.names[6:]}
+    return _with_dates(_grid_table(FLOWS_SCHEMA.remove(2), keys, values), dates, FLOWS_SCHEMA)
+
+
+def region_tables(draws, dates, calibration, results):
+    """Arrow tables ``regions`` and ``prices`` for a list of draws (``results``: RegionResults each)."""
+    axes = _time_axes(draws, dates)
+    regions = np.array(calibration.regions, dtype=object)
+    stack = {name: np.stack([getattr(r, name) for r in results]) for name in vars(results[0])}
+    per_period = {name: np.broadcast_to(stack[name][:, :, None], stack["income"].shape)
+                  for name in ("ge_iterations", "ge_residual")}
+    region_values = {name: stack[name] for name in REGIONS_SCHEMA.names[4:] if name not in per_period}
+    regions_table = _grid_table(REGIONS_SCHEMA.remove(2), [*axes, ("region", regions)],
+                                {**region_values, **per_period})
+    price_values = {"expenditure": stack["sector_expenditure"], "price_index": stack["sector_price_index"],
+                    "domestic_share": stack["sector_domestic_share"]}
+    prices_table = _grid_table(PRICES_SCHEMA.remove(2), [*axes, ("region", regions),
+                                                         ("sector", np.array(calibration.sectors, dtype=object))],
+                               price_values)
+    return _with_dates(regions_table, dates, REGIONS_SCHEMA), _with_dates(prices_table, dates, PRICES_SCHEMA)
+
+
+def _with_dates(table, dates, schema):
+    """Insert the ``date`` column (from ``period``) at position 2 and restore the full schema."""
+    date_values = np.asarray(dates, dtype="datetime64[D]")[table.column("period").to_numpy()]
+    return table.add_column(2, schema.field("date"), pa.array(date_values, pa.date32())).cast(schema)
 
 
 def firm_batches(population, baseline, state, params, calibration, dates, firm_output):
@@ -44,8 +81,11 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
         firm_scores(population.productivity_keys[b], population.shock_keys[b],
                     (params.sigma[k] - 1.0) / params.theta[k], params.shock_demand_sd[k],
                     params.shock_cost_sd[k], params.shock_corr[k], firms, n_regions, slp, sales, entry)
-        active = entry[None, :, :] >= state.threshold[:, b, None, :]  # (T, F, R)
-        t, f, n = np.nonzero(active)
+        # sellers, and the marginal firm of each cell with its active fraction (Population.evaluate)
+        share = np.where(entry[None, :, :] >= state.threshold[:, b, None, :], 1.0,
+                         np.where(entry[None, :, :] == state.marginal_score[:, b, None, :],
+                                  state.marginal_fraction[:, b, None, :], 0.0))  # (T, F, R)
+        t, f, n = np.nonzero(share)
         if t.size == 0:
             continue
         yield pa.RecordBatch.from_pydict({
@@ -56,24 +96,26 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
             "sector": pa.array(np.full(t.size, calibration.sectors[k], dtype=object), pa.string()),
             "firm_id": pa.array(firms[f]),
             "productivity": pa.array(np.exp(slp[f] / (params.sigma[k] - 1.0))),
-            "weight": pa.array(np.full(t.size, baseline.weight[b])),
+            "weight": pa.array(baseline.weight[b] * share[t, f, n]),
             "destination": pa.array(regions[n], pa.string()),
             "exports": pa.array(state.unit_exports[t, b, n] * np.exp(sales[f, n])),
         }, schema=FIRMS_SCHEMA)
 
 
-def draws_table(records):
+def draws_table(records, branch_labels):
     """Arrow table of one scenario's draws: ``draw``, ``path`` and every sampled value.
 
     ``records``: list of dicts with ``draw``, ``path`` and sampled values (floats, or strings for
-    branch options). Columns are sorted by name after ``draw`` and ``path``.
+    branch options). ``branch_labels``: every branch point of the scenario, so that each part file
+    has a column for each (null where a draw's path does not reach it). Columns after ``draw`` and
+    ``path`` are sorted by name.
     """
-    names = sorted({k for r in records for k in r} - {"draw", "path"})
+    names = sorted(({k for r in records for k in r} | {f"branch.{b}" for b in branch_labels}) - {"draw", "path"})
     columns = {"draw": pa.array([r["draw"] for r in records], pa.int32()),
                "path": pa.array([r["path"] for r in records], pa.string())}
     for name in names:
         values = [r.get(name) for r in records]
-        kind = pa.string() if any(isinstance(v, str) for v in values) else pa.float64()
+        kind = pa.string() if name.startswith("branch.") else pa.float64()
         columns[name] = pa.array(values, kind)
     return pa.table(columns, metadata={"table": "draws", "grain": "one row per draw; every sampled value "
                                        "(parameters, branch options, last-period FX index) and the branch path"})

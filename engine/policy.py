@@ -35,6 +35,10 @@ class PolicyPath:
         Value of each region's currency in dollars relative to the baseline.
     demand : ndarray (T, R, R, K)
         Demand shifter ``d(t)`` (1 at the baseline).
+    commitments : tuple of (ndarray (R, R, K) bool, ndarray (T,))
+        Purchase commitments in USD million per year: the cells and the amount in force in each
+        period (day-weighted). ``engine.model`` turns each into the demand shift that raises those
+        cells' exports by that amount.
     label : str
         The branch path, e.g. ``july_decision=deal``; empty without branches.
     """
@@ -44,6 +48,7 @@ class PolicyPath:
     iceberg: np.ndarray
     fx: np.ndarray
     demand: np.ndarray
+    commitments: tuple = ()
     label: str = ""
 
 
@@ -212,6 +217,20 @@ class ScenarioModel:
                                      b.key)
 
     # ---- paths ------------------------------------------------------------------------------
+    @property
+    def branch_labels(self):
+        """Labels of every branch point, nested ones as ``parent/option/child``."""
+        labels = []
+
+        def walk(branches):
+            for label, options in branches:
+                labels.append(label)
+                for _option, _events, children in options:
+                    walk(children)
+
+        walk(self.branches)
+        return labels
+
     def sample_path(self, uniform):
         """The path of one draw: ``uniform(label)`` gives the draw's uniform for each branch label.
 
@@ -257,6 +276,8 @@ class ScenarioModel:
         base = mfn.copy()
         layers, excluded_by = {}, {}
         tau, demand, fx = np.ones(shape), np.ones(shape), np.ones(n_regions)
+        commitments = {}  # event order -> (mask, USD million per year, key)
+        committed = {}  # event order -> amount in force per period
         dates = self.scenario.dates
         out = {name: np.empty((len(dates), *s)) for name, s in
                (("tariff", shape), ("iceberg", shape), ("demand", shape), ("fx", (n_regions,)))}
@@ -282,10 +303,10 @@ class ScenarioModel:
                         fx[e.currency] *= 1.0 + ev.change
                     elif e.kind == "trade_cost":
                         tau[e.mask] *= 1.0 + ev.change
+                    elif e.kind == "demand" and ev.percent is not None:
+                        demand[e.mask] *= 1.0 + ev.percent
                     elif e.kind == "demand":
-                        factor = 1.0 + ev.percent if ev.percent is not None else \
-                            1.0 + ev.usd_per_year / cal.flows[e.mask].sum()
-                        demand[e.mask] *= factor
+                        commitments[e.order] = (e.mask, ev.usd_per_year, e.key)
                     elif ev.mode == "add":
                         name = ev.measure or f"_event{e.order}"
                         layers.setdefault(name, np.zeros(shape))[e.mask] = ev.rate
@@ -299,11 +320,18 @@ class ScenarioModel:
                     stretches.append(({"tariff": in_force(), "iceberg": tau.copy(), "demand": demand.copy(),
                                        "fx": fx.copy()}, 0))
                 stretches[-1] = (stretches[-1][0], stretches[-1][1] + 1)
+                for order, (_mask, amount, _key) in commitments.items():
+                    committed.setdefault(order, np.zeros(len(dates)))[t] += amount / n_days
             for name, array in out.items():
                 first_value = stretches[0][0][name]
                 array[t] = first_value + sum((s[name] - first_value) * days for s, days in stretches[1:]) / n_days
         label = ";".join(f"{b}={o}" for b, o in labels)
-        return PolicyPath(dates=dates, label=label, **out)
+        for order, (mask, amount, key) in commitments.items():
+            if amount <= -cal.flows[mask].sum():
+                raise InputError(self.source, f"a cut of {-amount:g} USD million a year exceeds the baseline "
+                                              f"flow of its cells ({cal.flows[mask].sum():g})", f"{key}.usd_per_year")
+        return PolicyPath(dates=dates, label=label, commitments=tuple(
+            (commitments[o][0], committed[o]) for o in sorted(commitments)), **out)
 
     def calendar_table(self, labels=(), exporter=None, importer=None):
         """Tariffs in force by month for one exporter-importer pair: rows (date, sector rates)."""

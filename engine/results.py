@@ -7,6 +7,8 @@ Run folder layout::
     OUT/flows/scenario=NAME/part-00000.parquet one file per chunk of draws
     OUT/draws/scenario=NAME/part-00000.parquet one row per draw: sampled values, branch path
     OUT/summary/scenario=NAME/part-00000.parquet mean and 5/50/95 % across draws per period and cell
+    OUT/regions/scenario=NAME/part-00000.parquet income, tariff revenue, prices, welfare per region
+    OUT/prices/scenario=NAME/part-00000.parquet  price index and spending per region and sector
     OUT/firms/scenario=NAME/part-00000.parquet only with firm output
 
 The folder is built under a hidden temporary name beside ``OUT`` and renamed at the end, so a
@@ -65,7 +67,8 @@ FIRMS_SCHEMA = pa.schema(
         _field("sector", pa.string(), "sector code"),
         _field("firm_id", pa.int64(), "simulated firm number within (origin, sector); same firm in every scenario"),
         _field("productivity", pa.float64(), "Pareto productivity phi (>= 1)"),
-        _field("weight", pa.float64(), "real firms this simulated firm stands for", "firms"),
+        _field("weight", pa.float64(), "real firms this simulated firm stands for here (times its active "
+               "fraction if it is the cell's marginal firm)", "firms"),
         _field("destination", pa.string(), "market the firm sells in"),
         _field("exports", pa.float64(), "exports of one real firm of this type, net of tariff", _MUSD),
     ],
@@ -73,6 +76,35 @@ FIRMS_SCHEMA = pa.schema(
               "grain": "one row per (draw, period, firm, destination) where the firm sells"},
 )
 
+
+REGIONS_SCHEMA = pa.schema(
+    _KEYS[:3] + [
+        _field("region", pa.string(), "region code"),
+        _field("income", pa.float64(), "income Y (fixed at baseline: wages pinned by the outside good)", _MUSD),
+        _field("tariff_revenue", pa.float64(), "tariff revenue collected and rebated to consumers", _MUSD),
+        _field("expenditure", pa.float64(), "Y + tariff revenue + baseline deficit", _MUSD),
+        _field("price_index", pa.float64(), "consumer price index, Cobb-Douglas over sectors", "baseline = 1"),
+        _field("real_income_change_pct", pa.float64(), "welfare: real income against the baseline", "percent"),
+        _field("import_share", pa.float64(), "imports in consumer spending (at consumer prices)", "fraction"),
+        _field("domestic_share", pa.float64(), "domestic goods in consumer spending", "fraction"),
+        _field("ge_iterations", pa.int32(), "fixed-point iterations of the period (0 in PE)"),
+        _field("ge_residual", pa.float64(), "max |log E - log P-sum - log A| at the solution (0 in PE)", "log points"),
+    ],
+    metadata={"table": "regions", "engine_version": __version__,
+              "grain": "one row per (draw, period, region); scenario is the hive partition key"},
+)
+
+PRICES_SCHEMA = pa.schema(
+    _KEYS[:3] + [
+        _field("region", pa.string(), "importing (consuming) region code"),
+        _field("sector", pa.string(), "sector code"),
+        _field("expenditure", pa.float64(), "consumer spending on the sector", _MUSD),
+        _field("price_index", pa.float64(), "CES price index of the sector", "baseline = 1"),
+        _field("domestic_share", pa.float64(), "domestic goods in spending on the sector", "fraction"),
+    ],
+    metadata={"table": "prices", "engine_version": __version__,
+              "grain": "one row per (draw, period, region, sector); scenario is the hive partition key"},
+)
 
 #: Variables and across-draw statistics of the ``summary`` table (columns ``{variable}_{stat}``).
 SUMMARY_VARIABLES = ("exports", "sales", "tariff_revenue", "exporters")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numba
@@ -17,7 +18,7 @@ from engine._version import __version__
 from engine.calibration import load_calibration
 from engine.errors import InputError
 from engine.model import calibrate, simulate_population, simulate_scenario
-from engine.output import draws_table, firm_batches, flows_table, summary_frame
+from engine.output import draws_table, firm_batches, flows_table, region_tables, summary_frame
 from engine.paths import default_calibration_dir
 from engine.policy import ScenarioModel
 from engine.results import FIRMS_SCHEMA, FLOWS_SCHEMA, RunFolder, SimulationResult, write_table
@@ -45,7 +46,7 @@ def _check_int(name, value, low, high=None):
 
 
 #: Closure name -> function simulating one scenario on one draw's population.
-CLOSURES = {"pe": simulate_scenario}
+CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge")}
 
 
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
@@ -219,6 +220,7 @@ class _DrawLoop:
 
     def run_chunk(self, part, chunk_draws, progress, total):
         results = {m.scenario.name: [] for m in self.models}
+        regions = {m.scenario.name: [] for m in self.models}
         records = {m.scenario.name: [] for m in self.models}
         for draw in chunk_draws:
             t0 = time.perf_counter()
@@ -228,8 +230,9 @@ class _DrawLoop:
                 params, sampled = sample_parameters(model.scenario, self.calib, self.seed, draw)
                 path, record = draw_policy(model, self.seed, draw)
                 population, baseline = self._population(cache, draw, params)
-                cells, state = CLOSURES[closure](population, baseline, path, params)
+                cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
                 results[name].append(cells)
+                regions[name].append(accounts)
                 records[name].append({"draw": draw, "path": path.label, **record, **sampled})
                 if self.firm_output:
                     self._write_firms(name, population, baseline, state, params, path.dates)
@@ -244,7 +247,10 @@ class _DrawLoop:
             name = model.scenario.name
             write_table(self.folder.part_path("flows", name, part),
                         flows_table(chunk_draws, model.scenario.dates, self.calib, results[name]))
-            write_table(self.folder.part_path("draws", name, part), draws_table(records[name]))
+            write_table(self.folder.part_path("draws", name, part), draws_table(records[name], model.branch_labels))
+            regions_part, prices_part = region_tables(chunk_draws, model.scenario.dates, self.calib, regions[name])
+            write_table(self.folder.part_path("regions", name, part), regions_part)
+            write_table(self.folder.part_path("prices", name, part), prices_part)
         self.timings["write_s"] += time.perf_counter() - t0
 
     def _write_firms(self, name, population, baseline, state, params, dates):

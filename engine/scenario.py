@@ -106,10 +106,11 @@ class TradeCostEvent(_CellEvent):
 class DemandEvent(_CellEvent):
     """A dated demand shifter ``d`` (purchase commitment, boycott), cumulative.
 
-    ``usd_per_year`` (USD million per year) raises ``d`` of the matched cells by that amount over
-    their baseline flow (spread in proportion to the flows): ``d *= 1 + amount / baseline flow``;
-    ``percent`` multiplies ``d`` by ``1 + percent``. The realised change in trade differs from the
-    amount because entry responds too.
+    ``usd_per_year`` (USD million per year, may be negative): a purchase commitment; in each period
+    the demand shifter of the matched cells is solved, per draw, so that their exports exceed what
+    they would be without it by exactly that amount (entry responds too, so the shift of ``d`` is
+    smaller than amount / flow). ``percent`` multiplies ``d`` by ``1 + percent`` (a boycott:
+    ``"-20%"``).
     """
 
     usd_per_year: float | None = None

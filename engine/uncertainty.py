@@ -113,8 +113,7 @@ def sample_parameters(scenario, calibration, seed, draw):
             targets = [(i, k) for i in origins for k in sectors]
         else:
             targets = [(k,) for k in sectors]
-        names = [".".join([spec.name, *(calibration.regions[t[0]],) * (len(t) == 2),
-                           *(calibration.sectors[t[-1]],) * (len(t) > 0)]) for t in targets]
+        names = [_column_name(spec.name, target, calibration) for target in targets]
         shared_label = f"{spec.name}|{','.join(names)}"
         shared_value = sample(spec, generator(seed, "parameters", draw, shared_label)) if spec.shared else None
         for target, name in zip(targets, names):
@@ -129,6 +128,15 @@ def sample_parameters(scenario, calibration, seed, draw):
                             shock_cost_sd=values["shock_cost_sd"], shock_corr=values["shock_corr"],
                             pass_through=values["pass_through"], sunk_cost_ratio=float(sunk))
     return params, sampled
+
+
+def _column_name(name, target, calibration):
+    """``sigma.agri_food``, ``pass_through.JPN.motor_vehicles_parts`` or ``sunk_cost_ratio``."""
+    if len(target) == 2:
+        return f"{name}.{calibration.regions[target[0]]}.{calibration.sectors[target[1]]}"
+    if len(target) == 1:
+        return f"{name}.{calibration.sectors[target[0]]}"
+    return name
 
 
 def _check_sampled(values, sunk, calibration, source, draw):

@@ -52,7 +52,7 @@ def _ratios(setup, event):
     folder, calibration, params, population, baseline = setup
     text = f'name = "x"\nstart = "2025-01"\nperiods = 2\n{event}'
     path = policy_path(load_scenario(write_scenario(folder, text)), calibration)
-    cells, _ = simulate_scenario(population, baseline, path, params)
+    cells, _, _ = simulate_scenario(population, baseline, path, params)
     exports = cells.exports[1, 0, 1, 0] / cells.exports[0, 0, 1, 0]
     exporters = cells.exporters[1, 0, 1, 0] / cells.exporters[0, 0, 1, 0]
     return exports, exporters, exports / exporters, cells

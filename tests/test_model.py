@@ -12,6 +12,7 @@ from engine.policy import policy_path
 from engine.scenario import load_scenario
 from tests.conftest import write_scenario
 
+DEAL = (("july_decision", "deal"),)  # the path that happened
 NO_CHANGE = """
 name = "no_change"
 start = "2025-01"
@@ -41,7 +42,7 @@ def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibratio
     seed = int(rng.integers(0, 2**32))
     population, baseline, params = _draw(calibration, seed, int(rng.integers(0, 100)), n_firms)
     scenario = load_scenario(write_scenario(tmp_path, NO_CHANGE))
-    cells, _ = simulate_scenario(population, baseline, policy_path(scenario, calibration), params)
+    cells, _, _ = simulate_scenario(population, baseline, policy_path(scenario, calibration), params)
     flows = calibration.flows
     np.testing.assert_allclose(cells.exports[0], flows, rtol=1e-9, atol=0)
     assert np.all(flows > 0)
@@ -57,7 +58,7 @@ def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibratio
 def test_no_policy_change_reproduces_the_baseline_in_every_period(default_calibration, tmp_path, rng):
     population, baseline, params = _draw(default_calibration, int(rng.integers(0, 2**32)), 0, 1000)
     path = policy_path(load_scenario(write_scenario(tmp_path, NO_CHANGE)), default_calibration)
-    cells, _ = simulate_scenario(population, baseline, path, params)
+    cells, _, _ = simulate_scenario(population, baseline, path, params)
     for name in ("tariff", "exports", "sales", "tariff_revenue", "exporters"):
         values = getattr(cells, name)
         for t in range(1, values.shape[0]):
@@ -67,7 +68,7 @@ def test_no_policy_change_reproduces_the_baseline_in_every_period(default_calibr
 
 def test_us_japan_calendar_rates(default_calibration):
     cal = default_calibration
-    path = policy_path(load_scenario("us_japan_2025"), cal)
+    path = policy_path(load_scenario("us_japan_2025"), cal, DEAL)
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
     cars, machines = cal.sectors.index("motor_vehicles_parts"), cal.sectors.index("machinery")
     month = {d: t for t, d in enumerate(path.dates)}
@@ -94,15 +95,19 @@ def test_us_japan_calendar_rates(default_calibration):
 def test_tariff_lowers_exports_and_exporters_of_that_cell_only(default_calibration):
     population, baseline, params = _draw(default_calibration, 11, 0, 2000)
     cal = default_calibration
-    cells, _ = simulate_scenario(population, baseline, policy_path(load_scenario("us_japan_2025"), cal), params)
+    cells, _, _ = simulate_scenario(population, baseline, policy_path(load_scenario("us_japan_2025"), cal, DEAL), params)
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
     last = cells.exports.shape[0] - 1
     assert np.all(cells.exports[last, jpn, usa] < cells.exports[0, jpn, usa])
     assert np.all(cells.exporters[last, jpn, usa] <= cells.exporters[0, jpn, usa])
     assert cells.exits[:, jpn, usa].sum() > 0
+    agri = cal.sectors.index("agri_food")
     mask = np.ones(cells.exports.shape[1:], dtype=bool)
     mask[jpn, usa] = False
+    mask[usa, jpn, agri] = False
     np.testing.assert_array_equal(cells.exports[last][mask], cells.exports[0][mask])  # partial equilibrium
+    # the deal's purchase commitment: Japan buys exactly $8bn a year more US farm goods
+    assert cells.exports[last, usa, jpn, agri] - cells.exports[0, usa, jpn, agri] == pytest.approx(8000, abs=1e-6)
     # entries and exits account for every change in the number of exporters
     change = cells.exporters[1:] - cells.exporters[:-1]
     np.testing.assert_allclose(change, cells.entries[1:] - cells.exits[1:], atol=1e-9)

@@ -373,8 +373,9 @@ def test_bad_start(tmp_path, start):
 
 def test_shipped_scenario_loads_and_unknown_name_lists_shipped(default_calibration, tmp_path):
     scenario = load_scenario("us_japan_2025")
-    assert scenario.periods == 24 and len(scenario.tariff) == 6
-    assert policy_path(scenario, default_calibration).tariff.shape == (24, 10, 10, 8)
+    assert scenario.periods == 24 and len(scenario.tariff) == 4 and len(scenario.branch) == 1
+    deal = (("july_decision", "deal"),)
+    assert policy_path(scenario, default_calibration, deal).tariff.shape == (24, 10, 10, 8)
     with pytest.raises(InputError) as info:
         load_scenario("no_such_scenario_name")
     assert "us_japan_2025" in str(info.value)

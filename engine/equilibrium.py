@@ -1,0 +1,316 @@
+"""Market closure (MODEL.md section 6) and the regional accounts: price indices, expenditure,
+tariff revenue and real income.
+
+Equations, per period ``t``, destination ``n`` and sector ``k`` (values at baseline exchange rates):
+
+- price index: ``P_nk^(1-sigma_k) = sum_i price_term_ink``, ``price_term = sum_f w alpha d p^(1-sigma)``
+  over active firms, which is ``(B_ink / A_nk) * w * S_ink`` with ``S`` the cell's summed
+  ``exp(sales_score)``;
+- expenditure: ``E_nk = beta_nk (Y_n + TR_n + D_n)`` with ``Y_n`` income (wages are pinned by a
+  freely traded outside good, Chaney 2008, so ``Y_n`` stays at its baseline value), ``TR_n`` the
+  tariff revenue rebated to consumers, ``D_n`` the baseline trade deficit held fixed, and
+  ``beta_nk`` baseline expenditure shares;
+- demand level: ``A_nk = E_nk P_nk^(sigma_k - 1)``.
+
+At the baseline, ``sum_i B_ink w S_ink = sum_i sales_ink = E_nk`` holds by calibration, so ``A_nk(0)``
+is a free normalisation; we solve for ``a_nk = log(A_nk(t) / A_nk(0))``, which enters every cell of
+market (n, k) as a demand shift: ``log B`` rises by ``a`` and the entry threshold falls by ``a``. With
+``Pi_nk(a) = sum_i sales0_ink exp(dlogB_ink) S_ink(thr - a) / S0_ink`` (the price sum relative to its
+baseline scale) the equilibrium is ``a = log E_nk(a) - log Pi_nk(a)``, solved by damped fixed-point
+iteration ``a <- a + omega (log E - log Pi - a)`` over all markets at once, period after period (the
+sunk-cost rule links periods). ``Y_n`` is the baseline expenditure less baseline tariff revenue and
+deficit, so ``E_n(0)`` equals the data.
+
+Partial equilibrium (``pe``) keeps ``a = 0`` and reports the same accounts.
+
+Welfare: real income ``W_n = (Y_n + TR_n + D_n) / prod_k P_nk^beta_nk``, reported as percent change
+against the baseline, with ``P_nk(t) / P_nk(0) = (Pi_nk(t) / Pi_nk(0))^(1/(1-sigma_k))``.
+
+Limits compared with CGE models (GTAP): one factor, no intermediate inputs or input-output links,
+wages fixed by the outside good, deficits fixed in dollars, no capital accumulation or
+labour-market frictions, entry only through the fixed pool of potential firms.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import config
+from engine.model import sunk_cost_thresholds
+
+
+class ConvergenceError(RuntimeError):
+    """The general-equilibrium fixed point did not reach its tolerance."""
+
+
+def by_market(x, n_sectors):
+    """Sum cell values ``(..., B, R)`` over origins -> ``(..., R_dest, K)``."""
+    *lead, n_blocks, n_regions = x.shape
+    summed = x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions).sum(axis=-3)  # (..., K, R)
+    return np.swapaxes(summed, -1, -2)
+
+
+def to_market_cells(a, n_regions):
+    """Market values ``(..., R_dest, K)`` -> every cell selling in that market ``(..., B, R)``."""
+    n_sectors = a.shape[-1]
+    swapped = np.swapaxes(a, -1, -2)  # (..., K, R_dest)
+    return swapped[..., np.tile(np.arange(n_sectors), n_regions), :]
+
+
+@dataclass(frozen=True, eq=False)
+class Accounts:
+    """Baseline accounts of a draw. ``sales0`` (B, R); the rest per region (R,) or market (R, K)."""
+
+    sales0: np.ndarray
+    sales_index0: np.ndarray
+    expenditure0: np.ndarray
+    total_expenditure0: np.ndarray
+    tariff_revenue0: np.ndarray
+    deficit: np.ndarray
+    income: np.ndarray
+    beta: np.ndarray
+
+
+def _tariff_revenue_by_destination(tariff, exports, n_sectors):
+    return by_market(tariff * exports, n_sectors).sum(axis=-1)
+
+
+def baseline_accounts(baseline, n_sectors):
+    """Baseline sales, expenditure, tariff revenue, deficit and income (USD million per year)."""
+    sales0 = baseline.scale * baseline.sales_index  # = flows * (1 + t0)
+    exports0 = sales0 / (1.0 + baseline.tariff)
+    n_regions = sales0.shape[1]
+    expenditure0 = by_market(sales0, n_sectors)
+    total0 = expenditure0.sum(axis=-1)
+    tariff_revenue0 = _tariff_revenue_by_destination(baseline.tariff, exports0, n_sectors)
+    by_origin = exports0.reshape(n_regions, n_sectors, n_regions).sum(axis=1)  # (R_orig, R_dest)
+    foreign = ~np.eye(n_regions, dtype=bool)
+    deficit = np.where(foreign, by_origin, 0.0).sum(axis=0) - np.where(foreign, by_origin, 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(total0[:, None] > 0, expenditure0 / total0[:, None], 0.0)
+    return Accounts(sales0=sales0, sales_index0=baseline.sales_index, expenditure0=expenditure0,
+                    total_expenditure0=total0, tariff_revenue0=tariff_revenue0, deficit=deficit,
+                    income=total0 - tariff_revenue0 - deficit, beta=beta)
+
+
+@dataclass(frozen=True, eq=False)
+class Markets:
+    """Solved markets of one draw and scenario.
+
+    Attributes
+    ----------
+    threshold, active, sales_index : ndarray (T, B, R)
+    market : ndarray (T, R, K)
+        ``a = log(A(t) / A(0))``; zero in partial equilibrium.
+    market_cells : ndarray (T, B, R)
+        ``market`` spread to the cells of each market.
+    price_sum : ndarray (T, R, K)
+        ``Pi``, the price sum relative to its baseline scale.
+    expenditure : ndarray (T, R, K)
+    tariff_revenue : ndarray (T, R)
+    iterations : ndarray (T,) of int
+    residual : ndarray (T,)
+        ``max |log E - log Pi - a|`` at the solution (0 in PE).
+    """
+
+    threshold: np.ndarray
+    active: np.ndarray
+    sales_index: np.ndarray
+    market: np.ndarray
+    market_cells: np.ndarray
+    price_sum: np.ndarray
+    expenditure: np.ndarray
+    tariff_revenue: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+
+
+def _price_sum(accounts, log_demand_change, sales_index, n_sectors):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(accounts.sales_index0 > 0, sales_index / accounts.sales_index0, 0.0)
+    return by_market(accounts.sales0 * np.exp(log_demand_change) * ratio, n_sectors)
+
+
+def _expenditure(accounts, tariff_revenue):
+    scale = 1.0 + (tariff_revenue - accounts.tariff_revenue0) / accounts.total_expenditure0
+    return accounts.expenditure0 * scale[..., None]
+
+
+def solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params, general):
+    """Entry thresholds, active firms and market demand levels in every period.
+
+    Parameters
+    ----------
+    population : engine.model.Population
+    baseline : engine.model.Baseline
+    accounts : Accounts
+    log_demand_change, static, tariff : ndarray (T, B, R)
+        From ``engine.model.policy_shift`` (and purchase commitments).
+    params : engine.model.DrawParameters
+    general : bool
+        Solve the general-equilibrium closure; otherwise partial equilibrium.
+
+    Returns
+    -------
+    Markets
+
+    Raises
+    ------
+    ConvergenceError
+        When a period does not reach ``config.GE_TOLERANCE`` in ``config.GE_MAX_ITERATIONS``.
+    """
+    n_sectors = params.sigma.size
+    n_periods, _, n_regions = static.shape
+    unit_scale = baseline.scale * np.exp(log_demand_change) / (1.0 + tariff)
+    if not general:
+        threshold = sunk_cost_thresholds(static, baseline.threshold, params.sunk_cost_ratio, n_periods)
+        active, sales_index = population.evaluate(threshold)
+        exports = unit_scale * sales_index
+        revenue = _tariff_revenue_by_destination(tariff, exports, n_sectors)
+        zeros = np.zeros((n_periods, n_regions, n_sectors))
+        return Markets(threshold=threshold, active=active, sales_index=sales_index, market=zeros,
+                       market_cells=np.zeros_like(static),
+                       price_sum=_price_sum(accounts, log_demand_change, sales_index, n_sectors),
+                       expenditure=_expenditure(accounts, revenue), tariff_revenue=revenue,
+                       iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
+
+    out = {name: np.empty_like(static) for name in ("threshold", "sales_index", "market_cells")}
+    out["active"] = np.empty(static.shape)
+    market = np.zeros((n_periods, n_regions, n_sectors))
+    price_sum = np.empty_like(market)
+    expenditure = np.empty_like(market)
+    revenue = np.empty((n_periods, n_regions))
+    iterations = np.zeros(n_periods, dtype=np.int64)
+    residuals = np.zeros(n_periods)
+    open_market = accounts.expenditure0 > 0
+    previous = baseline.threshold
+    log_lambda = np.log(params.sunk_cost_ratio)
+    a = np.zeros((n_regions, n_sectors))
+    for t in range(n_periods):
+
+        def state(a):
+            """Everything at market levels ``a``: thresholds, sales, revenue, spending, price sums."""
+            a_cells = to_market_cells(a, n_regions)
+            entrant = static[t] - a_cells
+            threshold = np.minimum(entrant, np.maximum(previous, entrant + log_lambda))
+            active, sales_index = population.evaluate(threshold[None])
+            exports = unit_scale[t] * np.exp(a_cells) * sales_index[0]
+            tr = _tariff_revenue_by_destination(tariff[t], exports, n_sectors)
+            pi = _price_sum(accounts, log_demand_change[t], sales_index[0], n_sectors)
+            return a_cells, threshold, active[0], sales_index[0], tr, _expenditure(accounts, tr), pi
+
+        def excess(a, log_spend):
+            """``a + log Pi(a) - log E``: strictly increasing in every market's ``a``."""
+            pi = state(a)[-1]
+            with np.errstate(divide="ignore"):
+                return np.where(open_market, a + np.log(pi) - log_spend, 0.0)
+
+        evaluations = 0
+        for _outer in range(config.GE_MAX_ITERATIONS):
+            a_cells, threshold, active, sales_index, tr, spend, pi = state(a)
+            evaluations += 1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_spend = np.where(open_market, np.log(spend), 0.0)
+                gap = np.where(open_market, log_spend - np.log(pi), 0.0) - a
+            residual = float(np.max(np.abs(gap)))
+            if residual <= config.GE_TOLERANCE:
+                break
+            a, used = _solve_increasing(lambda x: excess(x, log_spend), a, a + gap)
+            evaluations += used
+        else:
+            raise ConvergenceError(f"general equilibrium did not converge in period {t}: residual {residual:.3g} "
+                                   f"after {evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
+        out["threshold"][t], out["sales_index"][t], out["active"][t] = threshold, sales_index, active
+        out["market_cells"][t] = a_cells
+        market[t], price_sum[t], expenditure[t], revenue[t] = a, pi, spend, tr
+        iterations[t], residuals[t] = evaluations, residual
+        previous = threshold
+    return Markets(market=market, price_sum=price_sum, expenditure=expenditure, tariff_revenue=revenue,
+                   iterations=iterations, residual=residuals, **out)
+
+
+def _solve_increasing(function, start, guess):
+    """Roots of a vector of independent increasing functions (``function`` maps an array of
+    market levels to an array of values), by bracketing and the Illinois variant of regula falsi.
+
+    Returns the roots and the number of evaluations used.
+    """
+    low, high = np.minimum(start, guess), np.maximum(start, guess)
+    width = np.maximum(high - low, 1e-3)
+    low, high = low - width, high + width
+    f_low, f_high = function(low), function(high)
+    used = 2
+    while np.any(f_low > 0) or np.any(f_high < 0):  # widen the bracket until it holds every root
+        low = np.where(f_low > 0, low - 2 * width, low)
+        high = np.where(f_high < 0, high + 2 * width, high)
+        width *= 2
+        f_low, f_high = function(low), function(high)
+        used += 2
+        if used > config.GE_MAX_ITERATIONS:
+            raise ConvergenceError("general equilibrium: no bracket for the market demand levels")
+    side = np.zeros(low.shape)
+    x = 0.5 * (low + high)
+    for _ in range(config.GE_MAX_ITERATIONS):
+        span = f_high - f_low
+        x = np.where(span > 0, high - f_high * (high - low) / np.where(span > 0, span, 1.0), 0.5 * (low + high))
+        fx = function(x)
+        used += 1
+        if np.all((np.abs(fx) <= 0.1 * config.GE_TOLERANCE) | (high - low <= 1e-15 * (1 + np.abs(x)))):
+            break
+        above = fx > 0
+        f_low = np.where(above & (side > 0), 0.5 * f_low, f_low)  # Illinois: the kept end twice in a row
+        f_high = np.where(~above & (side < 0), 0.5 * f_high, f_high)
+        high, f_high = np.where(above, x, high), np.where(above, fx, f_high)
+        low, f_low = np.where(above, low, x), np.where(above, f_low, fx)
+        side = np.where(above, 1.0, -1.0)
+    return x, used
+
+
+@dataclass(frozen=True, eq=False)
+class RegionResults:
+    """Regional accounts of one draw and scenario: (T, R) unless stated; values USD million per year.
+
+    ``price_index`` and ``sector_price_index`` (T, R, K) are relative to the baseline (1 = unchanged);
+    ``real_income_change_pct`` is the welfare change of MODEL.md section 6; shares are of consumer
+    spending on the sector(s); ``ge_iterations``/``ge_residual`` (T,) are 0 in PE.
+    """
+
+    income: np.ndarray
+    tariff_revenue: np.ndarray
+    expenditure: np.ndarray
+    price_index: np.ndarray
+    real_income_change_pct: np.ndarray
+    import_share: np.ndarray
+    domestic_share: np.ndarray
+    sector_expenditure: np.ndarray
+    sector_price_index: np.ndarray
+    sector_domestic_share: np.ndarray
+    ge_iterations: np.ndarray
+    ge_residual: np.ndarray
+
+
+def region_results(accounts, markets, cells, params, n_sectors):
+    """Price indices, expenditure, welfare and trade shares from solved markets."""
+    n_periods = markets.price_sum.shape[0]
+    n_regions = accounts.income.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(accounts.expenditure0 > 0, markets.price_sum / accounts.expenditure0, 1.0)
+    sector_price = relative ** (1.0 / (1.0 - params.sigma))[None, None, :]
+    price_index = np.exp((accounts.beta[None] * np.log(sector_price)).sum(axis=-1))
+    total = accounts.income + accounts.deficit + markets.tariff_revenue
+    welfare = 100.0 * (total / accounts.total_expenditure0 / price_index - 1.0)
+    sales = cells["sales"]
+    domestic_cells = np.zeros(sales.shape[1:], dtype=bool)
+    for i in range(n_regions):
+        domestic_cells[i * n_sectors:(i + 1) * n_sectors, i] = True
+    domestic = by_market(np.where(domestic_cells, sales, 0.0), n_sectors)
+    spending = by_market(sales, n_sectors)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sector_domestic = np.where(spending > 0, domestic / spending, np.nan)
+        overall_domestic = domestic.sum(axis=-1) / spending.sum(axis=-1)
+    return RegionResults(
+        income=np.broadcast_to(accounts.income, (n_periods, n_regions)).copy(),
+        tariff_revenue=markets.tariff_revenue, expenditure=total, price_index=price_index,
+        real_income_change_pct=welfare, import_share=1.0 - overall_domestic, domestic_share=overall_domestic,
+        sector_expenditure=markets.expenditure, sector_price_index=sector_price,
+        sector_domestic_share=sector_domestic, ge_iterations=markets.iterations, ge_residual=markets.residual)
