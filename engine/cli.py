@@ -52,11 +52,14 @@ def main(verbose):
 @click.option("--threads", "-t", type=int, default=None, help="CPU threads [default: all cores].")
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Calibration folder (CSV or Parquet tables) [default: embedded 2023/2024 data].")
+@click.option("--closure", type=click.Choice(["pe", "ge"]), default=None,
+              help="Equilibrium closure for every scenario: pe (demand levels fixed) or ge (prices, "
+                   "tariff revenue and demand solved each period) [default: each scenario's, else pe].")
 @click.option("--firm-output", type=click.Choice(["sample", "all"]), default=None,
               help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
                    "and draw) or 'all' (large).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
-def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration, firm_output, quiet):
+def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration, closure, firm_output, quiet):
     """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
 
     With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios
@@ -72,6 +75,7 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     Examples:
       engine simulate
       engine simulate us_japan_2025 --draws 200 --seed 7 --out runs/usjp
+      engine simulate us_japan_2025 liberation_day_2025 --closure ge
       engine simulate us_japan_2025 --firms 50000 --threads 2 --firm-output sample
       duckdb -c "select * from read_parquet('runs/usjp/flows/*/*.parquet', hive_partitioning=true) limit 5"
     """
@@ -87,8 +91,8 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     command = "engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if quiet:
         result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
-                              threads=threads, calibration=calibration, firm_output=firm_output,
-                              command=command)
+                              threads=threads, calibration=calibration, closure=closure,
+                              firm_output=firm_output, command=command)
         click.echo(str(result.path))
         return
     bar = None
@@ -103,8 +107,8 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
 
     try:
         result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
-                              threads=threads, calibration=calibration, firm_output=firm_output,
-                              progress=progress, command=command)
+                              threads=threads, calibration=calibration, closure=closure,
+                              firm_output=firm_output, progress=progress, command=command)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -115,6 +119,98 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     if firm_output:
         click.echo(f"  firms (Parquet): {result.path / 'firms'}")
     click.echo(f"  manifest:        {result.path / 'manifest.json'}")
+    click.echo("  also: draws/, summary/, regions/, prices/ (Parquet, partitioned by scenario)")
+
+
+@main.group()
+def scenarios():
+    """List, show and validate scenario files.
+
+    \b
+    Examples:
+      engine scenarios list
+      engine scenarios show us_japan_2025
+      engine scenarios validate my_scenario.toml --calibration my_data/
+    """
+
+
+@scenarios.command("list")
+def scenarios_list():
+    """The shipped scenarios with their titles."""
+    from engine.scenario import load_scenario, shipped_scenarios
+
+    for name in shipped_scenarios():
+        click.echo(f"{name:<24}{load_scenario(name).title}")
+
+
+def _compiled(scenario, calibration):
+    from engine.calibration import load_calibration
+    from engine.paths import default_calibration_dir
+    from engine.policy import ScenarioModel
+    from engine.scenario import load_scenario
+    from engine.uncertainty import check_parameters, sample_parameters
+
+    calib = load_calibration(calibration or default_calibration_dir())
+    loaded = load_scenario(scenario)
+    check_parameters(loaded, calib)
+    sample_parameters(loaded, calib, 0, 0)
+    return loaded, ScenarioModel(loaded, calib)
+
+
+@scenarios.command("show")
+@click.argument("scenario")
+@click.option("--calibration", "-c", type=click.Path(), default=None, help="Calibration folder [default: embedded].")
+@click.option("--exporter", default=None, help="Exporter of the calendar table [default: the scenario's focus].")
+@click.option("--importer", default=None, help="Importer of the calendar table [default: the scenario's focus].")
+def scenarios_show(scenario, calibration, exporter, importer):
+    """Tariffs in force by month for one exporter-importer pair, on every branch path.
+
+    \b
+    Examples:
+      engine scenarios show us_japan_2025
+      engine scenarios show liberation_day_2025 --exporter CHN --importer USA
+    """
+    from engine.summary import focus_pair
+
+    loaded, model = _compiled(scenario, calibration)
+    default_exporter, default_importer = focus_pair(
+        {"focus": loaded.focus.model_dump() if loaded.focus else None}, list(model.regions))
+    exporter, importer = exporter or default_exporter, importer or default_importer
+    for code, option in ((exporter, "--exporter"), (importer, "--importer")):
+        if code not in model.regions:
+            raise InputError(option, f"unknown region {code!r}; allowed: {', '.join(model.regions)}")
+    click.echo(f"{loaded.name}: {loaded.title}\n{loaded.start}, {loaded.periods} monthly periods, "
+               f"{len(model.paths)} path(s). Tariff of {importer} on {exporter} by month, percent "
+               "(day-weighted means):")
+    short = [s[:9] for s in model.sectors]
+    for labels, probability, _events in model.paths:
+        name = "; ".join(f"{b}={o}" for b, o in labels) or "(no branches)"
+        click.echo(f"\npath {name}  (probability {probability:.3f})")
+        click.echo(f"{'month':<9}" + "".join(f"{s:>10}" for s in short))
+        previous = None
+        for date, rates in model.calendar_table(labels, exporter, importer):
+            row = "".join(f"{100 * r:>10.2f}" for r in rates)
+            if row != previous:
+                click.echo(f"{date:%Y-%m}   {row}")
+            previous = row
+        click.echo("(months without a change are not repeated)")
+
+
+@scenarios.command("validate")
+@click.argument("file")
+@click.option("--calibration", "-c", type=click.Path(), default=None, help="Calibration folder [default: embedded].")
+def scenarios_validate(file, calibration):
+    """Check a scenario file against a calibration; exit code 2 with the first error.
+
+    \b
+    Example:
+      engine scenarios validate my_scenario.toml
+    """
+    loaded, model = _compiled(file, calibration)
+    for labels, _p, _events in model.paths:
+        model.arrays(labels)
+    click.echo(f"{file}: OK ({loaded.name}: {loaded.periods} periods, {len(model.paths)} path(s), "
+               f"{len(loaded.parameter)} uncertain parameter(s), {len(loaded.fx_process)} FX process(es))")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,31 @@ def format_pair_summary(table, exporter, importer, base_label, last_label):
     return "\n".join(lines)
 
 
+def region_lines(result, scenario, regions_shown):
+    """Text lines: welfare, price index and tariff revenue in the last period, with bands."""
+    regions = result.scan("regions").filter(pl.col("scenario") == scenario)
+    last = regions.select(pl.col("period").max()).collect().item()
+    table = (regions.filter((pl.col("period") == last) & pl.col("region").is_in(list(regions_shown)))
+             .group_by("region").agg(
+                 *(stat(pl.col(c)).alias(f"{c}_{name}") for c in ("real_income_change_pct", "price_index",
+                                                                    "tariff_revenue")
+                   for name, stat in (("mean", pl.Expr.mean),
+                                      ("lo", lambda e: e.quantile(BAND[0], "linear")),
+                                      ("hi", lambda e: e.quantile(BAND[1], "linear")))))
+             .collect())
+    lines = [f"{'region':<8}{'real income change':>26}{'price index change':>30}{'tariff revenue, $bn/yr':>30}"]
+    for code in regions_shown:
+        row = table.filter(pl.col("region") == code).row(0, named=True)
+        lines.append(
+            f"{code:<8}{row['real_income_change_pct_mean']:>+9.2f}% [{row['real_income_change_pct_lo']:+.2f} to "
+            f"{row['real_income_change_pct_hi']:+.2f}]  "
+            f"{(row['price_index_mean'] - 1) * 100:>+8.2f}% [{(row['price_index_lo'] - 1) * 100:+.2f} to "
+            f"{(row['price_index_hi'] - 1) * 100:+.2f}]  "
+            f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
+            f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
+    return lines
+
+
 def branch_shares(draws):
     """Text lines with the share of draws taking each option of each branch point."""
     lines = []
@@ -125,6 +150,8 @@ def run_summary(result):
                         f"origin-sector, seed {manifest['seed']}, {record['closure'].upper()} closure",
                  format_pair_summary(table, exporter, importer, dates[0].strftime("%Y-%m"),
                                      dates[1].strftime("%Y-%m"))]
+        lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
+        lines += region_lines(result, record["name"], (importer, exporter))
         lines += branch_shares(pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet"))
         blocks.append("\n".join(lines))
     names = [r["name"] for r in manifest["scenarios"]]
