@@ -121,16 +121,16 @@ def draws_table(records, branch_labels):
                                        "(parameters, branch options, last-period FX index) and the branch path"})
 
 
-def summary_frame(flows, n_draws):
+def summary_frame(flows, rows_per_period):
     """Mean and 5/50/95 % across draws per (period, origin, destination, sector), plus pair totals.
 
     Parameters
     ----------
     flows : polars.LazyFrame
         One scenario's flows.
-    n_draws : int
-        Draws in the run; the periods are read in passes of bounded size so that memory does not
-        grow with the number of draws times periods.
+    rows_per_period : int
+        Flow rows of one period (draws x cells); periods are read in passes of at most
+        ``config.SUMMARY_ROWS_PER_PASS`` rows, so memory does not grow with draws times periods.
 
     Returns
     -------
@@ -140,7 +140,7 @@ def summary_frame(flows, n_draws):
     """
     keys = ["period", "date", "origin", "destination", "sector"]
     periods = flows.select(pl.col("period").unique().sort()).collect()["period"].to_list()
-    per_pass = max(1, config.SUMMARY_ROWS_PER_PASS // max(1, n_draws * 800))
+    per_pass = max(1, config.SUMMARY_ROWS_PER_PASS // max(1, rows_per_period))
     aggregations = []
     for variable in SUMMARY_VARIABLES:
         col = pl.col(variable)

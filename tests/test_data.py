@@ -21,6 +21,13 @@ def test_embedded_data_is_what_the_build_script_makes():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data (the source data) is not beside this checkout")
+def test_liberation_day_scenario_is_what_its_script_makes():
+    out = subprocess.run([sys.executable, str(REPO / "data" / "build_liberation_day.py"), "--check"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_participation_follows_the_documented_default_rule(default_calibration):
     import polars as pl
 
