@@ -99,8 +99,9 @@ class Population:
 
         Firms with ``entry_score >= threshold`` are active. The marginal firm, the one with the
         highest score below the threshold, is active with the fraction
-        ``(u_next - threshold) / (u_next - u_marginal)``, ``u_next`` being the lowest active score:
-        a firm phases in as the threshold falls from ``u_next`` to its own score. Aggregates are then
+        ``(u_next - threshold) / (u_next - u_marginal)``, ``u_next`` being the lowest active score
+        (above the top firm: the top score plus the gap between the top two scores): a firm phases
+        in as the threshold falls from ``u_next`` to its own score. Aggregates are then
         continuous in every policy (a small tariff has a small effect, and the general-equilibrium
         fixed point exists) and equal the hard count whenever the threshold sits on a firm's score,
         as calibration puts it. At most one simulated firm per cell is fractional.
@@ -118,7 +119,7 @@ class Population:
         blocks, dests = np.indices(count.shape[1:])
         first = self.n_firms - count
         marginal_sales = (self.tail_sales[blocks, dests, np.maximum(first - 1, 0)]
-                          - self.tail_sales[blocks, dests, np.minimum(first, self.n_firms - 1)])
+                          - self.tail_sales[blocks, dests, first])
         return count + fraction, sales_index + fraction * marginal_sales
 
     def marginal(self, thresholds):
@@ -141,10 +142,13 @@ class Population:
         evaluate_cells(self.entry_sorted, self.tail_sales, thresholds, count, sales_index)
         m = self.n_firms
         first = m - count  # rank of the lowest active firm (m: none)
-        partial = (first >= 1) & (first < m)
+        partial = first >= 1
         blocks, dests = np.indices(thresholds.shape[1:])
-        u_next = self.entry_sorted[blocks, dests, np.minimum(first, m - 1)]
-        u_marginal = self.entry_sorted[blocks, dests, np.maximum(first - 1, 0)]
+        scores = self.entry_sorted
+        u_marginal = scores[blocks, dests, np.maximum(first - 1, 0)]
+        # above the top firm, a virtual next score one top gap higher lets the top firm phase out too
+        virtual_top = 2.0 * scores[blocks, dests, m - 1] - scores[blocks, dests, max(m - 2, 0)]
+        u_next = np.where(first < m, scores[blocks, dests, np.minimum(first, m - 1)], virtual_top)
         gap = u_next - u_marginal
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(partial & (gap > 0), np.clip((u_next - thresholds) / gap, 0.0, 1.0), 0.0)

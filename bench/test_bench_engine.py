@@ -1,0 +1,136 @@
+"""Whole-run benchmarks: one draw of the default scenario (PE and GE), a 100-draw run, memory.
+
+Full sizes run only with ``--benchmark-enable``; with the default ``--benchmark-disable`` each test
+runs a tiny version and checks what it ran, so the test command stays fast. Evaluations are counted
+as firm-destination-periods: blocks x destinations x firms x periods.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+import engine
+from engine.calibration import load_calibration
+from engine.model import simulate_population, simulate_scenario
+from engine.paths import default_calibration_dir
+from engine.policy import ScenarioModel
+from engine.scenario import load_scenario
+from engine.uncertainty import draw_policy, sample_parameters, stream_keys
+
+FULL_FIRMS = 20_000
+DEAL = (("july_decision", "deal"),)
+
+
+def _enabled(request):
+    return not request.config.getoption("benchmark_disable")
+
+
+@pytest.fixture(scope="module")
+def default_draw():
+    """Population, baseline and the deal path of draw 0 of the default scenario (built once)."""
+    from engine.model import calibrate
+
+    calibration = load_calibration(default_calibration_dir())
+    scenario = load_scenario("us_japan_2025")
+    model = ScenarioModel(scenario, calibration)
+    params, _ = sample_parameters(scenario, calibration, 1, 0)
+    path, _ = draw_policy(model, 1, 0)
+    keys = stream_keys(1)
+
+    def build(firms):
+        population = simulate_population((keys["productivity"], keys["shocks"]), 0, firms, params,
+                                         calibration.n_regions)
+        return population, calibrate(population, calibration)
+
+    return calibration, params, path, build
+
+
+@pytest.mark.parametrize("closure", ["pe", "ge"])
+def test_one_draw_all_periods(benchmark, request, default_draw, closure):
+    calibration, params, path, build = default_draw
+    firms = FULL_FIRMS if _enabled(request) else 500
+    population, baseline = build(firms)
+    simulate_scenario(population, baseline, path, params, closure)  # compile outside the timing
+    cells, _, regions = benchmark.pedantic(simulate_scenario, args=(population, baseline, path, params, closure),
+                                           rounds=5 if _enabled(request) else 1, iterations=1)
+    evaluations = calibration.flows.size * firms * len(path.dates)
+    benchmark.extra_info.update({"closure": closure, "firms_per_block": firms,
+                                 "firm_destination_periods": evaluations})
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    assert cells.exports.shape == (len(path.dates), *calibration.flows.shape)
+    assert (regions.ge_residual <= engine.config.GE_TOLERANCE).all()
+
+
+def test_population_of_one_draw(benchmark, request, default_draw):
+    """Drawing and ranking the firm population of one draw (the rest of a draw's cost)."""
+    calibration, _, _, build = default_draw
+    firms = FULL_FIRMS if _enabled(request) else 500
+    build(firms)
+    population, _ = benchmark.pedantic(build, args=(firms,), rounds=5 if _enabled(request) else 1, iterations=1)
+    benchmark.extra_info.update({"firms_per_block": firms,
+                                 "firm_destination_pairs": calibration.flows.size * firms})
+    if benchmark.stats:
+        benchmark.extra_info["pairs_per_s"] = calibration.flows.size * firms / benchmark.stats.stats.median
+    assert population.entry_sorted.shape[-1] == firms
+
+
+@pytest.mark.parametrize("closure", ["pe", "ge"])
+def test_run_of_100_draws(benchmark, request, tmp_path, closure):
+    """A whole run: draws, Parquet writing and the summary table."""
+    draws, firms = (100, FULL_FIRMS) if _enabled(request) else (2, 300)
+    counter = iter(range(10**6))
+
+    def run():
+        return engine.simulate("us_japan_2025", draws=draws, firms=firms, seed=5, closure=closure,
+                               out=tmp_path / f"run{next(counter)}")
+
+    engine.simulate("us_japan_2025", draws=1, firms=firms, out=tmp_path / "warm", closure=closure)
+    result = benchmark.pedantic(run, rounds=1, iterations=1)
+    evaluations = draws * load_calibration(default_calibration_dir()).flows.size * firms * 24
+    benchmark.extra_info.update({"closure": closure, "draws": draws, "firms_per_block": firms,
+                                 "firm_destination_periods": evaluations})
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    assert result.manifest["draws"] == draws
+
+
+def _peak_rss_mb(draws, firms, tmp_path):
+    """Peak resident memory of a fresh process running one simulation."""
+    code = (
+        "import resource, engine, sys\n"
+        f"engine.simulate('us_japan_2025', draws={draws}, firms={firms}, out=sys.argv[1])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / f"m{draws}-{firms}")],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def test_peak_memory_against_draws_and_firms(request, tmp_path):
+    """Peak RSS does not grow with the number of draws; it grows with firms (the ranked cells)."""
+    small, large = ((5, 40), 10_000) if _enabled(request) else ((1, 4), 300)
+    by_draws = {d: _peak_rss_mb(d, large, tmp_path) for d in small}
+    report = {"peak_rss_mb_by_draws": by_draws, "firms_per_block": large}
+    if _enabled(request):
+        report["peak_rss_mb_by_firms"] = {f: _peak_rss_mb(2, f, tmp_path) for f in (10_000, 50_000, 125_000)}
+    print(json.dumps(report))
+    assert by_draws[small[1]] < 1.25 * by_draws[small[0]] + 50
+
+
+def test_cold_and_warm_start(request, tmp_path):
+    """``engine simulate`` with no arguments (tiny sizes when benchmarks are disabled): first run
+    with an empty kernel cache (compiling), then warm (cached kernels)."""
+    size = [] if _enabled(request) else ["--draws", "1", "--firms", "300"]
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache"), "PATH": "/usr/bin:/bin"}
+    timings = {}
+    for label in ("cold", "warm"):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "engine.cli", "simulate", "-q", *size, "--out", str(tmp_path / label)],
+                       check=True, capture_output=True, env=env)
+        timings[label] = time.perf_counter() - started
+    print(json.dumps({"engine_simulate_seconds": timings}))
+    assert timings["warm"] < timings["cold"]
