@@ -103,7 +103,8 @@ class Markets:
     market : ndarray (T, R, K)
         ``a = log(A(t) / A(0))``; zero in partial equilibrium.
     market_cells : ndarray (T, B, R)
-        ``market`` spread to the cells of each market.
+        The log demand shift of each cell beyond ``policy_shift``: ``market`` spread to the cells of
+        each market, plus purchase-commitment shifts.
     price_sum : ndarray (T, R, K)
         ``Pi``, the price sum relative to its baseline scale.
     expenditure : ndarray (T, R, K)
@@ -136,7 +137,8 @@ def _expenditure(accounts, tariff_revenue):
     return accounts.expenditure0 * scale[..., None]
 
 
-def solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params, general):
+def solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params, general,
+                  commitments=()):
     """Entry thresholds, active firms and market demand levels in every period.
 
     Parameters
@@ -145,10 +147,16 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
     baseline : engine.model.Baseline
     accounts : Accounts
     log_demand_change, static, tariff : ndarray (T, B, R)
-        From ``engine.model.policy_shift`` (and purchase commitments).
+        From ``engine.model.policy_shift``.
     params : engine.model.DrawParameters
     general : bool
         Solve the general-equilibrium closure; otherwise partial equilibrium.
+    commitments : sequence of (ndarray, ndarray, ndarray (T,))
+        Purchase commitments: block and destination indices of their cells and the amount in
+        force per period (USD million per year). Each gets, per period, the demand shift ``x`` (a
+        log shift of ``d`` common to its cells) that makes the cells' exports exceed, by the amount,
+        what they are on the same path without any commitment (solved first, in the same closure;
+        so the amount holds whatever sunk costs and market levels do).
 
     Returns
     -------
@@ -162,7 +170,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
     n_sectors = params.sigma.size
     n_periods, _, n_regions = static.shape
     unit_scale = baseline.scale * np.exp(log_demand_change) / (1.0 + tariff)
-    if not general:
+    if not general and not commitments:
         threshold = sunk_cost_thresholds(static, baseline.threshold, params.sunk_cost_ratio, n_periods)
         active, sales_index = population.evaluate(threshold)
         exports = unit_scale * sales_index
@@ -174,8 +182,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                        expenditure=_expenditure(accounts, revenue), tariff_revenue=revenue,
                        iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
 
-    out = {name: np.empty_like(static) for name in ("threshold", "sales_index", "market_cells")}
-    out["active"] = np.empty(static.shape)
+    out = {name: np.empty_like(static) for name in ("threshold", "sales_index", "market_cells", "active")}
     market = np.zeros((n_periods, n_regions, n_sectors))
     price_sum = np.empty_like(market)
     expenditure = np.empty_like(market)
@@ -183,50 +190,91 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
     open_market = accounts.expenditure0 > 0
-    previous = baseline.threshold
     log_lambda = np.log(params.sunk_cost_ratio)
+    previous = baseline.threshold
     a = np.zeros((n_regions, n_sectors))
+    x = np.zeros(len(commitments))
+    if commitments:
+        reference = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
+                                  general)
+        reference_exports = unit_scale * np.exp(reference.market_cells) * reference.sales_index
+        reference = [reference_exports[:, blocks, dests].sum(axis=1) for blocks, dests, _ in commitments]
     for t in range(n_periods):
+        amounts = np.array([c[2][t] for c in commitments])
+        targets = np.array([r[t] for r in reference]) + amounts if commitments else amounts
 
-        def state(a):
-            """Everything at market levels ``a``: thresholds, sales, revenue, spending, price sums."""
-            a_cells = to_market_cells(a, n_regions)
-            entrant = static[t] - a_cells
+        def shift_cells(a, x):
+            cells = to_market_cells(a, n_regions) if general else np.zeros_like(static[t])
+            for (blocks, dests, _), x_c in zip(commitments, x):
+                cells[blocks, dests] += x_c
+            return cells
+
+        def state(a, x):
+            """Everything at market levels ``a`` and commitment shifts ``x``."""
+            shift = shift_cells(a, x)
+            entrant = static[t] - shift
             threshold = np.minimum(entrant, np.maximum(previous, entrant + log_lambda))
             active, sales_index = population.evaluate(threshold[None])
-            exports = unit_scale[t] * np.exp(a_cells) * sales_index[0]
+            exports = unit_scale[t] * np.exp(shift) * sales_index[0]
             tr = _tariff_revenue_by_destination(tariff[t], exports, n_sectors)
-            pi = _price_sum(accounts, log_demand_change[t], sales_index[0], n_sectors)
-            return a_cells, threshold, active[0], sales_index[0], tr, _expenditure(accounts, tr), pi
+            pi = _price_sum(accounts, log_demand_change[t] + shift - to_market_cells(a, n_regions), sales_index[0],
+                            n_sectors)
+            return shift, threshold, active[0], sales_index[0], tr, _expenditure(accounts, tr), pi
 
-        def excess(a, log_spend):
-            """``a + log Pi(a) - log E``: strictly increasing in every market's ``a``."""
-            pi = state(a)[-1]
-            with np.errstate(divide="ignore"):
-                return np.where(open_market, a + np.log(pi) - log_spend, 0.0)
+        def committed_exports(a, x):
+            """Exports of each commitment's cells (C,) at shifts ``a`` and ``x``."""
+            totals = np.zeros(len(commitments))
+            a_cells = to_market_cells(a, n_regions) if general else np.zeros_like(static[t])
+            for c, (blocks, dests, _) in enumerate(commitments):
+                shift = a_cells[blocks, dests] + x[c]
+                entrant = static[t, blocks, dests] - shift
+                threshold = np.minimum(entrant, np.maximum(previous[blocks, dests], entrant + log_lambda))
+                sales = population.evaluate(threshold, cells=(blocks, dests))[1]
+                totals[c] = (unit_scale[t, blocks, dests] * np.exp(shift) * sales).sum()
+            return totals
+
+        def commitment_gap(a, x):
+            """``log`` of committed exports against their targets; ``x`` where no amount is in force."""
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(amounts != 0, np.log(committed_exports(a, x)) - np.log(targets), x)
 
         evaluations = 0
         for _outer in range(config.GE_MAX_ITERATIONS):
-            a_cells, threshold, active, sales_index, tr, spend, pi = state(a)
+            shift, threshold, active, sales_index, tr, spend, pi = state(a, x)
             evaluations += 1
-            with np.errstate(divide="ignore", invalid="ignore"):
-                log_spend = np.where(open_market, np.log(spend), 0.0)
-                gap = np.where(open_market, log_spend - np.log(pi), 0.0) - a
-            residual = float(np.max(np.abs(gap)))
+            gap = np.zeros_like(a)
+            log_spend = np.zeros_like(a)
+            if general:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    log_spend = np.where(open_market, np.log(spend), 0.0)
+                    gap = np.where(open_market, log_spend - np.log(pi), 0.0) - a
+            x_gap = commitment_gap(a, x) if commitments else np.zeros(0)
+            residual = float(max(np.max(np.abs(gap)), np.max(np.abs(x_gap), initial=0.0)))
             if residual <= config.GE_TOLERANCE:
                 break
-            a, used = _solve_increasing(lambda x: excess(x, log_spend), a, a + gap)
-            evaluations += used
+            if general:
+                a, used = _solve_increasing(lambda v: _market_excess(state, v, x, log_spend, open_market), a, a + gap)
+                evaluations += used
+            if commitments:
+                x, used = _solve_increasing(lambda v: commitment_gap(a, v), x, x - commitment_gap(a, x))
+                evaluations += used
         else:
-            raise ConvergenceError(f"general equilibrium did not converge in period {t}: residual {residual:.3g} "
+            raise ConvergenceError(f"markets did not converge in period {t}: residual {residual:.3g} "
                                    f"after {evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
         out["threshold"][t], out["sales_index"][t], out["active"][t] = threshold, sales_index, active
-        out["market_cells"][t] = a_cells
+        out["market_cells"][t] = shift
         market[t], price_sum[t], expenditure[t], revenue[t] = a, pi, spend, tr
-        iterations[t], residuals[t] = evaluations, residual
+        iterations[t], residuals[t] = evaluations if general else 0, residual if general else 0.0
         previous = threshold
     return Markets(market=market, price_sum=price_sum, expenditure=expenditure, tariff_revenue=revenue,
                    iterations=iterations, residual=residuals, **out)
+
+
+def _market_excess(state, a, x, log_spend, open_market):
+    """``a + log Pi(a) - log E``: strictly increasing in every market's ``a``."""
+    pi = state(a, x)[-1]
+    with np.errstate(divide="ignore"):
+        return np.where(open_market, a + np.log(pi) - log_spend, 0.0)
 
 
 def _solve_increasing(function, start, guess):
@@ -252,7 +300,8 @@ def _solve_increasing(function, start, guess):
     x = 0.5 * (low + high)
     for _ in range(config.GE_MAX_ITERATIONS):
         span = f_high - f_low
-        x = np.where(span > 0, high - f_high * (high - low) / np.where(span > 0, span, 1.0), 0.5 * (low + high))
+        secant = np.isfinite(span) & (span > 0)  # else (an infinite end: log 0) bisect
+        x = np.where(secant, high - f_high * (high - low) / np.where(secant, span, 1.0), 0.5 * (low + high))
         fx = function(x)
         used += 1
         if np.all((np.abs(fx) <= 0.1 * config.GE_TOLERANCE) | (high - low <= 1e-15 * (1 + np.abs(x)))):

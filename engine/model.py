@@ -94,7 +94,7 @@ class Population:
     entry_sorted: np.ndarray
     tail_sales: np.ndarray
 
-    def evaluate(self, thresholds):
+    def evaluate(self, thresholds, cells=None):
         """Active firms and their summed ``exp(sales_score)`` per cell, with the marginal-firm rule.
 
         Firms with ``entry_score >= threshold`` are active. The marginal firm, the one with the
@@ -108,16 +108,16 @@ class Population:
 
         Parameters
         ----------
-        thresholds : ndarray (T, B, R)
+        thresholds : ndarray (T, B, R), or (..., C) with ``cells``
+        cells : (ndarray, ndarray), optional
+            Block and destination indices of ``C`` cells, to evaluate only those.
 
         Returns
         -------
-        active : ndarray (T, B, R) float64
-        sales_index : ndarray (T, B, R)
+        active : ndarray, float64, the shape of ``thresholds``
+        sales_index : ndarray, the shape of ``thresholds``
         """
-        count, sales_index, fraction, _ = self.marginal(thresholds)
-        blocks, dests = np.indices(count.shape[1:])
-        first = self.n_firms - count
+        count, sales_index, fraction, _, first, blocks, dests = self._marginal(thresholds, cells)
         marginal_sales = (self.tail_sales[blocks, dests, np.maximum(first - 1, 0)]
                           - self.tail_sales[blocks, dests, first])
         return count + fraction, sales_index + fraction * marginal_sales
@@ -136,15 +136,26 @@ class Population:
         marginal_score : ndarray (T, B, R)
             The marginal firm's entry score (``-inf`` where there is none).
         """
-        thresholds = np.ascontiguousarray(thresholds)
-        count = np.empty(thresholds.shape, dtype=np.int64)
-        sales_index = np.empty(thresholds.shape)
-        evaluate_cells(self.entry_sorted, self.tail_sales, thresholds, count, sales_index)
+        return self._marginal(thresholds, None)[:4]
+
+    def _marginal(self, thresholds, cells):
         m = self.n_firms
-        first = m - count  # rank of the lowest active firm (m: none)
-        partial = first >= 1
-        blocks, dests = np.indices(thresholds.shape[1:])
         scores = self.entry_sorted
+        if cells is None:
+            thresholds = np.ascontiguousarray(thresholds)
+            count = np.empty(thresholds.shape, dtype=np.int64)
+            sales_index = np.empty(thresholds.shape)
+            evaluate_cells(scores, self.tail_sales, thresholds, count, sales_index)
+            blocks, dests = np.indices(thresholds.shape[-2:])
+            first = m - count  # rank of the lowest active firm (m: none)
+        else:
+            blocks, dests = cells
+            first = np.empty(thresholds.shape, dtype=np.int64)
+            for j, (b, n) in enumerate(zip(blocks, dests)):
+                first[..., j] = np.searchsorted(scores[b, n], thresholds[..., j], side="left")
+            count = m - first
+            sales_index = self.tail_sales[blocks, dests, first]
+        partial = first >= 1
         u_marginal = scores[blocks, dests, np.maximum(first - 1, 0)]
         # above the top firm, a virtual next score one top gap higher lets the top firm phase out too
         virtual_top = 2.0 * scores[blocks, dests, m - 1] - scores[blocks, dests, max(m - 2, 0)]
@@ -152,7 +163,7 @@ class Population:
         gap = u_next - u_marginal
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(partial & (gap > 0), np.clip((u_next - thresholds) / gap, 0.0, 1.0), 0.0)
-        return count, sales_index, fraction, np.where(partial, u_marginal, -np.inf)
+        return count, sales_index, fraction, np.where(partial, u_marginal, -np.inf), first, blocks, dests
 
 
 def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=None):
@@ -286,40 +297,6 @@ def policy_shift(baseline, path, params, n_sectors):
     return log_demand_change, tariff, np.where(np.isnan(static), np.inf, static)
 
 
-def apply_commitments(population, baseline, path, log_demand_change, static, tariff, n_sectors):
-    """Turn purchase commitments (USD million per year) into demand shifts, per period.
-
-    For each commitment and period, the log demand shift ``x`` common to its cells solves
-    ``sum exports(x) = sum exports(0) + amount`` where a cell's exports at shift ``x`` are
-    ``exports(0) * exp(x) * S(threshold - x) / S(threshold)`` (entry responds). The root lies in
-    ``[0, log(1 + amount / exports(0))]`` for a purchase (the bracket is reversed for a cut), and is
-    found by bisection to 1e-12. Returns updated copies of ``log_demand_change`` and ``static``.
-    """
-    if not path.commitments:
-        return log_demand_change, static
-    log_demand_change, static = log_demand_change.copy(), static.copy()
-    unit_scale = baseline.scale * np.exp(log_demand_change) / (1.0 + tariff)
-    for mask, amounts in path.commitments:
-        blocks, dests = np.nonzero(to_cells(mask))
-        for t in np.nonzero(amounts)[0]:
-            scale = unit_scale[t, blocks, dests]
-
-            def committed_exports(x):
-                thresholds = static[t].copy()
-                thresholds[blocks, dests] -= x
-                return (scale * np.exp(x) * population.evaluate(thresholds[None])[1][0, blocks, dests]).sum()
-
-            target = committed_exports(0.0) + amounts[t]
-            low, high = sorted((0.0, float(np.log1p(amounts[t] / (target - amounts[t])))))
-            while high - low > 1e-12:
-                middle = 0.5 * (low + high)
-                low, high = (low, middle) if committed_exports(middle) > target else (middle, high)
-            shift = 0.5 * (low + high)
-            log_demand_change[t, blocks, dests] += shift
-            static[t, blocks, dests] -= shift
-    return log_demand_change, static
-
-
 def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
     """Apply the continuation cost ratio lambda: ``h_t = min(thr_t, max(h_{t-1}, thr_t + log lambda))``.
 
@@ -392,11 +369,10 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
 
     n_sectors = params.sigma.size
     log_demand_change, tariff, static = policy_shift(baseline, path, params, n_sectors)
-    log_demand_change, static = apply_commitments(population, baseline, path, log_demand_change, static, tariff,
-                                                  n_sectors)
+    commitments = [(*np.nonzero(to_cells(mask)), amounts) for mask, amounts in path.commitments]
     accounts = baseline_accounts(baseline, n_sectors)
     solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
-                           closure == "ge")
+                           closure == "ge", commitments)
     active, sales_index, threshold = solved.active, solved.sales_index, solved.threshold
     weight = baseline.weight[:, None]
     unit_scale = baseline.scale * np.exp(log_demand_change + solved.market_cells) / (1.0 + tariff)

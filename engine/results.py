@@ -177,12 +177,16 @@ class SimulationResult:
         return [s["name"] for s in self.manifest["scenarios"]]
 
     def scan(self, table="flows"):
-        """Lazy Polars frame over a table (``flows``, ``draws``, ``summary``, ``firms``) with a
-        ``scenario`` column."""
+        """Lazy Polars frame over a table (``flows``, ``draws``, ``summary``, ``regions``, ``prices``,
+        ``firms``) with a ``scenario`` column. Scenarios are read folder by folder and stacked, so
+        tables whose columns differ by scenario (``draws``) read back together (missing: null)."""
         folder = self.path / table
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: this run has no {table} table")
-        return pl.scan_parquet(folder / "**" / "*.parquet", hive_partitioning=True)
+        frames = [pl.scan_parquet(part / "*.parquet").with_columns(
+                      pl.lit(part.name.removeprefix("scenario=")).alias("scenario"))
+                  for part in sorted(folder.glob("scenario=*"))]
+        return pl.concat(frames, how="diagonal_relaxed")
 
     @property
     def flows(self):
