@@ -13,6 +13,7 @@ import time
 import pytest
 
 import engine
+from bench.conftest import benchmarks_disabled
 from engine.calibration import load_calibration
 from engine.model import simulate_population, simulate_scenario
 from engine.paths import default_calibration_dir
@@ -25,7 +26,7 @@ DEAL = (("july_decision", "deal"),)
 
 
 def _enabled(request):
-    return not request.config.getoption("benchmark_disable")
+    return not benchmarks_disabled(request.config)
 
 
 @pytest.fixture(scope="module")

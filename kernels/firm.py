@@ -1,7 +1,9 @@
 """Per firm and per firm-destination math of MODEL.md section 2 and 4, written once.
 
-These are plain scalar functions compiled with ``numba.njit`` (inlined into the loops of
-``kernels.cpu``); a CUDA backend compiles the same bodies as device functions.
+The scalar functions (``scaled_log_productivity``, ``scores``) are compiled with ``numba.njit``
+and inlined where they are used; a CUDA backend compiles the same bodies as device functions. The
+``fill_*`` functions apply the same arithmetic to a slice of firms in loops that LLVM vectorises
+(``kernels.cpu`` calls them on short slices); both give the same numbers.
 
 Notation (one (origin i, sector k) block, destination n):
 
@@ -13,25 +15,41 @@ Notation (one (origin i, sector k) block, destination n):
   (consumer spending ``x = alpha * B * phi**(sigma-1)``, MODEL.md section 3);
 - ``entry_score = sales_score - s_e e``: the firm sells in the cell when
   ``entry_score >= threshold`` (MODEL.md section 4).
+
+float32 variants (``*_f32``) draw the same hashes and uniforms and do the arithmetic in float32
+(scores within about 1e-5 of the float64 ones); they exist for speed.
 """
 
-import math
-
+import numpy as np
 from numba import njit
 
-from kernels.rng import hash_at, normal_pair, uniform_open0
+from kernels.fastmath import FASTMATH, log_positive, log_positive_f32, prefer_wide_vectors
+from kernels.rng import (GOLDEN, box_muller, box_muller_f32, box_muller_uniforms, box_muller_uniforms_f32,
+                         finalize, hash_at, normal_pair, normal_pair_f32, stream_position, uniform_open0,
+                         uniform_open0_f32)
+
+_M2_F32 = np.float32(-2.0)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def scaled_log_productivity(productivity_key, firm, sigma_minus_1_over_theta):
     """``(sigma - 1) * log(phi)`` of ``firm`` (uint64 counter) in a block.
 
     ``phi = U**(-1/theta)`` so ``(sigma-1) log phi = -(sigma-1)/theta * log U``.
     """
-    return -sigma_minus_1_over_theta * math.log(uniform_open0(hash_at(productivity_key, firm)))
+    return -sigma_minus_1_over_theta * log_positive(uniform_open0(hash_at(productivity_key, firm)))
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement):
+    """``(sales_score, entry_score)`` from the pair's two independent normals (see ``scores``)."""
+    demand_shock = z1
+    cost_shock = rho * z1 + rho_complement * z2
+    sales_score = scaled_log_phi + s_a * demand_shock
+    return sales_score, sales_score - s_e * cost_shock
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
     """Sales score and entry score of one firm-destination pair.
 
@@ -54,7 +72,93 @@ def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
         ``(sales_score, entry_score)``.
     """
     z1, z2 = normal_pair(hash_at(shock_key, pair))
-    demand_shock = z1
-    cost_shock = rho * z1 + rho_complement * z2
-    sales_score = scaled_log_phi + s_a * demand_shock
-    return sales_score, sales_score - s_e * cost_shock
+    return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def scaled_log_productivity_f32(productivity_key, firm, sigma_minus_1_over_theta):
+    """``scaled_log_productivity`` in float32 arithmetic (``sigma_minus_1_over_theta`` float32)."""
+    return -sigma_minus_1_over_theta * log_positive_f32(uniform_open0_f32(hash_at(productivity_key, firm)))
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def scores_f32(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
+    """``scores`` in float32 arithmetic (every float argument float32)."""
+    z1, z2 = normal_pair_f32(hash_at(shock_key, pair))
+    return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
+
+
+# Loops over slices, written for LLVM's loop vectoriser (see /work/shared/PERFORMANCE.md): each
+# runs from zero over its slice with every iteration independent; the hash state is an induction
+# variable (one addition per element, see ``kernels.rng.stream_position``); and Box-Muller is
+# split into three passes through the output arrays: (hash, uniforms), (log), (sqrt, sin/cos,
+# scores). Short passes let the CPU overlap many iterations (a single pass has a chain of two
+# 64-bit multiplies, a division, a square root and three polynomials per element), the division
+# and the square root land in different passes, and in float32 only the hash pass works on
+# 64-bit lanes. Every function asks for 512-bit vectors (``prefer_wide_vectors``).
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def fill_scaled_log_productivity(productivity_key, first_firm, sigma_minus_1_over_theta, out):
+    """``out[j] = scaled_log_productivity(productivity_key, first_firm + j, ...)`` for every ``j``."""
+    prefer_wide_vectors()
+    position = stream_position(productivity_key, first_firm)
+    for j in range(out.size):
+        out[j] = -sigma_minus_1_over_theta * log_positive(uniform_open0(finalize(position)))
+        position += GOLDEN
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def fill_scores(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e, rho, rho_complement,
+                out_sales, out_entry):
+    """``scores`` of the pairs ``first_pair + j * pair_stride`` of firms with ``scaled_log_phi[j]``.
+
+    With firms ``f0 + j`` and ``pair_stride = n_dest``, ``first_pair = f0 * n_dest + n`` gives
+    destination ``n`` of each firm. ``out_sales`` and ``out_entry`` (same length as
+    ``scaled_log_phi``) are also the scratch of the first two passes.
+    """
+    prefer_wide_vectors()
+    position = stream_position(shock_key, first_pair)
+    step = pair_stride * GOLDEN
+    for j in range(scaled_log_phi.size):
+        out_sales[j], out_entry[j] = box_muller_uniforms(finalize(position))
+        position += step
+    for j in range(scaled_log_phi.size):
+        out_sales[j] = -2.0 * log_positive(out_sales[j])
+    for j in range(scaled_log_phi.size):
+        z1, z2 = box_muller(out_sales[j], out_entry[j])
+        out_sales[j], out_entry[j] = combine(z1, z2, scaled_log_phi[j], s_a, s_e, rho, rho_complement)
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def fill_scaled_log_productivity_f32(productivity_key, first_firm, sigma_minus_1_over_theta, out):
+    """float32 ``fill_scaled_log_productivity`` (``out`` float32)."""
+    prefer_wide_vectors()
+    c = np.float32(sigma_minus_1_over_theta)
+    position = stream_position(productivity_key, first_firm)
+    for j in range(out.size):  # 64-bit integer work: 8 lanes per vector
+        out[j] = uniform_open0_f32(finalize(position))
+        position += GOLDEN
+    for j in range(out.size):  # float32 only: 16 lanes per vector
+        out[j] = -c * log_positive_f32(out[j])
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def fill_scores_f32(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e, rho, rho_complement,
+                    out_sales, out_entry):
+    """float32 ``fill_scores`` (arrays float32; the float64 parameters are rounded once)."""
+    prefer_wide_vectors()
+    a = np.float32(s_a)
+    e = np.float32(s_e)
+    r = np.float32(rho)
+    rc = np.float32(rho_complement)
+    position = stream_position(shock_key, first_pair)
+    step = pair_stride * GOLDEN
+    for j in range(scaled_log_phi.size):  # 64-bit integer work: 8 lanes per vector
+        out_sales[j], out_entry[j] = box_muller_uniforms_f32(finalize(position))
+        position += step
+    for j in range(scaled_log_phi.size):  # float32 only: 16 lanes per vector
+        out_sales[j] = _M2_F32 * log_positive_f32(out_sales[j])
+    for j in range(scaled_log_phi.size):
+        z1, z2 = box_muller_f32(out_sales[j], out_entry[j])
+        out_sales[j], out_entry[j] = combine(z1, z2, scaled_log_phi[j], a, e, r, rc)

@@ -21,6 +21,8 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels.fastmath import FASTMATH, log_positive, log_positive_f32, sincos_turns, sincos_turns_f32
+
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -33,7 +35,9 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _ONE = np.uint64(1)
 _TWO_M53 = 2.0**-53
 _TWO_M32 = 2.0**-32
-_TWO_PI = 2.0 * math.pi
+_F32_TWO_M53 = np.float32(2.0**-53)
+_F32_TWO_M32 = np.float32(2.0**-32)
+_F32_M2 = np.float32(-2.0)
 
 
 @njit(inline="always", cache=True)
@@ -51,6 +55,17 @@ def hash_at(key, counter):
 
 
 @njit(inline="always", cache=True)
+def stream_position(key, counter):
+    """The splitmix64 state whose output is ``hash_at(key, counter)``: ``finalize`` of it.
+
+    Counters ``c + j * d`` have positions ``stream_position(key, c) + j * (d * GOLDEN)`` (uint64
+    arithmetic wraps), so a loop can step the state by one addition instead of multiplying, which
+    lets LLVM keep it as a vector induction variable.
+    """
+    return key + (counter + _ONE) * GOLDEN
+
+
+@njit(inline="always", cache=True)
 def derive_key(key, label):
     """Key of a sub-stream ``label`` (uint64) of ``key``; used for stream -> draw -> block."""
     return finalize(key ^ finalize(label * GOLDEN + _MIX1))
@@ -58,15 +73,74 @@ def derive_key(key, label):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def uniform_open0(h):
-    """Uniform on (0, 1] from the top 53 bits of ``h``; never 0, so ``log`` is finite."""
-    return np.float64((h >> _S11) + _ONE) * _TWO_M53
+    """Uniform on (0, 1] from the top 53 bits of ``h``; never 0, so ``log`` is finite.
+
+    ``((h >> 11) + 1) * 2**-53``, with the ``+ 1`` done exactly in floating point (in a vector loop,
+    LLVM materialises the integer ``+ 1`` with an instruction that falsely depends on a register
+    last written by a slow division, which serialised the loop iterations).
+    """
+    return np.float64(h >> _S11) * _TWO_M53 + _TWO_M53
 
 
 @njit(inline="always", cache=True, error_model="numpy")
+def box_muller_uniforms(h):
+    """The two uniforms of ``normal_pair``: ``u1`` on (0, 1] from the high 32 bits, ``u2`` on [0, 1).
+
+    ``u1 = ((h >> 32) + 1) * 2**-32``, the ``+ 1`` done exactly in floating point (see ``uniform_open0``).
+    """
+    u1 = np.float64(h >> _S32) * _TWO_M32 + _TWO_M32
+    u2 = np.float64(h & _LOW32) * _TWO_M32
+    return u1, u2
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def box_muller(minus_2_log_u1, u2):
+    """``(z1, z2)`` from ``-2 log(u1)`` and ``u2``: ``sqrt(-2 log u1) * (cos, sin)(2 pi u2)``.
+
+    Split from the logarithm so that a loop can take the log in one pass and the square root in
+    another (both use the divider unit; see ``kernels.firm.fill_scores``).
+    """
+    radius = math.sqrt(minus_2_log_u1)
+    sin_angle, cos_angle = sincos_turns(u2)  # sin and cos of 2 pi u2, exact reduction
+    return radius * cos_angle, radius * sin_angle
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def normal_pair(h):
     """Two independent standard normals from one hash (Box-Muller on its 32-bit halves)."""
-    u1 = np.float64((h >> _S32) + _ONE) * _TWO_M32  # (0, 1]
-    u2 = np.float64(h & _LOW32) * _TWO_M32  # [0, 1)
-    radius = math.sqrt(-2.0 * math.log(u1))
-    angle = _TWO_PI * u2
-    return radius * math.cos(angle), radius * math.sin(angle)
+    u1, u2 = box_muller_uniforms(h)
+    return box_muller(-2.0 * log_positive(u1), u2)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def uniform_open0_f32(h):
+    """``uniform_open0(h)`` rounded to float32 (may round up to exactly 1)."""
+    return np.float32(h >> _S11) * _F32_TWO_M53 + _F32_TWO_M53
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def box_muller_uniforms_f32(h):
+    """``box_muller_uniforms(h)`` rounded to float32 (``u2`` may round up to exactly 1)."""
+    u1 = np.float32(h >> _S32) * _F32_TWO_M32 + _F32_TWO_M32
+    u2 = np.float32(h & _LOW32) * _F32_TWO_M32
+    return u1, u2
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def box_muller_f32(minus_2_log_u1, u2):
+    """float32 ``box_muller``."""
+    radius = math.sqrt(minus_2_log_u1)
+    sin_angle, cos_angle = sincos_turns_f32(u2)
+    return radius * cos_angle, radius * sin_angle
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def normal_pair_f32(h):
+    """``normal_pair(h)`` in float32 arithmetic: the same uniforms rounded to float32.
+
+    The float32 uniforms differ from the float64 ones by a relative 2**-24 at most and the float32
+    log, sqrt, sin and cos are accurate to a few float32 ulps, so each normal is within about 1e-6
+    (absolute) of ``normal_pair(h)``.
+    """
+    u1, u2 = box_muller_uniforms_f32(h)
+    return box_muller_f32(_F32_M2 * log_positive_f32(u1), u2)
