@@ -20,8 +20,6 @@ FIRM_CHUNK = 4096
 FIRM_SAMPLE = 200
 #: Rows per batch when streaming firm-level output.
 FIRM_ROWS_PER_BATCH = 1_000_000
-#: Rows held in memory at once when the summary table is computed (periods are read in passes).
-SUMMARY_ROWS_PER_PASS = 4_000_000
 #: General equilibrium: stop when max |log E - log Pi - a| (log points) is at most this.
 GE_TOLERANCE = 1e-10
 #: General equilibrium: damping omega of the fixed-point step a <- a + omega (target - a).

@@ -121,16 +121,20 @@ def draws_table(records, branch_labels):
                                        "(parameters, branch options, last-period FX index) and the branch path"})
 
 
-def summary_frame(flows, rows_per_period):
+def summary_frame(flows, calibration, dates):
     """Mean and 5/50/95 % across draws per (period, origin, destination, sector), plus pair totals.
+
+    Periods are read one at a time and only their numeric columns are held, as a (draws, cells)
+    array per variable: memory is ``draws x cells x 8 bytes`` per variable, whatever the number
+    of periods, and the flows never need to fit in memory.
 
     Parameters
     ----------
     flows : polars.LazyFrame
-        One scenario's flows.
-    rows_per_period : int
-        Flow rows of one period (draws x cells); periods are read in passes of at most
-        ``config.SUMMARY_ROWS_PER_PASS`` rows, so memory does not grow with draws times periods.
+        One scenario's flows, rows in (draw, period, origin, destination, sector) order per draw.
+    calibration : engine.calibration.CalibrationData
+    dates : sequence of datetime.date
+        First day of each period.
 
     Returns
     -------
@@ -138,20 +142,23 @@ def summary_frame(flows, rows_per_period):
         Sector ``ALL`` rows are the totals of an (origin, destination) pair over sectors (computed per
         draw, then summarised). Value columns are ``{variable}_{stat}``.
     """
-    keys = ["period", "date", "origin", "destination", "sector"]
-    periods = flows.select(pl.col("period").unique().sort()).collect()["period"].to_list()
-    per_pass = max(1, config.SUMMARY_ROWS_PER_PASS // max(1, rows_per_period))
-    aggregations = []
-    for variable in SUMMARY_VARIABLES:
-        col = pl.col(variable)
-        aggregations += [col.mean().alias(f"{variable}_mean"),
-                         *(col.quantile(q, "linear").alias(f"{variable}_{name}") for name, q in SUMMARY_STATS)]
+    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
+    grid = np.indices((n_regions, n_regions, n_sectors + 1)).reshape(3, -1)
+    regions = np.array(calibration.regions, dtype=object)
+    sectors = np.array([*calibration.sectors, "ALL"], dtype=object)
+    quantiles = [q * 100 for _, q in SUMMARY_STATS]
     parts = []
-    for start in range(0, len(periods), per_pass):
-        chunk = flows.filter(pl.col("period").is_in(periods[start:start + per_pass])).select(
-            "draw", *keys, *SUMMARY_VARIABLES).collect()
-        totals = chunk.group_by("draw", *keys[:-1]).agg(pl.col(v).sum() for v in SUMMARY_VARIABLES).with_columns(
-            pl.lit("ALL").alias("sector"))
-        both = pl.concat([chunk, totals.select(chunk.columns)])
-        parts.append(both.group_by(keys).agg(aggregations))
-    return pl.concat(parts).sort(keys)
+    for period, date in enumerate(dates):
+        frame = flows.filter(pl.col("period") == period).select("draw", *SUMMARY_VARIABLES).collect()
+        frame = frame.sort("draw", maintain_order=True)
+        columns = {"period": np.full(grid.shape[1], period, dtype=np.int32),
+                   "date": np.full(grid.shape[1], np.datetime64(date, "D")),
+                   "origin": regions[grid[0]], "destination": regions[grid[1]], "sector": sectors[grid[2]]}
+        for variable in SUMMARY_VARIABLES:
+            values = frame[variable].to_numpy().reshape(-1, n_regions, n_regions, n_sectors)
+            values = np.concatenate([values, values.sum(axis=-1, keepdims=True)], axis=-1).reshape(len(values), -1)
+            columns[f"{variable}_mean"] = values.mean(axis=0)
+            for (name, _), percentile in zip(SUMMARY_STATS, np.percentile(values, quantiles, axis=0)):
+                columns[f"{variable}_{name}"] = percentile
+        parts.append(pl.DataFrame(columns))
+    return pl.concat(parts)
