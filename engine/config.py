@@ -22,7 +22,5 @@ FIRM_SAMPLE = 200
 FIRM_ROWS_PER_BATCH = 1_000_000
 #: General equilibrium: stop when max |log E - log Pi - a| (log points) is at most this.
 GE_TOLERANCE = 1e-10
-#: General equilibrium: damping omega of the fixed-point step a <- a + omega (target - a).
-GE_DAMPING = 0.5
-#: General equilibrium: iterations per period before the run fails with ConvergenceError.
+#: General equilibrium: evaluations per period before the run fails with ConvergenceError.
 GE_MAX_ITERATIONS = 400

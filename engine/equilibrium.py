@@ -16,9 +16,10 @@ At the baseline, ``sum_i B_ink w S_ink = sum_i sales_ink = E_nk`` holds by calib
 is a free normalisation; we solve for ``a_nk = log(A_nk(t) / A_nk(0))``, which enters every cell of
 market (n, k) as a demand shift: ``log B`` rises by ``a`` and the entry threshold falls by ``a``. With
 ``Pi_nk(a) = sum_i sales0_ink exp(dlogB_ink) S_ink(thr - a) / S0_ink`` (the price sum relative to its
-baseline scale) the equilibrium is ``a = log E_nk(a) - log Pi_nk(a)``, solved by damped fixed-point
-iteration ``a <- a + omega (log E - log Pi - a)`` over all markets at once, period after period (the
-sunk-cost rule links periods). ``Y_n`` is the baseline expenditure less baseline tariff revenue and
+baseline scale) the equilibrium is ``a + log Pi_nk(a) - log E_nk(a) = 0``, an increasing function of each market's ``a``. All markets
+are solved at once, period after period (the sunk-cost rule links periods), by a safeguarded secant
+method: each market steps along the secant of its last two evaluations and bisects its bracket
+whenever the step would leave it (``_SafeguardedSecant``). ``Y_n`` is the baseline expenditure less baseline tariff revenue and
 deficit, so ``E_n(0)`` equals the data.
 
 Partial equilibrium (``pe``) keeps ``a = 0`` and reports the same accounts.
@@ -110,6 +111,8 @@ class Markets:
     expenditure : ndarray (T, R, K)
     tariff_revenue : ndarray (T, R)
     iterations : ndarray (T,) of int
+        Evaluations of the whole system in the period (GE; commitment solves on their own cells
+        are not counted).
     residual : ndarray (T,)
         ``max |log E - log Pi - a|`` at the solution (0 in PE).
     """
@@ -239,25 +242,22 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                 return np.where(amounts != 0, np.log(committed_exports(a, x)) - np.log(targets), x)
 
         evaluations = 0
+        stepper = _SafeguardedSecant(a) if general else None
         for _outer in range(config.GE_MAX_ITERATIONS):
             shift, threshold, active, sales_index, tr, spend, pi = state(a, x)
             evaluations += 1
-            gap = np.zeros_like(a)
-            log_spend = np.zeros_like(a)
-            if general:
+            excess = np.zeros_like(a)
+            if general:  # a + log Pi(a) - log E(a): increasing in a, zero at the equilibrium
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    log_spend = np.where(open_market, np.log(spend), 0.0)
-                    gap = np.where(open_market, log_spend - np.log(pi), 0.0) - a
+                    excess = np.where(open_market, a + np.log(pi) - np.log(spend), 0.0)
             x_gap = commitment_gap(a, x) if commitments else np.zeros(0)
-            residual = float(max(np.max(np.abs(gap)), np.max(np.abs(x_gap), initial=0.0)))
+            residual = float(max(np.max(np.abs(excess)), np.max(np.abs(x_gap), initial=0.0)))
             if residual <= config.GE_TOLERANCE:
                 break
             if general:
-                a, used = _solve_increasing(lambda v: _market_excess(state, v, x, log_spend, open_market), a, a + gap)
-                evaluations += used
+                a = stepper.step(a, excess)
             if commitments:
-                x, used = _solve_increasing(lambda v: commitment_gap(a, v), x, x - commitment_gap(a, x))
-                evaluations += used
+                x, _ = _solve_increasing(lambda v: commitment_gap(a, v), x, x - commitment_gap(a, x))
         else:
             raise ConvergenceError(f"markets did not converge in period {t}: residual {residual:.3g} "
                                    f"after {evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
@@ -270,11 +270,43 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                    iterations=iterations, residual=residuals, **out)
 
 
-def _market_excess(state, a, x, log_spend, open_market):
-    """``a + log Pi(a) - log E``: strictly increasing in every market's ``a``."""
-    pi = state(a, x)[-1]
-    with np.errstate(divide="ignore"):
-        return np.where(open_market, a + np.log(pi) - log_spend, 0.0)
+class _SafeguardedSecant:
+    """Root finding for many independent-ish increasing functions, one evaluation per step.
+
+    Each market takes a secant step on its own excess function (slope from its last two
+    evaluations, 2 at the start); a market keeps the bracket of its root seen so far and bisects it
+    whenever the secant step would leave it (steep stretches of the marginal-firm ramp), so it
+    converges like the secant method where the function is smooth and never worse than bisection.
+    The weak links between markets (tariff revenue feeds every market of a region) are absorbed by
+    re-evaluating the whole system at every step.
+    """
+
+    def __init__(self, start):
+        self.low = np.full(start.shape, -np.inf)
+        self.high = np.full(start.shape, np.inf)
+        self.previous = None
+
+    def step(self, a, excess):
+        # a bracket can go stale when other markets move this market's root (through tariff
+        # revenue): once it has shrunk to nothing without a root, forget it
+        stale = (self.high - self.low) <= 1e-13 * (1.0 + np.abs(a))
+        self.low = np.where(stale, -np.inf, self.low)
+        self.high = np.where(stale, np.inf, self.high)
+        self.low = np.where(excess < 0, np.maximum(self.low, a), self.low)
+        self.high = np.where(excess > 0, np.minimum(self.high, a), self.high)
+        slope = np.full(a.shape, 2.0)
+        if self.previous is not None:
+            a_prev, excess_prev = self.previous
+            moved = np.abs(a - a_prev) > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                estimate = np.where(moved, (excess - excess_prev) / np.where(moved, a - a_prev, 1.0), 2.0)
+            slope = np.where(np.isfinite(estimate) & (estimate > 0.05), estimate, 2.0)
+        self.previous = (a, excess)
+        proposal = a - excess / slope
+        bracketed = np.isfinite(self.low) & np.isfinite(self.high)
+        outside = (proposal <= self.low) | (proposal >= self.high)
+        with np.errstate(invalid="ignore"):
+            return np.where(bracketed & outside, 0.5 * (self.low + self.high), proposal)
 
 
 def _solve_increasing(function, start, guess):
