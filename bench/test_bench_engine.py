@@ -135,3 +135,25 @@ def test_cold_and_warm_start(request, tmp_path):
         timings[label] = time.perf_counter() - started
     print(json.dumps({"engine_simulate_seconds": timings}))
     assert timings["warm"] < timings["cold"]
+
+
+@pytest.mark.parametrize("periods", [6, 24, 96])
+def test_periods_scaling(benchmark, request, tmp_path, default_draw, periods):
+    """One draw, PE, a scenario of ``periods`` months: after the ranking, each period is a binary
+    search per cell, so the time grows slowly with the number of periods."""
+    from engine.policy import policy_path
+
+    calibration, params, _, build = default_draw
+    firms = FULL_FIRMS if _enabled(request) else 500
+    population, baseline = build(firms)
+    scenario = tmp_path / "scaling.toml"
+    scenario.write_text(f'name = "scaling"\nstart = "2025-01"\nperiods = {periods}\n[[tariff]]\n'
+                        'date = "2025-02-10"\nimporter = "USA"\nexporter = "JPN"\nrate = 0.2\n')
+    path = policy_path(load_scenario(scenario), calibration)
+    cells, _, _ = benchmark.pedantic(simulate_scenario, args=(population, baseline, path, params, "pe"),
+                                     rounds=5 if _enabled(request) else 1, iterations=1)
+    evaluations = calibration.flows.size * firms * periods
+    benchmark.extra_info.update({"periods": periods, "firm_destination_periods": evaluations})
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    assert cells.exports.shape[0] == periods
