@@ -40,6 +40,19 @@ def write_scenario(folder, text, name="test_scenario"):
     return path
 
 
+@pytest.fixture(scope="module")
+def one_numba_thread():
+    """Run a module's kernels on one thread (use with ``pytest.mark.usefixtures``): results do not
+    depend on the thread count (test_reproducibility), and small populations make thousands of
+    short kernel calls whose parallel start-up cost dominates, badly so on a busy machine."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(previous)
+
+
 @pytest.fixture()
 def rng():
     """A fresh NumPy generator per test, seeded from the OS: inputs differ on every run."""

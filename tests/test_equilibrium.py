@@ -3,7 +3,6 @@ fixed point, the Arkolakis-Costinot-Rodriguez-Clare (2012) formula in the Pareto
 diversion, convergence on the shipped scenarios, a clear error when it fails, and welfare signs.
 """
 
-import numba
 import numpy as np
 import polars as pl
 import pytest
@@ -21,15 +20,7 @@ from tests.conftest import make_calibration, write_scenario
 DEAL = (("july_decision", "deal"),)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Run this module's kernels on one thread: results do not depend on the thread count
-    (test_reproducibility), and these small populations make thousands of short kernel calls
-    whose parallel start-up cost dominates, badly so on a busy machine."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def _population(calibration, n_firms, seed=5, draw=0):

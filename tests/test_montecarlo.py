@@ -2,7 +2,6 @@
 numbers across scenarios, sampled-parameter errors, and the ``draws`` and ``summary`` tables.
 """
 
-import numba
 import numpy as np
 import polars as pl
 import pytest
@@ -19,15 +18,7 @@ N_FREQUENCY_DRAWS = 4000
 NOVEMBER = "july_decision/extension/november_decision"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Run this module's kernels on one thread: results do not depend on the thread count
-    (test_reproducibility), and these small populations make thousands of short kernel calls
-    whose parallel start-up cost dominates, badly so on a busy machine."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 BRANCHY = """
 name = "branchy"

@@ -10,7 +10,6 @@ synthetic calibrations (regions R0.., sectors S0..) where MFN can be set at will
 import datetime as dt
 from dataclasses import replace
 
-import numba
 import numpy as np
 import pytest
 
@@ -31,15 +30,7 @@ ALL_PATHS = (DEAL, REINSTATED, EXTENSION_DEAL, EXTENSION_REINSTATED)
 CARS, MACHINES = "motor_vehicles_parts", "machinery"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Run this module's kernels on one thread: results do not depend on the thread count
-    (test_reproducibility), and these small populations make thousands of short kernel calls
-    whose parallel start-up cost dominates, badly so on a busy machine."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def head(periods=8, name="t"):
