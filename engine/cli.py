@@ -7,9 +7,11 @@ import sys
 import click
 
 from engine import config
+from engine.equilibrium import ConvergenceError
 from engine.errors import InputError
 
 EXIT_BAD_INPUT = 2
+EXIT_NO_SOLUTION = 3
 
 
 class _InputErrorsAsUsage(click.Group):
@@ -21,6 +23,9 @@ class _InputErrorsAsUsage(click.Group):
         except InputError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except ConvergenceError as exc:
+            click.echo(f"Error: {exc}; no output was written (try more --firms)", err=True)
+            ctx.exit(EXIT_NO_SOLUTION)
 
 
 @click.group(cls=_InputErrorsAsUsage, context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,8 +212,7 @@ def scenarios_validate(file, calibration):
       engine scenarios validate my_scenario.toml
     """
     loaded, model = _compiled(file, calibration)
-    for labels, _p, _events in model.paths:
-        model.arrays(labels)
+    model.check_all_paths()
     click.echo(f"{file}: OK ({loaded.name}: {loaded.periods} periods, {len(model.paths)} path(s), "
                f"{len(loaded.parameter)} uncertain parameter(s), {len(loaded.fx_process)} FX process(es))")
 

@@ -18,7 +18,7 @@ DRAWS_PER_CHUNK = 4
 FIRM_CHUNK = 4096
 #: Firms per (origin, sector) and draw written by ``--firm-output sample``.
 FIRM_SAMPLE = 200
-#: Rows per batch when streaming firm-level output.
+#: Row-group size of the streamed firm-level Parquet file (batches are written per block).
 FIRM_ROWS_PER_BATCH = 1_000_000
 #: General equilibrium: stop when max |log E - log Pi - a| (log points) is at most this.
 GE_TOLERANCE = 1e-10

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import config
-from engine.model import sunk_cost_thresholds
+from engine.errors import InputError
+from engine.model import continuation_threshold, sunk_cost_thresholds
 
 
 class ConvergenceError(RuntimeError):
@@ -154,9 +155,9 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
     params : engine.model.DrawParameters
     general : bool
         Solve the general-equilibrium closure; otherwise partial equilibrium.
-    commitments : sequence of (ndarray, ndarray, ndarray (T,))
-        Purchase commitments: block and destination indices of their cells and the amount in
-        force per period (USD million per year). Each gets, per period, the demand shift ``x`` (a
+    commitments : sequence of (ndarray, ndarray, ndarray (T,), (str, str))
+        Purchase commitments: block and destination indices of their cells, the amount in force
+        per period (USD million per year) and where they are declared (for error messages). Each gets, per period, the demand shift ``x`` (a
         log shift of ``d`` common to its cells) that makes the cells' exports exceed, by the amount,
         what they are on the same path without any commitment (solved first, in the same closure;
         so the amount holds whatever sunk costs and market levels do).
@@ -201,14 +202,18 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
         reference = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
                                   general)
         reference_exports = unit_scale * np.exp(reference.market_cells) * reference.sales_index
-        reference = [reference_exports[:, blocks, dests].sum(axis=1) for blocks, dests, _ in commitments]
+        reference = [reference_exports[:, blocks, dests].sum(axis=1) for blocks, dests, *_ in commitments]
     for t in range(n_periods):
         amounts = np.array([c[2][t] for c in commitments])
         targets = np.array([r[t] for r in reference]) + amounts if commitments else amounts
+        for c in np.nonzero((amounts != 0) & (targets <= 0))[0]:
+            source, key = commitments[c][3]
+            raise InputError(source, f"in period {t} the cut of {-amounts[c]:g} USD million a year exceeds what "
+                                     f"its cells export on this path ({targets[c] - amounts[c]:g})", key)
 
         def shift_cells(a, x):
             cells = to_market_cells(a, n_regions) if general else np.zeros_like(static[t])
-            for (blocks, dests, _), x_c in zip(commitments, x):
+            for (blocks, dests, *_), x_c in zip(commitments, x):
                 cells[blocks, dests] += x_c
             return cells
 
@@ -216,7 +221,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             """Everything at market levels ``a`` and commitment shifts ``x``."""
             shift = shift_cells(a, x)
             entrant = static[t] - shift
-            threshold = np.minimum(entrant, np.maximum(previous, entrant + log_lambda))
+            threshold = continuation_threshold(entrant, previous, log_lambda)
             active, sales_index = population.evaluate(threshold[None])
             exports = unit_scale[t] * np.exp(shift) * sales_index[0]
             tr = _tariff_revenue_by_destination(tariff[t], exports, n_sectors)
@@ -228,10 +233,10 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             """Exports of each commitment's cells (C,) at shifts ``a`` and ``x``."""
             totals = np.zeros(len(commitments))
             a_cells = to_market_cells(a, n_regions) if general else np.zeros_like(static[t])
-            for c, (blocks, dests, _) in enumerate(commitments):
+            for c, (blocks, dests, *_) in enumerate(commitments):
                 shift = a_cells[blocks, dests] + x[c]
                 entrant = static[t, blocks, dests] - shift
-                threshold = np.minimum(entrant, np.maximum(previous[blocks, dests], entrant + log_lambda))
+                threshold = continuation_threshold(entrant, previous[blocks, dests], log_lambda)
                 sales = population.evaluate(threshold, cells=(blocks, dests))[1]
                 totals[c] = (unit_scale[t, blocks, dests] * np.exp(shift) * sales).sum()
             return totals
@@ -251,13 +256,14 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                 with np.errstate(divide="ignore", invalid="ignore"):
                     excess = np.where(open_market, a + np.log(pi) - np.log(spend), 0.0)
             x_gap = commitment_gap(a, x) if commitments else np.zeros(0)
-            residual = float(max(np.max(np.abs(excess)), np.max(np.abs(x_gap), initial=0.0)))
+            # NaN must fail the test below (Python's max would drop it)
+            residual = float(np.max(np.abs(np.concatenate([excess.ravel(), x_gap]))))
             if residual <= config.GE_TOLERANCE:
                 break
             if general:
                 a = stepper.step(a, excess)
             if commitments:
-                x, _ = _solve_increasing(lambda v: commitment_gap(a, v), x, x - commitment_gap(a, x))
+                x = _solve_increasing(lambda v: commitment_gap(a, v), x, x - commitment_gap(a, x))
         else:
             raise ConvergenceError(f"markets did not converge in period {t}: residual {residual:.3g} "
                                    f"after {evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
@@ -310,10 +316,11 @@ class _SafeguardedSecant:
 
 
 def _solve_increasing(function, start, guess):
-    """Roots of a vector of independent increasing functions (``function`` maps an array of
-    market levels to an array of values), by bracketing and the Illinois variant of regula falsi.
+    """Roots of a vector of independent increasing functions (``function`` maps an array to an
+    array of values; here the purchase-commitment shifts), by bracketing and the Illinois variant
+    of regula falsi.
 
-    Returns the roots and the number of evaluations used.
+    Returns the roots.
     """
     low, high = np.minimum(start, guess), np.maximum(start, guess)
     width = np.maximum(high - low, 1e-3)
@@ -327,7 +334,7 @@ def _solve_increasing(function, start, guess):
         f_low, f_high = function(low), function(high)
         used += 2
         if used > config.GE_MAX_ITERATIONS:
-            raise ConvergenceError("general equilibrium: no bracket for the market demand levels")
+            raise ConvergenceError("purchase commitments: no demand shift reaches the committed amount")
     side = np.zeros(low.shape)
     x = 0.5 * (low + high)
     for _ in range(config.GE_MAX_ITERATIONS):
@@ -344,7 +351,7 @@ def _solve_increasing(function, start, guess):
         high, f_high = np.where(above, x, high), np.where(above, fx, f_high)
         low, f_low = np.where(above, low, x), np.where(above, f_low, fx)
         side = np.where(above, 1.0, -1.0)
-    return x, used
+    return x
 
 
 @dataclass(frozen=True, eq=False)

@@ -297,20 +297,23 @@ def policy_shift(baseline, path, params, n_sectors):
     return log_demand_change, tariff, np.where(np.isnan(static), np.inf, static)
 
 
-def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
-    """Apply the continuation cost ratio lambda: ``h_t = min(thr_t, max(h_{t-1}, thr_t + log lambda))``.
+def continuation_threshold(entrant, previous, log_lambda):
+    """The sunk-cost rule of MODEL.md section 4 for one period:
+    ``h_t = min(thr_t, max(h_(t-1), thr_t + log lambda))`` (entrants need ``thr_t``; last period's
+    sellers stay while their score is above ``thr_t + log lambda``)."""
+    return np.minimum(entrant, np.maximum(previous, entrant + log_lambda))
 
-    With lambda = 1 this is ``thr_t``. Firms active in ``t-1`` stay while their score is above
-    ``thr_t + log lambda``; new firms need ``thr_t`` (MODEL.md section 4). ``h_0`` is ``initial``.
-    """
+
+def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
+    """Apply ``continuation_threshold`` period after period from ``h_0 = initial``; with lambda = 1
+    the thresholds are the static ones."""
     if sunk_cost_ratio == 1.0:
         return static
     log_lambda = np.log(sunk_cost_ratio)
     out = np.empty_like(static)
     previous = initial
     for t in range(n_periods):
-        out[t] = np.minimum(static[t], np.maximum(previous, static[t] + log_lambda))
-        previous = out[t]
+        out[t] = previous = continuation_threshold(static[t], previous, log_lambda)
     return out
 
 
@@ -369,7 +372,7 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
 
     n_sectors = params.sigma.size
     log_demand_change, tariff, static = policy_shift(baseline, path, params, n_sectors)
-    commitments = [(*np.nonzero(to_cells(mask)), amounts) for mask, amounts in path.commitments]
+    commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
     accounts = baseline_accounts(baseline, n_sectors)
     solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
                            closure == "ge", commitments)

@@ -35,9 +35,9 @@ class PolicyPath:
         Value of each region's currency in dollars relative to the baseline.
     demand : ndarray (T, R, R, K)
         Demand shifter ``d(t)`` (1 at the baseline).
-    commitments : tuple of (ndarray (R, R, K) bool, ndarray (T,))
-        Purchase commitments in USD million per year: the cells and the amount in force in each
-        period (day-weighted). ``engine.model`` turns each into the demand shift that raises those
+    commitments : tuple of (ndarray (R, R, K) bool, ndarray (T,), (str, str))
+        Purchase commitments in USD million per year: the cells, the amount in force in each
+        period (day-weighted) and where it is declared (scenario file, key). ``engine.model`` turns each into the demand shift that raises those
         cells' exports by that amount.
     label : str
         The branch path, e.g. ``july_decision=deal``; empty without branches.
@@ -83,6 +83,12 @@ class ScenarioModel:
         self.regions = calibration.regions
         self.sectors = calibration.sectors
         self._groups = self._check_groups()
+        if scenario.focus is not None:
+            for role in ("exporter", "importer"):
+                code = getattr(scenario.focus, role)
+                if code not in self.regions:
+                    raise InputError(self.source, f"unknown region {code!r}; allowed: {', '.join(self.regions)}",
+                                     f"focus.{role}")
         self._order = 0
         self.events = self._locate(scenario, "")
         self.branches = [self._compile_branch(b, f"branch #{j + 1}", b.name) for j, b in enumerate(scenario.branch)]
@@ -92,6 +98,11 @@ class ScenarioModel:
         self._cache = {}
         for labels, _probability, events in self.paths:
             self._check_measures(self.events + events)
+
+    def check_all_paths(self):
+        """Build the arrays of every branch path (raises InputError on the first bad one)."""
+        for labels, _probability, _events in self.paths:
+            self.arrays(labels)
 
     # ---- codes ------------------------------------------------------------------------------
     def _check_groups(self):
@@ -150,6 +161,9 @@ class ScenarioModel:
         for n in self._regions(event.importer, f"{key}.importer"):
             for i in self._regions(event.exporter, f"{key}.exporter", exclude=self.regions[n]):
                 mask[i, n, sector_idx] = True
+        if not mask.any():
+            raise InputError(self.source, "the event touches no (exporter, importer) pair: an importer never "
+                                          "trades with itself here", key)
         return mask
 
     # ---- structure --------------------------------------------------------------------------
@@ -326,12 +340,21 @@ class ScenarioModel:
                 first_value = stretches[0][0][name]
                 array[t] = first_value + sum((s[name] - first_value) * days for s, days in stretches[1:]) / n_days
         label = ";".join(f"{b}={o}" for b, o in labels)
-        for order, (mask, amount, key) in commitments.items():
+        seen = np.zeros(shape, dtype=bool)
+        for order, (mask, amount, key) in sorted(commitments.items()):
             if amount <= -cal.flows[mask].sum():
                 raise InputError(self.source, f"a cut of {-amount:g} USD million a year exceeds the baseline "
                                               f"flow of its cells ({cal.flows[mask].sum():g})", f"{key}.usd_per_year")
+            if amount > 0 and not (cal.flows[mask] > 0).any():
+                raise InputError(self.source, "its cells have no baseline flow, so no demand shift can raise "
+                                              "their exports; choose cells that trade", f"{key}.usd_per_year")
+            if (seen & mask).any():
+                raise InputError(self.source, "its cells overlap another purchase commitment of the same path; "
+                                              "give one commitment per cell (add the amounts)", f"{key}.usd_per_year")
+            seen |= mask
         return PolicyPath(dates=dates, label=label, commitments=tuple(
-            (commitments[o][0], committed[o]) for o in sorted(commitments)), **out)
+            (commitments[o][0], committed[o], (self.source, f"{commitments[o][2]}.usd_per_year"))
+            for o in sorted(commitments)), **out)
 
     def calendar_table(self, labels=(), exporter=None, importer=None):
         """Tariffs in force by month for one exporter-importer pair: rows (date, sector rates)."""

@@ -87,8 +87,10 @@ REGIONS_SCHEMA = pa.schema(
         _field("real_income_change_pct", pa.float64(), "welfare: real income against the baseline", "percent"),
         _field("import_share", pa.float64(), "imports in consumer spending (at consumer prices)", "fraction"),
         _field("domestic_share", pa.float64(), "domestic goods in consumer spending", "fraction"),
-        _field("ge_iterations", pa.int32(), "fixed-point iterations of the period (0 in PE)"),
-        _field("ge_residual", pa.float64(), "max |log E - log P-sum - log A| at the solution (0 in PE)", "log points"),
+        _field("ge_iterations", pa.int32(), "evaluations of the whole system in the period (safeguarded "
+               "secant; 0 in PE)"),
+        _field("ge_residual", pa.float64(), "max |a + log P-sum - log E| at the solution, a = log(A/A0) "
+               "(0 in PE)", "log points"),
     ],
     metadata={"table": "regions", "engine_version": __version__,
               "grain": "one row per (draw, period, region); scenario is the hive partition key"},
@@ -141,11 +143,13 @@ class RunFolder:
     def commit(self, manifest):
         """Write the manifest and move the folder into place."""
         (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        trash = None
         if self.out.exists():
             trash = self.out.parent / f".{self.out.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(self.out, trash)
-            shutil.rmtree(trash)
         os.replace(self.tmp, self.out)
+        if trash is not None:  # only once the new run is in place
+            shutil.rmtree(trash, ignore_errors=True)
 
     def abort(self):
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -98,6 +98,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     _check_int("draws", draws, 1)
     _check_int("firms", firms, 2, 10**8)
     _check_int("draws_per_chunk", draws_per_chunk, 1)
+    if not isinstance(seed, np.random.SeedSequence):
+        _check_int("seed", seed, 0)
     if threads is not None:
         _check_int("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
     if firm_output not in (None, "sample", "all"):
@@ -122,7 +124,11 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
             raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
                                               f"{', '.join(CLOSURES)}", "closure")
     closures = [closure or s.closure for s in loaded]
-    sample_parameters(loaded[0], calib, seed, 0)  # fail fast on impossible parameter draws
+    # every bad input surfaces before any work: all paths' calendars and every draw's parameters
+    for scenario, model in zip(loaded, models):
+        model.check_all_paths()
+        for draw in range(draws):
+            sample_parameters(scenario, calib, seed, draw)
 
     tmp_holder = None
     if out is None:

@@ -61,7 +61,7 @@ def parse_rate(value):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 Codes = str | tuple[str, ...]
@@ -304,6 +304,9 @@ def _check_dates(path, scenario):
         for j, branch in enumerate(events.branch):
             if first is None or not first <= branch.date <= last:
                 raise InputError(path, f"branch date {branch.date} is outside the horizon", f"{key}branch #{j + 1}.date")
+            if not_before and branch.date < not_before:
+                raise InputError(path, f"branch date {branch.date} is before its parent branch's date {not_before}",
+                                 f"{key}branch #{j + 1}.date")
             for o, option in enumerate(branch.option):
                 visit(option, f"{key}branch #{j + 1}.option #{o + 1}.", branch.date)
 

@@ -40,7 +40,7 @@ def read_table(path, text_columns, number_columns, optional_number_columns=()):
     Returns
     -------
     polars.DataFrame
-        With the columns cast; a column ``_row`` holds each row's label for error messages.
+        With the columns cast; a column ``_index`` holds each row's 0-based index for error messages.
     """
     try:
         if path.suffix == ".csv":

@@ -65,7 +65,8 @@ def sample(spec, gen):
         value = gen.normal(spec.mean, spec.sd)
         if spec.low <= value <= spec.high:
             return float(value)
-    raise RuntimeError("truncated normal rejection sampling did not finish")
+    raise ValueError(f"the truncated normal keeps too little of N({spec.mean}, {spec.sd}) on "
+                     f"[{spec.low}, {spec.high}]; widen the window or move the mean inside it")
 
 
 def _codes(value, allowed, key, source):
@@ -115,9 +116,13 @@ def sample_parameters(scenario, calibration, seed, draw):
             targets = [(k,) for k in sectors]
         names = [_column_name(spec.name, target, calibration) for target in targets]
         shared_label = f"{spec.name}|{','.join(names)}"
-        shared_value = sample(spec, generator(seed, "parameters", draw, shared_label)) if spec.shared else None
-        for target, name in zip(targets, names):
-            value = shared_value if spec.shared else sample(spec, generator(seed, "parameters", draw, name))
+        try:
+            shared_value = sample(spec, generator(seed, "parameters", draw, shared_label)) if spec.shared else None
+            values_drawn = [shared_value if spec.shared else sample(spec, generator(seed, "parameters", draw, name))
+                            for name in names]
+        except ValueError as exc:
+            raise InputError(scenario.source, str(exc), f"parameter #{scenario.parameter.index(spec) + 1}") from exc
+        for target, name, value in zip(targets, names, values_drawn):
             sampled[name] = value
             if spec.name == "sunk_cost_ratio":
                 sunk = value
@@ -141,6 +146,7 @@ def _column_name(name, target, calibration):
 
 def _check_sampled(values, sunk, calibration, source, draw):
     rules = [
+        *((name, ~np.isfinite(array), "must be a finite number") for name, array in values.items()),
         ("sigma", values["sigma"] <= 1.0, "sigma must be > 1"),
         ("theta", values["theta"] <= values["sigma"] - 1.0, "theta must be > sigma - 1"),
         ("shock_demand_sd", values["shock_demand_sd"] < 0, "must be >= 0"),
@@ -154,6 +160,19 @@ def _check_sampled(values, sunk, calibration, source, draw):
             sector = calibration.sectors[where[-1]]
             raise InputError(source, f"draw {draw} sampled {name} = {values[name][tuple(where)]:.4g} for sector "
                                      f"{sector}: {rule}; narrow the distribution", "parameter")
+    # the operating margin 1 - (1+t0)^(1-kappa)/mu must be positive in every cell that trades at the
+    # baseline, or no firm could have sold there
+    sigma = values["sigma"][None, None, :]
+    kappa = values["pass_through"][:, None, :]
+    margin = 1.0 - (1.0 + calibration.tariffs) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    bad = (calibration.flows > 0) & ~(margin > 0)
+    if bad.any():
+        i, n, k = np.argwhere(bad)[0]
+        raise InputError(source, f"draw {draw}: with pass_through {values['pass_through'][i, k]:.3g} and sigma "
+                                 f"{values['sigma'][k]:.3g}, exporters from {calibration.regions[i]} of "
+                                 f"{calibration.sectors[k]} to {calibration.regions[n]} would lose money at the "
+                                 f"baseline tariff {calibration.tariffs[i, n, k]:.3g}; raise pass_through or lower "
+                                 "sigma", "parameter")
     if not 0.0 < sunk <= 1.0:
         raise InputError(source, f"draw {draw} sampled sunk_cost_ratio = {sunk:.4g}: must be in (0, 1]", "parameter")
 
