@@ -5,8 +5,9 @@ import polars as pl
 import pyarrow as pa
 
 from engine import config
-from engine.results import (FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA, SUMMARY_STATS,
-                            SUMMARY_VARIABLES)
+from engine._version import __version__
+from engine.results import (FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA, SUMMARY_SCHEMA,
+                            SUMMARY_STATS, SUMMARY_VARIABLES, draws_field)
 from kernels import firm_scores
 
 
@@ -111,14 +112,11 @@ def draws_table(records, branch_labels):
     ``path`` are sorted by name.
     """
     names = sorted(({k for r in records for k in r} | {f"branch.{b}" for b in branch_labels}) - {"draw", "path"})
-    columns = {"draw": pa.array([r["draw"] for r in records], pa.int32()),
-               "path": pa.array([r["path"] for r in records], pa.string())}
-    for name in names:
-        values = [r.get(name) for r in records]
-        kind = pa.string() if name.startswith("branch.") else pa.float64()
-        columns[name] = pa.array(values, kind)
-    return pa.table(columns, metadata={"table": "draws", "grain": "one row per draw; every sampled value "
-                                       "(parameters, branch options, last-period FX index) and the branch path"})
+    schema = pa.schema([draws_field(name) for name in ("draw", "path", *names)], metadata={
+        "table": "draws", "engine_version": __version__,
+        "grain": "one row per draw; every sampled value (parameters, branch options, last-period FX index) "
+                 "and the branch path; scenario is the hive partition key"})
+    return pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
 
 
 def summary_frame(flows, calibration, dates):
@@ -138,8 +136,8 @@ def summary_frame(flows, calibration, dates):
 
     Returns
     -------
-    polars.DataFrame
-        Sector ``ALL`` rows are the totals of an (origin, destination) pair over sectors (computed per
+    pyarrow.Table
+        With ``engine.results.SUMMARY_SCHEMA``. Sector ``ALL`` rows are the totals of an (origin, destination) pair over sectors (computed per
         draw, then summarised). Value columns are ``{variable}_{stat}``.
     """
     n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
@@ -160,5 +158,5 @@ def summary_frame(flows, calibration, dates):
             columns[f"{variable}_mean"] = values.mean(axis=0)
             for (name, _), percentile in zip(SUMMARY_STATS, np.percentile(values, quantiles, axis=0)):
                 columns[f"{variable}_{name}"] = percentile
-        parts.append(pl.DataFrame(columns))
-    return pl.concat(parts)
+        parts.append(pa.Table.from_pydict(columns, schema=SUMMARY_SCHEMA))
+    return pa.concat_tables(parts)

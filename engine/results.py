@@ -113,6 +113,43 @@ SUMMARY_VARIABLES = ("exports", "sales", "tariff_revenue", "exporters")
 SUMMARY_STATS = (("p5", 0.05), ("p50", 0.50), ("p95", 0.95))
 
 
+def _summary_schema():
+    fields = [
+        _KEYS[1], _KEYS[2], _KEYS[3],
+        _field("destination", pa.string(), "importing region code"),
+        _field("sector", pa.string(), "sector code, or ALL for the total of the (origin, destination) pair"),
+    ]
+    for variable in SUMMARY_VARIABLES:
+        flow_field = FLOWS_SCHEMA.field(variable)
+        unit = flow_field.metadata.get(b"unit", b"").decode()
+        fields.append(_field(f"{variable}_mean", pa.float64(), f"mean across draws of {variable}", unit))
+        for name, q in SUMMARY_STATS:
+            fields.append(_field(f"{variable}_{name}", pa.float64(),
+                                 f"{q:.0%} quantile across draws of {variable} (linear interpolation)", unit))
+    return pa.schema(fields, metadata={
+        "table": "summary", "engine_version": __version__,
+        "grain": "one row per (period, origin, destination, sector) plus sector ALL per pair; statistics "
+                 "across draws; scenario is the hive partition key"})
+
+
+SUMMARY_SCHEMA = _summary_schema()
+
+
+def draws_field(name):
+    """Schema field of a ``draws`` table column (its columns depend on the scenario)."""
+    if name == "draw":
+        return _KEYS[0]
+    if name == "path":
+        return _field("path", pa.string(), "branch path of the draw: branch=option pairs joined by ';'")
+    if name.startswith("branch."):
+        return pa.field(name, pa.string(), nullable=True, metadata={
+            "description": f"option taken at branch point {name.removeprefix('branch.')} (null: not reached)"})
+    if name.startswith("fx."):
+        return _field(name, pa.float64(), f"value of {name.split('.')[1]}'s currency in dollars in the last "
+                                          "period", "baseline = 1")
+    return _field(name, pa.float64(), f"sampled value of parameter {name}")
+
+
 class RunFolder:
     """Atomic output folder: build under a temporary name, rename on ``commit``.
 

@@ -153,7 +153,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         summary_started = time.perf_counter()
         for scenario in loaded:
             flows = runner.folder_scan("flows", scenario.name)
-            write_table(folder.part_path("summary", scenario.name, 0), summary_frame(flows, calib, scenario.dates).to_arrow())
+            write_table(folder.part_path("summary", scenario.name, 0), summary_frame(flows, calib, scenario.dates))
         runner.timings["summary_s"] = time.perf_counter() - summary_started
         runner.timings["total_s"] = time.perf_counter() - started
         folder.commit(_manifest(seed, draws, firms, draws_per_chunk, firm_output, calib, loaded, closures,
