@@ -331,6 +331,8 @@ class CellResults:
     exporters: np.ndarray
     entries: np.ndarray
     exits: np.ndarray
+    exports_intensive: np.ndarray
+    exports_extensive: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -380,6 +382,10 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     weight = baseline.weight[:, None]
     unit_scale = baseline.scale * np.exp(log_demand_change + solved.market_cells) / (1.0 + tariff)
     exports = unit_scale * sales_index
+    # margins (MODEL.md section 5): sellers are always the top of the ranking, so the firms selling
+    # both now and at the baseline are those above the higher of the two thresholds
+    both = population.evaluate(np.maximum(threshold, threshold[:1]))[1]
+    intensive = (unit_scale - unit_scale[:1]) * both
     previous = np.concatenate([active[:1], active[:-1]])
     cells = dict(
         tariff=tariff,
@@ -389,6 +395,8 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
         exporters=weight * active,
         entries=weight * np.maximum(active - previous, 0),
         exits=weight * np.maximum(previous - active, 0),
+        exports_intensive=intensive,
+        exports_extensive=exports - exports[:1] - intensive,
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_exports = unit_scale / weight

@@ -56,6 +56,10 @@ FLOWS_SCHEMA = pa.schema(
         _field("exporters", pa.float64(), "real firms selling in the cell", "firms"),
         _field("entries", pa.float64(), "real firms selling now that did not sell in the previous period", "firms"),
         _field("exits", pa.float64(), "real firms that sold in the previous period and no longer do", "firms"),
+        _field("exports_intensive", pa.float64(), "change in exports against period 0 from firms that sell in "
+               "both periods", _MUSD),
+        _field("exports_extensive", pa.float64(), "change in exports against period 0 from firms that started "
+               "or stopped selling (exports change = intensive + extensive)", _MUSD),
     ],
     metadata={"table": "flows", "engine_version": __version__,
               "grain": "one row per (draw, period, origin, destination, sector); scenario is the "

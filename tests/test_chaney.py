@@ -98,3 +98,19 @@ def test_shocks_break_the_pareto_answer(tmp_path):
     event = '[[trade_cost]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\nchange = 0.10'
     _, exporters, _, _ = _ratios(setup, event)
     assert abs(exporters - 1.1 ** (-THETA)) > 0.05
+
+
+def test_margins_split_the_export_change_exactly(chaney_setup):
+    """MODEL.md section 5: the change in exports splits into an intensive part (firms selling in
+    both periods) and an extensive part (entry and exit). A 5 % iceberg rise only pushes firms out,
+    so every period-1 seller also sold at the baseline: the intensive part is their change,
+    ``exports_1 * (1 - 1.05^(sigma-1))``, and the extensive part is the lost exits' sales."""
+    event = '[[trade_cost]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\nchange = 0.05'
+    *_, cells = _ratios(chaney_setup, event)
+    change = cells.exports[1] - cells.exports[0]
+    np.testing.assert_allclose(cells.exports_intensive[1] + cells.exports_extensive[1], change, atol=1e-9)
+    assert cells.exports_intensive[1, 0, 1, 0] == pytest.approx(
+        cells.exports[1, 0, 1, 0] * (1 - 1.05 ** (SIGMA - 1)), rel=1e-9)
+    assert cells.exports_extensive[1, 0, 1, 0] < 0
+    assert not cells.exports_intensive[0].any() and not cells.exports_extensive[0].any()
+    assert cells.exports_intensive[1, 1, 0, 0] == 0.0  # the untouched cell
