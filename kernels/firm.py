@@ -25,7 +25,7 @@ from numba import njit
 
 from kernels.fastmath import FASTMATH, log_positive, log_positive_f32, prefer_wide_vectors
 from kernels.rng import (GOLDEN, box_muller, box_muller_f32, box_muller_uniforms, box_muller_uniforms_f32,
-                         finalize, hash_at, normal_pair, normal_pair_f32, stream_position, uniform_open0,
+                         finalize, hash_at, normal_pair, stream_position, uniform_open0,
                          uniform_open0_f32)
 
 _M2_F32 = np.float32(-2.0)
@@ -72,19 +72,6 @@ def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
         ``(sales_score, entry_score)``.
     """
     z1, z2 = normal_pair(hash_at(shock_key, pair))
-    return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def scaled_log_productivity_f32(productivity_key, firm, sigma_minus_1_over_theta):
-    """``scaled_log_productivity`` in float32 arithmetic (``sigma_minus_1_over_theta`` float32)."""
-    return -sigma_minus_1_over_theta * log_positive_f32(uniform_open0_f32(hash_at(productivity_key, firm)))
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def scores_f32(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
-    """``scores`` in float32 arithmetic (every float argument float32)."""
-    z1, z2 = normal_pair_f32(hash_at(shock_key, pair))
     return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
 
 

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.fastmath import FASTMATH, log_positive, log_positive_f32, sincos_turns, sincos_turns_f32
+from kernels.fastmath import FASTMATH, log_positive, sincos_turns, sincos_turns_f32
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -37,7 +37,6 @@ _TWO_M53 = 2.0**-53
 _TWO_M32 = 2.0**-32
 _F32_TWO_M53 = np.float32(2.0**-53)
 _F32_TWO_M32 = np.float32(2.0**-32)
-_F32_M2 = np.float32(-2.0)
 
 
 @njit(inline="always", cache=True)
@@ -133,14 +132,3 @@ def box_muller_f32(minus_2_log_u1, u2):
     sin_angle, cos_angle = sincos_turns_f32(u2)
     return radius * cos_angle, radius * sin_angle
 
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def normal_pair_f32(h):
-    """``normal_pair(h)`` in float32 arithmetic: the same uniforms rounded to float32.
-
-    The float32 uniforms differ from the float64 ones by a relative 2**-24 at most and the float32
-    log, sqrt, sin and cos are accurate to a few float32 ulps, so each normal is within about 1e-6
-    (absolute) of ``normal_pair(h)``.
-    """
-    u1, u2 = box_muller_uniforms_f32(h)
-    return box_muller_f32(_F32_M2 * log_positive_f32(u1), u2)
