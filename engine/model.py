@@ -68,10 +68,6 @@ class DrawParameters:
                    shock_corr=calibration.shock_corr,
                    pass_through=np.ones((calibration.n_regions, calibration.n_sectors)))
 
-    def per_block(self, values, n_regions):
-        """A per-sector array (K,) repeated for every origin -> (B,)."""
-        return np.tile(values, n_regions)
-
 
 @dataclass(frozen=True, eq=False)
 class Population:
@@ -191,11 +187,12 @@ def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=N
     if scratch is None:
         scratch = (np.empty((n_blocks, n_regions, n_firms)), np.empty((n_blocks, n_regions, n_firms + 1)))
     entry_sorted, tail_sales = scratch
-    per_block = params.per_block
-    rank_cells(productivity_keys, shock_keys,
-               per_block((params.sigma - 1.0) / params.theta, n_regions),
-               per_block(params.shock_demand_sd, n_regions), per_block(params.shock_cost_sd, n_regions),
-               per_block(params.shock_corr, n_regions), n_firms, entry_sorted, tail_sales)
+    def per_block(values):  # a per-sector array (K,) repeated for every origin -> (B,)
+        return np.tile(values, n_regions)
+
+    rank_cells(productivity_keys, shock_keys, per_block((params.sigma - 1.0) / params.theta),
+               per_block(params.shock_demand_sd), per_block(params.shock_cost_sd), per_block(params.shock_corr),
+               n_firms, entry_sorted, tail_sales)
     return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales)
 
 

@@ -84,6 +84,9 @@ def check_parameters(scenario, calibration):
     for j, spec in enumerate(scenario.parameter):
         _codes(spec.sectors, calibration.sectors, f"parameter #{j + 1}.sectors", scenario.source)
         _codes(spec.origins, calibration.regions, f"parameter #{j + 1}.origins", scenario.source)
+        if spec.origins not in ("ALL", ("ALL",)) and spec.name != "pass_through":
+            raise InputError(scenario.source, f"{spec.name} is set per sector for every origin; only "
+                                              "pass_through takes origins", f"parameter #{j + 1}.origins")
 
 
 def sample_parameters(scenario, calibration, seed, draw):
@@ -157,9 +160,10 @@ def _check_sampled(values, sunk, calibration, source, draw):
     for name, bad, rule in rules:
         if np.any(bad):
             where = np.argwhere(bad)[0]
-            sector = calibration.sectors[where[-1]]
-            raise InputError(source, f"draw {draw} sampled {name} = {values[name][tuple(where)]:.4g} for sector "
-                                     f"{sector}: {rule}; narrow the distribution", "parameter")
+            cell = (f"origin {calibration.regions[where[0]]}, " if len(where) == 2 else "") + \
+                f"sector {calibration.sectors[where[-1]]}"
+            raise InputError(source, f"draw {draw} sampled {name} = {values[name][tuple(where)]:.4g} for {cell}: "
+                                     f"{rule}; narrow the distribution", "parameter")
     # the operating margin 1 - (1+t0)^(1-kappa)/mu must be positive in every cell that trades at the
     # baseline, or no firm could have sold there
     sigma = values["sigma"][None, None, :]

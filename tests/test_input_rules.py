@@ -96,3 +96,10 @@ def test_cli_reports_a_general_equilibrium_without_solution(tmp_path, monkeypatc
                                        "--out", str(out), "-q"])
     assert result.exit_code == EXIT_NO_SOLUTION, result.output
     assert "did not converge" in result.output and not out.exists()
+
+
+def test_origins_only_for_pass_through(tmp_path):
+    text = HEAD + '[[parameter]]\nname = "sigma"\norigins = ["JPN"]\ndist = "fixed"\nvalue = 3\n'
+    with pytest.raises(InputError) as info:
+        engine.simulate(write_scenario(tmp_path, text), draws=1, firms=100, out=tmp_path / "o")
+    assert info.value.field == "parameter #1.origins" and not (tmp_path / "o").exists()
