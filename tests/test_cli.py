@@ -250,3 +250,52 @@ def test_installed_command_subprocess(tmp_path):
     assert version.returncode == 0, version.stderr
     assert engine.__version__ in version.stdout
     assert version.stdout.startswith("engine")
+
+
+def test_scenarios_list_shows_every_shipped_scenario():
+    result = invoke("scenarios", "list")
+    assert result.exit_code == 0
+    assert "us_japan_2025" in result.output and "liberation_day_2025" in result.output
+
+
+def test_scenarios_show_prints_the_calendar_of_every_path():
+    result = invoke("scenarios", "show", "us_japan_2025")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("\npath ") == 4  # deal, reinstated, extension then deal / reinstated
+    assert "july_decision=deal  (probability 0.600)" in result.output
+    deal = result.output.split("\npath ")[1]
+    assert "2025-10" in deal and deal.split("2025-10")[1].split()[:8] == ["15.00"] * 8  # 15 % all-in
+
+def test_scenarios_show_for_another_pair(default_calibration):
+    """China's Annex I rate as announced (34 %) on top of MFN; cars get the 25 % car tariff instead."""
+    cal = default_calibration
+    result = invoke("scenarios", "show", "liberation_day_2025", "--exporter", "CHN", "--importer", "USA")
+    assert result.exit_code == 0, result.output
+    last = [line for line in result.output.splitlines() if line.startswith("2025-05")][0].split()[1:]
+    mfn = cal.tariffs[cal.regions.index("CHN"), cal.regions.index("USA")] * 100
+    cars = cal.sectors.index("motor_vehicles_parts")
+    expected = [m + (25 if k == cars else 34) for k, m in enumerate(mfn)]
+    assert [float(x) for x in last] == pytest.approx(expected, abs=0.006)
+
+
+def test_scenarios_show_rejects_an_unknown_region():
+    bad = invoke("scenarios", "show", "us_japan_2025", "--exporter", "XXX")
+    assert bad.exit_code == 2 and "--exporter" in bad.output
+
+
+def test_scenarios_validate_accepts_a_good_file_and_rejects_a_bad_one(tmp_path, scenario_copy):
+    good = invoke("scenarios", "validate", scenario_copy)
+    assert good.exit_code == 0 and "OK" in good.output and "4 path(s)" in good.output
+    scenario_copy.write_text(scenario_copy.read_text().replace("probability = 0.25", "probability = 0.35"))
+    bad = invoke("scenarios", "validate", scenario_copy)
+    assert bad.exit_code == 2 and "sum to 1" in bad.output and scenario_copy.name in bad.output
+
+
+def test_general_equilibrium_run_from_the_command_line(tmp_path):
+    out = tmp_path / "ge"
+    result = invoke("simulate", *SMALL, "--closure", "ge", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "GE closure" in result.output and "real income change" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scenarios"][0]["closure"] == "ge"
+    assert (out / "regions" / "scenario=us_japan_2025").is_dir()
