@@ -1,5 +1,5 @@
 """One draw of the model: firm population, calibration (MODEL.md section 7) and period aggregates
-(sections 3-5) in partial equilibrium.
+(sections 3-5); the market closure (section 6) is in ``engine.equilibrium``.
 
 Array conventions: a *block* is (origin i, sector k), ``b = i * K + k``; a *cell* is (block,
 destination n), arrays of shape ``(B, R)``; policy arrays ``(T, R, R, K)`` are
