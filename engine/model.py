@@ -339,14 +339,10 @@ class CellState:
     Attributes
     ----------
     threshold : entry threshold in force (a firm sells when its entry score is at least this)
-    marginal_score, marginal_fraction : the marginal firm's entry score and active fraction
-        (``Population.evaluate``)
     unit_exports : exports of one real firm with ``exp(sales_score) = 1``, USD million per year
     """
 
     threshold: np.ndarray
-    marginal_score: np.ndarray
-    marginal_fraction: np.ndarray
     unit_exports: np.ndarray
 
 
@@ -397,8 +393,6 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_exports = unit_scale / weight
-    _, _, fraction, marginal_score = population.marginal(threshold)
     regions = region_results(accounts, solved, cells, params, n_sectors)
     return (CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}),
-            CellState(threshold=threshold, marginal_score=marginal_score, marginal_fraction=fraction,
-                      unit_exports=unit_exports), regions)
+            CellState(threshold=threshold, unit_exports=unit_exports), regions)

@@ -74,6 +74,9 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
     firms = np.arange(m if firm_output == "all" else min(config.FIRM_SAMPLE, m), dtype=np.int64)
     dates = np.asarray(dates, dtype="datetime64[D]")
     regions = np.array(calibration.regions, dtype=object)
+    # the marginal firm of each cell and its active fraction (Population.evaluate): computed here,
+    # only when firm rows are asked for, not on every draw
+    _, _, marginal_fraction, marginal_score = population.marginal(state.threshold)
     for b in range(n_regions * n_sectors):
         i, k = divmod(b, n_sectors)
         slp = np.empty(firms.size)
@@ -84,8 +87,8 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
                     params.shock_cost_sd[k], params.shock_corr[k], firms, n_regions, slp, sales, entry)
         # sellers, and the marginal firm of each cell with its active fraction (Population.evaluate)
         share = np.where(entry[None, :, :] >= state.threshold[:, b, None, :], 1.0,
-                         np.where(entry[None, :, :] == state.marginal_score[:, b, None, :],
-                                  state.marginal_fraction[:, b, None, :], 0.0))  # (T, F, R)
+                         np.where(entry[None, :, :] == marginal_score[:, b, None, :],
+                                  marginal_fraction[:, b, None, :], 0.0))  # (T, F, R)
         t, f, n = np.nonzero(share)
         if t.size == 0:
             continue
