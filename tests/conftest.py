@@ -33,6 +33,20 @@ def scenario_copy(tmp_path):
     return target
 
 
+def draw_population(calibration, n_firms, seed, draw=0):
+    """One draw's ranked firm population at the calibration's own parameters, calibrated.
+
+    Returns (population, baseline, params)."""
+    from engine.model import DrawParameters, calibrate, simulate_population
+    from engine.uncertainty import stream_keys
+
+    params = DrawParameters.from_calibration(calibration)
+    keys = stream_keys(seed)
+    population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params,
+                                     calibration.n_regions)
+    return population, calibrate(population, calibration), params
+
+
 def write_scenario(folder, text, name="test_scenario"):
     """Write a scenario TOML file and return its path."""
     path = Path(folder) / f"{name}.toml"

@@ -11,24 +11,15 @@ import engine
 from engine import config
 from engine.calibration import load_calibration
 from engine.equilibrium import ConvergenceError
-from engine.model import DrawParameters, calibrate, simulate_population, simulate_scenario
+from engine.model import simulate_scenario
 from engine.policy import policy_path
 from engine.scenario import load_scenario
-from engine.uncertainty import stream_keys
-from tests.conftest import make_calibration, write_scenario
+from tests.conftest import draw_population, make_calibration, write_scenario
 
 DEAL = (("july_decision", "deal"),)
 
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")
-
-
-def _population(calibration, n_firms, seed=5, draw=0):
-    params = DrawParameters.from_calibration(calibration)
-    keys = stream_keys(seed)
-    population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params,
-                                     calibration.n_regions)
-    return population, calibrate(population, calibration), params
 
 
 def _scenario(folder, body, periods=3, name="t"):
@@ -38,7 +29,7 @@ def _scenario(folder, body, periods=3, name="t"):
 
 @pytest.fixture(scope="module")
 def default_draw(default_calibration):
-    return _population(default_calibration, 1000)
+    return draw_population(default_calibration, 1000, seed=5)
 
 
 # --------------------------------------------------------------------------- the baseline is a fixed point
@@ -101,7 +92,7 @@ def _acr_errors(folder, n_firms, domestic_share, draws):
     path = policy_path(_scenario(folder, ACR_EVENTS, name="acr"), calibration)
     errors, moves = [], []
     for draw in range(draws):
-        population, baseline, params = _population(calibration, n_firms, seed=2012, draw=draw)
+        population, baseline, params = draw_population(calibration, n_firms, seed=2012, draw=draw)
         _, _, regions = simulate_scenario(population, baseline, path, params, closure="ge")
         assert np.all(regions.ge_residual <= config.GE_TOLERANCE)
         price = regions.sector_price_index[1:]
@@ -223,7 +214,7 @@ def test_no_convergence_is_a_clear_error_and_leaves_no_output(monkeypatch, tmp_p
     if tolerance is not None:
         monkeypatch.setattr(config, "GE_TOLERANCE", tolerance)
     calibration = load_calibration(folder)
-    population, baseline, params = _population(calibration, 500)
+    population, baseline, params = draw_population(calibration, 500, seed=5)
     path = policy_path(load_scenario(scenario_path), calibration)
     with pytest.raises(ConvergenceError) as info:
         simulate_scenario(population, baseline, path, params, closure="ge")

@@ -5,12 +5,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from engine.model import (DrawParameters, calibrate, from_cells, simulate_population, simulate_scenario,
-                          sunk_cost_thresholds, target_active, to_cells)
-from engine.uncertainty import stream_keys
+from engine.model import from_cells, simulate_scenario, sunk_cost_thresholds, target_active, to_cells
 from engine.policy import policy_path
 from engine.scenario import load_scenario
-from tests.conftest import write_scenario
+from tests.conftest import draw_population, write_scenario
 
 DEAL = (("july_decision", "deal"),)  # the path that happened
 NO_CHANGE = """
@@ -18,14 +16,6 @@ name = "no_change"
 start = "2025-01"
 periods = 4
 """
-
-
-def _draw(calibration, seed, draw, n_firms):
-    params = DrawParameters.from_calibration(calibration)
-    keys = stream_keys(seed)
-    population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params,
-                                     calibration.n_regions)
-    return population, calibration and calibrate(population, calibration), params
 
 
 def test_cells_layout_round_trips(rng):
@@ -40,7 +30,7 @@ def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibratio
     calibration = default_calibration
     n_firms = int(rng.integers(500, 3000))
     seed = int(rng.integers(0, 2**32))
-    population, baseline, params = _draw(calibration, seed, int(rng.integers(0, 100)), n_firms)
+    population, baseline, params = draw_population(calibration, n_firms, seed, int(rng.integers(0, 100)))
     scenario = load_scenario(write_scenario(tmp_path, NO_CHANGE))
     cells, _, _ = simulate_scenario(population, baseline, policy_path(scenario, calibration), params)
     flows = calibration.flows
@@ -56,7 +46,7 @@ def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibratio
 
 
 def test_no_policy_change_reproduces_the_baseline_in_every_period(default_calibration, tmp_path, rng):
-    population, baseline, params = _draw(default_calibration, int(rng.integers(0, 2**32)), 0, 1000)
+    population, baseline, params = draw_population(default_calibration, 1000, int(rng.integers(0, 2**32)))
     path = policy_path(load_scenario(write_scenario(tmp_path, NO_CHANGE)), default_calibration)
     cells, _, _ = simulate_scenario(population, baseline, path, params)
     for name in ("tariff", "exports", "sales", "tariff_revenue", "exporters"):
@@ -93,7 +83,7 @@ def test_us_japan_calendar_rates(default_calibration):
 
 
 def test_tariff_lowers_exports_and_exporters_of_that_cell_only(default_calibration):
-    population, baseline, params = _draw(default_calibration, 11, 0, 2000)
+    population, baseline, params = draw_population(default_calibration, 2000, 11)
     cal = default_calibration
     cells, _, _ = simulate_scenario(population, baseline, policy_path(load_scenario("us_japan_2025"), cal, DEAL), params)
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")

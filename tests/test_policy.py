@@ -15,11 +15,10 @@ import pytest
 
 from engine.calibration import load_calibration
 from engine.errors import InputError
-from engine.model import DrawParameters, calibrate, simulate_population, simulate_scenario, sunk_cost_thresholds
+from engine.model import simulate_scenario, sunk_cost_thresholds
 from engine.policy import ScenarioModel, policy_path
 from engine.scenario import load_scenario
-from engine.uncertainty import stream_keys
-from tests.conftest import make_calibration, write_scenario
+from tests.conftest import draw_population, make_calibration, write_scenario
 
 DEAL = (("july_decision", "deal"),)
 REINSTATED = (("july_decision", "reinstated"),)
@@ -243,21 +242,13 @@ def test_threshold_rule_matches_explicit_firm_state(rng, lam):
 
 # --------------------------------------------------------------------------- one draw, partial equilibrium
 
-def _population(calibration, n_firms, seed=7, draw=0):
-    params = DrawParameters.from_calibration(calibration)
-    keys = stream_keys(seed)
-    population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params,
-                                     calibration.n_regions)
-    return population, calibrate(population, calibration), params
-
-
 @pytest.fixture(scope="module")
 def two_regions(tmp_path_factory):
     """Two regions, one sector, no EKK shocks, 20,000 simulated firms (10 % export at baseline)."""
     folder = tmp_path_factory.mktemp("two")
     flows = np.array([[[1000.0], [200.0]], [[150.0], [900.0]]])
     calibration = load_calibration(make_calibration(folder / "cal", flows))
-    return (folder, calibration, *_population(calibration, 20_000))
+    return (folder, calibration, *draw_population(calibration, 20_000, seed=7))
 
 
 def _run(setup, text, lam=1.0, closure="pe"):
@@ -303,7 +294,7 @@ def test_temporary_boom_leaves_more_exporters_with_sunk_costs(two_regions):
 
 @pytest.fixture(scope="module")
 def default_draw(default_calibration):
-    return _population(default_calibration, 2000, seed=11)
+    return draw_population(default_calibration, 2000, seed=11)
 
 
 def _default_run(tmp_path, calibration, draw, text):
@@ -380,7 +371,7 @@ def two_regions_two_sectors(tmp_path_factory):
     folder = tmp_path_factory.mktemp("two2")
     flows = np.array([[[1000.0, 500.0], [200.0, 100.0]], [[150.0, 80.0], [900.0, 700.0]]])
     calibration = load_calibration(make_calibration(folder / "cal", flows))
-    return (folder, calibration, *_population(calibration, 5000, seed=3))
+    return (folder, calibration, *draw_population(calibration, 5000, seed=3))
 
 
 # --------------------------------------------------------------------------- scenario errors
