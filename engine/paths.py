@@ -25,3 +25,8 @@ def default_calibration_dir():
 def scenarios_dir():
     """The shipped scenario files."""
     return data_root() / "scenarios"
+
+
+def world_dir():
+    """The shipped world tables that ``engine calibrate`` builds calibrations from."""
+    return data_root() / "world"
