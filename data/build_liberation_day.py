@@ -3,19 +3,19 @@ tariffs (EO 14257, Annex I) on every region of the default calibration, as annou
 
 Usage::
 
-    python data/build_liberation_day.py [--shared PATH] [--check]
+    python data/build_liberation_day.py [--check]
 
-Rules (sources under ``--shared``, default ``<repo>/../shared/data``):
+Rules (sources: the world tables in ``data/world/``, see its PROVENANCE.md):
 
-- Country rates: ``us_census_2024_hs2/tariff-lists/reciprocal-tariffs-annex-I.csv`` (Annex I, in
+- Country rates: ``annex_I_2025-04-02.csv`` (Annex I of EO 14257, in
   percent, by Census country code). China is set to 34 %, its rate as announced on 2 April (the file
   holds 104 %, the 8 April escalation). Every rate gets the 10 % floor of the baseline tariff, also
   for countries not in Annex I, Canada and Mexico (which the 2 April order in fact left under their
   separate IEEPA tariffs: the issue asks for a 10 % floor on every region).
 - Region rates: JPN, CHN, KOR, GBR, IND, CAN, MEX their country's rate; EU the Annex rate of the
   European Union (20 %); ROW, per sector, the average of its countries' rates weighted by US 2024
-  imports from them in that sector (Census HS2 files, the same country mapping as the default
-  calibration).
+  imports from them in that sector (``us_imports_2024_hs2.csv``, the same country mapping as the
+  default calibration).
 - Calendar: 10 % on every region from 5 April 2025, the full rates from 9 April, never paused
   (the counterfactual "as announced"); goods under the Section 232 car tariff (25 % from 3 April on
   every region) do not get the reciprocal tariff.
@@ -27,54 +27,55 @@ import math
 import sys
 from pathlib import Path
 
+from engine.calibrate.spec import DEFAULT_REGIONS, ROW, parse_regions, parse_sectors
+from engine.calibrate.world import annex_i_rates, load_world
+from engine.paths import world_dir
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from build_default import (CENSUS, REGION_CODES, SECTOR_CODES, census_region_map,  # noqa: E402
-                           read_census_files, read_rows, sector_of_chapter)
-
 OUT = HERE / "scenarios" / "liberation_day_2025.toml"
 FLOOR = 10.0
 CHINA_AS_ANNOUNCED = 34.0
-SINGLE = {"JPN": "5880", "CHN": "5700", "KOR": "5800", "GBR": "4120", "IND": "5330", "CAN": "1220", "MEX": "2010"}
+EU_AGGREGATE = "0003"
 
 
-def annex_rates(shared):
+def annex_rates():
     """Census country code -> Annex I rate in percent (China as announced)."""
-    rows = read_rows(shared / CENSUS / "tariff-lists" / "reciprocal-tariffs-annex-I.csv")
-    rates = {r["CTY_CODE"]: float(r["tariff_rate"]) for r in rows}
+    rates = {code: rate for code, (_name, rate) in annex_i_rates().items()}
     rates["5700"] = CHINA_AS_ANNOUNCED
     return rates
 
 
-def region_rates(shared):
+def region_rates():
     """(region, sector) -> reciprocal rate in percent, floor applied."""
-    files = read_census_files(shared)
-    code_region, _ = census_region_map(shared, set(files))
-    annex = annex_rates(shared)
+    world = load_world()
+    regions = parse_regions(DEFAULT_REGIONS, world.countries, world.groups)
+    sectors = parse_sectors("default", world_dir() / "sectors_default.csv")
+    region_codes, sector_codes = regions.codes, sectors.codes
+    of_iso, rest = regions.region_index(), region_codes.index(ROW)
+    of_chapter = sectors.sector_of_chapter()
+    code_of = {iso: code for code, iso, *_ in world.census if iso}
+    annex = annex_rates()
     rates = {}
-    for region in REGION_CODES[1:]:
-        for sector in SECTOR_CODES:
-            if region == "EU":
-                rates[(region, sector)] = max(FLOOR, annex["0003"])
-            elif region in SINGLE:
-                rates[(region, sector)] = max(FLOOR, annex.get(SINGLE[region], FLOOR))
-    weights = {k: [] for k in SECTOR_CODES}
-    for code, region in code_region.items():
-        if region != "ROW":
-            continue
-        rate = max(FLOOR, annex.get(code, FLOOR))
-        for row in files[code]:
-            weights[sector_of_chapter(int(row["HS2"]))].append((float(row["2024_imports"] or 0.0), rate))
+    for r in regions.regions[1:]:
+        for sector in sector_codes:
+            if r.code == "EU":
+                rates[(r.code, sector)] = max(FLOOR, annex[EU_AGGREGATE])
+            elif r.code != ROW:
+                rates[(r.code, sector)] = max(FLOOR, annex.get(code_of[r.members[0]], FLOOR))
+    weights = {k: [] for k in sector_codes}
+    for code, iso, chapter, imports, _duty in world.census:
+        if of_iso.get(iso, rest) == rest:
+            rate = max(FLOOR, annex.get(code, FLOOR))
+            weights[sector_codes[of_chapter[chapter]]].append((imports, rate))
     for sector, pairs in weights.items():
         total = math.fsum(w for w, _ in pairs)
-        rates[("ROW", sector)] = math.fsum(w * r for w, r in pairs) / total
-    return rates
+        rates[(ROW, sector)] = math.fsum(w * r for w, r in pairs) / total
+    return rates, region_codes, sector_codes
 
 
-def render(rates):
+def render(rates, region_codes, sector_codes):
     lines = [
-        "# GENERATED by data/build_liberation_day.py from ../shared/data; do not edit by hand.",
+        "# GENERATED by data/build_liberation_day.py from data/world; do not edit by hand.",
         'name = "liberation_day_2025"',
         'title = "Liberation Day reciprocal tariffs as announced (EO 14257 Annex I), every partner, never paused"',
         'description = """',
@@ -88,6 +89,10 @@ def render(rates):
         'start = "2025-01"',
         "periods = 24",
         'focus = { exporter = "JPN", importer = "USA" }',
+        "# Written for the regions of the default calibration: ROW rates are averages over its countries.",
+        "# With other regions (a country split out of ROW keeps only the 10% floor), rebuild this file.",
+        "requires = { regions = [" + ", ".join(f'"{r}"' for r in region_codes) + "], sectors = ["
+        + ", ".join(f'"{k}"' for k in sector_codes) + "] }",
         "",
         "[[tariff]]",
         'date = "2025-04-03"',
@@ -107,12 +112,12 @@ def render(rates):
         'exclude_measures = ["section_232_autos"]',
         'note = "EO 14257 baseline 10%"',
     ]
-    for region in REGION_CODES[1:]:
-        sector_rates = [rates[(region, k)] for k in SECTOR_CODES]
-        groups = [(SECTOR_CODES, sector_rates[0])] if len(set(sector_rates)) == 1 else \
-            [([k], r) for k, r in zip(SECTOR_CODES, sector_rates)]
+    for region in region_codes[1:]:
+        sector_rates = [rates[(region, k)] for k in sector_codes]
+        groups = [(sector_codes, sector_rates[0])] if len(set(sector_rates)) == 1 else \
+            [([k], r) for k, r in zip(sector_codes, sector_rates)]
         for sectors, rate in groups:
-            sector_text = '"ALL"' if sectors is SECTOR_CODES else f'["{sectors[0]}"]'
+            sector_text = '"ALL"' if sectors is sector_codes else f'["{sectors[0]}"]'
             lines += ["", "[[tariff]]", 'date = "2025-04-09"', 'importer = "USA"', f'exporter = "{region}"',
                       f"sectors = {sector_text}", f'rate = "{rate:.4g}%"', 'measure = "reciprocal"',
                       'exclude_measures = ["section_232_autos"]', 'note = "Annex I rate, 10% floor"']
@@ -121,10 +126,9 @@ def render(rates):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed file differs")
     args = parser.parse_args(argv)
-    text = render(region_rates(args.shared))
+    text = render(*region_rates())
     if args.check:
         same = OUT.is_file() and OUT.read_text() == text
         print(f"{OUT}: {'matches a fresh build' if same else 'DIFFERS from a fresh build'}")

@@ -211,11 +211,18 @@ def scenarios_validate(file, calibration):
     Example:
       engine scenarios validate my_scenario.toml
     """
+    from engine.scenario import check_codes_available
+
+    check_codes_available(file, calibration)  # every region/sector code the calibration lacks, at once
     loaded, model = _compiled(file, calibration)
     model.check_all_paths()
     click.echo(f"{file}: OK ({loaded.name}: {loaded.periods} periods, {len(model.paths)} path(s), "
                f"{len(loaded.parameter)} uncertain parameter(s), {len(loaded.fx_process)} FX process(es))")
 
+
+from engine.calibrate.command import calibrate_command  # noqa: E402  (its own module; imports click only)
+
+main.add_command(calibrate_command)
 
 if __name__ == "__main__":
     main()

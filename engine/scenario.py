@@ -5,6 +5,7 @@ and uncertain parameters, validated into frozen objects.
 Structure::
 
     name, title, description, start ("YYYY-MM", period 0 = baseline), periods, focus, closure
+    requires = { regions = ["USA", "JPN"], sectors = [...] }   # codes the scenario is written for
     sunk_cost_ratio = 1.0                # lambda of MODEL.md section 4, or a [[parameter]]
     [groups]  asia = ["JPN", "KOR"]      # named region groups, usable wherever a region list is
     [[tariff]]      date, importer, exporter, sectors, rate, mode, measure, exclude_measures, note
@@ -65,6 +66,13 @@ class _Frozen(BaseModel):
 
 
 Codes = str | tuple[str, ...]
+
+
+class Requires(_Frozen):
+    """Region and sector codes a scenario is written for (checked by ``engine scenarios validate``)."""
+
+    regions: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
 
 
 class Focus(_Frozen):
@@ -239,6 +247,7 @@ class Scenario(Events):
     start: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     periods: int = Field(ge=1, le=600)
     focus: Focus | None = None
+    requires: Requires = Requires()
     closure: Literal["pe", "ge"] = "pe"
     sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
     groups: dict[str, tuple[str, ...]] = {}
@@ -347,6 +356,68 @@ def load_scenario(name_or_path):
         raise InputError(path, reason, _loc(err["loc"]) or None) from exc
     _check_dates(path, scenario)
     return scenario
+
+
+def codes_used(scenario):
+    """Region and sector codes a scenario names anywhere (``requires``, focus, groups, events in every
+    branch, currencies, parameters); group names and ``ALL`` left out.
+
+    Returns
+    -------
+    (set of str, set of str)
+        Region codes, sector codes.
+    """
+    groups = set(scenario.groups)
+    regions = set(scenario.requires.regions) | {c for members in scenario.groups.values() for c in members}
+    sectors = set(scenario.requires.sectors)
+    as_set = lambda codes: {codes} if isinstance(codes, str) else set(codes)  # noqa: E731
+    if scenario.focus:
+        regions |= {scenario.focus.exporter, scenario.focus.importer}
+    regions |= {p.currency for p in scenario.fx_process}
+    for spec in scenario.parameter:
+        sectors |= as_set(spec.sectors)
+        regions |= as_set(spec.origins)
+
+    def visit(events):
+        nonlocal regions, sectors
+        for kind in ("tariff", "trade_cost", "demand"):
+            for event in getattr(events, kind):
+                regions |= as_set(event.importer) | as_set(event.exporter)
+                sectors |= as_set(event.sectors)
+        regions |= {event.currency for event in events.fx}
+        for branch in events.branch:
+            for option in branch.option:
+                visit(option)
+
+    visit(scenario)
+    return regions - groups - {ALL}, sectors - {ALL}
+
+
+def check_codes_available(name_or_path, calibration):
+    """One error listing every region and sector code the scenario uses that ``calibration`` lacks.
+
+    Parameters
+    ----------
+    name_or_path : str
+        Shipped scenario name or TOML path.
+    calibration : str, Path or None
+        Calibration folder (None: the embedded default).
+    """
+    from engine.calibration import load_calibration
+    from engine.paths import default_calibration_dir
+
+    calibration = load_calibration(calibration or default_calibration_dir())
+    scenario = load_scenario(name_or_path)
+    regions, sectors = codes_used(scenario)
+    lacking = [f"region(s) {', '.join(sorted(regions - set(calibration.regions)))}" if regions - set(calibration.regions)
+               else "", f"sector(s) {', '.join(sorted(sectors - set(calibration.sectors)))}"
+               if sectors - set(calibration.sectors) else ""]
+    lacking = [x for x in lacking if x]
+    if lacking:
+        raise InputError(scenario.source, f"the calibration {calibration.source} lacks {' and '.join(lacking)} "
+                                          f"that the scenario uses; it has regions {', '.join(calibration.regions)} "
+                                          f"and sectors {', '.join(calibration.sectors)} (build one with "
+                                          "engine calibrate --regions ...)")
 
 
 def shipped_scenarios():

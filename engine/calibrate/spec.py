@@ -333,7 +333,7 @@ def check_coverage(sectors, chapters_with_data, what):
     mapped = sectors.sector_of_chapter()
     missing = sorted(ch for ch in chapters_with_data if ch not in mapped)
     if missing:
-        shown = ", ".join(f"{ch:02d}" for ch in missing)
+        shown = chapters_text(missing).replace(";", ", ")
         raise InputError(sectors.source, f"HS chapter(s) {shown} have {what} but are in no sector; add them to a "
                                          "sector, or add a sector of every other chapter (CODE=*)")
 
