@@ -110,6 +110,10 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
         totals = B.pair_totals_usd_m(rspec, world.pairs)
         mix, fallback = B.census_origin_mix(census)
         foreign = [[[totals[o][d] * s for s in mix[o]] for d in range(R)] for o in range(R)]
+        empty = [f"{rspec.codes[o]}->{rspec.codes[d]}" for o in range(R) for d in range(R) if o != d and totals[o][d] == 0]
+        if empty:
+            notes.append(f"no trade in the shipped BACI table between {', '.join(empty)}: the redistributed table has "
+                         "holes (data/world/PROVENANCE.md); use --baci with a raw BACI year for these pairs")
         if fallback:
             notes.append("sector mix of all US imports used for the exports of: "
                          f"{', '.join(rspec.codes[r] for r in fallback)} (no Census imports from them)")
