@@ -55,7 +55,7 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
     tariffs : str or Path, optional
         CSV ``importer, exporter, sector, rate`` replacing the shipped rules in the cells it lists.
     progress : callable, optional
-        ``progress(rows_done, rows_estimated)`` while a BACI file is read.
+        ``progress(bytes_read, file_bytes)`` while a BACI file is read.
 
     Returns
     -------

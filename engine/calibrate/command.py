@@ -51,9 +51,8 @@ def calibrate_command(regions, sectors, out, groups, baci, baci_countries, gdp, 
         if quiet:
             return
         if bar is None:
-            bar = click.progressbar(length=total, label="Reading BACI rows", file=sys.stderr, show_pos=True)
+            bar = click.progressbar(length=total, label="Reading BACI file (bytes)", file=sys.stderr)
             bar.__enter__()
-        bar.length = max(bar.length, done)
         bar.update(done - bar.pos)
 
     try:

@@ -3,11 +3,13 @@ applied tariffs. Every bad row gives one ``InputError`` naming the file, the lin
 
 BACI (CEPII, Gaulier & Zignago 2010) ships one CSV per year with columns ``t, i, j, k, v, q``: year,
 exporter and importer (numeric country codes of its ``country_codes_V*.csv``), HS6 product, value
-(thousand USD) and quantity (tonnes, unused here). A full year is about 10^7 rows: it is read with a
-Polars lazy scan in batches (bounded memory), each batch checked, mapped to (region, region, sector)
-and summed, so memory does not grow with the file.
+(thousand USD) and quantity (tonnes, unused here). A full year is about 10^7 rows: it is read in blocks
+of whole lines, each parsed by a Polars lazy scan, checked, mapped to (region, region, sector) with
+NumPy lookups and summed, so memory is bounded by the block size, not by the file (BACI has no quoted
+fields with line breaks).
 """
 
+import io
 import math
 from pathlib import Path
 
@@ -45,22 +47,8 @@ def read_baci_countries(path):
     return {int(c): (i, str(n)) for c, i, n in zip(frame["_code"], frame[iso], frame[name])}
 
 
-def _estimate_rows(path):
-    """Rows in a CSV, estimated from the size of its first MB."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(1 << 20)
-    lines = max(head.count(b"\n"), 1)
-    return max(int(size / (len(head) / lines)) - 1, 1)
-
-
-def _first_bad(batch, condition):
-    bad = batch.filter(condition)
-    return bad.row(0, named=True) if bad.height else None
-
-
 def stream_baci(path, countries, region_of_code, sector_of_chapter, n_regions, n_sectors, sectors_source,
-                progress=None, chunk_rows=250_000):
+                progress=None, block_bytes=16 << 20):
     """Sum a BACI file by (exporter region, importer region, sector), in bounded memory.
 
     Parameters
@@ -74,7 +62,9 @@ def stream_baci(path, countries, region_of_code, sector_of_chapter, n_regions, n
     sector_of_chapter : dict
         HS chapter -> sector index.
     progress : callable, optional
-        ``progress(rows_done, rows_estimated)`` after each batch.
+        ``progress(bytes_read, file_bytes)`` after each block.
+    block_bytes : int
+        Bytes read and parsed at a time (bounds the memory).
 
     Returns
     -------
@@ -88,81 +78,112 @@ def stream_baci(path, countries, region_of_code, sector_of_chapter, n_regions, n
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file does not exist")
-    lazy = pl.scan_csv(path, infer_schema=False, row_index_name="_row")
-    try:
-        header = lazy.collect_schema().names()
-    except Exception as exc:  # polars raises several types for unreadable files
-        raise InputError(path, f"cannot be read as CSV ({exc.__class__.__name__}: {exc})") from exc
+    with open(path, "rb") as f:
+        header_line = f.readline()
+    header = [h.strip().strip('"') for h in header_line.decode("utf-8", "replace").strip().split(",")]
     missing = [c for c in BACI_COLUMNS if c not in header]
     if missing:
         raise InputError(path, f"missing column(s) {', '.join(missing)}; a BACI file has columns t, i, j, k, v, q "
                                "(year, exporter, importer, HS6 product, value in thousand USD, quantity)")
-    codes = list(region_of_code)
-    regions = [region_of_code[c] for c in codes]
-    chapters = list(sector_of_chapter)
-    num = lambda c, dtype: pl.col(c).str.strip_chars().cast(dtype, strict=False)  # noqa: E731
-    lazy = lazy.select(
-        "_row", "i", "j", "k", "v", t=num("t", pl.Int64), i_code=num("i", pl.Int64), j_code=num("j", pl.Int64),
-        k_code=num("k", pl.Int64), value=num("v", pl.Float64),
-    ).with_columns(
-        o=pl.col("i_code").replace_strict(codes, regions, default=UNKNOWN, return_dtype=pl.Int32),
-        d=pl.col("j_code").replace_strict(codes, regions, default=UNKNOWN, return_dtype=pl.Int32),
-        chapter=(pl.col("k_code") // 10_000).cast(pl.Int32),
-    ).with_columns(
-        s=pl.col("chapter").replace_strict(chapters, [sector_of_chapter[c] for c in chapters], default=-1,
-                                           return_dtype=pl.Int32),
-    )
-    totals = np.zeros((n_regions, n_regions, n_sectors))
+    codes = np.array(sorted(region_of_code), dtype=np.int64)
+    code_region = np.array([region_of_code[c] for c in codes], dtype=np.int64)
+    chapter_sector = np.full(100, -1, dtype=np.int64)
+    for chapter, sector in sector_of_chapter.items():
+        chapter_sector[chapter] = sector
+    totals = np.zeros(n_regions * n_regions * n_sectors)
     year, rows, seen = None, 0, set()
-    estimate = _estimate_rows(path)
-    for batch in lazy.collect_batches(chunk_size=chunk_rows):
-        _check_batch(path, countries, sectors_source, batch)
-        if year is None and batch.height:
-            year = int(batch["t"][0])
-        row = _first_bad(batch, pl.col("t") != year)
-        if row:
-            raise InputError(path, f"year {row['t']} differs from the file's first year {year}; one year per "
-                                   "calibration", f"line {row['_row'] + 2}, field 't'")
-        seen.update(batch["chapter"].unique().to_list())
-        keep = batch.filter((pl.col("o") >= 0) & (pl.col("d") >= 0) & (pl.col("o") != pl.col("d")))
-        sums = keep.group_by("o", "d", "s").agg(pl.col("value").sum())
-        np.add.at(totals, (sums["o"].to_numpy(), sums["d"].to_numpy(), sums["s"].to_numpy()),
-                  sums["value"].to_numpy())
+    size = path.stat().st_size
+    for batch, done in _batches(path, header_line, block_bytes):
+        batch = batch.with_row_index("_row", offset=rows)
+        if not batch.height:
+            continue
+        _check_columns(path, batch)
+        t = batch["t_num"].to_numpy()
+        if year is None:
+            year = int(t[0])
+        _raise_first(path, batch, t != year, "t", lambda raw: f"year {raw} differs from the file's first year "
+                                                              f"{year}; one year per calibration")
+        o = _lookup(codes, code_region, batch["i_code"].to_numpy())
+        d = _lookup(codes, code_region, batch["j_code"].to_numpy())
+        for column, mapped in (("i", o), ("j", d)):
+            _raise_first(path, batch, mapped == UNKNOWN, column,
+                         lambda raw: f"unknown country code {raw!r}; codes come from {countries}")
+        k = batch["k_code"].to_numpy()
+        _raise_first(path, batch, (k < 10_000) | (k > 999_999), "k",
+                     lambda raw: f"HS6 product code must have 6 digits (leading zero optional), got {raw!r}")
+        chapter = k // 10_000
+        sector = chapter_sector[chapter]
+        bad = np.flatnonzero(sector < 0)
+        if bad.size:
+            row = batch.row(int(bad[0]), named=True)
+            raise InputError(sectors_source, f"HS chapter {chapter[bad[0]]:02d} is in no sector (product "
+                                             f"{row['k'].strip()} on line {row['_row'] + 2} of {path}); add it to a "
+                                             "sector, or add a sector of every other chapter (CODE=*)")
+        seen.update(np.unique(chapter).tolist())
+        keep = (o >= 0) & (d >= 0) & (o != d)
+        flat = (o[keep] * n_regions + d[keep]) * n_sectors + sector[keep]
+        totals += np.bincount(flat, weights=batch["value"].to_numpy()[keep], minlength=totals.size)
         rows += batch.height
         if progress is not None:
-            progress(rows, max(estimate, rows))
+            progress(done, size)
     if rows == 0:
         raise InputError(path, "has no data rows")
-    return totals, year, rows, seen
+    return totals.reshape(n_regions, n_regions, n_sectors), year, rows, seen
 
 
-def _check_batch(path, countries, sectors_source, batch):
-    """One InputError for the first bad row of a batch."""
-    line = lambda row: f"line {row['_row'] + 2}"  # noqa: E731
-    for column, raw, what in (("t", "t", "a year"), ("i_code", "i", "a numeric country code"),
+def _batches(path, header_line, block_bytes):
+    """The file as Polars frames of whole lines, about ``block_bytes`` each: every block is read,
+    cut at its last line end and parsed by a Polars lazy scan (strings stripped and cast), so memory is
+    bounded by the block size whatever the file size. Yields (frame, bytes read so far)."""
+    num = lambda c, dtype: pl.col(c).str.strip_chars().cast(dtype, strict=False)  # noqa: E731
+    with open(path, "rb") as f:
+        f.readline()
+        rest, done = b"", len(header_line)
+        while True:
+            block = f.read(block_bytes)
+            data = rest + block
+            if not data.strip():
+                return
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            data, rest = data[:cut], data[cut:]
+            done += cut
+            if not cut:
+                continue
+            try:
+                frame = pl.scan_csv(io.BytesIO(header_line + data), infer_schema=False).select(
+                    "t", "i", "j", "k", "v", t_num=num("t", pl.Int64), i_code=num("i", pl.Int64),
+                    j_code=num("j", pl.Int64), k_code=num("k", pl.Int64), value=num("v", pl.Float64)).collect()
+            except pl.exceptions.PolarsError as exc:
+                raise InputError(path, f"cannot be read as CSV near byte {done} ({exc.__class__.__name__}: "
+                                       f"{str(exc).splitlines()[0]})") from exc
+            yield frame, done
+
+
+def _lookup(codes, values, keys):
+    """``values`` at the position of each key in sorted ``codes``; ``UNKNOWN`` where absent."""
+    pos = np.minimum(np.searchsorted(codes, keys), len(codes) - 1)
+    return np.where(codes[pos] == keys, values[pos], UNKNOWN)
+
+
+def _raise_first(path, batch, mask, column, message):
+    """InputError at the first row where ``mask`` holds, naming its line and ``column``."""
+    bad = np.flatnonzero(mask)
+    if bad.size:
+        row = batch.row(int(bad[0]), named=True)
+        raise InputError(path, message(row[column].strip()), f"line {row['_row'] + 2}, field '{column}'")
+
+
+def _check_columns(path, batch):
+    """Unparsable numbers and negative or non-finite values."""
+    for column, raw, what in (("t_num", "t", "a year"), ("i_code", "i", "a numeric country code"),
                               ("j_code", "j", "a numeric country code"), ("k_code", "k", "an HS6 product code"),
                               ("value", "v", "a number (thousand USD)")):
-        row = _first_bad(batch, pl.col(column).is_null())
-        if row:
-            raise InputError(path, f"must be {what}, got {row[raw]!r}", f"{line(row)}, field '{raw}'")
-    row = _first_bad(batch, ~pl.col("value").is_finite() | (pl.col("value") < 0))
-    if row:
-        raise InputError(path, f"trade value must be >= 0 (thousand USD), got {row['v'].strip()!r}",
-                         f"{line(row)}, field 'v'")
-    for column, raw in (("o", "i"), ("d", "j")):
-        row = _first_bad(batch, pl.col(column) == UNKNOWN)
-        if row:
-            raise InputError(path, f"unknown country code {row[raw].strip()!r}; codes come from {countries}",
-                             f"{line(row)}, field '{raw}'")
-    row = _first_bad(batch, (pl.col("k_code") < 10_000) | (pl.col("k_code") > 999_999))
-    if row:
-        raise InputError(path, f"HS6 product code must have 6 digits (leading zero optional), got {row['k']!r}",
-                         f"{line(row)}, field 'k'")
-    row = _first_bad(batch, pl.col("s") < 0)
-    if row:
-        raise InputError(sectors_source, f"HS chapter {row['chapter']:02d} is in no sector (product {row['k'].strip()} "
-                                         f"on {line(row)} of {path}); add it to a sector, or add a sector of every "
-                                         "other chapter (CODE=*)")
+        if batch[column].null_count():
+            _raise_first(path, batch, batch[column].is_null().to_numpy(), raw,
+                         lambda value, what=what: f"must be {what}, got {value!r}")
+    value = batch["value"].to_numpy()
+    _raise_first(path, batch, ~np.isfinite(value) | (value < 0), "v",
+                 lambda raw: f"trade value must be >= 0 (thousand USD), got {raw!r}")
 
 
 def read_gdp(path, known):
