@@ -39,3 +39,8 @@ def test_wheel_install_runs_simulate_from_anywhere(tmp_path):
     assert "_data" in manifest["calibration"]["source"]
     assert str(REPO) not in manifest["calibration"]["source"]
     assert sys.prefix not in manifest["calibration"]["source"]
+    # engine calibrate finds the world tables inside the wheel, and its default equals the shipped one
+    result = subprocess.run([env_dir / "bin" / "engine", "calibrate", "--out", "cal", "-q"], cwd=workdir,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "cal" / "flows.csv").read_bytes() == (REPO / "data" / "default" / "flows.csv").read_bytes()
