@@ -276,3 +276,27 @@ def test_validate_lists_every_code_the_calibration_lacks(tmp_path):
     result = CliRunner().invoke(main, ["scenarios", "validate", "us_japan_2025", "--calibration",
                                        str(calibrate(tmp_path / "v", regions=VNM_REGIONS).path)])
     assert result.exit_code == 0, result.output
+
+
+def test_sector_table_with_shares_and_errors_with_lines(tmp_path):
+    table = tmp_path / "sectors.csv"
+    table.write_text("code,name,hs_chapters,exporter_share\ncars,Cars,87,0.5\nrest,Everything else,*,0.1\n")
+    cal = load_calibration(calibrate(tmp_path / "c", regions="USA,DEU,ROW", sectors=str(table)).path)
+    assert cal.sectors == ("cars", "rest")
+    sectors = pl.read_csv(tmp_path / "c" / "sectors.csv")
+    assert sectors["exporter_share"].to_list() == [0.5, 0.1]
+    assert sectors["hs_chapters"].to_list() == ["87", "01-86;88-99"]
+    table.write_text("code,name,hs_chapters\ncars,Cars,87\nvehicles,Vehicles,86-88\nrest,Rest,*\n")
+    with pytest.raises(InputError) as err:
+        calibrate(tmp_path / "d", sectors=str(table))
+    assert str(err.value) == f"{table}: line 3: HS chapter 87 is in two sectors: 'cars' and 'vehicles'"
+    table.write_text("code,name,hs_chapters,naics3\ncars,Cars,87,999\nrest,Rest,*,ALL\n")
+    with pytest.raises(InputError, match="unknown NAICS-3 industry '999'"):
+        calibrate(tmp_path / "d", sectors=str(table))
+
+
+def test_entrepot_region_gets_no_domestic_cell_and_a_note(tmp_path):
+    built = calibrate(tmp_path / "c", regions="USA,HKG,ROW")
+    cal = load_calibration(built.path)
+    assert cal.flows[1, 1].sum() == 0 and cal.flows[0, 0].sum() > 0
+    assert any("domestic sales 0 for HKG" in note for note in built.notes)

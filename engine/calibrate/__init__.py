@@ -128,6 +128,10 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
         if zero:
             notes.append(f"{zero} foreign cells have no trade in {baci} (flow 0)")
     flows = B.build_flows(rspec, gdp_m, foreign)
+    no_home = [rspec.codes[i] for i in range(R) if flows[i, i].sum() == 0]
+    if no_home:
+        notes.append(f"domestic sales 0 for {', '.join(no_home)}: imports from the other regions exceed GDP "
+                     "(re-exports of an entrepot economy); merge it into a larger region for a domestic market")
     rates, labels, mfn = B.build_tariffs(rspec, census)
     if tariffs is not None:
         cells = raw.read_tariffs(tariffs, rspec.codes, sspec.codes)
