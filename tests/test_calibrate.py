@@ -300,3 +300,27 @@ def test_entrepot_region_gets_no_domestic_cell_and_a_note(tmp_path):
     cal = load_calibration(built.path)
     assert cal.flows[1, 1].sum() == 0 and cal.flows[0, 0].sum() > 0
     assert any("domestic sales 0 for HKG" in note for note in built.notes)
+
+
+def test_user_gdp_replaces_the_shipped_value_and_bad_rows_are_named(tmp_path):
+    gdp = tmp_path / "gdp.csv"
+    gdp.write_text("iso3,gdp_usd\nVNM,500000000000\nWLD,1e14\n")
+    built = calibrate(tmp_path / "c", regions="USA,VNM,ROW", gdp=gdp)
+    cal = load_calibration(built.path)
+    assert cal.gdp[1] == 500_000.0  # USD million
+    assert any("WLD" in note for note in built.notes)  # an aggregate code is ignored, and said so
+    gdp.write_text("iso3,gdp_usd\nVNM,500000000000\nUSA,-1\n")
+    with pytest.raises(InputError) as err:
+        calibrate(tmp_path / "d", regions="USA,VNM,ROW", gdp=gdp)
+    assert str(err.value) == f"{gdp}: line 3, field 'gdp_usd': must be >= 0 (current USD) (got -1.0)"
+    rates = tmp_path / "tariffs.csv"
+    rates.write_text("importer,exporter,sector,rate\nUSA,VNM,agri_food,0.46\nUSA,XXX,agri_food,0.1\n")
+    with pytest.raises(InputError) as err:
+        calibrate(tmp_path / "d", regions="USA,VNM,ROW", tariffs=rates)
+    assert str(err.value).startswith(f"{rates}: line 3, field 'exporter': unknown region code; allowed: USA, VNM, ROW")
+
+
+def test_a_long_inline_region_list_is_not_taken_for_a_file_name(tmp_path):
+    countries = list(load_world().countries)[:60]
+    built = calibrate(tmp_path / "c", regions=",".join(countries) + ",ROW")
+    assert built.regions == (*countries, "ROW")

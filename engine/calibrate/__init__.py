@@ -112,7 +112,8 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
         foreign = [[[totals[o][d] * s for s in mix[o]] for d in range(R)] for o in range(R)]
         empty = [f"{rspec.codes[o]}->{rspec.codes[d]}" for o in range(R) for d in range(R) if o != d and totals[o][d] == 0]
         if empty:
-            notes.append(f"no trade in the shipped BACI table between {', '.join(empty)}: the redistributed table has "
+            shown = ", ".join(empty[:20]) + (f" and {len(empty) - 20} more pairs" if len(empty) > 20 else "")
+            notes.append(f"no trade in the shipped BACI table between {shown}: the redistributed table has "
                          "holes (data/world/PROVENANCE.md); use --baci with a raw BACI year for these pairs")
         if fallback:
             notes.append("sector mix of all US imports used for the exports of: "
@@ -124,6 +125,8 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
         kusd, year, baci_rows, _chapters = raw.stream_baci(baci, baci_countries, of_code, sspec.sector_of_chapter(),
                                                            R, K, sspec.source, progress=progress)
         foreign = (kusd / 1e3).tolist()
+        if year != 2023 and gdp is None:
+            notes.append(f"BACI year {year} with the shipped 2023 GDP (domestic cells mix years); give --gdp for {year}")
         zero = int(sum(1 for o in range(R) for d in range(R) for k in range(K) if o != d and foreign[o][d][k] == 0))
         if zero:
             notes.append(f"{zero} foreign cells have no trade in {baci} (flow 0)")

@@ -171,7 +171,7 @@ def parse_regions(spec, countries, groups):
     if spec in (None, "", "default"):
         spec = DEFAULT_REGIONS
     path = Path(spec)
-    if spec.endswith(".csv") or path.is_file():
+    if _names_a_file(spec):
         items = [(f"line {line}", row["region"].strip(), row["members"].strip(), (row.get("name") or "").strip())
                  for line, row in _csv_rows(path, ("region", "members"))]
         source = str(path)
@@ -277,7 +277,7 @@ def parse_sectors(spec, default_path):
         spec = str(default_path)
     path = Path(spec)
     items = []  # (where, code, name, chapters text, naics3, exporter_share)
-    if spec.endswith(".csv") or path.is_file():
+    if _names_a_file(spec):
         source = str(path)
         if "hs2" in _csv_header(path):
             by_code = {}
@@ -362,6 +362,16 @@ def _share(text, source, where):
     if not 0 < value <= 1:
         raise InputError(source, f"exporter_share must be a number in (0, 1], got {text!r}", f"{where}, field 'exporter_share'")
     return value
+
+
+def _names_a_file(spec):
+    """A spec is a file if it ends in .csv or names an existing file (not an inline list)."""
+    if spec.endswith(".csv"):
+        return True
+    try:
+        return "," not in spec and "=" not in spec and Path(spec).is_file()
+    except OSError:  # e.g. a name too long for the file system
+        return False
 
 
 def _csv_header(path):
