@@ -17,6 +17,7 @@ from engine import config
 from engine._version import __version__
 from engine.calibration import load_calibration
 from engine.errors import InputError
+from engine.dynamic_model import dynamic_population
 from engine.model import calibrate, simulate_population, simulate_scenario
 from engine.output import draws_table, firm_batches, flows_table, region_tables, summary_frame
 from engine.paths import default_calibration_dir
@@ -124,6 +125,12 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
             raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
                                               f"{', '.join(CLOSURES)}", "closure")
     closures = [closure or s.closure for s in loaded]
+    for scenario, closure_used in zip(loaded, closures):
+        if scenario.dynamics.mode != "static" and (firm_output or closure_used != "pe"):
+            what = "--firm-output" if firm_output else f"closure {closure_used!r}"
+            raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
+                                              "(dynamics.mode = 'myopic' or 'forward'); set dynamics.mode = 'static' "
+                                              "or run in partial equilibrium without firm rows", "dynamics.mode")
     # every bad input surfaces before any work: all paths' calendars and every draw's parameters
     for scenario, model in zip(loaded, models):
         model.check_all_paths()
@@ -214,6 +221,12 @@ class _DrawLoop:
     def _population(self, cache, draw, params):
         key = tuple(np.concatenate([params.sigma, params.theta, params.shock_demand_sd, params.shock_cost_sd,
                                     params.shock_corr]).tolist())
+        if params.dynamics is not None and params.dynamics.mode != "static":
+            key = (key, params.dynamics, params.sunk_cost_ratio)
+            if key not in cache:
+                cache[key] = (dynamic_population((self.keys["productivity"], self.keys["shocks"]), draw, self.firms,
+                                                 params, self.calib), None)
+            return cache[key]
         if key not in cache:
             n_regions, n_blocks = self.calib.n_regions, self.calib.n_regions * self.calib.n_sectors
             if len(self.scratch) <= len(cache):
