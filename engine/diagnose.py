@@ -61,6 +61,10 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
 
     dynamics = {"mode": "forward", **(dynamics or {})}
     lam = DEFAULT_SUNK_COST_RATIO if sunk_cost_ratio is None else sunk_cost_ratio
+    from engine.errors import InputError
+
+    if periods < 13:
+        raise InputError("periods", f"must be at least 13 (a year after the change), got {periods}")
     with tempfile.TemporaryDirectory(prefix="engine-diagnose-") as tmp:
         files = []
         for name, rate in (("with_tariff", tariff), ("without_tariff", None)):

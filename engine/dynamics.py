@@ -190,20 +190,26 @@ def solve_stationary(z_score, chain, discount, sunk_cost_ratio, y_grid):
 
 
 def _invariant_status(decision, transition):
-    """P(last status = 1 | z_j, y) in the invariant distribution of the chain on (z, x_prev)."""
+    """P(last status = 1 | z_j, y) in the long-run distribution of the chain on (z, x_prev).
+
+    The chain is started from the invariant ``z`` distribution and no exporting (a firm that
+    never exported) and run for 2**14 months by repeated squaring. Where the invariant
+    distribution is unique (productivity shocks: ``z`` mixes) this is it; without shocks, firms
+    inside the sunk-cost band keep the status they start with, so they are non-exporters: the
+    static model's baseline, where exactly the firms above the entrants' threshold export.
+    """
     n_y, n_z, _ = decision.shape
     chosen = decision.astype(np.int64)
     matrix = np.zeros((n_y, n_z, 2, n_z, 2))
     for x_next in (0, 1):
         matrix[:, :, :, :, x_next] = np.where((chosen == x_next)[..., None], transition[None, :, None, :], 0.0)
-    a = matrix.reshape(n_y, 2 * n_z, 2 * n_z)
-    # pi = pi A, sum(pi) = 1: solve (A^T - I) pi = 0 with the last equation replaced
-    system = np.swapaxes(a, 1, 2) - np.eye(2 * n_z)[None]
-    system[:, -1, :] = 1.0
-    rhs = np.zeros((n_y, 2 * n_z))
-    rhs[:, -1] = 1.0
-    pi = np.linalg.solve(system, rhs[..., None])[..., 0].reshape(n_y, n_z, 2)
-    pi = np.clip(pi, 0.0, None)
+    power = matrix.reshape(n_y, 2 * n_z, 2 * n_z)
+    for _ in range(14):
+        power = power @ power
+    start = np.zeros(2 * n_z)
+    grid_invariant = np.linalg.matrix_power(transition, 2**14)[0] if n_z > 1 else np.ones(1)
+    start[0::2] = grid_invariant
+    pi = np.einsum("s,yst->yt", start, power).reshape(n_y, n_z, 2)
     total = pi.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         prob = np.where(total > 1e-300, pi[..., 1] / total, 0.0)

@@ -1,0 +1,67 @@
+"""The dynamic model's costs (``engine.dynamic_model``): the per-period firm kernel's rate, the
+dynamic programme per draw, and one whole draw of the default scenario. Tiny and checked when
+benchmarks are disabled (the default test run); real sizes with ``--benchmark-enable``.
+"""
+
+import numpy as np
+import pytest
+
+from bench.conftest import benchmarks_disabled
+from engine.calibration import load_calibration
+from engine.dynamic_model import dynamic_population, simulate_dynamic
+from engine.paths import default_calibration_dir
+from engine.policy import ScenarioModel
+from engine.scenario import load_scenario
+from engine.uncertainty import draw_policy, sample_parameters, stream_keys
+from kernels.dynamic import dynamic_cell_sums
+
+
+@pytest.fixture(scope="module")
+def default_dynamic(request):
+    calibration = load_calibration(default_calibration_dir())
+    scenario = load_scenario("us_japan_2025")
+    model = ScenarioModel(scenario, calibration)
+    params, _ = sample_parameters(scenario, calibration, 1, 0)
+    path, _ = draw_policy(model, 1, 0)
+    keys = stream_keys(1)
+    firms = 500 if benchmarks_disabled(request.config) else 20_000
+    return calibration, model, params, path, (keys["productivity"], keys["shocks"]), firms
+
+
+def test_dynamic_firm_kernel(benchmark, request, default_dynamic):
+    """Firm-destination-periods per second of ``kernels.dynamic.dynamic_cell_sums``."""
+    calibration, model, params, path, keys, firms = default_dynamic
+    population = dynamic_population(keys, 0, firms, params, calibration)
+    n_periods = len(path.dates)
+    thresholds = np.broadcast_to(population.thresholds[:, None] - population.offset[:, :, None, None],
+                                 (n_periods, *population.offset.shape, *population.thresholds.shape[1:])).copy()
+    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(6)]
+    args = (*population.keys, *population.kernel_params, firms, population.z_score, population.chain.cum_invariant,
+            population.chain.cum_transition, population.y_grid[0], population.y_grid[1] - population.y_grid[0],
+            population.status_prob, population.thresholds, population.offset, thresholds, *out)
+    dynamic_cell_sums(*args)
+    benchmark.pedantic(dynamic_cell_sums, args=args, rounds=1 if benchmarks_disabled(request.config) else 5,
+                       iterations=1)
+    evaluations = calibration.flows.size * firms * n_periods
+    benchmark.extra_info.update({"firms_per_block": firms, "firm_destination_periods": evaluations})
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    # with stationary thresholds and no policy, exporters stay near the baseline count
+    assert abs(out[0][1:].sum() / (n_periods - 1) / out[0][0].sum() - 1) < 0.1
+
+
+def test_dynamic_programme_and_calibration_per_draw(benchmark, request, default_dynamic):
+    """Stationary solve, baseline costs and offsets of one draw (``dynamic_population``)."""
+    calibration, _, params, _, keys, firms = default_dynamic
+    population = benchmark.pedantic(dynamic_population, args=(keys, 0, firms, params, calibration),
+                                    rounds=1 if benchmarks_disabled(request.config) else 3, iterations=1)
+    assert np.isfinite(population.offset[population.flows > 0]).all()
+
+
+def test_dynamic_draw_of_default_scenario(benchmark, request, default_dynamic):
+    """One draw of us_japan_2025 in the forward-looking model: beliefs, thresholds and the firm loop."""
+    calibration, model, params, path, keys, firms = default_dynamic
+    population = dynamic_population(keys, 0, firms, params, calibration)
+    cells = benchmark.pedantic(simulate_dynamic, args=(population, path, params, model, path.branch_labels),
+                               rounds=1 if benchmarks_disabled(request.config) else 3, iterations=1)
+    np.testing.assert_allclose(cells["exports"][0], population.flows, rtol=1e-9)
