@@ -3,6 +3,8 @@ dynamic programme per draw, and one whole draw of the default scenario. Tiny and
 benchmarks are disabled (the default test run); real sizes with ``--benchmark-enable``.
 """
 
+import time
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,33 @@ def test_dynamic_firm_kernel(benchmark, request, default_dynamic):
         benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
     # with stationary thresholds and no policy, exporters stay near the baseline count
     assert abs(out[0][1:].sum() / (n_periods - 1) / out[0][0].sum() - 1) < 0.1
+
+
+def test_dynamic_kernel_against_numpy(benchmark, request, default_dynamic):
+    """The same firm loop in NumPy (``bench/numpy_dynamic.py``), timed in the same run; the kernel's
+    rate divided by this one is the speed-up (``kernel_ratio`` in the report)."""
+    from bench.numpy_dynamic import dynamic_cell_sums as numpy_sums
+
+    calibration, _, params, path, keys, firms = default_dynamic
+    firms = min(firms, 2000)
+    population = dynamic_population(keys, 0, firms, params, calibration)
+    n_periods = len(path.dates)
+    thresholds = np.broadcast_to(population.thresholds[:, None] - population.offset[:, :, None, None],
+                                 (n_periods, *population.offset.shape, *population.thresholds.shape[1:])).copy()
+    args = (*population.keys, *population.kernel_params, firms, population.z_score, population.chain.cum_invariant,
+            population.chain.cum_transition, population.y_grid[0], population.y_grid[1] - population.y_grid[0],
+            population.status_prob, population.thresholds, population.offset, thresholds)
+    expected = benchmark.pedantic(numpy_sums, args=args, rounds=1, iterations=1)
+    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(6)]
+    dynamic_cell_sums(*args, *out)
+    start = time.perf_counter()
+    dynamic_cell_sums(*args, *out)
+    kernel_s = time.perf_counter() - start
+    np.testing.assert_array_equal(out[0], expected[0])
+    np.testing.assert_allclose(out[1], expected[1], rtol=1e-9)
+    if benchmark.stats:
+        benchmark.extra_info["kernel_ratio"] = benchmark.stats.stats.median / kernel_s
+        benchmark.extra_info["kernel_evaluations_per_s"] = calibration.flows.size * firms * n_periods / kernel_s
 
 
 def test_dynamic_programme_and_calibration_per_draw(benchmark, request, default_dynamic):
