@@ -61,11 +61,12 @@ def test_dynamic_kernel_against_numpy(benchmark, request, default_dynamic):
     firms = min(firms, 2000)
     population = dynamic_population(keys, 0, firms, params, calibration)
     n_periods = len(path.dates)
-    thresholds = np.broadcast_to(population.thresholds[:, None] - population.offset[:, :, None, None],
+    offset = population.offset
+    thresholds = np.broadcast_to(population.thresholds[:, None] - offset[:, :, None, None],
                                  (n_periods, *population.offset.shape, *population.thresholds.shape[1:])).copy()
     args = (*population.keys, *population.kernel_params, firms, population.z_score, population.chain.cum_invariant,
             population.chain.cum_transition, population.y_grid[0], population.y_grid[1] - population.y_grid[0],
-            population.status_prob, population.thresholds, population.offset, thresholds)
+            population.status_prob, population.thresholds, offset, thresholds)
     expected = benchmark.pedantic(numpy_sums, args=args, rounds=1, iterations=1)
     out = [np.empty((n_periods, *population.offset.shape)) for _ in range(6)]
     dynamic_cell_sums(*args, *out)

@@ -4,8 +4,8 @@ Calibration (period 0 reproduces the data exactly, in every draw): each pair's b
 drawn from the invariant distribution of the discretised chain under the baseline policy (its
 ``z`` from the binomial invariant distribution, its last status from the invariant conditional
 probability ``P(x = 1 | z, y)``). A pair then exports in period 0 iff the cell offset ``c`` is at
-least a pair-specific cost (``kernels.dynamic.baseline_entry_cost``), so the offset that leaves
-exactly ``round(share * M)`` exporters is an order statistic of those costs. Exports are then
+least a pair-specific cost (``kernels.dynamic.baseline_entry_cost``), so an offset between two
+order statistics of those costs leaves exactly ``round(share * M)`` exporters. Exports are then
 scaled to the data as in the static model. The Bellman problem is homogeneous of degree one in
 (B, F): scaling both leaves the thresholds where they are, so only the offset ``c = log(B m / F)``
 is calibrated.
@@ -80,14 +80,27 @@ def prepare(population, calibration, params):
                            status_prob, thresholds, costs, initial)
     flows = to_cells(calibration.flows)
     active = target_active(to_cells(calibration.participation), m, flows)
-    rank = np.maximum(active, 1) - 1
-    offset = np.take_along_axis(np.sort(costs, axis=2), rank[..., None], axis=2)[..., 0]
-    offset = np.where(active > 0, offset, -np.inf)
+    offset = np.where(active > 0, _between_order_statistics(costs, active), -np.inf)
     return DynamicPopulation(draw=population.draw, n_firms=m, settings=settings, sunk_cost_ratio=lam, chain=chain,
                              z_score=z_score, stationary=stationary, y_grid=y_grid, status_prob=status_prob,
                              thresholds=thresholds, offset=offset, keys=keys, kernel_params=kernel_params,
                              weight=calibration.firms.reshape(-1) / m, flows=flows,
                              tariff=to_cells(calibration.tariffs))
+
+
+def _between_order_statistics(costs, count):
+    """Per cell, an offset with exactly ``count`` costs at or below it: halfway between the
+    ``count``-th and the next smallest cost (one gap above the largest when every pair exports),
+    so that no pair sits on the edge, where the last bit of a floating-point sum would decide."""
+    ordered = np.sort(costs, axis=2)
+    m = costs.shape[2]
+    rank = np.clip(count, 1, m) - 1
+    low = np.take_along_axis(ordered, rank[..., None], axis=2)[..., 0]
+    above = np.take_along_axis(ordered, np.minimum(rank + 1, m - 1)[..., None], axis=2)[..., 0]
+    below = np.take_along_axis(ordered, np.maximum(rank - 1, 0)[..., None], axis=2)[..., 0]
+    gap = np.where(rank + 1 < m, above - low, low - below)
+    gap = np.where(np.isfinite(gap) & (gap > 0), gap, 1.0)
+    return low + 0.5 * gap
 
 
 def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
