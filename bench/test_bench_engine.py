@@ -1,11 +1,11 @@
 """Whole-run benchmarks: one draw of the default scenario (PE and GE), a 100-draw run, memory.
-
 Full sizes run only with ``--benchmark-enable``; with the default ``--benchmark-disable`` each test
 runs a tiny version and checks what it ran, so the test command stays fast. Evaluations are counted
 as firm-destination-periods: blocks x destinations x firms x periods.
 """
 
 import json
+from dataclasses import replace
 import subprocess
 import sys
 import time
@@ -38,6 +38,7 @@ def default_draw():
     scenario = load_scenario("us_japan_2025")
     model = ScenarioModel(scenario, calibration)
     params, _ = sample_parameters(scenario, calibration, 1, 0)
+    params = replace(params, dynamics=None)  # the static model's kernels (the dynamic one: test_bench_dynamics)
     path, _ = draw_policy(model, 1, 0)
     keys = stream_keys(1)
 
@@ -87,9 +88,11 @@ def test_run_of_100_draws(benchmark, request, tmp_path, closure):
 
     def run():
         return engine.simulate("us_japan_2025", draws=draws, firms=firms, seed=5, closure=closure,
-                               out=tmp_path / f"run{next(counter)}")
+                               out=tmp_path / f"run{next(counter)}", dynamics=dynamics)
 
-    engine.simulate("us_japan_2025", draws=1, firms=firms, out=tmp_path / "warm", closure=closure)
+    # PE runs the shipped scenario as it is (the dynamic model); GE needs the static firm model
+    dynamics = "static" if closure == "ge" else None
+    engine.simulate("us_japan_2025", draws=1, firms=firms, out=tmp_path / "warm", closure=closure, dynamics=dynamics)
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     evaluations = draws * load_calibration(default_calibration_dir()).flows.size * firms * 24
     benchmark.extra_info.update({"closure": closure, "draws": draws, "firms_per_block": firms,

@@ -63,8 +63,12 @@ def main(verbose):
 @click.option("--firm-output", type=click.Choice(["sample", "all"]), default=None,
               help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
                    "and draw) or 'all' (large).")
+@click.option("--dynamics", type=click.Choice(["static", "myopic", "forward"]), default=None,
+              help="Firm model for every scenario: the static model, or dynamic firms that are myopic or "
+                   "forward-looking (README 'Dynamics') [default: each scenario's [dynamics] mode].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
-def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration, closure, firm_output, quiet):
+def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration, closure, firm_output, dynamics,
+             quiet):
     """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
 
     With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios
@@ -80,7 +84,7 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     Examples:
       engine simulate
       engine simulate us_japan_2025 --draws 200 --seed 7 --out runs/usjp
-      engine simulate us_japan_2025 liberation_day_2025 --closure ge
+      engine simulate us_japan_2025 liberation_day_2025 --closure ge --dynamics static
       engine simulate us_japan_2025 --firms 50000 --threads 2 --firm-output sample
       duckdb -c "select * from read_parquet('runs/usjp/flows/*/*.parquet', hive_partitioning=true) limit 5"
     """
@@ -97,7 +101,7 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     if quiet:
         result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
                               threads=threads, calibration=calibration, closure=closure,
-                              firm_output=firm_output, command=command)
+                              firm_output=firm_output, command=command, dynamics=dynamics)
         click.echo(str(result.path))
         return
     bar = None
@@ -113,7 +117,7 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     try:
         result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
                               threads=threads, calibration=calibration, closure=closure,
-                              firm_output=firm_output, progress=progress, command=command)
+                              firm_output=firm_output, progress=progress, command=command, dynamics=dynamics)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -226,3 +230,8 @@ main.add_command(calibrate_command)
 
 if __name__ == "__main__":
     main()
+
+
+from engine.diagnose_cli import diagnose_command  # noqa: E402  (registered after main is defined)
+
+main.add_command(diagnose_command)

@@ -59,6 +59,7 @@ class DrawParameters:
     shock_corr: np.ndarray
     pass_through: np.ndarray
     sunk_cost_ratio: float = 1.0
+    dynamics: object = None  # engine.scenario.Dynamics; None: the static model
 
     @classmethod
     def from_calibration(cls, calibration):
@@ -314,6 +315,30 @@ def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
     return out
 
 
+def _prices(baseline, path, params, n_sectors):
+    """Customs unit value vs baseline, operating margin and log exchange rate per cell (T, B, R),
+    with flexible prices: ``p = mu * tau * e * (1+t)**(kappa-1) / phi`` (MODEL.md section 3)."""
+    n_regions = path.fx.shape[1]
+    sigma = np.tile(params.sigma, n_regions)[:, None]
+    kappa = params.pass_through.reshape(-1)[:, None]
+    tariff = to_cells(path.tariff)
+    log_fx = np.log(path.fx)
+    log_exchange = np.repeat(log_fx, n_sectors, axis=1)[:, :, None] - log_fx[:, None, :]
+    log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
+    log_price = np.log(to_cells(path.iceberg)) + log_exchange + (kappa - 1.0) * log_t
+    margin = 1.0 - (1.0 + tariff) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    return log_price, margin, log_exchange
+
+
+def price_volume(exports, log_price, margin, log_exchange):
+    """The price and volume columns of ``CellResults``: unit value and quantity indices (baseline
+    = 1) and operating profit before fixed costs in the origin's currency (USD million a year)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quantity = np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), np.nan)
+    return dict(export_price_index=np.exp(log_price), export_quantity_index=quantity,
+                operating_profit=exports * margin * np.exp(-log_exchange))
+
+
 @dataclass(frozen=True, eq=False)
 class CellResults:
     """Per-period aggregates of one draw and scenario, arrays (T, R, R, K) ``[t, i, n, k]``.
@@ -330,6 +355,9 @@ class CellResults:
     exits: np.ndarray
     exports_intensive: np.ndarray
     exports_extensive: np.ndarray
+    export_price_index: np.ndarray
+    export_quantity_index: np.ndarray
+    operating_profit: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -365,6 +393,10 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     """
     from engine.equilibrium import baseline_accounts, region_results, solve_markets
 
+    if params.dynamics is not None and params.dynamics.mode != "static":
+        from engine.dynamic_model import simulate_dynamic_scenario
+
+        return simulate_dynamic_scenario(population, path, params, closure)
     n_sectors = params.sigma.size
     log_demand_change, tariff, static = policy_shift(baseline, path, params, n_sectors)
     commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
@@ -380,6 +412,7 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     both = population.evaluate(np.maximum(threshold, threshold[:1]))[1]
     intensive = (unit_scale - unit_scale[:1]) * both
     previous = np.concatenate([active[:1], active[:-1]])
+    log_price, margin, log_exchange = _prices(baseline, path, params, n_sectors)
     cells = dict(
         tariff=tariff,
         exports=exports,
@@ -390,6 +423,7 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
         exits=weight * np.maximum(previous - active, 0),
         exports_intensive=intensive,
         exports_extensive=exports - exports[:1] - intensive,
+        **price_volume(exports, log_price, margin, log_exchange),
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_exports = unit_scale / weight

@@ -50,6 +50,8 @@ class PolicyPath:
     demand: np.ndarray
     commitments: tuple = ()
     label: str = ""
+    branch_labels: tuple = ()  # ((branch label, option name), ...) of the path
+    beliefs: object = None  # the ScenarioModel whose tree firms believe (engine.beliefs)
 
 
 @dataclass(frozen=True, eq=False)

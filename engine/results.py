@@ -60,6 +60,12 @@ FLOWS_SCHEMA = pa.schema(
                "both periods", _MUSD),
         _field("exports_extensive", pa.float64(), "change in exports against period 0 from firms that started "
                "or stopped selling (exports change = intensive + extensive)", _MUSD),
+        _field("export_price_index", pa.float64(), "customs unit value of the cell's exports, in the "
+               "destination's currency, against period 0 (price at constant composition)", "index, period 0 = 1"),
+        _field("export_quantity_index", pa.float64(), "exports / period-0 exports / export_price_index "
+               "(null where period 0 has no exports)", "index, period 0 = 1"),
+        _field("operating_profit", pa.float64(), "exporters' operating profit before fixed and sunk costs, "
+               "exports * margin, in the origin's currency at baseline rates", _MUSD),
     ],
     metadata={"table": "flows", "engine_version": __version__,
               "grain": "one row per (draw, period, origin, destination, sector); scenario is the "

@@ -17,6 +17,7 @@ from engine import config
 from engine._version import __version__
 from engine.calibration import load_calibration
 from engine.errors import InputError
+from engine.dynamic_model import dynamic_population
 from engine.model import calibrate, simulate_population, simulate_scenario
 from engine.output import draws_table, firm_batches, flows_table, region_tables, summary_frame
 from engine.paths import default_calibration_dir
@@ -52,7 +53,7 @@ CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simula
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
              seed=config.DEFAULT_SEED, out=None, overwrite=False, threads=None, calibration=None,
              closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress=None,
-             command=None):
+             command=None, dynamics=None):
     """Run scenarios x draws and write the results as Parquet.
 
     Each draw samples its parameters, policy path (branch points) and exchange-rate paths, is
@@ -89,6 +90,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         Called after each draw.
     command : str, optional
         Command line recorded in the manifest.
+    dynamics : {None, "static", "myopic", "forward"}
+        Firm model for every scenario; default each scenario's ``[dynamics] mode``.
 
     Returns
     -------
@@ -111,7 +114,12 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     elif isinstance(scenarios, (str, Path)):
         scenarios = [scenarios]
     calib = load_calibration(calibration or default_calibration_dir())
+    if dynamics not in (None, "static", "myopic", "forward"):
+        raise InputError("--dynamics", f"must be static, myopic or forward, got {dynamics!r}")
     loaded = [load_scenario(s) for s in scenarios]
+    if dynamics is not None:
+        loaded = [s.model_copy(update={"dynamics": s.dynamics.model_copy(update={"mode": dynamics})})
+                  for s in loaded]
     names = [s.name for s in loaded]
     if len(set(names)) != len(names):
         raise InputError("scenarios", f"scenario names must differ, got {', '.join(names)}")
@@ -124,6 +132,13 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
             raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
                                               f"{', '.join(CLOSURES)}", "closure")
     closures = [closure or s.closure for s in loaded]
+    for scenario, closure_used in zip(loaded, closures):
+        if scenario.dynamics.mode != "static" and (firm_output or closure_used != "pe"):
+            what = "--firm-output" if firm_output else f"closure {closure_used!r}"
+            raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
+                                              "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
+                                              "static firm model) or run in partial equilibrium without firm rows",
+                             "dynamics.mode")
     # every bad input surfaces before any work: all paths' calendars and every draw's parameters
     for scenario, model in zip(loaded, models):
         model.check_all_paths()
@@ -184,7 +199,8 @@ def _manifest(seed, draws, firms, draws_per_chunk, firm_output, calib, scenarios
         "firm_output": firm_output,
         "calibration": {"source": calib.source, "regions": list(calib.regions), "sectors": list(calib.sectors)},
         "scenarios": [{"name": s.name, "title": s.title, "source": s.source, "start": s.start,
-                       "periods": s.periods, "closure": c, "focus": s.focus.model_dump() if s.focus else None,
+                       "periods": s.periods, "closure": c,
+                       "dynamics": s.dynamics.model_dump(), "focus": s.focus.model_dump() if s.focus else None,
                        "text": s.text} for s, c in zip(scenarios, closures)],
         "tables": {"flows": {"grain": FLOWS_SCHEMA.metadata[b"grain"].decode(),
                              "columns": {f.name: {k.decode(): v.decode() for k, v in f.metadata.items()}
@@ -214,13 +230,21 @@ class _DrawLoop:
     def _population(self, cache, draw, params):
         key = tuple(np.concatenate([params.sigma, params.theta, params.shock_demand_sd, params.shock_cost_sd,
                                     params.shock_corr]).tolist())
+        if params.dynamics is not None and params.dynamics.mode != "static":
+            dynamic = cache.setdefault("dynamic", {})  # no ranking buffers: kept apart from the static ones
+            key = (key, params.dynamics, params.sunk_cost_ratio)
+            if key not in dynamic:
+                dynamic[key] = (dynamic_population((self.keys["productivity"], self.keys["shocks"]), draw,
+                                                   self.firms, params, self.calib), None)
+            return dynamic[key]
         if key not in cache:
             n_regions, n_blocks = self.calib.n_regions, self.calib.n_regions * self.calib.n_sectors
-            if len(self.scratch) <= len(cache):
+            n_static = len(cache) - ("dynamic" in cache)
+            if len(self.scratch) <= n_static:
                 self.scratch.append((np.empty((n_blocks, n_regions, self.firms)),
                                      np.empty((n_blocks, n_regions, self.firms + 1))))
             population = simulate_population((self.keys["productivity"], self.keys["shocks"]), draw, self.firms,
-                                             params, n_regions, self.scratch[len(cache)])
+                                             params, n_regions, self.scratch[n_static])
             cache[key] = (population, calibrate(population, self.calib))
         return cache[key]
 

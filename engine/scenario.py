@@ -17,6 +17,9 @@ Structure::
                     nested [[branch.option.branch]]
     [[parameter]]   name, sectors, origins, shared, dist, value | mean, sd, low, high | alpha, beta |
                     values, weights
+    [dynamics]      mode = "static" | "myopic" | "forward", persistence, productivity_sd, grid_points,
+                    discount, half_life, price_reset, dollar_invoicing   (engine.dynamics)
+    events and branches may carry ``announced`` (when firms learn of them; dynamic model only)
 
 Tariff modes (how an event combines with what is in force in its cells):
 
@@ -42,6 +45,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import InputError
+from engine.parameters import DYNAMICS_DEFAULTS
 from engine.paths import scenarios_dir
 
 ALL = "ALL"
@@ -85,6 +89,7 @@ class _CellEvent(_Frozen):
     importer: Codes
     exporter: Codes = ALL
     sectors: Codes = ALL
+    announced: dt.date | None = None  # when firms learn of it (dynamic model); default: ``date``
     note: str = ""
 
 
@@ -225,6 +230,7 @@ class Branch(_Frozen):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     date: dt.date
     option: tuple[Option, ...] = Field(min_length=1)
+    announced: dt.date | None = None  # when firms learn of the decision to come; default: the start
     note: str = ""
 
     @model_validator(mode="after")
@@ -236,6 +242,20 @@ class Branch(_Frozen):
         if len(set(names)) != len(names):
             raise ValueError(f"option names must differ, got {', '.join(names)}")
         return self
+
+
+class Dynamics(_Frozen):
+    """Settings of the dynamic firm model (``engine.dynamics``); monthly rates. Defaults and their
+    sources: ``engine.dynamics.DEFAULTS`` and the README's "Dynamics" section."""
+
+    mode: Literal["static", "myopic", "forward"] = "static"
+    persistence: float = Field(default=DYNAMICS_DEFAULTS["persistence"], ge=0.0, lt=1.0)
+    productivity_sd: float = Field(default=DYNAMICS_DEFAULTS["productivity_sd"], ge=0.0, le=5.0)
+    grid_points: int = Field(default=DYNAMICS_DEFAULTS["grid_points"], ge=1, le=41)
+    discount: float = Field(default=DYNAMICS_DEFAULTS["discount"], ge=0.0, lt=1.0)
+    half_life: float = Field(default=DYNAMICS_DEFAULTS["half_life"], ge=0.0, le=600.0)
+    price_reset: float = Field(default=DYNAMICS_DEFAULTS["price_reset"], gt=0.0, le=1.0)
+    dollar_invoicing: float = Field(default=DYNAMICS_DEFAULTS["dollar_invoicing"], ge=0.0, le=1.0)
 
 
 class Scenario(Events):
@@ -250,6 +270,7 @@ class Scenario(Events):
     requires: Requires = Requires()
     closure: Literal["pe", "ge"] = "pe"
     sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
+    dynamics: Dynamics = Dynamics()
     groups: dict[str, tuple[str, ...]] = {}
     fx_process: tuple[FxProcess, ...] = ()
     parameter: tuple[ParameterSpec, ...] = ()

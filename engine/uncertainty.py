@@ -134,7 +134,8 @@ def sample_parameters(scenario, calibration, seed, draw):
     _check_sampled(values, sunk, calibration, scenario.source, draw)
     params = DrawParameters(sigma=values["sigma"], theta=values["theta"], shock_demand_sd=values["shock_demand_sd"],
                             shock_cost_sd=values["shock_cost_sd"], shock_corr=values["shock_corr"],
-                            pass_through=values["pass_through"], sunk_cost_ratio=float(sunk))
+                            pass_through=values["pass_through"], sunk_cost_ratio=float(sunk),
+                            dynamics=scenario.dynamics)
     return params, sampled
 
 
@@ -207,7 +208,7 @@ def draw_policy(model, seed, draw):
         ``fx.CUR.last``).
     """
     labels = model.sample_path(lambda label: generator(seed, "policy", draw, f"branch:{label}").random())
-    path = model.arrays(labels)
+    path = replace(model.arrays(labels), branch_labels=labels, beliefs=model)
     record = {f"branch.{label}": option for label, option in labels}
     if model.fx_processes:
         path = replace(path, fx=path.fx * sample_fx(model, seed, draw))

@@ -212,7 +212,8 @@ def fail_on_second_scenario_call(monkeypatch):
 def test_failure_mid_run_leaves_no_folder(tmp_path, fail_on_second_scenario_call, firm_output, draws_per_chunk):
     out = tmp_path / "runs" / "failed"
     with pytest.raises(RuntimeError, match="simulated failure"):
-        engine.simulate(draws=2, firms=300, out=out, firm_output=firm_output, draws_per_chunk=draws_per_chunk)
+        engine.simulate(draws=2, firms=300, out=out, firm_output=firm_output, draws_per_chunk=draws_per_chunk,
+                        dynamics="static")
     assert len(fail_on_second_scenario_call) == 2  # it did fail in the middle, after one draw
     assert not out.exists()
     assert leftovers(out) == []
@@ -293,7 +294,7 @@ def test_scenarios_validate_accepts_a_good_file_and_rejects_a_bad_one(tmp_path, 
 
 def test_general_equilibrium_run_from_the_command_line(tmp_path):
     out = tmp_path / "ge"
-    result = invoke("simulate", *SMALL, "--closure", "ge", "--out", out)
+    result = invoke("simulate", *SMALL, "--closure", "ge", "--dynamics", "static", "--out", out)
     assert result.exit_code == 0, result.output
     assert "GE closure" in result.output and "real income change" in result.output
     manifest = json.loads((out / "manifest.json").read_text())

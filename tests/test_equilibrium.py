@@ -181,7 +181,7 @@ def test_ge_converges_on_the_shipped_scenarios_for_every_draw(tmp_path):
     issue asks for). ``threads=1``: results do not depend on it (test_reproducibility), and with
     3000 firms the many small market evaluations are slower on several threads."""
     run = engine.simulate(["us_japan_2025", "liberation_day_2025"], draws=4, firms=3000, seed=2025,
-                          closure="ge", out=tmp_path / "run", threads=1)
+                          closure="ge", out=tmp_path / "run", threads=1, dynamics="static")
     regions = run.scan("regions").collect()
     per_period = regions.group_by("scenario", "draw", "period").agg(
         pl.col("ge_iterations").max(), pl.col("ge_residual").max())

@@ -92,7 +92,7 @@ def test_negative_seed_is_rejected():
 def test_cli_reports_a_general_equilibrium_without_solution(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "GE_MAX_ITERATIONS", 1)
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "300", "--closure", "ge",
+    result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "300", "--closure", "ge", "--dynamics", "static",
                                        "--out", str(out), "-q"])
     assert result.exit_code == EXIT_NO_SOLUTION, result.output
     assert "did not converge" in result.output and not out.exists()

@@ -23,7 +23,7 @@ VALUES = ["tariff", "exports", "sales", "tariff_revenue", "exporters", "entries"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("outputs") / "run"
-    return engine.simulate(SCENARIO, draws=DRAWS, firms=FIRMS, seed=SEED, out=out, firm_output="sample",
+    return engine.simulate(SCENARIO, draws=DRAWS, firms=FIRMS, seed=SEED, out=out, firm_output="sample", dynamics="static",
                            draws_per_chunk=CHUNK, command="pytest test_outputs")
 
 
@@ -208,7 +208,8 @@ def test_sampled_firm_exports_within_cell_exports(firms, flows):
 def test_all_firm_output_adds_up_to_flows(tmp_path):
     """With every firm written, weight * exports summed over a cell's firms is the cell's exports,
     and the summed weights are its exporters."""
-    result = engine.simulate(SCENARIO, draws=1, firms=150, seed=7, out=tmp_path / "all", firm_output="all")
+    result = engine.simulate(SCENARIO, draws=1, firms=150, seed=7, out=tmp_path / "all", firm_output="all",
+                             dynamics="static")
     sums = result.firms.group_by(KEYS).agg((pl.col("weight") * pl.col("exports")).sum().alias("firm_exports"),
                                            pl.col("weight").sum().alias("firm_count"))
     joined = result.flows.join(sums, on=KEYS, how="left").with_columns(

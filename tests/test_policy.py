@@ -89,10 +89,26 @@ def test_deal_path_is_15_percent_all_in_after_its_dates(us_japan, default_calibr
     path = model.arrays(DEAL)
     cal = default_calibration
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
-    after = month(path, 2025, 10)
+    after, ruling = month(path, 2025, 10), month(path, 2026, 2)
     expected = np.maximum(cal.tariffs[jpn, usa], 0.15)  # all-in: max(MFN, 15 %), every MFN is below 15 %
-    np.testing.assert_array_equal(path.tariff[after:, jpn, usa], np.broadcast_to(expected, (24 - after, 8)))
+    np.testing.assert_array_equal(path.tariff[after:ruling, jpn, usa], np.broadcast_to(expected, (ruling - after, 8)))
     assert np.all(expected == 0.15)
+
+
+@pytest.mark.parametrize("labels", ALL_PATHS)
+def test_ieepa_ruling_ends_reciprocal_tariffs_and_section_122_lapses(us_japan, labels):
+    """From 24 Feb 2026 (5 of 28 days) every non-car sector pays MFN + 10 % (Section 122) on every
+    path, whatever the reciprocal rate was; from 24 Jul 2026 (8 of 31 days) MFN alone. Cars keep
+    their Section 232 rate."""
+    model, rate, mfn = us_japan
+    before = rate(labels, 2026, 1, MACHINES)
+    assert rate(labels, 2026, 2, MACHINES) == pytest.approx((23 * before + 5 * (mfn[MACHINES] + 0.10)) / 28, rel=1e-13)
+    for m in (3, 4, 5, 6):
+        assert rate(labels, 2026, m, MACHINES) == pytest.approx(mfn[MACHINES] + 0.10, rel=1e-13)
+    assert rate(labels, 2026, 7, MACHINES) == pytest.approx((23 * (mfn[MACHINES] + 0.10) + 8 * mfn[MACHINES]) / 31,
+                                                             rel=1e-13)
+    assert rate(labels, 2026, 12, MACHINES) == pytest.approx(mfn[MACHINES], rel=1e-13)
+    assert rate(labels, 2026, 12, CARS) == pytest.approx(rate(labels, 2026, 1, CARS), rel=1e-14)
 
 
 @pytest.mark.parametrize("labels", ALL_PATHS)
@@ -114,10 +130,10 @@ def test_reinstated_path_is_24_percent_on_top_of_mfn_and_cars_keep_25(us_japan, 
     cal = default_calibration
     path = model.arrays(labels)
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
-    start = month(path, year, mon)
+    start, ruling = month(path, year, mon), month(path, 2026, 2)  # IEEPA tariffs end in Feb 2026
     for j, sector in enumerate(cal.sectors):
         expected = mfn[sector] + (0.25 if sector == CARS else 0.24)
-        np.testing.assert_allclose(path.tariff[start:, jpn, usa, j], expected, rtol=1e-14, err_msg=sector)
+        np.testing.assert_allclose(path.tariff[start:ruling, jpn, usa, j], expected, rtol=1e-14, err_msg=sector)
         before = mfn[sector] + (0.25 if sector == CARS else 0.10)
         assert path.tariff[start - 1, jpn, usa, j] == pytest.approx(before, rel=1e-14), sector
     assert rate(labels, year, mon, MACHINES) == pytest.approx(mfn[MACHINES] + 0.24, rel=1e-14)
@@ -128,7 +144,8 @@ def test_november_deal_is_15_percent_all_in_on_everything(us_japan, default_cali
     cal = default_calibration
     path = model.arrays(EXTENSION_DEAL)
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
-    np.testing.assert_array_equal(path.tariff[month(path, 2025, 11):, jpn, usa], 0.15)
+    np.testing.assert_array_equal(path.tariff[month(path, 2025, 11):month(path, 2026, 2), jpn, usa], 0.15)
+    np.testing.assert_array_equal(path.tariff[month(path, 2025, 11):, jpn, usa, cal.sectors.index(CARS)], 0.15)
     assert path.tariff[month(path, 2025, 10), jpn, usa, cal.sectors.index(MACHINES)] == pytest.approx(
         cal.tariffs[jpn, usa, cal.sectors.index(MACHINES)] + 0.10, rel=1e-14)
 

@@ -1,0 +1,97 @@
+"""The dynamic model's costs (``engine.dynamic_model``): the per-period firm kernel's rate, the
+dynamic programme per draw, and one whole draw of the default scenario. Tiny and checked when
+benchmarks are disabled (the default test run); real sizes with ``--benchmark-enable``.
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+from bench.conftest import benchmarks_disabled
+from engine.calibration import load_calibration
+from engine.dynamic_model import dynamic_population, simulate_dynamic
+from engine.paths import default_calibration_dir
+from engine.policy import ScenarioModel
+from engine.scenario import load_scenario
+from engine.uncertainty import draw_policy, sample_parameters, stream_keys
+from kernels.dynamic import dynamic_cell_sums
+
+
+@pytest.fixture(scope="module")
+def default_dynamic(request):
+    calibration = load_calibration(default_calibration_dir())
+    scenario = load_scenario("us_japan_2025")
+    model = ScenarioModel(scenario, calibration)
+    params, _ = sample_parameters(scenario, calibration, 1, 0)
+    path, _ = draw_policy(model, 1, 0)
+    keys = stream_keys(1)
+    firms = 500 if benchmarks_disabled(request.config) else 20_000
+    return calibration, model, params, path, (keys["productivity"], keys["shocks"]), firms
+
+
+def test_dynamic_firm_kernel(benchmark, request, default_dynamic):
+    """Firm-destination-periods per second of ``kernels.dynamic.dynamic_cell_sums``."""
+    calibration, model, params, path, keys, firms = default_dynamic
+    population = dynamic_population(keys, 0, firms, params, calibration)
+    n_periods = len(path.dates)
+    thresholds = np.broadcast_to(population.thresholds[:, None] - population.offset[:, :, None, None],
+                                 (n_periods, *population.offset.shape, *population.thresholds.shape[1:])).copy()
+    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(6)]
+    args = (*population.keys, *population.kernel_params, firms, population.z_score, population.chain.cum_invariant,
+            population.chain.cum_transition, population.y_grid[0], population.y_grid[1] - population.y_grid[0],
+            population.status_prob, population.thresholds, population.offset, thresholds, *out)
+    dynamic_cell_sums(*args)
+    benchmark.pedantic(dynamic_cell_sums, args=args, rounds=1 if benchmarks_disabled(request.config) else 5,
+                       iterations=1)
+    evaluations = calibration.flows.size * firms * n_periods
+    benchmark.extra_info.update({"firms_per_block": firms, "firm_destination_periods": evaluations})
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    # with stationary thresholds and no policy, exporters stay near the baseline count
+    assert abs(out[0][1:].sum() / (n_periods - 1) / out[0][0].sum() - 1) < 0.1
+
+
+def test_dynamic_kernel_against_numpy(benchmark, request, default_dynamic):
+    """The same firm loop in NumPy (``bench/numpy_dynamic.py``), timed in the same run; the kernel's
+    rate divided by this one is the speed-up (``kernel_ratio`` in the report)."""
+    from bench.numpy_dynamic import dynamic_cell_sums as numpy_sums
+
+    calibration, _, params, path, keys, firms = default_dynamic
+    firms = min(firms, 2000)
+    population = dynamic_population(keys, 0, firms, params, calibration)
+    n_periods = len(path.dates)
+    offset = population.offset
+    thresholds = np.broadcast_to(population.thresholds[:, None] - offset[:, :, None, None],
+                                 (n_periods, *population.offset.shape, *population.thresholds.shape[1:])).copy()
+    args = (*population.keys, *population.kernel_params, firms, population.z_score, population.chain.cum_invariant,
+            population.chain.cum_transition, population.y_grid[0], population.y_grid[1] - population.y_grid[0],
+            population.status_prob, population.thresholds, offset, thresholds)
+    expected = benchmark.pedantic(numpy_sums, args=args, rounds=1, iterations=1)
+    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(6)]
+    dynamic_cell_sums(*args, *out)
+    start = time.perf_counter()
+    dynamic_cell_sums(*args, *out)
+    kernel_s = time.perf_counter() - start
+    np.testing.assert_array_equal(out[0], expected[0])
+    np.testing.assert_allclose(out[1], expected[1], rtol=1e-9)
+    if benchmark.stats:
+        benchmark.extra_info["kernel_ratio"] = benchmark.stats.stats.median / kernel_s
+        benchmark.extra_info["kernel_evaluations_per_s"] = calibration.flows.size * firms * n_periods / kernel_s
+
+
+def test_dynamic_programme_and_calibration_per_draw(benchmark, request, default_dynamic):
+    """Stationary solve, baseline costs and offsets of one draw (``dynamic_population``)."""
+    calibration, _, params, _, keys, firms = default_dynamic
+    population = benchmark.pedantic(dynamic_population, args=(keys, 0, firms, params, calibration),
+                                    rounds=1 if benchmarks_disabled(request.config) else 3, iterations=1)
+    assert np.isfinite(population.offset[population.flows > 0]).all()
+
+
+def test_dynamic_draw_of_default_scenario(benchmark, request, default_dynamic):
+    """One draw of us_japan_2025 in the forward-looking model: beliefs, thresholds and the firm loop."""
+    calibration, model, params, path, keys, firms = default_dynamic
+    population = dynamic_population(keys, 0, firms, params, calibration)
+    cells = benchmark.pedantic(simulate_dynamic, args=(population, path, params, model, path.branch_labels),
+                               rounds=1 if benchmarks_disabled(request.config) else 3, iterations=1)
+    np.testing.assert_allclose(cells["exports"][0], population.flows, rtol=1e-9)

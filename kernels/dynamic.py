@@ -1,0 +1,274 @@
+"""Firm loops of the dynamic model (``engine.dynamics``): productivity that moves over time and
+export participation that depends on last period's status.
+
+Per firm and per firm-destination math is in plain functions (``z_initial``, ``z_step``,
+``interp_uniform``, ``inverse_uniform``, ``baseline_entry_cost``) compiled with ``numba.njit`` and
+inlined in the loops here; a CUDA backend compiles the same bodies as device functions. Loops take
+preallocated outputs last, do no I/O and hold no state. Each parallel task (one (origin, sector)
+block) writes only its own output slots, so results are bitwise identical for any thread count.
+
+State of a firm-destination pair in period ``t`` (MODEL.md sections 2 and 4, made dynamic):
+
+- ``u``, ``v``: the permanent entry and sales scores of ``kernels.firm.scores`` (Pareto
+  productivity and the EKK firm-destination shocks), as in the static model;
+- ``z``: the firm's log-productivity deviation, a Markov chain on a Rouwenhorst grid of ``Nz``
+  points (``engine.dynamics``), the same in every destination; in score units it adds
+  ``z_score[j] = (sigma - 1) * z_j`` to both scores;
+- ``x``: whether the pair exported last period.
+
+The firm exports in ``t`` when ``u >= threshold[t, j, x]`` (thresholds from the dynamic programme of
+``engine.dynamics``); it then sells ``exp(v + z_score[j])`` times a cell factor.
+
+Random numbers (counter-based, ``kernels.rng``): the chain's initial state and every transition
+are drawn from the block's ``z`` stream at counter ``(firm << 16) + period`` (so a firm's path does
+not depend on the horizon, the destination or the thread); the uniform that places a pair's
+status before period 0 comes from the block's status stream at counter ``firm * R + n``.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.fastmath import FASTMATH
+from kernels.firm import fill_scaled_log_productivity, fill_scores
+from kernels.rng import hash_at, uniform_open0
+
+#: Bits of the period in a firm's ``z`` counter: horizons up to 65,535 periods.
+PERIOD_BITS = 16
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def z_initial(z_key, firm, cum_invariant):
+    """Grid index of the firm's ``z`` in period 0, drawn from the chain's invariant distribution.
+
+    ``cum_invariant`` (Nz,) is its cumulative distribution; the index is the first ``j`` with
+    ``u < cum_invariant[j]`` for the firm's uniform ``u`` (inverse-CDF sampling).
+    """
+    u = uniform_open0(hash_at(z_key, np.uint64(firm) << np.uint64(PERIOD_BITS)))
+    n = cum_invariant.size
+    j = 0
+    while j < n - 1 and u >= cum_invariant[j]:
+        j += 1
+    return j
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def z_step(z_key, firm, period, state, cum_transition):
+    """Grid index in ``period`` (>= 1) from the index ``state`` of the previous period.
+
+    ``cum_transition`` (Nz, Nz): row ``i`` is the cumulative distribution of the next index.
+    """
+    counter = (np.uint64(firm) << np.uint64(PERIOD_BITS)) + np.uint64(period)
+    u = uniform_open0(hash_at(z_key, counter))
+    n = cum_transition.shape[1]
+    j = 0
+    while j < n - 1 and u >= cum_transition[state, j]:
+        j += 1
+    return j
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def interp_uniform(y_low, y_step, values, y):
+    """Linear interpolation of ``values`` (Ny,) given on the grid ``y_low + y_step * j``; clamped."""
+    n = values.size
+    position = (y - y_low) / y_step
+    if not position > 0.0:  # also NaN and -inf
+        return values[0]
+    if position >= n - 1:
+        return values[n - 1]
+    j = int(position)
+    w = position - j
+    return values[j] * (1.0 - w) + values[j + 1] * w
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def inverse_uniform(y_low, y_step, values, level):
+    """The smallest ``y`` with ``interp_uniform(..., y) > level`` for non-decreasing ``values``.
+
+    ``-inf`` when even the first value exceeds ``level``, ``+inf`` when no value does.
+    """
+    n = values.size
+    if values[0] > level:
+        return -np.inf
+    if not values[n - 1] > level:
+        return np.inf
+    low, high = 0, n - 1  # values[low] <= level < values[high]
+    while high - low > 1:
+        mid = (low + high) // 2
+        if values[mid] > level:
+            high = mid
+        else:
+            low = mid
+    gap = values[high] - values[low]
+    w = (level - values[low]) / gap if gap > 0 else 1.0
+    return y_low + y_step * (low + w)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, stay_threshold, entry_threshold):
+    """The smallest cell offset ``c`` at which the pair exports in period 0, minus nothing: the pair
+    exports at the baseline iff ``c >= baseline_entry_cost``.
+
+    With ``y = u + c``, the pair was an exporter before period 0 iff ``status_uniform <
+    P(y)`` (``status_prob_column``: probability of last-period status 1 at the baseline, rising in
+    ``y``), i.e. iff ``y >= G = inverse_uniform(P, status_uniform)``; it exports iff ``y >=
+    stay_threshold`` as an incumbent, ``y >= entry_threshold`` otherwise. Both rules rise with
+    ``y``, so it exports iff ``y >= min(entry_threshold, max(stay_threshold, G))``.
+    """
+    g = inverse_uniform(y_low, y_step, status_prob_column, status_uniform)
+    return min(entry_threshold, max(stay_threshold, g)) - u
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def _block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out):
+    """``out[t, f]``: grid index of firm ``f``'s ``z`` in period ``t``."""
+    for f in range(n_firms):
+        state = z_initial(z_key, f, cum_invariant)
+        out[0, f] = state
+        for t in range(1, n_periods):
+            state = z_step(z_key, f, t, state, cum_transition)
+            out[t, f] = state
+
+
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def _block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales, entry):
+    rho_c = np.sqrt(1.0 - rho * rho)
+    fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), slp, s_a, s_e, rho, rho_c, sales, entry)
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho,
+                           n_firms, cum_invariant, y_low, y_step, status_prob, stationary_thresholds, out_cost,
+                           out_initial_z):
+    """Per pair, the smallest cell offset at which it exports in period 0 (``baseline_entry_cost``).
+
+    Parameters
+    ----------
+    productivity_keys, shock_keys, z_keys, status_keys : ndarray of uint64 (B,)
+    sm1_over_theta, s_a, s_e, rho : ndarray of float64 (B,)
+    n_firms : int
+    cum_invariant : ndarray (Nz,)
+    y_low, y_step : float
+        The grid of the profit score ``y`` on which ``status_prob`` is given.
+    status_prob : ndarray (B, Nz, Ny)
+        Probability that a pair at grid index ``j`` and score ``y`` exported last period, at the
+        baseline (the invariant distribution of ``engine.dynamics``).
+    stationary_thresholds : ndarray (B, Nz, 2)
+        Baseline thresholds in ``y`` for new entrants (``[..., 0]``) and incumbents (``[..., 1]``).
+    out_cost : ndarray (B, R, M)
+        Output.
+    out_initial_z : ndarray of int64 (B, M)
+        Output: each firm's grid index in period 0.
+    """
+    n_blocks, n_dest = out_cost.shape[0], out_cost.shape[1]
+    for b in prange(n_blocks):
+        slp = np.empty(n_firms)
+        sales = np.empty(n_firms)
+        entry = np.empty(n_firms)
+        fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
+        for f in range(n_firms):
+            out_initial_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
+        for n in range(n_dest):
+            _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
+                          slp, sales, entry)
+            for f in range(n_firms):
+                j = out_initial_z[b, f]
+                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
+                out_cost[b, n, f] = baseline_entry_cost(entry[f], us, y_low, y_step, status_prob[b, j],
+                                                        stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
+                      z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
+                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base):
+    """Simulate every firm-destination pair over the periods and sum per cell.
+
+    Period 0 reproduces the calibration: a pair exports iff ``offset >= baseline_entry_cost`` (the
+    same function as ``dynamic_baseline_costs``). In period ``t >= 1`` it exports iff
+    ``u >= thresholds[t, b, n, j, x]`` with ``j`` its ``z`` index and ``x`` its status in ``t - 1``.
+
+    Parameters
+    ----------
+    z_score : ndarray (B, Nz)
+        ``(sigma - 1) * z_j`` per block.
+    cum_invariant, cum_transition : ndarray (Nz,), (Nz, Nz)
+    y_low, y_step, status_prob, stationary_thresholds :
+        As in ``dynamic_baseline_costs``.
+    offset : ndarray (B, R)
+        Calibrated cell offset ``c`` (``y = u + c``); ``+inf`` ... ``nan`` never: a cell with no
+        baseline flow has ``-inf`` and stays closed.
+    thresholds : ndarray (T, B, R, Nz, 2)
+        Entry-score thresholds by period, grid index and last status (period 0 is not used).
+    out_active, out_sales, out_entries, out_exits : ndarray (T, B, R)
+        Outputs: exporting simulated firms, their summed ``exp(v + z_score)``, entries and exits
+        against the previous period (0 in period 0).
+    out_both, out_both_base : ndarray (T, B, R)
+        Outputs: over pairs exporting both in ``t`` and in period 0, the summed ``exp(v + z_score)``
+        at ``t``'s and at period 0's ``z`` (the intensive margin of MODEL.md section 5).
+    """
+    n_periods, n_blocks, n_dest = out_active.shape
+    for b in prange(n_blocks):
+        slp = np.empty(n_firms)
+        sales = np.empty(n_firms)
+        entry = np.empty(n_firms)
+        status = np.empty(n_firms, dtype=np.bool_)
+        base = np.empty(n_firms, dtype=np.bool_)
+        paths = np.empty((n_periods, n_firms), dtype=np.int64)
+        z_exp = np.exp(z_score[b])
+        fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
+        _block_paths(z_keys[b], n_firms, n_periods, cum_invariant, cum_transition, paths)
+        for n in range(n_dest):
+            for t in range(n_periods):
+                out_active[t, b, n] = 0.0
+                out_sales[t, b, n] = 0.0
+                out_entries[t, b, n] = 0.0
+                out_exits[t, b, n] = 0.0
+                out_both[t, b, n] = 0.0
+                out_both_base[t, b, n] = 0.0
+            if not offset[b, n] > -np.inf:
+                continue
+            _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
+                          slp, sales, entry)
+            c = offset[b, n]
+            active, total = 0.0, 0.0
+            for f in range(n_firms):
+                j = paths[0, f]
+                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
+                cost = baseline_entry_cost(entry[f], us, y_low, y_step, status_prob[b, j],
+                                           stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
+                a = c >= cost
+                status[f] = a
+                base[f] = a
+                sales[f] = np.exp(sales[f])  # from here on: exp(v)
+                if a:
+                    active += 1.0
+                    total += sales[f] * z_exp[j]
+            out_active[0, b, n] = active
+            out_sales[0, b, n] = total
+            out_both[0, b, n] = total
+            out_both_base[0, b, n] = total
+            for t in range(1, n_periods):
+                table = thresholds[t, b, n]
+                active, total, entries, exits, both, both_base = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                for f in range(n_firms):
+                    j = paths[t, f]
+                    was = status[f]
+                    a = entry[f] >= table[j, np.int64(was)]
+                    value = sales[f] * z_exp[j]
+                    if a:
+                        active += 1.0
+                        total += value
+                        if base[f]:
+                            both += value
+                            both_base += sales[f] * z_exp[paths[0, f]]
+                        if not was:
+                            entries += 1.0
+                    elif was:
+                        exits += 1.0
+                    status[f] = a
+                out_active[t, b, n] = active
+                out_sales[t, b, n] = total
+                out_entries[t, b, n] = entries
+                out_exits[t, b, n] = exits
+                out_both[t, b, n] = both
+                out_both_base[t, b, n] = both_base

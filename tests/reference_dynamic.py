@@ -1,0 +1,78 @@
+"""A slow, obviously correct NumPy version of the dynamic firm loop (``kernels.dynamic``).
+
+Scores come from ``tests.reference.block_scores`` (its own generator); the chain, the baseline
+status and the period-by-period rule are written out pair by pair.
+"""
+
+import numpy as np
+
+from tests.reference import block_scores, hash_at, uniform_open0
+
+
+def z_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition):
+    """(T, M) grid indices: inverse-CDF draws at counters ``(firm << 16) + period``."""
+    paths = np.empty((n_periods, n_firms), dtype=np.int64)
+    n = cum_invariant.size
+    for f in range(n_firms):
+        u = uniform_open0(hash_at(z_key, np.uint64(f) << np.uint64(16)))
+        state = min(int(np.searchsorted(cum_invariant, u, side="right")), n - 1)
+        paths[0, f] = state
+        for t in range(1, n_periods):
+            u = uniform_open0(hash_at(z_key, (np.uint64(f) << np.uint64(16)) + np.uint64(t)))
+            state = min(int(np.searchsorted(cum_transition[state], u, side="right")), n - 1)
+            paths[t, f] = state
+    return paths
+
+
+def first_above(y_grid, values, level):
+    """Smallest y at which the piecewise-linear ``values`` exceeds ``level``."""
+    if values[0] > level:
+        return -np.inf
+    if not values[-1] > level:
+        return np.inf
+    high = int(np.searchsorted(values, level, side="right"))
+    low = high - 1
+    gap = values[high] - values[low]
+    return y_grid[low] + (y_grid[1] - y_grid[0]) * ((level - values[low]) / gap if gap > 0 else 1.0)
+
+
+def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, z_score, cum_invariant, cum_transition, y_grid,
+              status_prob, stationary, offset, thresholds):
+    """Every output of ``kernels.dynamic.dynamic_cell_sums``, (6, T, B, R)."""
+    productivity_keys, shock_keys, z_keys, status_keys = keys
+    n_periods, n_blocks, n_dest = thresholds.shape[:3]
+    out = np.zeros((6, n_periods, n_blocks, n_dest))
+    for b in range(n_blocks):
+        _, sales, entry = block_scores(productivity_keys[b], shock_keys[b], sigma[b], theta[b], s_a[b], s_e[b],
+                                       rho[b], n_firms, n_dest)
+        paths = z_paths(z_keys[b], n_firms, n_periods, cum_invariant, cum_transition)
+        for n in range(n_dest):
+            if not offset[b, n] > -np.inf:
+                continue
+            for f in range(n_firms):
+                j0 = paths[0, f]
+                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
+                g = first_above(y_grid, status_prob[b, j0], us)
+                cost = min(stationary[b, j0, 0], max(stationary[b, j0, 1], g)) - entry[f, n]
+                was = base = offset[b, n] >= cost
+                value0 = np.exp(sales[f, n] + z_score[b, j0])
+                if base:
+                    out[0, 0, b, n] += 1
+                    out[1, 0, b, n] += value0
+                    out[4, 0, b, n] += value0
+                    out[5, 0, b, n] += value0
+                for t in range(1, n_periods):
+                    j = paths[t, f]
+                    now = entry[f, n] >= thresholds[t, b, n, j, int(was)]
+                    value = np.exp(sales[f, n] + z_score[b, j])
+                    if now:
+                        out[0, t, b, n] += 1
+                        out[1, t, b, n] += value
+                        out[2, t, b, n] += not was
+                        if base:
+                            out[4, t, b, n] += value
+                            out[5, t, b, n] += value0
+                    elif was:
+                        out[3, t, b, n] += 1
+                    was = now
+    return out

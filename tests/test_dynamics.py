@@ -1,0 +1,214 @@
+"""The dynamic firm model (engine.dynamics, engine.dynamic_model, kernels.dynamic).
+
+Random inputs are drawn from a generator seeded by the test's own name (printed on failure through
+the assertion messages), so a failure reruns exactly.
+"""
+
+import zlib
+
+import numpy as np
+import polars as pl
+import pytest
+
+import engine
+from engine.dynamics import Chain, rouwenhorst, solve_stationary, y_grid_for
+from engine.errors import InputError
+from engine.scenario import load_scenario
+from kernels.dynamic import dynamic_cell_sums
+from tests import reference_dynamic
+from tests.conftest import make_calibration, write_scenario
+
+
+def _seed(name):
+    return zlib.crc32(name.encode())
+
+
+@pytest.fixture()
+def small_calibration(tmp_path):
+    """Three regions, one sector, export participation 10-30%, EKK shocks on."""
+    flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
+    share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
+    return make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
+                            shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
+
+
+def _scenario(tmp_path, name, body="", periods=24, mode="forward", extra=""):
+    text = (f'name = "{name}"\nstart = "2025-01"\nperiods = {periods}\nsunk_cost_ratio = 0.1\n'
+            f'{extra}\n[dynamics]\nmode = "{mode}"\n{body}')
+    return write_scenario(tmp_path, text, name)
+
+
+def _pair(run, origin="R0", destination="R1"):
+    return (run.flows.filter((pl.col("origin") == origin) & (pl.col("destination") == destination))
+            .sort("draw", "period"))
+
+
+def test_rouwenhorst_matches_the_ar1_moments():
+    """Rouwenhorst's chain has the AR(1)'s conditional mean ``rho z`` and variance
+    ``(1 - rho^2) s^2`` at every node, and a binomial invariant distribution with variance ``s^2``."""
+    rho, sd = 0.97, 0.6
+    grid, transition, invariant = rouwenhorst(9, rho, sd)
+    np.testing.assert_allclose(transition.sum(axis=1), 1.0, atol=1e-14)
+    np.testing.assert_allclose(transition @ grid, rho * grid, atol=1e-12)
+    conditional_var = transition @ grid**2 - (transition @ grid) ** 2
+    np.testing.assert_allclose(conditional_var, (1 - rho**2) * sd**2, rtol=1e-10)
+    np.testing.assert_allclose(invariant @ transition, invariant, atol=1e-14)
+    np.testing.assert_allclose(invariant @ grid**2, sd**2, rtol=1e-12)
+
+
+def test_stationary_thresholds_have_the_sunk_cost_band_and_myopic_closed_form():
+    """Incumbents stay below the entrants' threshold (hysteresis: ``y*(1) < y*(0)``), and with
+    ``beta = 0`` the thresholds are the static rule ``e^(y + z) = c``: ``y* = log c - z``."""
+    grid, transition, invariant = rouwenhorst(7, 0.98, 0.5)
+    chain = Chain(grid, transition, invariant)
+    z = 2.0 * grid
+    y = y_grid_for(z, 0.2)
+    forward = solve_stationary(z, chain, 0.99, 0.2, y)
+    assert np.all(forward.thresholds[:, 1] < forward.thresholds[:, 0] - 0.2)
+    myopic = solve_stationary(z, chain, 0.0, 0.2, y)
+    np.testing.assert_allclose(myopic.thresholds[:, 0], -z, atol=1e-3)
+    np.testing.assert_allclose(myopic.thresholds[:, 1], np.log(0.2) - z, atol=1e-3)
+    # the option value of staying: a forward-looking incumbent stays at losses a myopic one avoids
+    assert np.all(forward.thresholds[:, 1] < myopic.thresholds[:, 1])
+    assert np.all(np.diff(forward.status_prob, axis=1) >= 0)
+
+
+def test_kernel_matches_numpy_reference_on_random_inputs(request):
+    seed = _seed(request.node.name)
+    rng = np.random.default_rng(seed)
+    n_blocks, n_dest, n_firms, n_periods = 3, 3, 250, 6
+    grid, transition, invariant = rouwenhorst(5, 0.9, 0.4)
+    chain = Chain(grid, transition, invariant)
+    keys = tuple(rng.integers(0, 2**63, n_blocks, dtype=np.uint64) for _ in range(4))
+    sigma, theta = np.full(n_blocks, 3.0), rng.uniform(3.0, 5.0, n_blocks)
+    s_a, s_e, rho = rng.uniform(0.1, 0.8, n_blocks), rng.uniform(0.1, 0.5, n_blocks), rng.uniform(-0.5, 0.5, n_blocks)
+    z_score = np.tile(2.0 * grid, (n_blocks, 1))
+    y = np.linspace(-6, 6, 61)
+    status_prob = np.sort(rng.uniform(0, 1, (n_blocks, 5, y.size)), axis=2)
+    stationary = np.sort(rng.normal(0, 1, (n_blocks, 5, 2)), axis=2)[..., ::-1].copy()  # incumbents lower
+    offset = rng.normal(0, 1, (n_blocks, n_dest))
+    offset[0, 2] = -np.inf  # a cell with no flow
+    thresholds = rng.normal(1.0, 1.0, (n_periods, n_blocks, n_dest, 5, 2))
+    out = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(6)]
+    dynamic_cell_sums(*keys, (sigma - 1) / theta, s_a, s_e, rho, n_firms, z_score, chain.cum_invariant,
+                      chain.cum_transition, y[0], y[1] - y[0], status_prob, stationary, offset, thresholds, *out)
+    expected = reference_dynamic.cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, z_score, chain.cum_invariant,
+                                           chain.cum_transition, y, status_prob, stationary, offset, thresholds)
+    for name, got, want in zip(("active", "sales", "entries", "exits", "both", "both_base"), out, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{name}, seed {seed}")
+    assert out[2][1:].sum() > 0 and out[3][1:].sum() > 0, f"no churn in the random case, seed {seed}"
+
+
+def test_period0_exact_and_no_policy_stays_at_baseline_in_expectation(tmp_path, small_calibration):
+    """Period 0 equals the data in every draw; with no policy change later periods keep the
+    baseline on average (the invariant distribution), with entry and exit every month."""
+    path = _scenario(tmp_path, "quiet")
+    run = engine.simulate([path], draws=3, firms=3000, seed=11, calibration=small_calibration)
+    flows = run.flows
+    period0 = flows.filter(pl.col("period") == 0).group_by("origin", "destination").agg(pl.col("exports").sum())
+    data = pl.read_csv(small_calibration / "flows.csv").group_by("origin", "destination").agg(
+        (pl.col("value_usd_m") * 3).sum().alias("data"))
+    joined = period0.join(data, on=["origin", "destination"])
+    np.testing.assert_allclose(joined["exports"], joined["data"], rtol=1e-9)
+    later = _pair(run).filter(pl.col("period") >= 1)
+    mean_ratio = later["exports"].mean() / _pair(run).filter(pl.col("period") == 0)["exports"].mean()
+    assert abs(mean_ratio - 1) < 0.05, mean_ratio
+    exporters = later["exporters"].mean() / _pair(run).filter(pl.col("period") == 0)["exporters"].mean()
+    assert abs(exporters - 1) < 0.05, exporters
+    assert later["entries"].sum() > 0 and later["exits"].sum() > 0
+
+
+def _branch_scenario(tmp_path, name, probability):
+    body = f"""
+[[branch]]
+name = "threat"
+date = "2025-10-01"
+
+  [[branch.option]]
+  name = "tariff"
+  probability = {probability}
+
+    [[branch.option.tariff]]
+    date = "2025-10-01"
+    importer = "R1"
+    exporter = "R0"
+    rate = "40%"
+
+  [[branch.option]]
+  name = "none"
+  probability = {1 - probability}
+"""
+    return _scenario(tmp_path, name, body)
+
+
+def test_a_likelier_tariff_deters_more_entry(tmp_path, small_calibration):
+    """Handley & Limao (2017): before the decision, firms enter less when the tariff is likelier."""
+    low, high = _branch_scenario(tmp_path, "p20", 0.2), _branch_scenario(tmp_path, "p80", 0.8)
+    run = engine.simulate([low, high], draws=2, firms=3000, seed=5, calibration=small_calibration)
+    before = run.flows.filter((pl.col("origin") == "R0") & (pl.col("destination") == "R1")
+                              & pl.col("period").is_between(1, 8))
+    entries = before.group_by("scenario").agg(pl.col("entries").sum()).sort("scenario")
+    exporters = before.group_by("scenario").agg(pl.col("exporters").mean()).sort("scenario")
+    assert entries["entries"][1] < 0.9 * entries["entries"][0], entries
+    assert exporters["exporters"][1] < exporters["exporters"][0], exporters
+
+
+def test_temporary_tariff_causes_less_exit_than_permanent(tmp_path, small_calibration):
+    hike = '\n[[tariff]]\ndate = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\nrate = "40%"\nmeasure = "m"\n'
+    end = ('\n[[tariff]]\ndate = "2025-09-01"\nannounced = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\n'
+           'rate = "0%"\nmeasure = "m"\n')
+    permanent = _scenario(tmp_path, "permanent", hike)
+    temporary = _scenario(tmp_path, "temporary", hike + end)
+    run = engine.simulate([permanent, temporary], draws=2, firms=3000, seed=3, calibration=small_calibration)
+    during = run.flows.filter((pl.col("origin") == "R0") & (pl.col("destination") == "R1")
+                              & pl.col("period").is_between(2, 7))
+    exits = during.group_by("scenario").agg(pl.col("exits").sum()).sort("scenario")
+    assert exits["exits"][1] < 0.85 * exits["exits"][0], exits  # permanent first, temporary second
+
+
+def test_myopic_without_shocks_is_the_static_model(tmp_path, small_calibration):
+    """With no productivity shocks, no discounting, instant adjustment and flexible prices, the
+    dynamic kernel is the static model with sunk costs (MODEL.md section 4), up to the static
+    model's one fractional marginal firm per cell."""
+    body = '\n[[tariff]]\ndate = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\nrate = "30%"\n'
+    settings = "productivity_sd = 0.0\nhalf_life = 0.0\nprice_reset = 1.0\n"
+    dynamic = _scenario(tmp_path, "dyn", "\n" + settings + body, mode="myopic", periods=8)
+    static = _scenario(tmp_path, "stat", body, mode="static", periods=8)
+    a = engine.simulate([dynamic, static], draws=2, firms=3000, seed=9, calibration=small_calibration).flows
+    d = a.filter(pl.col("scenario") == "dyn").sort("draw", "period", "origin", "destination")
+    s = a.filter(pl.col("scenario") == "stat").sort("draw", "period", "origin", "destination")
+    one_firm = 2000.0 / 3000
+    assert np.max(np.abs(d["exporters"].to_numpy() - s["exporters"].to_numpy())) <= one_firm + 1e-9
+    np.testing.assert_allclose(d["exports"].to_numpy(), s["exports"].to_numpy(), rtol=0.02)
+    changed = d.filter((pl.col("origin") == "R0") & (pl.col("destination") == "R1") & (pl.col("period") == 5))
+    assert changed["exports"].sum() < 0.7 * d.filter((pl.col("origin") == "R0") & (pl.col("destination") == "R1")
+                                                      & (pl.col("period") == 0))["exports"].sum()
+
+
+def test_gradual_adjustment_makes_the_short_run_elasticity_smaller(small_calibration):
+    from engine.diagnose import diagnose
+
+    profile, churn = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=2, firms=2000,
+                              periods=121)
+    by = {r["horizon"]: r for r in profile.iter_rows(named=True)}
+    assert by["year 1"]["elasticity"] < 0 and by["years 8-10"]["elasticity"] < 0
+    assert abs(by["year 1"]["elasticity"]) < 0.6 * abs(by["years 8-10"]["elasticity"]), by
+    assert 0 < churn < 0.2
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("persistence", "1.0", "less than 1"),
+    ("half_life", "-3", "greater than or equal to 0"),
+    ("dollar_invoicing", "1.5", "less than or equal to 1"),
+])
+def test_bad_dynamics_settings_name_the_key(tmp_path, key, value, message):
+    path = write_scenario(tmp_path, f'name = "x"\nstart = "2025-01"\nperiods = 3\n[dynamics]\n{key} = {value}\n')
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert f"dynamics.{key}" in str(err.value) and message in str(err.value)
+
+
+def test_dynamic_model_refuses_ge_with_a_clear_error(tmp_path, small_calibration):
+    path = _scenario(tmp_path, "ge_dyn", periods=3)
+    with pytest.raises(InputError, match="--dynamics static"):
+        engine.simulate([path], draws=1, firms=500, calibration=small_calibration, closure="ge")
