@@ -225,13 +225,10 @@ def scenarios_validate(file, calibration):
 
 
 from engine.calibrate.command import calibrate_command  # noqa: E402  (its own module; imports click only)
+from engine.diagnose_cli import diagnose_command  # noqa: E402
 
 main.add_command(calibrate_command)
+main.add_command(diagnose_command)
 
 if __name__ == "__main__":
     main()
-
-
-from engine.diagnose_cli import diagnose_command  # noqa: E402  (registered after main is defined)
-
-main.add_command(diagnose_command)
