@@ -373,7 +373,7 @@ def test_bad_start(tmp_path, start):
 
 def test_shipped_scenario_loads_and_unknown_name_lists_shipped(default_calibration, tmp_path):
     scenario = load_scenario("us_japan_2025")
-    assert scenario.periods == 24 and len(scenario.tariff) == 4 and len(scenario.branch) == 1
+    assert scenario.periods == 24 and len(scenario.tariff) == 7 and len(scenario.branch) == 1  # 4 in 2025, 3 in 2026
     deal = (("july_decision", "deal"),)
     assert policy_path(scenario, default_calibration, deal).tariff.shape == (24, 10, 10, 8)
     with pytest.raises(InputError) as info:
