@@ -217,5 +217,11 @@ def scenarios_validate(file, calibration):
                f"{len(loaded.parameter)} uncertain parameter(s), {len(loaded.fx_process)} FX process(es))")
 
 
+from engine.report_cli import export_command, report_command, summary_command  # noqa: E402
+
+main.add_command(report_command)
+main.add_command(export_command)
+main.add_command(summary_command)
+
 if __name__ == "__main__":
     main()

@@ -119,7 +119,7 @@ class Report:
                       "Method: first-order Sobol index Var(E[Y|X])/Var(Y), estimated from the run's draws by "
                       "grouping them by each input (categories, or equal-count bins of a continuous input) and "
                       "correcting the between-group variance for the bias of few draws per group. Inputs "
-                      "sampled as one value are one input.")
+                      "sampled as one value are one input." + _few_draws(len(y), indices))
         else:
             self.notes.append(f"{name}: no variance attribution (fewer than 4 draws or no spread)")
         self._add(items, f"{name}.band_error", charts.band_error_chart(error["quantiles"],
@@ -189,6 +189,14 @@ class Report:
 
     def __repr__(self):
         return f"Report({str(self.result.path)!r}, charts={list(self.charts)})"
+
+
+def _few_draws(n, indices):
+    if n >= 100:
+        return ""
+    groups = min(row["groups"] for row in indices)
+    return (f" With {n} draws (about {n // max(groups, 1)} per group) these indices are rough; inputs sampled "
+            "together by chance share the credit. Run more draws to separate them.")
 
 
 def _error_text(error):

@@ -22,6 +22,10 @@ def _month_axis(title="Month"):
                                                                                     tickCount=8))
 
 
+def _order(frame, column):
+    return frame[column].unique(maintain_order=True).to_list()
+
+
 def _fan_layers(y_title, color=None, tooltip_extra=()):
     base = alt.Chart()
     color_enc = {"color": color} if color is not None else {}
@@ -59,8 +63,8 @@ def calendar_chart(frame, exporter, importer):
 def fan_chart(frame, exporter, importer):
     """Median, 25-75 % and 5-95 % bands across draws of the pair's exports, exporters, entries
     and exits by month."""
-    return alt.layer(*_fan_layers("value"), data=_dates(frame)).properties(width=340, height=170).facet(
-        facet=alt.Facet("measure:N", title=None, sort=None, header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
+    return alt.layer(*_fan_layers(None), data=_dates(frame)).properties(width=340, height=170).facet(
+        facet=alt.Facet("measure:N", title=None, sort=_order(frame, "measure"), header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
         columns=2,
     ).resolve_scale(y="independent").properties(
         title=alt.TitleParams(f"{exporter} to {importer} by month: median, 25-75 % (dark) and 5-95 % (light) "
@@ -72,9 +76,9 @@ def fan_by_path_chart(frame, exporter, importer):
     """The fan chart split by branch path (median line and 5-95 % band per path)."""
     color = alt.Color("path_label:N", title="branch path", legend=alt.Legend(orient="bottom", columns=1,
                                                                              labelLimit=600))
-    return alt.layer(*_fan_layers("value", color, (alt.Tooltip("path:N", title="path"),)),
+    return alt.layer(*_fan_layers(None, color, (alt.Tooltip("path:N", title="path"),)),
                      data=_dates(frame)).properties(width=340, height=170).facet(
-        facet=alt.Facet("measure:N", title=None, sort=None, header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
+        facet=alt.Facet("measure:N", title=None, sort=_order(frame, "measure"), header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
         columns=2,
     ).resolve_scale(y="independent").properties(
         title=f"{exporter} to {importer} by branch path: median and 5-95 % band across the draws on each path")
@@ -122,7 +126,8 @@ def regions_chart(frame, last_label):
         base.mark_tick(color="#1f3b63", thickness=2, size=16).encode(alt.X("p50:Q"), y, tooltip=tooltip),
         data=frame)
     return layers.properties(width=230, height=220).facet(
-        facet=alt.Facet("measure:N", title=None, header=alt.Header(labelFontWeight="bold")), columns=3,
+        facet=alt.Facet("measure:N", title=None, sort=_order(frame, "measure"),
+                        header=alt.Header(labelFontWeight="bold")), columns=3,
     ).resolve_scale(x="independent", y="independent").properties(
         title=alt.TitleParams(f"Regions in {last_label}, across draws",
                               subtitle="line 5-95 %, bar 25-75 %, tick median; changes against the baseline"))
@@ -166,6 +171,8 @@ def band_error_chart(quantiles, by_month, outcome):
     left = alt.layer(
         alt.Chart(q).mark_rule(strokeWidth=2, color="#7a7a7a").encode(alt.X("lo:Q", title=f"{outcome}"),
                                                                       alt.X2("hi:Q"), y),
+        alt.Chart(q).mark_tick(color="#7a7a7a", thickness=2, size=10).encode(alt.X("lo:Q"), y),
+        alt.Chart(q).mark_tick(color="#7a7a7a", thickness=2, size=10).encode(alt.X("hi:Q"), y),
         alt.Chart(q).mark_point(filled=True, size=70, color="#1f3b63").encode(
             alt.X("value:Q"), y, tooltip=["quantile:N", alt.Tooltip("value:Q", format=".2f"),
                                           alt.Tooltip("se:Q", title="bootstrap SE", format=".2f")]),
@@ -187,11 +194,12 @@ def firm_deciles_chart(frame, exporter, importer, last_label):
                              "entries": "Entries, per 100 firms",
                              "export_change": "Exports, change %"}, return_dtype=pl.String))
     return alt.Chart(long).mark_bar(color=_BAND).encode(
-        alt.X("decile:O", title="decile of baseline firm size (1 = smallest)"),
+        alt.X("decile:O", title="decile of baseline firm size (1 = smallest)", axis=alt.Axis(labelAngle=0)),
         alt.Y("value:Q", title=None),
         tooltip=["decile:O", "measure:N", alt.Tooltip("value:Q", format=".1f")],
     ).properties(width=230, height=170).facet(
-        facet=alt.Facet("measure:N", title=None, header=alt.Header(labelFontWeight="bold")), columns=3,
+        facet=alt.Facet("measure:N", title=None, sort=_order(long, "measure"),
+                        header=alt.Header(labelFontWeight="bold")), columns=3,
     ).resolve_scale(y="independent").properties(
         title=alt.TitleParams(f"Who gains and who loses: {exporter} firms selling to {importer}, "
                               f"baseline to {last_label}",

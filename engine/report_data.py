@@ -172,7 +172,8 @@ class ScenarioData:
         measures = {"Real income change (welfare), %": pl.col("real_income_change_pct"),
                     "Price index change, %": (pl.col("price_index") - 1) * 100,
                     "Tariff revenue, USD bn per year": pl.col("tariff_revenue") / 1e3}
-        frames = [last.select("region", expr.alias("value")).group_by("region").agg(_quantile_aggs("value"))
+        frames = [last.select("region", expr.alias("value")).group_by("region", maintain_order=True)
+                  .agg(_quantile_aggs("value"))
                   .with_columns(pl.lit(title).alias("measure"))
                   for title, expr in measures.items() if set(expr.meta.root_names()) <= set(last.columns)]
         return pl.concat(frames)
