@@ -119,7 +119,10 @@ def first_order_indices(y, inputs, bins=None):
     -------
     list of dict
         ``input``, ``index`` (bias-corrected, in [0, 1]), ``raw`` (uncorrected between/total
-        variance), ``groups``. Empty when ``y`` does not vary or there are fewer than 4 draws.
+        variance), ``groups`` and ``chance``: two standard deviations of the index of an input
+        that does not matter (normal outcome: the raw ratio is Beta((G-1)/2, (n-G)/2), so the
+        corrected index has sd ``sqrt(2 (G-1) / ((n+1) (n-G)))``); an index below it may be
+        chance. Empty when ``y`` does not vary or there are fewer than 4 draws.
     """
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -138,8 +141,9 @@ def first_order_indices(y, inputs, bins=None):
         groups = int(present.sum())
         within = total - between
         corrected = (between - (groups - 1) * within / (n - groups)) / total if n > groups else float("nan")
+        noise = math.sqrt(2 * (groups - 1) / ((n + 1) * (n - groups))) if n > groups else float("nan")
         rows.append({"input": label, "index": float(np.clip(corrected, 0.0, 1.0)),
-                     "raw": between / total, "groups": groups})
+                     "raw": between / total, "groups": groups, "chance": min(1.0, 2 * noise)})
     return sorted(rows, key=lambda r: -r["index"])
 
 

@@ -275,7 +275,8 @@ def _page(report, specs, bundle):
     script = ("document.querySelectorAll('script.vega-spec').forEach(function (el) {"
               "vegaEmbed('#' + el.dataset.target, JSON.parse(el.textContent), "
               f"{_json_script(_EMBED_OPTIONS)}).catch(function (e) {{"
-              "document.getElementById(el.dataset.target).textContent = 'Chart failed: ' + e; });});")
+              "var div = document.getElementById(el.dataset.target); div.className += ' chart-failed';"
+              "div.textContent = 'This chart could not be drawn: ' + e; });});")
     bundle = bundle.replace("</script", "<\\/script")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>Run report: {html.escape(names)}</title><style>{_CSS}</style>"

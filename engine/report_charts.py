@@ -153,11 +153,16 @@ def attribution_chart(rows, outcome):
         tooltip=["input:N", alt.Tooltip("percent:Q", title="first-order index, %", format=".1f"),
                  alt.Tooltip("groups:Q", title="groups of draws")])
     text = bars.mark_text(align="left", dx=4).encode(text=alt.Text("percent:Q", format=".0f"))
-    return alt.layer(bars, text).properties(
+    chance = alt.Chart(data.select((pl.col("chance").max() * 100).alias("chance"))).mark_rule(
+        strokeDash=[4, 3], color="#c44e52").encode(
+        x="chance:Q", tooltip=[alt.Tooltip("chance:Q", title="could be chance below, %", format=".0f")])
+    return alt.layer(bars, text, chance).properties(
         width=WIDTH - 300, height=max(60, 28 * len(rows)),
         title=alt.TitleParams(f"What drives the spread of {outcome}",
-                              subtitle="first-order Sobol indices estimated by grouping the draws "
-                                       "(bias-corrected); the rest is interactions and finite-firm noise"))
+                              subtitle=["first-order Sobol indices estimated by grouping the draws "
+                                        "(bias-corrected); the rest is interactions and finite-firm noise",
+                                        "dashed line: an input that does not matter scores below it 95 % of "
+                                        "the time (more draws move it left)"]))
 
 
 def band_error_chart(quantiles, by_month, outcome):
