@@ -181,7 +181,7 @@ class Report:
             width, height = (float(v) for v in re.search(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"',
                                                          svg).groups())
             (folder / f"{stem}.svg").write_text(svg, encoding="utf-8")
-            (folder / f"{stem}.png").write_bytes(vl_convert.vegalite_to_png(spec, scale=scale))
+            (folder / f"{stem}.png").write_bytes(vl_convert.svg_to_png(svg, scale=scale))  # same drawing
             index.append({"name": name, "svg": f"{stem}.svg", "png": f"{stem}.png", "width": width, "height": height,
                           "png_width": round(width * scale), "png_height": round(height * scale)})
         (folder / "figures.json").write_text(json.dumps(index, indent=2) + "\n")
