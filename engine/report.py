@@ -36,6 +36,28 @@ def _charts_module():
     return report_charts
 
 
+def vega_bundle():
+    """The Vega, Vega-Lite and vega-embed JavaScript as one script (vl-convert bundles it, which
+    takes seconds; the result is kept in the user's cache folder per vl-convert version)."""
+    import vl_convert
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tradeflow-engine"
+    path = cache / f"vega-embed-bundle-vl-convert-{vl_convert.__version__}.js"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    bundle = vl_convert.javascript_bundle()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(bundle, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only home: bundle every time
+        pass
+    return bundle
+
+
 class Report:
     """The charts of a run, grouped in sections, with the facts a reader needs.
 
@@ -144,9 +166,7 @@ class Report:
 
     def to_html(self):
         """The whole report as one HTML string (scripts inlined, no external resources)."""
-        import vl_convert
-
-        return _page(self, self.specs(), vl_convert.javascript_bundle())
+        return _page(self, self.specs(), vega_bundle())
 
     def save(self, path):
         """Write the HTML page (through a temporary file, so a failure leaves no half page)."""
@@ -207,10 +227,15 @@ def _error_text(error):
     if error["firm_share"] is None:
         return text + ("Too few draws to separate finite-firm noise from the sampled inputs (a regression "
                        "needs at least 3 more draws than regressors).")
-    return text + (f"Finite-firm noise is at most {100 * error['firm_share']:.0f} % of the variance across draws "
+    return text + (f"Finite-firm noise is at most {_pct(error['firm_share'])} of the variance across draws "
                    f"(what the sampled inputs leave unexplained); it falls as 1/firms, so four times the "
                    f"{error['firms']:,} firms per origin-sector would narrow the band by at most "
-                   f"{100 * error['narrowing_4x_firms']:.0f} %.")
+                   f"{_pct(error['narrowing_4x_firms'])}.")
+
+
+def _pct(share):
+    percent = 100 * share
+    return f"{percent:.0f} %" if percent >= 9.5 else f"{percent:.1f} %" if percent >= 0.05 else "0.0 %"
 
 
 _CSS = """

@@ -265,6 +265,17 @@ def test_optional_columns_are_shown_when_present(run, tmp_path):
     assert decomposition["component"].unique().to_list() == ["terms of trade"]
 
 
+def test_vega_bundle_is_cached_per_vl_convert_version(tmp_path, monkeypatch):
+    from engine.report import vega_bundle
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = vega_bundle()
+    cached = list((tmp_path / "tradeflow-engine").glob("vega-embed-bundle-*.js"))
+    assert len(cached) == 1 and cached[0].read_text() == first and "vegaEmbed" in first
+    cached[0].write_text("window.vegaEmbed = 1;")  # the cached file is what the next report inlines
+    assert vega_bundle() == "window.vegaEmbed = 1;"
+
+
 def test_result_object_gives_the_report_and_charts(run):
     charts = run.charts()
     assert "us_japan_2025.fan" in charts
