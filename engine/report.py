@@ -10,6 +10,7 @@ opens offline: no server, no CDN, no web fonts (system fonts only).
 
 import datetime as dt
 import html
+import importlib
 import json
 import os
 import re
@@ -29,11 +30,10 @@ _EMBED_OPTIONS = {"actions": {"export": True, "source": False, "compiled": False
 
 def _charts_module():
     try:
-        from engine import report_charts
+        return importlib.import_module("engine.report_charts")
     except ImportError as exc:  # altair is in the optional 'report' extra
-        raise ImportError(f"engine report needs the report extra ({exc.name} is missing): "
+        raise ImportError(f"engine report needs the report extra ({exc.name or exc} is missing): "
                           "pip install 'tradeflow-engine[report]'") from None
-    return report_charts
 
 
 def vega_bundle():
@@ -130,7 +130,7 @@ class Report:
         y = headline["change_pct"].to_numpy()
         outcome = f"{ex} to {im} exports, {last_label} vs {base_label}, % change"
         inputs = input_groups(data.draws)
-        indices = first_order_indices(y, inputs)
+        indices = first_order_indices(y, inputs) if inputs else []
         error = band_error(y, inputs, self.result.manifest["firms_per_block"])
         q = {row["q"]: row for row in error["quantiles"]}
         paragraphs.append(
@@ -143,7 +143,8 @@ class Report:
                       "correcting the between-group variance for the bias of few draws per group. Inputs "
                       "sampled as one value are one input." + _few_draws(len(y), indices))
         else:
-            self.notes.append(f"{name}: no variance attribution (fewer than 4 draws or no spread)")
+            self.notes.append(f"{name}: no variance attribution (no sampled inputs, fewer than 4 draws or no "
+                              "spread across draws)")
         self._add(items, f"{name}.band_error", charts.band_error_chart(error["quantiles"],
                                                                        data.band_error_by_month(), outcome),
                   "Bootstrap over draws (1,000 resamples, fixed seed); the error falls as 1/sqrt(draws).")

@@ -69,6 +69,11 @@ class ScenarioData:
         self.exporter, self.importer = focus_pair(record, regions)
         draws = result.scan("draws").filter(pl.col("scenario") == self.name).collect()
         self.draws = draws.select([c for c in draws.columns if draws[c].null_count() < draws.height])
+        if "path" not in self.draws.columns:
+            self.draws = self.draws.with_columns(pl.lit("").alias("path"))
+        self.draws = self.draws.with_columns(
+            pl.when(pl.col("path").fill_null("") == "").then(pl.lit("(no branches)")).otherwise(pl.col("path"))
+            .alias("path"))
         flows = result.scan("flows").filter(
             (pl.col("scenario") == self.name) & (pl.col("origin") == self.exporter)
             & (pl.col("destination") == self.importer))

@@ -14,6 +14,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -263,6 +264,39 @@ def test_optional_columns_are_shown_when_present(run, tmp_path):
     assert last == pytest.approx(1.0 + 0.01 * data.last_period, rel=1e-9)  # volume = exports / unit value
     decomposition = ScenarioData(engine.SimulationResult(copy), record).welfare_decomposition()
     assert decomposition["component"].unique().to_list() == ["terms of trade"]
+
+
+def test_report_of_a_scenario_without_uncertain_inputs(tmp_path):
+    text = """
+name = "certain"
+start = "2025-01"
+periods = 3
+[[tariff]]
+date = "2025-02-01"
+importer = "USA"
+exporter = "JPN"
+sectors = "ALL"
+rate = "20%"
+"""
+    run = engine.simulate(write_scenario(tmp_path, text, "certain"), draws=5, firms=300, seed=1)
+    built = build_report(run, out=tmp_path / "r.html")
+    assert "certain.fan" in built.charts and "certain.band_error" in built.charts
+    assert "certain.fan_by_path" not in built.charts and "certain.attribution" not in built.charts
+    assert any("no variance attribution" in n for n in built.notes)
+    calendar = ScenarioData(run, run.manifest["scenarios"][0]).calendar()
+    assert calendar["path"].unique().to_list() == ["(no branches)"]
+    assert calendar.filter(pl.col("date") >= pl.date(2025, 2, 1))["tariff_pct"].min() >= 20
+    page = _Page()
+    page.feed((tmp_path / "r.html").read_text())
+    assert set(page.specs) == set(built.charts)
+
+
+def test_report_command_without_the_report_extra(run, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "altair", None)  # import altair -> ImportError
+    monkeypatch.delitem(sys.modules, "engine.report_charts", raising=False)
+    result = CliRunner().invoke(main, ["report", str(run.path), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 1 and "pip install 'tradeflow-engine[report]'" in result.output
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_vega_bundle_is_cached_per_vl_convert_version(tmp_path, monkeypatch):
