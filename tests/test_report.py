@@ -163,6 +163,22 @@ def test_attribution_on_a_scenario_where_only_the_branch_matters(tmp_path):
             assert row["index"] < row["chance"] < 0.15
 
 
+def test_unexplained_variance_is_finite_firm_noise_falling_as_one_over_firms(tmp_path):
+    """In ``one_input`` nothing but the branch and the firm population moves the outcome, so the
+    residual variance across draws is firm noise: 16 times the firms should divide it by about 16
+    (the two variance estimates have about 37 degrees of freedom each: a factor 8 to 32 is the
+    two-sigma range)."""
+    scenario = write_scenario(tmp_path, ONE_INPUT, "one_input")
+    residual = {}
+    for firms in (200, 3200):
+        run = engine.simulate(scenario, draws=40, firms=firms, seed=SEED)
+        data = ScenarioData(run, run.manifest["scenarios"][0])
+        y = data.headline()["change_pct"].to_numpy()
+        residual[firms] = residual_share(y, input_groups(data.draws)) * np.var(y, ddof=1)
+    print(residual)
+    assert 8 < residual[200] / residual[3200] < 32
+
+
 # --- the HTML page -------------------------------------------------------------------------------
 class _Page(html.parser.HTMLParser):
     def __init__(self):
