@@ -242,7 +242,8 @@ def _pct(share):
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", Arial, sans-serif;
        margin: 0 auto; max-width: 1060px; padding: 24px; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 2em; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 2em; }
 table.facts { border-collapse: collapse; font-size: 0.9em; }
 table.facts td { padding: 2px 12px 2px 0; vertical-align: top; } table.facts td:first-child { color: #666; }
 pre { background: #f6f6f6; padding: 10px; overflow-x: auto; font-size: 0.85em; max-height: 420px; }

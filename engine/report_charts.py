@@ -64,7 +64,8 @@ def fan_chart(frame, exporter, importer):
     """Median, 25-75 % and 5-95 % bands across draws of the pair's exports, exporters, entries
     and exits by month."""
     return alt.layer(*_fan_layers(None), data=_dates(frame)).properties(width=340, height=170).facet(
-        facet=alt.Facet("measure:N", title=None, sort=_order(frame, "measure"), header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
+        facet=alt.Facet("measure:N", title=None, sort=_order(frame, "measure"),
+                        header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
         columns=2,
     ).resolve_scale(y="independent").properties(
         title=alt.TitleParams(f"{exporter} to {importer} by month: median, 25-75 % (dark) and 5-95 % (light) "
@@ -78,7 +79,8 @@ def fan_by_path_chart(frame, exporter, importer):
                                                                              labelLimit=600))
     return alt.layer(*_fan_layers(None, color, (alt.Tooltip("path:N", title="path"),)),
                      data=_dates(frame)).properties(width=340, height=170).facet(
-        facet=alt.Facet("measure:N", title=None, sort=_order(frame, "measure"), header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
+        facet=alt.Facet("measure:N", title=None, sort=_order(frame, "measure"),
+                        header=alt.Header(labelFontWeight="bold", labelFontSize=12)),
         columns=2,
     ).resolve_scale(y="independent").properties(
         title=f"{exporter} to {importer} by branch path: median and 5-95 % band across the draws on each path")
@@ -87,7 +89,8 @@ def fan_by_path_chart(frame, exporter, importer):
 def margins_chart(frame, exporter, importer):
     """Intensive and extensive margins of the change in exports (mean across draws)."""
     data = _dates(frame)
-    parts = alt.Chart(data).transform_filter(alt.datum.component != "total change").mark_bar(opacity=0.85).encode(
+    parts = alt.Chart(data).transform_filter(alt.datum.component != "total change").mark_bar(
+        opacity=0.85, size=12).encode(
         _month_axis(),
         alt.Y("usd_bn:Q", title="change against the baseline, USD bn per year", stack="zero"),
         alt.Color("component:N", title=None, scale=alt.Scale(
