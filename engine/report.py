@@ -145,10 +145,13 @@ class Report:
         else:
             self.notes.append(f"{name}: no variance attribution (no sampled inputs, fewer than 4 draws or no "
                               "spread across draws)")
-        self._add(items, f"{name}.band_error", charts.band_error_chart(error["quantiles"],
-                                                                       data.band_error_by_month(), outcome),
-                  "Bootstrap over draws (1,000 resamples, fixed seed); the error falls as 1/sqrt(draws).")
-        paragraphs.append(_error_text(error))
+        if len(y) >= 4:
+            self._add(items, f"{name}.band_error", charts.band_error_chart(error["quantiles"],
+                                                                           data.band_error_by_month(), outcome),
+                      "Bootstrap over draws (1,000 resamples, fixed seed); the error falls as 1/sqrt(draws).")
+            paragraphs.append(_error_text(error))
+        else:
+            self.notes.append(f"{name}: no Monte Carlo error of the bands (fewer than 4 draws)")
         deciles = data.firm_deciles()
         if deciles is not None:
             self._add(items, f"{name}.firm_deciles", charts.firm_deciles_chart(deciles, ex, im, last_label),

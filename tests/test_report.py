@@ -305,6 +305,8 @@ rate = "20%"
     page = _Page()
     page.feed((tmp_path / "r.html").read_text())
     assert set(page.specs) == set(built.charts)
+    few = build_report(engine.simulate(tmp_path / "certain.toml", draws=3, firms=300, seed=1))
+    assert "certain.band_error" not in few.charts and any("fewer than 4 draws" in n for n in few.notes)
 
 
 def test_report_command_without_the_report_extra(run, tmp_path, monkeypatch):
