@@ -79,11 +79,12 @@ class Report:
         for record in result.manifest["scenarios"]:
             self._scenario_section(charts, ScenarioData(result, record))
         exporter, importer = focus_pair(result.manifest["scenarios"][0], result.manifest["calibration"]["regions"])
-        first = scenario_differences(result, exporter, importer)
-        if first is not None:
-            self.charts["differences"] = charts.differences_chart(first, exporter, importer)
+        differences = scenario_differences(result, exporter, importer)
+        if differences is not None:
+            self.charts["differences"] = charts.differences_chart(differences, exporter, importer)
             self.sections.append({"title": "Scenarios compared", "paragraphs": [], "items": [
-                ("differences", "Exports of the focus pair in each scenario minus the first, draw by draw. "
+                ("differences", "Exports of the focus pair in each scenario minus the first, draw by draw, in "
+                                "the months both cover. "
                                 "Because every scenario uses the same firms, shocks and uncertain inputs in a "
                                 "draw, the band holds the policy difference, not Monte Carlo noise.")]})
 
