@@ -226,9 +226,10 @@ def scenarios_validate(file, calibration):
 
 from engine.calibrate.command import calibrate_command  # noqa: E402  (its own module; imports click only)
 from engine.diagnose_cli import diagnose_command  # noqa: E402
+from engine.report_cli import export_command, report_command, summary_command  # noqa: E402
 
-main.add_command(calibrate_command)
-main.add_command(diagnose_command)
+for _command in (calibrate_command, diagnose_command, report_command, export_command, summary_command):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -259,5 +259,16 @@ class SimulationResult:
         """Firm-level rows (only if the run asked for firm output)."""
         return self.scan("firms").collect()
 
+    def report(self, out=None, figures=None):
+        """The run's charts (``engine.report.Report``; ``.charts`` shows inline in a notebook),
+        optionally written as an HTML page ``out`` and PNG/SVG files in ``figures``."""
+        from engine.report import build_report
+
+        return build_report(self, out=out, figures=figures)
+
+    def charts(self):
+        """Name -> Altair chart of every chart of the report."""
+        return self.report().charts
+
     def __repr__(self):
         return f"SimulationResult(path={str(self.path)!r}, scenarios={self.scenarios})"
