@@ -5,11 +5,10 @@ run wrote it, ``firms``). Values in USD are shown in billions per year (annual r
 Bands are quantiles across draws (5-95 % and 25-75 %, linear interpolation), as in the terminal
 summary.
 
-Optional columns: other parts of the engine add columns to the tables over time. The report
-shows them when they are there and leaves their chart out (with a note) when they are not:
+Optional columns: runs written by older engine versions lack some columns. The report shows a
+chart when its columns are there and leaves it out (with a note) when they are not:
 
-- price vs volume: a flows column named ``unit_value*`` or ``export_price*`` (an export unit value
-  index, baseline = 1) and/or ``quantity*`` / ``export_quantity*``;
+- price vs volume: the flows column ``export_price_index`` (customs unit value, period 0 = 1);
 - welfare decomposition: regions columns named ``welfare_*`` or ``*_contribution_pct`` (components
   of the real income change, percent), labelled by the description in the Parquet metadata;
 - firm deciles: the ``firms`` table (``engine simulate --firm-output sample``).
@@ -125,17 +124,12 @@ class ScenarioData:
         the flows table has no unit value or quantity column.
 
         Aggregation over sectors: volume ``Q = sum_k X_k / u_k`` (exports at baseline unit
-        values) with ``u`` the unit value index, or ``Q = sum_k q_k`` when only quantities are
-        given; price = ``(X / X_0) / (Q / Q_0)``, the implicit (Paasche) deflator.
+        values) with ``u`` the flows' ``export_price_index``; price = ``(X / X_0) / (Q / Q_0)``,
+        the implicit (Paasche) deflator.
         """
-        unit = _match(self.flow_columns, ("unit_value", "export_price"))
-        quantity = _match(self.flow_columns, ("quantity", "export_quantity"))
-        if unit:
-            volume = (pl.col("exports") / pl.col(unit[0])).sum()
-        elif quantity:
-            volume = pl.col(quantity[0]).sum()
-        else:
+        if "export_price_index" not in self.flow_columns:  # runs written before the column existed
             return None
+        volume = (pl.col("exports") / pl.col("export_price_index")).sum()
         per = self.cells.group_by("draw", "period", "date").agg(pl.col("exports").sum(), volume.alias("volume"))
         base = per.filter(pl.col("period") == 0).select("draw", pl.col("exports").alias("x0"),
                                                          pl.col("volume").alias("q0"))

@@ -77,8 +77,9 @@ DRAWS, FIRMS, SEED = 8, 2000, 11
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     scenario = write_scenario(folder, ONE_INPUT, "one_input")
+    # firm rows (the size deciles) come from the static firm model; the dynamic one writes none yet
     return engine.simulate(["us_japan_2025", scenario], draws=DRAWS, firms=FIRMS, seed=SEED,
-                           out=folder / "run", firm_output="sample")
+                           out=folder / "run", firm_output="sample", dynamics="static")
 
 
 @pytest.fixture(scope="module")
@@ -234,8 +235,8 @@ def test_report_html_is_self_contained_and_has_every_chart_with_data(report):
     assert not re.search(r"@import|@font-face|url\(\s*['\"]?https?:", text)
     assert "vegaEmbed" in text and len(text) > 500_000  # the vega bundle is inlined
     assert "us_japan_2025" in text and "Scenario file" in text and f"seed</td><td>{SEED}" in text
+    assert "us_japan_2025.price_volume" in built.charts  # every run has export price indices
     # optional columns absent in this run: said, not silently dropped
-    assert any("price vs volume" in n for n in built.notes)
     assert any("welfare decomposition" in n for n in built.notes)
 
 
@@ -259,13 +260,25 @@ def test_figures_are_valid_png_and_svg_of_the_stated_size(report):
         assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 3, entry["name"]
 
 
+def test_price_volume_chart_is_left_out_with_a_note_for_runs_without_price_indices(run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run.path, copy, ignore=shutil.ignore_patterns("firms"))
+    for part in (copy / "flows").glob("scenario=*/*.parquet"):
+        table = pq.read_table(part)
+        pq.write_table(table.drop_columns(["export_price_index", "export_quantity_index"]), part)
+    built = build_report(copy)
+    assert "us_japan_2025.price_volume" not in built.charts
+    assert any("price vs volume" in n for n in built.notes)
+
+
 def test_optional_columns_are_shown_when_present(run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run.path, copy, ignore=shutil.ignore_patterns("firms"))
     for part in (copy / "flows").glob("scenario=*/*.parquet"):
         table = pq.read_table(part)
         unit = pa.array(1.0 + 0.01 * table["period"].to_numpy())  # prices up 1 % a month
-        pq.write_table(table.append_column("unit_value", unit), part)
+        column = table.schema.get_field_index("export_price_index")
+        pq.write_table(table.set_column(column, "export_price_index", unit), part)
     for part in (copy / "regions").glob("scenario=*/*.parquet"):
         table = pq.read_table(part)
         field = pa.field("welfare_terms_of_trade_pct", pa.float64(), metadata={"description": "terms of trade"})
