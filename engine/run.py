@@ -46,7 +46,8 @@ def _check_int(name, value, low, high=None):
 
 
 #: Closure name -> function simulating one scenario on one draw's population.
-CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge")}
+CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge"),
+            "ge_fixed_wage": partial(simulate_scenario, closure="ge_fixed_wage")}
 
 
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,

@@ -239,7 +239,7 @@ class Scenario(Events):
     start: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     periods: int = Field(ge=1, le=600)
     focus: Focus | None = None
-    closure: Literal["pe", "ge"] = "pe"
+    closure: Literal["pe", "ge", "ge_fixed_wage"] = "pe"
     sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
     groups: dict[str, tuple[str, ...]] = {}
     fx_process: tuple[FxProcess, ...] = ()
