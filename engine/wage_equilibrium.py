@@ -303,7 +303,8 @@ def _newton(period, z, jac, max_evaluations):
         z, f, state = z_new, f_new, state_new
 
 
-def solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params, commitments=()):
+def solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params, commitments=(),
+                           reference=None):
     """Solve the ``ge`` closure in every period.
 
     Parameters
@@ -315,6 +316,9 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
     params : engine.model.DrawParameters
     commitments : sequence of (blocks, dests, amounts (T,), where)
         Government purchases of the cells' goods, USD million a year at baseline world GDP.
+    reference : int, optional
+        The region whose wage is pinned while solving (default: the largest labour income). Results
+        are reported in the world-GDP numeraire whatever it is; only rounding differs.
 
     Returns
     -------
@@ -328,7 +332,7 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
     cost_tails(population.entry_sorted, population.tail_sales, tail_cost)
     acc = labour_accounts(baseline, params, tail_cost, population)
     n_periods = static.shape[0]
-    reference = int(np.argmax(acc.labour))
+    reference = int(np.argmax(acc.labour)) if reference is None else reference
     previous = baseline.threshold
     z, jac = None, None
     out = {k: [] for k in ("threshold", "active", "sales_index", "market_cells", "wage", "profits",
@@ -340,7 +344,10 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
         period = _Period(population, tail_cost, acc, params, log_demand_change[t], static[t], tariff[t],
                          previous, commitments, amounts, reference)
         z = np.zeros(period.size()) if z is None else z
-        z, state, jac, iterations[t], residuals[t] = _newton(period, z, jac, config.GE_MAX_ITERATIONS)
+        try:
+            z, state, jac, iterations[t], residuals[t] = _newton(period, z, jac, config.GE_MAX_ITERATIONS)
+        except ConvergenceError as error:
+            raise ConvergenceError(f"period {t}: {error}") from None
         previous = state["threshold"]
         rescale = acc.world_gdp0 / state["world_gdp"]  # numeraire: world GDP at its baseline value
         log_rescale = np.log(rescale)
