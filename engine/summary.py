@@ -88,7 +88,8 @@ def region_lines(result, scenario, regions_shown):
     table = (regions.filter((pl.col("period") == last) & pl.col("region").is_in(list(regions_shown)))
              .group_by("region").agg(
                  *(stat(pl.col(c)).alias(f"{c}_{name}") for c in ("real_income_change_pct", "price_index",
-                                                                    "tariff_revenue")
+                                                                    "tariff_revenue", *DECOMPOSITION,
+                                                                    "equivalent_variation")
                    for name, stat in (("mean", pl.Expr.mean),
                                       ("lo", lambda e: e.quantile(BAND[0], "linear")),
                                       ("hi", lambda e: e.quantile(BAND[1], "linear")))))
@@ -103,7 +104,19 @@ def region_lines(result, scenario, regions_shown):
             f"{(row['price_index_hi'] - 1) * 100:+.2f}]  "
             f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
             f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
+    lines.append(f"{'':<8}{'welfare decomposition, pp (mean): labour, profits, tariff revenue, deficit, purchases'}"
+                 f"{'EV, $bn/yr':>14}")
+    for code in regions_shown:
+        row = table.filter(pl.col("region") == code).row(0, named=True)
+        parts = "  ".join(f"{row[f'{c}_mean']:+7.3f}" for c in DECOMPOSITION)
+        lines.append(f"{code:<8}{parts}   {row['equivalent_variation_mean'] / 1e3:>+10.2f} "
+                     f"[{row['equivalent_variation_lo'] / 1e3:+.2f} to {row['equivalent_variation_hi'] / 1e3:+.2f}]")
     return lines
+
+
+#: Columns of the welfare decomposition shown in the summary (engine.welfare).
+DECOMPOSITION = ("welfare_labour_pct", "welfare_profits_pct", "welfare_tariff_revenue_pct", "welfare_deficit_pct",
+                 "welfare_purchases_pct")
 
 
 def branch_shares(draws):
