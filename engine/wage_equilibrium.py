@@ -191,6 +191,8 @@ class _Period:
         self.free_wage = np.ones(n_regions, dtype=bool)
         self.free_wage[reference] = False
         self.log_lambda = np.log(params.sunk_cost_ratio)
+        self.fd_step = 1e-6 * max(1.0, population.n_firms / 1e4)
+        self.fresh = False  # the Jacobian was just computed
         self.base_committed = [max(float((acc.sales0[b, n] / (1.0 + acc.tariff0[b, n])).sum()), 1e-12)
                                for b, n, *_ in commitments]
 
@@ -253,7 +255,14 @@ class _Period:
                               price_sum=price_sum, expenditure=expenditure, world_gdp=world_gdp)
 
 
-def _jacobian(period, z, f, step=1e-6):
+def _jacobian(period, z, f):
+    """Finite-difference Jacobian. Aggregates are piecewise linear in thresholds (the marginal-firm
+    rule), with kinks at the simulated firms' scores: with few firms the step stays inside one
+    piece (the local Jacobian is exact there); with many firms the pieces are so short that their
+    slopes are noisy, so the step spans a few dozen firms (``_Period.fd_step``: 1e-6 up to 1e4
+    firms per block, growing in proportion beyond: 1e-4 at 10^6; ten times larger after a failed
+    step, up to 1e-2)."""
+    step = period.fd_step
     jac = np.empty((f.size, z.size))
     for j in range(z.size):
         moved = z.copy()
@@ -278,6 +287,7 @@ def _newton(period, z, jac, max_evaluations):
         if jac is None:
             jac = _jacobian(period, z, f)
             evaluations += z.size
+            period.fresh = True
         try:
             dz = -np.linalg.solve(jac, f)
         except np.linalg.LinAlgError:
@@ -293,11 +303,13 @@ def _newton(period, z, jac, max_evaluations):
                 break
             scale *= 0.5
         if not improved:
-            if jac is not None and getattr(period, "_fresh", False):
-                raise ConvergenceError(f"general equilibrium: no Newton step reduces the residual {norm:.3g}")
-            jac, period._fresh = None, True
+            if period.fresh:
+                period.fd_step *= 10.0
+                if period.fd_step > 1e-2:
+                    raise ConvergenceError(f"general equilibrium: no Newton step reduces the residual {norm:.3g}")
+            jac, period.fresh = None, True
             continue
-        period._fresh = False
+        period.fresh = False
         step = z_new - z
         jac = jac + np.outer((f_new - f) - jac @ step, step) / (step @ step)
         z, f, state = z_new, f_new, state_new
