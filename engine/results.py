@@ -110,8 +110,8 @@ REGIONS_SCHEMA = pa.schema(
                "percent of baseline spending"),
         _field("equivalent_variation", pa.float64(), "equivalent variation: baseline spending x welfare change",
                _MUSD),
-        _field("ge_iterations", pa.int32(), "evaluations of the whole system in the period (ge: Newton-"
-               "Broyden incl. Jacobian columns; ge_fixed_wage: safeguarded secant; 0 in PE)"),
+        _field("ge_iterations", pa.int32(), "evaluations of the whole system in the period (ge: Newton "
+               "steps and line search; ge_fixed_wage: safeguarded secant; 0 in PE)"),
         _field("ge_residual", pa.float64(), "max |a + log P-sum - log E| (and, in ge, |log labour supply - "
                "log demand|, commitment gaps) at the solution, a = log(A/A0) (0 in PE)", "log points"),
     ],

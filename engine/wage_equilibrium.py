@@ -39,8 +39,10 @@ Interface with the firm model: only per-cell aggregates at a threshold (``cell_a
 firms, sales index ``sum exp(sales_score)``, cost index ``sum eta``), so a dynamic firm model can
 supply the same aggregates.
 
-Solver: Newton's method on the stacked residuals with a finite-difference Jacobian, kept across
-periods with Broyden updates and a backtracking line search, recomputed when a step fails.
+Solver: Newton's method on the stacked residuals with the Jacobian by the chain rule at every step
+(``_Period.jacobian``; the slopes of the cells' aggregates in their thresholds are centred
+differences over a step sized to the firm count) and an Armijo backtracking line search on the sum
+of squared residuals; after a failed line search the slope step widens tenfold (to 1e-2 at most).
 """
 
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ from engine import config
 from engine.equilibrium import ConvergenceError, by_market, to_market_cells
 from engine.model import continuation_threshold
 from engine.welfare import region_accounts
-from kernels.fixed_costs import cost_tails
+from kernels.fixed_costs import cost_tails, marginal_aggregates
 
 
 def log_margin(tariff, pass_through, sigma):
@@ -79,15 +81,11 @@ def cell_aggregates(population, tail_cost, thresholds):
     active, sales_index, cost_index : ndarray (T, B, R)
         ``cost_index`` is ``sum eta`` over active firms (fixed cost paid = ``w F c * cost_index``).
     """
-    count, sales_hard, fraction, _ = population.marginal(thresholds)
-    m = population.n_firms
-    first = m - count
-    below = np.maximum(first - 1, 0)
-    blocks, dests = np.indices(thresholds.shape[-2:])
-    marginal_sales = population.tail_sales[blocks, dests, below] - population.tail_sales[blocks, dests, first]
-    cost_hard = tail_cost[blocks, dests, first]
-    marginal_cost = tail_cost[blocks, dests, below] - cost_hard
-    return count + fraction, sales_hard + fraction * marginal_sales, cost_hard + fraction * marginal_cost
+    thresholds = np.ascontiguousarray(thresholds, dtype=np.float64)
+    active, sales_index, cost_index = (np.empty(thresholds.shape) for _ in range(3))
+    marginal_aggregates(population.entry_sorted, population.tail_sales, tail_cost, thresholds, active, sales_index,
+                        cost_index)
+    return active, sales_index, cost_index
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,9 +190,37 @@ class _Period:
         self.free_wage[reference] = False
         self.log_lambda = np.log(params.sunk_cost_ratio)
         self.fd_step = 1e-6 * max(1.0, population.n_firms / 1e4)
-        self.fresh = False  # the Jacobian was just computed
         self.base_committed = [max(float((acc.sales0[b, n] / (1.0 + acc.tariff0[b, n])).sum()), 1e-12)
                                for b, n, *_ in commitments]
+        self._structure()
+
+    def _structure(self):
+        """Constant matrices of the chain rule (``jacobian``): how each unknown moves each cell's
+        demand shift and its destination wage, and which cells add up to which aggregate."""
+        n_regions, n_sectors = self.n_regions, self.n_sectors
+        n_blocks = n_regions * n_sectors
+        block, dest = np.indices((n_blocks, n_regions)).reshape(2, -1)
+        origin, sector = block // n_sectors, block % n_sectors
+        n_cells = block.size
+        markets = np.flatnonzero(self.open_market.ravel())  # market index n * K + k
+        free = np.flatnonzero(self.free_wage)
+        n_a, n_w = markets.size, free.size
+        size = self.size()
+        shift = np.zeros((n_cells, size))
+        dest_wage = np.zeros((n_cells, size))
+        commit = np.zeros((len(self.commitments), n_cells))
+        cell_market = dest * n_sectors + sector
+        for j, m in enumerate(markets):
+            shift[cell_market == m, j] = 1.0
+        sigma_cell = self.one_minus_sigma[block, 0]
+        for j, r in enumerate(free):
+            shift[origin == r, n_a + j] = sigma_cell[origin == r]
+            dest_wage[dest == r, n_a + j] = 1.0
+        for c, (blocks, dests, *_rest) in enumerate(self.commitments):
+            commit[c, blocks * n_regions + dests] = 1.0
+            shift[:, n_a + n_w + c] = commit[c]
+        self.d_shift, self.d_dest_wage, self.commit_cells = shift, dest_wage, commit
+        self.markets, self.free, self.n_a, self.n_w = markets, free, n_a, n_w
 
     def unpack(self, z):
         n_a = int(self.open_market.sum())
@@ -219,8 +245,14 @@ class _Period:
         shift = self.one_minus_sigma * origin_lw + a_cells + x_cells
         entrant = self.static - shift + lw[None, :]  # fixed costs in the destination's labour
         threshold = continuation_threshold(entrant, self.previous, self.log_lambda)
-        both = np.stack([threshold, np.maximum(threshold, self.previous)])
+        incumbent = np.maximum(threshold, self.previous)
+        d = self.fd_step
+        both = np.stack([threshold, incumbent, threshold + d, threshold - d, incumbent + d, incumbent - d])
         active, sales_index, cost_index = cell_aggregates(self.population, self.tail_cost, both)
+        with np.errstate(invalid="ignore"):  # centred slopes over +-fd_step (0 in closed cells: inf - inf)
+            slope_sales = np.nan_to_num((sales_index[2] - sales_index[3]) / (2 * d))
+            slope_cost = np.nan_to_num((cost_index[2] - cost_index[3]) / (2 * d))
+            slope_cost_incumbent = np.nan_to_num((cost_index[4] - cost_index[5]) / (2 * d))
         with np.errstate(over="ignore", invalid="ignore"):
             sales = np.where(sales_index[0] > 0, self.acc.scale * np.exp(self.ldc + shift) * sales_index[0], 0.0)
         exports = sales / (1.0 + self.tariff)
@@ -250,18 +282,95 @@ class _Period:
             market_gap = np.where(self.open_market, a + np.log(price_sum) - np.log(expenditure), 0.0)
             labour_gap = lw + np.log(self.acc.labour) - np.log(labour_demand)
         residual = np.concatenate([market_gap[self.open_market], labour_gap[self.free_wage], commit_gap])
+        moves = threshold != self.previous  # h follows the entrant threshold (else: held by sunk costs)
+        above = moves & (threshold > self.previous)  # incumbents' threshold moves with h
+        with np.errstate(over="ignore", invalid="ignore"):
+            unit_sales = np.where(sales_index[0] > 0, self.acc.scale * np.exp(self.ldc + shift), 0.0)
+        slopes = dict(
+            sales=np.nan_to_num(unit_sales * slope_sales) * moves,
+            fixed=self.acc.fixed_cost_unit * np.exp(lw)[None, :] * (
+                slope_cost * moves - (1.0 - np.exp(self.log_lambda)) * slope_cost_incumbent * above))
         return residual, dict(threshold=threshold, active=active[0], sales_index=sales_index[0], shift=shift,
                               lw=lw, profits=profits, revenue=revenue, deficit=deficit, purchases=purchases,
-                              price_sum=price_sum, expenditure=expenditure, world_gdp=world_gdp)
+                              price_sum=price_sum, expenditure=expenditure, world_gdp=world_gdp, x=x,
+                              a=a, sales=sales, exports=exports, fixed=fixed, private=private, spending=spending,
+                              labour_demand=labour_demand, slopes=slopes)
+
+    def origin_of(self, d):
+        """Cell rows (cells, Z) summed per origin region -> (R, Z) (reshapes, no BLAS: tiny matrices)."""
+        return d.reshape(self.n_regions, -1, d.shape[-1]).sum(axis=1)
+
+    def dest_of(self, d):
+        """Cell rows summed per destination region -> (R, Z)."""
+        return d.reshape(-1, self.n_regions, d.shape[-1]).sum(axis=0)
+
+    def market_of(self, d):
+        """Cell rows summed per open market -> (open markets, Z)."""
+        summed = d.reshape(self.n_regions, self.n_sectors, self.n_regions, d.shape[-1]).sum(axis=0)  # (K, R, Z)
+        return np.swapaxes(summed, 0, 1).reshape(-1, d.shape[-1])[self.markets]
+
+    def jacobian(self, state):
+        """Jacobian of the residuals at ``state`` by the chain rule.
+
+        Each cell's aggregates depend on the unknowns only through its demand shift ``s`` (wage of
+        the origin, market level, commitment shift) and its destination's wage ``lw_n`` (fixed costs),
+        and through its threshold ``h = static - s + lw_n`` (where sunk costs do not hold it). The
+        slopes of the sales and cost indices in ``h`` are centred differences over ``+-fd_step``
+        (the marginal-firm rule makes them piecewise constant; with many firms the step spans
+        several firms and smooths their noise). Everything else is exact.
+        """
+        ravel = lambda v: v.reshape(-1)  # noqa: E731
+        sales, fixed, private = ravel(state["sales"]), ravel(state["fixed"]), ravel(state["private"])
+        slope_sales, slope_fixed = ravel(state["slopes"]["sales"]), ravel(state["slopes"]["fixed"])
+        one_plus_t, margin = ravel(1.0 + self.tariff), ravel(self.margin)
+        x_cells = self.commit_cells.T @ state["x"] if len(self.commitments) else np.zeros_like(sales)
+        keep = np.exp(-x_cells)
+        # dh = dlw_n - ds: sales = q S(h) -> dsales = sales ds + q S' dh
+        d_sales = (sales - slope_sales)[:, None] * self.d_shift + slope_sales[:, None] * self.d_dest_wage
+        d_fixed = -slope_fixed[:, None] * self.d_shift + (fixed + slope_fixed)[:, None] * self.d_dest_wage
+        d_private = keep[:, None] * d_sales
+        n_a, n_w = self.n_a, self.n_w
+        if len(self.commitments):
+            d_private[:, n_a + n_w:] -= private[:, None] * self.commit_cells.T
+        d_exports = d_sales / one_plus_t[:, None]
+        labour = self.acc.labour * np.exp(state["lw"])
+        d_labour_income = np.zeros((self.n_regions, self.size()))
+        d_labour_income[self.free, n_a + np.arange(n_w)] = labour[self.free]
+        d_profits = self.origin_of(margin[:, None] * d_exports - d_fixed)
+        d_demand = self.origin_of((1.0 - margin)[:, None] * d_exports) + self.dest_of(d_fixed)
+        d_revenue = self.dest_of((ravel(self.tariff) / one_plus_t)[:, None] * d_sales)
+        d_world = d_labour_income.sum(axis=0) + d_profits.sum(axis=0)
+        d_purchases = self.dest_of(d_sales - d_private)
+        d_spending = (d_labour_income + d_profits + d_revenue + np.outer(self.acc.deficit_share, d_world)
+                      - d_purchases)
+        price_sum = state["price_sum"].reshape(-1)[self.markets]
+        a_flat = state["a"].reshape(-1)[self.markets]
+        d_price_sum = np.exp(-a_flat)[:, None] * self.market_of(d_private)
+        d_price_sum[np.arange(n_a), np.arange(n_a)] -= price_sum
+        market_region = self.markets // self.n_sectors
+        rows = [np.eye(n_a, self.size()) + d_price_sum / price_sum[:, None]
+                - d_spending[market_region] / state["spending"][market_region, None]]
+        d_lw = np.zeros((n_w, self.size()))
+        d_lw[np.arange(n_w), n_a + np.arange(n_w)] = 1.0
+        rows.append(d_lw - d_demand[self.free] / state["labour_demand"][self.free, None])
+        exports = sales / one_plus_t
+        for c in range(len(self.commitments)):
+            if self.amounts[c] == 0:
+                row = np.zeros(self.size())
+                row[n_a + n_w + c] = 1.0
+            else:
+                cells = self.commit_cells[c]
+                row = (cells * (1.0 - keep)) @ d_exports
+                row[n_a + n_w + c] += (cells * exports * keep).sum()
+                row -= self.amounts[c] * d_world / self.acc.world_gdp0
+                row /= self.base_committed[c]
+            rows.append(row[None])
+        return np.concatenate(rows)
 
 
 def _jacobian(period, z, f):
-    """Finite-difference Jacobian. Aggregates are piecewise linear in thresholds (the marginal-firm
-    rule), with kinks at the simulated firms' scores: with few firms the step stays inside one
-    piece (the local Jacobian is exact there); with many firms the pieces are so short that their
-    slopes are noisy, so the step spans a few dozen firms (``_Period.fd_step``: 1e-6 up to 1e4
-    firms per block, growing in proportion beyond: 1e-4 at 10^6; ten times larger after a failed
-    step, up to 1e-2)."""
+    """Finite-difference Jacobian (one-sided, step ``period.fd_step``): the check of
+    ``_Period.jacobian`` in the tests; the solver uses the chain rule."""
     step = period.fd_step
     jac = np.empty((f.size, z.size))
     for j in range(z.size):
@@ -271,8 +380,13 @@ def _jacobian(period, z, f):
     return jac
 
 
-def _newton(period, z, jac, max_evaluations):
-    """Broyden-updated Newton with backtracking. Returns (z, state, jacobian, evaluations, residual)."""
+def _newton(period, z, max_evaluations):
+    """Newton's method with the chain-rule Jacobian and Armijo backtracking on the sum of squares
+    (the Newton direction descends it; the max norm need not fall). After a failed line search the
+    slope step widens tenfold (smoother slopes across the marginal-firm kinks), up to 1e-2.
+
+    Returns (z, state, evaluations, residual); raises ConvergenceError after ``max_evaluations``.
+    """
     f, state = period.state(z)
     evaluations = 1
     while True:
@@ -280,39 +394,30 @@ def _newton(period, z, jac, max_evaluations):
         if not np.isfinite(norm):
             raise ConvergenceError("general equilibrium: the residuals are not finite")
         if norm <= config.GE_TOLERANCE:
-            return z, state, jac, evaluations, norm
+            return z, state, evaluations, norm
         if evaluations >= max_evaluations:
             raise ConvergenceError(f"general equilibrium did not converge: residual {norm:.3g} after "
                                    f"{evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
-        if jac is None:
-            jac = _jacobian(period, z, f)
-            evaluations += z.size
-            period.fresh = True
+        jac = period.jacobian(state)
         try:
             dz = -np.linalg.solve(jac, f)
         except np.linalg.LinAlgError:
             dz = -np.linalg.lstsq(jac, f, rcond=None)[0]
         scale = 1.0
-        improved = False
-        for _ in range(12):
+        for _ in range(20):
             z_new = z + scale * dz
             f_new, state_new = period.state(z_new)
             evaluations += 1
-            if np.all(np.isfinite(f_new)) and np.max(np.abs(f_new)) < (1.0 - 1e-4 * scale) * norm:
-                improved = True
+            if np.all(np.isfinite(f_new)) and f_new @ f_new <= (1.0 - 1e-4 * scale) * (f @ f):
+                z, f, state = z_new, f_new, state_new
                 break
             scale *= 0.5
-        if not improved:
-            if period.fresh:
-                period.fd_step *= 10.0
-                if period.fd_step > 1e-2:
-                    raise ConvergenceError(f"general equilibrium: no Newton step reduces the residual {norm:.3g}")
-            jac, period.fresh = None, True
-            continue
-        period.fresh = False
-        step = z_new - z
-        jac = jac + np.outer((f_new - f) - jac @ step, step) / (step @ step)
-        z, f, state = z_new, f_new, state_new
+        else:
+            period.fd_step *= 10.0
+            if period.fd_step > 1e-2:
+                raise ConvergenceError(f"general equilibrium: no Newton step reduces the residual {norm:.3g}")
+            f, state = period.state(z)  # slopes over the wider step
+            evaluations += 1
 
 
 def solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params, commitments=(),
@@ -346,7 +451,7 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
     n_periods = static.shape[0]
     reference = int(np.argmax(acc.labour)) if reference is None else reference
     previous = baseline.threshold
-    z, jac = None, None
+    z = None
     out = {k: [] for k in ("threshold", "active", "sales_index", "market_cells", "wage", "profits",
                            "tariff_revenue", "deficit", "purchases", "price_sum", "expenditure")}
     iterations = np.zeros(n_periods, dtype=np.int64)
@@ -357,7 +462,7 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
                          previous, commitments, amounts, reference)
         z = np.zeros(period.size()) if z is None else z
         try:
-            z, state, jac, iterations[t], residuals[t] = _newton(period, z, jac, config.GE_MAX_ITERATIONS)
+            z, state, iterations[t], residuals[t] = _newton(period, z, config.GE_MAX_ITERATIONS)
         except ConvergenceError as error:
             raise ConvergenceError(f"period {t}: {error}") from None
         previous = state["threshold"]

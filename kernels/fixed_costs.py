@@ -41,3 +41,48 @@ def cost_tails(entry_sorted, tail_sales, out_tail_cost):
                 sales = tail_sales[b, n, j] - tail_sales[b, n, j + 1]
                 acc += sales * np.exp(-entry_sorted[b, n, j])
                 out_tail_cost[b, n, j] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def marginal_aggregates(entry_sorted, tail_sales, tail_cost, thresholds, out_active, out_sales, out_cost):
+    """Active firms, sales index and cost index per cell at each threshold, with the marginal-firm
+    rule of ``engine.model.Population.evaluate`` (the highest-scoring non-seller phases in linearly
+    as the threshold falls from the next seller's score to its own; above the top firm a virtual
+    next score one top gap higher).
+
+    Serial on purpose: the general-equilibrium solver calls it with a handful of thresholds per
+    cell many times per period, where a thread pool costs more than the binary searches.
+
+    Parameters
+    ----------
+    entry_sorted : ndarray (B, R, M)
+    tail_sales, tail_cost : ndarray (B, R, M + 1)
+    thresholds : ndarray (T, B, R)
+    out_active, out_sales, out_cost : ndarray (T, B, R)
+    """
+    n_periods, n_blocks, n_dest = thresholds.shape
+    m = entry_sorted.shape[2]
+    for t in range(n_periods):
+        for b in range(n_blocks):
+            for n in range(n_dest):
+                scores = entry_sorted[b, n]
+                h = thresholds[t, b, n]
+                first = np.searchsorted(scores, h, side="left")
+                active = float(m - first)
+                sales = tail_sales[b, n, first]
+                cost = tail_cost[b, n, first]
+                if first >= 1:
+                    u_marginal = scores[first - 1]
+                    if first < m:
+                        u_next = scores[first]
+                    else:
+                        u_next = 2.0 * scores[m - 1] - scores[max(m - 2, 0)]
+                    gap = u_next - u_marginal
+                    if gap > 0:
+                        fraction = min(max((u_next - h) / gap, 0.0), 1.0)
+                        active += fraction
+                        sales += fraction * (tail_sales[b, n, first - 1] - tail_sales[b, n, first])
+                        cost += fraction * (tail_cost[b, n, first - 1] - tail_cost[b, n, first])
+                out_active[t, b, n] = active
+                out_sales[t, b, n] = sales
+                out_cost[t, b, n] = cost
