@@ -195,32 +195,44 @@ class _Period:
         self._structure()
 
     def _structure(self):
-        """Constant matrices of the chain rule (``jacobian``): how each unknown moves each cell's
-        demand shift and its destination wage, and which cells add up to which aggregate."""
+        """Index arrays of the chain rule (``jacobian``): the column of each cell's market level,
+        origin wage and destination wage (-1: not an unknown), and each cell's groups."""
         n_regions, n_sectors = self.n_regions, self.n_sectors
         n_blocks = n_regions * n_sectors
         block, dest = np.indices((n_blocks, n_regions)).reshape(2, -1)
         origin, sector = block // n_sectors, block % n_sectors
-        n_cells = block.size
         markets = np.flatnonzero(self.open_market.ravel())  # market index n * K + k
         free = np.flatnonzero(self.free_wage)
         n_a, n_w = markets.size, free.size
-        size = self.size()
-        shift = np.zeros((n_cells, size))
-        dest_wage = np.zeros((n_cells, size))
-        commit = np.zeros((len(self.commitments), n_cells))
-        cell_market = dest * n_sectors + sector
-        for j, m in enumerate(markets):
-            shift[cell_market == m, j] = 1.0
-        sigma_cell = self.one_minus_sigma[block, 0]
-        for j, r in enumerate(free):
-            shift[origin == r, n_a + j] = sigma_cell[origin == r]
-            dest_wage[dest == r, n_a + j] = 1.0
-        for c, (blocks, dests, *_rest) in enumerate(self.commitments):
-            commit[c, blocks * n_regions + dests] = 1.0
-            shift[:, n_a + n_w + c] = commit[c]
-        self.d_shift, self.d_dest_wage, self.commit_cells = shift, dest_wage, commit
+        market_column = np.full(n_regions * n_sectors, -1)
+        market_column[markets] = np.arange(n_a)
+        wage_column = np.full(n_regions, -1)
+        wage_column[free] = n_a + np.arange(n_w)
+        self.cell_market = dest * n_sectors + sector
+        self.col_market = market_column[self.cell_market]
+        self.col_origin_wage, self.col_dest_wage = wage_column[origin], wage_column[dest]
+        self.cell_origin, self.cell_dest = origin, dest
+        self.sigma_cell = self.one_minus_sigma[block, 0]
+        self.commit_cells = [blocks * n_regions + dests for blocks, dests, *_rest in self.commitments]
+        self.market_row = np.full(n_regions * n_sectors, -1)
+        self.market_row[markets] = np.arange(n_a)
         self.markets, self.free, self.n_a, self.n_w = markets, free, n_a, n_w
+
+    def _accumulate(self, group, n_groups, by_shift, by_wage):
+        """``d(sum over cells of a group of y) / dz`` (n_groups, Z) for cell quantities ``y`` with
+        ``dy = by_shift ds + by_wage dlw_n`` (``group`` -1: the cell counts nowhere)."""
+        size = self.size()
+        out = np.zeros(n_groups * size)
+        for column, weight in ((self.col_market, by_shift), (self.col_origin_wage, by_shift * self.sigma_cell),
+                               (self.col_dest_wage, by_wage)):
+            use = (column >= 0) & (group >= 0)
+            out += np.bincount(group[use] * size + column[use], weights=weight[use], minlength=n_groups * size)
+        out = out.reshape(n_groups, size)
+        for c, cells in enumerate(self.commit_cells):
+            use = group[cells] >= 0
+            out[:, self.n_a + self.n_w + c] += np.bincount(group[cells][use], weights=by_shift[cells][use],
+                                                           minlength=n_groups)
+        return out
 
     def unpack(self, z):
         n_a = int(self.open_market.sum())
@@ -296,19 +308,6 @@ class _Period:
                               a=a, sales=sales, exports=exports, fixed=fixed, private=private, spending=spending,
                               labour_demand=labour_demand, slopes=slopes)
 
-    def origin_of(self, d):
-        """Cell rows (cells, Z) summed per origin region -> (R, Z) (reshapes, no BLAS: tiny matrices)."""
-        return d.reshape(self.n_regions, -1, d.shape[-1]).sum(axis=1)
-
-    def dest_of(self, d):
-        """Cell rows summed per destination region -> (R, Z)."""
-        return d.reshape(-1, self.n_regions, d.shape[-1]).sum(axis=0)
-
-    def market_of(self, d):
-        """Cell rows summed per open market -> (open markets, Z)."""
-        summed = d.reshape(self.n_regions, self.n_sectors, self.n_regions, d.shape[-1]).sum(axis=0)  # (K, R, Z)
-        return np.swapaxes(summed, 0, 1).reshape(-1, d.shape[-1])[self.markets]
-
     def jacobian(self, state):
         """Jacobian of the residuals at ``state`` by the chain rule.
 
@@ -317,51 +316,60 @@ class _Period:
         and through its threshold ``h = static - s + lw_n`` (where sunk costs do not hold it). The
         slopes of the sales and cost indices in ``h`` are centred differences over ``+-fd_step``
         (the marginal-firm rule makes them piecewise constant; with many firms the step spans
-        several firms and smooths their noise). Everything else is exact.
+        several firms and smooths their noise). Everything else is exact. Assembled by sparse
+        accumulation: a cell touches at most four unknowns.
         """
         ravel = lambda v: v.reshape(-1)  # noqa: E731
         sales, fixed, private = ravel(state["sales"]), ravel(state["fixed"]), ravel(state["private"])
         slope_sales, slope_fixed = ravel(state["slopes"]["sales"]), ravel(state["slopes"]["fixed"])
-        one_plus_t, margin = ravel(1.0 + self.tariff), ravel(self.margin)
-        x_cells = self.commit_cells.T @ state["x"] if len(self.commitments) else np.zeros_like(sales)
-        keep = np.exp(-x_cells)
+        one_plus_t, margin, tariff = ravel(1.0 + self.tariff), ravel(self.margin), ravel(self.tariff)
+        keep = np.ones_like(sales)
+        for cells, x_c in zip(self.commit_cells, state["x"]):
+            keep[cells] *= np.exp(-x_c)
+        n_a, n_w, size, n_regions = self.n_a, self.n_w, self.size(), self.n_regions
         # dh = dlw_n - ds: sales = q S(h) -> dsales = sales ds + q S' dh
-        d_sales = (sales - slope_sales)[:, None] * self.d_shift + slope_sales[:, None] * self.d_dest_wage
-        d_fixed = -slope_fixed[:, None] * self.d_shift + (fixed + slope_fixed)[:, None] * self.d_dest_wage
-        d_private = keep[:, None] * d_sales
-        n_a, n_w = self.n_a, self.n_w
-        if len(self.commitments):
-            d_private[:, n_a + n_w:] -= private[:, None] * self.commit_cells.T
-        d_exports = d_sales / one_plus_t[:, None]
+        sales_s, sales_w = sales - slope_sales, slope_sales
+        fixed_s, fixed_w = -slope_fixed, fixed + slope_fixed
+        exports_s, exports_w = sales_s / one_plus_t, sales_w / one_plus_t
+        acc = self._accumulate
+        origin, dest = self.cell_origin, self.cell_dest
+        d_profits = acc(origin, n_regions, margin * exports_s - fixed_s, margin * exports_w - fixed_w)
+        d_demand = (acc(origin, n_regions, (1 - margin) * exports_s, (1 - margin) * exports_w)
+                    + acc(dest, n_regions, fixed_s, fixed_w))
+        d_revenue = acc(dest, n_regions, tariff * exports_s, tariff * exports_w)
+        # purchases = sales - private, private = keep * sales; x also lowers private directly
+        d_purchases = acc(dest, n_regions, (1 - keep) * sales_s, (1 - keep) * sales_w)
+        d_private = acc(self.market_row[self.cell_market], n_a, keep * sales_s, keep * sales_w)
+        for c, cells in enumerate(self.commit_cells):
+            np.add.at(d_purchases[:, n_a + n_w + c], dest[cells], private[cells])
+            rows = self.market_row[self.cell_market[cells]]
+            np.add.at(d_private[:, n_a + n_w + c], rows[rows >= 0], -private[cells][rows >= 0])
         labour = self.acc.labour * np.exp(state["lw"])
-        d_labour_income = np.zeros((self.n_regions, self.size()))
+        d_labour_income = np.zeros((n_regions, size))
         d_labour_income[self.free, n_a + np.arange(n_w)] = labour[self.free]
-        d_profits = self.origin_of(margin[:, None] * d_exports - d_fixed)
-        d_demand = self.origin_of((1.0 - margin)[:, None] * d_exports) + self.dest_of(d_fixed)
-        d_revenue = self.dest_of((ravel(self.tariff) / one_plus_t)[:, None] * d_sales)
         d_world = d_labour_income.sum(axis=0) + d_profits.sum(axis=0)
-        d_purchases = self.dest_of(d_sales - d_private)
         d_spending = (d_labour_income + d_profits + d_revenue + np.outer(self.acc.deficit_share, d_world)
                       - d_purchases)
         price_sum = state["price_sum"].reshape(-1)[self.markets]
         a_flat = state["a"].reshape(-1)[self.markets]
-        d_price_sum = np.exp(-a_flat)[:, None] * self.market_of(d_private)
+        d_price_sum = np.exp(-a_flat)[:, None] * d_private
         d_price_sum[np.arange(n_a), np.arange(n_a)] -= price_sum
         market_region = self.markets // self.n_sectors
-        rows = [np.eye(n_a, self.size()) + d_price_sum / price_sum[:, None]
+        rows = [np.eye(n_a, size) + d_price_sum / price_sum[:, None]
                 - d_spending[market_region] / state["spending"][market_region, None]]
-        d_lw = np.zeros((n_w, self.size()))
+        d_lw = np.zeros((n_w, size))
         d_lw[np.arange(n_w), n_a + np.arange(n_w)] = 1.0
         rows.append(d_lw - d_demand[self.free] / state["labour_demand"][self.free, None])
         exports = sales / one_plus_t
-        for c in range(len(self.commitments)):
+        for c, cells in enumerate(self.commit_cells):
             if self.amounts[c] == 0:
-                row = np.zeros(self.size())
+                row = np.zeros(size)
                 row[n_a + n_w + c] = 1.0
             else:
-                cells = self.commit_cells[c]
-                row = (cells * (1.0 - keep)) @ d_exports
-                row[n_a + n_w + c] += (cells * exports * keep).sum()
+                group = np.full(sales.size, -1)
+                group[cells] = 0
+                row = acc(group, 1, (1 - keep) * exports_s, (1 - keep) * exports_w)[0]
+                row[n_a + n_w + c] += (exports[cells] * keep[cells]).sum()
                 row -= self.amounts[c] * d_world / self.acc.world_gdp0
                 row /= self.base_committed[c]
             rows.append(row[None])
