@@ -165,6 +165,9 @@ def run_summary(result):
                                      dates[1].strftime("%Y-%m"))]
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
         lines += region_lines(result, record["name"], (importer, exporter))
+        if record["closure"] != "ge":
+            lines.append(f"  note: {record['closure']} fixes wages in local currency and leaves profits out of income, "
+                         "so exchange rates move welfare and foreign tariffs barely do; --closure ge (docs/model.md)")
         lines += branch_shares(pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet"))
         blocks.append("\n".join(lines))
     names = [r["name"] for r in manifest["scenarios"]]
