@@ -1,7 +1,10 @@
 """The short table a person reads after a run: one exporter-importer pair, by sector, baseline vs
 the last period, with the spread across draws."""
 
+import numpy as np
 import polars as pl
+
+from engine.welfare import present_value
 
 #: Quantiles shown as a band across draws.
 BAND = (0.05, 0.95)
@@ -104,13 +107,20 @@ def region_lines(result, scenario, regions_shown):
             f"{(row['price_index_hi'] - 1) * 100:+.2f}]  "
             f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
             f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
+    path_values = (regions.filter(pl.col("region").is_in(list(regions_shown))).sort("period")
+                   .group_by("draw", "region").agg(pl.col("equivalent_variation")).collect())
+    present = {code: np.array([present_value(np.array(ev)) for ev in
+                               path_values.filter(pl.col("region") == code)["equivalent_variation"]])
+               for code in regions_shown}
     lines.append(f"{'':<8}{'welfare decomposition, pp (mean): labour, profits, tariff revenue, deficit, purchases'}"
-                 f"{'EV, $bn/yr':>14}")
+                 f"{'EV, $bn/yr':>14}   PV of EV over the path, $bn (4 %/yr)")
     for code in regions_shown:
         row = table.filter(pl.col("region") == code).row(0, named=True)
         parts = "  ".join(f"{row[f'{c}_mean']:+7.3f}" for c in DECOMPOSITION)
+        pv = present[code] / 1e3
         lines.append(f"{code:<8}{parts}   {row['equivalent_variation_mean'] / 1e3:>+10.2f} "
-                     f"[{row['equivalent_variation_lo'] / 1e3:+.2f} to {row['equivalent_variation_hi'] / 1e3:+.2f}]")
+                     f"[{row['equivalent_variation_lo'] / 1e3:+.2f} to {row['equivalent_variation_hi'] / 1e3:+.2f}]"
+                     f"   {pv.mean():+.1f} [{np.quantile(pv, BAND[0]):+.1f} to {np.quantile(pv, BAND[1]):+.1f}]")
     return lines
 
 

@@ -30,6 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Discount rate for present values over a path (a year), as in Alessandria, Choi & Ruhl (2021) style
+#: transition welfare: 4 % a year (a stated assumption).
+ANNUAL_DISCOUNT_RATE = 0.04
+
 #: Income sources of the decomposition, in the order of the regions table.
 SOURCES = ("labour", "profits", "tariff_revenue", "deficit")
 
@@ -132,3 +136,24 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
         welfare_purchases_pct=parts_purchases, equivalent_variation=welfare / 100.0 * spending0,
         sector_expenditure=sector_expenditure, sector_price_index=sector_price,
         sector_domestic_share=sector_domestic, ge_iterations=iterations, ge_residual=residual)
+
+
+def present_value(equivalent_variation, periods_per_year=12, rate=ANNUAL_DISCOUNT_RATE):
+    """Present value at period 0 of a path of equivalent variations (annual rates, one per period).
+
+    ``PV = sum_t EV_t / periods_per_year * (1 + rate) ** (-t / periods_per_year)``: welfare over the
+    whole transition, not only its last period (Alessandria, Choi & Ruhl 2021), over the horizon of
+    the scenario (no continuation value after its last period).
+
+    Parameters
+    ----------
+    equivalent_variation : ndarray (..., T)
+        USD million per year.
+
+    Returns
+    -------
+    ndarray (...,), USD million.
+    """
+    ev = np.asarray(equivalent_variation, dtype=float)
+    t = np.arange(ev.shape[-1])
+    return (ev / periods_per_year * (1.0 + rate) ** (-t / periods_per_year)).sum(axis=-1)

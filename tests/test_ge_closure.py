@@ -272,3 +272,13 @@ def test_ge_converges_on_the_shipped_scenarios(tmp_path):
     assert (regions["wage"] - 1).abs().max() > 1e-3
     total = regions.select(sum(pl.col(c) for c in WELFARE_PARTS) - pl.col("real_income_change_pct"))
     assert total.to_series().abs().max() < 1e-8
+
+
+def test_present_value_discounts_monthly_annual_rates():
+    from engine.welfare import present_value
+
+    months = np.arange(24)
+    expected = (120.0 / 12 * 1.04 ** (-months / 12)).sum()
+    assert present_value(np.full(24, 120.0)) == pytest.approx(expected, rel=1e-12)
+    assert expected < 240.0 and expected > 230.0  # two years of 120 a year, discounted
+    np.testing.assert_allclose(present_value(np.array([[0.0, 12.0], [12.0, 0.0]])), [1.04 ** (-1 / 12), 1.0])
