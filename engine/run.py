@@ -79,7 +79,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         Numba threads (default: all cores).
     calibration : str or Path, optional
         Calibration folder; default the embedded 2023/2024 data.
-    closure : {None, "pe", "ge"}
+    closure : {None, "pe", "ge", "ge_fixed_wage"}
         Equilibrium closure for every scenario; default each scenario's own (``pe`` if unset).
     firm_output : {None, "sample", "all"}
         Also write firm-level rows: the first ``config.FIRM_SAMPLE`` firms of each (origin,
