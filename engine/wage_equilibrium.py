@@ -294,8 +294,10 @@ class _Period:
             market_gap = np.where(self.open_market, a + np.log(price_sum) - np.log(expenditure), 0.0)
             labour_gap = lw + np.log(self.acc.labour) - np.log(labour_demand)
         residual = np.concatenate([market_gap[self.open_market], labour_gap[self.free_wage], commit_gap])
-        moves = threshold != self.previous  # h follows the entrant threshold (else: held by sunk costs)
-        above = moves & (threshold > self.previous)  # incumbents' threshold moves with h
+        # h = min(e, max(h_prev, e + log lambda)) follows the entrant threshold e except strictly inside
+        # the sunk-cost band (e + log lambda < h_prev < e), where last period's sellers hold it
+        moves = ~((entrant + self.log_lambda < self.previous) & (self.previous < entrant))
+        above = moves & (threshold >= self.previous)  # the incumbents' threshold max(h, h_prev) moves with h
         with np.errstate(over="ignore", invalid="ignore"):
             unit_sales = np.where(sales_index[0] > 0, self.acc.scale * np.exp(self.ldc + shift), 0.0)
         slopes = dict(
