@@ -57,9 +57,10 @@ def main(verbose):
 @click.option("--threads", "-t", type=int, default=None, help="CPU threads [default: all cores].")
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Calibration folder (CSV or Parquet tables) [default: embedded 2023/2024 data].")
-@click.option("--closure", type=click.Choice(["pe", "ge"]), default=None,
-              help="Equilibrium closure for every scenario: pe (demand levels fixed) or ge (prices, "
-                   "tariff revenue and demand solved each period) [default: each scenario's, else pe].")
+@click.option("--closure", type=click.Choice(["pe", "ge", "ge_fixed_wage"]), default=None,
+              help="Equilibrium closure for every scenario: pe (demand levels fixed), ge (wages, prices, "
+                   "profits and tariff revenue solved each period; docs/model.md) or ge_fixed_wage "
+                   "(wages pinned by an outside good) [default: each scenario's, else pe].")
 @click.option("--firm-output", type=click.Choice(["sample", "all"]), default=None,
               help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
                    "and draw) or 'all' (large).")

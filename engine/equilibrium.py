@@ -1,5 +1,7 @@
-"""Market closure (MODEL.md section 6) and the regional accounts: price indices, expenditure,
-tariff revenue and real income.
+"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; MODEL.md section 6) and partial
+equilibrium ``pe``: price indices, expenditure, tariff revenue and real income. The default ``ge``
+closure (wages, profits, deficits as a share of world GDP) is ``engine.wage_equilibrium``; both are
+written out in docs/model.md.
 
 Equations, per period ``t``, destination ``n`` and sector ``k`` (values at baseline exchange rates):
 
@@ -39,6 +41,7 @@ import numpy as np
 from engine import config
 from engine.errors import InputError
 from engine.model import continuation_threshold, sunk_cost_thresholds
+from engine.welfare import RegionResults, region_accounts  # noqa: F401 (RegionResults re-exported)
 
 
 class ConvergenceError(RuntimeError):
@@ -354,51 +357,19 @@ def _solve_increasing(function, start, guess):
     return x
 
 
-@dataclass(frozen=True, eq=False)
-class RegionResults:
-    """Regional accounts of one draw and scenario: (T, R) unless stated; values USD million per year.
-
-    ``price_index`` and ``sector_price_index`` (T, R, K) are relative to the baseline (1 = unchanged);
-    ``real_income_change_pct`` is the welfare change of MODEL.md section 6; shares are of consumer
-    spending on the sector(s); ``ge_iterations``/``ge_residual`` (T,) are 0 in PE.
-    """
-
-    income: np.ndarray
-    tariff_revenue: np.ndarray
-    expenditure: np.ndarray
-    price_index: np.ndarray
-    real_income_change_pct: np.ndarray
-    import_share: np.ndarray
-    domestic_share: np.ndarray
-    sector_expenditure: np.ndarray
-    sector_price_index: np.ndarray
-    sector_domestic_share: np.ndarray
-    ge_iterations: np.ndarray
-    ge_residual: np.ndarray
-
-
 def region_results(accounts, markets, cells, params, n_sectors):
-    """Price indices, expenditure, welfare and trade shares from solved markets."""
+    """Price indices, expenditure, welfare and trade shares from solved markets (``pe`` and
+    ``ge_fixed_wage``: income is the fixed baseline wage bill, no profits, no government purchases;
+    commitments are demand shifts)."""
     n_periods = markets.price_sum.shape[0]
     n_regions = accounts.income.size
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(accounts.expenditure0 > 0, markets.price_sum / accounts.expenditure0, 1.0)
-    sector_price = relative ** (1.0 / (1.0 - params.sigma))[None, None, :]
-    price_index = np.exp((accounts.beta[None] * np.log(sector_price)).sum(axis=-1))
-    total = accounts.income + accounts.deficit + markets.tariff_revenue
-    welfare = 100.0 * (total / accounts.total_expenditure0 / price_index - 1.0)
-    sales = cells["sales"]
-    domestic_cells = np.zeros(sales.shape[1:], dtype=bool)
-    for i in range(n_regions):
-        domestic_cells[i * n_sectors:(i + 1) * n_sectors, i] = True
-    domestic = by_market(np.where(domestic_cells, sales, 0.0), n_sectors)
-    spending = by_market(sales, n_sectors)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sector_domestic = np.where(spending > 0, domestic / spending, np.nan)
-        overall_domestic = domestic.sum(axis=-1) / spending.sum(axis=-1)
-    return RegionResults(
-        income=np.broadcast_to(accounts.income, (n_periods, n_regions)).copy(),
-        tariff_revenue=markets.tariff_revenue, expenditure=total, price_index=price_index,
-        real_income_change_pct=welfare, import_share=1.0 - overall_domestic, domestic_share=overall_domestic,
-        sector_expenditure=markets.expenditure, sector_price_index=sector_price,
-        sector_domestic_share=sector_domestic, ge_iterations=markets.iterations, ge_residual=markets.residual)
+    fixed = lambda v: np.broadcast_to(v, (n_periods, n_regions)).copy()  # noqa: E731
+    return region_accounts(
+        sales=cells["sales"], n_sectors=n_sectors, sigma=params.sigma, expenditure0=accounts.expenditure0,
+        price_sum=markets.price_sum, sector_expenditure=markets.expenditure,
+        income_parts={"labour": fixed(accounts.income), "profits": np.zeros((n_periods, n_regions)),
+                      "tariff_revenue": markets.tariff_revenue, "deficit": fixed(accounts.deficit)},
+        baseline_parts={"labour": accounts.income, "profits": np.zeros(n_regions),
+                        "tariff_revenue": accounts.tariff_revenue0, "deficit": accounts.deficit},
+        purchases=np.zeros((n_periods, n_regions)), wage=np.ones((n_periods, n_regions)),
+        iterations=markets.iterations, residual=markets.residual)

@@ -25,7 +25,7 @@ tariff (BACI and Census report them so), so calibration matches ``exports`` (``s
 consumer ``sales`` (``sum w * x = (1 + t) * exports``), to the data.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -383,9 +383,10 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     baseline : Baseline
     path : engine.policy.PolicyPath
     params : DrawParameters
-    closure : {"pe", "ge"}
-        Partial equilibrium (market demand levels fixed) or the general-equilibrium closure of
-        ``engine.equilibrium`` (MODEL.md section 6).
+    closure : {"pe", "ge", "ge_fixed_wage"}
+        Partial equilibrium (market demand levels fixed), general equilibrium with wages, profits
+        and deficits (``engine.wage_equilibrium``) or with wages fixed by an outside good
+        (``engine.equilibrium``); docs/model.md.
 
     Returns
     -------
@@ -398,11 +399,18 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
 
         return simulate_dynamic_scenario(population, path, params, closure)
     n_sectors = params.sigma.size
+    if closure == "ge":  # flexible wages absorb exchange rates: the path is solved FX-neutral (docs/model.md)
+        path = replace(path, fx=np.ones_like(path.fx))
     log_demand_change, tariff, static = policy_shift(baseline, path, params, n_sectors)
     commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
-    accounts = baseline_accounts(baseline, n_sectors)
-    solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
-                           closure == "ge", commitments)
+    if closure == "ge":
+        from engine.wage_equilibrium import solve_wage_equilibrium, wage_region_results
+        solved, accounts = solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params,
+                                                  commitments)
+    else:
+        accounts = baseline_accounts(baseline, n_sectors)
+        solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
+                               closure == "ge_fixed_wage", commitments)
     active, sales_index, threshold = solved.active, solved.sales_index, solved.threshold
     weight = baseline.weight[:, None]
     unit_scale = baseline.scale * np.exp(log_demand_change + solved.market_cells) / (1.0 + tariff)
@@ -413,6 +421,9 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     intensive = (unit_scale - unit_scale[:1]) * both
     previous = np.concatenate([active[:1], active[:-1]])
     log_price, margin, log_exchange = _prices(baseline, path, params, n_sectors)
+    if closure == "ge":  # unit costs, and with them prices, move with the origin's wage
+        log_wage = np.log(solved.wage / solved.wage[:1])  # (T, R)
+        log_price = log_price + np.repeat(log_wage, n_sectors, axis=1)[:, :, None]
     cells = dict(
         tariff=tariff,
         exports=exports,
@@ -427,6 +438,7 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_exports = unit_scale / weight
-    regions = region_results(accounts, solved, cells, params, n_sectors)
+    regions = (wage_region_results(accounts, solved, cells, params) if closure == "ge"
+               else region_results(accounts, solved, cells, params, n_sectors))
     return (CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}),
             CellState(threshold=threshold, unit_exports=unit_exports), regions)

@@ -90,17 +90,36 @@ FIRMS_SCHEMA = pa.schema(
 REGIONS_SCHEMA = pa.schema(
     _KEYS[:3] + [
         _field("region", pa.string(), "region code"),
-        _field("income", pa.float64(), "income Y (fixed at baseline: wages pinned by the outside good)", _MUSD),
+        _field("income", pa.float64(), "GDP: wages + profits net of fixed costs (ge); the baseline wage bill "
+               "(ge_fixed_wage, pe)", _MUSD),
         _field("tariff_revenue", pa.float64(), "tariff revenue collected and rebated to consumers", _MUSD),
-        _field("expenditure", pa.float64(), "Y + tariff revenue + baseline deficit", _MUSD),
+        _field("expenditure", pa.float64(), "consumer spending: income + tariff revenue + deficit - government "
+               "purchases", _MUSD),
         _field("price_index", pa.float64(), "consumer price index, Cobb-Douglas over sectors", "baseline = 1"),
         _field("real_income_change_pct", pa.float64(), "welfare: real income against the baseline", "percent"),
         _field("import_share", pa.float64(), "imports in consumer spending (at consumer prices)", "fraction"),
         _field("domestic_share", pa.float64(), "domestic goods in consumer spending", "fraction"),
-        _field("ge_iterations", pa.int32(), "evaluations of the whole system in the period (safeguarded "
-               "secant; 0 in PE)"),
-        _field("ge_residual", pa.float64(), "max |a + log P-sum - log E| at the solution, a = log(A/A0) "
-               "(0 in PE)", "log points"),
+        _field("wage", pa.float64(), "wage (ge: numeraire world GDP; 1 in ge_fixed_wage and pe)", "baseline = 1"),
+        _field("profits", pa.float64(), "operating profits of the region's firms net of fixed and sunk costs "
+               "(ge; 0 where income excludes them)", _MUSD),
+        _field("deficit", pa.float64(), "trade deficit (ge: fixed share of world GDP)", _MUSD),
+        _field("purchases", pa.float64(), "government purchases under commitments (ge), consumer value", _MUSD),
+        _field("welfare_labour_pct", pa.float64(), "welfare decomposition: real wage bill (terms of trade)",
+               "percent of baseline spending"),
+        _field("welfare_profits_pct", pa.float64(), "welfare decomposition: real profits",
+               "percent of baseline spending"),
+        _field("welfare_tariff_revenue_pct", pa.float64(), "welfare decomposition: real tariff revenue "
+               "(volume of trade)", "percent of baseline spending"),
+        _field("welfare_deficit_pct", pa.float64(), "welfare decomposition: real deficit",
+               "percent of baseline spending"),
+        _field("welfare_purchases_pct", pa.float64(), "welfare decomposition: cost of commitments",
+               "percent of baseline spending"),
+        _field("equivalent_variation", pa.float64(), "equivalent variation: baseline spending x welfare change",
+               _MUSD),
+        _field("ge_iterations", pa.int32(), "evaluations of the whole system in the period (ge: Newton "
+               "steps and line search; ge_fixed_wage: safeguarded secant; 0 in PE)"),
+        _field("ge_residual", pa.float64(), "max |a + log P-sum - log E| (and, in ge, |log labour supply - "
+               "log demand|, commitment gaps) at the solution, a = log(A/A0) (0 in PE)", "log points"),
     ],
     metadata={"table": "regions", "engine_version": __version__,
               "grain": "one row per (draw, period, region); scenario is the hive partition key"},

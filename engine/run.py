@@ -47,7 +47,8 @@ def _check_int(name, value, low, high=None):
 
 
 #: Closure name -> function simulating one scenario on one draw's population.
-CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge")}
+CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge"),
+            "ge_fixed_wage": partial(simulate_scenario, closure="ge_fixed_wage")}
 
 
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
@@ -79,7 +80,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         Numba threads (default: all cores).
     calibration : str or Path, optional
         Calibration folder; default the embedded 2023/2024 data.
-    closure : {None, "pe", "ge"}
+    closure : {None, "pe", "ge", "ge_fixed_wage"}
         Equilibrium closure for every scenario; default each scenario's own (``pe`` if unset).
     firm_output : {None, "sample", "all"}
         Also write firm-level rows: the first ``config.FIRM_SAMPLE`` firms of each (origin,

@@ -268,7 +268,7 @@ class Scenario(Events):
     periods: int = Field(ge=1, le=600)
     focus: Focus | None = None
     requires: Requires = Requires()
-    closure: Literal["pe", "ge"] = "pe"
+    closure: Literal["pe", "ge", "ge_fixed_wage"] = "pe"
     sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
     dynamics: Dynamics = Dynamics()
     groups: dict[str, tuple[str, ...]] = {}

@@ -1,7 +1,10 @@
 """The short table a person reads after a run: one exporter-importer pair, by sector, baseline vs
 the last period, with the spread across draws."""
 
+import numpy as np
 import polars as pl
+
+from engine.welfare import present_value
 
 #: Quantiles shown as a band across draws.
 BAND = (0.05, 0.95)
@@ -88,7 +91,8 @@ def region_lines(result, scenario, regions_shown):
     table = (regions.filter((pl.col("period") == last) & pl.col("region").is_in(list(regions_shown)))
              .group_by("region").agg(
                  *(stat(pl.col(c)).alias(f"{c}_{name}") for c in ("real_income_change_pct", "price_index",
-                                                                    "tariff_revenue")
+                                                                    "tariff_revenue", *DECOMPOSITION,
+                                                                    "equivalent_variation")
                    for name, stat in (("mean", pl.Expr.mean),
                                       ("lo", lambda e: e.quantile(BAND[0], "linear")),
                                       ("hi", lambda e: e.quantile(BAND[1], "linear")))))
@@ -103,7 +107,26 @@ def region_lines(result, scenario, regions_shown):
             f"{(row['price_index_hi'] - 1) * 100:+.2f}]  "
             f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
             f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
+    path_values = (regions.filter(pl.col("region").is_in(list(regions_shown))).sort("period")
+                   .group_by("draw", "region").agg(pl.col("equivalent_variation")).collect())
+    present = {code: np.array([present_value(np.array(ev)) for ev in
+                               path_values.filter(pl.col("region") == code)["equivalent_variation"]])
+               for code in regions_shown}
+    lines.append(f"{'':<8}{'welfare decomposition, pp (mean): labour, profits, tariff revenue, deficit, purchases'}"
+                 f"{'EV, $bn/yr':>14}   PV of EV over the path, $bn (4 %/yr)")
+    for code in regions_shown:
+        row = table.filter(pl.col("region") == code).row(0, named=True)
+        parts = "  ".join(f"{row[f'{c}_mean']:+7.3f}" for c in DECOMPOSITION)
+        pv = present[code] / 1e3
+        lines.append(f"{code:<8}{parts}   {row['equivalent_variation_mean'] / 1e3:>+10.2f} "
+                     f"[{row['equivalent_variation_lo'] / 1e3:+.2f} to {row['equivalent_variation_hi'] / 1e3:+.2f}]"
+                     f"   {pv.mean():+.1f} [{np.quantile(pv, BAND[0]):+.1f} to {np.quantile(pv, BAND[1]):+.1f}]")
     return lines
+
+
+#: Columns of the welfare decomposition shown in the summary (engine.welfare).
+DECOMPOSITION = ("welfare_labour_pct", "welfare_profits_pct", "welfare_tariff_revenue_pct", "welfare_deficit_pct",
+                 "welfare_purchases_pct")
 
 
 def branch_shares(draws):
@@ -152,6 +175,9 @@ def run_summary(result):
                                      dates[1].strftime("%Y-%m"))]
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
         lines += region_lines(result, record["name"], (importer, exporter))
+        if record["closure"] != "ge":
+            lines.append(f"  note: {record['closure']} fixes wages in local currency and leaves profits out of income, "
+                         "so exchange rates move welfare and foreign tariffs barely do; --closure ge (docs/model.md)")
         lines += branch_shares(pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet"))
         blocks.append("\n".join(lines))
     names = [r["name"] for r in manifest["scenarios"]]

@@ -297,6 +297,7 @@ def test_general_equilibrium_run_from_the_command_line(tmp_path):
     result = invoke("simulate", *SMALL, "--closure", "ge", "--dynamics", "static", "--out", out)
     assert result.exit_code == 0, result.output
     assert "GE closure" in result.output and "real income change" in result.output
+    assert "PV of EV over the path" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenarios"][0]["closure"] == "ge"
     assert (out / "regions" / "scenario=us_japan_2025").is_dir()

@@ -1,4 +1,4 @@
-"""The general-equilibrium closure (MODEL.md section 6, ``engine.equilibrium``): the baseline is a
+"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; MODEL.md section 6, ``engine.equilibrium``): the baseline is a
 fixed point, the Arkolakis-Costinot-Rodriguez-Clare (2012) formula in the Pareto limit, trade
 diversion, convergence on the shipped scenarios, a clear error when it fails, and welfare signs.
 """
@@ -37,7 +37,7 @@ def default_draw(default_calibration):
 def test_no_policy_change_ge_returns_the_baseline_in_every_period(tmp_path, default_calibration, default_draw):
     population, baseline, params = default_draw
     path = policy_path(_scenario(tmp_path, "", periods=4), default_calibration)
-    cells, _, regions = simulate_scenario(population, baseline, path, params, closure="ge")
+    cells, _, regions = simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
     for name in ("tariff", "exports", "sales", "tariff_revenue", "exporters"):
         values = getattr(cells, name)
         for t in range(1, 4):
@@ -93,7 +93,7 @@ def _acr_errors(folder, n_firms, domestic_share, draws):
     errors, moves = [], []
     for draw in range(draws):
         population, baseline, params = draw_population(calibration, n_firms, seed=2012, draw=draw)
-        _, _, regions = simulate_scenario(population, baseline, path, params, closure="ge")
+        _, _, regions = simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
         assert np.all(regions.ge_residual <= config.GE_TOLERANCE)
         price = regions.sector_price_index[1:]
         share = regions.sector_domestic_share[1:] / regions.sector_domestic_share[0]
@@ -144,7 +144,7 @@ def us_tariff_on_japan(tmp_path_factory, default_calibration, default_draw):
     path = policy_path(_scenario(folder, body), default_calibration)
     population, baseline, params = default_draw
     return {closure: simulate_scenario(population, baseline, path, params, closure=closure)
-            for closure in ("pe", "ge")}
+            for closure in ("pe", "ge_fixed_wage")}
 
 
 def test_us_tariff_on_japan_diverts_us_purchases_to_other_suppliers_in_ge_only(default_calibration,
@@ -152,7 +152,7 @@ def test_us_tariff_on_japan_diverts_us_purchases_to_other_suppliers_in_ge_only(d
     cal = default_calibration
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
     others = [i for i in range(cal.n_regions) if i not in (jpn, usa)]
-    pe, ge = us_tariff_on_japan["pe"][0], us_tariff_on_japan["ge"][0]
+    pe, ge = us_tariff_on_japan["pe"][0], us_tariff_on_japan["ge_fixed_wage"][0]
     for cells in (pe, ge):
         assert np.all(cells.exports[2, jpn, usa] < cells.exports[0, jpn, usa])
     # PE: the demand level of the US market is fixed, other suppliers sell exactly what they did
@@ -162,7 +162,7 @@ def test_us_tariff_on_japan_diverts_us_purchases_to_other_suppliers_in_ge_only(d
     assert np.all(ge.exports[2, others, usa] > ge.exports[0, others, usa])
     assert np.all(ge.exports[2, usa, usa] > ge.exports[0, usa, usa])
     assert np.all(ge.exporters[2, others, usa] >= ge.exporters[0, others, usa])
-    regions = us_tariff_on_japan["ge"][2]
+    regions = us_tariff_on_japan["ge_fixed_wage"][2]
     assert np.all(regions.sector_price_index[2, usa] > 1)
     # markets the tariff does not reach stay where they were
     np.testing.assert_allclose(ge.exports[2][:, np.arange(cal.n_regions) != usa],
@@ -181,7 +181,7 @@ def test_ge_converges_on_the_shipped_scenarios_for_every_draw(tmp_path):
     issue asks for). ``threads=1``: results do not depend on it (test_reproducibility), and with
     3000 firms the many small market evaluations are slower on several threads."""
     run = engine.simulate(["us_japan_2025", "liberation_day_2025"], draws=4, firms=3000, seed=2025,
-                          closure="ge", out=tmp_path / "run", threads=1, dynamics="static")
+                          closure="ge_fixed_wage", out=tmp_path / "run", threads=1, dynamics="static")
     regions = run.scan("regions").collect()
     per_period = regions.group_by("scenario", "draw", "period").agg(
         pl.col("ge_iterations").max(), pl.col("ge_residual").max())
@@ -200,7 +200,7 @@ def test_ge_converges_on_the_shipped_scenarios_for_every_draw(tmp_path):
 def small_ge(tmp_path):
     flows = ACR_FLOWS
     folder = make_calibration(tmp_path / "cal", flows)
-    scenario = write_scenario(tmp_path, 'name = "t"\nstart = "2025-01"\nperiods = 3\nclosure = "ge"\n'
+    scenario = write_scenario(tmp_path, 'name = "t"\nstart = "2025-01"\nperiods = 3\nclosure = "ge_fixed_wage"\n'
                                         '[[tariff]]\ndate = "2025-02-01"\nimporter = "R0"\nexporter = "R1"\n'
                                         'rate = 0.2\n', "t")
     return folder, scenario
@@ -217,7 +217,7 @@ def test_no_convergence_is_a_clear_error_and_leaves_no_output(monkeypatch, tmp_p
     population, baseline, params = draw_population(calibration, 500, seed=5)
     path = policy_path(load_scenario(scenario_path), calibration)
     with pytest.raises(ConvergenceError) as info:
-        simulate_scenario(population, baseline, path, params, closure="ge")
+        simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
     message = str(info.value)
     assert "period 1" in message and "residual" in message and f"tolerance {config.GE_TOLERANCE:g}" in message
     residual = float(message.split("residual ")[1].split()[0])
@@ -235,7 +235,7 @@ def test_no_convergence_is_a_clear_error_and_leaves_no_output(monkeypatch, tmp_p
 def deal_ge(default_calibration, default_draw):
     population, baseline, params = default_draw
     path = policy_path(load_scenario("us_japan_2025"), default_calibration, DEAL)
-    return simulate_scenario(population, baseline, path, params, closure="ge")
+    return simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
 
 
 def test_us_tariff_on_japan_raises_us_tariff_revenue_in_ge(default_calibration, deal_ge):
@@ -255,7 +255,7 @@ def test_welfare_follows_prices_and_tariff_revenue_in_ge(default_calibration, us
     paying higher prices."""
     cal = default_calibration
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
-    regions = us_tariff_on_japan["ge"][2]
+    regions = us_tariff_on_japan["ge_fixed_wage"][2]
     expected_jpn = 100.0 * (1.0 / regions.price_index[-1, jpn] - 1.0)
     assert regions.real_income_change_pct[-1, jpn] == pytest.approx(expected_jpn, abs=1e-9)
     assert regions.tariff_revenue[-1, usa] > regions.tariff_revenue[0, usa]

@@ -363,7 +363,7 @@ def test_percent_demand_shifter_equals_the_equivalent_iceberg_change(tmp_path, d
     np.testing.assert_allclose(undo.exports[2], undo.exports[0], rtol=1e-12)
 
 
-@pytest.mark.parametrize("lam, closure", [(1.0, "pe"), (0.5, "pe"), (1.0, "ge")])
+@pytest.mark.parametrize("lam, closure", [(1.0, "pe"), (0.5, "pe"), (1.0, "ge_fixed_wage")])
 def test_purchase_commitment_raises_exports_by_exactly_the_amount(two_regions_two_sectors, lam, closure):
     """``usd_per_year = 30`` on R0 -> R1 (both sectors) raises their exports by exactly 30 in
     every month in force (day-weighted in the first: 16 of 31 days) against the same path without

@@ -1,0 +1,54 @@
+"""The ILMS (2025) Liberation Day data as a user calibration (``data/build_ilms2025.py``): 194
+countries, one sector, the paper's domestic-cell rule, and the tariffs without retaliation in ``ge``."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.calibration import load_calibration
+from engine.model import simulate_scenario
+from engine.policy import policy_path
+from engine.scenario import load_scenario
+from tests.conftest import draw_population
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "data"))
+from build_ilms2025 import build  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
+
+
+@pytest.fixture(scope="module")
+def ilms(tmp_path_factory):
+    folder, scenario = build(tmp_path_factory.mktemp("ilms"))
+    return load_calibration(folder), load_scenario(scenario)
+
+
+def test_ilms_calibration_follows_the_paper_rules(ilms):
+    calibration, scenario = ilms
+    assert calibration.n_regions == 194 and calibration.n_sectors == 1
+    usa, jpn, chn = (calibration.regions.index(c) for c in ("USA", "JPN", "CHN"))
+    flows = calibration.flows[:, :, 0]
+    assert flows[jpn, usa] == pytest.approx(141_400, rel=0.01)  # BACI 2023, PROVENANCE.txt
+    assert flows[usa, jpn] == pytest.approx(75_600, rel=0.01)
+    imports = flows.sum(axis=0) - np.diag(flows)
+    np.testing.assert_allclose(np.diag(flows), np.maximum(calibration.gdp - imports, 0), rtol=1e-8, atol=1e-3)
+    path = policy_path(scenario, calibration)
+    us_tariff = path.tariff[1, :, usa, 0]
+    assert us_tariff[jpn] == pytest.approx(0.24) and us_tariff[chn] == pytest.approx(0.54)
+    assert us_tariff[usa] == 0 and np.all(np.delete(us_tariff, usa) >= 0.10)
+
+
+def test_liberation_day_in_ge_helps_the_us_and_hurts_japan(ilms):
+    """A small population (40 firms per country) for speed; the README table uses 200."""
+    calibration, scenario = ilms
+    population, baseline, params = draw_population(calibration, 40, seed=1)
+    path = policy_path(scenario, calibration)
+    _, _, regions = simulate_scenario(population, baseline, path, params, closure="ge")
+    usa, jpn = calibration.regions.index("USA"), calibration.regions.index("JPN")
+    welfare = regions.real_income_change_pct[1]
+    print("USA", welfare[usa], "JPN", welfare[jpn])
+    assert welfare[usa] > 0 and welfare[jpn] < 0
+    assert regions.tariff_revenue[1, usa] > 0.005 * regions.expenditure[0, usa]
+    assert regions.ge_residual.max() <= 1e-10
