@@ -265,7 +265,7 @@ def test_ge_converges_on_the_shipped_scenarios(tmp_path):
     import polars as pl
 
     run = engine.simulate(["us_japan_2025", "liberation_day_2025"], draws=2, firms=1500, seed=2025,
-                          closure="ge", out=tmp_path / "run", threads=1)
+                          closure="ge", out=tmp_path / "run", threads=1, dynamics="static")
     regions = run.scan("regions").collect()
     assert regions["ge_residual"].max() <= config.GE_TOLERANCE
     assert regions["ge_iterations"].max() <= config.GE_MAX_ITERATIONS
