@@ -2,12 +2,12 @@
 
 Both the test process (CPU kernels) and the CUDA process (``tests/cuda_sim_worker.py`` under the
 simulator, or the GPU) build the same inputs from the same seed, so nothing is serialised but seeds.
-Every function returns the kernel's arguments without its outputs, and the output shapes.
+Every function returns the kernel's arguments without its outputs. Only NumPy and ``kernels`` are
+imported (not ``engine``, whose Polars and pydantic a lent GPU machine may lack: ``bench/gpu_check.py``).
 """
 
 import numpy as np
 
-from engine.dynamics import Chain, rouwenhorst
 from kernels.cpu import block_keys
 
 #: Sizes of the CUDA-simulator comparisons: tiny, since the simulator runs every GPU thread as a Python
@@ -49,8 +49,7 @@ def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5):
         The arguments of ``dynamic_baseline_costs`` and of ``dynamic_cell_sums``, without outputs.
     """
     rng = np.random.default_rng(seed)
-    grid, transition, invariant = rouwenhorst(n_z, 0.9, 0.4)
-    chain = Chain(grid, transition, invariant)
+    grid, cum_transition, cum_invariant = _markov_chain(rng, n_z)
     keys = tuple(rng.integers(0, 2**63, n_blocks, dtype=np.uint64) for _ in range(4))
     sm1_over_theta = 2.0 / rng.uniform(3.0, 5.0, n_blocks)
     s_a, s_e = rng.uniform(0.1, 0.8, n_blocks), rng.uniform(0.1, 0.5, n_blocks)
@@ -63,10 +62,25 @@ def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5):
     offset[0, -1] = -np.inf  # a cell with no baseline flow stays closed
     thresholds = rng.normal(1.0, 1.0, (n_periods, n_blocks, n_dest, n_z, 2))
     common = (*keys, sm1_over_theta, s_a, s_e, rho, n_firms)
-    baseline = (*common, chain.cum_invariant, y[0], y[1] - y[0], status_prob, stationary)
-    sums = (*common, z_score, chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], status_prob, stationary,
+    baseline = (*common, cum_invariant, y[0], y[1] - y[0], status_prob, stationary)
+    sums = (*common, z_score, cum_invariant, cum_transition, y[0], y[1] - y[0], status_prob, stationary,
             offset, thresholds)
     return baseline, sums
+
+
+def _markov_chain(rng, n_z, persistence=0.8):
+    """A random persistent Markov chain on ``n_z`` grid points: grid, cumulative transition rows, and the
+    cumulative invariant distribution (any chain serves to compare two implementations of the kernel)."""
+    grid = np.linspace(-0.6, 0.6, n_z)
+    transition = persistence * np.eye(n_z) + (1 - persistence) * rng.dirichlet(np.ones(n_z), n_z)
+    invariant = np.full(n_z, 1.0 / n_z)
+    for _ in range(2000):
+        invariant = invariant @ transition
+    cum_transition = np.cumsum(transition, axis=1)
+    cum_transition[:, -1] = 1.0
+    cum_invariant = np.cumsum(invariant / invariant.sum())
+    cum_invariant[-1] = 1.0
+    return grid, cum_transition, cum_invariant
 
 
 def run_static(function, case, n_firms, firm_chunk):
