@@ -10,8 +10,8 @@ kernels they mirror and write the same outputs (``engine.devices`` picks one or 
 - ``dynamic_baseline_costs`` = ``kernels.dynamic.dynamic_baseline_costs``;
 - ``dynamic_cell_sums`` = ``kernels.dynamic.dynamic_cell_sums``.
 
-Layout (``/work/shared/PERFORMANCE.md``): a CUDA block takes a chunk of the firms of one
-(origin, sector) block (``firm_chunk`` firms for the static kernel, ``THREADS * DYNAMIC_FIRMS_PER_THREAD``
+Layout (the one measured fastest for this computation on an H200; README, "GPU"): a CUDA block
+takes a chunk of the firms of one (origin, sector) block (``firm_chunk`` firms for the static kernel, ``THREADS * DYNAMIC_FIRMS_PER_THREAD``
 for the dynamic one); each thread loops over its firms (firm ``first + tid + k * THREADS``) and the
 destinations, accumulating in its own column of a shared-memory array; a tree reduction in shared
 memory then leaves one sum per output cell and the block adds it with ONE atomic add per CUDA block

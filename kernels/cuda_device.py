@@ -20,7 +20,8 @@ functions run as Python on NumPy scalars and the bit casts are NumPy ``view``s.
 
 Importing this module imports ``numba.cuda`` (the ``numba-cuda`` package: ``pip install '.[cuda]'``).
 It first restores ``numpy.row_stack`` (removed in NumPy 2.5) as ``numpy.vstack`` when it is missing:
-numba-cuda 0.30 still refers to it and fails at the first kernel compile otherwise (PERFORMANCE.md).
+numba-cuda 0.30 still refers to it and fails at the first kernel compile otherwise (seen on the lent
+H200 machines: NumPy 2.5 with numba-cuda 0.30.4).
 """
 
 import types as _pytypes

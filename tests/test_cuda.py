@@ -208,6 +208,19 @@ def test_cuda_dynamic_cell_sums_equal_the_cpu_kernel(simulated):
     assert sums[2, 1:].sum() > 0 and sums[3, 1:].sum() > 0, f"no churn in the case, seed {DYNAMIC_SEED}"
 
 
+@needs_numba_cuda
+def test_every_cuda_kernel_compiles_for_a_hopper_gpu():
+    """The real CUDA target (not the simulator) accepts the translated per-firm functions: PTX for sm_90,
+    everything inlined (no calls). Needs libNVVM (``pip install '.[cuda]'``); skips without it."""
+    done = subprocess.run([sys.executable, "-m", "tests.cuda_ptx_worker"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"})
+    if done.returncode == 3:
+        pytest.skip(done.stdout.strip())
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 4 and all("calls 0" in line for line in lines), done.stdout
+
+
 # ------------------------------------------------------------------------------- a real GPU
 
 
