@@ -15,8 +15,9 @@ takes a chunk of the firms of one (origin, sector) block (``firm_chunk`` firms f
 kernel, ``THREADS * DYNAMIC_FIRMS_PER_THREAD`` for the dynamic one); each thread loops over its
 firms (firm ``first + tid + k * THREADS``) and the destinations, accumulating in its own column of
 a shared-memory array; a tree reduction in shared memory then leaves one sum per output cell and the
-block adds it with ONE atomic add per CUDA block and cell. The static kernel has a grid dimension over draws (``direct_cell_sums_draws``). Outputs are
-zeroed on the device, filled by atomics and copied back once per call.
+block adds it with ONE atomic add per CUDA block and cell. The static kernel has a grid dimension
+over draws (``direct_cell_sums_draws``). Outputs are zeroed on the device, filled by atomics and
+copied back once per call.
 
 Agreement with the CPU: the random numbers (counter-based hashes) are bitwise identical; the
 floating-point scores agree to rounding (FMA contraction can differ in the last bit), so counts are
