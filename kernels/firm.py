@@ -75,6 +75,23 @@ def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
     return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
 
 
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def scaled_log_productivity_f32(productivity_key, firm, sigma_minus_1_over_theta_f32):
+    """float32 ``scaled_log_productivity`` (the same arithmetic as ``fill_scaled_log_productivity_f32``).
+
+    ``sigma_minus_1_over_theta_f32`` is the float32 parameter; the result is float32.
+    """
+    return -sigma_minus_1_over_theta_f32 * log_positive_f32(uniform_open0_f32(hash_at(productivity_key, firm)))
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def scores_f32(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
+    """float32 ``scores`` (the same arithmetic as ``fill_scores_f32``); every float argument is float32."""
+    u1, u2 = box_muller_uniforms_f32(hash_at(shock_key, pair))
+    z1, z2 = box_muller_f32(_M2_F32 * log_positive_f32(u1), u2)
+    return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
+
+
 # Loops over slices, written for LLVM's loop vectoriser (see /work/shared/PERFORMANCE.md): each
 # runs from zero over its slice with every iteration independent; the hash state is an induction
 # variable (one addition per element, see ``kernels.rng.stream_position``); and Box-Muller is

@@ -1,0 +1,209 @@
+"""One prepared check of the CUDA kernels on a lent NVIDIA GPU: agreement with the CPU, then speed.
+
+Run from the repository root on the GPU machine (nothing is installed; it uses the NumPy, Numba and
+numba-cuda found there, and ``kernels.cuda_device`` restores ``numpy.row_stack`` for numba-cuda 0.30
+under NumPy >= 2.5)::
+
+    PYTHONUNBUFFERED=1 python bench/gpu_check.py $OUT/gpu_check.json
+
+It imports only NumPy, Numba, numba-cuda, ``kernels`` and ``tests.cuda_cases`` (not ``engine``,
+whose Polars and pydantic the GPU image may lack) and writes one JSON file with:
+
+- ``agreement``: GPU against CPU on the default draw's size (80 blocks x 20,000 firms x 10
+  destinations, 2 draws) for ``direct_cell_sums`` in float64 and float32, the batched launch, and
+  the dynamic kernels (40 blocks x 10 destinations x 20,000 firms x 24 periods): count flips (cells
+  whose counts differ, and by how much: a score within rounding of a threshold; in the dynamic model
+  a flip can carry over periods through hysteresis) and the largest relative difference of the sums
+  over the cells without flips; also the float32-against-float64 error;
+- ``speed``: firm-destination evaluations per second of the static kernel in float64 and float32
+  (16 draws of the default size per launch, 2.6e8 evaluations; median of 20 timed launches after a
+  compile run, host-device transfers of inputs and outputs included), and firm-destination-periods
+  per second of the dynamic kernel (median of 5), with the CPU's time on the same machine.
+
+``--quick`` runs tiny sizes (for trying the script on the CUDA simulator:
+``NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py out.json --quick``). Exit status 0 when every
+agreement check passes its tolerance, 1 when one does not, 2 when no GPU can be used.
+"""
+
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+FIRM_CHUNK = 4096
+SEED = 2025
+
+
+def _version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _compare_counts_and_sums(got_active, got_sales, want_active, want_sales):
+    """Count flips and the largest relative sum difference over cells without flips."""
+    flips = np.abs(np.asarray(got_active, dtype=np.float64) - want_active)
+    same = flips == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(got_sales - want_sales) / np.abs(want_sales)
+    rel = np.where(same & (want_sales != 0), rel, 0.0)
+    return {"cells": int(flips.size), "cells_with_count_flips": int((~same).sum()),
+            "largest_count_flip": float(flips.max()), "max_rel_sum_difference": float(rel.max())}
+
+
+def _timed(function, repeats, synchronize):
+    times = []
+    for _ in range(repeats):
+        synchronize()
+        start = time.perf_counter()
+        function()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), float(np.min(times))
+
+
+def main(argv):
+    quick = "--quick" in argv
+    paths = [a for a in argv if not a.startswith("--")]
+    out_path = paths[0] if paths else os.path.join(os.environ.get("OUT", "."), "gpu_check.json")
+    warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)  # simulator only
+    import numba
+
+    report = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+              "numba_cuda": _version("numba-cuda"), "quick": quick, "agreement": {}, "speed": {}}
+
+    def write():
+        with open(out_path, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+    try:
+        from kernels.cuda_device import SIMULATOR, cuda
+        report["simulator"] = SIMULATOR
+        if not cuda.is_available():
+            raise RuntimeError("numba.cuda.is_available() is False")
+        gpu = cuda.get_current_device()
+        name = getattr(gpu, "name", "CUDA simulator")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        report["gpu"] = {"name": name, "compute_capability": list(getattr(gpu, "compute_capability", ()))}
+    except Exception as error:
+        report["error"] = f"no usable GPU: {type(error).__name__}: {error}"
+        write()
+        print(report["error"])
+        return 2
+
+    from kernels import cpu, dynamic
+    from kernels import cuda as kc
+    from tests import cuda_cases
+
+    ok = True
+    blocks, dest, firms = (3, 3, 200) if quick else (80, 10, 20_000)
+    chunk = 96 if quick else FIRM_CHUNK
+
+    # ---- agreement: static kernel, float64 and float32, one launch per draw and one batched launch
+    case = cuda_cases.static_case(SEED, blocks, dest, firms, n_draws=2)
+    cpu64 = cuda_cases.run_static(cpu.direct_cell_sums, case, firms, chunk)
+    cpu32 = cuda_cases.run_static(cpu.direct_cell_sums_f32, case, firms, chunk)
+    for precision, single, want, rtol in (("float64", kc.direct_cell_sums, cpu64, 1e-12),
+                                          ("float32", kc.direct_cell_sums_f32, cpu32, 1e-5)):
+        t0 = time.perf_counter()
+        got = cuda_cases.run_static(single, case, firms, chunk)
+        compile_s = time.perf_counter() - t0
+        batch = (np.zeros(case[3].shape, np.int64), np.zeros(case[3].shape))
+        kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, case[3], chunk, *batch, precision=precision)
+        entry = {"per_draw": _compare_counts_and_sums(*got, *want), "batched": _compare_counts_and_sums(*batch, *want),
+                 "first_call_s": compile_s, "rtol": rtol}
+        if precision == "float32":
+            entry["gpu_float32_vs_cpu_float64"] = _compare_counts_and_sums(*got, *cpu64)
+        passed = all(e["max_rel_sum_difference"] <= rtol and e["largest_count_flip"] <= (0 if precision == "float64"
+                                                                                          else 2)
+                     for e in (entry["per_draw"], entry["batched"]))
+        entry["passed"] = bool(passed)
+        ok &= passed
+        report["agreement"][f"direct_cell_sums_{precision}"] = entry
+        write()
+    report["agreement"]["cpu_float32_vs_cpu_float64"] = _compare_counts_and_sums(*cpu32, *cpu64)
+
+    # ---- agreement: dynamic kernels
+    d_blocks, d_dest, d_firms, d_periods = (3, 3, 200, 5) if quick else (40, 10, 20_000, 24)
+    dcase = cuda_cases.dynamic_case(SEED, d_blocks, d_dest, d_firms, d_periods)
+    t0 = time.perf_counter()
+    costs, initial, sums = cuda_cases.run_dynamic(dynamic.dynamic_baseline_costs, dynamic.dynamic_cell_sums, dcase)
+    cpu_dynamic_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g_costs, g_initial, g_sums = cuda_cases.run_dynamic(kc.dynamic_baseline_costs, kc.dynamic_cell_sums, dcase)
+    gpu_first_s = time.perf_counter() - t0
+    finite = np.isfinite(costs)
+    entry = {"initial_z_equal": bool(np.array_equal(initial, g_initial)),
+             "costs_inf_pattern_equal": bool(np.array_equal(finite, np.isfinite(g_costs))),
+             "costs_max_abs_difference": float(np.abs(costs[finite] - g_costs[finite]).max()),
+             "first_call_s_cpu_incl_compile": cpu_dynamic_s, "first_call_s_gpu_incl_compile": gpu_first_s}
+    names = ("active", "sales", "entries", "exits", "both", "both_base")
+    counts_equal = np.all([g_sums[i] == sums[i] for i in (0, 2, 3)], axis=0)  # cells (t, b, n) without flips
+    entry["cells"] = int(counts_equal.size)
+    entry["cells_with_count_flips"] = int((~counts_equal).sum())
+    for i, name in enumerate(names):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(counts_equal & (sums[i] != 0), np.abs(g_sums[i] - sums[i]) / np.abs(sums[i]), 0.0)
+        entry[name] = {"largest_difference": float(np.abs(g_sums[i] - sums[i]).max()),
+                       "max_rel_difference_where_no_flip": float(rel.max())}
+    passed = (entry["initial_z_equal"] and entry["costs_inf_pattern_equal"]
+              and entry["costs_max_abs_difference"] < 1e-10
+              and all(entry[n]["max_rel_difference_where_no_flip"] <= 1e-12 for n in names))
+    entry["passed"] = bool(passed)
+    ok &= passed
+    report["agreement"]["dynamic"] = entry
+    write()
+
+    # ---- speed
+    repeats = 2 if quick else 20
+    n_draws = 1 if quick else 16
+    scase = cuda_cases.static_case(SEED + 1, blocks, dest, firms, n_draws=n_draws)
+    evaluations = n_draws * blocks * dest * firms
+    for precision in ("float64", "float32"):
+        outputs = (np.zeros(scase[3].shape, np.int64), np.zeros(scase[3].shape))
+
+        def launch():
+            kc.direct_cell_sums_draws(scase[0], scase[1], *scase[2], firms, scase[3], chunk, *outputs,
+                                      precision=precision)
+
+        launch()
+        median, best = _timed(launch, repeats, cuda.synchronize)
+        report["speed"][f"direct_cell_sums_{precision}"] = {
+            "draws_per_launch": n_draws, "evaluations": evaluations, "median_s": median, "best_s": best,
+            "evaluations_per_s": evaluations / median, "evaluations_per_s_best": evaluations / best}
+        write()
+        print(f"direct_cell_sums {precision}: {evaluations / median / 1e9:.1f} G evaluations/s (median)")
+    t0 = time.perf_counter()
+    cpu.direct_cell_sums(scase[0][0], scase[1][0], *scase[2], firms, scase[3][0], chunk,
+                         np.zeros(scase[3].shape[1:], np.int64), np.zeros(scase[3].shape[1:]))
+    report["speed"]["cpu_direct_cell_sums_float64_one_draw_s"] = time.perf_counter() - t0
+
+    baseline, dsums = dcase
+    out = [np.zeros(dcase[1][-1].shape[:3]) for _ in range(6)]
+    median, best = _timed(lambda: kc.dynamic_cell_sums(*dsums, *out), 2 if quick else 5, cuda.synchronize)
+    pair_periods = d_blocks * d_dest * d_firms * d_periods
+    t0 = time.perf_counter()
+    dynamic.dynamic_cell_sums(*dsums, *out)
+    cpu_s = time.perf_counter() - t0
+    report["speed"]["dynamic_cell_sums"] = {
+        "firm_destination_periods": pair_periods, "median_s": median, "best_s": best,
+        "evaluations_per_s": pair_periods / median, "cpu_s": cpu_s, "cpu_threads": numba.get_num_threads()}
+    print(f"dynamic_cell_sums: {pair_periods / median / 1e9:.2f} G firm-destination-periods/s "
+          f"(CPU {pair_periods / cpu_s / 1e9:.3f} G/s on {numba.get_num_threads()} threads)")
+    report["passed"] = bool(ok)
+    write()
+    print(json.dumps(report["agreement"], indent=1))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

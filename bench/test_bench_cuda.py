@@ -1,0 +1,78 @@
+"""GPU kernel throughput (``kernels.cuda``): skipped without a usable NVIDIA GPU (and under the simulator).
+
+- ``cuda default draws``: 16 draws of the default draw (80 blocks x 20,000 firms x 10 destinations,
+  2.6e8 firm-destination evaluations) in one launch of ``direct_cell_sums_draws``, float64 and float32;
+- ``cuda dynamic``: ``dynamic_cell_sums`` on 40 blocks x 10 destinations x 20,000 firms x 24 periods.
+
+With benchmarks disabled (the default test run) each runs once on a small problem and checks its
+result against the CPU kernel. ``bench/gpu_check.py`` is the one-shot script for a lent GPU (agreement
+and speed into a JSON file); these are the same measurements inside pytest-benchmark.
+"""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from bench.conftest import benchmarks_disabled
+from kernels import cpu, dynamic
+from tests import cuda_cases
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    """``kernels.cuda`` when a real GPU is usable, else skip."""
+    if importlib.util.find_spec("numba_cuda") is None:
+        pytest.skip("numba-cuda is not installed (pip install '.[cuda]')")
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        pytest.skip("CUDA simulator: no GPU timings")
+    from engine.devices import cuda_status
+
+    usable, reason = cuda_status()
+    if not usable:
+        pytest.skip(f"no GPU: {reason}")
+    from kernels import cuda as kc
+
+    return kc
+
+
+@pytest.mark.benchmark(group="cuda default draws")
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_cuda_default_draws(benchmark, request, gpu, precision):
+    full = not benchmarks_disabled(request.config)
+    blocks, dest, firms, draws = (80, 10, 20_000, 16) if full else (8, 4, 3000, 2)
+    case = cuda_cases.static_case(2025, blocks, dest, firms, n_draws=draws)
+    active, sales = np.zeros(case[3].shape, np.int64), np.zeros(case[3].shape)
+    args = (case[0], case[1], *case[2], firms, case[3], 4096, active, sales)
+    gpu.direct_cell_sums_draws(*args, precision=precision)  # compile
+    benchmark.pedantic(gpu.direct_cell_sums_draws, args=args, kwargs={"precision": precision},
+                       rounds=20 if full else 1, iterations=1)
+    evaluations = draws * blocks * dest * firms
+    benchmark.extra_info.update(evaluations=evaluations, precision=precision)
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    kernel = cpu.direct_cell_sums if precision == "float64" else cpu.direct_cell_sums_f32
+    want_active, want_sales = cuda_cases.run_static(kernel, (case[0][:1], case[1][:1], case[2], case[3][:1]), firms,
+                                                    4096)
+    assert np.abs(active[:1] - want_active).max() <= (0 if precision == "float64" else 2)
+    same = active[:1] == want_active
+    np.testing.assert_allclose(sales[:1][same], want_sales[same], rtol=1e-12 if precision == "float64" else 1e-5)
+
+
+@pytest.mark.benchmark(group="cuda dynamic")
+def test_cuda_dynamic_cell_sums(benchmark, request, gpu):
+    full = not benchmarks_disabled(request.config)
+    blocks, dest, firms, periods = (40, 10, 20_000, 24) if full else (4, 3, 2000, 6)
+    baseline, sums = cuda_cases.dynamic_case(2025, blocks, dest, firms, periods)
+    out = [np.zeros((periods, blocks, dest)) for _ in range(6)]
+    gpu.dynamic_cell_sums(*sums, *out)  # compile
+    benchmark.pedantic(gpu.dynamic_cell_sums, args=(*sums, *out), rounds=5 if full else 1, iterations=1)
+    evaluations = blocks * dest * firms * periods
+    benchmark.extra_info.update(firm_destination_periods=evaluations)
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    want = [np.zeros_like(o) for o in out]
+    dynamic.dynamic_cell_sums(*sums, *want)
+    np.testing.assert_array_equal(out[0], want[0])
+    np.testing.assert_allclose(out[1], want[1], rtol=1e-12)

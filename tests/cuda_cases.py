@@ -1,0 +1,107 @@
+"""Inputs of the CPU-versus-CUDA comparisons (tests/test_cuda.py, bench/gpu_check.py), built from a seed.
+
+Both the test process (CPU kernels) and the CUDA process (``tests/cuda_sim_worker.py`` under the
+simulator, or the GPU) build the same inputs from the same seed, so nothing is serialised but seeds.
+Every function returns the kernel's arguments without its outputs. Only NumPy and ``kernels`` are
+imported (not ``engine``, whose Polars and pydantic a lent GPU machine may lack: ``bench/gpu_check.py``).
+"""
+
+import numpy as np
+
+from kernels.cpu import block_keys
+
+#: Sizes of the CUDA-simulator comparisons: tiny, since the simulator runs every GPU thread as a Python
+#: thread. 200 firms in chunks of 96 span three CUDA blocks per (origin, sector) block (the last one
+#: part empty) with the simulator's 32 threads; three destinations span two destination groups of
+#: the static kernel; the dynamic kernel's 128-firm chunks span two CUDA blocks.
+SIM_SIZES = {"n_blocks": 3, "n_dest": 3, "n_firms": 200, "n_periods": 5}
+#: Firms per CUDA block of the static kernel in the simulator runs (``firm_chunk`` argument).
+SIM_FIRM_CHUNK = 96
+#: Draws of the batched static launch in the simulator runs.
+SIM_DRAWS = 2
+
+
+def static_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_draws=1):
+    """Arguments of ``direct_cell_sums`` for ``n_draws`` draws: keys (D, B), thresholds (D, B, R).
+
+    Thresholds span the score range; one cell is closed (``+inf``) and one open to every firm (``-inf``).
+    """
+    rng = np.random.default_rng(seed)
+    stream = rng.integers(0, 2**63, 2, dtype=np.uint64)
+    productivity_keys = np.stack([block_keys(stream[0], d, n_blocks) for d in range(n_draws)])
+    shock_keys = np.stack([block_keys(stream[1], d, n_blocks) for d in range(n_draws)])
+    sm1_over_theta = rng.uniform(0.4, 1.0, n_blocks)
+    s_a, s_e = rng.uniform(0.2, 1.5, n_blocks), rng.uniform(0.1, 1.0, n_blocks)
+    rho = rng.uniform(-0.6, 0.6, n_blocks)
+    thresholds = rng.uniform(-1.0, 3.0, (n_draws, n_blocks, n_dest))
+    thresholds[0, 0, 0] = np.inf
+    thresholds[0, -1, -1] = -np.inf
+    params = (sm1_over_theta, s_a, s_e, rho)
+    return productivity_keys, shock_keys, params, thresholds
+
+
+def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5):
+    """Arguments of ``dynamic_baseline_costs`` and ``dynamic_cell_sums`` (as ``tests/test_dynamics.py``).
+
+    Returns
+    -------
+    (tuple, tuple)
+        The arguments of ``dynamic_baseline_costs`` and of ``dynamic_cell_sums``, without outputs.
+    """
+    rng = np.random.default_rng(seed)
+    grid, cum_transition, cum_invariant = _markov_chain(rng, n_z)
+    keys = tuple(rng.integers(0, 2**63, n_blocks, dtype=np.uint64) for _ in range(4))
+    sm1_over_theta = 2.0 / rng.uniform(3.0, 5.0, n_blocks)
+    s_a, s_e = rng.uniform(0.1, 0.8, n_blocks), rng.uniform(0.1, 0.5, n_blocks)
+    rho = rng.uniform(-0.5, 0.5, n_blocks)
+    z_score = np.tile(2.0 * grid, (n_blocks, 1))
+    y = np.linspace(-6, 6, 61)
+    status_prob = np.sort(rng.uniform(0, 1, (n_blocks, n_z, y.size)), axis=2)
+    stationary = np.sort(rng.normal(0, 1, (n_blocks, n_z, 2)), axis=2)[..., ::-1].copy()  # incumbents lower
+    offset = rng.normal(0, 1, (n_blocks, n_dest))
+    offset[0, -1] = -np.inf  # a cell with no baseline flow stays closed
+    thresholds = rng.normal(1.0, 1.0, (n_periods, n_blocks, n_dest, n_z, 2))
+    common = (*keys, sm1_over_theta, s_a, s_e, rho, n_firms)
+    baseline = (*common, cum_invariant, y[0], y[1] - y[0], status_prob, stationary)
+    sums = (*common, z_score, cum_invariant, cum_transition, y[0], y[1] - y[0], status_prob, stationary,
+            offset, thresholds)
+    return baseline, sums
+
+
+def _markov_chain(rng, n_z, persistence=0.8):
+    """A random persistent Markov chain on ``n_z`` grid points: grid, cumulative transition rows, and the
+    cumulative invariant distribution (any chain serves to compare two implementations of the kernel)."""
+    grid = np.linspace(-0.6, 0.6, n_z)
+    transition = persistence * np.eye(n_z) + (1 - persistence) * rng.dirichlet(np.ones(n_z), n_z)
+    invariant = np.full(n_z, 1.0 / n_z)
+    for _ in range(2000):
+        invariant = invariant @ transition
+    cum_transition = np.cumsum(transition, axis=1)
+    cum_transition[:, -1] = 1.0
+    cum_invariant = np.cumsum(invariant / invariant.sum())
+    cum_invariant[-1] = 1.0
+    return grid, cum_transition, cum_invariant
+
+
+def run_static(function, case, n_firms, firm_chunk):
+    """Run a one-draw ``direct_cell_sums``-like ``function`` over every draw of ``case``: (D, B, R) outputs."""
+    productivity_keys, shock_keys, params, thresholds = case
+    active = np.zeros(thresholds.shape, dtype=np.int64)
+    sales = np.zeros(thresholds.shape)
+    for d in range(thresholds.shape[0]):
+        function(productivity_keys[d], shock_keys[d], *params, n_firms, thresholds[d], firm_chunk, active[d], sales[d])
+    return active, sales
+
+
+def run_dynamic(baseline_function, sums_function, case):
+    """``(costs, initial_z, six sums stacked (6, T, B, R))`` of the dynamic kernels on ``case``."""
+    baseline, sums = case
+    n_blocks, n_firms = baseline[0].size, baseline[8]
+    thresholds = sums[-1]
+    n_periods, _, n_dest = thresholds.shape[:3]
+    costs = np.full((n_blocks, n_dest, n_firms), np.nan)
+    initial = np.full((n_blocks, n_firms), -1, dtype=np.int64)
+    baseline_function(*baseline, costs, initial)
+    out = [np.full((n_periods, n_blocks, n_dest), np.nan) for _ in range(6)]
+    sums_function(*sums, *out)
+    return costs, initial, np.stack(out)

@@ -1,0 +1,51 @@
+"""Compiles every CUDA kernel of ``kernels.cuda`` to PTX for a Hopper GPU (sm_90), without a GPU.
+
+The simulator runs the kernels as Python, so it cannot show that the real CUDA target accepts the
+translated per-firm functions (the libdevice bit casts, NumPy casts, local and shared arrays). This
+does, where libNVVM is installed (``pip install '.[cuda]'`` brings it; CI has only numba-cuda, and
+``tests/test_cuda.py`` skips then). numba-cuda asks the current device for its compute capability
+even when compiling PTX for a given one; with no GPU this script answers for it.
+
+Usage: ``python -m tests.cuda_ptx_worker`` prints one line per kernel; exit status 3 when NVVM is missing.
+"""
+
+import sys
+import types
+
+
+def main():
+    import numba.cuda.dispatcher as dispatcher
+
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
+    from numba.cuda import types as T
+
+    from kernels import cuda as kc
+    from kernels.cuda_device import cuda
+
+    u1, u2 = T.uint64[::1], T.uint64[:, ::1]
+    f1, f2, f3 = T.float64[::1], T.float64[:, ::1], T.float64[:, :, ::1]
+    i8 = T.int64
+    static = (u2, u2, f1, f1, f1, f1, i8, f3, i8, i8, T.int64[:, :, ::1], f3)
+    signatures = {
+        "_direct_kernel_f64": static,
+        "_direct_kernel_f32": static,
+        "_baseline_costs_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f1, T.float64, T.float64, f3, f3, i8, f3,
+                                   T.int64[:, ::1]),
+        "_dynamic_sums_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f2, f1, f2, T.float64, T.float64, f3, f3, f2,
+                                 T.float64[:, :, :, :, ::1], i8, T.float64[:, :, :, ::1]),
+    }
+    for name, signature in signatures.items():
+        try:
+            ptx, _ = cuda.compile_ptx(getattr(kc, name).py_func, signature, cc=(9, 0))
+        except Exception as error:
+            text = f"{type(error).__name__} {error}".lower()
+            if any(word in text for word in ("nvvm", "nvrtc", "libdevice", "dynamiclibnotfound", "cudasupport")):
+                print(f"NVVM not available: {error}")
+                return 3
+            raise
+        print(name, "ptx lines", ptx.count("\n"), "calls", ptx.count("call.uni"), "atomics", ptx.count("atom."))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

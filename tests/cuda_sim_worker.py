@@ -1,0 +1,50 @@
+"""Runs the CUDA kernels on the cases of ``tests.cuda_cases`` and saves their outputs (``.npz``).
+
+Started by ``tests/test_cuda.py`` in a subprocess with ``NUMBA_ENABLE_CUDASIM=1`` (the simulator must be
+chosen before ``numba.cuda`` is imported, so it cannot run inside the test process). Every kernel is
+reached through ``engine.devices`` with ``device="cuda"``, so the wiring is tested too.
+
+Usage: ``python -m tests.cuda_sim_worker OUT.npz STATIC_SEED DYNAMIC_SEED``
+"""
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from engine import devices
+from kernels import cuda as kcuda
+from tests import cuda_cases
+from tests.cuda_cases import SIM_DRAWS as DRAWS
+from tests.cuda_cases import SIM_FIRM_CHUNK as FIRM_CHUNK
+from tests.cuda_cases import SIM_SIZES as SIZES
+
+
+def main(path, static_seed, dynamic_seed):
+    # under the simulator the device code runs on NumPy scalars, whose uint64 hash arithmetic wraps
+    # on purpose (as on the GPU) and would warn on every overflow
+    warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
+    results = {"device": np.array(devices.resolve_device("auto"))}
+    started = time.perf_counter()
+    n_firms = SIZES["n_firms"]
+    case = cuda_cases.static_case(static_seed, SIZES["n_blocks"], SIZES["n_dest"], n_firms, DRAWS)
+    for precision in ("float64", "float32"):
+        active, sales = cuda_cases.run_static(devices.direct_cell_sums("cuda", precision), case, n_firms, FIRM_CHUNK)
+        results[f"static_{precision}_active"], results[f"static_{precision}_sales"] = active, sales
+        batch_active = np.full(active.shape, -1, dtype=np.int64)
+        batch_sales = np.full(sales.shape, np.nan)
+        devices.batch_cell_sums("cuda", precision)(case[0], case[1], *case[2], n_firms, case[3], FIRM_CHUNK,
+                                                   batch_active, batch_sales)
+        results[f"batch_{precision}_active"], results[f"batch_{precision}_sales"] = batch_active, batch_sales
+    dynamic = cuda_cases.dynamic_case(dynamic_seed, SIZES["n_blocks"], SIZES["n_dest"], n_firms, SIZES["n_periods"])
+    costs, initial, sums = cuda_cases.run_dynamic(devices.dynamic_baseline_costs("cuda"),
+                                                  devices.dynamic_cell_sums("cuda"), dynamic)
+    results.update(dynamic_costs=costs, dynamic_initial=initial, dynamic_sums=sums)
+    results["seconds"] = np.array(time.perf_counter() - started)
+    results["threads"] = np.array(kcuda.THREADS)
+    np.savez(path, **results)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,263 @@
+"""The CUDA backend (kernels.cuda, kernels.cuda_device, engine.devices) against the CPU kernels.
+
+CI has no GPU: every CUDA kernel runs under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on tiny
+sizes, in a subprocess (``tests/cuda_sim_worker.py``; the simulator must be chosen before
+``numba.cuda`` is imported, and this process may already have imported the real one). The inputs
+come from seeds derived from the test names (printed in the assertion messages); the subprocess
+and this process build them alike with ``tests.cuda_cases``. The tests on a real GPU skip without one.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import devices
+from engine.errors import InputError
+from kernels import cpu, dynamic, firm
+from tests import cuda_cases
+
+ROOT = Path(__file__).resolve().parents[1]
+HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+STATIC_SEED = zlib.crc32(b"test_cuda static")
+DYNAMIC_SEED = zlib.crc32(b"test_cuda dynamic")
+needs_numba_cuda = pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda is not installed (pip install '.[cuda]')")
+
+
+# ------------------------------------------------------------------------------ device table
+
+
+def test_cpu_entries_are_the_cpu_kernels():
+    assert devices.direct_cell_sums("cpu") is cpu.direct_cell_sums
+    assert devices.direct_cell_sums("cpu", "float32") is cpu.direct_cell_sums_f32
+    assert devices.dynamic_cell_sums("cpu") is dynamic.dynamic_cell_sums
+    assert devices.dynamic_baseline_costs() is dynamic.dynamic_baseline_costs
+    assert devices.resolve_device("cpu") == "cpu"
+
+
+@pytest.mark.parametrize("call, option, allowed", [
+    (lambda: devices.resolve_device("gpu"), "--device", "cpu, cuda, auto"),
+    (lambda: devices.direct_cell_sums("cpu", "float16"), "--precision", "float64, float32"),
+    (lambda: devices.kernel("dynamic_cell_sums", "cpu", "float32"), "--precision", "float64 only"),
+])
+def test_bad_device_or_precision_names_the_option_and_what_is_allowed(call, option, allowed):
+    with pytest.raises(InputError) as error:
+        call()
+    assert error.value.source == option
+    assert allowed in str(error.value)
+
+
+def test_the_cpu_path_never_imports_numba_cuda():
+    """The CPU install must not need numba-cuda: choosing CPU kernels imports no CUDA module."""
+    code = ("import sys; from engine import devices; devices.direct_cell_sums('cpu'); devices.dynamic_cell_sums('cpu');"
+            "devices.batch_cell_sums('cpu'); assert 'numba.cuda' not in sys.modules, 'numba.cuda imported';"
+            "assert not any(m.startswith('kernels.cuda') for m in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+@needs_numba_cuda
+def test_cuda_without_a_gpu_is_one_clear_error_and_auto_falls_back_to_cpu():
+    usable, reason = devices.cuda_status()
+    if usable:
+        pytest.skip(f"a GPU is usable here: {reason}")
+    assert devices.resolve_device("auto") == "cpu"
+    with pytest.raises(InputError) as error:
+        devices.dynamic_cell_sums("cuda")
+    assert "cuda was asked for but cannot run here" in str(error.value) and reason in str(error.value)
+
+
+def test_batch_on_cpu_equals_one_call_per_draw(request):
+    seed = zlib.crc32(request.node.name.encode())
+    case = cuda_cases.static_case(seed, n_blocks=3, n_dest=4, n_firms=500, n_draws=3)
+    want_active, want_sales = cuda_cases.run_static(cpu.direct_cell_sums, case, 500, 128)
+    active = np.full(want_active.shape, -1, dtype=np.int64)
+    sales = np.full(want_sales.shape, np.nan)
+    devices.batch_cell_sums("cpu")(case[0], case[1], *case[2], 500, case[3], 128, active, sales)
+    np.testing.assert_array_equal(active, want_active, err_msg=f"seed {seed}")
+    np.testing.assert_array_equal(sales, want_sales, err_msg=f"seed {seed}")
+    assert 0 < active.sum() < active.size * 500
+
+
+# ----------------------------------------------------- the float32 scalar functions CUDA compiles
+
+
+def test_scalar_float32_scores_agree_with_the_vectorised_cpu_passes(request):
+    """``scores_f32`` and ``scaled_log_productivity_f32`` (what the GPU compiles) give, on the CPU, the
+    numbers of the loops of ``direct_cell_sums_f32`` (``fill_*_f32``): the same hashes and operations,
+    so equal up to where the compiler fuses a multiply and an add (1 float32 ulp of the terms)."""
+    from numba import njit
+
+    from kernels.fastmath import FASTMATH
+
+    seed = zlib.crc32(request.node.name.encode())
+    rng = np.random.default_rng(seed)
+    pkey, skey = (np.uint64(k) for k in rng.integers(0, 2**63, 2, dtype=np.uint64))
+    sm1, s_a, s_e, rho = 0.6, 0.9, 0.4, -0.3
+    rho_c = np.sqrt(1 - rho * rho)
+    m, n_dest, n = 777, 5, 2
+    slp = np.empty(m, np.float32)
+    sales = np.empty(m, np.float32)
+    entry = np.empty(m, np.float32)
+    firm.fill_scaled_log_productivity_f32(pkey, np.uint64(0), sm1, slp)
+    firm.fill_scores_f32(skey, np.uint64(n), np.uint64(n_dest), slp, s_a, s_e, rho, rho_c, sales, entry)
+
+    @njit(error_model="numpy", fastmath=FASTMATH)  # the flags of the kernels that inline them
+    def scalar(out_slp, out_sales, out_entry):
+        f32 = np.float32
+        for f in range(out_slp.size):
+            out_slp[f] = firm.scaled_log_productivity_f32(pkey, np.uint64(f), f32(sm1))
+            out_sales[f], out_entry[f] = firm.scores_f32(skey, np.uint64(f * n_dest + n), out_slp[f], f32(s_a),
+                                                         f32(s_e), f32(rho), f32(rho_c))
+
+    got = [np.empty(m, np.float32) for _ in range(3)]
+    scalar(*got)
+    assert np.array_equal(got[0], slp), f"seed {seed}"
+    for a, b in zip(got[1:], (sales, entry)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=4e-7 * (1 + np.abs(slp).max() + 6 * (s_a + s_e)),
+                                   err_msg=f"seed {seed}")
+    assert np.mean(got[1] == sales) > 0.5 and np.mean(got[2] == entry) > 0.5, f"seed {seed}"
+
+
+# ------------------------------------------------------------------- CUDA simulator versus CPU
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """The CUDA kernels' outputs on the simulator cases (one subprocess for all of them)."""
+    if not HAVE_NUMBA_CUDA:
+        pytest.skip("numba-cuda is not installed (pip install '.[cuda]')")
+    path = tmp_path_factory.mktemp("cudasim") / "out.npz"
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    done = subprocess.run([sys.executable, "-m", "tests.cuda_sim_worker", str(path), str(STATIC_SEED),
+                           str(DYNAMIC_SEED)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"CUDA simulator run failed:\n{done.stdout}\n{done.stderr}"
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _static_cpu(kernel):
+    sizes = cuda_cases.SIM_SIZES
+    case = cuda_cases.static_case(STATIC_SEED, sizes["n_blocks"], sizes["n_dest"], sizes["n_firms"],
+                                  cuda_cases.SIM_DRAWS)
+    return cuda_cases.run_static(kernel, case, sizes["n_firms"], cuda_cases.SIM_FIRM_CHUNK)
+
+
+def test_simulator_is_a_cuda_device_for_auto(simulated):
+    assert str(simulated["device"]) == "cuda"
+    assert int(simulated["threads"]) == 32
+
+
+@pytest.mark.parametrize("result", ["static", "batch"])
+def test_cuda_cell_sums_equal_the_cpu_kernel_float64(simulated, result):
+    """Identical counts, sums within 1e-12 relative (one launch per draw, and all draws in one launch)."""
+    active, sales = _static_cpu(cpu.direct_cell_sums)
+    got_active, got_sales = simulated[f"{result}_float64_active"], simulated[f"{result}_float64_sales"]
+    n_firms = cuda_cases.SIM_SIZES["n_firms"]
+    assert active[0, 0, 0] == 0 and active[0, -1, -1] == n_firms  # the closed and the open cell
+    assert np.all((active > 0) | (sales == 0)) and 0 < active.sum() < active.size * n_firms
+    np.testing.assert_array_equal(got_active, active, err_msg=f"seed {STATIC_SEED}")
+    np.testing.assert_allclose(got_sales, sales, rtol=1e-12, atol=0, err_msg=f"seed {STATIC_SEED}")
+
+
+@pytest.mark.parametrize("result", ["static", "batch"])
+def test_cuda_cell_sums_float32_agree_with_cpu_float32_and_float64(simulated, result):
+    """float32 (scores and exp in float32, sums in float64): against the CPU float32 kernel the same
+    firms count (no score lies within float32 rounding of a threshold in this case) and sums agree
+    to 1e-6 relative; against float64, to 1e-5 (the stated float32 error, as ``direct_cell_sums_f32``)."""
+    active32, sales32 = _static_cpu(cpu.direct_cell_sums_f32)
+    active64, sales64 = _static_cpu(cpu.direct_cell_sums)
+    got_active, got_sales = simulated[f"{result}_float32_active"], simulated[f"{result}_float32_sales"]
+    np.testing.assert_array_equal(got_active, active32, err_msg=f"seed {STATIC_SEED}")
+    np.testing.assert_allclose(got_sales, sales32, rtol=1e-6, atol=0, err_msg=f"seed {STATIC_SEED}")
+    assert np.abs(got_active - active64).max() <= 1, f"seed {STATIC_SEED}"
+    same = got_active == active64
+    np.testing.assert_allclose(got_sales[same], sales64[same], rtol=1e-5, atol=0, err_msg=f"seed {STATIC_SEED}")
+
+
+def _dynamic_cpu():
+    sizes = cuda_cases.SIM_SIZES
+    case = cuda_cases.dynamic_case(DYNAMIC_SEED, sizes["n_blocks"], sizes["n_dest"], sizes["n_firms"],
+                                   sizes["n_periods"])
+    return cuda_cases.run_dynamic(dynamic.dynamic_baseline_costs, dynamic.dynamic_cell_sums, case)
+
+
+def test_cuda_dynamic_baseline_costs_equal_the_cpu_kernel(simulated):
+    costs, initial, _ = _dynamic_cpu()
+    np.testing.assert_array_equal(simulated["dynamic_initial"], initial, err_msg=f"seed {DYNAMIC_SEED}")
+    assert len(np.unique(initial)) > 1
+    np.testing.assert_allclose(simulated["dynamic_costs"], costs, rtol=1e-12, atol=1e-14,
+                               err_msg=f"seed {DYNAMIC_SEED}")
+
+
+def test_cuda_dynamic_cell_sums_equal_the_cpu_kernel(simulated):
+    """Counts (active, entries, exits) identical in every period; the three sums within 1e-12."""
+    _, _, sums = _dynamic_cpu()
+    got = simulated["dynamic_sums"]
+    names = ("active", "sales", "entries", "exits", "both", "both_base")
+    for i in (0, 2, 3):
+        np.testing.assert_array_equal(got[i], sums[i], err_msg=f"{names[i]}, seed {DYNAMIC_SEED}")
+    for i in (1, 4, 5):
+        np.testing.assert_allclose(got[i], sums[i], rtol=1e-12, atol=0, err_msg=f"{names[i]}, seed {DYNAMIC_SEED}")
+    assert np.all(got[:, :, 0, -1] == 0), "the closed cell must stay empty"
+    assert sums[2, 1:].sum() > 0 and sums[3, 1:].sum() > 0, f"no churn in the case, seed {DYNAMIC_SEED}"
+
+
+@needs_numba_cuda
+def test_every_cuda_kernel_compiles_for_a_hopper_gpu():
+    """The real CUDA target (not the simulator) accepts the translated per-firm functions: PTX for sm_90,
+    everything inlined (no calls). Needs libNVVM (``pip install '.[cuda]'``); skips without it."""
+    done = subprocess.run([sys.executable, "-m", "tests.cuda_ptx_worker"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"})
+    if done.returncode == 3:
+        pytest.skip(done.stdout.strip())
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 4 and all("calls 0" in line for line in lines), done.stdout
+
+
+# ------------------------------------------------------------------------------- a real GPU
+
+
+def _real_gpu():
+    if not HAVE_NUMBA_CUDA or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return False, "numba-cuda missing or simulator"
+    return devices.cuda_status()
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_gpu_cell_sums_equal_the_cpu_on_a_real_gpu(precision, request):
+    usable, reason = _real_gpu()
+    if not usable:
+        pytest.skip(f"no GPU: {reason}")
+    seed = zlib.crc32(request.node.name.encode())
+    n_firms = 20_000
+    case = cuda_cases.static_case(seed, n_blocks=12, n_dest=10, n_firms=n_firms, n_draws=2)
+    want = cuda_cases.run_static(devices.direct_cell_sums("cpu", precision), case, n_firms, 4096)
+    got = cuda_cases.run_static(devices.direct_cell_sums("cuda", precision), case, n_firms, 4096)
+    flips = np.abs(got[0] - want[0])
+    assert flips.max() <= (0 if precision == "float64" else 2), f"count flips {flips.sum()}, seed {seed}"
+    same = flips == 0
+    rtol = 1e-12 if precision == "float64" else 1e-5
+    np.testing.assert_allclose(got[1][same], want[1][same], rtol=rtol, err_msg=f"seed {seed}")
+
+
+def test_gpu_dynamic_equals_the_cpu_on_a_real_gpu(request):
+    usable, reason = _real_gpu()
+    if not usable:
+        pytest.skip(f"no GPU: {reason}")
+    seed = zlib.crc32(request.node.name.encode())
+    case = cuda_cases.dynamic_case(seed, n_blocks=6, n_dest=5, n_firms=5000, n_periods=12)
+    costs, initial, sums = cuda_cases.run_dynamic(dynamic.dynamic_baseline_costs, dynamic.dynamic_cell_sums, case)
+    g_costs, g_initial, g_sums = cuda_cases.run_dynamic(devices.dynamic_baseline_costs("cuda"),
+                                                        devices.dynamic_cell_sums("cuda"), case)
+    np.testing.assert_array_equal(g_initial, initial)
+    np.testing.assert_allclose(g_costs, costs, rtol=1e-12, atol=1e-14)
+    for i in (0, 2, 3):
+        np.testing.assert_array_equal(g_sums[i], sums[i], err_msg=f"seed {seed}")
+    np.testing.assert_allclose(g_sums[[1, 4, 5]], sums[[1, 4, 5]], rtol=1e-12, err_msg=f"seed {seed}")
