@@ -26,6 +26,16 @@ class _InputErrorsAsUsage(click.Group):
         except ConvergenceError as exc:
             click.echo(f"Error: {exc}; no output was written (try more --firms)", err=True)
             ctx.exit(EXIT_NO_SOLUTION)
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM turned into RunInterrupted by the run
+            signum = getattr(exc, "signum", 2)
+            partial = getattr(exc, "partial", None)
+            name = {2: "SIGINT", 15: "SIGTERM"}.get(signum, f"signal {signum}")
+            if partial is not None:
+                click.echo(f"Interrupted by {name}: {exc.done} of {exc.total} chunks are complete in {partial}; "
+                           "run the same command with --resume to finish it", err=True)
+            else:
+                click.echo(f"Interrupted by {name}: no output was kept", err=True)
+            ctx.exit(128 + signum)
 
 
 @click.group(cls=_InputErrorsAsUsage, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +63,17 @@ def main(verbose):
               help="Seed; the same seed gives the same output on any thread count.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
               help="Run folder to create [default: engine-output/SCENARIO-YYYYmmdd-HHMMSS].")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (after the run succeeds).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is an engine run folder (after the run "
+              "succeeds); anything else is refused.")
+@click.option("--resume", is_flag=True, help="Finish the interrupted run of --out (same command and options); "
+              "starts it if there is none.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run each chunk of draws as a task on this Dask scheduler (tcp://host:8786); needs the "
+                   "[dask] extra and an --out the workers can write.")
+@click.option("--local-cluster", type=int, default=None, metavar="N",
+              help="Run on a Dask LocalCluster of N worker processes on this machine.")
+@click.option("--draws-per-chunk", type=int, default=config.DRAWS_PER_CHUNK, show_default=True,
+              help="Draws per task and per Parquet part file.")
 @click.option("--threads", "-t", type=int, default=None, help="CPU threads [default: all cores].")
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Calibration folder (CSV or Parquet tables) [default: embedded 2023/2024 data].")
@@ -64,7 +84,8 @@ def main(verbose):
               help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
                    "and draw) or 'all' (large).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
-def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration, closure, firm_output, quiet):
+def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, local_cluster, draws_per_chunk, threads,
+             calibration, closure, firm_output, quiet):
     """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
 
     With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios
@@ -82,6 +103,8 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
       engine simulate us_japan_2025 --draws 200 --seed 7 --out runs/usjp
       engine simulate us_japan_2025 liberation_day_2025 --closure ge
       engine simulate us_japan_2025 --firms 50000 --threads 2 --firm-output sample
+      engine simulate --draws 1000 --out runs/big --resume         # finish an interrupted run
+      engine simulate --draws 1000 --out runs/big --local-cluster 4
       duckdb -c "select * from read_parquet('runs/usjp/flows/*/*.parquet', hive_partitioning=true) limit 5"
     """
     import datetime as dt
@@ -90,33 +113,23 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     from engine.summary import run_summary
 
     names = list(scenarios) or [config.DEFAULT_SCENARIO]
+    if resume and out is None:
+        raise InputError("--resume", "needs the --out folder of the run to finish")
     if out is None:
         stem = "+".join(n.rsplit("/", 1)[-1].removesuffix(".toml") for n in names)
         out = f"engine-output/{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     command = "engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    options = dict(draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite, resume=resume,
+                   threads=threads, calibration=calibration, closure=closure, firm_output=firm_output,
+                   draws_per_chunk=draws_per_chunk, scheduler=scheduler, local_cluster=local_cluster,
+                   command=command)
     if quiet:
-        result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
-                              threads=threads, calibration=calibration, closure=closure,
-                              firm_output=firm_output, command=command)
-        click.echo(str(result.path))
+        click.echo(str(run_simulate(names, **options).path))
         return
-    bar = None
+    from engine.progress import CliProgress
 
-    def progress(done, total):
-        nonlocal bar
-        if bar is None:  # opened at the first finished draw, so input errors print alone
-            bar = click.progressbar(length=total, label="Simulating draws", file=sys.stderr,
-                                    show_eta=True, show_pos=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
-        result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
-                              threads=threads, calibration=calibration, closure=closure,
-                              firm_output=firm_output, progress=progress, command=command)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+    with CliProgress(sys.stderr) as progress:
+        result = run_simulate(names, progress=progress, **options)
     click.echo(run_summary(result))
     timings = result.manifest["timings"]
     click.echo(f"\nDone in {timings['total_s']:.1f} s. Results: {result.path}")

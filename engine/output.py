@@ -106,19 +106,19 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
         }, schema=FIRMS_SCHEMA)
 
 
-def draws_table(records, branch_labels):
+def draws_table(records, columns):
     """Arrow table of one scenario's draws: ``draw``, ``path`` and every sampled value.
 
     ``records``: list of dicts with ``draw``, ``path`` and sampled values (floats, or strings for
-    branch options). ``branch_labels``: every branch point of the scenario, so that each part file
-    has a column for each (null where a draw's path does not reach it). Columns after ``draw`` and
-    ``path`` are sorted by name.
+    branch options). ``columns``: the sampled-value columns of the run (``RunPlan.draws_columns``,
+    the union over its scenarios, sorted), so every part file of every scenario has one schema,
+    with nulls where a column does not apply.
     """
-    names = sorted(({k for r in records for k in r} | {f"branch.{b}" for b in branch_labels}) - {"draw", "path"})
-    schema = pa.schema([draws_field(name) for name in ("draw", "path", *names)], metadata={
+    schema = pa.schema([draws_field(name) for name in ("draw", "path", *columns)], metadata={
         "table": "draws", "engine_version": __version__,
         "grain": "one row per draw; every sampled value (parameters, branch options, last-period FX index) "
-                 "and the branch path; scenario is the hive partition key"})
+                 "and the branch path; null where a column does not apply to the scenario; scenario is the "
+                 "hive partition key"})
     return pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
 
 
