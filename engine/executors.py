@@ -176,7 +176,7 @@ class DaskExecutor:
         plan_future = self.client.scatter(plan, broadcast=True)
         futures = [self.client.submit(_dask_task, plan_future, str(run_dir), part, draws, self.threads,
                                       key=f"engine-chunk-{part:05d}-{os.getpid()}-{id(plan)}", pure=False)
-                   for part, draws in pending]
+                   for part, draws in list(pending)]
         markers = []
         try:
             for future in as_completed(futures):

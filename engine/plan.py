@@ -49,6 +49,8 @@ class RunPlan:
     seed_entropy : int
     seed_spawn_key : tuple of int
         The run's root ``SeedSequence``; every stream is a child of it (``engine.uncertainty``).
+    seed_record : int or str
+        The seed as the manifest records it (an int, or a SeedSequence's entropy as a string).
     draws, firms, draws_per_chunk : int
     firm_output : {None, "sample", "all"}
     draws_columns : tuple of str
@@ -66,6 +68,7 @@ class RunPlan:
     draws_per_chunk: int
     firm_output: str | None
     draws_columns: tuple = field(default=())
+    seed_record: object = None
 
     @property
     def seed(self):
@@ -76,10 +79,15 @@ class RunPlan:
         return tuple(m.scenario for m in self.models)
 
     @property
+    def n_chunks(self):
+        return -(-self.draws // self.draws_per_chunk)
+
+    @property
     def chunks(self):
-        """``[(part, [draw, ...]), ...]``: the chunks of draws, each one task and one part file per table."""
-        return [(part, list(range(first, min(first + self.draws_per_chunk, self.draws))))
-                for part, first in enumerate(range(0, self.draws, self.draws_per_chunk))]
+        """``(part, range of draws)`` of every chunk, lazily: each chunk is one task and one part
+        file per table."""
+        return ((part, range(first, min(first + self.draws_per_chunk, self.draws)))
+                for part, first in enumerate(range(0, self.draws, self.draws_per_chunk)))
 
     def fingerprint(self):
         """The settings that determine the results, for refusing to resume a different run."""
@@ -153,7 +161,8 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     root = base_sequence(seed)
     return RunPlan(calibration=calib, models=tuple(models), closures=tuple(closures),
                    seed_entropy=root.entropy, seed_spawn_key=tuple(root.spawn_key), draws=draws, firms=firms,
-                   draws_per_chunk=draws_per_chunk, firm_output=firm_output, draws_columns=tuple(sorted(columns)))
+                   draws_per_chunk=draws_per_chunk, firm_output=firm_output, draws_columns=tuple(sorted(columns)),
+                   seed_record=str(root.entropy) if isinstance(seed, np.random.SeedSequence) else int(seed))
 
 
 @dataclass
@@ -234,7 +243,8 @@ def memory_estimate(plan):
 
     Populations: two ``(B, R, M)`` float64 arrays per distinct population (at most one per
     scenario) plus the kernels' working copies (about the same again). Results: 11 float64 flow
-    columns and their Arrow copy per (draw, period, cell) of a chunk.
+    columns and their Arrow copy per (draw, period, cell) of a chunk. Summary: four variables'
+    (draws, cells) arrays of one period, and their copies.
     """
     calib = plan.calibration
     n_regions, n_sectors = calib.n_regions, calib.n_sectors
@@ -246,4 +256,5 @@ def memory_estimate(plan):
     if plan.firm_output:
         kept = plan.firms if plan.firm_output == "all" else min(config.FIRM_SAMPLE, plan.firms)
         firm_rows = len(plan.models) * periods * blocks * kept * n_regions * 80
-    return populations + results + firm_rows + 300 * 2**20  # + the interpreter, libraries, kernels
+    summary = 4 * 3 * plan.draws * n_regions * n_regions * (n_sectors + 1) * 8  # summary_frame, per period
+    return populations + results + firm_rows + summary + 300 * 2**20  # + the interpreter, libraries, kernels

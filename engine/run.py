@@ -81,9 +81,13 @@ def _check_memory(plan, available):
     fits = plan.firms
     while fits > 2 and memory_estimate(_with_firms(plan, fits)) > available:
         fits //= 2
-    hint = f"at most about --firms {fits}" + (" without --firm-output all" if plan.firm_output == "all" else "")
-    raise InputError("--firms", f"a run with --firms {plan.firms} needs about {need / 2**30:.1f} GiB of memory "
-                                f"per process and {available / 2**30:.1f} GiB is available; {hint} would fit")
+    if memory_estimate(_with_firms(plan, fits)) > available:
+        hint = "fewer --draws (the summary holds every draw of a period)"
+    else:
+        hint = f"at most about --firms {fits}" + (" without --firm-output all" if plan.firm_output == "all" else "")
+    raise InputError("--firms", f"a run of {plan.draws} draws with --firms {plan.firms} needs about "
+                                f"{need / 2**30:.1f} GiB of memory per process and {available / 2**30:.1f} GiB is "
+                                f"available; {hint} would fit")
 
 
 def _with_firms(plan, firms):
@@ -209,30 +213,30 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         tmp_holder = tempfile.TemporaryDirectory(prefix="engine-run-")
         out = Path(tmp_holder.name) / "run"
     store = RunStore(out, plan.fingerprint(), overwrite=overwrite, resume=resume)
-    done = store.completed()
-    pending = [(part, chunk) for part, chunk in plan.chunks if part not in done]
-    already = sum(d["draws"][1] - d["draws"][0] + 1 for d in done.values())
-    if store.resumed:
-        log.warning("resuming %s: %d of %d chunks already complete", store.out, len(done), len(plan.chunks))
-    report, bar = _progress_callback(progress, draws, already)
-    if hasattr(progress, "start"):
-        progress.start(draws, already)
-    counter = {"done": already, "first": None}
-    t_chunks = time.perf_counter()
-
-    def on_draw(_draw):
-        counter["done"] += 1
-        if counter["first"] is None:
-            counter["first"] = time.perf_counter() - t_chunks
-        if report is not None:
-            report(counter["done"], draws)
-
-    def on_chunk(marker):
-        log.info("chunk %d (draws %d-%d) written", marker["part"], *marker["draws"])
-
-    runner = None
+    runner = bar = None
     restore = _install_signal_handlers()
     try:
+        done = store.completed()
+        pending = ((part, chunk) for part, chunk in plan.chunks if part not in done)
+        already = sum(d["draws"][1] - d["draws"][0] + 1 for d in done.values())
+        if store.resumed:
+            log.warning("resuming %s: %d of %d chunks already complete", store.out, len(done), plan.n_chunks)
+        report, bar = _progress_callback(progress, draws, already)
+        if hasattr(progress, "start"):
+            progress.start(draws, already)
+        counter = {"done": already, "first": None}
+        t_chunks = time.perf_counter()
+
+        def on_draw(_draw):
+            counter["done"] += 1
+            if counter["first"] is None:
+                counter["first"] = time.perf_counter() - t_chunks
+            if report is not None:
+                report(counter["done"], draws)
+
+        def on_chunk(marker):
+            log.info("chunk %d (draws %d-%d) written", marker["part"], *marker["draws"])
+
         runner = _make_executor(executor, scheduler, local_cluster, threads)
         markers = runner.run(plan, store.partial, pending, on_draw, on_chunk)
         timings = {"first_draw_s": counter["first"] or 0.0, "draws_s": time.perf_counter() - t_chunks}
@@ -254,7 +258,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
             store.abandon()
             raise RunInterrupted(signum) from exc
         store.interrupt(signal.Signals(signum).name)
-        raise RunInterrupted(signum, store.partial, len(store.completed()), len(plan.chunks)) from exc
+        raise RunInterrupted(signum, store.partial, len(store.completed()), plan.n_chunks) from exc
     except OSError as exc:
         if tmp_holder is not None:
             store.abandon()
@@ -306,7 +310,7 @@ def _manifest(plan, chunks, timings, command, executor):
         "git_revision": _git_revision(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command or " ".join(sys.argv),
-        "seed": str(seed.entropy) if seed.spawn_key else int(seed.entropy),
+        "seed": plan.seed_record,
         "seed_spawn_key": list(seed.spawn_key),
         "draws": plan.draws,
         "firms_per_block": plan.firms,

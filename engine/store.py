@@ -149,8 +149,14 @@ class RunStore:
         manifest = read_manifest(self.partial) or {}
         done = len(self.completed())
         if resume and not overwrite:
-            self._check_resumable(manifest)
+            try:
+                self._check_resumable(manifest)
+            except InputError:
+                self.release()
+                raise
             self.resumed = True
+            for stale in self.partial.rglob(".*.tmp"):  # half-written files of unfinished chunks
+                stale.unlink()
             self.write_manifest({**manifest, "status": "running", "pid": os.getpid()})
             return
         if not overwrite:
