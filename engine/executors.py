@@ -15,10 +15,11 @@ import logging
 import os
 import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import config
-from engine.output import draws_table, flows_table, region_tables
+from engine.output import draws_table, flows_table, region_tables, summary_frame
 from engine.plan import simulate_draw
 from engine.results import FIRMS_SCHEMA
 from engine.store import mark_done, part_path, write_part
@@ -96,6 +97,15 @@ def run_chunk(plan, run_dir, part, draws, on_draw=None):
     return marker
 
 
+def summarise(plan, run_dir, name, periods=None):
+    """The ``summary`` table of scenario ``name`` (some ``periods`` only) from its flows part files."""
+    import polars as pl
+
+    model = next(m for m in plan.models if m.scenario.name == name)
+    flows = pl.scan_parquet(part_path(run_dir, "flows", name, 0).parent / "*.parquet")
+    return summary_frame(flows, plan.calibration, model.scenario.dates, periods)
+
+
 class LocalExecutor:
     """Chunks one after another in this process.
 
@@ -126,6 +136,10 @@ class LocalExecutor:
         finally:
             numba.set_num_threads(previous)
         return markers
+
+    def summaries(self, plan, run_dir):
+        """``{scenario: summary table}``."""
+        return {m.scenario.name: summarise(plan, run_dir, m.scenario.name) for m in plan.models}
 
     def close(self):
         pass
@@ -169,11 +183,19 @@ class DaskExecutor:
             threads = threads or 1
         self.threads = threads
         self.client = Client(self.cluster if self.cluster is not None else address)
+        self._plan = None
+
+    def _scatter(self, plan):
+        """The plan on every worker, sent once per run (kept, so its data is not released between
+        the chunk and the summary tasks)."""
+        if self._plan is None or self._plan[0] is not plan:
+            self._plan = (plan, self.client.scatter(plan, broadcast=True, hash=False))
+        return self._plan[1]
 
     def run(self, plan, run_dir, pending, on_draw=None, on_chunk=None):
         from dask.distributed import as_completed
 
-        plan_future = self.client.scatter(plan, broadcast=True)
+        plan_future = self._scatter(plan)
         futures = [self.client.submit(_dask_task, plan_future, str(run_dir), part, draws, self.threads,
                                       key=f"engine-chunk-{part:05d}-{os.getpid()}-{id(plan)}", pure=False)
                    for part, draws in list(pending)]
@@ -192,7 +214,20 @@ class DaskExecutor:
             raise
         return sorted(markers, key=lambda m: m["part"])
 
+    def summaries(self, plan, run_dir):
+        """``{scenario: summary table}``, one task per (scenario, period), stacked in period order."""
+        plan_future = self._scatter(plan)
+        futures = {m.scenario.name: [self.client.submit(summarise, plan_future, str(run_dir), m.scenario.name, [t],
+                                                        pure=False) for t in range(len(m.scenario.dates))]
+                   for m in plan.models}
+        try:
+            return {name: pa.concat_tables(self.client.gather(parts)) for name, parts in futures.items()}
+        except BaseException:
+            self.client.cancel([f for parts in futures.values() for f in parts])
+            raise
+
     def close(self):
+        self._plan = None
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()

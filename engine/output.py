@@ -122,7 +122,7 @@ def draws_table(records, columns):
     return pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
 
 
-def summary_frame(flows, calibration, dates):
+def summary_frame(flows, calibration, dates, periods=None):
     """Mean and 5/50/95 % across draws per (period, origin, destination, sector), plus pair totals.
 
     Periods are read one at a time and only their numeric columns are held, as a (draws, cells)
@@ -136,6 +136,8 @@ def summary_frame(flows, calibration, dates):
     calibration : engine.calibration.CalibrationData
     dates : sequence of datetime.date
         First day of each period.
+    periods : sequence of int, optional
+        Only these periods (default all): executors summarise periods in parallel and stack them.
 
     Returns
     -------
@@ -149,7 +151,8 @@ def summary_frame(flows, calibration, dates):
     sectors = np.array([*calibration.sectors, "ALL"], dtype=object)
     quantiles = [q * 100 for _, q in SUMMARY_STATS]
     parts = []
-    for period, date in enumerate(dates):
+    for period in range(len(dates)) if periods is None else periods:
+        date = dates[period]
         frame = flows.filter(pl.col("period") == period).select("draw", *SUMMARY_VARIABLES).collect()
         frame = frame.sort("draw", maintain_order=True)
         columns = {"period": np.full(grid.shape[1], period, dtype=np.int32),

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 import numba
-import numpy as np
 
 from engine import config
 from engine._version import __version__
 from engine.errors import InputError
-from engine.output import summary_frame
+from engine.executors import LocalExecutor
 from engine.plan import CLOSURES, build_plan, memory_estimate  # noqa: F401  (CLOSURES: tests patch it)
 from engine.results import FLOWS_SCHEMA, OUTPUT_SCHEMA_VERSION, RUN_KIND, SimulationResult
 from engine.store import RunStore, environment_error, part_path, write_part
@@ -111,7 +110,7 @@ def kernels_cached():
 
 
 def _make_executor(executor, scheduler, local_cluster, threads):
-    from engine.executors import DaskExecutor, LocalExecutor
+    from engine.executors import DaskExecutor
 
     if executor is not None:
         return executor
@@ -241,19 +240,19 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         markers = runner.run(plan, store.partial, pending, on_draw, on_chunk)
         timings = {"first_draw_s": counter["first"] or 0.0, "draws_s": time.perf_counter() - t_chunks}
         summary_started = time.perf_counter()
-        import polars as pl
-
-        for model in plan.models:
-            name = model.scenario.name
-            flows = pl.scan_parquet(store.partial / "flows" / f"scenario={name}" / "*.parquet")
-            write_part(part_path(store.partial, "summary", name, 0),
-                       summary_frame(flows, plan.calibration, model.scenario.dates))
+        summarise = getattr(runner, "summaries", None) or LocalExecutor().summaries
+        for name, table in summarise(plan, store.partial).items():
+            write_part(part_path(store.partial, "summary", name, 0), table)
         timings["write_s"] = timings["summary_s"] = time.perf_counter() - summary_started
         timings["total_s"] = time.perf_counter() - started
         chunks = sorted([*done.values(), *markers], key=lambda m: m["part"])
-        store.commit(_manifest(plan, chunks, timings, command, getattr(runner, "name", "custom")))
+        manifest = _manifest(plan, chunks, timings, command, getattr(runner, "name", "custom"))
+        with _signals_held():  # the two renames of the commit are not split by a signal
+            store.commit(manifest)
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
+        if store.committed:  # a signal held during the commit: the run is complete
+            raise
         if tmp_holder is not None:
             store.abandon()
             raise RunInterrupted(signum) from exc
@@ -277,6 +276,20 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         if runner is not None and runner is not executor:
             runner.close()
     return SimulationResult(store.out, tmp_holder)
+
+
+class _signals_held:
+    """Hold SIGTERM and SIGINT (delivered on exit) where the platform allows it."""
+
+    signals = {signal.SIGTERM, signal.SIGINT}
+
+    def __enter__(self):
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, self.signals)
+
+    def __exit__(self, *exc):
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.signals)
 
 
 def _install_signal_handlers():

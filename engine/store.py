@@ -84,7 +84,7 @@ class RunStore:
         self.fingerprint = fingerprint
         self.partial = self.out.parent / f".{self.out.name}.partial"
         self._lock_fd = None
-        self.resumed = False
+        self.resumed = self.committed = False
         self._check_out(overwrite, resume)
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +237,7 @@ class RunStore:
             trash = self.out.parent / f".{self.out.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(self.out, trash)
         os.replace(self.partial, self.out)
+        self.committed = True
         (self.out / ".lock").unlink(missing_ok=True)
         self.release()
         if trash is not None:  # only once the new run is in place
