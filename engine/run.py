@@ -73,14 +73,15 @@ def available_memory():
     return None
 
 
-def _check_memory(plan, available):
-    need = memory_estimate(plan)
+def _check_memory(plan, available, processes=1):
+    """Refuse a run whose estimate (``processes`` workers of this machine) exceeds what is available."""
+    need = memory_estimate(plan) * processes
     if available is None or need <= available:
         return
     fits = plan.firms
-    while fits > 2 and memory_estimate(_with_firms(plan, fits)) > available:
+    while fits > 2 and memory_estimate(_with_firms(plan, fits)) * processes > available:
         fits //= 2
-    if memory_estimate(_with_firms(plan, fits)) > available:
+    if memory_estimate(_with_firms(plan, fits)) * processes > available:
         hint = "fewer --draws (the summary holds every draw of a period)"
     else:
         hint = f"at most about --firms {fits}" + (" without --firm-output all" if plan.firm_output == "all" else "")
@@ -205,7 +206,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         raise InputError("--threads", f"must be an integer from 1 to {numba.config.NUMBA_NUM_THREADS}, got {threads!r}")
     plan = build_plan(scenarios, draws=draws, firms=firms, seed=seed, calibration=calibration, closure=closure,
                       firm_output=firm_output, draws_per_chunk=draws_per_chunk)
-    _check_memory(plan, available_memory())
+    if executor is None and scheduler is None:  # the work runs on this machine
+        _check_memory(plan, available_memory(), local_cluster or 1)
 
     tmp_holder = None
     if out is None:

@@ -71,7 +71,7 @@ def test_the_slurm_example_builds_its_cluster_and_job_script():
     try:
         script = cluster.job_script()
         for line in ("#SBATCH -p short", "#SBATCH -A trade", "#SBATCH --cpus-per-task=4", "#SBATCH -t 00:30:00",
-                     "export NUMBA_NUM_THREADS=4"):
+                     "export NUMBA_NUM_THREADS=1", "--nworkers 4"):
             assert line in script, (line, script)
         assert cluster.scheduler_address.startswith("tcp://")
     finally:

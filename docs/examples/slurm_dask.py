@@ -17,17 +17,17 @@ import argparse
 
 
 def make_cluster(queue=None, account=None, cores=4, memory="8GiB", walltime="01:00:00", local_directory=None):
-    """A ``dask_jobqueue.SLURMCluster`` with one worker process per job.
+    """A ``dask_jobqueue.SLURMCluster``: each job runs ``cores`` single-threaded worker processes
+    (one chunk each at a time: more draws per second than one process with ``cores`` threads).
 
-    ``cores`` are Numba threads for that worker: each task uses them for one draw at a time
-    (``threads`` below). Memory per job: see ``engine.plan.memory_estimate`` (about 1 GiB at
-    the default 20,000 firms).
+    Memory per job: ``cores`` times ``engine.plan.memory_estimate`` (about 1 GiB per worker at the
+    default 20,000 firms; the summary tasks at the end need about draws x 100 KB).
     """
     from dask_jobqueue import SLURMCluster
 
-    return SLURMCluster(queue=queue, account=account, cores=cores, processes=1, memory=memory,
+    return SLURMCluster(queue=queue, account=account, cores=cores, processes=cores, memory=memory,
                         walltime=walltime, local_directory=local_directory,
-                        job_script_prologue=["export NUMBA_NUM_THREADS=%d" % cores],
+                        job_script_prologue=["export NUMBA_NUM_THREADS=1"],
                         scheduler_options={"dashboard_address": ":0"})
 
 
@@ -36,7 +36,7 @@ def main(argv=None):
     parser.add_argument("scenarios", nargs="*", default=["us_japan_2025"])
     parser.add_argument("--jobs", type=int, default=10, help="SLURM jobs (= Dask workers)")
     parser.add_argument("--cores", type=int, default=4, help="cores per job")
-    parser.add_argument("--memory", default="8GiB")
+    parser.add_argument("--memory", default="16GiB")
     parser.add_argument("--walltime", default="01:00:00")
     parser.add_argument("--queue", default=None)
     parser.add_argument("--account", default=None)
@@ -54,7 +54,7 @@ def main(argv=None):
     try:
         result = engine.simulate(args.scenarios, draws=args.draws, draws_per_chunk=args.draws_per_chunk,
                                  out=args.out, resume=args.resume, scheduler=cluster.scheduler_address,
-                                 threads=args.cores, progress=True)
+                                 threads=1, progress=True)
         print(result.path)
     finally:
         cluster.close()
