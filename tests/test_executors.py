@@ -76,3 +76,21 @@ def test_the_slurm_example_builds_its_cluster_and_job_script():
         assert cluster.scheduler_address.startswith("tcp://")
     finally:
         cluster.close()
+
+
+def test_the_cli_runs_on_a_scheduler_and_refuses_a_bad_worker_count(local_run, tmp_path):
+    from click.testing import CliRunner
+    from dask.distributed import LocalCluster
+
+    from engine.cli import main
+
+    args = ["simulate", "us_japan_2025", "liberation_day_2025", "--draws", "4", "--firms", "300", "--seed", "17",
+            "--draws-per-chunk", "1", "-q"]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cli"), "--scheduler",
+                                           cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    assert table_bytes(tmp_path / "cli") == table_bytes(local_run.path)
+    bad = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "bad"), "--local-cluster", "0"])
+    assert bad.exit_code == 2 and "--local-cluster" in bad.stderr and len(bad.stderr.splitlines()) == 1
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad*"))
