@@ -26,6 +26,16 @@ class _InputErrorsAsUsage(click.Group):
         except ConvergenceError as exc:
             click.echo(f"Error: {exc}; no output was written (try more --firms)", err=True)
             ctx.exit(EXIT_NO_SOLUTION)
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM turned into RunInterrupted by the run
+            signum = getattr(exc, "signum", 2)
+            partial = getattr(exc, "partial", None)
+            name = {2: "SIGINT", 15: "SIGTERM"}.get(signum, f"signal {signum}")
+            if partial is not None:
+                click.echo(f"Interrupted by {name}: {exc.done} of {exc.total} chunks are complete in {partial}; "
+                           "run the same command with --resume to finish it", err=True)
+            else:
+                click.echo(f"Interrupted by {name}: no output was kept", err=True)
+            ctx.exit(128 + signum)
 
 
 @click.group(cls=_InputErrorsAsUsage, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +63,17 @@ def main(verbose):
               help="Seed; the same seed gives the same output on any thread count.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
               help="Run folder to create [default: engine-output/SCENARIO-YYYYmmdd-HHMMSS].")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (after the run succeeds).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is an engine run folder (after the run "
+              "succeeds); anything else is refused.")
+@click.option("--resume", is_flag=True, help="Finish the interrupted run of --out (same command and options); "
+              "starts it if there is none.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run each chunk of draws as a task on this Dask scheduler (tcp://host:8786); needs the "
+                   "[dask] extra and an --out the workers can write.")
+@click.option("--local-cluster", type=int, default=None, metavar="N",
+              help="Run on a Dask LocalCluster of N worker processes on this machine.")
+@click.option("--draws-per-chunk", type=int, default=config.DRAWS_PER_CHUNK, show_default=True,
+              help="Draws per task and per Parquet part file.")
 @click.option("--threads", "-t", type=int, default=None, help="CPU threads [default: all cores].")
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Calibration folder (CSV or Parquet tables) [default: embedded 2023/2024 data].")
@@ -68,8 +88,8 @@ def main(verbose):
               help="Firm model for every scenario: the static model, or dynamic firms that are myopic or "
                    "forward-looking (README 'Dynamics') [default: each scenario's [dynamics] mode].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
-def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration, closure, firm_output, dynamics,
-             quiet):
+def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, local_cluster, draws_per_chunk, threads,
+             calibration, closure, firm_output, dynamics, quiet):
     """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
 
     With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios
@@ -87,6 +107,8 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
       engine simulate us_japan_2025 --draws 200 --seed 7 --out runs/usjp
       engine simulate us_japan_2025 liberation_day_2025 --closure ge --dynamics static
       engine simulate us_japan_2025 --firms 50000 --threads 2 --firm-output sample
+      engine simulate --draws 1000 --out runs/big --resume         # finish an interrupted run
+      engine simulate --draws 1000 --out runs/big --local-cluster 4
       duckdb -c "select * from read_parquet('runs/usjp/flows/*/*.parquet', hive_partitioning=true) limit 5"
     """
     import datetime as dt
@@ -95,33 +117,23 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, threads, calibration
     from engine.summary import run_summary
 
     names = list(scenarios) or [config.DEFAULT_SCENARIO]
+    if resume and out is None:
+        raise InputError("--resume", "needs the --out folder of the run to finish")
     if out is None:
         stem = "+".join(n.rsplit("/", 1)[-1].removesuffix(".toml") for n in names)
         out = f"engine-output/{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     command = "engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    options = dict(draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite, resume=resume,
+                   threads=threads, calibration=calibration, closure=closure, firm_output=firm_output,
+                   draws_per_chunk=draws_per_chunk, scheduler=scheduler, local_cluster=local_cluster,
+                   command=command, dynamics=dynamics)
     if quiet:
-        result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
-                              threads=threads, calibration=calibration, closure=closure,
-                              firm_output=firm_output, command=command, dynamics=dynamics)
-        click.echo(str(result.path))
+        click.echo(str(run_simulate(names, **options).path))
         return
-    bar = None
+    from engine.progress import CliProgress
 
-    def progress(done, total):
-        nonlocal bar
-        if bar is None:  # opened at the first finished draw, so input errors print alone
-            bar = click.progressbar(length=total, label="Simulating draws", file=sys.stderr,
-                                    show_eta=True, show_pos=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
-        result = run_simulate(names, draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite,
-                              threads=threads, calibration=calibration, closure=closure,
-                              firm_output=firm_output, progress=progress, command=command, dynamics=dynamics)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+    with CliProgress(sys.stderr) as progress:
+        result = run_simulate(names, progress=progress, **options)
     click.echo(run_summary(result))
     timings = result.manifest["timings"]
     click.echo(f"\nDone in {timings['total_s']:.1f} s. Results: {result.path}")
@@ -209,20 +221,35 @@ def scenarios_show(scenario, calibration, exporter, importer):
 @scenarios.command("validate")
 @click.argument("file")
 @click.option("--calibration", "-c", type=click.Path(), default=None, help="Calibration folder [default: embedded].")
-def scenarios_validate(file, calibration):
-    """Check a scenario file against a calibration; exit code 2 with the first error.
+@click.option("--draws", "-n", type=int, default=config.DEFAULT_DRAWS, show_default=True,
+              help="Also sample these draws as a run would (parameters, branch paths, FX).")
+@click.option("--seed", "-s", type=int, default=config.DEFAULT_SEED, show_default=True, help="Seed of those draws.")
+def scenarios_validate(file, calibration, draws, seed):
+    """Check a scenario file as a run would; exit code 2 with the first error.
+
+    Checks the structure, codes and every branch path's calendar against the calibration, the
+    distributions' supports analytically (a range that allows theta <= sigma - 1 is an error
+    whatever the seed), plausibility bounds (a commitment larger than the buyer's spending), and
+    samples --draws draws with --seed.
 
     \b
     Example:
-      engine scenarios validate my_scenario.toml
+      engine scenarios validate my_scenario.toml --draws 1000 --seed 7
     """
+    from engine.plan import build_plan
     from engine.scenario import check_codes_available
+    from engine.uncertainty import draw_policy, sample_parameters
 
     check_codes_available(file, calibration)  # every region/sector code the calibration lacks, at once
-    loaded, model = _compiled(file, calibration)
-    model.check_all_paths()
+    plan = build_plan([file], draws=draws, seed=seed, calibration=calibration)
+    model = plan.models[0]
+    loaded = model.scenario
+    for draw in range(draws):
+        sample_parameters(loaded, plan.calibration, seed, draw)
+        draw_policy(model, seed, draw)
     click.echo(f"{file}: OK ({loaded.name}: {loaded.periods} periods, {len(model.paths)} path(s), "
-               f"{len(loaded.parameter)} uncertain parameter(s), {len(loaded.fx_process)} FX process(es))")
+               f"{len(loaded.parameter)} uncertain parameter(s), {len(loaded.fx_process)} FX process(es); "
+               f"supports checked for every draw, {draws} draw(s) sampled with seed {seed})")
 
 
 from engine.calibrate.command import calibrate_command  # noqa: E402  (its own module; imports click only)

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.beliefs import belief_epochs
 from engine.dynamics import Chain, backward_thresholds, rouwenhorst, solve_stationary, y_grid_for
-from engine.model import target_active, to_cells
+from engine.model import quantity_index, target_active, to_cells
 from kernels import derive_key
 from kernels.dynamic import dynamic_baseline_costs, dynamic_cell_sums
 
@@ -219,14 +219,12 @@ def simulate_dynamic(population, path, params, model, labels):
     tariff = factors["tariff"]
     exports = exports + _purchases(path, population.flows)
     weight = population.weight[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quantity_index = np.where(exports[:1] > 0, exports / exports[:1] / np.exp(factors["log_price"]), np.nan)
     return {
         "tariff": tariff, "exports": exports, "sales": exports * (1.0 + tariff),
         "tariff_revenue": exports * tariff, "exporters": weight * active,
         "entries": weight * entries, "exits": weight * exits,
         "exports_intensive": intensive, "exports_extensive": exports - exports[:1] - intensive,
-        "export_price_index": np.exp(factors["log_price"]), "export_quantity_index": quantity_index,
+        "export_price_index": np.exp(factors["log_price"]), "export_quantity_index": quantity_index(exports, factors["log_price"]),
         "operating_profit": exports * factors["margin"] * np.exp(-factors["log_exchange"]),
         "sales_index": sales_index, "active": active,
         "log_price_term": np.log(to_cells(path.demand))

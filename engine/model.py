@@ -330,12 +330,17 @@ def _prices(baseline, path, params, n_sectors):
     return log_price, margin, log_exchange
 
 
+def quantity_index(exports, log_price):
+    """``exports / period-0 exports / price index`` (T, B, R); 1 where period 0 has no exports."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), 1.0)
+
+
 def price_volume(exports, log_price, margin, log_exchange):
     """The price and volume columns of ``CellResults``: unit value and quantity indices (baseline
-    = 1) and operating profit before fixed costs in the origin's currency (USD million a year)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quantity = np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), np.nan)
-    return dict(export_price_index=np.exp(log_price), export_quantity_index=quantity,
+    = 1; 1 in cells that never trade: a cell without a baseline flow stays closed) and operating
+    profit before fixed costs in the origin's currency (USD million a year)."""
+    return dict(export_price_index=np.exp(log_price), export_quantity_index=quantity_index(exports, log_price),
                 operating_profit=exports * margin * np.exp(-log_exchange))
 
 

@@ -106,23 +106,23 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
         }, schema=FIRMS_SCHEMA)
 
 
-def draws_table(records, branch_labels):
+def draws_table(records, columns):
     """Arrow table of one scenario's draws: ``draw``, ``path`` and every sampled value.
 
     ``records``: list of dicts with ``draw``, ``path`` and sampled values (floats, or strings for
-    branch options). ``branch_labels``: every branch point of the scenario, so that each part file
-    has a column for each (null where a draw's path does not reach it). Columns after ``draw`` and
-    ``path`` are sorted by name.
+    branch options). ``columns``: the sampled-value columns of the run (``RunPlan.draws_columns``,
+    the union over its scenarios, sorted), so every part file of every scenario has one schema,
+    with nulls where a column does not apply.
     """
-    names = sorted(({k for r in records for k in r} | {f"branch.{b}" for b in branch_labels}) - {"draw", "path"})
-    schema = pa.schema([draws_field(name) for name in ("draw", "path", *names)], metadata={
+    schema = pa.schema([draws_field(name) for name in ("draw", "path", *columns)], metadata={
         "table": "draws", "engine_version": __version__,
         "grain": "one row per draw; every sampled value (parameters, branch options, last-period FX index) "
-                 "and the branch path; scenario is the hive partition key"})
+                 "and the branch path; null where a column does not apply to the scenario; scenario is the "
+                 "hive partition key"})
     return pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
 
 
-def summary_frame(flows, calibration, dates):
+def summary_frame(flows, calibration, dates, periods=None):
     """Mean and 5/50/95 % across draws per (period, origin, destination, sector), plus pair totals.
 
     Periods are read one at a time and only their numeric columns are held, as a (draws, cells)
@@ -136,6 +136,8 @@ def summary_frame(flows, calibration, dates):
     calibration : engine.calibration.CalibrationData
     dates : sequence of datetime.date
         First day of each period.
+    periods : sequence of int, optional
+        Only these periods (default all): executors summarise periods in parallel and stack them.
 
     Returns
     -------
@@ -149,7 +151,8 @@ def summary_frame(flows, calibration, dates):
     sectors = np.array([*calibration.sectors, "ALL"], dtype=object)
     quantiles = [q * 100 for _, q in SUMMARY_STATS]
     parts = []
-    for period, date in enumerate(dates):
+    for period in range(len(dates)) if periods is None else periods:
+        date = dates[period]
         frame = flows.filter(pl.col("period") == period).select("draw", *SUMMARY_VARIABLES).collect()
         frame = frame.sort("draw", maintain_order=True)
         columns = {"period": np.full(grid.shape[1], period, dtype=np.int32),

@@ -1,5 +1,5 @@
-"""Output tables: their Arrow schemas (written down once, carried in the files), the run folder and
-the result object of the Python API.
+"""Output tables: their Arrow schemas (written down once, carried in the files) and the result
+object of the Python API (the run folder itself is ``engine.store``).
 
 Run folder layout::
 
@@ -9,16 +9,14 @@ Run folder layout::
     OUT/summary/scenario=NAME/part-00000.parquet mean and 5/50/95 % across draws per period and cell
     OUT/regions/scenario=NAME/part-00000.parquet income, tariff revenue, prices, welfare per region
     OUT/prices/scenario=NAME/part-00000.parquet  price index and spending per region and sector
-    OUT/firms/scenario=NAME/part-00000.parquet only with firm output
+    OUT/firms/scenario=NAME/part-00000.parquet only with firm output; one file per chunk
 
-The folder is built under a hidden temporary name beside ``OUT`` and renamed at the end, so a
-failed run leaves no folder that looks complete.
+Every part file of a table has the same schema, in every scenario (``draws``: the union of the
+scenarios' sampled columns, null where one does not apply), so ``pl.scan_parquet(OUT / "draws")``,
+``pyarrow.dataset.dataset(OUT / "draws")`` and DuckDB ``read_parquet`` read a table with no options.
 """
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine._version import __version__
-from engine.errors import InputError
+
+#: Version of the output tables' layout and schemas, in every manifest; a run is never resumed
+#: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk.
+OUTPUT_SCHEMA_VERSION = 2
+#: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
+RUN_KIND = "tradeflow-engine run"
 
 _MUSD = "USD million per year (annual rate, baseline exchange rates)"
 
@@ -63,7 +66,7 @@ FLOWS_SCHEMA = pa.schema(
         _field("export_price_index", pa.float64(), "customs unit value of the cell's exports, in the "
                "destination's currency, against period 0 (price at constant composition)", "index, period 0 = 1"),
         _field("export_quantity_index", pa.float64(), "exports / period-0 exports / export_price_index "
-               "(null where period 0 has no exports)", "index, period 0 = 1"),
+               "(1 in a cell without exports in period 0: it stays closed)", "index, period 0 = 1"),
         _field("operating_profit", pa.float64(), "exporters' operating profit before fixed and sunk costs, "
                "exports * margin, in the origin's currency at baseline rates", _MUSD),
     ],
@@ -174,51 +177,11 @@ def draws_field(name):
         return pa.field(name, pa.string(), nullable=True, metadata={
             "description": f"option taken at branch point {name.removeprefix('branch.')} (null: not reached)"})
     if name.startswith("fx."):
-        return _field(name, pa.float64(), f"value of {name.split('.')[1]}'s currency in dollars in the last "
-                                          "period", "baseline = 1")
-    return _field(name, pa.float64(), f"sampled value of parameter {name}")
-
-
-class RunFolder:
-    """Atomic output folder: build under a temporary name, rename on ``commit``.
-
-    Parameters
-    ----------
-    out : Path
-        Final folder. If it exists and is not empty, ``overwrite`` must be true.
-    overwrite : bool
-    """
-
-    def __init__(self, out, overwrite=False):
-        self.out = Path(out).resolve()
-        if self.out.exists() and not self.out.is_dir():
-            raise InputError(self.out, "exists and is not a folder; choose another --out")
-        if self.out.exists() and any(self.out.iterdir()):
-            if not overwrite:
-                raise InputError(self.out, "output folder exists and is not empty; choose another --out "
-                                           "or pass --overwrite")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.out.parent / f".{self.out.name}.partial-{uuid.uuid4().hex[:8]}"
-        self.tmp.mkdir()
-
-    def part_path(self, table, scenario, part):
-        folder = self.tmp / table / f"scenario={scenario}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"part-{part:05d}.parquet"
-
-    def commit(self, manifest):
-        """Write the manifest and move the folder into place."""
-        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        trash = None
-        if self.out.exists():
-            trash = self.out.parent / f".{self.out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(self.out, trash)
-        os.replace(self.tmp, self.out)
-        if trash is not None:  # only once the new run is in place
-            shutil.rmtree(trash, ignore_errors=True)
-
-    def abort(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        return pa.field(name, pa.float64(), nullable=True, metadata={
+            "description": f"value of {name.split('.')[1]}'s currency in dollars in the last period (null: "
+                           "no FX process in this scenario)", "unit": "baseline = 1"})
+    return pa.field(name, pa.float64(), nullable=True, metadata={
+        "description": f"sampled value of parameter {name} (null: not uncertain in this scenario)"})
 
 
 def write_table(path, table):

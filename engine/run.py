@@ -1,32 +1,53 @@
-"""Monte Carlo runs: draws x scenarios -> Parquet, through the Python API ``simulate``."""
+"""Monte Carlo runs through the Python API ``simulate``: plan, store, executor, summary, manifest.
+
+``engine.plan`` checks the inputs and freezes the plan (and holds the per-draw unit of work),
+``engine.store`` owns the run folder (atomic, locked, resumable), ``engine.executors`` runs the
+chunks (here, or on Dask). This module wires them together and handles interruptions.
+"""
 
 import datetime as dt
 import logging
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import numba
-import numpy as np
-import pyarrow.parquet as pq
 
 from engine import config
 from engine._version import __version__
-from engine.calibration import load_calibration
 from engine.errors import InputError
-from engine.dynamic_model import dynamic_population
-from engine.model import calibrate, simulate_population, simulate_scenario
-from engine.output import draws_table, firm_batches, flows_table, region_tables, summary_frame
-from engine.paths import default_calibration_dir
-from engine.policy import ScenarioModel
-from engine.results import FIRMS_SCHEMA, FLOWS_SCHEMA, RunFolder, SimulationResult, write_table
-from engine.scenario import load_scenario
-from engine.uncertainty import check_parameters, draw_policy, sample_parameters, stream_keys
+from engine.executors import LocalExecutor
+from engine.plan import CLOSURES, build_plan, memory_estimate  # noqa: F401  (CLOSURES: tests patch it)
+from engine.results import FLOWS_SCHEMA, OUTPUT_SCHEMA_VERSION, RUN_KIND, SimulationResult
+from engine.store import RunStore, environment_error, part_path, write_part
 
 log = logging.getLogger(__name__)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGTERM, SIGINT); ``partial`` says what was kept.
+
+    Attributes
+    ----------
+    signum : int
+    partial : Path or None
+        The resumable partial run folder, or None if nothing was kept.
+    done, total : int
+        Chunks complete and in the run.
+    """
+
+    def __init__(self, signum, partial=None, done=0, total=0):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.partial, self.done, self.total = signum, partial, done, total
+
+    @property
+    def exit_code(self):
+        return 128 + self.signum
+
 
 def _git_revision():
     root = Path(__file__).resolve().parent.parent
@@ -40,28 +61,91 @@ def _git_revision():
     return out.stdout.strip() or None
 
 
-def _check_int(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
-        allowed = f">= {low}" if high is None else f"from {low} to {high}"
-        raise InputError(f"--{name.replace('_', '-')}", f"must be an integer {allowed}, got {value!r}")
+def available_memory():
+    """Bytes of memory available to a new run (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
-#: Closure name -> function simulating one scenario on one draw's population.
-CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge"),
-            "ge_fixed_wage": partial(simulate_scenario, closure="ge_fixed_wage")}
+def _check_memory(plan, available, processes=1):
+    """Refuse a run whose estimate (``processes`` workers of this machine) exceeds what is available."""
+    need = memory_estimate(plan) * processes
+    if available is None or need <= available:
+        return
+    fits = plan.firms
+    while fits > 2 and memory_estimate(_with_firms(plan, fits)) * processes > available:
+        fits //= 2
+    if memory_estimate(_with_firms(plan, fits)) * processes > available:
+        hint = "fewer --draws (the summary holds every draw of a period)"
+    else:
+        hint = f"at most about --firms {fits}" + (" without --firm-output all" if plan.firm_output == "all" else "")
+    raise InputError("--firms", f"a run of {plan.draws} draws with --firms {plan.firms} needs about "
+                                f"{need / 2**30:.1f} GiB of memory per process and {available / 2**30:.1f} GiB is "
+                                f"available; {hint} would fit")
+
+
+def _with_firms(plan, firms):
+    from dataclasses import replace
+
+    return replace(plan, firms=firms)
+
+
+def kernels_cached():
+    """Whether the Numba kernels are compiled in this process or cached on disk (False: the first
+    draw compiles them, which takes a while)."""
+    from kernels import cpu
+
+    dispatcher = cpu.rank_cells
+    if dispatcher.signatures:
+        return True
+    try:
+        return Path(dispatcher._cache._cache_path).glob(f"*{dispatcher.__name__}*.nbi").__next__() is not None
+    except (AttributeError, StopIteration, OSError):
+        return False
+
+
+def _make_executor(executor, scheduler, local_cluster, threads):
+    from engine.executors import DaskExecutor
+
+    if executor is not None:
+        return executor
+    if scheduler is not None or local_cluster is not None:
+        if local_cluster is not None:
+            if isinstance(local_cluster, bool) or not isinstance(local_cluster, int) or local_cluster < 1:
+                raise InputError("--local-cluster", f"must be a number of worker processes >= 1, got {local_cluster!r}")
+        return DaskExecutor(address=scheduler, workers=local_cluster, threads=threads)
+    return LocalExecutor(threads)
+
+
+def _progress_callback(progress, total, already):
+    """``progress`` as given (callable(done, total)), a tqdm bar for ``True``, or None."""
+    if progress is None or progress is False:
+        return None, None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=already, unit="draw", desc="Simulating draws")
+        return (lambda done, _total: bar.update(done - bar.n)), bar
+    return progress, None
 
 
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
-             seed=config.DEFAULT_SEED, out=None, overwrite=False, threads=None, calibration=None,
+             seed=config.DEFAULT_SEED, out=None, overwrite=False, resume=False, threads=None, calibration=None,
              closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress=None,
-             command=None, dynamics=None):
+             command=None, scheduler=None, local_cluster=None, executor=None, dynamics=None):
     """Run scenarios x draws and write the results as Parquet.
 
     Each draw samples its parameters, policy path (branch points) and exchange-rate paths, is
     recalibrated (MODEL.md section 7) and simulated for every period. Draw ``j`` of every scenario
     uses the same firm population and shocks, and the same draws of identically declared uncertain
     inputs (common random numbers). Results depend only on (calibration, scenarios, draws, firms,
-    seed), not on ``threads`` or ``draws_per_chunk``.
+    seed, draws_per_chunk's split into files), not on ``threads``, the executor or its workers.
 
     Parameters
     ----------
@@ -75,224 +159,192 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     out : str or Path, optional
         Run folder; by default a temporary folder that lives as long as the result.
     overwrite : bool
-        Replace ``out`` if it exists (only once the new run has succeeded).
+        Replace ``out`` if it is an engine run folder (only once the new run has succeeded), and
+        discard an interrupted run of it. Anything else at ``out`` is refused.
+    resume : bool
+        Finish the interrupted run of ``out`` (same inputs and options; chunks already complete are
+        kept); starts a new run if there is none.
     threads : int, optional
-        Numba threads (default: all cores).
+        Numba threads (default: all cores; on a Dask LocalCluster, per worker, default 1).
     calibration : str or Path, optional
         Calibration folder; default the embedded 2023/2024 data.
     closure : {None, "pe", "ge", "ge_fixed_wage"}
         Equilibrium closure for every scenario; default each scenario's own (``pe`` if unset).
+    dynamics : {None, "static", "myopic", "forward"}
+        Firm model for every scenario; default each scenario's ``[dynamics] mode``.
     firm_output : {None, "sample", "all"}
         Also write firm-level rows: the first ``config.FIRM_SAMPLE`` firms of each (origin,
         sector) (a random sample, since firm numbers are assigned at random) or all of them.
     draws_per_chunk : int
-        Draws per Parquet part file.
-    progress : callable(done, total), optional
-        Called after each draw.
+        Draws per task and per Parquet part file.
+    progress : callable(done, total) or True, optional
+        Called after each draw (per chunk on Dask); ``True`` shows a tqdm progress bar.
     command : str, optional
         Command line recorded in the manifest.
-    dynamics : {None, "static", "myopic", "forward"}
-        Firm model for every scenario; default each scenario's ``[dynamics] mode``.
+    scheduler : str, optional
+        Address of a Dask scheduler: run each chunk as a task there (needs the ``[dask]`` extra
+        and a run folder that the workers can write).
+    local_cluster : int, optional
+        Run on a Dask LocalCluster of this many worker processes.
+    executor : optional
+        An executor object (``engine.executors``); overrides ``scheduler`` and ``local_cluster``.
 
     Returns
     -------
     engine.results.SimulationResult
+
+    Raises
+    ------
+    InputError
+        Bad input or environment (output path, permissions, disk full, memory); nothing is left
+        that looks complete.
+    RunInterrupted
+        SIGTERM or SIGINT: the partial run is kept (resumable with ``resume=True``) unless ``out``
+        was a temporary folder.
     """
     started = time.perf_counter()
-    _check_int("draws", draws, 1)
-    _check_int("firms", firms, 2, 10**8)
-    _check_int("draws_per_chunk", draws_per_chunk, 1)
-    if not isinstance(seed, np.random.SeedSequence):
-        _check_int("seed", seed, 0)
-    if threads is not None:
-        _check_int("threads", threads, 1, numba.config.NUMBA_NUM_THREADS)
-    if firm_output not in (None, "sample", "all"):
-        raise InputError("--firm-output", f"must be 'sample' or 'all', got {firm_output!r}")
-    if closure not in (None, *CLOSURES):
-        raise InputError("--closure", f"must be one of {', '.join(CLOSURES)}, got {closure!r}")
-    if scenarios is None:
-        scenarios = [config.DEFAULT_SCENARIO]
-    elif isinstance(scenarios, (str, Path)):
-        scenarios = [scenarios]
-    calib = load_calibration(calibration or default_calibration_dir())
-    if dynamics not in (None, "static", "myopic", "forward"):
-        raise InputError("--dynamics", f"must be static, myopic or forward, got {dynamics!r}")
-    loaded = [load_scenario(s) for s in scenarios]
-    if dynamics is not None:
-        loaded = [s.model_copy(update={"dynamics": s.dynamics.model_copy(update={"mode": dynamics})})
-                  for s in loaded]
-    names = [s.name for s in loaded]
-    if len(set(names)) != len(names):
-        raise InputError("scenarios", f"scenario names must differ, got {', '.join(names)}")
-    models = []
-    for scenario in loaded:
-        check_parameters(scenario, calib)
-        models.append(ScenarioModel(scenario, calib))
-        closure_used = closure or scenario.closure
-        if closure_used not in CLOSURES:
-            raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
-                                              f"{', '.join(CLOSURES)}", "closure")
-    closures = [closure or s.closure for s in loaded]
-    for scenario, closure_used in zip(loaded, closures):
-        if scenario.dynamics.mode != "static" and (firm_output or closure_used != "pe"):
-            what = "--firm-output" if firm_output else f"closure {closure_used!r}"
-            raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
-                                              "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
-                                              "static firm model) or run in partial equilibrium without firm rows",
-                             "dynamics.mode")
-    # every bad input surfaces before any work: all paths' calendars and every draw's parameters
-    for scenario, model in zip(loaded, models):
-        model.check_all_paths()
-        for draw in range(draws):
-            sample_parameters(scenario, calib, seed, draw)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS):
+        raise InputError("--threads", f"must be an integer from 1 to {numba.config.NUMBA_NUM_THREADS}, got {threads!r}")
+    plan = build_plan(scenarios, draws=draws, firms=firms, seed=seed, calibration=calibration, closure=closure,
+                      firm_output=firm_output, draws_per_chunk=draws_per_chunk, dynamics=dynamics)
+    if executor is None and scheduler is None:  # the work runs on this machine
+        _check_memory(plan, available_memory(), local_cluster or 1)
 
     tmp_holder = None
     if out is None:
         tmp_holder = tempfile.TemporaryDirectory(prefix="engine-run-")
         out = Path(tmp_holder.name) / "run"
-    folder = RunFolder(out, overwrite=overwrite)
-    previous_threads = numba.get_num_threads()
-    runner = None
+    store = RunStore(out, plan.fingerprint(), overwrite=overwrite, resume=resume)
+    runner = bar = None
+    restore = _install_signal_handlers()
     try:
-        if threads is not None:
-            numba.set_num_threads(threads)
-        runner = _DrawLoop(calib, models, closures, seed, firms, folder, firm_output)
-        chunks = []
-        for part, first in enumerate(range(0, draws, draws_per_chunk)):
-            chunk_started = time.perf_counter()
-            chunk_draws = list(range(first, min(first + draws_per_chunk, draws)))
-            runner.run_chunk(part, chunk_draws, progress, draws)
-            chunks.append({"part": part, "draws": [chunk_draws[0], chunk_draws[-1]], "status": "complete",
-                           "seconds": round(time.perf_counter() - chunk_started, 4)})
-            log.info("chunk %d (draws %d-%d) written", part, chunk_draws[0], chunk_draws[-1])
-        runner.close()
+        done = store.completed()
+        pending = ((part, chunk) for part, chunk in plan.chunks if part not in done)
+        already = sum(d["draws"][1] - d["draws"][0] + 1 for d in done.values())
+        if store.resumed:
+            log.warning("resuming %s: %d of %d chunks already complete", store.out, len(done), plan.n_chunks)
+        report, bar = _progress_callback(progress, draws, already)
+        if hasattr(progress, "start"):
+            progress.start(draws, already)
+        counter = {"done": already, "first": None}
+        t_chunks = time.perf_counter()
+
+        def on_draw(_draw):
+            counter["done"] += 1
+            if counter["first"] is None:
+                counter["first"] = time.perf_counter() - t_chunks
+            if report is not None:
+                report(counter["done"], draws)
+
+        def on_chunk(marker):
+            log.info("chunk %d (draws %d-%d) written", marker["part"], *marker["draws"])
+
+        runner = _make_executor(executor, scheduler, local_cluster, threads)
+        markers = runner.run(plan, store.partial, pending, on_draw, on_chunk)
+        timings = {"first_draw_s": counter["first"] or 0.0, "draws_s": time.perf_counter() - t_chunks}
         summary_started = time.perf_counter()
-        for scenario in loaded:
-            flows = runner.folder_scan("flows", scenario.name)
-            write_table(folder.part_path("summary", scenario.name, 0), summary_frame(flows, calib, scenario.dates))
-        runner.timings["summary_s"] = time.perf_counter() - summary_started
-        runner.timings["total_s"] = time.perf_counter() - started
-        folder.commit(_manifest(seed, draws, firms, draws_per_chunk, firm_output, calib, loaded, closures,
-                                chunks, runner.timings, command))
+        summarise = getattr(runner, "summaries", None) or LocalExecutor().summaries
+        for name, table in summarise(plan, store.partial).items():
+            write_part(part_path(store.partial, "summary", name, 0), table)
+        timings["write_s"] = timings["summary_s"] = time.perf_counter() - summary_started
+        timings["total_s"] = time.perf_counter() - started
+        chunks = sorted([*done.values(), *markers], key=lambda m: m["part"])
+        manifest = _manifest(plan, chunks, timings, command, getattr(runner, "name", "custom"))
+        with _signals_held():  # the two renames of the commit are not split by a signal
+            store.commit(manifest)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        if store.committed:  # a signal held during the commit: the run is complete
+            raise
+        if tmp_holder is not None:
+            store.abandon()
+            raise RunInterrupted(signum) from exc
+        store.interrupt(signal.Signals(signum).name)
+        raise RunInterrupted(signum, store.partial, len(store.completed()), plan.n_chunks) from exc
+    except OSError as exc:
+        if tmp_holder is not None:
+            store.abandon()
+            raise environment_error(store.out, exc) from exc
+        store.interrupt(f"OSError: {exc}")
+        error = environment_error(store.out, exc)
+        raise InputError(error.source, f"{error.reason}; the {len(store.completed())} complete chunk(s) are kept "
+                                       f"in {store.partial}: fix this and rerun with --resume") from exc
     except BaseException:
-        if runner is not None:
-            runner.close()
-        folder.abort()
+        store.abandon()
         raise
     finally:
-        numba.set_num_threads(previous_threads)
-    return SimulationResult(folder.out, tmp_holder)
+        restore()
+        if bar is not None:
+            bar.close()
+        if runner is not None and runner is not executor:
+            runner.close()
+    return SimulationResult(store.out, tmp_holder)
 
 
-def _manifest(seed, draws, firms, draws_per_chunk, firm_output, calib, scenarios, closures, chunks, timings,
-              command):
+class _signals_held:
+    """Hold SIGTERM and SIGINT (delivered on exit) where the platform allows it."""
+
+    signals = {signal.SIGTERM, signal.SIGINT}
+
+    def __enter__(self):
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, self.signals)
+
+    def __exit__(self, *exc):
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.signals)
+
+
+def _install_signal_handlers():
+    """SIGTERM raises ``RunInterrupted`` like SIGINT raises KeyboardInterrupt (main thread only).
+
+    Returns the function that restores the previous handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, _frame):
+        raise RunInterrupted(signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+    def restore():
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+def _manifest(plan, chunks, timings, command, executor):
+    seed = plan.seed
     return {
+        "kind": RUN_KIND,
         "status": "complete",
         "engine_version": __version__,
+        "schema_version": OUTPUT_SCHEMA_VERSION,
         "git_revision": _git_revision(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command or " ".join(sys.argv),
-        "seed": str(seed.entropy) if isinstance(seed, np.random.SeedSequence) else seed,
-        "draws": draws,
-        "firms_per_block": firms,
+        "seed": plan.seed_record,
+        "seed_spawn_key": list(seed.spawn_key),
+        "draws": plan.draws,
+        "firms_per_block": plan.firms,
         "threads": numba.get_num_threads(),
-        "draws_per_chunk": draws_per_chunk,
-        "firm_output": firm_output,
-        "calibration": {"source": calib.source, "regions": list(calib.regions), "sectors": list(calib.sectors)},
+        "executor": executor,
+        "draws_per_chunk": plan.draws_per_chunk,
+        "firm_output": plan.firm_output,
+        "fingerprint": plan.fingerprint(),
+        "calibration": {"source": plan.calibration.source, "regions": list(plan.calibration.regions),
+                        "sectors": list(plan.calibration.sectors)},
         "scenarios": [{"name": s.name, "title": s.title, "source": s.source, "start": s.start,
-                       "periods": s.periods, "closure": c,
-                       "dynamics": s.dynamics.model_dump(), "focus": s.focus.model_dump() if s.focus else None,
-                       "text": s.text} for s, c in zip(scenarios, closures)],
+                       "periods": s.periods, "closure": c, "dynamics": s.dynamics.model_dump(),
+                       "focus": s.focus.model_dump() if s.focus else None,
+                       "text": s.text} for s, c in zip(plan.scenarios, plan.closures)],
         "tables": {"flows": {"grain": FLOWS_SCHEMA.metadata[b"grain"].decode(),
                              "columns": {f.name: {k.decode(): v.decode() for k, v in f.metadata.items()}
                                          for f in FLOWS_SCHEMA}}},
         "chunks": chunks,
         "timings": timings,
     }
-
-
-class _DrawLoop:
-    """The per-draw work: populations (shared across scenarios when their firm parameters agree),
-    calibration, every scenario, and the part files of each chunk."""
-
-    def __init__(self, calib, models, closures, seed, firms, folder, firm_output):
-        self.calib, self.models, self.closures = calib, models, closures
-        self.seed, self.firms, self.folder, self.firm_output = seed, firms, folder, firm_output
-        self.keys = stream_keys(seed)
-        self.scratch = []  # reusable (entry_sorted, tail_sales) buffers, one per distinct population
-        self.firm_writers = {}
-        self.timings = {"first_draw_s": None, "draws_s": 0.0, "write_s": 0.0}
-
-    def folder_scan(self, table, scenario):
-        import polars as pl
-
-        return pl.scan_parquet(self.folder.tmp / table / f"scenario={scenario}" / "*.parquet")
-
-    def _population(self, cache, draw, params):
-        key = tuple(np.concatenate([params.sigma, params.theta, params.shock_demand_sd, params.shock_cost_sd,
-                                    params.shock_corr]).tolist())
-        if params.dynamics is not None and params.dynamics.mode != "static":
-            dynamic = cache.setdefault("dynamic", {})  # no ranking buffers: kept apart from the static ones
-            key = (key, params.dynamics, params.sunk_cost_ratio)
-            if key not in dynamic:
-                dynamic[key] = (dynamic_population((self.keys["productivity"], self.keys["shocks"]), draw,
-                                                   self.firms, params, self.calib), None)
-            return dynamic[key]
-        if key not in cache:
-            n_regions, n_blocks = self.calib.n_regions, self.calib.n_regions * self.calib.n_sectors
-            n_static = len(cache) - ("dynamic" in cache)
-            if len(self.scratch) <= n_static:
-                self.scratch.append((np.empty((n_blocks, n_regions, self.firms)),
-                                     np.empty((n_blocks, n_regions, self.firms + 1))))
-            population = simulate_population((self.keys["productivity"], self.keys["shocks"]), draw, self.firms,
-                                             params, n_regions, self.scratch[n_static])
-            cache[key] = (population, calibrate(population, self.calib))
-        return cache[key]
-
-    def run_chunk(self, part, chunk_draws, progress, total):
-        results = {m.scenario.name: [] for m in self.models}
-        regions = {m.scenario.name: [] for m in self.models}
-        records = {m.scenario.name: [] for m in self.models}
-        for draw in chunk_draws:
-            t0 = time.perf_counter()
-            cache = {}
-            for model, closure in zip(self.models, self.closures):
-                name = model.scenario.name
-                params, sampled = sample_parameters(model.scenario, self.calib, self.seed, draw)
-                path, record = draw_policy(model, self.seed, draw)
-                population, baseline = self._population(cache, draw, params)
-                cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
-                results[name].append(cells)
-                regions[name].append(accounts)
-                records[name].append({"draw": draw, "path": path.label, **record, **sampled})
-                if self.firm_output:
-                    self._write_firms(name, population, baseline, state, params, path.dates)
-            elapsed = time.perf_counter() - t0
-            self.timings["draws_s"] += elapsed
-            if self.timings["first_draw_s"] is None:
-                self.timings["first_draw_s"] = elapsed
-            if progress is not None:
-                progress(draw + 1, total)
-        t0 = time.perf_counter()
-        for model in self.models:
-            name = model.scenario.name
-            write_table(self.folder.part_path("flows", name, part),
-                        flows_table(chunk_draws, model.scenario.dates, self.calib, results[name]))
-            write_table(self.folder.part_path("draws", name, part), draws_table(records[name], model.branch_labels))
-            regions_part, prices_part = region_tables(chunk_draws, model.scenario.dates, self.calib, regions[name])
-            write_table(self.folder.part_path("regions", name, part), regions_part)
-            write_table(self.folder.part_path("prices", name, part), prices_part)
-        self.timings["write_s"] += time.perf_counter() - t0
-
-    def _write_firms(self, name, population, baseline, state, params, dates):
-        writer = self.firm_writers.get(name)
-        if writer is None:
-            writer = pq.ParquetWriter(self.folder.part_path("firms", name, 0), FIRMS_SCHEMA, compression="zstd")
-            self.firm_writers[name] = writer
-        for batch in firm_batches(population, baseline, state, params, self.calib, dates, self.firm_output):
-            writer.write_batch(batch, row_group_size=config.FIRM_ROWS_PER_BATCH)
-
-    def close(self):
-        for writer in self.firm_writers.values():
-            writer.close()
-        self.firm_writers = {}

@@ -343,6 +343,30 @@ def _check_dates(path, scenario):
     visit(scenario, "", None)
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe", "UTF-16 LE"),
+         (b"\xfe\xff", "UTF-16 BE"))
+
+
+def decode_text(path, data):
+    """Text of a UTF-8 file (with or without a byte-order mark); other encodings are named.
+
+    Raises
+    ------
+    InputError
+        The file is UTF-16/32 (by its byte-order mark or NUL bytes) or not valid UTF-8.
+    """
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise InputError(path, f"is encoded as {name}; save it as UTF-8")
+    if b"\x00" in data[:200]:
+        raise InputError(path, "looks UTF-16 encoded (it has NUL bytes); save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
+                               "save it as UTF-8 (Latin-1 or Windows-1252 files must be converted)") from exc
+
+
 def load_scenario(name_or_path):
     """Read and validate a scenario file (structure and dates; codes are checked against a
     calibration by ``engine.policy.ScenarioModel``).
@@ -354,7 +378,7 @@ def load_scenario(name_or_path):
     """
     path = resolve_scenario_path(name_or_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = decode_text(path, path.read_bytes())
     except OSError as exc:
         raise InputError(path, f"cannot be read ({exc.strerror})") from exc
     try:

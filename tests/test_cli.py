@@ -154,15 +154,43 @@ def test_existing_empty_out_is_used(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
 
-def test_overwrite_replaces_existing_out(tmp_path):
+def test_overwrite_replaces_existing_engine_run(tmp_path):
     out = tmp_path / "existing"
     out.mkdir()
+    (out / "manifest.json").write_text('{"kind": "tradeflow-engine run", "status": "complete"}')
     (out / "old.txt").write_text("old run")
     result = invoke("simulate", *SMALL, "--out", out, "--overwrite", "-q")
     assert result.exit_code == 0, (result.output, result.exception)
     assert not (out / "old.txt").exists()
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
     assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("manifest", [None, '{"status": "complete"}', "not json", '["a list"]'])
+def test_overwrite_refuses_a_folder_that_is_not_an_engine_run(tmp_path, manifest):
+    """``--out . --overwrite`` once deleted the user's other files: only an engine run folder is replaced."""
+    out = tmp_path / "mine"
+    (out / "sub").mkdir(parents=True)
+    (out / "thesis.tex").write_text("precious")
+    if manifest is not None:
+        (out / "manifest.json").write_text(manifest)
+    before = snapshot(out)
+    result = invoke("simulate", *SMALL, "--out", out, "--overwrite", "-q")
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "not an engine run folder" in lines[0], lines
+    assert snapshot(out) == before
+    assert leftovers(out) == []
+
+
+def test_overwrite_of_the_current_folder_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "notes.txt").write_text("precious")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("simulate", *SMALL, "--out", ".", "--overwrite", "-q")
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")) == []
 
 
 def test_out_that_is_a_file_is_rejected_by_cli(tmp_path):
@@ -222,7 +250,7 @@ def test_failure_mid_run_leaves_no_folder(tmp_path, fail_on_second_scenario_call
 def test_failure_mid_run_with_overwrite_keeps_previous_run(tmp_path, fail_on_second_scenario_call):
     out = tmp_path / "previous"
     out.mkdir()
-    (out / "manifest.json").write_text('{"status": "complete", "note": "previous run"}')
+    (out / "manifest.json").write_text('{"kind": "tradeflow-engine run", "status": "complete", "note": "previous"}')
     before = snapshot(out)
     with pytest.raises(RuntimeError):
         engine.simulate(draws=2, firms=300, out=out, overwrite=True, draws_per_chunk=1)

@@ -389,12 +389,13 @@ def test_sampled_theta_below_sigma_minus_one_is_an_input_error(tmp_path):
         engine.simulate(path, draws=2, firms=100, seed=SEED, out=tmp_path / "run")
     error = info.value
     assert error.source == str(path) and error.field == "parameter"
-    assert "theta" in error.reason and "sigma - 1" in error.reason and "draw 0" in error.reason, str(error)
+    assert "theta" in error.reason and "sigma - 1" in error.reason and "whatever the seed" in error.reason, str(error)
     assert list(tmp_path.iterdir()) == [path]  # no output folder, finished or partial
 
 
-def test_sampled_theta_breaking_the_rule_in_a_later_draw_stops_the_run(tmp_path):
-    """theta ~ normal(3.2, 0.8) with sigma = 3: about 7 % of draws have theta <= sigma - 1 = 2."""
+def test_theta_that_breaks_the_rule_only_in_a_later_draw_is_refused_before_the_run(tmp_path):
+    """theta ~ normal(3.2, 0.8) with sigma = 3: about 7 % of draws have theta <= sigma - 1 = 2.
+    Draw 0 is fine, so a check of draw 0 would pass; the support check refuses it whatever the seed."""
     flows = np.array([[[1000.0], [200.0]], [[150.0], [900.0]]])
     calibration = make_calibration(tmp_path / "cal", flows, sigma=3.0, theta=4.0)
     text = ('name = "later_bad"\nstart = "2025-01"\nperiods = 2\n'
@@ -413,7 +414,9 @@ def test_sampled_theta_breaking_the_rule_in_a_later_draw_stops_the_run(tmp_path)
     first_bad = next(d for d in range(1000) if breaks(d))
     assert first_bad >= 1, "choose another seed: draw 0 is caught before the run starts"
     with pytest.raises(InputError) as info:
-        engine.simulate(path, draws=first_bad + 1, firms=50, seed=SEED, calibration=calibration,
-                        out=tmp_path / "run")
-    assert f"draw {first_bad} sampled theta" in str(info.value) and info.value.source == str(path)
+        engine.simulate(path, draws=1, firms=50, seed=SEED, calibration=calibration, out=tmp_path / "run")
+    assert info.value.source == str(path) and "whatever the seed" in str(info.value)
+    assert "theta" in str(info.value) and "normal" in str(info.value)
+    with pytest.raises(InputError, match=f"draw {first_bad} sampled theta"):  # the per-draw safety net
+        sample_parameters(scenario, cal, SEED, first_bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "later_bad.toml"]
