@@ -2,9 +2,9 @@
 
 Three monthly parameters of ``engine.dynamics`` -- the persistence ``rho`` and stationary sd
 ``s_z`` of the AR(1) ``z`` and the continuation-to-entry cost ratio ``lambda`` -- are chosen by the
-simulated method of moments (exactly identified: three moments, three parameters) so that a
-simulated panel of one representative export cell reproduces three annual moments of exporters
-that the literature reports (``TARGETS``, each with its source).
+simulated method of moments (three moments for three parameters) so that a simulated panel of the
+engine's export cells reproduces, as closely as it can, three annual moments of exporters that the
+literature reports (``TARGETS``, each with its source).
 
 Moments are computed the way the literature computes them from annual firm data:
 
@@ -21,21 +21,21 @@ monthly model and aggregating it to years exactly as the data are built (time ag
 partial-year exporters and selection are all in the simulated moments). The search variable for
 persistence is the annual-equivalent ``rho ** 12``.
 
-Representative cell (the stated choice): the firms' permanent profit score ``y = u + c`` has an
-exponential upper tail with rate ``theta / (sigma - 1)`` -- the Pareto productivity of the static
-model (MODEL.md) -- and sales ``exp(y + (sigma - 1) z)``. With an exponential tail the three moments
-do not depend on the cell offset ``c`` (the distribution of ``y`` above any threshold is the same),
-so one simulation stands for every cell of a sector: the panel starts the tail below the lowest
-threshold of the stationary solution, where no firm could ever export. The EKK firm-destination
-shocks of the engine are left out here: they do not change the tail rate of the entry score, so
-(1) and (3) are unaffected, but their permanent sales dispersion raises the cross-sectional
-autocorrelation (2) of the full engine above the target (``engine_moments`` measures it).
+Representative cells (the stated choice): the engine's own firms of the default calibration's
+eight JPN -> USA cells (one per sector), with their EKK entry and sales scores from the engine's
+counter-based streams, each cell's offset calibrated to its exporter share as the engine does
+(``cell_offset``), pooled with their real-firm weights. A first attempt with a pure Pareto tail
+(the limit of a small exporter share) gave very different moments -- exit rates twice as high,
+autocorrelations far lower -- because at the default shares the entry score's distribution near
+the threshold is shaped by EKK's large demand shock, not by the Pareto tail; so the panel uses the
+engine's firms. ``engine_panel_moments`` recomputes the moments of one cell with the engine's own
+``z`` streams and calibrated offset, a cross-check of this simulation.
 
 Decisions are the model's own: ``engine.dynamics.solve_stationary`` on the engine's Rouwenhorst
 chain with the default discount factor; ``z`` moves on that chain. Random numbers are common
-across parameter trials (fixed uniforms for the chain, fixed exponentials for ``u``), so the
-objective moves little between nearby trials and a finite-difference least-squares solver
-(``scipy.optimize.least_squares``) converges.
+across parameter trials (the firms' scores and the chain's uniforms are fixed), so the objective
+moves little between nearby trials: a coarse grid search, then a finite-difference least-squares
+refinement (``scipy.optimize.least_squares``).
 """
 
 from dataclasses import dataclass
@@ -134,95 +134,165 @@ def annual_moments(monthly_sales, months_per_year=12, weights=None):
 
 
 @dataclass(frozen=True)
-class Draws:
-    """Common random numbers of a simulated panel (fixed across parameter trials)."""
+class Panel:
+    """The firms of the identification panel and its common random numbers (fixed across trials).
 
-    tail: np.ndarray  # (N,) standard exponentials: the permanent score's tail
-    sales_noise: np.ndarray  # (N,) standard normals: the permanent sales-minus-entry score
-    z_start: np.ndarray  # (N,) uniforms: initial z from the invariant distribution
-    z_moves: np.ndarray  # (T, N) uniforms: z transitions, one per month
+    Scores are the engine's own (counter-based streams of one draw of the default calibration);
+    the ``z`` uniforms come from NumPy's PCG64 with the same seed.
+    """
+
+    entry_score: np.ndarray  # (N,) u of each firm-destination pair
+    sales_score: np.ndarray  # (N,) v
+    cell: np.ndarray  # (N,) index into ``share`` and ``sigma``
+    share: np.ndarray  # (C,) calibrated exporter share of each cell
+    sigma: np.ndarray  # (C,)
+    weight: np.ndarray  # (N,) real firms per simulated firm
+    z_start: np.ndarray  # (N,) uniforms: initial z
+    z_moves: np.ndarray  # (T, N) uniforms: z transitions
 
 
-def draw_panel(seed, n_firms=20000, years=10, burn_in_years=10):
-    """Common random numbers for ``n_firms`` over ``burn_in_years + years`` years (NumPy PCG64)."""
+def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", importer="USA", sectors=None,
+               calibration=None):
+    """The firms of every sector's (or of ``sectors``') ``exporter -> importer`` cell.
+
+    ``n_firms`` simulated firms per cell; their entry and sales scores are those the engine draws
+    for draw 0 with ``seed`` (``engine.run`` keys), so the panel holds the engine's own firms.
+    """
+    from engine.calibration import load_calibration
+    from engine.model import to_cells
+    from engine.paths import default_calibration_dir
+    from engine.uncertainty import stream_keys
+    from kernels import block_keys
+    from kernels.dynamic import _block_scores
+    from kernels.firm import fill_scaled_log_productivity
+
+    cal = load_calibration(calibration or default_calibration_dir())
+    regions, n_sectors = list(cal.regions), cal.n_sectors
+    origin, dest = regions.index(exporter), regions.index(importer)
+    n_blocks = cal.n_regions * n_sectors
+    keys = stream_keys(seed)
+    productivity_keys = block_keys(np.uint64(keys["productivity"]), 0, n_blocks)
+    shock_keys = block_keys(np.uint64(keys["shocks"]), 0, n_blocks)
+    participation = to_cells(cal.participation)
+    firms = np.asarray(cal.firms, dtype=float).reshape(-1)
+    entry, sales, cell, weight = [], [], [], []
+    chosen = list(range(n_sectors)) if sectors is None else [list(cal.sectors).index(code) for code in sectors]
+    sigma = np.asarray(cal.sigma, dtype=float)
+    theta = np.asarray(cal.theta, dtype=float)
+    for c, k in enumerate(chosen):
+        b = origin * n_sectors + k
+        slp, v, u = np.empty(n_firms), np.empty(n_firms), np.empty(n_firms)
+        fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), (sigma[k] - 1.0) / theta[k], slp)
+        rho = float(cal.shock_corr[k])
+        _block_scores(productivity_keys[b], shock_keys[b], (sigma[k] - 1.0) / theta[k], float(cal.shock_demand_sd[k]),
+                      float(cal.shock_cost_sd[k]), rho, cal.n_regions, dest, slp, v, u)
+        entry.append(u)
+        sales.append(v)
+        cell.append(np.full(n_firms, c))
+        weight.append(np.full(n_firms, firms[b] / n_firms))
     rng = np.random.default_rng(seed)
+    n = len(chosen) * n_firms
     months = 12 * (burn_in_years + years)
-    return Draws(tail=rng.standard_exponential(n_firms), sales_noise=rng.standard_normal(n_firms),
-                 z_start=rng.random(n_firms), z_moves=rng.random((months, n_firms)))
+    blocks = [origin * n_sectors + k for k in chosen]
+    return Panel(entry_score=np.concatenate(entry), sales_score=np.concatenate(sales), cell=np.concatenate(cell),
+                 share=participation[blocks, dest].astype(float), sigma=sigma[chosen],
+                 weight=np.concatenate(weight), z_start=rng.random(n), z_moves=rng.random((months, n)))
 
 
 def default_model_constants():
-    """Constants of the representative cell under the default calibration.
-
-    ``sigma`` and ``tail_rate = theta / (sigma - 1)`` from data/default/sectors.csv (theta = 4,
-    theta / (sigma - 1) = 2.46, EKK 2011); ``sales_noise_sd``: sd of the sales score minus the
-    entry score of EKK's shocks in the entry score's upper tail (``s_e * (rho a + sqrt(1 - rho^2)
-    b)`` given a large entry score: the tail tilts the means of ``a`` and ``b``, not their
-    variances, so its sd is ``s_e`` = 0.34); ``sampling_rate``: the flatter exponential the panel
-    draws ``y`` from (importance sampling: more firms near the thresholds, reweighted).
-    """
+    """Grid points and monthly discount of the default dynamics (engine/parameters.py)."""
     from engine.parameters import DYNAMICS_DEFAULTS
 
-    return {"sigma": 1.0 + 4.0 / 2.46, "tail_rate": 2.46, "sales_noise_sd": 0.34, "sampling_rate": 1.0,
-            "grid_points": DYNAMICS_DEFAULTS["grid_points"], "discount": DYNAMICS_DEFAULTS["discount"]}
+    return {"grid_points": DYNAMICS_DEFAULTS["grid_points"], "discount": DYNAMICS_DEFAULTS["discount"]}
 
 
-def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, draws, burn_in_years=10, constants=None):
-    """Monthly export sales of a representative cell after a burn-in, with the firms' weights.
+def export_probability(stationary, invariant):
+    """Invariant probability of exporting at each ``y`` of the grid (Ny,), rising in ``y``.
 
-    ``persistence`` is monthly. Firms start from the chain's invariant ``z`` and as non-exporters;
-    ``burn_in_years`` years are simulated and dropped so that export status is at its invariant
-    distribution. A firm exports in month ``t`` iff ``y >= y*(z_t, x_(t-1))`` (the stationary
-    thresholds), and then sells ``exp(y + eta + (sigma - 1) z_t)``, ``eta`` its permanent
-    sales-minus-entry score.
+    ``sum_j pi_j [1(y >= y*_j,entrant) + 1(y*_j,incumbent <= y < y*_j,entrant) P(x = 1 | z_j, y)]``.
+    """
+    y = stationary.y_grid[None, :]
+    enter, stay = stationary.thresholds[:, 0:1], stationary.thresholds[:, 1:2]
+    by_node = np.where(y >= enter, 1.0, np.where(y >= stay, stationary.status_prob, 0.0))
+    return np.maximum.accumulate(invariant @ by_node)
+
+
+def cell_offset(entry_score, share, probability, y_grid):
+    """The offset ``c`` at which the cell's invariant exporter share is ``share`` (bisection).
+
+    The engine calibrates ``c`` so that exactly ``round(share * M)`` pairs export in period 0,
+    with their status drawn from the invariant distribution; this is its expectation.
+    """
+    low, high = y_grid[0] - entry_score.max(), y_grid[-1] - entry_score.min()
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        if np.interp(entry_score + mid, y_grid, probability).mean() > share:
+            high = mid
+        else:
+            low = mid
+    return 0.5 * (low + high)
+
+
+def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, panel, burn_in_years=10, constants=None):
+    """Monthly export sales of the panel's firms after a burn-in, with their weights.
+
+    ``persistence`` is monthly. Per cell, the stationary problem is solved and the cell offset
+    calibrated to its exporter share; firms start from the chain's invariant ``z`` and as
+    non-exporters, and ``burn_in_years`` are simulated and dropped. A firm exports in month ``t``
+    iff ``u + c >= y*(z_t, x_(t-1))`` and then sells ``exp(v + (sigma - 1) z_t)``. Firms that can
+    never export (below every threshold) are left out.
 
     Returns
     -------
-    sales : ndarray (T, N)
-    weights : ndarray (N,)
-        Importance weights: ``y`` is drawn with rate ``sampling_rate`` above the lowest threshold
-        minus 0.5 and reweighted to the tail rate (normalisation irrelevant).
-    stationary : engine.dynamics.Stationary
+    sales : ndarray (T, N') ; weights : ndarray (N',)
     """
     k = default_model_constants() if constants is None else constants
     grid, transition, invariant = rouwenhorst(k["grid_points"], persistence, productivity_sd)
     chain = Chain(grid, transition, invariant)
-    z_score = (k["sigma"] - 1.0) * grid
-    stationary = solve_stationary(z_score, chain, k["discount"], sunk_cost_ratio,
-                                  y_grid_for(z_score, sunk_cost_ratio))
-    thresholds = stationary.thresholds  # (Nz, 2): entrants, incumbents
-    finite = thresholds[np.isfinite(thresholds)]
-    if finite.size == 0:
-        raise ValueError("no finite export threshold: widen the y grid")
-    excess = draws.tail / k["sampling_rate"]
-    weights = np.exp(-(k["tail_rate"] - k["sampling_rate"]) * excess)
-    y = finite.min() - 0.5 + excess
-    log_sales = y + k["sales_noise_sd"] * draws.sales_noise
+    solved = {}
+    y = np.empty(panel.entry_score.size)
+    thresholds = np.empty((panel.share.size, grid.size, 2))
+    z_score = np.empty((panel.share.size, grid.size))
+    for c in range(panel.share.size):
+        sigma = float(panel.sigma[c])
+        if sigma not in solved:
+            zs = (sigma - 1.0) * grid
+            st = solve_stationary(zs, chain, k["discount"], sunk_cost_ratio, y_grid_for(zs, sunk_cost_ratio))
+            solved[sigma] = (zs, st, export_probability(st, invariant))
+        zs, st, probability = solved[sigma]
+        mine = panel.cell == c
+        y[mine] = panel.entry_score[mine] + cell_offset(panel.entry_score[mine], panel.share[c], probability, st.y_grid)
+        thresholds[c], z_score[c] = st.thresholds, zs
+    lowest = np.nanmin(np.where(np.isfinite(thresholds), thresholds, np.nan), axis=(1, 2))
+    keep = np.flatnonzero(y >= lowest[panel.cell])
+    y, cell = y[keep], panel.cell[keep]
+    log_sales = panel.sales_score[keep]
     cum_transition = np.cumsum(transition, axis=1)
-    state = np.minimum(np.searchsorted(np.cumsum(invariant), draws.z_start, side="right"), grid.size - 1)
-    status = np.zeros(y.size, dtype=np.int64)
-    n_months = draws.z_moves.shape[0]
+    state = np.minimum(np.searchsorted(np.cumsum(invariant), panel.z_start[keep], side="right"), grid.size - 1)
+    status = np.zeros(keep.size, dtype=np.int64)
+    n_months = panel.z_moves.shape[0]
     burn = 12 * burn_in_years
-    sales = np.zeros((n_months - burn, y.size))
+    sales = np.zeros((n_months - burn, keep.size))
     for t in range(n_months):
         if t > 0:
-            state = np.minimum((draws.z_moves[t][:, None] >= cum_transition[state]).sum(axis=1), grid.size - 1)
-        exporting = y >= thresholds[state, status]
+            moves = panel.z_moves[t, keep]
+            state = np.minimum((moves[:, None] >= cum_transition[state]).sum(axis=1), grid.size - 1)
+        exporting = y >= thresholds[cell, state, status]
         status = exporting.astype(np.int64)
         if t >= burn:
-            sales[t - burn] = np.where(exporting, np.exp(log_sales + z_score[state]), 0.0)
-    return sales, weights, stationary
+            sales[t - burn] = np.where(exporting, np.exp(log_sales + z_score[cell, state]), 0.0)
+    return sales, panel.weight[keep]
 
 
-def model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, draws, burn_in_years=10, constants=None):
+def model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, panel, burn_in_years=10, constants=None):
     """The three annual moments at monthly persistence ``annual_persistence ** (1/12)``."""
-    sales, weights, _ = simulate_panel(annual_persistence ** (1.0 / 12.0), productivity_sd, sunk_cost_ratio, draws,
-                                       burn_in_years, constants)
+    sales, weights = simulate_panel(annual_persistence ** (1.0 / 12.0), productivity_sd, sunk_cost_ratio, panel,
+                                    burn_in_years, constants)
     return annual_moments(sales, weights=weights)
 
 
 #: Coarse grid of (annual persistence, stationary sd, lambda) searched before the local solver.
-SEARCH_GRID = ((0.7, 0.8, 0.9, 0.95, 0.98), (0.2, 0.3, 0.4, 0.5, 0.6), (0.05, 0.1, 0.2, 0.4, 0.7))
+SEARCH_GRID = ((0.3, 0.5, 0.7, 0.85, 0.95), (0.2, 0.3, 0.4, 0.5, 0.7), (0.05, 0.1, 0.3, 0.6, 1.0))
 
 
 def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10, grid=SEARCH_GRID):
@@ -246,17 +316,96 @@ def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10
 
     goal = np.array([(targets or {}).get(m, TARGETS[m].value) for m in MOMENT_NAMES])
     weight = np.array([WEIGHTS[m] for m in MOMENT_NAMES])
-    draws = draw_panel(seed, n_firms, years, burn_in_years)
+    panel = draw_panel(seed, n_firms, years, burn_in_years)
 
     def residual(x):
-        got = model_moments(x[0], x[1], x[2], draws, burn_in_years)
+        got = model_moments(x[0], x[1], x[2], panel, burn_in_years)
         return weight * (np.array([got[m] for m in MOMENT_NAMES]) - goal) / np.abs(goal)
 
     start = min(product(*grid), key=lambda x: float(np.sum(residual(np.array(x)) ** 2)))
     fit = least_squares(residual, np.asarray(start, dtype=float), bounds=([0.3, 0.05, 0.005], [0.995, 3.0, 1.0]),
                         diff_step=0.02, xtol=1e-4, ftol=1e-6)
     a, s, lam = fit.x
-    moments = model_moments(a, s, lam, draws, burn_in_years)
+    moments = model_moments(a, s, lam, panel, burn_in_years)
     return {"persistence": float(a ** (1.0 / 12.0)), "annual_persistence": float(a), "productivity_sd": float(s),
             "sunk_cost_ratio": float(lam), "moments": moments, "targets": dict(zip(MOMENT_NAMES, goal.tolist())),
             "start": tuple(float(v) for v in start), "cost": float(fit.cost), "seed": seed, "n_firms": n_firms}
+
+
+def fresh_panel_moments(annual_persistence, productivity_sd, sunk_cost_ratio, seeds=range(100, 108), n_firms=10000):
+    """Mean and standard deviation of the moments over independent panels (Monte Carlo check).
+
+    Returns
+    -------
+    dict
+        Moment name -> (mean, sd across the panels).
+    """
+    rows = []
+    for seed in seeds:
+        got = model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, draw_panel(seed, n_firms))
+        rows.append([got[m] for m in MOMENT_NAMES])
+    rows = np.array(rows)
+    return {m: (float(rows[:, i].mean()), float(rows[:, i].std(ddof=1))) for i, m in enumerate(MOMENT_NAMES)}
+
+
+def default_cell_population(n_firms, seed=2025, draw=0, sunk_cost_ratio=None, calibration=None):
+    """One draw's dynamic population of the default calibration with the default dynamics.
+
+    Returns the ``engine.dynamic_model.DynamicPopulation`` and the calibration (for codes).
+    """
+    from engine.calibration import load_calibration
+    from engine.dynamic_model import dynamic_population
+    from engine.model import DrawParameters
+    from engine.parameters import DEFAULT_SUNK_COST_RATIO
+    from engine.paths import default_calibration_dir
+    from engine.scenario import Dynamics
+    from engine.uncertainty import stream_keys
+
+    cal = load_calibration(calibration or default_calibration_dir())
+    lam = DEFAULT_SUNK_COST_RATIO if sunk_cost_ratio is None else sunk_cost_ratio
+    params = DrawParameters(sigma=np.asarray(cal.sigma, dtype=float), theta=np.asarray(cal.theta, dtype=float),
+                            shock_demand_sd=np.asarray(cal.shock_demand_sd, dtype=float),
+                            shock_cost_sd=np.asarray(cal.shock_cost_sd, dtype=float),
+                            shock_corr=np.asarray(cal.shock_corr, dtype=float),
+                            pass_through=np.ones((cal.n_regions, cal.n_sectors)), sunk_cost_ratio=lam,
+                            dynamics=Dynamics(mode="forward"))
+    keys = stream_keys(seed)
+    return dynamic_population((keys["productivity"], keys["shocks"]), draw, n_firms, params, cal), cal
+
+
+def engine_panel_moments(population, block, destination, years=10, burn_in_years=10):
+    """The three annual moments of one cell of the engine's own firms (a cross-check).
+
+    The firms, their EKK scores and their ``z`` paths are the engine's (the kernel's counter-based
+    streams); export decisions use the stationary thresholds and the calibrated cell offset, as the
+    kernel does with no policy change. Export status starts at 0 and ``burn_in_years`` are dropped
+    (instead of the kernel's invariant draw of the period-0 status).
+    """
+    from kernels.dynamic import _block_paths, _block_scores
+    from kernels.firm import fill_scaled_log_productivity
+
+    b, n = block, destination
+    productivity_keys, shock_keys, z_keys, _ = population.keys
+    sm1_over_theta, s_a, s_e, rho = (np.asarray(p)[b] for p in population.kernel_params)
+    m = population.n_firms
+    n_dest = population.offset.shape[1]
+    slp, sales_score, entry_score = np.empty(m), np.empty(m), np.empty(m)
+    fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta, slp)
+    _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales_score,
+                  entry_score)
+    n_months = 12 * (burn_in_years + years)
+    chain = population.chain
+    paths = np.empty((n_months, m), dtype=np.int64)
+    _block_paths(z_keys[b], m, n_months, chain.cum_invariant, chain.cum_transition, paths)
+    y = entry_score + population.offset[b, n]
+    thresholds = population.thresholds[b]
+    z_score = population.z_score[b]
+    status = np.zeros(m, dtype=np.int64)
+    burn = 12 * burn_in_years
+    sales = np.zeros((n_months - burn, m))
+    for t in range(n_months):
+        exporting = y >= thresholds[paths[t], status]
+        status = exporting.astype(np.int64)
+        if t >= burn:
+            sales[t - burn] = np.where(exporting, np.exp(sales_score + z_score[paths[t]]), 0.0)
+    return annual_moments(sales)
