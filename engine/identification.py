@@ -295,41 +295,87 @@ def model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, panel, b
 SEARCH_GRID = ((0.3, 0.5, 0.7, 0.85, 0.95), (0.2, 0.3, 0.4, 0.5, 0.7), (0.05, 0.1, 0.3, 0.6, 1.0))
 
 
-def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10, grid=SEARCH_GRID):
-    """Solve for (annual persistence, s_z, lambda) minimising the relative misses of the moments.
+def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10, grid=SEARCH_GRID,
+             sunk_cost_ratio=None):
+    """Solve for (annual persistence, s_z[, lambda]) so that the simulated moments meet the targets.
 
-    A coarse grid search (``grid``) picks the start; ``scipy.optimize.least_squares`` refines it
-    with finite differences on common random numbers. The objective is the sum of squared relative
-    deviations ``(m - target) / target`` times ``WEIGHTS``. With three moments and three parameters the optimum is an exact match when the
-    targets are attainable; the returned ``moments`` show whether they were.
+    With ``sunk_cost_ratio`` None, all three parameters minimise the weighted relative misses of
+    the three moments: the sum of squared ``WEIGHTS * (m - target) / target``. With a given
+    ``sunk_cost_ratio``, persistence and s_z solve the two equations of the autocorrelation and
+    the growth sd (exactly, when attainable) and the exit rate is an outcome. A coarse grid search
+    (``grid``) picks the start; ``scipy.optimize.least_squares`` refines it with finite
+    differences on common random numbers. The returned ``moments`` show how close the fit is.
 
     Returns
     -------
     dict
         ``persistence`` (monthly), ``annual_persistence``, ``productivity_sd``, ``sunk_cost_ratio``,
-        ``moments`` (simulated at the solution), ``targets``, ``cost`` and the panel's ``seed`` and
-        ``n_firms``.
+        ``moments`` (simulated at the solution), ``targets``, ``start``, ``cost`` and the panel's
+        ``seed`` and ``n_firms``.
     """
     from itertools import product
 
     from scipy.optimize import least_squares  # optional dependency (extra "calibrate")
 
     goal = np.array([(targets or {}).get(m, TARGETS[m].value) for m in MOMENT_NAMES])
-    weight = np.array([WEIGHTS[m] for m in MOMENT_NAMES])
     panel = draw_panel(seed, n_firms, years, burn_in_years)
+    if sunk_cost_ratio is None:
+        used, weight = slice(0, 3), np.array([WEIGHTS[m] for m in MOMENT_NAMES])
+        unpack = tuple
+        starts = product(*grid)
+        low, high = [0.3, 0.05, 0.005], [0.995, 3.0, 1.0]
+    else:
+        used, weight = slice(1, 3), np.ones(2)
+        unpack = lambda x: (x[0], x[1], sunk_cost_ratio)  # noqa: E731
+        starts = product(grid[0], grid[1])
+        low, high = [0.3, 0.05], [0.995, 3.0]
 
     def residual(x):
-        got = model_moments(x[0], x[1], x[2], panel, burn_in_years)
-        return weight * (np.array([got[m] for m in MOMENT_NAMES]) - goal) / np.abs(goal)
+        got = model_moments(*unpack(x), panel, burn_in_years)
+        miss = (np.array([got[m] for m in MOMENT_NAMES]) - goal) / np.abs(goal)
+        return (weight * miss[used]) if sunk_cost_ratio is None else miss[used]
 
-    start = min(product(*grid), key=lambda x: float(np.sum(residual(np.array(x)) ** 2)))
-    fit = least_squares(residual, np.asarray(start, dtype=float), bounds=([0.3, 0.05, 0.005], [0.995, 3.0, 1.0]),
-                        diff_step=0.02, xtol=1e-4, ftol=1e-6)
-    a, s, lam = fit.x
+    start = min(starts, key=lambda x: float(np.sum(residual(np.array(x)) ** 2)))
+    if sunk_cost_ratio is None:
+        x = least_squares(residual, np.asarray(start, dtype=float), bounds=(low, high), diff_step=0.02, xtol=1e-4,
+                          ftol=1e-6).x
+    else:
+        x = _damped_newton(residual, np.asarray(start, dtype=float), np.array(low), np.array(high))
+    a, s, lam = unpack(x)
     moments = model_moments(a, s, lam, panel, burn_in_years)
     return {"persistence": float(a ** (1.0 / 12.0)), "annual_persistence": float(a), "productivity_sd": float(s),
             "sunk_cost_ratio": float(lam), "moments": moments, "targets": dict(zip(MOMENT_NAMES, goal.tolist())),
-            "start": tuple(float(v) for v in start), "cost": float(fit.cost), "seed": seed, "n_firms": n_firms}
+            "start": tuple(float(v) for v in start), "cost": float(0.5 * np.sum(residual(x) ** 2)), "seed": seed,
+            "n_firms": n_firms}
+
+
+def _damped_newton(residual, x, low, high, step=0.02, iterations=8, tolerance=2e-3, rcond=0.1):
+    """Gauss-Newton on a square system with a forward-difference Jacobian of fixed ``step``, a
+    truncated pseudo-inverse and step halving until the residual norm falls.
+
+    ``scipy.optimize.least_squares`` stalls on this objective: with common random numbers it is
+    smooth at the scale of ``step`` but not at the solver's own tiny trial steps, so its trust
+    region shrinks to nothing. The autocorrelation and the growth sd move almost together in
+    (persistence, s_z) (both follow ``1 - g^2 / (2 var)`` closely), so the Jacobian is nearly
+    singular: directions with singular values below ``rcond`` times the largest are not moved
+    along, and the solution is the root nearest the grid start along the weak direction.
+    """
+    r = residual(x)
+    for _ in range(iterations):
+        if np.max(np.abs(r)) < tolerance:
+            break
+        jacobian = np.column_stack([(residual(x + step * e) - r) / step for e in np.eye(x.size)])
+        move = np.linalg.lstsq(jacobian, -r, rcond=rcond)[0]
+        for _ in range(6):
+            trial = np.clip(x + move, low, high)
+            r_trial = residual(trial)
+            if np.sum(r_trial ** 2) < np.sum(r ** 2):
+                x, r = trial, r_trial
+                break
+            move = move / 2.0
+        else:
+            break
+    return x
 
 
 def fresh_panel_moments(annual_persistence, productivity_sd, sunk_cost_ratio, seeds=range(100, 108), n_firms=10000):

@@ -60,9 +60,9 @@ def test_targets_are_sourced():
 
 
 def test_identified_defaults_reproduce_moments_on_fresh_seed():
-    """The defaults in engine.parameters give, on a panel not used to identify them, the moments
-    recorded for them (mean over 8 panels of the same size) within 4 Monte Carlo standard
-    deviations (measured across those panels)."""
+    """The defaults in engine.parameters give, on a panel not used to identify them (its own firm
+    and z draws), the moments recorded for them (mean over 8 panels of the same size) within 4
+    Monte Carlo standard deviations (measured across those panels)."""
     seed = 7919
     print("seed", seed)
     panel = draw_panel(seed, n_firms=10000)
@@ -71,6 +71,10 @@ def test_identified_defaults_reproduce_moments_on_fresh_seed():
     assert DYNAMICS_DEFAULTS["productivity_sd"] == PRODUCTIVITY_SD
     for name in ("exit_rate", "sales_autocorrelation", "growth_sd"):
         assert got[name] == pytest.approx(IDENTIFIED_MOMENTS[name], abs=4.0 * IDENTIFIED_MOMENTS_SD[name]), name
+    # the two targets that identify (rho, s_z) are met within 0.02 (solver tolerance plus noise);
+    # the exit rate is not (engine/parameters.py says why)
+    for name in ("sales_autocorrelation", "growth_sd"):
+        assert got[name] == pytest.approx(TARGETS[name].value, abs=0.02), name
 
 
 def test_panel_simulation_matches_the_engine_cell():
