@@ -137,7 +137,7 @@ def test_branch_shares_are_the_draws_table(run):
     stdout, db = run
     lines = blocks(stdout)[0]["us_japan_2025"]
     columns = [c for c in db.sql("select * from draws limit 0").columns if c.startswith("branch.")]
-    printed = [m.group(1) for m in map(BRANCH.match, lines) if m]
+    printed = [m.group(1) for m in map(re.compile(r"^  branch (\S+): ").match, lines) if m]
     assert sorted(printed) == sorted(c.removeprefix("branch.") for c in columns) and len(printed) == 2
 
     def count(column):
