@@ -119,9 +119,13 @@ def firm_at_unit_productivity(tariff, exchange, tau, demand):
     return price, spending, exports, profit
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pass_through")
+@pytest.fixture()
+def run(tmp_path):
+    """The scenario on a 2-region, 2-sector calibration with non-zero baseline tariffs, PE, static entry.
+
+    Function scope on purpose (a few tens of ms): mutmut maps each test to the code it runs, and a
+    module-scoped fixture would credit the model code to the first test only (tests/mutation.py)."""
+    folder = tmp_path
     calibration = load_calibration(make_calibration(folder / "cal", FLOWS, tariffs=T0, sigma=SIGMA, theta=4.0))
     population, baseline, params = draw_population(calibration, 400, seed=17)
     params = replace(params, pass_through=KAPPA.copy())

@@ -138,7 +138,8 @@ def fx_paths(tmp_path_factory, default_calibration):
     """log FX noise ``x`` (draws, T, R) of a scenario with two OU processes."""
     folder = tmp_path_factory.mktemp("fx")
     text = f'name = "fx"\nstart = "2025-01"\nperiods = {FX_PERIODS}\n' + "".join(
-        f'[[fx_process]]\ncurrency = "{c}"\nmean_reversion = {r}\nvolatility = {v}\n' for c, (r, v) in RHO_CASES.items())
+        f'[[fx_process]]\ncurrency = "{c}"\nmean_reversion = {r}\nvolatility = {v}\n'
+        for c, (r, v) in RHO_CASES.items())
     model = ScenarioModel(load_scenario(write_scenario(folder, text, "fx")), default_calibration)
     seed = node_seed("sampling:fx_paths") % 2**32
     print(f"fx_paths seed {seed}")

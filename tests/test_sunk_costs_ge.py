@@ -9,8 +9,9 @@ max(h_(t-1), thr_t + log lambda))`` (Das, Roberts & Tybout 2007): after the boom
 ``thr_0 + log 0.8`` rather than ``thr_0``. Entry scores are exponential with rate
 ``theta / (sigma - 1) = 2`` here (Pareto productivity, no EKK shocks), so about
 ``exp(2 * 0.223) = 1.56`` times as many firms export as at the baseline in partial equilibrium
-(the simulated population of 4,000 firms per block gives 1.54): the tests ask for more than 1.3 (static entry gives 1 to within the marginal firm; a loop that forgets last period's
-threshold gives 1 too).
+(the simulated population of 4,000 firms per block gives 1.54): the tests ask for more than 1.3
+(static entry gives 1 to within the marginal firm; a loop that forgets last period's threshold
+gives 1 too).
 """
 
 from dataclasses import replace
