@@ -149,3 +149,15 @@ def test_marginal_firm_phases_in_across_the_whole_range_including_the_top_firm(r
     on_scores = np.zeros((2, *thresholds.shape[1:]))
     on_scores[:, b, n] = scores[-1], scores[-1] + gap  # the top firm: fully in, then fully out
     np.testing.assert_allclose(population.evaluate(on_scores)[0][:, b, n], [1.0, 0.0], atol=1e-12)
+
+
+def test_population_tables_have_one_tail_sum_per_rank_plus_the_empty_one(default_calibration):
+    """``tail_sales[b, n, r]`` is the sum of ``exp(sales score)`` of ranks ``r..M-1``: M + 1 columns,
+    the last (no firm) zero, each step one firm's positive sales."""
+    population, _, _ = draw_population(default_calibration, 50, seed=9)
+    blocks = default_calibration.n_regions * default_calibration.n_sectors
+    assert population.entry_sorted.shape == (blocks, default_calibration.n_regions, 50)
+    assert population.tail_sales.shape == (blocks, default_calibration.n_regions, 51)
+    assert np.all(population.tail_sales[..., -1] == 0)
+    assert np.all(np.diff(population.tail_sales, axis=-1) < 0)
+    assert np.all(np.diff(population.entry_sorted, axis=-1) >= 0)

@@ -78,3 +78,27 @@ def test_branch_paths_carry_the_product_of_their_option_probabilities(default_ca
     for labels, probability, _ in model.paths:
         assert probability == pytest.approx(math.prod(options[label] for label in labels), rel=1e-12), labels
     assert sum(p for _, p, _ in model.paths) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_a_cut_larger_than_what_the_cells_export_on_the_path_stops_the_run(tmp_path):
+    """A commitment cut of 150 a year is below the baseline flow (200) but above what the cells export
+    once a 300 % tariff has hit them: the run stops with an InputError naming the file, the key, the
+    period and both amounts."""
+    import numpy as np
+
+    from engine.calibration import load_calibration
+    from engine.model import simulate_scenario
+    from engine.policy import policy_path
+    from tests.conftest import draw_population, make_calibration
+
+    flows = np.array([[[1000.0], [200.0]], [[150.0], [900.0]]])
+    calibration = load_calibration(make_calibration(tmp_path / "cal", flows))
+    population, baseline, params = draw_population(calibration, 500, seed=3)
+    body = ('[[tariff]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\nrate = 3.0\n'
+            '[[demand]]\ndate = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\nusd_per_year = -150\n')
+    path = write_scenario(tmp_path, HEAD + body, "cut")
+    with pytest.raises(InputError) as info:
+        simulate_scenario(population, baseline, policy_path(load_scenario(path), calibration), params)
+    error = info.value
+    assert error.source == str(path) and error.field == "demand #1.usd_per_year", error
+    assert error.reason.startswith("in period 2 the cut of 150 USD million a year exceeds what its cells export"), error
