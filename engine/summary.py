@@ -135,6 +135,9 @@ def branch_shares(draws):
     for column in sorted(c for c in draws.columns if c.startswith("branch.")):
         counts = draws[column].drop_nulls().value_counts(sort=True)
         total = counts["count"].sum()
+        if total == 0:
+            lines.append(f"  branch {column.removeprefix('branch.')}: reached by none of the {draws.height} draws")
+            continue
         shares = ", ".join(f"{row[column]} {row['count'] / total:.0%}" for row in counts.iter_rows(named=True))
         lines.append(f"  branch {column.removeprefix('branch.')}: {shares} of {total} draws")
     return lines

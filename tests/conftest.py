@@ -1,5 +1,7 @@
 """Shared fixtures: the embedded calibration and small synthetic calibrations."""
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -67,10 +69,25 @@ def one_numba_thread():
     numba.set_num_threads(previous)
 
 
+def node_seed(nodeid):
+    """The seed of a test's random inputs: the first 8 bytes of SHA-256 of its pytest node id
+    (``tests/test_x.py::test_name[param]``), so every test has its own stream and reruns reproduce
+    it exactly. ``TEST_RNG_SALT=text`` mixes a salt in (to explore other inputs);
+    ``TEST_RNG_SEED=N`` forces one seed (to rerun a failure printed under another salt)."""
+    forced = os.environ.get("TEST_RNG_SEED")
+    if forced:
+        return int(forced)
+    text = nodeid + os.environ.get("TEST_RNG_SALT", "")
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
 @pytest.fixture()
-def rng():
-    """A fresh NumPy generator per test, seeded from the OS: inputs differ on every run."""
-    return np.random.default_rng()
+def rng(request):
+    """A NumPy generator seeded by ``node_seed`` of the test's node id; the seed is printed, so a
+    failing test's captured output shows it (rerun with ``TEST_RNG_SEED=<seed>``)."""
+    seed = node_seed(request.node.nodeid)
+    print(f"rng seed {seed} for {request.node.nodeid} (rerun: TEST_RNG_SEED={seed})")
+    return np.random.default_rng(seed)
 
 
 def make_calibration(folder, flows, tariffs=None, participation=None, firms=1000.0, sigma=3.0, theta=4.0,

@@ -50,6 +50,8 @@ def test_commitment_on_cells_without_trade_is_rejected(tmp_path):
     with pytest.raises(InputError) as info:
         _model(tmp_path, DEMAND.format(importer="R1", exporter="R0", amount=5), calibration).check_all_paths()
     assert "no baseline flow" in str(info.value)
+    assert info.value.source.endswith(".toml") and info.value.field == "demand #1.usd_per_year"
+    assert info.value.reason.endswith("choose cells that trade")
 
 
 def test_event_that_touches_no_pair_is_rejected(tmp_path, default_calibration):

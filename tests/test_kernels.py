@@ -1,4 +1,5 @@
-"""Kernels against the slow NumPy reference (tests/reference.py) on fresh random inputs."""
+"""Kernels against the slow NumPy reference (tests/reference.py) on random inputs (``rng`` fixture:
+seed from the test id, printed)."""
 
 import numpy as np
 import pytest

@@ -110,3 +110,54 @@ def test_sunk_costs_keep_incumbents_through_a_temporary_rise(rng):
     # incumbents stay while their score is above thr + log(0.5) < 0: the threshold does not rise
     np.testing.assert_array_equal(h, np.zeros_like(static))
     assert np.array_equal(sunk_cost_thresholds(static, static[0], 1.0, 5), static)
+
+
+def _marginal_rule(scores, sales, threshold):
+    """``Population.evaluate``'s rule for one cell, written out: firms with score >= threshold are
+    active; the marginal firm (highest score below) is active with the fraction
+    ``(u_next - threshold) / (u_next - u_marginal)``, ``u_next`` the lowest active score, or, with no
+    active firm, the top score plus the gap between the top two."""
+    order = np.argsort(scores)
+    scores, sales = scores[order], sales[order]
+    active = scores >= threshold
+    below = np.nonzero(~active)[0]
+    if below.size == 0:
+        return float(active.sum()), float(sales[active].sum())
+    marginal = below[-1]
+    u_next = scores[marginal + 1] if marginal + 1 < scores.size else 2 * scores[-1] - scores[-2]
+    fraction = min(max((u_next - threshold) / (u_next - scores[marginal]), 0.0), 1.0)
+    return active.sum() + fraction, sales[active].sum() + fraction * sales[marginal]
+
+
+def test_marginal_firm_phases_in_across_the_whole_range_including_the_top_firm(rng, default_calibration):
+    """Thresholds from below the lowest simulated firm to above the virtual score past the top one
+    (where the top firm phases out and the cell closes), on a 6-firm population: ``evaluate``
+    follows the written-out rule, and the active count falls from 6 to 0 without a jump at the top."""
+    population, _, _ = draw_population(default_calibration, 6, seed=int(rng.integers(2**31)))
+    b, n = int(rng.integers(population.entry_sorted.shape[0])), int(rng.integers(default_calibration.n_regions))
+    scores = population.entry_sorted[b, n]
+    sales = -np.diff(population.tail_sales[b, n])  # each firm's exp(sales score), in score order
+    top, gap = scores[-1], scores[-1] - scores[-2]
+    grid = np.linspace(scores[0] - 1.0, top + 1.5 * gap, 301)
+    thresholds = np.zeros((grid.size, population.entry_sorted.shape[0], default_calibration.n_regions))
+    thresholds[:, b, n] = grid
+    active, sales_index = population.evaluate(thresholds)
+    expected = np.array([_marginal_rule(scores, sales, u) for u in grid])
+    np.testing.assert_allclose(active[:, b, n], expected[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sales_index[:, b, n], expected[:, 1], rtol=1e-10, atol=1e-300)
+    assert active[0, b, n] == 6 and active[-1, b, n] == 0
+    on_scores = np.zeros((2, *thresholds.shape[1:]))
+    on_scores[:, b, n] = scores[-1], scores[-1] + gap  # the top firm: fully in, then fully out
+    np.testing.assert_allclose(population.evaluate(on_scores)[0][:, b, n], [1.0, 0.0], atol=1e-12)
+
+
+def test_population_tables_have_one_tail_sum_per_rank_plus_the_empty_one(default_calibration):
+    """``tail_sales[b, n, r]`` is the sum of ``exp(sales score)`` of ranks ``r..M-1``: M + 1 columns,
+    the last (no firm) zero, each step one firm's positive sales."""
+    population, _, _ = draw_population(default_calibration, 50, seed=9)
+    blocks = default_calibration.n_regions * default_calibration.n_sectors
+    assert population.entry_sorted.shape == (blocks, default_calibration.n_regions, 50)
+    assert population.tail_sales.shape == (blocks, default_calibration.n_regions, 51)
+    assert np.all(population.tail_sales[..., -1] == 0)
+    assert np.all(np.diff(population.tail_sales, axis=-1) < 0)
+    assert np.all(np.diff(population.entry_sorted, axis=-1) >= 0)
