@@ -12,15 +12,13 @@ from engine.paths import default_calibration_dir
 from tests.conftest import REPO
 
 def test_embedded_data_is_what_the_build_script_makes():
-    out = subprocess.run([sys.executable, str(REPO / "data" / "build_default.py"), "--shared", str(SOURCE),
-                          "--check"],
+    out = subprocess.run([sys.executable, str(REPO / "data" / "build_default.py"), "--check"],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_liberation_day_scenario_is_what_its_script_makes():
-    out = subprocess.run([sys.executable, str(REPO / "data" / "build_liberation_day.py"), "--shared", str(SOURCE),
-                          "--check"],
+    out = subprocess.run([sys.executable, str(REPO / "data" / "build_liberation_day.py"), "--check"],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
