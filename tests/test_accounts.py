@@ -43,7 +43,7 @@ rate = 0.1
 """
 
 
-@pytest.fixture(params=["pe", "ge"])
+@pytest.fixture(params=["pe", "ge_fixed_wage"])  # income fixed: the wage closure has its own tests
 def run(request, tmp_path):
     calibration = load_calibration(make_calibration(tmp_path / "cal", FLOWS, tariffs=T0))
     population, baseline, params = draw_population(calibration, 600, seed=31)
@@ -80,6 +80,6 @@ def test_ge_spending_is_income_plus_revenue_plus_deficit_and_welfare_is_its_real
     np.testing.assert_allclose(regions.expenditure, total, rtol=1e-9)
     welfare = 100.0 * (total / total[0] / regions.price_index - 1.0)
     np.testing.assert_allclose(regions.real_income_change_pct, welfare, rtol=1e-9, atol=1e-9)
-    if closure == "ge":  # markets clear: consumer spending on the sectors is what the region spends
+    if closure == "ge_fixed_wage":  # markets clear: consumer spending on the sectors is what the region spends
         np.testing.assert_allclose(cells.sales.sum(axis=(1, 3)), total, rtol=1e-8)
     assert np.abs(regions.real_income_change_pct[-1]).max() > 0.01
