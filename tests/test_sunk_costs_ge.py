@@ -58,7 +58,8 @@ def _simulate(setup, events, lam, closure):
     return simulate_scenario(population, baseline, path, replace(params, sunk_cost_ratio=lam), closure)
 
 
-@pytest.mark.parametrize("closure, events", [("ge", BOOM), ("pe", BOOM + COMMITMENT), ("ge", BOOM + COMMITMENT)])
+@pytest.mark.parametrize("closure, events", [("ge_fixed_wage", BOOM), ("pe", BOOM + COMMITMENT),
+                                             ("ge_fixed_wage", BOOM + COMMITMENT)])
 def test_firms_that_entered_in_a_temporary_boom_stay_after_it(setup, closure, events):
     """The hysteresis of the module docstring, in the closures where ``solve_markets`` carries the
     thresholds: exporters R0 -> R1 after the boom are more than 1.3 times the baseline's with
