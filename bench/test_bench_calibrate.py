@@ -18,13 +18,16 @@ TINY_ROWS = 20_000
 SEED = 20250402
 PEAK_LIMIT_MB = 1024
 
+# Peak memory is the process's own high-water mark (VmHWM, reset by exec), not ru_maxrss: Linux
+# carries ru_maxrss over from the forking parent, so a child of a 1 GB pytest process reported 1 GB.
 _CODE = """
-import json, resource, sys, time
+import json, sys, time
 from engine.calibrate import calibrate
 start = time.perf_counter()
 built = calibrate(sys.argv[3], regions="USA,JPN,CHN,EU=EU27,VNM,ROW", baci=sys.argv[1], baci_countries=sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - start, "rows": built.baci_rows,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+with open("/proc/self/status") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": time.perf_counter() - start, "rows": built.baci_rows, "peak_rss_mb": peak_kb / 1024}))
 """
 
 
