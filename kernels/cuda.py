@@ -147,7 +147,7 @@ _WARP = 32
 _FULL_MASK = 0xFFFFFFFF
 
 
-def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_per_thread):
+def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_per_thread, fastmath=False):
     """A float32 static kernel whose per-cell sums stay in registers (no shared-memory accumulators).
 
     Each thread first computes the scaled log productivity of its ``firms_per_thread`` firms (firm
@@ -155,6 +155,9 @@ def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_p
     per destination, it loops over its firms with a register count (int32) and a register sum
     (float64), the warp adds them up with shuffles, and the first lane of each warp adds them to the
     output cell with one atomic add each (``threads / 32`` atomics per CUDA block and cell). There is
+    ``fastmath=True`` (float32_fast only) compiles the kernel with NVVM's fast-math options, so that
+    ``math.sqrt`` becomes ``sqrt.approx.f32`` (the per-function flag of a device function does not
+    reach NVVM's square root). There is
     no ``syncthreads`` in the destination loop (under the simulator, which has no warp shuffles, a
     shared-memory block reduction takes the shuffles' place: ``_add_to_cell``), and the evaluation of a pair is branch-free (``exp``
     is taken for every pair and selected).
@@ -164,7 +167,7 @@ def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_p
     if SIMULATOR and threads != THREADS:
         raise ValueError(f"the simulator runs the register layout with {THREADS} threads per block only")
 
-    @cuda.jit
+    @cuda.jit(fastmath=fastmath)
     def kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, chunks_per_block,
                out_active, out_sales_index):
         d = cuda.blockIdx.y
@@ -248,7 +251,8 @@ def register_kernel(precision, threads=None, firms_per_thread=None):
             functions = (fm.scaled_log_productivity_fast, fm.scores_fast, fm.exp_fast)
         else:
             raise ValueError(f"no register-layout kernel for precision {precision!r}")
-        _REGISTER_KERNELS[key] = _make_register_kernel(*functions, threads, firms_per_thread)
+        _REGISTER_KERNELS[key] = _make_register_kernel(*functions, threads, firms_per_thread,
+                                                       fastmath=precision == "float32_fast")
     return _REGISTER_KERNELS[key]
 
 

@@ -41,7 +41,8 @@ def main():
         kernels[name], signatures[name] = kc.register_kernel(precision), register
     for name, signature in signatures.items():
         try:
-            ptx, _ = cuda.compile_ptx(kernels[name].py_func, signature, cc=(9, 0))
+            ptx, _ = cuda.compile_ptx(kernels[name].py_func, signature, cc=(9, 0),
+                                      fastmath=bool(kernels[name].targetoptions.get("fastmath")))
         except Exception as error:
             text = f"{type(error).__name__} {error}".lower()
             if any(word in text for word in ("nvvm", "nvrtc", "libdevice", "dynamiclibnotfound", "cudasupport")):
