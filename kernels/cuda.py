@@ -136,9 +136,11 @@ _direct_kernel_f32 = _make_direct_kernel(device_function(_firm.scaled_log_produc
 
 #: Launch layout of the float32 kernels (``_make_register_kernel``): threads per CUDA block and firms
 #: per thread (a CUDA block takes ``threads * firms_per_thread`` firms of one (origin, sector) block,
-#: whatever ``firm_chunk`` the caller passes). Chosen on an H200 with ``bench/gpu_check.py``'s sweep.
-F32_THREADS = 32 if SIMULATOR else 256
-F32_FIRMS_PER_THREAD = 4 if SIMULATOR else 16
+#: whatever ``firm_chunk`` the caller passes). Chosen on an H200 (kernel alone, 16 default draws):
+#: 128 x 32 ran at 156 (float32) and 245 (float32_fast) G evaluations/s, 256 x 16 at 154 and 236,
+#: 512 x 8 at 148 and 224 (bench/results/register_layout_sweep_h200.json).
+F32_THREADS = 32 if SIMULATOR else 128
+F32_FIRMS_PER_THREAD = 4 if SIMULATOR else 32
 #: Layout of the bit-compatible float32 kernel: "register" (``_make_register_kernel``) or "shared"
 #: (``_make_direct_kernel``, as float64). Both give the same per-pair numbers; only the order of the
 #: float64 additions differs.
