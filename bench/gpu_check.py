@@ -14,11 +14,15 @@ whose Polars and pydantic the GPU image may lack) and writes one JSON file with:
   the dynamic kernels (40 blocks x 10 destinations x 20,000 firms x 24 periods): count flips (cells
   whose counts differ, and by how much: a score within rounding of a threshold; in the dynamic model
   a flip can carry over periods through hysteresis) and the largest relative difference of the sums
-  over the cells without flips; also the float32-against-float64 error;
+  over the cells without flips; also the float32-against-float64 error; ``float32_fast`` (CUDA's fast
+  intrinsics, no CPU twin) against CPU float64 with tolerance ``FAST_RTOL``/``FAST_FLIPS``, and the
+  bit-compatible float32 kernel in its other layout against CPU float32;
 - ``speed``: firm-destination evaluations per second of the static kernel in float64 and float32
   (16 draws of the default size per launch, 2.6e8 evaluations; median of 20 timed launches after a
   compile run, host-device transfers of inputs and outputs included), and firm-destination-periods
-  per second of the dynamic kernel (median of 5), with the CPU's time on the same machine.
+  per second of the dynamic kernel (median of 5), with the CPU's time on the same machine; also
+  float32 in both layouts and float32_fast, a sweep of the register layout over ``SWEEP`` (threads per
+  block, firms per thread), and the float32 kernels alone (CUDA events, no transfers).
 
 ``--quick`` runs tiny sizes (for trying the script on the CUDA simulator:
 ``NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py out.json --quick``). Exit status 0 when every
