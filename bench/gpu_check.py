@@ -14,11 +14,15 @@ whose Polars and pydantic the GPU image may lack) and writes one JSON file with:
   the dynamic kernels (40 blocks x 10 destinations x 20,000 firms x 24 periods): count flips (cells
   whose counts differ, and by how much: a score within rounding of a threshold; in the dynamic model
   a flip can carry over periods through hysteresis) and the largest relative difference of the sums
-  over the cells without flips; also the float32-against-float64 error;
+  over the cells without flips; also the float32-against-float64 error; ``float32_fast`` (CUDA's fast
+  intrinsics, no CPU twin) against CPU float64 with tolerance ``FAST_RTOL``/``FAST_FLIPS``, and the
+  bit-compatible float32 kernel in its other layout against CPU float32;
 - ``speed``: firm-destination evaluations per second of the static kernel in float64 and float32
   (16 draws of the default size per launch, 2.6e8 evaluations; median of 20 timed launches after a
   compile run, host-device transfers of inputs and outputs included), and firm-destination-periods
-  per second of the dynamic kernel (median of 5), with the CPU's time on the same machine.
+  per second of the dynamic kernel (median of 5), with the CPU's time on the same machine; also
+  float32 in both layouts and float32_fast, a sweep of the register layout over ``SWEEP`` (threads per
+  block, firms per thread), and the float32 kernels alone (CUDA events, no transfers).
 
 ``--quick`` runs tiny sizes (for trying the script on the CUDA simulator:
 ``NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py out.json --quick``). Exit status 0 when every
@@ -40,6 +44,13 @@ import numpy as np  # noqa: E402
 
 FIRM_CHUNK = 4096
 SEED = 2025
+#: float32_fast against CPU float64: relative sum difference allowed in cells whose counts agree, and
+#: the largest count difference allowed in one cell (scores within the fast intrinsics' error of a
+#: threshold; the error of the fast log/exp/sin/cos is about 1e-6 relative, i.e. 1e-5 on scores of ~10).
+FAST_RTOL = 2e-5
+FAST_FLIPS = 3
+#: (threads per block, firms per thread) of the register-layout sweep.
+SWEEP = ((128, 32), (128, 64), (256, 16), (512, 8))
 
 
 def _version(name):
@@ -56,8 +67,12 @@ def _compare_counts_and_sums(got_active, got_sales, want_active, want_sales):
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(got_sales - want_sales) / np.abs(want_sales)
     rel = np.where(same & (want_sales != 0), rel, 0.0)
+    all_rel = np.abs(got_sales - want_sales) / np.maximum(np.abs(want_sales), 1e-300)
     return {"cells": int(flips.size), "cells_with_count_flips": int((~same).sum()),
-            "largest_count_flip": float(flips.max()), "max_rel_sum_difference": float(rel.max())}
+            "largest_count_flip": float(flips.max()), "total_count_flips": float(flips.sum()),
+            "max_rel_sum_difference": float(rel.max()),
+            "max_rel_sum_difference_all_cells": float(np.where(want_sales != 0, all_rel, 0.0).max()),
+            "rel_difference_of_the_total": float(abs(got_sales.sum() - want_sales.sum()) / abs(want_sales.sum()))}
 
 
 def _timed(function, repeats, synchronize):
@@ -69,6 +84,32 @@ def _timed(function, repeats, synchronize):
         synchronize()
         times.append(time.perf_counter() - start)
     return float(np.median(times)), float(np.min(times))
+
+
+def _kernel_only(kc, cuda, case, firms, precision, repeats, evaluations):
+    """Time the register-layout launch alone (CUDA events; device inputs and outputs prepared once)."""
+    productivity_keys, shock_keys, params, thresholds = case
+    n_draws, n_blocks, _ = thresholds.shape
+    kernel = kc.register_kernel(precision)
+    per_block = -(-firms // (kc.F32_THREADS * kc.F32_FIRMS_PER_THREAD))
+    args = [cuda.to_device(np.ascontiguousarray(productivity_keys)), cuda.to_device(np.ascontiguousarray(shock_keys)),
+            *[cuda.to_device(np.ascontiguousarray(p, dtype=np.float64)) for p in params], np.int64(firms),
+            cuda.to_device(thresholds), np.int64(per_block), cuda.to_device(np.zeros(thresholds.shape, np.int64)),
+            cuda.to_device(np.zeros(thresholds.shape))]
+    grid = (n_blocks * per_block, n_draws)
+    kernel[grid, kc.F32_THREADS](*args)
+    times = []
+    for _ in range(repeats):
+        start, stop = cuda.event(), cuda.event()
+        start.record()
+        kernel[grid, kc.F32_THREADS](*args)
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop) / 1e3)
+    median = float(np.median(times))
+    print(f"kernel only {precision}: {evaluations / median / 1e9:.1f} G evaluations/s (median)", flush=True)
+    return {"median_s": median, "evaluations_per_s": evaluations / median, "threads": kc.F32_THREADS,
+            "firms_per_thread": kc.F32_FIRMS_PER_THREAD}
 
 
 def main(argv):
@@ -132,6 +173,32 @@ def main(argv):
         write()
     report["agreement"]["cpu_float32_vs_cpu_float64"] = _compare_counts_and_sums(*cpu32, *cpu64)
 
+    # ---- agreement: fast float32 intrinsics (no CPU twin: against CPU float64, at float32 tolerance),
+    # and the bit-compatible float32 kernel's other layout against its default one
+    t0 = time.perf_counter()
+    got = cuda_cases.run_static(kc.direct_cell_sums_f32_fast, case, firms, chunk)
+    compile_s = time.perf_counter() - t0
+    batch = (np.zeros(case[3].shape, np.int64), np.zeros(case[3].shape))
+    kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, case[3], chunk, *batch, precision="float32_fast")
+    entry = {"per_draw": _compare_counts_and_sums(*got, *cpu64), "batched": _compare_counts_and_sums(*batch, *cpu64),
+             "first_call_s": compile_s, "rtol": FAST_RTOL, "largest_count_flip_allowed": FAST_FLIPS,
+             "vs_cpu_float32": _compare_counts_and_sums(*got, *cpu32)}
+    passed = all(e["max_rel_sum_difference"] <= FAST_RTOL and e["largest_count_flip"] <= FAST_FLIPS
+                 for e in (entry["per_draw"], entry["batched"]))
+    entry["passed"] = bool(passed)
+    ok &= passed
+    report["agreement"]["direct_cell_sums_float32_fast_vs_cpu_float64"] = entry
+    other = "shared" if kc.F32_LAYOUT == "register" else "register"
+    batch = (np.zeros(case[3].shape, np.int64), np.zeros(case[3].shape))
+    kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, case[3], chunk, *batch, precision="float32",
+                              layout=other)
+    entry = {"layout": other, "vs_cpu_float32": _compare_counts_and_sums(*batch, *cpu32)}
+    entry["passed"] = bool(entry["vs_cpu_float32"]["max_rel_sum_difference"] <= 1e-5
+                           and entry["vs_cpu_float32"]["largest_count_flip"] <= 2)
+    ok &= entry["passed"]
+    report["agreement"]["direct_cell_sums_float32_other_layout"] = entry
+    write()
+
     # ---- agreement: dynamic kernels
     d_blocks, d_dest, d_firms, d_periods = (3, 3, 200, 5) if quick else (40, 10, 20_000, 24)
     dcase = cuda_cases.dynamic_case(SEED, d_blocks, d_dest, d_firms, d_periods)
@@ -168,20 +235,36 @@ def main(argv):
     n_draws = 1 if quick else 16
     scase = cuda_cases.static_case(SEED + 1, blocks, dest, firms, n_draws=n_draws)
     evaluations = n_draws * blocks * dest * firms
-    for precision in ("float64", "float32"):
+    other = "shared" if kc.F32_LAYOUT == "register" else "register"
+    runs = [("float64", {}, "direct_cell_sums_float64"), ("float32", {}, "direct_cell_sums_float32"),
+            ("float32", {"layout": other}, f"direct_cell_sums_float32_{other}_layout"),
+            ("float32_fast", {}, "direct_cell_sums_float32_fast")]
+    # launch-layout sweep of the register kernels (threads per block, firms per thread)
+    for threads, per_thread in ([] if quick else SWEEP):
+        for precision in ("float32", "float32_fast"):
+            runs.append((precision, {"layout": "register", "threads": threads, "firms_per_thread": per_thread},
+                         f"sweep_{precision}_threads{threads}_firms{per_thread}"))
+    for precision, options, label in runs:
         outputs = (np.zeros(scase[3].shape, np.int64), np.zeros(scase[3].shape))
 
         def launch():
             kc.direct_cell_sums_draws(scase[0], scase[1], *scase[2], firms, scase[3], chunk, *outputs,
-                                      precision=precision)
+                                      precision=precision, **options)
 
         launch()
-        median, best = _timed(launch, repeats, cuda.synchronize)
-        report["speed"][f"direct_cell_sums_{precision}"] = {
+        median, best = _timed(launch, repeats if not label.startswith("sweep") else max(2, repeats // 2),
+                              cuda.synchronize)
+        report["speed"][label] = {
+            "precision": precision, **options,
             "draws_per_launch": n_draws, "evaluations": evaluations, "median_s": median, "best_s": best,
             "evaluations_per_s": evaluations / median, "evaluations_per_s_best": evaluations / best}
         write()
-        print(f"direct_cell_sums {precision}: {evaluations / median / 1e9:.1f} G evaluations/s (median)")
+        print(f"{label}: {evaluations / median / 1e9:.1f} G evaluations/s (median)", flush=True)
+    # kernel time alone (inputs already on the device, outputs left there): the launch's own rate
+    for precision in ("float32", "float32_fast"):
+        report["speed"][f"kernel_only_{precision}"] = _kernel_only(kc, cuda, scase, firms, precision, repeats,
+                                                                   evaluations)
+        write()
     t0 = time.perf_counter()
     cpu.direct_cell_sums(scase[0][0], scase[1][0], *scase[2], firms, scase[3][0], chunk,
                          np.zeros(scase[3].shape[1:], np.int64), np.zeros(scase[3].shape[1:]))

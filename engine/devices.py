@@ -10,7 +10,10 @@ The engine calls a kernel through this module instead of importing it, e.g. in t
 so there is no ``if gpu:`` in ``engine/``: ``device`` is ``"cpu"`` (default), ``"cuda"`` or ``"auto"``
 (CUDA when numba-cuda is installed and a usable NVIDIA GPU is present, else CPU), ``precision`` is
 ``"float64"`` (default) or ``"float32"`` (scores and ``exp`` in float32, sums in float64; for the
-brute-force kernels only: the dynamic model and the ranking path are float64).
+brute-force kernels only: the dynamic model and the ranking path are float64), or, on CUDA only,
+``"float32_fast"``: float32 with CUDA's fast single-precision intrinsics for log, sqrt, sin/cos and
+exp (``kernels.cuda_fastmath``: the same hashes and uniforms; not bit-compatible with the CPU float32
+kernel, whose polynomials the default ``"float32"`` reproduces bit for bit on the GPU).
 
 CUDA kernels live in ``kernels.cuda`` and need the optional extra ``pip install '.[cuda]'``
 (numba-cuda); they are imported only when a CUDA kernel is asked for, so the CPU install never
@@ -26,7 +29,7 @@ import numpy as np
 from engine.errors import InputError
 
 DEVICES = ("cpu", "cuda", "auto")
-PRECISIONS = ("float64", "float32")
+PRECISIONS = ("float64", "float32", "float32_fast")
 
 #: (device, precision) -> kernel name -> "module:function". The CUDA functions take the same arguments
 #: and fill the same outputs as the CPU ones (tests/test_cuda.py checks this under the CUDA simulator).
@@ -46,6 +49,9 @@ KERNELS = {
     },
     ("cuda", "float32"): {
         "direct_cell_sums": "kernels.cuda:direct_cell_sums_f32",
+    },
+    ("cuda", "float32_fast"): {
+        "direct_cell_sums": "kernels.cuda:direct_cell_sums_f32_fast",
     },
 }
 
@@ -102,9 +108,13 @@ def kernel(name, device="cpu", precision="float64"):
         raise InputError("--precision", f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}",
                          field="precision")
     target = resolve_device(device)
+    if (target, precision) not in KERNELS:
+        raise InputError("--precision", f"{precision} needs --device cuda (CUDA's fast float32 intrinsics); "
+                         f"on {target} allowed: {', '.join(p for p in PRECISIONS if (target, p) in KERNELS)}",
+                         field="precision")
     table = KERNELS[(target, precision)]
     if name not in table:
-        allowed = [p for p in PRECISIONS if name in KERNELS[(target, p)]]
+        allowed = [p for p in PRECISIONS if name in KERNELS.get((target, p), {})]
         raise InputError("--precision", f"{name} is available in {', '.join(allowed)} only, not {precision}",
                          field="precision")
     module, function = table[name].split(":")
@@ -136,8 +146,8 @@ def batch_cell_sums(device="cpu", precision="float64"):
     Periods of one draw: repeat the draw's keys along the first axis.
     """
     target = resolve_device(device)
-    if precision not in PRECISIONS:
-        kernel("direct_cell_sums", "cpu", precision)  # raises the precision error
+    if precision not in PRECISIONS or (target, precision) not in KERNELS:
+        kernel("direct_cell_sums", target, precision)  # raises the precision error
     if target == "cuda":
         from kernels.cuda import direct_cell_sums_draws
 

@@ -7,6 +7,8 @@ kernels they mirror and write the same outputs (``engine.devices`` picks one or 
 
 - ``direct_cell_sums`` / ``direct_cell_sums_f32`` = ``kernels.cpu.direct_cell_sums`` / ``_f32``, and
   ``direct_cell_sums_draws`` for many draws in one launch;
+- ``direct_cell_sums_f32_fast``: float32 with CUDA's fast intrinsics (``kernels.cuda_fastmath``; no
+  CPU twin, within float32 tolerance of the float64 kernel);
 - ``dynamic_baseline_costs`` = ``kernels.dynamic.dynamic_baseline_costs``;
 - ``dynamic_cell_sums`` = ``kernels.dynamic.dynamic_cell_sums``.
 
@@ -17,7 +19,11 @@ firms (firm ``first + tid + k * THREADS``) and the destinations, accumulating in
 a shared-memory array; a tree reduction in shared memory then leaves one sum per output cell and the
 block adds it with ONE atomic add per CUDA block and cell. The static kernel has a grid dimension
 over draws (``direct_cell_sums_draws``). Outputs are zeroed on the device, filled by atomics and
-copied back once per call.
+copied back once per call. The float32 kernels use a register layout instead
+(``_make_register_kernel``: sums in registers, warp shuffles, one atomic per warp and cell): on an
+H200 the float32 kernel alone ran at 156 G evaluations/s, against 63-81 G/s measured for the
+shared-memory float32 kernel with transfers (bench/README.md, "GPU"; ``bench/gpu_check.py`` times
+both layouts the same way).
 
 Agreement with the CPU: the random numbers (counter-based hashes) are bitwise identical; the
 floating-point scores agree to rounding (FMA contraction can differ in the last bit), so counts are
@@ -134,12 +140,137 @@ _direct_kernel_f32 = _make_direct_kernel(device_function(_firm.scaled_log_produc
                                          device_function(_fastmath.exp_bounded_f32), _as_f32)
 
 
+#: Launch layout of the float32 kernels (``_make_register_kernel``): threads per CUDA block and firms
+#: per thread (a CUDA block takes ``threads * firms_per_thread`` firms of one (origin, sector) block,
+#: whatever ``firm_chunk`` the caller passes). Chosen on an H200 (kernel alone, 16 default draws):
+#: 128 x 32 ran at 156 (float32) and 245 (float32_fast) G evaluations/s, 256 x 16 at 154 and 236,
+#: 512 x 8 at 148 and 224 (bench/results/register_layout_sweep_h200.json).
+F32_THREADS = 32 if SIMULATOR else 128
+F32_FIRMS_PER_THREAD = 4 if SIMULATOR else 32
+#: Layout of the bit-compatible float32 kernel: "register" (``_make_register_kernel``) or "shared"
+#: (``_make_direct_kernel``, as float64). Both give the same per-pair numbers; only the order of the
+#: float64 additions differs.
+F32_LAYOUT = "register"
+_WARP = 32
+_FULL_MASK = 0xFFFFFFFF
+
+
+def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_per_thread, fastmath=False):
+    """A float32 static kernel whose per-cell sums stay in registers (no shared-memory accumulators).
+
+    Each thread first computes the scaled log productivity of its ``firms_per_thread`` firms (firm
+    ``first + tid + k * threads``) into shared memory (float32, ``firms_per_thread x threads``); then,
+    per destination, it loops over its firms with a register count (int32) and a register sum
+    (float64), the warp adds them up with shuffles, and the first lane of each warp adds them to the
+    output cell with one atomic add each (``threads / 32`` atomics per CUDA block and cell). There is
+    ``fastmath=True`` (float32_fast only) compiles the kernel with NVVM's fast-math options, so that
+    ``math.sqrt`` becomes ``sqrt.approx.f32`` (the per-function flag of a device function does not
+    reach NVVM's square root). There is
+    no ``syncthreads`` in the destination loop (under the simulator, which has no warp shuffles, a
+    shared-memory block reduction takes the shuffles' place: ``_add_to_cell``), and the evaluation of a pair is branch-free (``exp``
+    is taken for every pair and selected).
+    """
+    chunk = threads * firms_per_thread
+    reduce_width = threads if SIMULATOR else 1  # the simulator's shared-memory reduction (see _add_to_cell)
+    if SIMULATOR and threads != THREADS:
+        raise ValueError(f"the simulator runs the register layout with {THREADS} threads per block only")
+
+    @cuda.jit(fastmath=fastmath)
+    def kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, chunks_per_block,
+               out_active, out_sales_index):
+        d = cuda.blockIdx.y
+        b = cuda.blockIdx.x // chunks_per_block
+        first = (cuda.blockIdx.x % chunks_per_block) * chunk
+        tid = cuda.threadIdx.x
+        lane = tid % _WARP
+        n_dest = thresholds.shape[2]
+        slp = cuda.shared.array((firms_per_thread, threads), np.float32)
+        reduce_space = cuda.shared.array((2, reduce_width), np.float64)
+        shock_key = shock_keys[d, b]
+        r64 = rho[b]
+        rho_c = np.float32(math.sqrt(1.0 - r64 * r64))
+        sm1 = np.float32(sm1_over_theta[b])
+        a = np.float32(s_a[b])
+        e = np.float32(s_e[b])
+        r = np.float32(r64)
+        mine = 0
+        for k in range(firms_per_thread):
+            f = first + tid + k * threads
+            if f < n_firms:
+                slp[k, tid] = scaled_log_productivity(productivity_keys[d, b], np.uint64(f), sm1)
+                mine = k + 1
+        for n in range(n_dest):
+            threshold = np.float32(thresholds[d, b, n])
+            count = np.int32(0)
+            total = 0.0
+            for k in range(mine):
+                f = first + tid + k * threads
+                sales, entry = scores(shock_key, np.uint64(f * n_dest + n), slp[k, tid], a, e, r, rho_c)
+                weight = np.float64(exp(sales))
+                if entry >= threshold:
+                    count += np.int32(1)
+                    total += weight
+            _add_to_cell(count, total, out_active, out_sales_index, d, b, n, tid, lane, reduce_space)
+
+    return kernel
+
+
+if SIMULATOR:
+    @cuda.jit(device=True)
+    def _add_to_cell(count, total, out_active, out_sales_index, d, b, n, tid, lane, reduce_space):
+        """Simulator (no warp shuffles there): block tree reduction in shared memory, one atomic per block."""
+        reduce_space[0, tid] = count
+        reduce_space[1, tid] = total
+        _tree_reduce(reduce_space, 2, tid)
+        if tid == 0 and reduce_space[0, 0] > 0:
+            cuda.atomic.add(out_active, (d, b, n), np.int64(reduce_space[0, 0]))
+            cuda.atomic.add(out_sales_index, (d, b, n), reduce_space[1, 0])
+        cuda.syncthreads()
+else:
+    @cuda.jit(device=True)
+    def _add_to_cell(count, total, out_active, out_sales_index, d, b, n, tid, lane, reduce_space):
+        """Warp sum by shuffles; the first lane of each warp adds it to the cell (one atomic add per warp)."""
+        offset = _WARP // 2
+        while offset > 0:
+            count += cuda.shfl_down_sync(_FULL_MASK, count, offset)
+            total += cuda.shfl_down_sync(_FULL_MASK, total, offset)
+            offset //= 2
+        if lane == 0 and count > 0:
+            cuda.atomic.add(out_active, (d, b, n), np.int64(count))
+            cuda.atomic.add(out_sales_index, (d, b, n), total)
+
+
+_REGISTER_KERNELS = {}
+
+
+def register_kernel(precision, threads=None, firms_per_thread=None):
+    """The register-layout float32 kernel (``precision`` "float32" or "float32_fast"), compiled once per layout."""
+    threads = F32_THREADS if threads is None else threads
+    firms_per_thread = F32_FIRMS_PER_THREAD if firms_per_thread is None else firms_per_thread
+    if threads % _WARP or threads & (threads - 1):
+        raise ValueError(f"threads per block must be a power of two >= 32, got {threads}")
+    key = (precision, threads, firms_per_thread)
+    if key not in _REGISTER_KERNELS:
+        if precision == "float32":
+            functions = (device_function(_firm.scaled_log_productivity_f32), device_function(_firm.scores_f32),
+                         device_function(_fastmath.exp_bounded_f32))
+        elif precision == "float32_fast":
+            from kernels import cuda_fastmath as fm
+            functions = (fm.scaled_log_productivity_fast, fm.scores_fast, fm.exp_fast)
+        else:
+            raise ValueError(f"no register-layout kernel for precision {precision!r}")
+        _REGISTER_KERNELS[key] = _make_register_kernel(*functions, threads, firms_per_thread,
+                                                       fastmath=precision == "float32_fast")
+    return _REGISTER_KERNELS[key]
+
+
 def _chunks(n_firms, firm_chunk):
     return max(1, (n_firms + firm_chunk - 1) // firm_chunk)
 
 
 def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
-                           firm_chunk, out_active, out_sales_index, precision="float64"):
+                           firm_chunk, out_active, out_sales_index, precision="float64", layout=None, threads=None,
+                           firms_per_thread=None):
     """``kernels.cpu.direct_cell_sums`` for ``D`` draws in one launch (grid: chunks x draws).
 
     Parameters
@@ -153,27 +284,45 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
         Firms per CUDA block (a multiple of ``THREADS`` keeps every thread busy).
     out_active : ndarray of int64, shape (D, B, R)
     out_sales_index : ndarray of float64, shape (D, B, R)
-    precision : {"float64", "float32"}
-        Arithmetic of the scores and ``exp`` (sums are float64 either way).
+    precision : {"float64", "float32", "float32_fast"}
+        Arithmetic of the scores and ``exp`` (sums are float64 either way). "float32" evaluates the
+        CPU float32 kernel's expressions (bit for bit); "float32_fast" the same hashes and uniforms
+        with CUDA's fast single-precision intrinsics (``kernels.cuda_fastmath``).
+    layout : {None, "shared", "register"}
+        Kernel layout (None: "shared" for float64, ``F32_LAYOUT`` for float32, "register" for
+        float32_fast). "register" ignores ``firm_chunk`` (a CUDA block takes ``threads *
+        firms_per_thread`` firms; defaults ``F32_THREADS``, ``F32_FIRMS_PER_THREAD``).
     """
-    kernel = {"float64": _direct_kernel_f64, "float32": _direct_kernel_f32}[precision]
+    if precision not in ("float64", "float32", "float32_fast"):
+        raise ValueError(f"unknown precision {precision!r}")
+    layout = layout or ("shared" if precision == "float64" else F32_LAYOUT if precision == "float32" else "register")
+    if layout == "shared" and precision == "float32_fast":
+        raise ValueError("float32_fast has the register layout only")
     n_draws, n_blocks, n_dest = thresholds.shape
     if n_draws == 0 or n_blocks == 0 or n_dest == 0 or n_firms == 0:
         out_active[...] = 0
         out_sales_index[...] = 0.0
         return
-    per_block = _chunks(n_firms, firm_chunk)
     d_active = cuda.to_device(np.zeros(out_active.shape, dtype=np.int64))
     d_sales = cuda.to_device(np.zeros(out_sales_index.shape, dtype=np.float64))
-    kernel[(n_blocks * per_block, n_draws), THREADS](
-        cuda.to_device(np.ascontiguousarray(productivity_keys, dtype=np.uint64)),
-        cuda.to_device(np.ascontiguousarray(shock_keys, dtype=np.uint64)),
-        cuda.to_device(np.ascontiguousarray(sm1_over_theta, dtype=np.float64)),
-        cuda.to_device(np.ascontiguousarray(s_a, dtype=np.float64)),
-        cuda.to_device(np.ascontiguousarray(s_e, dtype=np.float64)),
-        cuda.to_device(np.ascontiguousarray(rho, dtype=np.float64)),
-        np.int64(n_firms), cuda.to_device(np.ascontiguousarray(thresholds, dtype=np.float64)),
-        np.int64(firm_chunk), np.int64(per_block), d_active, d_sales)
+    inputs = (cuda.to_device(np.ascontiguousarray(productivity_keys, dtype=np.uint64)),
+              cuda.to_device(np.ascontiguousarray(shock_keys, dtype=np.uint64)),
+              cuda.to_device(np.ascontiguousarray(sm1_over_theta, dtype=np.float64)),
+              cuda.to_device(np.ascontiguousarray(s_a, dtype=np.float64)),
+              cuda.to_device(np.ascontiguousarray(s_e, dtype=np.float64)),
+              cuda.to_device(np.ascontiguousarray(rho, dtype=np.float64)),
+              np.int64(n_firms), cuda.to_device(np.ascontiguousarray(thresholds, dtype=np.float64)))
+    if layout == "register":
+        threads = F32_THREADS if threads is None else threads
+        firms_per_thread = F32_FIRMS_PER_THREAD if firms_per_thread is None else firms_per_thread
+        kernel = register_kernel(precision, threads, firms_per_thread)
+        per_block = _chunks(n_firms, threads * firms_per_thread)
+        kernel[(n_blocks * per_block, n_draws), threads](*inputs, np.int64(per_block), d_active, d_sales)
+    else:
+        kernel = {"float64": _direct_kernel_f64, "float32": _direct_kernel_f32}[precision]
+        per_block = _chunks(n_firms, firm_chunk)
+        kernel[(n_blocks * per_block, n_draws), THREADS](*inputs, np.int64(firm_chunk), np.int64(per_block),
+                                                         d_active, d_sales)
     out_active[...] = d_active.copy_to_host()
     out_sales_index[...] = d_sales.copy_to_host()
 
@@ -185,6 +334,18 @@ def direct_cell_sums(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rh
     sales = np.empty((1, *out_sales_index.shape))
     direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
                            s_e, rho, n_firms, np.asarray(thresholds)[None], firm_chunk, active, sales)
+    out_active[...] = active[0]
+    out_sales_index[...] = sales[0]
+
+
+def direct_cell_sums_f32_fast(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
+                              firm_chunk, out_active, out_sales_index):
+    """``direct_cell_sums_f32`` with CUDA's fast float32 intrinsics (``kernels.cuda_fastmath``; GPU only)."""
+    active = np.empty((1, *out_active.shape), dtype=np.int64)
+    sales = np.empty((1, *out_sales_index.shape))
+    direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
+                           s_e, rho, n_firms, np.asarray(thresholds)[None], firm_chunk, active, sales,
+                           precision="float32_fast")
     out_active[...] = active[0]
     out_sales_index[...] = sales[0]
 

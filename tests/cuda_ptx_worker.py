@@ -34,16 +34,23 @@ def main():
         "_dynamic_sums_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f2, f1, f2, T.float64, T.float64, f3, f3, f2,
                                  T.float64[:, :, :, :, ::1], i8, T.float64[:, :, :, ::1]),
     }
+    register = (u2, u2, f1, f1, f1, f1, i8, f3, i8, T.int64[:, :, ::1], f3)
+    kernels = {name: getattr(kc, name) for name in signatures}
+    for precision in ("float32", "float32_fast"):
+        name = f"register_kernel_{precision}"
+        kernels[name], signatures[name] = kc.register_kernel(precision), register
     for name, signature in signatures.items():
         try:
-            ptx, _ = cuda.compile_ptx(getattr(kc, name).py_func, signature, cc=(9, 0))
+            ptx, _ = cuda.compile_ptx(kernels[name].py_func, signature, cc=(9, 0),
+                                      fastmath=bool(kernels[name].targetoptions.get("fastmath")))
         except Exception as error:
             text = f"{type(error).__name__} {error}".lower()
             if any(word in text for word in ("nvvm", "nvrtc", "libdevice", "dynamiclibnotfound", "cudasupport")):
                 print(f"NVVM not available: {error}")
                 return 3
             raise
-        print(name, "ptx lines", ptx.count("\n"), "calls", ptx.count("call.uni"), "atomics", ptx.count("atom."))
+        print(name, "ptx lines", ptx.count("\n"), "calls", ptx.count("call.uni"), "atomics", ptx.count("atom."),
+              "approx", ptx.count(".approx"), "shfl", ptx.count("shfl."))
     return 0
 
 

@@ -29,7 +29,7 @@ def main(path, static_seed, dynamic_seed):
     started = time.perf_counter()
     n_firms = SIZES["n_firms"]
     case = cuda_cases.static_case(static_seed, SIZES["n_blocks"], SIZES["n_dest"], n_firms, DRAWS)
-    for precision in ("float64", "float32"):
+    for precision in ("float64", "float32", "float32_fast"):
         active, sales = cuda_cases.run_static(devices.direct_cell_sums("cuda", precision), case, n_firms, FIRM_CHUNK)
         results[f"static_{precision}_active"], results[f"static_{precision}_sales"] = active, sales
         batch_active = np.full(active.shape, -1, dtype=np.int64)
@@ -43,6 +43,11 @@ def main(path, static_seed, dynamic_seed):
     results.update(dynamic_costs=costs, dynamic_initial=initial, dynamic_sums=sums)
     results["seconds"] = np.array(time.perf_counter() - started)
     results["threads"] = np.array(kcuda.THREADS)
+    # the bit-compatible float32 kernel in its other layout (shared-memory accumulators, as float64)
+    batch = (np.full(case[3].shape, -1, dtype=np.int64), np.full(case[3].shape, np.nan))
+    kcuda.direct_cell_sums_draws(case[0], case[1], *case[2], n_firms, case[3], FIRM_CHUNK, *batch,
+                                 precision="float32", layout="register" if kcuda.F32_LAYOUT == "shared" else "shared")
+    results["batch_float32_other_layout_active"], results["batch_float32_other_layout_sales"] = batch
     np.savez(path, **results)
 
 

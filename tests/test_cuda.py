@@ -44,6 +44,8 @@ def test_cpu_entries_are_the_cpu_kernels():
     (lambda: devices.resolve_device("gpu"), "--device", "cpu, cuda, auto"),
     (lambda: devices.direct_cell_sums("cpu", "float16"), "--precision", "float64, float32"),
     (lambda: devices.kernel("dynamic_cell_sums", "cpu", "float32"), "--precision", "float64 only"),
+    (lambda: devices.direct_cell_sums("cpu", "float32_fast"), "--precision", "needs --device cuda"),
+    (lambda: devices.batch_cell_sums("cpu", "float32_fast"), "--precision", "allowed: float64, float32"),
 ])
 def test_bad_device_or_precision_names_the_option_and_what_is_allowed(call, option, allowed):
     with pytest.raises(InputError) as error:
@@ -180,6 +182,32 @@ def test_cuda_cell_sums_float32_agree_with_cpu_float32_and_float64(simulated, re
     np.testing.assert_allclose(got_sales[same], sales64[same], rtol=1e-5, atol=0, err_msg=f"seed {STATIC_SEED}")
 
 
+def test_cuda_float32_layouts_give_the_same_counts_and_sums(simulated):
+    """The register and the shared-memory layouts of the bit-compatible float32 kernel: same counts,
+    sums equal up to the order of the float64 additions."""
+    active32, sales32 = _static_cpu(cpu.direct_cell_sums_f32)
+    np.testing.assert_array_equal(simulated["batch_float32_other_layout_active"], active32)
+    np.testing.assert_allclose(simulated["batch_float32_other_layout_sales"], simulated["batch_float32_sales"],
+                               rtol=1e-13, atol=0, err_msg=f"seed {STATIC_SEED}")
+
+
+@pytest.mark.parametrize("result", ["static", "batch"])
+def test_cuda_float32_fast_agrees_with_cpu_float64(simulated, result):
+    """float32_fast (CUDA's fast intrinsics; under the simulator Python's math rounded to float32):
+    against the CPU float64 kernel at most one firm flips per cell, and sums of cells without flips
+    agree to 1e-5 relative (the float32 tolerance). The hardware intrinsics' own error is measured
+    on a GPU by bench/gpu_check.py, not here."""
+    active64, sales64 = _static_cpu(cpu.direct_cell_sums)
+    got_active, got_sales = simulated[f"{result}_float32_fast_active"], simulated[f"{result}_float32_fast_sales"]
+    n_firms = cuda_cases.SIM_SIZES["n_firms"]
+    assert got_active[0, 0, 0] == 0 and got_active[0, -1, -1] == n_firms  # the closed and the open cell
+    assert np.abs(got_active - active64).max() <= 1, f"seed {STATIC_SEED}"
+    same = got_active == active64
+    assert same.mean() > 0.9, f"seed {STATIC_SEED}"
+    np.testing.assert_allclose(got_sales[same], sales64[same], rtol=1e-5, atol=0, err_msg=f"seed {STATIC_SEED}")
+    assert not np.array_equal(got_sales, simulated[f"{result}_float32_sales"]), "fast path is not a different path"
+
+
 def _dynamic_cpu():
     sizes = cuda_cases.SIM_SIZES
     case = cuda_cases.dynamic_case(DYNAMIC_SEED, sizes["n_blocks"], sizes["n_dest"], sizes["n_firms"],
@@ -218,7 +246,12 @@ def test_every_cuda_kernel_compiles_for_a_hopper_gpu():
         pytest.skip(done.stdout.strip())
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
-    assert len(lines) == 4 and all("calls 0" in line for line in lines), done.stdout
+    assert len(lines) == 6 and all("calls 0" in line for line in lines), done.stdout
+    approx = {line.split()[0]: int(line.split("approx ")[1].split()[0]) for line in lines}
+    # the fast float32 kernel uses the approximate intrinsics; the bit-compatible ones must not
+    assert approx["register_kernel_float32_fast"] >= 4, done.stdout
+    assert approx["register_kernel_float32"] == approx["_direct_kernel_f32"] == 0, done.stdout
+    assert all("shfl 0" not in line for line in lines if line.startswith("register_kernel")), done.stdout
 
 
 # ------------------------------------------------------------------------------- a real GPU
@@ -230,15 +263,18 @@ def _real_gpu():
     return devices.cuda_status()
 
 
-@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("precision", ["float64", "float32", "float32_fast"])
 def test_gpu_cell_sums_equal_the_cpu_on_a_real_gpu(precision, request):
+    """float64 and float32 against the CPU kernel of the same precision; float32_fast (no CPU twin)
+    against the CPU float64 kernel, to the float32 tolerance."""
     usable, reason = _real_gpu()
     if not usable:
         pytest.skip(f"no GPU: {reason}")
     seed = zlib.crc32(request.node.name.encode())
     n_firms = 20_000
     case = cuda_cases.static_case(seed, n_blocks=12, n_dest=10, n_firms=n_firms, n_draws=2)
-    want = cuda_cases.run_static(devices.direct_cell_sums("cpu", precision), case, n_firms, 4096)
+    want = cuda_cases.run_static(devices.direct_cell_sums("cpu", precision.replace("32_fast", "64")), case,
+                                 n_firms, 4096)
     got = cuda_cases.run_static(devices.direct_cell_sums("cuda", precision), case, n_firms, 4096)
     flips = np.abs(got[0] - want[0])
     assert flips.max() <= (0 if precision == "float64" else 2), f"count flips {flips.sum()}, seed {seed}"
