@@ -134,7 +134,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
                                               f"{', '.join(CLOSURES)}", "closure")
     closures = [closure or s.closure for s in loaded]
     for scenario, closure_used in zip(loaded, closures):
-        if scenario.dynamics.mode != "static" and (firm_output or closure_used != "pe"):
+        if scenario.dynamics.mode != "static" and (firm_output or closure_used == "ge_fixed_wage"):
             what = "--firm-output" if firm_output else f"closure {closure_used!r}"
             raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
                                               "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
