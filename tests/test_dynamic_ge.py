@@ -28,8 +28,8 @@ def small_calibration(tmp_path):
                             shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
 
 
-def _scenario(tmp_path, name, body="", periods=12, mode="forward", settings=""):
-    text = (f'name = "{name}"\nstart = "2025-01"\nperiods = {periods}\nsunk_cost_ratio = 0.1\n'
+def _scenario(tmp_path, name, body="", periods=12, mode="forward", settings="", sunk_cost_ratio=0.1):
+    text = (f'name = "{name}"\nstart = "2025-01"\nperiods = {periods}\nsunk_cost_ratio = {sunk_cost_ratio}\n'
             f'[dynamics]\nmode = "{mode}"\n{settings}{body}')
     return write_scenario(tmp_path, text, name)
 
@@ -146,8 +146,8 @@ def test_dynamic_ge_converges_on_the_shipped_scenario(shipped_ge):
     regions = shipped_ge.scan("regions").collect()
     assert regions["ge_residual"].max() <= config.GE_TOLERANCE, regions["ge_residual"].max()
     assert regions.filter(pl.col("period") > 0)["ge_iterations"].max() >= 2  # something was solved
-    wages = regions.filter(pl.col("period") == regions["period"].max())["wage"]
-    assert np.all(np.isfinite(wages)) and np.abs(wages.to_numpy() - 1).max() > 1e-6  # wages moved
+    wages = regions.filter(pl.col("period") == regions["period"].max())["wage"].to_numpy()
+    assert np.all(np.isfinite(wages)) and np.abs(wages - 1).max() > 1e-6  # wages moved
     flows = shipped_ge.flows
     period0 = flows.filter(pl.col("period") == 0)["exports"].sum()
     assert np.isfinite(flows["exports"].to_numpy()).all() and period0 > 0
@@ -169,22 +169,30 @@ def test_zero_policy_change_reproduces_the_partial_equilibrium_run(tmp_path, sma
 
 def test_dynamic_ge_without_shocks_agrees_with_the_static_ge(tmp_path, small_calibration):
     """No productivity shocks, myopic, instant adjustment, flexible prices: the dynamic firms are the
-    static model with sunk costs, so the ge closures agree up to the marginal firm per cell."""
+    static model, so the ge closures agree up to the marginal firm per cell. Without sunk costs
+    (``sunk_cost_ratio = 1``): with them the two models calibrate the fixed cost differently (the
+    static model puts the baseline's marginal exporter at the entrants' break-even point, the
+    dynamic one at the invariant distribution, where it may be an incumbent inside the band), which
+    changes fixed-cost payments and with them wages; participation in PE agrees either way
+    (``tests/test_dynamics.py``)."""
     body = '\n[[tariff]]\ndate = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\nrate = "30%"\n'
     settings = "productivity_sd = 0.0\nhalf_life = 0.0\nprice_reset = 1.0\n"
-    dynamic = _scenario(tmp_path, "dyn", body, mode="myopic", periods=6, settings=settings)
-    static = _scenario(tmp_path, "stat", body, mode="static", periods=6)
+    dynamic = _scenario(tmp_path, "dyn", body, mode="myopic", periods=6, settings=settings, sunk_cost_ratio=1.0)
+    static = _scenario(tmp_path, "stat", body, mode="static", periods=6, sunk_cost_ratio=1.0)
     run = engine.simulate([dynamic, static], draws=2, firms=3000, seed=9, calibration=small_calibration,
                           closure="ge")
     flows = run.flows.sort("scenario", "draw", "period", "origin", "destination")
     d, s = flows.filter(pl.col("scenario") == "dyn"), flows.filter(pl.col("scenario") == "stat")
     one_firm = 2000.0 / 3000
-    assert np.max(np.abs(d["exporters"].to_numpy() - s["exporters"].to_numpy())) <= 2 * one_firm + 1e-9
-    np.testing.assert_allclose(d["exports"].to_numpy(), s["exports"].to_numpy(), rtol=0.02)
+    # a marginal firm per cell in each model, and thresholds that differ by the wage differences
+    # (below 5e-4): within two firms plus 1 % of the cell's exporters; exports within 1 %
+    gap = np.abs(d["exporters"].to_numpy() - s["exporters"].to_numpy())
+    assert np.all(gap <= 2 * one_firm + 0.01 * s["exporters"].to_numpy()), gap.max()
+    np.testing.assert_allclose(d["exports"].to_numpy(), s["exports"].to_numpy(), rtol=0.01)
     regions = run.scan("regions").collect().sort("scenario", "draw", "period", "region")
     rd, rs = regions.filter(pl.col("scenario") == "dyn"), regions.filter(pl.col("scenario") == "stat")
-    np.testing.assert_allclose(rd["wage"].to_numpy(), rs["wage"].to_numpy(), rtol=2e-3)
+    np.testing.assert_allclose(rd["wage"].to_numpy(), rs["wage"].to_numpy(), rtol=5e-4)
     np.testing.assert_allclose(rd["real_income_change_pct"].to_numpy(), rs["real_income_change_pct"].to_numpy(),
-                               atol=0.05)
-    moved = rd.filter((pl.col("period") == 5) & (pl.col("region") == "R0"))["wage"]
-    assert np.abs(moved.to_numpy() - 1).max() > 1e-4  # the tariff moved wages
+                               atol=0.01)
+    moved = rd.filter((pl.col("period") == 5) & (pl.col("region") == "R0"))["wage"].to_numpy()
+    assert np.abs(moved - 1).max() > 0.01  # the tariff moved wages (R0's by about -6 %)
