@@ -75,6 +75,7 @@ class DynamicFirms:
             reference = population.thresholds[:, None, :, :] - population.offset[:, :, None, None]
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
         self.period = 0
+        self._zero_period, self._zero_marginal = -1, None
 
     def advance(self, period):
         """Move every firm's ``z`` to ``period`` (called once per period, in order)."""
@@ -82,23 +83,30 @@ class DynamicFirms:
         dynamic_z_advance(self.z_keys, period, self.population.chain.cum_transition, self.z)
         self.period = period
 
-    def aggregates(self, thresholds, shifts):
-        """Aggregates (S, B, R) of the period at the shifts (S, B, R); the state does not move.
+    def aggregates(self, thresholds, shift):
+        """Aggregates (B, R) of the period at the shift (B, R) and their slopes in it; the state
+        does not move.
 
         Each is the hard count at the shift plus the change of the marginal pair's fraction from
         shift 0 (``dynamic_period_aggregates``): continuous and piecewise linear in the shift, with
         knots at the pairs' entry points only, and exactly the hard count at shift 0 (so a period
         with no change is the partial-equilibrium one). It differs from the hard count by less
-        than one pair per cell.
+        than one pair per cell. The marginal part at shift 0 is computed once per period.
         """
-        stacked = np.ascontiguousarray(np.concatenate([np.zeros((1, *shifts.shape[1:])), shifts]))
+        first = self._zero_period != self.period
+        stacked = np.stack([np.zeros(shift.shape), shift]) if first else shift[None]
+        stacked = np.ascontiguousarray(stacked, dtype=np.float64)
         hard = [np.empty(stacked.shape) for _ in range(4)]
         marginal = np.empty((4, *stacked.shape))
+        slope = np.empty((4, *stacked.shape))
         dynamic_period_aggregates(self.sales, self.entry, self.z, self.population.z_score, self.status,
-                                  thresholds, stacked, *hard, marginal)
+                                  thresholds, stacked, *hard, marginal, slope)
+        if first:
+            self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
         names = ("active", "sales_index", "entrants_cost", "incumbents_cost")
-        return {name: np.maximum(hard[k][1:] + (marginal[k, 1:] - marginal[k, :1]), 0.0)
-                for k, name in enumerate(names)}
+        values = {name: np.maximum(hard[k][-1] + (marginal[k, -1] - self._zero_marginal[k]), 0.0)
+                  for k, name in enumerate(names)}
+        return values, {name: slope[k, -1] for k, name in enumerate(names)}
 
     def commit(self, thresholds, shift, reference=False):
         """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
@@ -147,7 +155,8 @@ class _DynamicPeriod(_Period):
 
     def firm_side(self, entrant):
         """Aggregates at the shift ``g = -entrant`` (the static thresholds are 0 here) and their
-        slopes in the threshold ``-g``; in period 0 the calibrated baseline (nothing moves)."""
+        slopes in the threshold ``-g`` (exact: the aggregates are piecewise linear; right-hand at a
+        knot); in period 0 the calibrated baseline (nothing moves)."""
         ones = np.ones(entrant.shape, dtype=bool)
         if self.first:
             initial = self.firms.initial
@@ -155,14 +164,11 @@ class _DynamicPeriod(_Period):
             return dict(threshold=entrant, active=initial["active"], sales_index=initial["sales_index"],
                         entrants_cost=initial["entrants_cost"], incumbents_cost=initial["incumbents_cost"],
                         slope_sales=zero, moves=ones, slope_fixed=zero)
-        g = -entrant
-        d = self.fd_step
-        agg = self.firms.aggregates(self.thresholds, np.stack([g, g + d, g - d]))
-        fixed = agg["entrants_cost"] + np.exp(self.log_lambda) * agg["incumbents_cost"]
-        return dict(threshold=entrant, active=agg["active"][0], sales_index=agg["sales_index"][0],
-                    entrants_cost=agg["entrants_cost"][0], incumbents_cost=agg["incumbents_cost"][0],
-                    slope_sales=-(agg["sales_index"][1] - agg["sales_index"][2]) / (2 * d), moves=ones,
-                    slope_fixed=-(fixed[1] - fixed[2]) / (2 * d))
+        agg, slope = self.firms.aggregates(self.thresholds, -entrant)
+        return dict(threshold=entrant, active=agg["active"], sales_index=agg["sales_index"],
+                    entrants_cost=agg["entrants_cost"], incumbents_cost=agg["incumbents_cost"],
+                    slope_sales=-slope["sales_index"], moves=ones,
+                    slope_fixed=-(slope["entrants_cost"] + np.exp(self.log_lambda) * slope["incumbents_cost"]))
 
 
 def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, margin, params, commitments=(),

@@ -370,7 +370,7 @@ def dynamic_z_advance(z_keys, period, cum_transition, z_index):
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
-                              out_entrant_cost, out_incumbent_cost, out_marginal):
+                              out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
     """One period's aggregates per cell at each of ``S`` threshold shifts; the state is not changed.
 
     A pair exports iff ``u >= thresholds[b, n, j, x] - shift`` (``j`` its ``z`` index, ``x`` its
@@ -401,6 +401,8 @@ def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds
         exporters that did not export last period and of those that did.
     out_marginal : ndarray (4, S, B, R)
         The marginal pair's fractional part of the same four aggregates.
+    out_slope : ndarray (4, S, B, R)
+        Their slopes in the shift (the marginal pair's contribution over ``U - L``; right-hand at a knot).
     """
     n_shifts = shifts.shape[0]
     n_blocks, n_dest, n_firms = sales.shape
@@ -418,6 +420,7 @@ def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds
                 out_incumbent_cost[s, b, n] = 0.0
                 for k in range(4):
                     out_marginal[k, s, b, n] = 0.0
+                    out_slope[k, s, b, n] = 0.0
                 low[s] = -np.inf
                 high[s] = np.inf
                 next_high[s] = np.inf
@@ -458,12 +461,20 @@ def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds
                     lower = 2.0 * upper - next_high[s] if next_high[s] < np.inf else upper - 1.0
                 if f < 0 or not upper > lower:
                     continue
-                fraction = min(max((shifts[s, b, n] - lower) / (upper - lower), 0.0), 1.0)
+                g = shifts[s, b, n]
+                fraction = min(max((g - lower) / (upper - lower), 0.0), 1.0)
+                value = sales[b, n, f] * z_exp[z_index[b, f]]
+                eta = sales[b, n, f] * np.exp(-entry[b, n, f])
+                cost = 3 if status[b, n, f] else 2
                 if fraction > 0.0:
                     out_marginal[0, s, b, n] = fraction
-                    out_marginal[1, s, b, n] = fraction * sales[b, n, f] * z_exp[z_index[b, f]]
-                    eta = fraction * sales[b, n, f] * np.exp(-entry[b, n, f])
-                    out_marginal[3 if status[b, n, f] else 2, s, b, n] = eta
+                    out_marginal[1, s, b, n] = fraction * value
+                    out_marginal[cost, s, b, n] = fraction * eta
+                if lower <= g < upper:
+                    width = upper - lower
+                    out_slope[0, s, b, n] = 1.0 / width
+                    out_slope[1, s, b, n] = value / width
+                    out_slope[cost, s, b, n] = eta / width
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)

@@ -86,8 +86,8 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
         dynamic_z_advance(keys[2], t, chain.cum_transition, z)
         table = np.ascontiguousarray(case["thresholds"][t])
         hard = [np.empty((1, n_blocks, n_dest)) for _ in range(4)]
-        marginal = np.empty((4, 1, n_blocks, n_dest))
-        dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, zero[None], *hard, marginal)
+        marginal, slope = np.empty((4, 1, n_blocks, n_dest)), np.empty((4, 1, n_blocks, n_dest))
+        dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, zero[None], *hard, marginal, slope)
         assert np.array_equal(hard[0][0], expected[0][t]) and np.array_equal(hard[1][0], expected[1][t]), seed
         out = [np.empty((n_blocks, n_dest)) for _ in range(8)]
         dynamic_period_commit(sales, entry, z, z_base, case["z_score"], status, base, table, zero, *out)
@@ -118,8 +118,8 @@ def test_aggregates_are_continuous_and_rising_in_the_shift(request):
     delta = 1e-9
     shifts = np.ascontiguousarray(np.concatenate([knots - delta, knots + delta], axis=2).transpose(2, 0, 1))
     hard = [np.empty(shifts.shape) for _ in range(4)]
-    marginal = np.empty((4, *shifts.shape))
-    dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts, *hard, marginal)
+    marginal, slope = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
+    dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
     count = hard[0] + marginal[0]
     below, above = count[:20], count[20:]
     open_cell = np.isfinite(case["offset"])
@@ -128,11 +128,21 @@ def test_aggregates_are_continuous_and_rising_in_the_shift(request):
     grid = np.linspace(-1.0, 1.0, 2001)
     shifts = np.ascontiguousarray(np.broadcast_to(grid[:, None, None], (grid.size, n_blocks, n_dest)))
     hard = [np.empty(shifts.shape) for _ in range(4)]
-    marginal = np.empty((4, *shifts.shape))
-    dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts, *hard, marginal)
-    for k, name in enumerate(("active", "sales")):
+    marginal, slope = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
+    dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
+    for k, name in enumerate(("active", "sales", "entrant cost", "incumbent cost")):
         smooth = hard[k] + marginal[k]
         assert np.all(np.diff(smooth, axis=0) >= -1e-9 * smooth.max()), f"{name} falls, seed {seed}"
+        # the slope is the right-hand derivative of the piecewise-linear aggregate
+        step = 1e-7
+        moved = [np.empty(shifts.shape) for _ in range(4)]
+        moved_marginal, unused = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
+        dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts + step, *moved,
+                                  moved_marginal, unused)
+        numeric = (moved[k] + moved_marginal[k] - smooth) / step
+        same_piece = (moved[0] == hard[0])  # no knot crossed within the step
+        np.testing.assert_allclose(numeric[same_piece], slope[k][same_piece], rtol=1e-4,
+                                   atol=1e-6 * max(1.0, np.abs(slope[k]).max()), err_msg=f"{name}, seed {seed}")
     assert np.all(marginal[0] <= 1.0) and marginal[0].max() > 0, seed
 
 
