@@ -46,8 +46,8 @@ class DynamicFirms:
     """The firm-destination pairs of one draw and scenario, one period at a time.
 
     Scores are generated once (``dynamic_pair_scores``) and cached: ``exp(v)`` and ``u`` as float64
-    (B, R, M) each, 2 x 8 bytes per pair (256 MB for 20,000 firms, 80 blocks and 10 destinations),
-    plus three bool arrays of the pairs' status. Two states move side by side on the same ``z``
+    (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (320 MB for 20,000 firms,
+    80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
     paths: the scenario's and the no-policy path's (``reference``).
     """
 
@@ -58,15 +58,17 @@ class DynamicFirms:
         self.n_firms = m
         self.sales = np.empty((n_blocks, n_dest, m))
         self.entry = np.empty((n_blocks, n_dest, m))
+        self.eta = np.empty((n_blocks, n_dest, m), dtype=np.float32)
         productivity_keys, shock_keys, self.z_keys, status_keys = population.keys
-        dynamic_pair_scores(productivity_keys, shock_keys, *population.kernel_params, m, self.sales, self.entry)
+        dynamic_pair_scores(productivity_keys, shock_keys, *population.kernel_params, m, self.sales, self.entry,
+                            self.eta)
         self.z = np.empty((n_blocks, m), dtype=np.int64)
         self.base = np.empty((n_blocks, n_dest, m), dtype=np.bool_)
         out = [np.empty((n_blocks, n_dest)) for _ in range(4)]
         y = population.y_grid
         dynamic_initial_state(self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0],
                               population.status_prob, population.thresholds, population.offset, population.z_score,
-                              self.sales, self.entry, self.z, self.base, *out)
+                              self.sales, self.entry, self.eta, self.z, self.base, *out)
         self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost"), out))
         self.z_base = self.z.copy()
         self.status = self.base.copy()
@@ -99,7 +101,7 @@ class DynamicFirms:
         hard = [np.empty(stacked.shape) for _ in range(4)]
         marginal = np.empty((4, *stacked.shape))
         slope = np.empty((4, *stacked.shape))
-        dynamic_period_aggregates(self.sales, self.entry, self.z, self.population.z_score, self.status,
+        dynamic_period_aggregates(self.sales, self.entry, self.eta, self.z, self.population.z_score, self.status,
                                   thresholds, stacked, *hard, marginal, slope)
         if first:
             self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
@@ -112,7 +114,7 @@ class DynamicFirms:
         """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
         returns its hard aggregates (B, R)."""
         out = [np.empty(shift.shape) for _ in range(8)]
-        dynamic_period_commit(self.sales, self.entry, self.z, self.z_base, self.population.z_score,
+        dynamic_period_commit(self.sales, self.entry, self.eta, self.z, self.z_base, self.population.z_score,
                               self.reference_status if reference else self.status, self.base, thresholds,
                               np.ascontiguousarray(shift, dtype=np.float64), *out)
         return dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost",

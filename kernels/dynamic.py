@@ -288,8 +288,9 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, out_sales,
-                        out_entry):
-    """Per pair ``exp(v)`` and the entry score ``u`` (``kernels.firm.fill_scores``), (B, R, M) each."""
+                        out_entry, out_eta):
+    """Per pair ``exp(v)`` and the entry score ``u`` (``kernels.firm.fill_scores``), (B, R, M) each,
+    and the fixed-cost factor ``eta = exp(v - u)`` in float32 (it only enters the cost index)."""
     n_blocks, n_dest = out_sales.shape[0], out_sales.shape[1]
     for b in prange(n_blocks):
         slp = np.empty(n_firms)
@@ -303,19 +304,20 @@ def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e,
                 sales[f] = np.exp(sales[f])
                 out_sales[b, n, f] = sales[f]
                 out_entry[b, n, f] = entry[f]
+                out_eta[b, n, f] = sales[f] * np.exp(-entry[f])
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
-                          offset, z_score, sales, entry, out_z, out_status, out_active, out_sales, out_entrant_cost,
-                          out_incumbent_cost):
+                          offset, z_score, sales, entry, eta, out_z, out_status, out_active, out_sales,
+                          out_entrant_cost, out_incumbent_cost):
     """Period 0 as in ``dynamic_cell_sums``: each firm's ``z`` index and each pair's status.
 
     Parameters
     ----------
     z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds, offset, z_score :
         As in ``dynamic_cell_sums``.
-    sales, entry : ndarray (B, R, M)
+    sales, entry, eta : ndarray (B, R, M)
         From ``dynamic_pair_scores``.
     out_z : ndarray of int64 (B, M)
     out_status : ndarray of bool (B, R, M)
@@ -348,11 +350,10 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                 if a:
                     active += 1.0
                     total += sales[b, n, f] * z_exp[j]
-                    eta = sales[b, n, f] * np.exp(-u)
                     if c >= inverse_uniform(y_low, y_step, status_prob[b, j], us) - u:
-                        incumbents += eta
+                        incumbents += eta[b, n, f]
                     else:
-                        entrants += eta
+                        entrants += eta[b, n, f]
             out_active[b, n] = active
             out_sales[b, n] = total
             out_entrant_cost[b, n] = entrants
@@ -369,7 +370,7 @@ def dynamic_z_advance(z_keys, period, cum_transition, z_index):
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
+def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
                               out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
     """One period's aggregates per cell at each of ``S`` threshold shifts; the state is not changed.
 
@@ -385,8 +386,8 @@ def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds
 
     Parameters
     ----------
-    sales, entry : ndarray (B, R, M)
-        ``exp(v)`` and ``u`` (``dynamic_pair_scores``).
+    sales, entry, eta : ndarray (B, R, M)
+        ``exp(v)``, ``u`` and ``exp(v - u)`` (``dynamic_pair_scores``).
     z_index : ndarray of int64 (B, M)
         This period's ``z`` index of every firm.
     z_score : ndarray (B, Nz)
@@ -435,17 +436,15 @@ def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds
                 u = entry[b, n, f]
                 point = h - u
                 value = sales[b, n, f] * z_exp[j]
-                eta = -1.0
+                cost = np.float64(eta[b, n, f])
                 for s in range(n_shifts):
                     if u >= h - shifts[s, b, n]:
-                        if eta < 0.0:
-                            eta = sales[b, n, f] * np.exp(-u)
                         out_active[s, b, n] += 1.0
                         out_sales[s, b, n] += value
                         if was:
-                            out_incumbent_cost[s, b, n] += eta
+                            out_incumbent_cost[s, b, n] += cost
                         else:
-                            out_entrant_cost[s, b, n] += eta
+                            out_entrant_cost[s, b, n] += cost
                         if point > low[s]:
                             low[s] = point
                     elif point < high[s]:
@@ -464,21 +463,21 @@ def dynamic_period_aggregates(sales, entry, z_index, z_score, status, thresholds
                 g = shifts[s, b, n]
                 fraction = min(max((g - lower) / (upper - lower), 0.0), 1.0)
                 value = sales[b, n, f] * z_exp[z_index[b, f]]
-                eta = sales[b, n, f] * np.exp(-entry[b, n, f])
+                pair_cost = np.float64(eta[b, n, f])
                 cost = 3 if status[b, n, f] else 2
                 if fraction > 0.0:
                     out_marginal[0, s, b, n] = fraction
                     out_marginal[1, s, b, n] = fraction * value
-                    out_marginal[cost, s, b, n] = fraction * eta
+                    out_marginal[cost, s, b, n] = fraction * pair_cost
                 if lower <= g < upper:
                     width = upper - lower
                     out_slope[0, s, b, n] = 1.0 / width
                     out_slope[1, s, b, n] = value / width
-                    out_slope[cost, s, b, n] = eta / width
+                    out_slope[cost, s, b, n] = pair_cost / width
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_period_commit(sales, entry, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
+def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
                           out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
                           out_incumbent_cost):
     """Move every pair's status to this period at the solved shift (B, R) (hard rule: no fraction).
@@ -506,12 +505,11 @@ def dynamic_period_commit(sales, entry, z_index, z_base, z_score, status, base, 
                     if base[b, n, f]:
                         both += value
                         both_base += sales[b, n, f] * z_exp[z_base[b, f]]
-                    eta = sales[b, n, f] * np.exp(-entry[b, n, f])
                     if not was:
                         entries += 1.0
-                        entrants += eta
+                        entrants += eta[b, n, f]
                     else:
-                        incumbents += eta
+                        incumbents += eta[b, n, f]
                 elif was:
                     exits += 1.0
                 status[b, n, f] = a

@@ -59,13 +59,14 @@ def _start(case):
     m = case["n_firms"]
     sales, entry = np.empty((n_blocks, n_dest, m)), np.empty((n_blocks, n_dest, m))
     keys, y = case["keys"], case["y"]
-    dynamic_pair_scores(keys[0], keys[1], *case["params"], m, sales, entry)
+    eta = np.empty((n_blocks, n_dest, m), dtype=np.float32)
+    dynamic_pair_scores(keys[0], keys[1], *case["params"], m, sales, entry, eta)
     z = np.empty((n_blocks, m), dtype=np.int64)
     status = np.empty((n_blocks, n_dest, m), dtype=np.bool_)
     initial = [np.empty((n_blocks, n_dest)) for _ in range(4)]
     dynamic_initial_state(keys[2], keys[3], case["chain"].cum_invariant, y[0], y[1] - y[0], case["status_prob"],
-                          case["stationary"], case["offset"], case["z_score"], sales, entry, z, status, *initial)
-    return sales, entry, z, status, initial
+                          case["stationary"], case["offset"], case["z_score"], sales, entry, eta, z, status, *initial)
+    return (sales, entry, eta), z, status, initial
 
 
 def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(request):
@@ -77,7 +78,7 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
     dynamic_cell_sums(*keys, *case["params"], case["n_firms"], case["z_score"], chain.cum_invariant,
                       chain.cum_transition, y[0], y[1] - y[0], case["status_prob"], case["stationary"], case["offset"],
                       case["thresholds"], *expected)
-    sales, entry, z, status, initial = _start(case)
+    pairs, z, status, initial = _start(case)
     base, z_base = status.copy(), z.copy()
     for k, name in enumerate(("active", "sales")):
         assert np.array_equal(initial[k], expected[k][0]), f"period 0 {name}, seed {seed}"
@@ -87,10 +88,10 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
         table = np.ascontiguousarray(case["thresholds"][t])
         hard = [np.empty((1, n_blocks, n_dest)) for _ in range(4)]
         marginal, slope = np.empty((4, 1, n_blocks, n_dest)), np.empty((4, 1, n_blocks, n_dest))
-        dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, zero[None], *hard, marginal, slope)
+        dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, zero[None], *hard, marginal, slope)
         assert np.array_equal(hard[0][0], expected[0][t]) and np.array_equal(hard[1][0], expected[1][t]), seed
         out = [np.empty((n_blocks, n_dest)) for _ in range(8)]
-        dynamic_period_commit(sales, entry, z, z_base, case["z_score"], status, base, table, zero, *out)
+        dynamic_period_commit(*pairs, z, z_base, case["z_score"], status, base, table, zero, *out)
         for k, name in enumerate(("active", "sales", "entries", "exits", "both", "both_base")):
             assert np.array_equal(out[k], expected[k][t]), f"period {t} {name}, seed {seed}"
         # the cost indices split the exporters' eta between entrants and incumbents
@@ -103,7 +104,8 @@ def test_aggregates_are_continuous_and_rising_in_the_shift(request):
     the hard count jumps) and non-decreasing in the shift."""
     seed = _seed(request.node.name)
     case = _random_case(np.random.default_rng(seed), n_firms=200)
-    sales, entry, z, status, _ = _start(case)
+    pairs, z, status, _ = _start(case)
+    entry = pairs[1]
     dynamic_z_advance(case["keys"][2], 1, case["chain"].cum_transition, z)
     table = np.ascontiguousarray(case["thresholds"][1])
     n_blocks, n_dest = case["offset"].shape
@@ -119,7 +121,7 @@ def test_aggregates_are_continuous_and_rising_in_the_shift(request):
     shifts = np.ascontiguousarray(np.concatenate([knots - delta, knots + delta], axis=2).transpose(2, 0, 1))
     hard = [np.empty(shifts.shape) for _ in range(4)]
     marginal, slope = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
-    dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
+    dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
     count = hard[0] + marginal[0]
     below, above = count[:20], count[20:]
     open_cell = np.isfinite(case["offset"])
@@ -129,7 +131,7 @@ def test_aggregates_are_continuous_and_rising_in_the_shift(request):
     shifts = np.ascontiguousarray(np.broadcast_to(grid[:, None, None], (grid.size, n_blocks, n_dest)))
     hard = [np.empty(shifts.shape) for _ in range(4)]
     marginal, slope = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
-    dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
+    dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
     for k, name in enumerate(("active", "sales", "entrant cost", "incumbent cost")):
         smooth = hard[k] + marginal[k]
         assert np.all(np.diff(smooth, axis=0) >= -1e-9 * smooth.max()), f"{name} falls, seed {seed}"
@@ -137,7 +139,7 @@ def test_aggregates_are_continuous_and_rising_in_the_shift(request):
         step = 1e-7
         moved = [np.empty(shifts.shape) for _ in range(4)]
         moved_marginal, unused = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
-        dynamic_period_aggregates(sales, entry, z, case["z_score"], status, table, shifts + step, *moved,
+        dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts + step, *moved,
                                   moved_marginal, unused)
         numeric = (moved[k] + moved_marginal[k] - smooth) / step
         same_piece = (moved[0] == hard[0])  # no knot crossed within the step
