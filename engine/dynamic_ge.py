@@ -1,6 +1,6 @@
 """The ``ge`` closure (``engine.wage_equilibrium``) with the dynamic firm model (``engine.dynamic_model``).
 
-Expectations (``/docs/model.md``, section "The ge closure with the dynamic firm model"): firms take
+Expectations (``docs/model.md``, section "The ge closure with the dynamic firm model"): firms take
 market demand paths as given when they form expectations. Each period they expect today's market
 level, wages and commitment purchases to persist; with that belief, the equilibrium moves every
 threshold of a cell (each ``z`` and last status) by exactly ``-g``, ``g = s - lw_n`` the log of the
@@ -14,7 +14,7 @@ Per period ``t``: the firms' state (each pair's status last period, each firm's 
 ``t - 1``; Newton's method of ``engine.wage_equilibrium`` clears the period's markets with the
 aggregates of ``kernels.dynamic.dynamic_period_aggregates`` at the cells' shifts ``g`` (a marginal
 pair per cell phases in linearly between knots, so the aggregates are continuous and piecewise
-linear; the threshold slopes are centred differences over the solver's step); then
+linear, equal to the hard count at ``g = 0``; their slopes in ``g`` come exact from the kernel); then
 ``dynamic_period_commit`` moves the state at the solved ``g`` (hard rule: the fractional pair, at
 most one per cell, is in that period's aggregates only, not in the state carried forward).
 
@@ -35,7 +35,7 @@ from dataclasses import replace
 import numpy as np
 
 from engine import config
-from engine.equilibrium import ConvergenceError, by_market, to_market_cells  # noqa: F401
+from engine.equilibrium import ConvergenceError, by_market
 from engine.wage_equilibrium import LabourAccounts, _newton, _Period, by_destination, by_origin
 from engine.welfare import region_accounts
 from kernels.dynamic import (dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
