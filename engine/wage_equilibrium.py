@@ -37,7 +37,7 @@ nominal values (deficits and commitments scale with ``Y_w``), so the choice chan
 
 Interface with the firm model: only per-cell aggregates at a threshold (``cell_aggregates``: active
 firms, sales index ``sum exp(sales_score)``, cost index ``sum eta``), so a dynamic firm model can
-supply the same aggregates.
+supply the same aggregates: ``_Period.firm_side`` is the hook, which ``engine.dynamic_ge`` overrides.
 
 Solver: Newton's method on the stacked residuals with the Jacobian by the chain rule at every step
 (``_Period.jacobian``; the slopes of the cells' aggregates in their thresholds are centred
