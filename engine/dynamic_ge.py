@@ -331,4 +331,42 @@ def simulate_dynamic_ge(population, path, params):
                         "deficit": acc0.deficit_share * acc0.world_gdp0},
         purchases=solved["purchases"], wage=solved["wage"], iterations=solved["iterations"],
         residual=solved["residual"])
-    return cells, regions, solved
+    return cells, _against_no_policy_path(regions, cells, solved, params), solved
+
+
+def _against_no_policy_path(regions, cells, solved, params):
+    """Welfare, its decomposition and price indices against the draw's no-policy path in the same
+    period (common random numbers), not against period 0: the dynamic model's finite-firm churn
+    moves every price index and income from month to month, and that noise is the same in both
+    paths. Levels (income, wages, profits, spending) stay as solved.
+
+    With per-period reference accounts ``acc_t`` (``period_accounts``): sector prices are
+    ``Pi_t / E_t^ref``, welfare ``(E_t / E_t^ref) / P_t - 1``; the decomposition stays exact because
+    the reference income parts of each period add up to its spending. Computed by
+    ``engine.welfare.region_accounts`` on inputs rescaled by ``E(0) / E_t^ref`` per region.
+    """
+    from dataclasses import replace as replace_fields
+
+    accounts = solved["accounts"]
+    acc0 = accounts[0]
+    reference_expenditure = np.stack([a.expenditure0 for a in accounts])  # (T, R, K)
+    reference_spending = np.stack([a.spending0 for a in accounts])  # (T, R)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_base = np.where(reference_spending > 0, acc0.spending0 / reference_spending, 1.0)
+        price_ratio = np.where(reference_expenditure > 0, acc0.expenditure0 / reference_expenditure, 1.0)
+    parts = {"labour": solved["wage"] * solved["labour"], "profits": solved["profits"],
+             "tariff_revenue": solved["tariff_revenue"], "deficit": solved["deficit"]}
+    reference = {"labour": np.stack([a.labour for a in accounts]), "profits": np.stack([a.profits0 for a in accounts]),
+                 "tariff_revenue": np.stack([a.tariff_revenue0 for a in accounts]),
+                 "deficit": np.stack([a.deficit_share * a.world_gdp0 for a in accounts])}
+    adjusted = region_accounts(
+        sales=cells["sales"], n_sectors=params.sigma.size, sigma=params.sigma, expenditure0=acc0.expenditure0,
+        price_sum=solved["price_sum"] * price_ratio, sector_expenditure=solved["expenditure"],
+        income_parts={k: v * to_base for k, v in parts.items()},
+        baseline_parts={k: v * to_base for k, v in reference.items()},
+        purchases=solved["purchases"] * to_base, wage=solved["wage"], iterations=solved["iterations"],
+        residual=solved["residual"])
+    names = ("price_index", "real_income_change_pct", "welfare_labour_pct", "welfare_profits_pct",
+             "welfare_tariff_revenue_pct", "welfare_deficit_pct", "welfare_purchases_pct", "equivalent_variation",
+             "sector_price_index")
+    return replace_fields(regions, **{name: getattr(adjusted, name) for name in names})

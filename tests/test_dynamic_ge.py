@@ -160,6 +160,9 @@ def test_dynamic_ge_converges_on_the_shipped_scenario(shipped_ge):
     assert regions.filter(pl.col("period") > 0)["ge_iterations"].max() >= 2  # something was solved
     wages = regions.filter(pl.col("period") == regions["period"].max())["wage"].to_numpy()
     assert np.all(np.isfinite(wages)) and np.abs(wages - 1).max() > 1e-6  # wages moved
+    parts = sum(regions[f"welfare_{c}_pct"].to_numpy() for c in ("labour", "profits", "tariff_revenue", "deficit",
+                                                                   "purchases"))
+    np.testing.assert_allclose(parts, regions["real_income_change_pct"].to_numpy(), atol=1e-8)  # exact split
     flows = shipped_ge.flows
     period0 = flows.filter(pl.col("period") == 0)["exports"].sum()
     assert np.isfinite(flows["exports"].to_numpy()).all() and period0 > 0
@@ -177,6 +180,10 @@ def test_zero_policy_change_reproduces_the_partial_equilibrium_run(tmp_path, sma
     assert pe["entries"].sum() > 0  # firms churn, yet the equilibrium stays put
     regions = run.scan("regions").collect()
     np.testing.assert_allclose(regions["wage"].to_numpy(), 1.0, rtol=1e-12)
+    # welfare is measured against the no-policy path of the same draw and month: exactly unchanged
+    for column in ("real_income_change_pct", "welfare_labour_pct", "welfare_profits_pct", "equivalent_variation"):
+        assert np.abs(regions[column].to_numpy()).max() < 1e-8, column
+    np.testing.assert_allclose(regions["price_index"].to_numpy(), 1.0, rtol=1e-12)
 
 
 def test_dynamic_ge_without_shocks_agrees_with_the_static_ge(tmp_path, small_calibration):
