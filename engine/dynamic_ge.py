@@ -106,8 +106,12 @@ class DynamicFirms:
         if first:
             self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
         names = ("active", "sales_index", "entrants_cost", "incumbents_cost")
-        values = {name: np.maximum(hard[k][-1] + (marginal[k, -1] - self._zero_marginal[k]), 0.0)
-                  for k, name in enumerate(names)}
+        values = {name: hard[k][-1] + (marginal[k, -1] - self._zero_marginal[k]) for k, name in enumerate(names)}
+        for name in ("active", "sales_index"):  # below 0 only where a cell's last exporter leaves
+            values[name] = np.maximum(values[name], 0.0)
+        # the cost indices are not clipped: the marginal pair at the shift and at 0 may differ in
+        # last status, so one of the two parts may dip below zero by less than a pair; their sum
+        # (what is paid) does not
         return values, {name: slope[k, -1] for k, name in enumerate(names)}
 
     def commit(self, thresholds, shift, reference=False):

@@ -215,3 +215,44 @@ def test_dynamic_ge_without_shocks_agrees_with_the_static_ge(tmp_path, small_cal
                                atol=0.01)
     moved = rd.filter((pl.col("period") == 5) & (pl.col("region") == "R0"))["wage"].to_numpy()
     assert np.abs(moved - 1).max() > 0.01  # the tariff moved wages (R0's by about -6 %)
+
+
+def test_chain_rule_jacobian_matches_finite_differences(monkeypatch):
+    """The solver's Jacobian with the dynamic firms' exact slopes against one-sided differences of
+    the residuals, in a month of the shipped scenario where the equilibrium moves. The aggregates
+    are piecewise linear: a difference step that crosses a pair's entry point differs, so the check
+    is on the bulk of the entries."""
+    import engine.dynamic_ge as dynamic_ge
+    from engine.calibration import load_calibration
+    from engine.dynamic_model import dynamic_population
+    from engine.paths import default_calibration_dir
+    from engine.policy import ScenarioModel
+    from engine.scenario import load_scenario
+    from engine.uncertainty import draw_policy, sample_parameters, stream_keys
+    from engine.wage_equilibrium import _jacobian, _newton
+
+    calibration = load_calibration(default_calibration_dir())
+    scenario = load_scenario("us_japan_2025")
+    model = ScenarioModel(scenario, calibration)
+    params, _ = sample_parameters(scenario, calibration, 7, 0)
+    path, _ = draw_policy(model, 7, 0)
+    keys = stream_keys(7)
+    population = dynamic_population((keys["productivity"], keys["shocks"]), 0, 2000, params, calibration)
+    checked = []
+
+    def checking_newton(period, z, max_evaluations):
+        if not period.first and not checked:
+            f, state = period.state(z)
+            if np.abs(f).max() > 1e-6:  # a month where the equilibrium moves
+                analytic = period.jacobian(state)
+                numeric = _jacobian(period, z, f)
+                scale = np.abs(numeric).max()
+                close = np.isclose(analytic, numeric, rtol=1e-3, atol=1e-4 * scale)
+                checked.append((close.mean(), np.median(np.abs(analytic - numeric)) / scale))
+        return _newton(period, z, max_evaluations)
+
+    monkeypatch.setattr(dynamic_ge, "_newton", checking_newton)
+    dynamic_ge.simulate_dynamic_ge(population, path, params)
+    assert checked, "no month moved the equilibrium"
+    share_close, median_error = checked[0]
+    assert share_close > 0.99 and median_error < 1e-6, checked
