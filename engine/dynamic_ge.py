@@ -157,6 +157,7 @@ class _DynamicPeriod(_Period):
         super().__init__(firms, None, acc, params, log_demand_change, zeros, tariff, zeros, commitments, amounts,
                          reference)
         self.firms, self.thresholds, self.first = firms, thresholds, first
+        self.exact_step = self.fd_step  # while fd_step is here, the kernel's exact slopes are used
         self.margin = margin  # the dynamic model's margins (sticky prices)
 
     def firm_side(self, entrant):
@@ -170,7 +171,20 @@ class _DynamicPeriod(_Period):
             return dict(threshold=entrant, active=initial["active"], sales_index=initial["sales_index"],
                         entrants_cost=initial["entrants_cost"], incumbents_cost=initial["incumbents_cost"],
                         slope_sales=zero, moves=ones, slope_fixed=zero)
-        agg, slope = self.firms.aggregates(self.thresholds, -entrant)
+        g = -entrant
+        if self.fd_step > self.exact_step:
+            # after a failed line search (engine.wage_equilibrium._newton widens fd_step): slopes as
+            # centred differences over +-d, d at least fd_step and twice the marginal segment, which
+            # smooths across the kinks of sparse cells (as the static model's solver does)
+            agg, local = self.firms.aggregates(self.thresholds, g)
+            with np.errstate(divide="ignore"):  # the marginal segment's width is 1 / (slope of the count)
+                width = np.where(local["active"] > 0, 1.0 / local["active"], 0.0)
+            d = np.maximum(self.fd_step, 2.0 * width)  # spans the neighbouring knots in sparse cells
+            up, _ = self.firms.aggregates(self.thresholds, g + d)
+            down, _ = self.firms.aggregates(self.thresholds, g - d)
+            slope = {k: (up[k] - down[k]) / (2 * d) for k in agg}
+        else:
+            agg, slope = self.firms.aggregates(self.thresholds, g)
         return dict(threshold=entrant, active=agg["active"], sales_index=agg["sales_index"],
                     entrants_cost=agg["entrants_cost"], incumbents_cost=agg["incumbents_cost"],
                     slope_sales=-slope["sales_index"], moves=ones,
