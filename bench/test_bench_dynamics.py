@@ -95,3 +95,32 @@ def test_dynamic_draw_of_default_scenario(benchmark, request, default_dynamic):
     cells = benchmark.pedantic(simulate_dynamic, args=(population, path, params, model, path.branch_labels),
                                rounds=1 if benchmarks_disabled(request.config) else 3, iterations=1)
     np.testing.assert_allclose(cells["exports"][0], population.flows, rtol=1e-9)
+
+
+def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
+    """Cost of one whole draw of us_japan_2025 with the dynamic model (population, dynamic
+    programme, beliefs and all periods) in ``ge`` against ``pe``, median of 3 (issue 9's target: at
+    most 5x, also with the dynamic model). Printed; with benchmarks disabled it runs tiny once and
+    checks that both closures ran and the GE converged."""
+    import time
+
+    from engine import config
+    from engine.dynamic_model import simulate_dynamic_scenario
+
+    calibration, _, params, path, keys, firms = default_dynamic
+    timings, regions = {}, None
+    for closure in ("pe", "ge"):
+        def one_draw():
+            population = dynamic_population(keys, 0, firms, params, calibration)
+            return simulate_dynamic_scenario(population, path, params, closure)
+        one_draw()  # compile
+        runs = []
+        for _ in range(1 if benchmarks_disabled(request.config) else 3):
+            start = time.perf_counter()
+            _, _, regions = one_draw()
+            runs.append(time.perf_counter() - start)
+        timings[closure] = sorted(runs)[len(runs) // 2]
+    ratio = timings["ge"] / timings["pe"]
+    print(f"dynamic model, one draw, {firms} firms per block: pe {timings['pe']:.3f} s, ge {timings['ge']:.3f} s, "
+          f"ratio {ratio:.2f}")
+    assert (regions.ge_residual <= config.GE_TOLERANCE).all() and ratio > 0

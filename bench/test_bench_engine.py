@@ -113,7 +113,8 @@ def test_run_of_100_draws(benchmark, request, tmp_path, closure):
         return engine.simulate("us_japan_2025", draws=draws, firms=firms, seed=5, closure=closure,
                                out=tmp_path / f"run{next(counter)}", dynamics=dynamics)
 
-    # PE runs the shipped scenario as it is (the dynamic model); GE needs the static firm model
+    # PE runs the shipped scenario as it is (the dynamic model); GE here the static firm model (the dynamic
+    # model in GE: test_bench_dynamics.py::test_dynamic_ge_to_pe_cost_ratio_per_draw)
     dynamics = "static" if closure == "ge" else None
     engine.simulate("us_japan_2025", draws=1, firms=firms, out=tmp_path / "warm", closure=closure, dynamics=dynamics)
     result = benchmark.pedantic(run, rounds=1, iterations=1)

@@ -257,16 +257,25 @@ def dynamic_population(stream_keys, draw, n_firms, params, calibration):
 
 
 def simulate_dynamic_scenario(population, path, params, closure="pe"):
-    """``engine.model.simulate_scenario`` for the dynamic model: (CellResults, None, RegionResults)."""
+    """``engine.model.simulate_scenario`` for the dynamic model: (CellResults, None, RegionResults).
+
+    ``closure`` ``pe`` or ``ge`` (``engine.dynamic_ge``); ``ge_fixed_wage`` is refused.
+    """
     from engine.equilibrium import (Markets, _expenditure, _price_sum, _tariff_revenue_by_destination,
                                     baseline_accounts, region_results)
     from engine.errors import InputError
     from engine.model import Baseline, CellResults, from_cells
 
-    if closure != "pe":
-        raise InputError("--closure", f"the dynamic model (dynamics.mode = {params.dynamics.mode!r}) runs in partial "
-                                      "equilibrium only in this version; use --closure pe or dynamics.mode = 'static'")
     n_sectors = params.sigma.size
+    if closure == "ge":
+        from engine.dynamic_ge import simulate_dynamic_ge
+
+        cells, regions, _solved = simulate_dynamic_ge(population, path, params)
+        return CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}), None, regions
+    if closure != "pe":
+        raise InputError("--closure", f"closure {closure!r} is not available with the dynamic model (dynamics.mode = "
+                                      f"{params.dynamics.mode!r}) in this version; use --closure ge or pe, or "
+                                      "dynamics.mode = 'static'")
     cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
     sales_index0 = cells["sales_index"][0]
     with np.errstate(divide="ignore", invalid="ignore"):

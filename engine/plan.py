@@ -159,7 +159,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         if closure_used not in CLOSURES:
             raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
                                               f"{', '.join(CLOSURES)}", "closure")
-        if scenario.dynamics.mode != "static" and (firm_output or closure_used != "pe"):
+        if scenario.dynamics.mode != "static" and (firm_output or closure_used == "ge_fixed_wage"):
             what = "--firm-output" if firm_output else f"closure {closure_used!r}"
             raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
                                               "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "

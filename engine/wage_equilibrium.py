@@ -37,7 +37,7 @@ nominal values (deficits and commitments scale with ``Y_w``), so the choice chan
 
 Interface with the firm model: only per-cell aggregates at a threshold (``cell_aggregates``: active
 firms, sales index ``sum exp(sales_score)``, cost index ``sum eta``), so a dynamic firm model can
-supply the same aggregates.
+supply the same aggregates: ``_Period.firm_side`` is the hook, which ``engine.dynamic_ge`` overrides.
 
 Solver: Newton's method on the stacked residuals with the Jacobian by the chain rule at every step
 (``_Period.jacobian``; the slopes of the cells' aggregates in their thresholds are centred
@@ -256,22 +256,14 @@ class _Period:
             x_cells[blocks, dests] += x_c
         shift = self.one_minus_sigma * origin_lw + a_cells + x_cells
         entrant = self.static - shift + lw[None, :]  # fixed costs in the destination's labour
-        threshold = continuation_threshold(entrant, self.previous, self.log_lambda)
-        incumbent = np.maximum(threshold, self.previous)
-        d = self.fd_step
-        both = np.stack([threshold, incumbent, threshold + d, threshold - d, incumbent + d, incumbent - d])
-        active, sales_index, cost_index = cell_aggregates(self.population, self.tail_cost, both)
-        with np.errstate(invalid="ignore"):  # centred slopes over +-fd_step (0 in closed cells: inf - inf)
-            slope_sales = np.nan_to_num((sales_index[2] - sales_index[3]) / (2 * d))
-            slope_cost = np.nan_to_num((cost_index[2] - cost_index[3]) / (2 * d))
-            slope_cost_incumbent = np.nan_to_num((cost_index[4] - cost_index[5]) / (2 * d))
+        firms = self.firm_side(entrant)
+        threshold, active, sales_index = firms["threshold"], firms["active"], firms["sales_index"]
         with np.errstate(over="ignore", invalid="ignore"):
-            sales = np.where(sales_index[0] > 0, self.acc.scale * np.exp(self.ldc + shift) * sales_index[0], 0.0)
+            sales = np.where(sales_index > 0, self.acc.scale * np.exp(self.ldc + shift) * sales_index, 0.0)
         exports = sales / (1.0 + self.tariff)
         operating = exports * self.margin
-        entrants_cost = cost_index[0] - cost_index[1]  # sold now, not last period: full F
         fixed = self.acc.fixed_cost_unit * np.exp(lw)[None, :] * (
-            entrants_cost + np.exp(self.log_lambda) * cost_index[1])
+            firms["entrants_cost"] + np.exp(self.log_lambda) * firms["incumbents_cost"])
         labour_demand = by_origin(exports - operating, n_sectors) + by_destination(fixed)
         profits = by_origin(operating - fixed, n_sectors)
         revenue = by_destination(self.tariff * exports)
@@ -294,21 +286,40 @@ class _Period:
             market_gap = np.where(self.open_market, a + np.log(price_sum) - np.log(expenditure), 0.0)
             labour_gap = lw + np.log(self.acc.labour) - np.log(labour_demand)
         residual = np.concatenate([market_gap[self.open_market], labour_gap[self.free_wage], commit_gap])
-        # h = min(e, max(h_prev, e + log lambda)) follows the entrant threshold e except strictly inside
-        # the sunk-cost band (e + log lambda < h_prev < e), where last period's sellers hold it
-        moves = ~((entrant + self.log_lambda < self.previous) & (self.previous < entrant))
-        above = moves & (threshold >= self.previous)  # the incumbents' threshold max(h, h_prev) moves with h
         with np.errstate(over="ignore", invalid="ignore"):
-            unit_sales = np.where(sales_index[0] > 0, self.acc.scale * np.exp(self.ldc + shift), 0.0)
-        slopes = dict(
-            sales=np.nan_to_num(unit_sales * slope_sales) * moves,
-            fixed=self.acc.fixed_cost_unit * np.exp(lw)[None, :] * (
-                slope_cost * moves - (1.0 - np.exp(self.log_lambda)) * slope_cost_incumbent * above))
-        return residual, dict(threshold=threshold, active=active[0], sales_index=sales_index[0], shift=shift,
+            unit_sales = np.where(sales_index > 0, self.acc.scale * np.exp(self.ldc + shift), 0.0)
+        slopes = dict(sales=np.nan_to_num(unit_sales * firms["slope_sales"]) * firms["moves"],
+                      fixed=self.acc.fixed_cost_unit * np.exp(lw)[None, :] * firms["slope_fixed"])
+        return residual, dict(threshold=threshold, active=active, sales_index=sales_index, shift=shift,
                               lw=lw, profits=profits, revenue=revenue, deficit=deficit, purchases=purchases,
                               price_sum=price_sum, expenditure=expenditure, world_gdp=world_gdp, x=x,
                               a=a, sales=sales, exports=exports, fixed=fixed, private=private, spending=spending,
                               labour_demand=labour_demand, slopes=slopes)
+
+    def firm_side(self, entrant):
+        """The firm model's side of the period at the cells' entrant thresholds (B, R): the
+        thresholds in force, active firms, sales index, ``sum eta`` of entrants (full ``F``) and of
+        last period's sellers (``lambda F``), and the slopes in the threshold of the sales index
+        (with ``moves``, where the threshold follows ``entrant``) and of ``entrants + lambda
+        incumbents`` cost. The static firm model with the marginal-firm rule; the dynamic one
+        overrides this (``engine.dynamic_ge``)."""
+        threshold = continuation_threshold(entrant, self.previous, self.log_lambda)
+        incumbent = np.maximum(threshold, self.previous)
+        d = self.fd_step
+        both = np.stack([threshold, incumbent, threshold + d, threshold - d, incumbent + d, incumbent - d])
+        active, sales_index, cost_index = cell_aggregates(self.population, self.tail_cost, both)
+        with np.errstate(invalid="ignore"):  # centred slopes over +-fd_step (0 in closed cells: inf - inf)
+            slope_sales = np.nan_to_num((sales_index[2] - sales_index[3]) / (2 * d))
+            slope_cost = np.nan_to_num((cost_index[2] - cost_index[3]) / (2 * d))
+            slope_cost_incumbent = np.nan_to_num((cost_index[4] - cost_index[5]) / (2 * d))
+        # h = min(e, max(h_prev, e + log lambda)) follows the entrant threshold e except strictly inside
+        # the sunk-cost band (e + log lambda < h_prev < e), where last period's sellers hold it
+        moves = ~((entrant + self.log_lambda < self.previous) & (self.previous < entrant))
+        above = moves & (threshold >= self.previous)  # the incumbents' threshold max(h, h_prev) moves with h
+        return dict(threshold=threshold, active=active[0], sales_index=sales_index[0],
+                    entrants_cost=cost_index[0] - cost_index[1],  # sold now, not last period: full F
+                    incumbents_cost=cost_index[1], slope_sales=slope_sales, moves=moves,
+                    slope_fixed=slope_cost * moves - (1.0 - np.exp(self.log_lambda)) * slope_cost_incumbent * above)
 
     def jacobian(self, state):
         """Jacobian of the residuals at ``state`` by the chain rule.

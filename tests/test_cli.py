@@ -329,3 +329,17 @@ def test_general_equilibrium_run_from_the_command_line(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenarios"][0]["closure"] == "ge"
     assert (out / "regions" / "scenario=us_japan_2025").is_dir()
+
+
+def test_general_equilibrium_with_the_dynamic_model_from_the_command_line(tmp_path):
+    """``--closure ge`` runs the shipped scenario's own (forward-looking, dynamic) firm model
+    (2,000 firms per block: with 1,000 or fewer a draw can fail to converge, docs/model.md)."""
+    out = tmp_path / "ge_dynamic"
+    result = invoke("simulate", "--draws", "2", "--firms", "2000", "--closure", "ge", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "real income change" in result.output
+    scenario = json.loads((out / "manifest.json").read_text())["scenarios"][0]
+    assert scenario["closure"] == "ge" and scenario["dynamics"]["mode"] == "forward"
+    refused = invoke("simulate", *SMALL, "--closure", "ge_fixed_wage", "--out", tmp_path / "refused")
+    assert refused.exit_code == 2 and "--dynamics static" in refused.output
+    assert not (tmp_path / "refused").exists()

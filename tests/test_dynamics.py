@@ -208,7 +208,7 @@ def test_bad_dynamics_settings_name_the_key(tmp_path, key, value, message):
     assert f"dynamics.{key}" in str(err.value) and message in str(err.value)
 
 
-def test_dynamic_model_refuses_ge_with_a_clear_error(tmp_path, small_calibration):
+def test_dynamic_model_refuses_ge_fixed_wage_with_a_clear_error(tmp_path, small_calibration):
     path = _scenario(tmp_path, "ge_dyn", periods=3)
     with pytest.raises(InputError, match="--dynamics static"):
-        engine.simulate([path], draws=1, firms=500, calibration=small_calibration, closure="ge")
+        engine.simulate([path], draws=1, firms=500, calibration=small_calibration, closure="ge_fixed_wage")

@@ -1,0 +1,258 @@
+"""The ``ge`` closure with the dynamic firm model (``engine.dynamic_ge``): the per-period kernels
+against the all-periods kernel, convergence, the zero-policy and static special cases."""
+
+import zlib
+
+import numpy as np
+import polars as pl
+import pytest
+
+import engine
+from engine import config
+from engine.dynamics import Chain, rouwenhorst
+from kernels.dynamic import (dynamic_cell_sums, dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
+                             dynamic_period_commit, dynamic_z_advance)
+from tests.conftest import make_calibration, write_scenario
+
+
+def _seed(name):
+    return zlib.crc32(name.encode())
+
+
+@pytest.fixture()
+def small_calibration(tmp_path):
+    """Three regions, one sector, export participation 10-30%, EKK shocks on."""
+    flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
+    share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
+    return make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
+                            shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
+
+
+def _scenario(tmp_path, name, body="", periods=12, mode="forward", settings="", sunk_cost_ratio=0.1):
+    text = (f'name = "{name}"\nstart = "2025-01"\nperiods = {periods}\nsunk_cost_ratio = {sunk_cost_ratio}\n'
+            f'[dynamics]\nmode = "{mode}"\n{settings}{body}')
+    return write_scenario(tmp_path, text, name)
+
+
+def _random_case(rng, n_blocks=3, n_dest=3, n_firms=300, n_periods=7):
+    grid, transition, invariant = rouwenhorst(5, 0.9, 0.4)
+    chain = Chain(grid, transition, invariant)
+    keys = tuple(rng.integers(0, 2**63, n_blocks, dtype=np.uint64) for _ in range(4))
+    sigma, theta = np.full(n_blocks, 3.0), rng.uniform(3.0, 5.0, n_blocks)
+    params = ((sigma - 1) / theta, rng.uniform(0.1, 0.8, n_blocks), rng.uniform(0.1, 0.5, n_blocks),
+              rng.uniform(-0.5, 0.5, n_blocks))
+    z_score = np.tile(2.0 * grid, (n_blocks, 1))
+    y = np.linspace(-6, 6, 61)
+    status_prob = np.sort(rng.uniform(0, 1, (n_blocks, 5, y.size)), axis=2)
+    stationary = np.sort(rng.normal(0, 1, (n_blocks, 5, 2)), axis=2)[..., ::-1].copy()  # incumbents lower
+    offset = rng.normal(0, 1, (n_blocks, n_dest))
+    offset[0, 2] = -np.inf  # a cell with no flow: its thresholds are +inf, as entry_thresholds gives
+    thresholds = rng.normal(1.0, 1.0, (n_periods, n_blocks, n_dest, 5, 2))
+    thresholds[:, 0, 2] = np.inf
+    return dict(chain=chain, keys=keys, params=params, z_score=z_score, y=y, status_prob=status_prob,
+                stationary=stationary, offset=offset, thresholds=thresholds, n_firms=n_firms)
+
+
+def _start(case):
+    """Scores and period-0 state of the per-period kernels."""
+    n_blocks, n_dest = case["offset"].shape
+    m = case["n_firms"]
+    sales, entry = np.empty((n_blocks, n_dest, m)), np.empty((n_blocks, n_dest, m))
+    keys, y = case["keys"], case["y"]
+    eta = np.empty((n_blocks, n_dest, m), dtype=np.float32)
+    dynamic_pair_scores(keys[0], keys[1], *case["params"], m, sales, entry, eta)
+    z = np.empty((n_blocks, m), dtype=np.int64)
+    status = np.empty((n_blocks, n_dest, m), dtype=np.bool_)
+    initial = [np.empty((n_blocks, n_dest)) for _ in range(4)]
+    dynamic_initial_state(keys[2], keys[3], case["chain"].cum_invariant, y[0], y[1] - y[0], case["status_prob"],
+                          case["stationary"], case["offset"], case["z_score"], sales, entry, eta, z, status, *initial)
+    return (sales, entry, eta), z, status, initial
+
+
+def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(request):
+    seed = _seed(request.node.name)
+    case = _random_case(np.random.default_rng(seed))
+    n_periods, n_blocks, n_dest = case["thresholds"].shape[:3]
+    keys, y, chain = case["keys"], case["y"], case["chain"]
+    expected = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(6)]
+    dynamic_cell_sums(*keys, *case["params"], case["n_firms"], case["z_score"], chain.cum_invariant,
+                      chain.cum_transition, y[0], y[1] - y[0], case["status_prob"], case["stationary"], case["offset"],
+                      case["thresholds"], *expected)
+    pairs, z, status, initial = _start(case)
+    base, z_base = status.copy(), z.copy()
+    for k, name in enumerate(("active", "sales")):
+        assert np.array_equal(initial[k], expected[k][0]), f"period 0 {name}, seed {seed}"
+    zero = np.zeros((n_blocks, n_dest))
+    for t in range(1, n_periods):
+        dynamic_z_advance(keys[2], t, chain.cum_transition, z)
+        table = np.ascontiguousarray(case["thresholds"][t])
+        hard = [np.empty((1, n_blocks, n_dest)) for _ in range(4)]
+        marginal, slope = np.empty((4, 1, n_blocks, n_dest)), np.empty((4, 1, n_blocks, n_dest))
+        dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, zero[None], *hard, marginal, slope)
+        assert np.array_equal(hard[0][0], expected[0][t]) and np.array_equal(hard[1][0], expected[1][t]), seed
+        out = [np.empty((n_blocks, n_dest)) for _ in range(8)]
+        dynamic_period_commit(*pairs, z, z_base, case["z_score"], status, base, table, zero, *out)
+        for k, name in enumerate(("active", "sales", "entries", "exits", "both", "both_base")):
+            assert np.array_equal(out[k], expected[k][t]), f"period {t} {name}, seed {seed}"
+        # the cost indices split the exporters' eta between entrants and incumbents
+        assert np.allclose(out[6] + out[7], hard[2][0] + hard[3][0], rtol=1e-12, atol=0), seed
+    assert sum(e[1:].sum() for e in expected[2:4]) > 0, f"no churn in the random case, seed {seed}"
+
+
+def test_aggregates_are_continuous_and_rising_in_the_shift(request):
+    """Hard count plus the marginal pair's fraction: continuous at every pair's entry point (where
+    the hard count jumps) and non-decreasing in the shift."""
+    seed = _seed(request.node.name)
+    case = _random_case(np.random.default_rng(seed), n_firms=200)
+    pairs, z, status, _ = _start(case)
+    entry = pairs[1]
+    dynamic_z_advance(case["keys"][2], 1, case["chain"].cum_transition, z)
+    table = np.ascontiguousarray(case["thresholds"][1])
+    n_blocks, n_dest = case["offset"].shape
+    blocks, dests, firms = np.indices(entry.shape)
+    points = table[blocks, dests, z[blocks, firms], status.astype(np.int64)] - entry  # entry points (B, R, M)
+    points = np.where(np.isfinite(points), points, np.nan)
+    # per cell, the 20 entry points nearest the middle, each approached from both sides
+    order = np.sort(np.where(np.isnan(points), np.inf, points), axis=2)
+    m = case["n_firms"]
+    knots = order[:, :, m // 2 - 10:m // 2 + 10]  # (B, R, 20)
+    knots = np.where(np.isfinite(knots), knots, 0.0)
+    delta = 1e-9
+    shifts = np.ascontiguousarray(np.concatenate([knots - delta, knots + delta], axis=2).transpose(2, 0, 1))
+    hard = [np.empty(shifts.shape) for _ in range(4)]
+    marginal, slope = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
+    dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
+    count = hard[0] + marginal[0]
+    below, above = count[:20], count[20:]
+    open_cell = np.isfinite(case["offset"])
+    assert np.all((hard[0][20:] - hard[0][:20])[:, open_cell] >= 1), seed  # the hard count jumps at a knot
+    assert np.all(np.abs(above - below)[:, open_cell] < 1e-3), f"not continuous, seed {seed}"
+    grid = np.linspace(-1.0, 1.0, 2001)
+    shifts = np.ascontiguousarray(np.broadcast_to(grid[:, None, None], (grid.size, n_blocks, n_dest)))
+    hard = [np.empty(shifts.shape) for _ in range(4)]
+    marginal, slope = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
+    dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts, *hard, marginal, slope)
+    for k, name in enumerate(("active", "sales", "entrant cost", "incumbent cost")):
+        smooth = hard[k] + marginal[k]
+        assert np.all(np.diff(smooth, axis=0) >= -1e-9 * smooth.max()), f"{name} falls, seed {seed}"
+        # the slope is the right-hand derivative of the piecewise-linear aggregate
+        step = 1e-7
+        moved = [np.empty(shifts.shape) for _ in range(4)]
+        moved_marginal, unused = np.empty((4, *shifts.shape)), np.empty((4, *shifts.shape))
+        dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts + step, *moved,
+                                  moved_marginal, unused)
+        numeric = (moved[k] + moved_marginal[k] - smooth) / step
+        same_piece = (moved[0] == hard[0])  # no knot crossed within the step
+        np.testing.assert_allclose(numeric[same_piece], slope[k][same_piece], rtol=1e-4,
+                                   atol=1e-6 * max(1.0, np.abs(slope[k]).max()), err_msg=f"{name}, seed {seed}")
+    assert np.all(marginal[0] <= 1.0) and marginal[0].max() > 0, seed
+
+
+@pytest.fixture(scope="module")
+def shipped_ge():
+    """The shipped scenario in ge with the dynamic model (its own mode, forward), 2 draws, small firms."""
+    return engine.simulate(["us_japan_2025"], draws=2, firms=1000, seed=3, closure="ge")
+
+
+def test_dynamic_ge_converges_on_the_shipped_scenario(shipped_ge):
+    regions = shipped_ge.scan("regions").collect()
+    assert regions["ge_residual"].max() <= config.GE_TOLERANCE, regions["ge_residual"].max()
+    assert regions.filter(pl.col("period") > 0)["ge_iterations"].max() >= 2  # something was solved
+    wages = regions.filter(pl.col("period") == regions["period"].max())["wage"].to_numpy()
+    assert np.all(np.isfinite(wages)) and np.abs(wages - 1).max() > 1e-6  # wages moved
+    parts = sum(regions[f"welfare_{c}_pct"].to_numpy() for c in ("labour", "profits", "tariff_revenue", "deficit",
+                                                                   "purchases"))
+    np.testing.assert_allclose(parts, regions["real_income_change_pct"].to_numpy(), atol=1e-8)  # exact split
+    flows = shipped_ge.flows
+    period0 = flows.filter(pl.col("period") == 0)["exports"].sum()
+    assert np.isfinite(flows["exports"].to_numpy()).all() and period0 > 0
+
+
+def test_zero_policy_change_reproduces_the_partial_equilibrium_run(tmp_path, small_calibration):
+    path = _scenario(tmp_path, "quiet", periods=10)
+    kw = dict(draws=2, firms=1500, seed=5, calibration=small_calibration)
+    pe = engine.simulate([path], closure="pe", **kw).flows.sort("draw", "period", "origin", "destination")
+    run = engine.simulate([path], closure="ge", **kw)
+    ge = run.flows.sort("draw", "period", "origin", "destination")
+    for column in ("exports", "exporters", "entries", "exits", "exports_intensive", "exports_extensive"):
+        np.testing.assert_allclose(ge[column].to_numpy(), pe[column].to_numpy(), rtol=1e-12, atol=1e-9,
+                                   err_msg=column)
+    assert pe["entries"].sum() > 0  # firms churn, yet the equilibrium stays put
+    regions = run.scan("regions").collect()
+    np.testing.assert_allclose(regions["wage"].to_numpy(), 1.0, rtol=1e-12)
+    # welfare is measured against the no-policy path of the same draw and month: exactly unchanged
+    for column in ("real_income_change_pct", "welfare_labour_pct", "welfare_profits_pct", "equivalent_variation"):
+        assert np.abs(regions[column].to_numpy()).max() < 1e-8, column
+    np.testing.assert_allclose(regions["price_index"].to_numpy(), 1.0, rtol=1e-12)
+
+
+def test_dynamic_ge_without_shocks_agrees_with_the_static_ge(tmp_path, small_calibration):
+    """No productivity shocks, myopic, instant adjustment, flexible prices: the dynamic firms are the
+    static model, so the ge closures agree up to the marginal firm per cell. Without sunk costs
+    (``sunk_cost_ratio = 1``): with them the two models calibrate the fixed cost differently (the
+    static model puts the baseline's marginal exporter at the entrants' break-even point, the
+    dynamic one at the invariant distribution, where it may be an incumbent inside the band), which
+    changes fixed-cost payments and with them wages; participation in PE agrees either way
+    (``tests/test_dynamics.py``)."""
+    body = '\n[[tariff]]\ndate = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\nrate = "30%"\n'
+    settings = "productivity_sd = 0.0\nhalf_life = 0.0\nprice_reset = 1.0\n"
+    dynamic = _scenario(tmp_path, "dyn", body, mode="myopic", periods=6, settings=settings, sunk_cost_ratio=1.0)
+    static = _scenario(tmp_path, "stat", body, mode="static", periods=6, sunk_cost_ratio=1.0)
+    run = engine.simulate([dynamic, static], draws=2, firms=3000, seed=9, calibration=small_calibration,
+                          closure="ge")
+    flows = run.flows.sort("scenario", "draw", "period", "origin", "destination")
+    d, s = flows.filter(pl.col("scenario") == "dyn"), flows.filter(pl.col("scenario") == "stat")
+    one_firm = 2000.0 / 3000
+    # a marginal firm per cell in each model, and thresholds that differ by the wage differences
+    # (below 5e-4): within two firms plus 1 % of the cell's exporters; exports within 1 %
+    gap = np.abs(d["exporters"].to_numpy() - s["exporters"].to_numpy())
+    assert np.all(gap <= 2 * one_firm + 0.01 * s["exporters"].to_numpy()), gap.max()
+    np.testing.assert_allclose(d["exports"].to_numpy(), s["exports"].to_numpy(), rtol=0.01)
+    regions = run.scan("regions").collect().sort("scenario", "draw", "period", "region")
+    rd, rs = regions.filter(pl.col("scenario") == "dyn"), regions.filter(pl.col("scenario") == "stat")
+    np.testing.assert_allclose(rd["wage"].to_numpy(), rs["wage"].to_numpy(), rtol=5e-4)
+    np.testing.assert_allclose(rd["real_income_change_pct"].to_numpy(), rs["real_income_change_pct"].to_numpy(),
+                               atol=0.01)
+    moved = rd.filter((pl.col("period") == 5) & (pl.col("region") == "R0"))["wage"].to_numpy()
+    assert np.abs(moved - 1).max() > 0.01  # the tariff moved wages (R0's by about -6 %)
+
+
+def test_chain_rule_jacobian_matches_finite_differences(monkeypatch):
+    """The solver's Jacobian with the dynamic firms' exact slopes against one-sided differences of
+    the residuals, in a month of the shipped scenario where the equilibrium moves. The aggregates
+    are piecewise linear: a difference step that crosses a pair's entry point differs, so the check
+    is on the bulk of the entries."""
+    import engine.dynamic_ge as dynamic_ge
+    from engine.calibration import load_calibration
+    from engine.dynamic_model import dynamic_population
+    from engine.paths import default_calibration_dir
+    from engine.policy import ScenarioModel
+    from engine.scenario import load_scenario
+    from engine.uncertainty import draw_policy, sample_parameters, stream_keys
+    from engine.wage_equilibrium import _jacobian, _newton
+
+    calibration = load_calibration(default_calibration_dir())
+    scenario = load_scenario("us_japan_2025")
+    model = ScenarioModel(scenario, calibration)
+    params, _ = sample_parameters(scenario, calibration, 7, 0)
+    path, _ = draw_policy(model, 7, 0)
+    keys = stream_keys(7)
+    population = dynamic_population((keys["productivity"], keys["shocks"]), 0, 2000, params, calibration)
+    checked = []
+
+    def checking_newton(period, z, max_evaluations):
+        if not period.first and not checked:
+            f, state = period.state(z)
+            if np.abs(f).max() > 1e-6:  # a month where the equilibrium moves
+                analytic = period.jacobian(state)
+                numeric = _jacobian(period, z, f)
+                scale = np.abs(numeric).max()
+                close = np.isclose(analytic, numeric, rtol=1e-3, atol=1e-4 * scale)
+                checked.append((close.mean(), np.median(np.abs(analytic - numeric)) / scale))
+        return _newton(period, z, max_evaluations)
+
+    monkeypatch.setattr(dynamic_ge, "_newton", checking_newton)
+    dynamic_ge.simulate_dynamic_ge(population, path, params)
+    assert checked, "no month moved the equilibrium"
+    share_close, median_error = checked[0]
+    assert share_close > 0.99 and median_error < 1e-6, checked
