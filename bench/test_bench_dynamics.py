@@ -105,7 +105,7 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     import time
 
     from engine import config
-    from engine.dynamic_model import simulate_dynamic_scenario
+    from engine.closures import simulate_dynamic_scenario
 
     calibration, _, params, path, keys, firms = default_dynamic
     timings, regions = {}, None

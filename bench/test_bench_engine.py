@@ -5,17 +5,18 @@ as firm-destination-periods: blocks x destinations x firms x periods.
 """
 
 import json
-from dataclasses import replace
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
 import engine
 from bench.conftest import benchmarks_disabled
 from engine.calibration import load_calibration
-from engine.model import simulate_population, simulate_scenario
+from engine.closures import simulate_scenario
+from engine.model import simulate_population
 from engine.paths import default_calibration_dir
 from engine.policy import ScenarioModel
 from engine.scenario import load_scenario

@@ -35,11 +35,24 @@ from dataclasses import replace
 import numpy as np
 
 from engine import config
+from engine.dynamic_model import cell_factors, entry_thresholds
 from engine.equilibrium import ConvergenceError, by_market
-from engine.wage_equilibrium import LabourAccounts, _newton, _Period, by_destination, by_origin
+from engine.model import to_cells
+from engine.wage_equilibrium import (
+    LabourAccounts,
+    _newton,
+    _Period,
+    by_destination,
+    by_origin,
+)
 from engine.welfare import region_accounts
-from kernels.dynamic import (dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
-                             dynamic_period_commit, dynamic_z_advance)
+from kernels.dynamic import (
+    dynamic_initial_state,
+    dynamic_pair_scores,
+    dynamic_period_aggregates,
+    dynamic_period_commit,
+    dynamic_z_advance,
+)
 
 
 class DynamicFirms:
@@ -308,9 +321,7 @@ class _FxNeutralModel:
 
 
 def simulate_dynamic_ge(population, path, params):
-    """``engine.dynamic_model.simulate_dynamic_scenario`` in the ``ge`` closure: (cells, regions)."""
-    from engine.dynamic_model import cell_factors, entry_thresholds
-    from engine.model import to_cells
+    """``engine.closures.simulate_dynamic_scenario`` in the ``ge`` closure: (cells, regions)."""
 
     n_sectors = params.sigma.size
     path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)

@@ -12,13 +12,20 @@ is calibrated.
 """
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from engine.beliefs import belief_epochs
-from engine.dynamics import Chain, backward_thresholds, rouwenhorst, solve_stationary, y_grid_for
+from engine.dynamics import (
+    Chain,
+    backward_thresholds,
+    rouwenhorst,
+    solve_stationary,
+    y_grid_for,
+)
 from engine.model import quantity_index, target_active, to_cells
-from kernels import derive_key
+from kernels import block_keys, derive_key
 from kernels.dynamic import dynamic_baseline_costs, dynamic_cell_sums
 
 #: Labels deriving the ``z`` and status streams from a block's productivity and shock keys.
@@ -245,51 +252,8 @@ def _purchases(path, flows):
 
 def dynamic_population(stream_keys, draw, n_firms, params, calibration):
     """Keys and calibration of one draw's firms for the dynamic model (no ranking is needed)."""
-    from types import SimpleNamespace
-
-    from kernels import block_keys
-
     n_blocks = calibration.n_regions * calibration.n_sectors
     keys = SimpleNamespace(draw=draw, n_firms=n_firms,
                            productivity_keys=block_keys(np.uint64(stream_keys[0]), draw, n_blocks),
                            shock_keys=block_keys(np.uint64(stream_keys[1]), draw, n_blocks))
     return prepare(keys, calibration, params)
-
-
-def simulate_dynamic_scenario(population, path, params, closure="pe"):
-    """``engine.model.simulate_scenario`` for the dynamic model: (CellResults, None, RegionResults).
-
-    ``closure`` ``pe`` or ``ge`` (``engine.dynamic_ge``); ``ge_fixed_wage`` is refused.
-    """
-    from engine.equilibrium import (Markets, _expenditure, _price_sum, _tariff_revenue_by_destination,
-                                    baseline_accounts, region_results)
-    from engine.errors import InputError
-    from engine.model import Baseline, CellResults, from_cells
-
-    n_sectors = params.sigma.size
-    if closure == "ge":
-        from engine.dynamic_ge import simulate_dynamic_ge
-
-        cells, regions, _solved = simulate_dynamic_ge(population, path, params)
-        return CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}), None, regions
-    if closure != "pe":
-        raise InputError("--closure", f"closure {closure!r} is not available with the dynamic model (dynamics.mode = "
-                                      f"{params.dynamics.mode!r}) in this version; use --closure ge or pe, or "
-                                      "dynamics.mode = 'static'")
-    cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
-    sales_index0 = cells["sales_index"][0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(sales_index0 > 0, population.flows * (1.0 + population.tariff) / sales_index0, 0.0)
-    baseline = Baseline(threshold=population.offset, active=cells["active"][0], sales_index=sales_index0,
-                        weight=population.weight, scale=scale, tariff=population.tariff)
-    accounts = baseline_accounts(baseline, n_sectors)
-    n_periods = path.fx.shape[0]
-    revenue = _tariff_revenue_by_destination(cells["tariff"], cells["exports"], n_sectors)
-    markets = Markets(threshold=None, active=cells["active"], sales_index=cells["sales_index"],
-                      market=np.zeros((n_periods, *accounts.beta.shape)), market_cells=None,
-                      price_sum=_price_sum(accounts, cells["log_price_term"], cells["sales_index"], n_sectors),
-                      expenditure=_expenditure(accounts, revenue), tariff_revenue=revenue,
-                      iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
-    fields = {name: from_cells(cells[name], n_sectors) for name in CellResults.__dataclass_fields__}
-    regions = region_results(accounts, markets, cells, params, n_sectors)
-    return CellResults(**fields), None, regions

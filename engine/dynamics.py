@@ -47,10 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import block_keys
-from kernels.dynamic import dynamic_baseline_costs, dynamic_cell_sums
 
-#: Score grid half-width in stationary standard deviations beyond the thresholds.
+#: Points of the grid of the profit score ``y`` on which the Bellman problem is solved.
 Y_POINTS = 241
 
 

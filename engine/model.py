@@ -1,5 +1,5 @@
 """One draw of the model: firm population, calibration (MODEL.md section 7) and period aggregates
-(sections 3-5); the market closure (section 6) is in ``engine.equilibrium``.
+(sections 3-5); ``engine.closures`` puts it together with a market closure (section 6).
 
 Array conventions: a *block* is (origin i, sector k), ``b = i * K + k``; a *cell* is (block,
 destination n), arrays of shape ``(B, R)``; policy arrays ``(T, R, R, K)`` are
@@ -25,7 +25,7 @@ tariff (BACI and Census report them so), so calibration matches ``exports`` (``s
 consumer ``sales`` (``sum w * x = (1 + t) * exports``), to the data.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -315,7 +315,7 @@ def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
     return out
 
 
-def _prices(baseline, path, params, n_sectors):
+def flexible_prices(baseline, path, params, n_sectors):
     """Customs unit value vs baseline, operating margin and log exchange rate per cell (T, B, R),
     with flexible prices: ``p = mu * tau * e * (1+t)**(kappa-1) / phi`` (MODEL.md section 3)."""
     n_regions = path.fx.shape[1]
@@ -377,73 +377,3 @@ class CellState:
 
     threshold: np.ndarray
     unit_exports: np.ndarray
-
-
-def simulate_scenario(population, baseline, path, params, closure="pe"):
-    """Aggregates of every cell in every period of one policy path.
-
-    Parameters
-    ----------
-    population : Population
-    baseline : Baseline
-    path : engine.policy.PolicyPath
-    params : DrawParameters
-    closure : {"pe", "ge", "ge_fixed_wage"}
-        Partial equilibrium (market demand levels fixed), general equilibrium with wages, profits
-        and deficits (``engine.wage_equilibrium``) or with wages fixed by an outside good
-        (``engine.equilibrium``); docs/model.md.
-
-    Returns
-    -------
-    CellResults, CellState, engine.equilibrium.RegionResults
-    """
-    from engine.equilibrium import baseline_accounts, region_results, solve_markets
-
-    if params.dynamics is not None and params.dynamics.mode != "static":
-        from engine.dynamic_model import simulate_dynamic_scenario
-
-        return simulate_dynamic_scenario(population, path, params, closure)
-    n_sectors = params.sigma.size
-    if closure == "ge":  # flexible wages absorb exchange rates: the path is solved FX-neutral (docs/model.md)
-        path = replace(path, fx=np.ones_like(path.fx))
-    log_demand_change, tariff, static = policy_shift(baseline, path, params, n_sectors)
-    commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
-    if closure == "ge":
-        from engine.wage_equilibrium import solve_wage_equilibrium, wage_region_results
-        solved, accounts = solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params,
-                                                  commitments)
-    else:
-        accounts = baseline_accounts(baseline, n_sectors)
-        solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
-                               closure == "ge_fixed_wage", commitments)
-    active, sales_index, threshold = solved.active, solved.sales_index, solved.threshold
-    weight = baseline.weight[:, None]
-    unit_scale = baseline.scale * np.exp(log_demand_change + solved.market_cells) / (1.0 + tariff)
-    exports = unit_scale * sales_index
-    # margins (MODEL.md section 5): sellers are always the top of the ranking, so the firms selling
-    # both now and at the baseline are those above the higher of the two thresholds
-    both = population.evaluate(np.maximum(threshold, threshold[:1]))[1]
-    intensive = (unit_scale - unit_scale[:1]) * both
-    previous = np.concatenate([active[:1], active[:-1]])
-    log_price, margin, log_exchange = _prices(baseline, path, params, n_sectors)
-    if closure == "ge":  # unit costs, and with them prices, move with the origin's wage
-        log_wage = np.log(solved.wage / solved.wage[:1])  # (T, R)
-        log_price = log_price + np.repeat(log_wage, n_sectors, axis=1)[:, :, None]
-    cells = dict(
-        tariff=tariff,
-        exports=exports,
-        sales=exports * (1.0 + tariff),
-        tariff_revenue=exports * tariff,
-        exporters=weight * active,
-        entries=weight * np.maximum(active - previous, 0),
-        exits=weight * np.maximum(previous - active, 0),
-        exports_intensive=intensive,
-        exports_extensive=exports - exports[:1] - intensive,
-        **price_volume(exports, log_price, margin, log_exchange),
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        unit_exports = unit_scale / weight
-    regions = (wage_region_results(accounts, solved, cells, params) if closure == "ge"
-               else region_results(accounts, solved, cells, params, n_sectors))
-    return (CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}),
-            CellState(threshold=threshold, unit_exports=unit_exports), regions)

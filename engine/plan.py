@@ -20,13 +20,20 @@ import numpy as np
 from engine import config
 from engine.calibration import load_calibration
 from engine.checks import check_plausibility, check_supports
-from engine.errors import InputError
+from engine.closures import simulate_scenario
 from engine.dynamic_model import dynamic_population
-from engine.model import calibrate, simulate_population, simulate_scenario
+from engine.errors import InputError
+from engine.model import calibrate, simulate_population
 from engine.paths import default_calibration_dir
 from engine.policy import ScenarioModel
 from engine.scenario import load_scenario
-from engine.uncertainty import base_sequence, check_parameters, draw_policy, sample_parameters, stream_keys
+from engine.uncertainty import (
+    base_sequence,
+    check_parameters,
+    draw_policy,
+    sample_parameters,
+    stream_keys,
+)
 
 #: Closure name -> function simulating one scenario on one draw's population.
 CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge"),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine.calibration import load_calibration
-from engine.model import simulate_scenario
+from engine.closures import simulate_scenario
 from engine.policy import policy_path
 from engine.scenario import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario

@@ -28,10 +28,11 @@ import numpy as np
 import pytest
 
 from engine.calibration import load_calibration
-from engine.model import DrawParameters, calibrate, simulate_population, simulate_scenario
-from engine.uncertainty import stream_keys
+from engine.closures import simulate_scenario
+from engine.model import DrawParameters, calibrate, simulate_population
 from engine.policy import policy_path
 from engine.scenario import load_scenario
+from engine.uncertainty import stream_keys
 from tests.conftest import make_calibration, write_scenario
 
 SIGMA, THETA, N_FIRMS = 3.0, 8.0, 200_000

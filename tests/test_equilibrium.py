@@ -10,8 +10,8 @@ import pytest
 import engine
 from engine import config
 from engine.calibration import load_calibration
+from engine.closures import simulate_scenario
 from engine.equilibrium import ConvergenceError
-from engine.model import simulate_scenario
 from engine.policy import policy_path
 from engine.scenario import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario

@@ -8,12 +8,17 @@ import numpy as np
 import pytest
 
 from engine import config
+from engine.closures import simulate_scenario
 from engine.equilibrium import ConvergenceError
-from engine.model import policy_shift, simulate_scenario
+from engine.model import policy_shift
 from engine.policy import policy_path
 from engine.scenario import load_scenario
 from engine.uncertainty import draw_policy
-from engine.wage_equilibrium import cell_aggregates, labour_accounts, solve_wage_equilibrium
+from engine.wage_equilibrium import (
+    cell_aggregates,
+    labour_accounts,
+    solve_wage_equilibrium,
+)
 from kernels.fixed_costs import cost_tails
 from tests.conftest import draw_population, write_scenario
 
@@ -261,8 +266,9 @@ def test_no_convergence_raises(monkeypatch, default_draw, tariff_shock):
 def test_ge_converges_on_the_shipped_scenarios(tmp_path):
     """2 draws x 1500 firms of both shipped scenarios in ``ge`` (sampled parameters, sunk costs,
     branches): every period converges and wages move."""
-    import engine
     import polars as pl
+
+    import engine
 
     run = engine.simulate(["us_japan_2025", "liberation_day_2025"], draws=2, firms=1500, seed=2025,
                           closure="ge", out=tmp_path / "run", threads=1, dynamics="static")

@@ -27,7 +27,7 @@ ge = pytest.importorskip("gegravity")
 pd = pytest.importorskip("pandas")
 
 from engine.calibration import load_calibration  # noqa: E402
-from engine.model import simulate_scenario  # noqa: E402
+from engine.closures import simulate_scenario  # noqa: E402
 from engine.policy import policy_path  # noqa: E402
 from engine.scenario import load_scenario  # noqa: E402
 from tests.conftest import draw_population, make_calibration, write_scenario  # noqa: E402

@@ -5,7 +5,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from engine.model import from_cells, simulate_scenario, sunk_cost_thresholds, target_active, to_cells
+from engine.closures import simulate_scenario
+from engine.model import from_cells, sunk_cost_thresholds, target_active, to_cells
 from engine.policy import policy_path
 from engine.scenario import load_scenario
 from tests.conftest import draw_population, write_scenario

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from engine.calibration import load_calibration
+from engine.closures import simulate_scenario
 from engine.errors import InputError
-from engine.model import simulate_scenario, sunk_cost_thresholds
+from engine.model import sunk_cost_thresholds
 from engine.policy import ScenarioModel, policy_path
 from engine.scenario import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario

@@ -87,7 +87,7 @@ def test_a_cut_larger_than_what_the_cells_export_on_the_path_stops_the_run(tmp_p
     import numpy as np
 
     from engine.calibration import load_calibration
-    from engine.model import simulate_scenario
+    from engine.closures import simulate_scenario
     from engine.policy import policy_path
     from tests.conftest import draw_population, make_calibration
 

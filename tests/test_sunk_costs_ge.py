@@ -21,8 +21,9 @@ import pytest
 
 from engine import config
 from engine.calibration import load_calibration
+from engine.closures import simulate_scenario
 from engine.equilibrium import baseline_accounts, solve_markets
-from engine.model import policy_shift, simulate_scenario, to_cells
+from engine.model import policy_shift, to_cells
 from engine.policy import policy_path
 from engine.scenario import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
