@@ -26,7 +26,7 @@ from engine.dynamics import (
 )
 from engine.model import quantity_index, target_active, to_cells
 from kernels import block_keys, derive_key
-from kernels.dynamic import dynamic_baseline_costs, dynamic_cell_sums
+from kernels.dynamic import cell_order_statistics, dynamic_baseline_costs, dynamic_cell_sums
 
 #: Labels deriving the ``z`` and status streams from a block's productivity and shock keys.
 Z_STREAM = np.uint64(0x7A5F_0001)
@@ -99,12 +99,10 @@ def _between_order_statistics(costs, count):
     """Per cell, an offset with exactly ``count`` costs at or below it: halfway between the
     ``count``-th and the next smallest cost (one gap above the largest when every pair exports),
     so that no pair sits on the edge, where the last bit of a floating-point sum would decide."""
-    ordered = np.sort(costs, axis=2)
     m = costs.shape[2]
-    rank = np.clip(count, 1, m) - 1
-    low = np.take_along_axis(ordered, rank[..., None], axis=2)[..., 0]
-    above = np.take_along_axis(ordered, np.minimum(rank + 1, m - 1)[..., None], axis=2)[..., 0]
-    below = np.take_along_axis(ordered, np.maximum(rank - 1, 0)[..., None], axis=2)[..., 0]
+    rank = np.ascontiguousarray(np.clip(count, 1, m) - 1, dtype=np.int64)
+    low, above, below = (np.empty(rank.shape) for _ in range(3))
+    cell_order_statistics(costs, rank, low, above, below)
     gap = np.where(rank + 1 < m, above - low, low - below)
     gap = np.where(np.isfinite(gap) & (gap > 0), gap, 1.0)
     return low + 0.5 * gap

@@ -521,3 +521,29 @@ def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, b
             out_both_base[b, n] = both_base
             out_entrant_cost[b, n] = entrants
             out_incumbent_cost[b, n] = incumbents
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def cell_order_statistics(costs, rank, out_at, out_next, out_previous):
+    """Per cell, the ``rank``-th smallest cost (0-based) and its neighbours in sorted order.
+
+    Parameters
+    ----------
+    costs : ndarray (B, R, M)
+    rank : ndarray of int64 (B, R)
+        In ``[0, M - 1]``.
+    out_at, out_next, out_previous : ndarray (B, R)
+        Outputs: the ``rank``-th, the next larger (``+inf`` when ``rank = M - 1``) and the next
+        smaller (``-inf`` when ``rank = 0``) order statistics. A selection per cell (``np.partition``,
+        linear time) instead of a sort.
+    """
+    n_blocks, n_dest, n_firms = costs.shape
+    for b in prange(n_blocks):
+        scratch = np.empty(n_firms)
+        for n in range(n_dest):
+            scratch[:] = costs[b, n]
+            k = rank[b, n]
+            part = np.partition(scratch, k)
+            out_at[b, n] = part[k]
+            out_next[b, n] = part[k + 1:].min() if k + 1 < n_firms else np.inf
+            out_previous[b, n] = part[:k].max() if k > 0 else -np.inf

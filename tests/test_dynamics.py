@@ -212,3 +212,22 @@ def test_dynamic_model_refuses_ge_fixed_wage_with_a_clear_error(tmp_path, small_
     path = _scenario(tmp_path, "ge_dyn", periods=3)
     with pytest.raises(InputError, match="--dynamics static"):
         engine.simulate([path], draws=1, firms=500, calibration=small_calibration, closure="ge_fixed_wage")
+
+
+def test_order_statistics_kernel_matches_a_sort(request):
+    from kernels.dynamic import cell_order_statistics
+
+    seed = _seed(request.node.name)
+    rng = np.random.default_rng(seed)
+    costs = rng.normal(size=(3, 4, 50))
+    costs[0, 0, 7] = np.inf  # a pair that never exports
+    rank = rng.integers(0, 50, size=(3, 4))
+    rank[0, 1], rank[0, 2] = 0, 49
+    at, nxt, prev = (np.empty((3, 4)) for _ in range(3))
+    cell_order_statistics(costs, rank, at, nxt, prev)
+    ordered = np.sort(costs, axis=2)
+    np.testing.assert_array_equal(at, np.take_along_axis(ordered, rank[..., None], 2)[..., 0], err_msg=f"seed {seed}")
+    np.testing.assert_array_equal(nxt, np.where(rank < 49, np.take_along_axis(ordered, np.minimum(rank + 1, 49)[..., None],
+                                                                              2)[..., 0], np.inf))
+    np.testing.assert_array_equal(prev, np.where(rank > 0, np.take_along_axis(ordered, np.maximum(rank - 1, 0)[..., None],
+                                                                              2)[..., 0], -np.inf))
