@@ -36,15 +36,9 @@ import numpy as np
 
 from engine import config
 from engine.dynamic_model import cell_factors, entry_thresholds
-from engine.equilibrium import ConvergenceError, by_market
+from engine.equilibrium import ConvergenceError
 from engine.model import to_cells
-from engine.wage_equilibrium import (
-    LabourAccounts,
-    _newton,
-    _Period,
-    by_destination,
-    by_origin,
-)
+from engine.wage_equilibrium import _newton, _Period, accounts_from_cells
 from engine.welfare import region_accounts
 from kernels.dynamic import (
     dynamic_initial_state,
@@ -141,24 +135,10 @@ class DynamicFirms:
 def period_accounts(aggregates, scale, tariff0, margin0, fixed_cost_unit, sunk_cost_ratio, n_sectors):
     """``engine.wage_equilibrium.LabourAccounts`` of one period of the no-policy path (its firms'
     sales, fixed costs, profits and tariff revenue at baseline wages and prices); the same
-    equations as ``labour_accounts``, with entrants paying ``F`` and last period's sellers ``lambda F``."""
+    equations as ``labour_accounts`` (``accounts_from_cells``), with entrants paying ``F`` and last period's sellers ``lambda F``."""
     sales0 = scale * aggregates["sales_index"]
-    exports0 = sales0 / (1.0 + tariff0)
     fixed0 = fixed_cost_unit * (aggregates["entrants_cost"] + sunk_cost_ratio * aggregates["incumbents_cost"])
-    operating0 = exports0 * margin0
-    labour = by_origin(exports0 - operating0, n_sectors) + by_destination(fixed0)
-    profits0 = by_origin(operating0 - fixed0, n_sectors)
-    revenue0 = by_destination(tariff0 * exports0)
-    expenditure0 = by_market(sales0, n_sectors)
-    spending0 = expenditure0.sum(axis=-1)
-    world_gdp0 = float((labour + profits0).sum())
-    deficit0 = spending0 - labour - profits0 - revenue0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        beta = np.where(spending0[:, None] > 0, expenditure0 / spending0[:, None], 0.0)
-    return LabourAccounts(scale=scale, tariff0=tariff0, sales0=sales0, fixed_cost_unit=fixed_cost_unit,
-                          labour=labour, profits0=profits0, tariff_revenue0=revenue0,
-                          deficit_share=deficit0 / world_gdp0, expenditure0=expenditure0, spending0=spending0,
-                          world_gdp0=world_gdp0, beta=beta)
+    return accounts_from_cells(scale, tariff0, sales0, margin0, fixed0, fixed_cost_unit, n_sectors)
 
 
 class _DynamicPeriod(_Period):

@@ -132,17 +132,27 @@ def labour_accounts(baseline, params, tail_cost, population):
         unit = np.where(open_cell, baseline.scale * margin0 / (1.0 + baseline.tariff)
                         * np.exp(np.where(open_cell, baseline.threshold, 0.0)), 0.0)
     fixed0 = params.sunk_cost_ratio * unit * cost_index[0]  # baseline sellers are incumbents
+    return accounts_from_cells(baseline.scale, baseline.tariff, sales0, margin0, fixed0, unit, n_sectors)
+
+
+def accounts_from_cells(scale, tariff0, sales0, margin0, fixed0, fixed_cost_unit, n_sectors):
+    """``LabourAccounts`` from baseline cells (B, R): consumer sales, margins and fixed costs paid.
+
+    Variable costs are paid in the origin's labour, fixed costs in the destination's; profits net of
+    fixed costs go to the origin; the deficit is what a region spends beyond its income, kept as a
+    share of world GDP."""
+    exports0 = sales0 / (1.0 + tariff0)
     operating0 = exports0 * margin0
     labour = by_origin(exports0 - operating0, n_sectors) + by_destination(fixed0)
     profits0 = by_origin(operating0 - fixed0, n_sectors)
-    revenue0 = by_destination(baseline.tariff * exports0)
+    revenue0 = by_destination(tariff0 * exports0)
     expenditure0 = by_market(sales0, n_sectors)
     spending0 = expenditure0.sum(axis=-1)
     world_gdp0 = float((labour + profits0).sum())
     deficit0 = spending0 - labour - profits0 - revenue0
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = np.where(spending0[:, None] > 0, expenditure0 / spending0[:, None], 0.0)
-    return LabourAccounts(scale=baseline.scale, tariff0=baseline.tariff, sales0=sales0, fixed_cost_unit=unit,
+    return LabourAccounts(scale=scale, tariff0=tariff0, sales0=sales0, fixed_cost_unit=fixed_cost_unit,
                           labour=labour, profits0=profits0, tariff_revenue0=revenue0,
                           deficit_share=deficit0 / world_gdp0, expenditure0=expenditure0, spending0=spending0,
                           world_gdp0=world_gdp0, beta=beta)

@@ -117,3 +117,12 @@ def make_calibration(folder, flows, tariffs=None, participation=None, firms=1000
     pl.DataFrame({"origin": [regions[i] for i in range(n_regions) for _ in sectors],
                   "sector": sectors * n_regions, "firms": [firms] * (n_regions * n_sectors)}).write_csv(folder / "firms.csv")
     return folder
+
+
+@pytest.fixture()
+def small_calibration(tmp_path):
+    """The dynamic model's small case (tests/test_dynamics.py, test_dynamic_ge.py): three regions, one sector, export participation 10-30%, EKK shocks on."""
+    flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
+    share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
+    return make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
+                            shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)

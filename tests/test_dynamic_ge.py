@@ -1,8 +1,6 @@
 """The ``ge`` closure with the dynamic firm model (``engine.dynamic_ge``): the per-period kernels
 against the all-periods kernel, convergence, the zero-policy and static special cases."""
 
-import zlib
-
 import numpy as np
 import polars as pl
 import pytest
@@ -12,20 +10,8 @@ from engine import config
 from engine.dynamics import Chain, rouwenhorst
 from kernels.dynamic import (dynamic_cell_sums, dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
                              dynamic_period_commit, dynamic_z_advance)
-from tests.conftest import make_calibration, write_scenario
+from tests.conftest import node_seed, write_scenario
 
-
-def _seed(name):
-    return zlib.crc32(name.encode())
-
-
-@pytest.fixture()
-def small_calibration(tmp_path):
-    """Three regions, one sector, export participation 10-30%, EKK shocks on."""
-    flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
-    share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
-    return make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
-                            shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
 
 
 def _scenario(tmp_path, name, body="", periods=12, mode="forward", settings="", sunk_cost_ratio=0.1):
@@ -70,7 +56,7 @@ def _start(case):
 
 
 def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(request):
-    seed = _seed(request.node.name)
+    seed = node_seed(request.node.nodeid)
     case = _random_case(np.random.default_rng(seed))
     n_periods, n_blocks, n_dest = case["thresholds"].shape[:3]
     keys, y, chain = case["keys"], case["y"], case["chain"]
@@ -102,7 +88,7 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
 def test_aggregates_are_continuous_and_rising_in_the_shift(request):
     """Hard count plus the marginal pair's fraction: continuous at every pair's entry point (where
     the hard count jumps) and non-decreasing in the shift."""
-    seed = _seed(request.node.name)
+    seed = node_seed(request.node.nodeid)
     case = _random_case(np.random.default_rng(seed), n_firms=200)
     pairs, z, status, _ = _start(case)
     entry = pairs[1]

@@ -1,10 +1,8 @@
 """The dynamic firm model (engine.dynamics, engine.dynamic_model, kernels.dynamic).
 
-Random inputs are drawn from a generator seeded by the test's own name (printed on failure through
-the assertion messages), so a failure reruns exactly.
+Random inputs are drawn from a generator seeded by the test's node id (``tests.conftest.node_seed``,
+printed on failure through the assertion messages), so a failure reruns exactly.
 """
-
-import zlib
 
 import numpy as np
 import polars as pl
@@ -16,20 +14,8 @@ from engine.errors import InputError
 from engine.scenario import load_scenario
 from kernels.dynamic import dynamic_cell_sums
 from tests import reference_dynamic
-from tests.conftest import make_calibration, write_scenario
+from tests.conftest import node_seed, write_scenario
 
-
-def _seed(name):
-    return zlib.crc32(name.encode())
-
-
-@pytest.fixture()
-def small_calibration(tmp_path):
-    """Three regions, one sector, export participation 10-30%, EKK shocks on."""
-    flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
-    share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
-    return make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
-                            shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
 
 
 def _scenario(tmp_path, name, body="", periods=24, mode="forward", extra=""):
@@ -74,7 +60,7 @@ def test_stationary_thresholds_have_the_sunk_cost_band_and_myopic_closed_form():
 
 
 def test_kernel_matches_numpy_reference_on_random_inputs(request):
-    seed = _seed(request.node.name)
+    seed = node_seed(request.node.nodeid)
     rng = np.random.default_rng(seed)
     n_blocks, n_dest, n_firms, n_periods = 3, 3, 250, 6
     grid, transition, invariant = rouwenhorst(5, 0.9, 0.4)
@@ -217,7 +203,7 @@ def test_dynamic_model_refuses_ge_fixed_wage_with_a_clear_error(tmp_path, small_
 def test_order_statistics_kernel_matches_a_sort(request):
     from kernels.dynamic import cell_order_statistics
 
-    seed = _seed(request.node.name)
+    seed = node_seed(request.node.nodeid)
     rng = np.random.default_rng(seed)
     costs = rng.normal(size=(3, 4, 50))
     costs[0, 0, 7] = np.inf  # a pair that never exports
