@@ -87,9 +87,12 @@ def main(verbose):
 @click.option("--dynamics", type=click.Choice(["static", "myopic", "forward"]), default=None,
               help="Firm model for every scenario: the static model, or dynamic firms that are myopic or "
                    "forward-looking (README 'Dynamics') [default: each scenario's [dynamics] mode].")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+              help="Where the dynamic model's firm loops run in PE: cpu, cuda (an NVIDIA GPU and the [cuda] "
+                   "extra) or auto (cuda when usable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
 def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, local_cluster, draws_per_chunk, threads,
-             calibration, closure, firm_output, dynamics, quiet):
+             calibration, closure, firm_output, dynamics, device, quiet):
     """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
 
     With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios
@@ -126,7 +129,7 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, l
     options = dict(draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite, resume=resume,
                    threads=threads, calibration=calibration, closure=closure, firm_output=firm_output,
                    draws_per_chunk=draws_per_chunk, scheduler=scheduler, local_cluster=local_cluster,
-                   command=command, dynamics=dynamics)
+                   command=command, dynamics=dynamics, device=device)
     if quiet:
         click.echo(str(run_simulate(names, **options).path))
         return

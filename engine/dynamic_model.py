@@ -24,9 +24,10 @@ from engine.dynamics import (
     solve_stationary,
     y_grid_for,
 )
+from engine import devices
 from engine.model import quantity_index, target_active, to_cells
 from kernels import block_keys, derive_key
-from kernels.dynamic import cell_order_statistics, dynamic_baseline_costs, dynamic_cell_sums
+from kernels.dynamic import cell_order_statistics
 
 #: Labels deriving the ``z`` and status streams from a block's productivity and shock keys.
 Z_STREAM = np.uint64(0x7A5F_0001)
@@ -53,12 +54,15 @@ class DynamicPopulation:
     weight: np.ndarray  # (B,) real firms per simulated firm
     flows: np.ndarray  # (B, R) baseline exports (data)
     tariff: np.ndarray  # (B, R) baseline tariff
+    device: str = "cpu"  # where the firm loops run (engine.devices): "cpu" or "cuda"
 
 
-def prepare(population, calibration, params):
+def prepare(population, calibration, params, device="cpu"):
     """Solve the stationary problem and calibrate the cell offsets of one draw.
 
-    ``population`` is an ``engine.model.Population`` (its per-block keys are reused).
+    ``population`` is an ``engine.model.Population`` (its per-block keys are reused). ``device``
+    ("cpu" or "cuda", resolved) runs the firm loops (``engine.devices``); the dynamic programme and
+    the order statistics stay on the CPU.
     """
     settings = params.dynamics
     n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
@@ -83,7 +87,7 @@ def prepare(population, calibration, params):
     m = population.n_firms
     costs = np.empty((n_regions * n_sectors, n_regions, m))
     initial = np.empty((n_regions * n_sectors, m), dtype=np.int64)
-    dynamic_baseline_costs(*keys, *kernel_params, m, chain.cum_invariant, y_grid[0], y_grid[1] - y_grid[0],
+    devices.dynamic_baseline_costs(device)(*keys, *kernel_params, m, chain.cum_invariant, y_grid[0], y_grid[1] - y_grid[0],
                            status_prob, thresholds, costs, initial)
     flows = to_cells(calibration.flows)
     active = target_active(to_cells(calibration.participation), m, flows)
@@ -92,7 +96,7 @@ def prepare(population, calibration, params):
                              z_score=z_score, stationary=stationary, y_grid=y_grid, status_prob=status_prob,
                              thresholds=thresholds, offset=offset, keys=keys, kernel_params=kernel_params,
                              weight=calibration.firms.reshape(-1) / m, flows=flows,
-                             tariff=to_cells(calibration.tariffs))
+                             tariff=to_cells(calibration.tariffs), device=device)
 
 
 def _between_order_statistics(costs, count):
@@ -210,10 +214,11 @@ def simulate_dynamic(population, path, params, model, labels):
     thresholds = np.ascontiguousarray(entry_thresholds(population, path, params, model, labels, factors))
     shape = (n_periods, *population.offset.shape)
     out = [np.empty(shape) for _ in range(6)]
-    dynamic_cell_sums(*population.keys, *population.kernel_params, population.n_firms, population.z_score,
-                      population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
-                      population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
-                      population.offset, thresholds, *out)
+    firm_loop = devices.dynamic_cell_sums(population.device)
+    firm_loop(*population.keys, *population.kernel_params, population.n_firms, population.z_score,
+              population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
+              population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
+              population.offset, thresholds, *out)
     active, sales_index, entries, exits, both, both_base = out
     base = sales_index[0]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -248,10 +253,10 @@ def _purchases(path, flows):
     return extra
 
 
-def dynamic_population(stream_keys, draw, n_firms, params, calibration):
+def dynamic_population(stream_keys, draw, n_firms, params, calibration, device="cpu"):
     """Keys and calibration of one draw's firms for the dynamic model (no ranking is needed)."""
     n_blocks = calibration.n_regions * calibration.n_sectors
     keys = SimpleNamespace(draw=draw, n_firms=n_firms,
                            productivity_keys=block_keys(np.uint64(stream_keys[0]), draw, n_blocks),
                            shock_keys=block_keys(np.uint64(stream_keys[1]), draw, n_blocks))
-    return prepare(keys, calibration, params)
+    return prepare(keys, calibration, params, device)

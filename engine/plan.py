@@ -22,6 +22,7 @@ from engine.calibration import load_calibration
 from engine.checks import check_plausibility, check_supports
 from engine.closures import simulate_scenario
 from engine.dynamic_model import dynamic_population
+from engine.devices import resolve_device
 from engine.errors import InputError
 from engine.model import calibrate, simulate_population
 from engine.paths import default_calibration_dir
@@ -65,6 +66,9 @@ class RunPlan:
     draws_columns : tuple of str
         Sampled-value columns of the ``draws`` table: the union over scenarios, so every part file
         of every scenario has one schema (null where a column does not apply).
+    device : {"cpu", "cuda"}
+        Where the dynamic model's firm loops run (``engine.devices``), resolved on the machine that
+        built the plan.
     """
 
     calibration: object
@@ -78,6 +82,7 @@ class RunPlan:
     firm_output: str | None
     draws_columns: tuple = field(default=())
     seed_record: object = None
+    device: str = "cpu"
 
     @property
     def seed(self):
@@ -110,7 +115,7 @@ class RunPlan:
             "seed": [str(self.seed_entropy), list(self.seed_spawn_key)],
             "draws": self.draws, "firms": self.firms, "draws_per_chunk": self.draws_per_chunk,
             "firm_output": self.firm_output, "closures": list(self.closures),
-            "dynamics": [s.dynamics.model_dump() for s in self.scenarios],
+            "dynamics": [s.dynamics.model_dump() for s in self.scenarios], "device": self.device,
             "calibration_sha256": digest.hexdigest(),
             "scenarios_sha256": [hashlib.sha256(s.text.encode()).hexdigest() for s in self.scenarios],
         }
@@ -124,13 +129,14 @@ def _check_int(name, value, low, high=None):
 
 def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS, seed=config.DEFAULT_SEED,
                calibration=None, closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK,
-               dynamics=None):
+               dynamics=None, device="cpu"):
     """Load and check every input, and freeze the run plan.
 
     Every bad input surfaces here, before any work: option ranges, scenario files, codes, every
     branch path's calendar, the supports of the uncertain parameters (analytically, so the check
     costs the same for 10 or 10^6 draws) and plausibility bounds. ``dynamics`` ("static", "myopic"
-    or "forward") overrides every scenario's ``[dynamics] mode``.
+    or "forward") overrides every scenario's ``[dynamics] mode``. ``device`` ("cpu", "cuda" or
+    "auto") runs the dynamic model's firm loops in partial equilibrium on a GPU (``engine.devices``).
 
     Raises
     ------
@@ -172,6 +178,11 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
                                               "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
                                               "static firm model) or run in partial equilibrium without firm rows",
                              "dynamics.mode")
+        if device != "cpu" and (scenario.dynamics.mode == "static" or closure_used != "pe"):
+            raise InputError("--device", f"{device} runs the dynamic model in partial equilibrium in this version; "
+                                         f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "
+                                         f"{closure_used!r}: use --device cpu, or --dynamics forward --closure pe",
+                             "device")
         model = ScenarioModel(scenario, calib)
         model.check_all_paths()
         check_supports(scenario, calib)
@@ -182,7 +193,8 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         models.append(model)
         closures.append(closure_used)
     root = base_sequence(seed)
-    return RunPlan(calibration=calib, models=tuple(models), closures=tuple(closures),
+    resolved = resolve_device(device)  # one clear error where CUDA was asked for and cannot run
+    return RunPlan(device=resolved, calibration=calib, models=tuple(models), closures=tuple(closures),
                    seed_entropy=root.entropy, seed_spawn_key=tuple(root.spawn_key), draws=draws, firms=firms,
                    draws_per_chunk=draws_per_chunk, firm_output=firm_output, draws_columns=tuple(sorted(columns)),
                    seed_record=str(root.entropy) if isinstance(seed, np.random.SeedSequence) else int(seed))
@@ -247,7 +259,7 @@ def simulate_draw(plan, draw, scratch=None):
             key = ("dynamic", key, params.dynamics, params.sunk_cost_ratio)
             if key not in cache:
                 cache[key] = (dynamic_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
-                                                 calib), None)
+                                                 calib, plan.device), None)
         elif key not in cache:
             n_regions, n_blocks = calib.n_regions, calib.n_regions * calib.n_sectors
             n_static = sum(1 for k in cache if k[0] != "dynamic")

@@ -138,7 +138,7 @@ def _progress_callback(progress, total, already):
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
              seed=config.DEFAULT_SEED, out=None, overwrite=False, resume=False, threads=None, calibration=None,
              closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress=None,
-             command=None, scheduler=None, local_cluster=None, executor=None, dynamics=None):
+             command=None, scheduler=None, local_cluster=None, executor=None, dynamics=None, device="cpu"):
     """Run scenarios x draws and write the results as Parquet.
 
     Each draw samples its parameters, policy path (branch points) and exchange-rate paths, is
@@ -172,6 +172,9 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         Equilibrium closure for every scenario; default each scenario's own (``pe`` if unset).
     dynamics : {None, "static", "myopic", "forward"}
         Firm model for every scenario; default each scenario's ``[dynamics] mode``.
+    device : {"cpu", "cuda", "auto"}
+        Where the dynamic model's firm loops run in partial equilibrium (``engine.devices``; the
+        ``[cuda]`` extra and an NVIDIA GPU); ``auto`` picks CUDA when it can run.
     firm_output : {None, "sample", "all"}
         Also write firm-level rows: the first ``config.FIRM_SAMPLE`` firms of each (origin,
         sector) (a random sample, since firm numbers are assigned at random) or all of them.
@@ -207,7 +210,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
                                 or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS):
         raise InputError("--threads", f"must be an integer from 1 to {numba.config.NUMBA_NUM_THREADS}, got {threads!r}")
     plan = build_plan(scenarios, draws=draws, firms=firms, seed=seed, calibration=calibration, closure=closure,
-                      firm_output=firm_output, draws_per_chunk=draws_per_chunk, dynamics=dynamics)
+                      firm_output=firm_output, draws_per_chunk=draws_per_chunk, dynamics=dynamics, device=device)
     if executor is None and scheduler is None:  # the work runs on this machine
         _check_memory(plan, available_memory(), local_cluster or 1)
 
@@ -339,7 +342,7 @@ def _manifest(plan, chunks, timings, command, executor):
         "calibration": {"source": plan.calibration.source, "regions": list(plan.calibration.regions),
                         "sectors": list(plan.calibration.sectors)},
         "scenarios": [{"name": s.name, "title": s.title, "source": s.source, "start": s.start,
-                       "periods": s.periods, "closure": c, "dynamics": s.dynamics.model_dump(),
+                       "periods": s.periods, "closure": c, "dynamics": s.dynamics.model_dump(), "device": plan.device,
                        "focus": s.focus.model_dump() if s.focus else None,
                        "text": s.text} for s, c in zip(plan.scenarios, plan.closures)],
         "tables": {"flows": {"grain": FLOWS_SCHEMA.metadata[b"grain"].decode(),

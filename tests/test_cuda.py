@@ -8,6 +8,7 @@ and this process build them alike with ``tests.cuda_cases``. The tests on a real
 """
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -297,3 +298,52 @@ def test_gpu_dynamic_equals_the_cpu_on_a_real_gpu(request):
     for i in (0, 2, 3):
         np.testing.assert_array_equal(g_sums[i], sums[i], err_msg=f"seed {seed}")
     np.testing.assert_allclose(g_sums[[1, 4, 5]], sums[[1, 4, 5]], rtol=1e-12, err_msg=f"seed {seed}")
+
+
+_ENGINE_ON_SIMULATOR = """
+import json, sys
+import numpy as np
+import engine
+from tests.conftest import make_calibration
+folder = sys.argv[1]
+flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
+share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
+cal = make_calibration(folder + "/cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
+                       shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
+with open(folder + "/s.toml", "w") as f:
+    f.write('name = "s"\\nstart = "2025-01"\\nperiods = 5\\nsunk_cost_ratio = 0.2\\n[dynamics]\\nmode = "forward"\\n'
+            '[[tariff]]\\ndate = "2025-03-01"\\nimporter = "R1"\\nexporter = "R0"\\nrate = "30%"\\n')
+out = {}
+for device in ("cpu", "cuda"):
+    run = engine.simulate([folder + "/s.toml"], draws=2, firms=64, seed=3, calibration=cal, device=device,
+                          out=folder + "/" + device)
+    table = run.flows.sort("draw", "period", "origin", "destination", "sector")
+    out[device] = {c: table[c].to_list() for c in ("exports", "exporters", "entries", "exits")}
+    out[device + "_manifest_device"] = run.manifest["scenarios"][0]["device"]
+print(json.dumps(out))
+"""
+
+
+@needs_numba_cuda
+def test_engine_runs_the_dynamic_model_on_cuda_and_equals_the_cpu(tmp_path):
+    """``engine.simulate(device="cuda")`` on the CUDA simulator: the dynamic model's firm loops run
+    through ``engine.devices`` and give the CPU's flows (counts equal, values to 1e-12)."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    done = subprocess.run([sys.executable, "-c", _ENGINE_ON_SIMULATOR, str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["cpu_manifest_device"] == "cpu" and result["cuda_manifest_device"] == "cuda"
+    for column in ("exporters", "entries", "exits"):
+        assert result["cuda"][column] == result["cpu"][column], column
+    np.testing.assert_allclose(result["cuda"]["exports"], result["cpu"]["exports"], rtol=1e-12)
+    assert sum(result["cpu"]["exits"]) > 0
+
+
+def test_device_cuda_is_refused_for_the_static_model_and_ge():
+    import engine
+    from engine.errors import InputError
+
+    for options in ({"dynamics": "static"}, {"closure": "ge"}):
+        with pytest.raises(InputError, match="--device|device"):
+            engine.simulate(draws=1, firms=100, device="cuda", **options)
