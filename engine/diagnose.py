@@ -4,7 +4,8 @@ Measured as Boehm, Levchenko & Pandalai-Nayar (AER 2023) measure it: partial equ
 permanent unanticipated bilateral tariff (on every sector of one exporter-importer pair) from
 period 1, against the same draws without it (common random numbers: the same firms and shocks).
 The elasticity of customs-value exports with respect to ``1 + tariff`` at horizon ``h`` is
-``(log X_h - log X0_h) / log((1 + t1) / (1 + t0))``, for monthly flows at 1, 3, 6, 12, 24, 60
+``(log X_h - log X0_h) / log((1 + t1) / (1 + t0))`` (the denominator averaged over sectors with
+baseline export weights, since MFN rates ``t0`` differ), for monthly flows at 1, 3, 6, 12, 24, 60
 and 120 months and for annual flows in year 1 (months 1-12) and years 8-10 (months 85-120). It
 is split into the intensive and extensive margins (the exact split of MODEL.md section 5, each
 divided by the flow without the tariff) and into price (customs unit value) and volume.
@@ -77,12 +78,18 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
                 .collect())
     weights = pair.filter(pl.col("period") == 0).select("scenario", "draw", "sector",
                                                         pl.col("exports").alias("weight"))
+    # the change in log(1 + tariff) each sector saw (MFN rates differ), weighted by baseline exports
+    changed = pair.filter(pl.col("period") == 1).select("scenario", "draw", "sector", "tariff")
+    step = (changed.filter(pl.col("scenario") == "with_tariff")
+            .join(changed.filter(pl.col("scenario") == "without_tariff"), on=["draw", "sector"], suffix="_0")
+            .join(weights.filter(pl.col("scenario") == "without_tariff"), on=["draw", "sector"]))
+    log_change = float((step["weight"] * (np.log1p(step["tariff"]) - np.log1p(step["tariff_0"]))).sum()
+                       / step["weight"].sum())
     flows = (pair.join(weights, on=["scenario", "draw", "sector"])
              .group_by("scenario", "draw", "period")
              .agg(pl.col("exports", "exports_intensive", "exports_extensive", "exporters", "exits").sum(),
                   (pl.col("export_price_index") * pl.col("weight")).sum().alias("price_weighted"))
              .sort("scenario", "draw", "period"))
-    log_change = float(np.log1p(tariff))  # relative to a baseline tariff t0: log((1+t0+t)/(1+t0)) ~ this
     windows = [(f"{h} months", (h, h)) for h in HORIZONS if h < periods]
     windows += [("year 1", (1, 12)), ("years 8-10", (85, 120))]
     rows = []

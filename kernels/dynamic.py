@@ -105,8 +105,8 @@ def inverse_uniform(y_low, y_step, values, level):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, stay_threshold, entry_threshold):
-    """The smallest cell offset ``c`` at which the pair exports in period 0, minus nothing: the pair
-    exports at the baseline iff ``c >= baseline_entry_cost``.
+    """The smallest cell offset ``c`` at which the pair exports in period 0: it exports at the
+    baseline iff ``c >= baseline_entry_cost``.
 
     With ``y = u + c``, the pair was an exporter before period 0 iff ``status_uniform <
     P(y)`` (``status_prob_column``: probability of last-period status 1 at the baseline, rising in
@@ -195,8 +195,8 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
     y_low, y_step, status_prob, stationary_thresholds :
         As in ``dynamic_baseline_costs``.
     offset : ndarray (B, R)
-        Calibrated cell offset ``c`` (``y = u + c``); ``+inf`` ... ``nan`` never: a cell with no
-        baseline flow has ``-inf`` and stays closed.
+        Calibrated cell offset ``c`` (``y = u + c``); a cell with no baseline flow has ``-inf``
+        and stays closed.
     thresholds : ndarray (T, B, R, Nz, 2)
         Entry-score thresholds by period, grid index and last status (period 0 is not used).
     out_active, out_sales, out_entries, out_exits : ndarray (T, B, R)
