@@ -73,7 +73,11 @@ def prepare(population, calibration, params, device="cpu"):
     discount = 0.0 if settings.mode == "myopic" else settings.discount
     z_scores = [(s - 1.0) * grid for s in params.sigma]
     y_grid = y_grid_for(np.concatenate(z_scores), lam)
-    stationary = [solve_stationary(z, chain, discount, lam, y_grid) for z in z_scores]
+    solved = {}  # sectors with the same sigma share one stationary solution
+    for s, z in zip(params.sigma, z_scores):
+        if float(s) not in solved:
+            solved[float(s)] = solve_stationary(z, chain, discount, lam, y_grid)
+    stationary = [solved[float(s)] for s in params.sigma]
     z_score = np.ascontiguousarray(np.stack([z_scores[b % n_sectors] for b in range(n_regions * n_sectors)]))
     status_prob = np.ascontiguousarray(np.stack([stationary[b % n_sectors].status_prob
                                                  for b in range(n_regions * n_sectors)]))

@@ -213,6 +213,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         entry = np.empty(n_firms)
         status = np.empty(n_firms, dtype=np.bool_)
         base = np.empty(n_firms, dtype=np.bool_)
+        visit = np.empty(n_firms, dtype=np.int64)
         paths = np.empty((n_periods, n_firms), dtype=np.int64)
         z_exp = np.exp(z_score[b])
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
@@ -230,7 +231,14 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
                           slp, sales, entry)
             c = offset[b, n]
+            # a pair that does not export in period 0 and whose entry score lies below every later
+            # threshold of its cell never exports: the later periods visit only the others (the
+            # sums run over the same pairs in the same order, so they are unchanged bit for bit)
+            lowest = np.inf
+            for t in range(1, n_periods):
+                lowest = min(lowest, thresholds[t, b, n].min())
             active, total = 0.0, 0.0
+            n_visit = 0
             for f in range(n_firms):
                 j = paths[0, f]
                 us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
@@ -239,6 +247,9 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                 a = c >= cost
                 status[f] = a
                 base[f] = a
+                if a or entry[f] >= lowest:
+                    visit[n_visit] = f
+                    n_visit += 1
                 sales[f] = np.exp(sales[f])  # from here on: exp(v)
                 if a:
                     active += 1.0
@@ -250,7 +261,8 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             for t in range(1, n_periods):
                 table = thresholds[t, b, n]
                 active, total, entries, exits, both, both_base = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-                for f in range(n_firms):
+                for k in range(n_visit):
+                    f = visit[k]
                     j = paths[t, f]
                     was = status[f]
                     a = entry[f] >= table[j, np.int64(was)]
