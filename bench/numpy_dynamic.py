@@ -1,7 +1,9 @@
 """``kernels.dynamic.dynamic_cell_sums`` written with NumPy array operations, for the speed ratio.
 
 The same model and random numbers (``bench.numpy_model``'s hash), vectorised over all firms and
-destinations of a block, one period at a time: what a careful NumPy user would write.
+destinations of a block, one period at a time: what a careful NumPy user would write. Like the
+kernel, the later periods visit only the firms that export somewhere in period 0 or could pass a
+later threshold somewhere (the kernel skips per pair, this version per firm).
 """
 
 import numpy as np
@@ -79,6 +81,12 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             base_value = value * z_exp[j0][:, None]
             out[0, 0, b] = base.sum(axis=0)
             out[1, 0, b] = out[4, 0, b] = out[5, 0, b] = np.where(base, base_value, 0.0).sum(axis=0)
+            # the kernel's shortcut, per firm: skip firms that export nowhere in period 0 and whose
+            # entry scores lie below every later threshold of each destination's cell
+            lowest = thresholds[1:, b].min(axis=(0, 2, 3)) if n_periods > 1 else np.full(n_dest, np.inf)
+            keep = (base | (entry >= lowest[None, :])).any(axis=1)
+            entry, value, status, base, base_value = entry[keep], value[keep], status[keep], base[keep], base_value[keep]
+            paths = paths[:, keep]
             dest = np.arange(n_dest)
             for t in range(1, n_periods):
                 j = paths[t]

@@ -21,11 +21,13 @@ import polars as pl
 HORIZONS = (1, 3, 6, 12, 24, 60, 120)
 
 
-def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cost_ratio):
+def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cost_ratio, parameters):
     lines = [f'name = "{name}"', 'start = "2025-01"', f"periods = {periods}",
              f'focus = {{ exporter = "{exporter}", importer = "{importer}" }}',
              f"sunk_cost_ratio = {sunk_cost_ratio!r}", "", "[dynamics]"]
     lines += [f"{k} = {v!r}".replace("'", '"') for k, v in dynamics.items()]
+    for key, value in parameters.items():
+        lines += ["", "[[parameter]]", f'name = "{key}"', 'dist = "fixed"', f"value = {float(value)!r}"]
     if tariff is not None:
         lines += ["", "[[tariff]]", 'date = "2025-02-01"', f'importer = "{importer}"', f'exporter = "{exporter}"',
                   'sectors = "ALL"', f"rate = {tariff!r}", 'mode = "add"']
@@ -33,7 +35,7 @@ def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cos
 
 
 def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, draws=4, firms=20_000, seed=2025,
-             periods=121, dynamics=None, sunk_cost_ratio=None, threads=None):
+             periods=121, dynamics=None, sunk_cost_ratio=None, parameters=None, threads=None):
     """Run the permanent-tariff experiment and return its elasticity profile.
 
     Parameters
@@ -49,6 +51,10 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
         ``[dynamics]`` settings (default: ``mode = "forward"`` with the default parameters).
     sunk_cost_ratio : float, optional
         Lambda (default: the calibrated default of ``engine.parameters``).
+    parameters : dict, optional
+        Firm parameters fixed for every sector (and origin) instead of the calibration's: ``sigma``,
+        ``theta``, ``shock_demand_sd``, ``shock_cost_sd``, ``shock_corr``, ``pass_through`` (a
+        scenario's ``[[parameter]]`` with ``dist = "fixed"``), to see what other values imply.
 
     Returns
     -------
@@ -70,10 +76,17 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
         files = []
         for name, rate in (("with_tariff", tariff), ("without_tariff", None)):
             path = Path(tmp) / f"{name}.toml"
-            path.write_text(_scenario_text(name, exporter, importer, rate, periods, dynamics, lam), encoding="utf-8")
+            path.write_text(_scenario_text(name, exporter, importer, rate, periods, dynamics, lam, parameters or {}),
+                            encoding="utf-8")
             files.append(path)
-        run = simulate(files, draws=draws, firms=firms, seed=seed, calibration=calibration, threads=threads,
-                       out=Path(tmp) / "run")
+        try:
+            run = simulate(files, draws=draws, firms=firms, seed=seed, calibration=calibration, threads=threads,
+                           out=Path(tmp) / "run")
+        except InputError as error:
+            if tmp not in error.source:
+                raise
+            # the experiment's own scenario files are temporary: name the settings instead
+            raise InputError("engine diagnose settings", error.reason, error.field) from None
         pair = (run.scan("flows").filter((pl.col("origin") == exporter) & (pl.col("destination") == importer))
                 .collect())
     weights = pair.filter(pl.col("period") == 0).select("scenario", "draw", "sector",

@@ -182,6 +182,36 @@ def test_gradual_adjustment_makes_the_short_run_elasticity_smaller(small_calibra
     assert 0 < churn < 0.2
 
 
+def test_diagnose_settings_change_what_they_name(small_calibration):
+    """``engine diagnose --set``: with no partial adjustment (half-life 0) the first month's volume
+    response is the frictionless one, larger than with the default half-life; a lower sigma lowers
+    it again (intensive margin about -sigma with full pass-through)."""
+    from engine.diagnose import diagnose
+
+    def first_month(**settings):
+        profile, _ = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=1, firms=2000,
+                              periods=13, **settings)
+        return {r["horizon"]: r for r in profile.iter_rows(named=True)}["1 months"]["intensive"]
+
+    default = first_month()
+    instant = first_month(dynamics={"half_life": 0.0})
+    instant_low_sigma = first_month(dynamics={"half_life": 0.0}, parameters={"sigma": 2.0})
+    assert instant < 2 * default < 0, (instant, default)
+    assert instant < instant_low_sigma < 0
+    assert 0.5 < instant_low_sigma / instant < 0.8  # (sigma - 1 ...) about 2 / 3 of the sigma = 3 response
+
+
+def test_diagnose_cli_refuses_bad_settings_with_one_line():
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    for item, message in (("foo=1", "unknown name 'foo'"), ("theta", "NAME=VALUE"), ("theta=abc", "NAME=VALUE")):
+        result = CliRunner().invoke(main, ["diagnose", "--set", item])
+        assert result.exit_code == 2 and "--set" in result.output and message in result.output, result.output
+        assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("persistence", "1.0", "less than 1"),
     ("half_life", "-3", "greater than or equal to 0"),
