@@ -101,7 +101,10 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
 
 
 def simulate_dynamic_scenario(population, path, params, closure="pe"):
-    """``simulate_scenario`` for the dynamic model: (CellResults, None, RegionResults).
+    """``simulate_scenario`` for the dynamic model: (CellResults, state, RegionResults).
+
+    ``state`` is the ``engine.dynamic_model.DynamicState`` in ``pe`` (firm-level rows are built
+    from it) and None in ``ge``.
 
     ``closure`` ``pe`` or ``ge`` (``engine.dynamic_ge``); ``ge_fixed_wage`` is refused.
     """
@@ -130,4 +133,4 @@ def simulate_dynamic_scenario(population, path, params, closure="pe"):
                       iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
     fields = {name: from_cells(cells[name], n_sectors) for name in CellResults.__dataclass_fields__}
     regions = region_results(accounts, markets, cells, params, n_sectors)
-    return CellResults(**fields), None, regions
+    return CellResults(**fields), cells["state"], regions

@@ -57,6 +57,21 @@ class DynamicPopulation:
     device: str = "cpu"  # where the firm loops run (engine.devices): "cpu" or "cuda"
 
 
+@dataclass(frozen=True, eq=False)
+class DynamicState:
+    """What firm-level rows of a dynamic PE draw need (``engine.output.dynamic_firm_batches``).
+
+    thresholds : ndarray (T, B, R, Nz, 2)
+        The entry-score thresholds the firm loop used.
+    unit_exports : ndarray (T, B, R)
+        Customs value of a simulated pair with sales score ``v + z_score = 0`` when it exports: it
+        sells ``unit_exports * exp(v + z_score[j])`` (all the real firms it stands for together).
+    """
+
+    thresholds: np.ndarray
+    unit_exports: np.ndarray
+
+
 def prepare(population, calibration, params, device="cpu"):
     """Solve the stationary problem and calibrate the cell offsets of one draw.
 
@@ -210,7 +225,8 @@ def simulate_dynamic(population, path, params, model, labels):
     Returns
     -------
     dict of (T, B, R) arrays: the ``engine.model.CellResults`` fields, and ``price_term_log``
-    (the log change of each firm's contribution to the CES price index, for regional accounts).
+    (the log change of each firm's contribution to the CES price index, for regional accounts);
+    and ``state``, the ``DynamicState`` that firm-level rows are built from.
     """
     n_sectors = params.sigma.size
     n_periods = path.fx.shape[0]
@@ -234,6 +250,7 @@ def simulate_dynamic(population, path, params, model, labels):
     exports = exports + _purchases(path, population.flows)
     weight = population.weight[:, None]
     return {
+        "state": DynamicState(thresholds=thresholds, unit_exports=per_index * value),
         "tariff": tariff, "exports": exports, "sales": exports * (1.0 + tariff),
         "tariff_revenue": exports * tariff, "exporters": weight * active,
         "entries": weight * entries, "exits": weight * exits,

@@ -106,6 +106,53 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
         }, schema=FIRMS_SCHEMA)
 
 
+def dynamic_firm_batches(population, state, params, calibration, dates, firm_output):
+    """Firm-level rows (pairs that export) of one draw and scenario of the dynamic model in PE.
+
+    ``population`` is an ``engine.dynamic_model.DynamicPopulation``, ``state`` the
+    ``DynamicState`` of the scenario's draw. ``productivity`` is the firm's current productivity
+    ``phi * exp(z_t)``; each simulated firm stands for ``weight`` real firms.
+    """
+    from kernels.dynamic import dynamic_firm_paths
+
+    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
+    m = population.n_firms
+    n_firms = m if firm_output == "all" else min(config.FIRM_SAMPLE, m)
+    firm_ids = np.arange(n_firms, dtype=np.int64)
+    n_periods = state.thresholds.shape[0]
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    regions = np.array(calibration.regions, dtype=object)
+    chain, y = population.chain, population.y_grid
+    for b in range(n_regions * n_sectors):
+        i, k = divmod(b, n_sectors)
+        slp = np.empty(n_firms)
+        z_index = np.empty((n_periods, n_firms), dtype=np.int64)
+        score = np.empty((n_firms, n_regions))
+        active = np.empty((n_periods, n_firms, n_regions), dtype=np.bool_)
+        dynamic_firm_paths(*(keys[b] for keys in population.keys), *(p[b] for p in population.kernel_params),
+                           chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], population.status_prob[b],
+                           population.thresholds[b], population.offset[b],
+                           np.ascontiguousarray(state.thresholds[:, b]), slp, z_index, score, active)
+        t, f, n = np.nonzero(active)
+        if t.size == 0:
+            continue
+        j = z_index[t, f]
+        sm1 = params.sigma[k] - 1.0
+        yield pa.RecordBatch.from_pydict({
+            "draw": pa.array(np.full(t.size, population.draw, dtype=np.int32)),
+            "period": pa.array(t.astype(np.int32)),
+            "date": pa.array(dates[t]),
+            "origin": pa.array(np.full(t.size, calibration.regions[i], dtype=object), pa.string()),
+            "sector": pa.array(np.full(t.size, calibration.sectors[k], dtype=object), pa.string()),
+            "firm_id": pa.array(firm_ids[f]),
+            "productivity": pa.array(np.exp(slp[f] / sm1 + population.z_score[b, j] / sm1)),
+            "weight": pa.array(np.full(t.size, population.weight[b])),
+            "destination": pa.array(regions[n], pa.string()),
+            "exports": pa.array(state.unit_exports[t, b, n] / population.weight[b]
+                                * np.exp(score[f, n] + population.z_score[b, j])),
+        }, schema=FIRMS_SCHEMA)
+
+
 def draws_table(records, columns):
     """Arrow table of one scenario's draws: ``draw``, ``path`` and every sampled value.
 

@@ -172,11 +172,11 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         if closure_used not in CLOSURES:
             raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
                                               f"{', '.join(CLOSURES)}", "closure")
-        if scenario.dynamics.mode != "static" and (firm_output or closure_used == "ge_fixed_wage"):
-            what = "--firm-output" if firm_output else f"closure {closure_used!r}"
+        if scenario.dynamics.mode != "static" and closure_used != "pe" and (firm_output or closure_used == "ge_fixed_wage"):
+            what = "--firm-output" if closure_used == "ge" else f"closure {closure_used!r}"
             raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
                                               "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
-                                              "static firm model) or run in partial equilibrium without firm rows",
+                                              "static firm model), or run in partial equilibrium (--closure pe)",
                              "dynamics.mode")
         if device != "cpu" and (scenario.dynamics.mode == "static" or closure_used != "pe"):
             raise InputError("--device", f"{device} runs the dynamic model in partial equilibrium in this version; "
@@ -243,7 +243,7 @@ def simulate_draw(plan, draw, scratch=None):
     NonFiniteResult
         A result is inf or NaN.
     """
-    from engine.output import firm_batches
+    from engine.output import dynamic_firm_batches, firm_batches
 
     calib, seed = plan.calibration, plan.seed
     scratch = [] if scratch is None else scratch
@@ -274,7 +274,9 @@ def simulate_draw(plan, draw, scratch=None):
         _finite(name, draw, cells)
         _finite(name, draw, accounts)
         firms = None
-        if plan.firm_output:
+        if plan.firm_output and baseline is None:  # the dynamic model (its PE state)
+            firms = list(dynamic_firm_batches(population, state, params, calib, path.dates, plan.firm_output))
+        elif plan.firm_output:
             firms = list(firm_batches(population, baseline, state, params, calib, path.dates, plan.firm_output))
         out[name] = ScenarioDraw(cells, accounts, {"draw": draw, "path": path.label, **record, **sampled}, firms)
     return out

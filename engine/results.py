@@ -79,7 +79,8 @@ FIRMS_SCHEMA = pa.schema(
     _KEYS + [
         _field("sector", pa.string(), "sector code"),
         _field("firm_id", pa.int64(), "simulated firm number within (origin, sector); same firm in every scenario"),
-        _field("productivity", pa.float64(), "Pareto productivity phi (>= 1)"),
+        _field("productivity", pa.float64(), "Pareto productivity phi (>= 1); with the dynamic model phi * exp(z), "
+               "its value in this period"),
         _field("weight", pa.float64(), "real firms this simulated firm stands for here (times its active "
                "fraction if it is the cell's marginal firm)", "firms"),
         _field("destination", pa.string(), "market the firm sells in"),

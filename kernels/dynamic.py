@@ -286,6 +286,58 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                 out_both_base[t, b, n] = both_base
 
 
+@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_theta, s_a, s_e, rho,
+                       cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds, offset,
+                       thresholds, out_slp, out_z, out_sales_score, out_active):
+    """The first ``F`` firms of one block, pair by pair and period by period (firm-level output).
+
+    The same decisions as ``dynamic_cell_sums`` makes for these firms (the same functions and
+    random numbers): over all ``M`` firms, the active pairs' ``exp(v + z_score[j])`` sum to its
+    ``out_sales``.
+
+    Parameters
+    ----------
+    productivity_key, shock_key, z_key, status_key : uint64
+        The block's keys.
+    sm1_over_theta, s_a, s_e, rho : float
+        The block's kernel parameters.
+    cum_invariant, cum_transition, y_low, y_step :
+        As in ``dynamic_cell_sums``.
+    status_prob : ndarray (Nz, Ny)
+    stationary_thresholds : ndarray (Nz, 2)
+    offset : ndarray (R,)
+    thresholds : ndarray (T, R, Nz, 2)
+    out_slp : ndarray (F,)
+        Output: each firm's scaled log productivity ``(sigma - 1) log phi``.
+    out_z : ndarray of int64 (T, F)
+        Output: grid index of each firm's ``z`` by period.
+    out_sales_score : ndarray (F, R)
+        Output: the pair's sales score ``v`` (it sells ``exp(v + z_score[j])`` times the cell factor).
+    out_active : ndarray of bool (T, F, R)
+        Output: whether the pair exports.
+    """
+    n_periods, n_dest = thresholds.shape[0], thresholds.shape[1]
+    n_firms = out_slp.size
+    sales = np.empty(n_firms)
+    entry = np.empty(n_firms)
+    fill_scaled_log_productivity(productivity_key, np.uint64(0), sm1_over_theta, out_slp)
+    _block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out_z)
+    for n in range(n_dest):
+        _block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, out_slp, sales, entry)
+        for f in range(n_firms):
+            out_sales_score[f, n] = sales[f]
+            j = out_z[0, f]
+            us = uniform_open0(hash_at(status_key, np.uint64(f * n_dest + n)))
+            cost = baseline_entry_cost(entry[f], us, y_low, y_step, status_prob[j], stationary_thresholds[j, 1],
+                                       stationary_thresholds[j, 0])
+            was = offset[n] >= cost
+            out_active[0, f, n] = was
+            for t in range(1, n_periods):
+                was = entry[f] >= thresholds[t, n, out_z[t, f], np.int64(was)]
+                out_active[t, f, n] = was
+
+
 # --- one period at a time (the general-equilibrium closure: engine.dynamic_ge) -----------------------
 #
 # The loops above run every period of a pair in one go. The ``ge`` closure needs each period's

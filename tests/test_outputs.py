@@ -219,6 +219,38 @@ def test_all_firm_output_adds_up_to_flows(tmp_path):
     assert result.firms["firm_id"].max() == 149
 
 
+def test_dynamic_model_firm_rows_add_up_to_flows(tmp_path):
+    """The dynamic model (the shipped scenario: forward-looking firms, tariff changes, beliefs):
+    with every firm written, weight * exports over a cell's firms is the cell's exports in every
+    period and the summed weights its exporters; firms enter and leave between periods. Japan's
+    purchase commitment (US farm goods) is added to flows as purchases, not firm sales: that cell's
+    exports are compared net of it."""
+    result = engine.simulate(SCENARIO, draws=1, firms=150, seed=7, out=tmp_path / "dyn", firm_output="all")
+    assert result.manifest["scenarios"][0]["text"].count('mode = "forward"') == 1
+    sums = result.firms.group_by(KEYS).agg((pl.col("weight") * pl.col("exports")).sum().alias("firm_exports"),
+                                           pl.col("weight").sum().alias("firm_count"))
+    purchase = (pl.col("origin") == "USA") & (pl.col("destination") == "JPN") & (pl.col("sector") == "agri_food")
+    purchases = result.flows.filter(purchase & (pl.col("period") > 0))["exports"] - result.flows.filter(
+        purchase & (pl.col("period") == 0))["exports"][0]
+    assert purchases.max() > 0  # the commitment is in force in some periods
+    joined = result.flows.filter(~purchase).join(sums, on=KEYS, how="left").with_columns(
+        pl.col("firm_exports").fill_null(0.0), pl.col("firm_count").fill_null(0.0))
+    np.testing.assert_allclose(joined["firm_exports"].to_numpy(), joined["exports"].to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(joined["firm_count"].to_numpy(), joined["exporters"].to_numpy(), rtol=1e-12)
+    n_periods = result.flows["period"].n_unique()
+    pairs = result.firms.group_by("firm_id", "origin", "sector", "destination").agg(pl.col("period").n_unique())
+    assert (pairs["period"] < n_periods).any() and (pairs["period"] == n_periods).any()
+    # productivity moves over time in the dynamic model: the same firm has several values
+    moves = result.firms.group_by("firm_id", "origin", "sector").agg(pl.col("productivity").n_unique())
+    assert (moves["productivity"] > 1).any()
+
+
+def test_dynamic_model_firm_rows_refused_in_ge_with_one_error(tmp_path):
+    with pytest.raises(engine.InputError, match="--closure pe"):
+        engine.simulate(SCENARIO, draws=1, firms=150, out=tmp_path / "x", firm_output="sample", closure="ge")
+    assert not (tmp_path / "x").exists()
+
+
 # --------------------------------------------------------------------------- manifest
 
 def test_manifest(run):
