@@ -172,8 +172,9 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         if closure_used not in CLOSURES:
             raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
                                               f"{', '.join(CLOSURES)}", "closure")
-        if scenario.dynamics.mode != "static" and closure_used != "pe" and (firm_output or closure_used == "ge_fixed_wage"):
-            what = "--firm-output" if closure_used == "ge" else f"closure {closure_used!r}"
+        dynamic = scenario.dynamics.mode != "static"
+        if dynamic and (closure_used == "ge_fixed_wage" or (firm_output and closure_used != "pe")):
+            what = f"closure {closure_used!r}" if closure_used == "ge_fixed_wage" else "--firm-output in ge"
             raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
                                               "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
                                               "static firm model), or run in partial equilibrium (--closure pe)",
