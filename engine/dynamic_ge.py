@@ -34,19 +34,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from engine import config
+from engine import config, devices
 from engine.dynamic_model import cell_factors, entry_thresholds
 from engine.equilibrium import ConvergenceError
 from engine.model import to_cells
 from engine.wage_equilibrium import _newton, _Period, accounts_from_cells
 from engine.welfare import region_accounts
-from kernels.dynamic import (
-    dynamic_initial_state,
-    dynamic_pair_scores,
-    dynamic_period_aggregates,
-    dynamic_period_commit,
-    dynamic_z_advance,
-)
 
 
 class DynamicFirms:
@@ -89,7 +82,7 @@ class DynamicFirms:
     def advance(self, period):
         """Move every firm's ``z`` to ``period`` (called once per period, in order)."""
         assert period == self.period + 1
-        dynamic_z_advance(self.z_keys, period, self.population.chain.cum_transition, self.z)
+        self._kernel["dynamic_z_advance"](self.z_keys, period, self.population.chain.cum_transition, self.z)
         self.period = period
 
     def aggregates(self, thresholds, shift):
@@ -108,8 +101,8 @@ class DynamicFirms:
         hard = [np.empty(stacked.shape) for _ in range(4)]
         marginal = np.empty((4, *stacked.shape))
         slope = np.empty((4, *stacked.shape))
-        dynamic_period_aggregates(self.sales, self.entry, self.eta, self.z, self.population.z_score, self.status,
-                                  thresholds, stacked, *hard, marginal, slope)
+        self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.z, self.population.z_score,
+                                                  self.status, thresholds, stacked, *hard, marginal, slope)
         if first:
             self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
         names = ("active", "sales_index", "entrants_cost", "incumbents_cost")
@@ -125,9 +118,10 @@ class DynamicFirms:
         """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
         returns its hard aggregates (B, R)."""
         out = [np.empty(shift.shape) for _ in range(8)]
-        dynamic_period_commit(self.sales, self.entry, self.eta, self.z, self.z_base, self.population.z_score,
-                              self.reference_status if reference else self.status, self.base, thresholds,
-                              np.ascontiguousarray(shift, dtype=np.float64), *out)
+        self._kernel["dynamic_period_commit"](
+            self.sales, self.entry, self.eta, self.z, self.z_base, self.population.z_score,
+            self.reference_status if reference else self.status, self.base, thresholds,
+            np.ascontiguousarray(shift, dtype=np.float64), *out)
         return dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost",
                          "incumbents_cost"), out))
 

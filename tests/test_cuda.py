@@ -237,6 +237,49 @@ def test_cuda_dynamic_cell_sums_equal_the_cpu_kernel(simulated):
     assert sums[2, 1:].sum() > 0 and sums[3, 1:].sum() > 0, f"no churn in the case, seed {DYNAMIC_SEED}"
 
 
+def _dynamic_ge_cpu():
+    case = cuda_cases.dynamic_ge_case(DYNAMIC_SEED, **cuda_cases.SIM_GE_SIZES)
+    return cuda_cases.run_dynamic_ge({name: getattr(dynamic, name) for name in cuda_cases.DYNAMIC_GE_KERNELS}, case)
+
+
+def test_cpu_entries_of_the_dynamic_ge_kernels_are_the_cpu_kernels():
+    for name in cuda_cases.DYNAMIC_GE_KERNELS:
+        assert devices.kernel(name, "cpu") is getattr(dynamic, name)
+    arrays = devices.state_arrays("cpu")
+    assert arrays.empty is np.empty and arrays.copy is np.copy
+
+
+@pytest.mark.parametrize("state", ["host", "device"])
+def test_cuda_dynamic_ge_kernels_equal_the_cpu_kernels(simulated, state):
+    """The per-period kernels of the ge closure (pair scores, period 0, ``z`` steps, aggregates at two
+    shifts, commits) chained over the periods, with NumPy arguments and with the state in device
+    memory: ``z`` indices, statuses and counts equal in every period; the scores and sums within
+    1e-12 relative (the order of the additions differs); the marginal pair's fraction and slopes
+    within 1e-10 (they divide by the gap between two entry points, which carries the scores' last-bit
+    differences); the same marginal pairs (zero pattern)."""
+    want = _dynamic_ge_cpu()
+    got = {name: simulated[f"ge_{state}_{name}"] for name in want}
+    seed = f"seed {DYNAMIC_SEED}"
+    for name in ("z", "status"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=f"{name}, {seed}")
+    np.testing.assert_array_equal(got["eta"], want["eta"], err_msg=seed)
+    for name in ("sales", "entry"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {seed}")
+    counts = {"initial": [0], "aggregates": [0], "commit": [0, 2, 3]}
+    for name, rows in counts.items():
+        axis = 0 if name == "initial" else 1
+        np.testing.assert_array_equal(np.take(got[name], rows, axis), np.take(want[name], rows, axis),
+                                      err_msg=f"{name} counts, {seed}")
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=0, err_msg=f"{name}, {seed}")
+    for name in ("marginal", "slope"):
+        np.testing.assert_array_equal(got[name] == 0, want[name] == 0, err_msg=f"{name} pattern, {seed}")
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=0, err_msg=f"{name}, {seed}")
+    # the case exercises what it should: churn, a closed cell, marginal pairs at the nonzero shifts
+    assert want["commit"][:, 2].sum() > 0 and want["commit"][:, 3].sum() > 0, seed
+    assert np.all(want["aggregates"][..., 0, -1] == 0) and not want["status"][:, 0, -1].any(), seed
+    assert np.count_nonzero(want["marginal"][:, 0, 1:]) > 0 and np.count_nonzero(want["slope"][:, 0, 1:]) > 0, seed
+
+
 @needs_numba_cuda
 def test_every_cuda_kernel_compiles_for_a_hopper_gpu():
     """The real CUDA target (not the simulator) accepts the translated per-firm functions: PTX for sm_90,
