@@ -49,30 +49,40 @@ class DynamicFirms:
     (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (320 MB for 20,000 firms,
     80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
     paths: the scenario's and the no-policy path's (``reference``).
+
+    The kernels are those of ``population.device`` (``engine.devices``: ``kernels.dynamic`` or
+    their CUDA twins); the per-pair and per-firm arrays live where they run (``state_arrays``: on
+    the GPU they stay in device memory for the whole draw, and each call moves only per-cell arrays).
     """
 
     def __init__(self, population):
         self.population = population
+        device = population.device
+        self._kernel = {name: devices.kernel(name, device) for name in (
+            "dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance", "dynamic_period_aggregates",
+            "dynamic_period_commit")}
+        arrays = devices.state_arrays(device)
         n_blocks, n_dest = population.offset.shape
         m = population.n_firms
         self.n_firms = m
-        self.sales = np.empty((n_blocks, n_dest, m))
-        self.entry = np.empty((n_blocks, n_dest, m))
-        self.eta = np.empty((n_blocks, n_dest, m), dtype=np.float32)
+        self.sales = arrays.empty((n_blocks, n_dest, m), np.float64)
+        self.entry = arrays.empty((n_blocks, n_dest, m), np.float64)
+        self.eta = arrays.empty((n_blocks, n_dest, m), np.float32)
         productivity_keys, shock_keys, self.z_keys, status_keys = population.keys
-        dynamic_pair_scores(productivity_keys, shock_keys, *population.kernel_params, m, self.sales, self.entry,
-                            self.eta)
-        self.z = np.empty((n_blocks, m), dtype=np.int64)
-        self.base = np.empty((n_blocks, n_dest, m), dtype=np.bool_)
+        self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m, self.sales,
+                                            self.entry, self.eta)
+        self.z = arrays.empty((n_blocks, m), np.int64)
+        self.base = arrays.empty((n_blocks, n_dest, m), np.bool_)
         out = [np.empty((n_blocks, n_dest)) for _ in range(4)]
         y = population.y_grid
-        dynamic_initial_state(self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0],
-                              population.status_prob, population.thresholds, population.offset, population.z_score,
-                              self.sales, self.entry, self.eta, self.z, self.base, *out)
+        self._kernel["dynamic_initial_state"](
+            self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0], population.status_prob,
+            population.thresholds, population.offset, population.z_score, self.sales, self.entry, self.eta, self.z,
+            self.base, *out)
         self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost"), out))
-        self.z_base = self.z.copy()
-        self.status = self.base.copy()
-        self.reference_status = self.base.copy()
+        self.z_base = arrays.copy(self.z)
+        self.status = arrays.copy(self.base)
+        self.reference_status = arrays.copy(self.base)
         with np.errstate(invalid="ignore"):
             reference = population.thresholds[:, None, :, :] - population.offset[:, :, None, None]
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))

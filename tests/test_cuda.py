@@ -290,7 +290,7 @@ def test_every_cuda_kernel_compiles_for_a_hopper_gpu():
         pytest.skip(done.stdout.strip())
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
-    assert len(lines) == 6 and all("calls 0" in line for line in lines), done.stdout
+    assert len(lines) == 11 and all("calls 0" in line for line in lines), done.stdout
     approx = {line.split()[0]: int(line.split("approx ")[1].split()[0]) for line in lines}
     # the fast float32 kernel uses the approximate intrinsics; the bit-compatible ones must not
     assert approx["register_kernel_float32_fast"] >= 4, done.stdout
@@ -348,7 +348,7 @@ import json, sys
 import numpy as np
 import engine
 from tests.conftest import make_calibration
-folder = sys.argv[1]
+folder, closure = sys.argv[1], sys.argv[2]
 flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
 share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
 cal = make_calibration(folder + "/cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
@@ -359,34 +359,80 @@ with open(folder + "/s.toml", "w") as f:
 out = {}
 for device in ("cpu", "cuda"):
     run = engine.simulate([folder + "/s.toml"], draws=2, firms=64, seed=3, calibration=cal, device=device,
-                          out=folder + "/" + device)
+                          closure=closure, out=folder + "/" + device)
     table = run.flows.sort("draw", "period", "origin", "destination", "sector")
     out[device] = {c: table[c].to_list() for c in ("exports", "exporters", "entries", "exits")}
     out[device + "_manifest_device"] = run.manifest["scenarios"][0]["device"]
+    out[device + "_manifest_closure"] = run.manifest["scenarios"][0]["closure"]
 print(json.dumps(out))
 """
 
 
 @needs_numba_cuda
-def test_engine_runs_the_dynamic_model_on_cuda_and_equals_the_cpu(tmp_path):
-    """``engine.simulate(device="cuda")`` on the CUDA simulator: the dynamic model's firm loops run
-    through ``engine.devices`` and give the CPU's flows (counts equal, values to 1e-12)."""
+@pytest.mark.parametrize("closure, rtol", [("pe", 1e-12), ("ge", 1e-10)])
+def test_engine_runs_the_dynamic_model_on_cuda_and_equals_the_cpu(tmp_path, closure, rtol):
+    """``engine.simulate(device="cuda")`` on the CUDA simulator: the dynamic model's firm loops (in
+    ``ge`` the per-period kernels inside the equilibrium's Newton steps) run through
+    ``engine.devices`` and give the CPU's flows: counts equal, values to 1e-12 in ``pe``; in ``ge``
+    entries and exits equal, exports and exporters (which include the marginal pair's fraction) to
+    1e-10 (the equilibrium's wages and market levels are solved from sums that differ in the last
+    bits; no count flips in this case)."""
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    done = subprocess.run([sys.executable, "-c", _ENGINE_ON_SIMULATOR, str(tmp_path)], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-c", _ENGINE_ON_SIMULATOR, str(tmp_path), closure], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["cpu_manifest_device"] == "cpu" and result["cuda_manifest_device"] == "cuda"
-    for column in ("exporters", "entries", "exits"):
+    assert result["cpu_manifest_closure"] == result["cuda_manifest_closure"] == closure
+    # entries and exits are committed (hard) counts; in ge, exporters include the marginal pair's fraction
+    for column in ("entries", "exits") if closure == "ge" else ("exporters", "entries", "exits"):
         assert result["cuda"][column] == result["cpu"][column], column
-    np.testing.assert_allclose(result["cuda"]["exports"], result["cpu"]["exports"], rtol=1e-12)
+    for column in ("exports", "exporters"):
+        np.testing.assert_allclose(result["cuda"][column], result["cpu"][column], rtol=rtol, err_msg=column)
     assert sum(result["cpu"]["exits"]) > 0
 
 
-def test_device_cuda_is_refused_for_the_static_model_and_ge():
+@pytest.mark.parametrize("options, names", [
+    ({"dynamics": "static"}, "dynamics.mode = 'static'"),
+    ({"dynamics": "static", "closure": "ge"}, "dynamics.mode = 'static'"),
+    ({"dynamics": "static", "closure": "ge_fixed_wage"}, "closure 'ge_fixed_wage'"),
+])
+def test_device_cuda_is_refused_for_the_static_model(options, names):
+    """The static model runs on the CPU only (with any closure): one clear error naming --device
+    (the dynamic model with ge_fixed_wage is refused before, for any device)."""
     import engine
     from engine.errors import InputError
 
-    for options in ({"dynamics": "static"}, {"closure": "ge"}):
-        with pytest.raises(InputError, match="--device|device"):
-            engine.simulate(draws=1, firms=100, device="cuda", **options)
+    with pytest.raises(InputError, match="--device|device") as error:
+        engine.simulate(draws=1, firms=100, device="cuda", **options)
+    assert names in str(error.value) and "--device cpu" in str(error.value)
+
+
+@needs_numba_cuda
+def test_cli_runs_the_dynamic_ge_closure_with_device_cuda_on_the_simulator(tmp_path):
+    """``engine simulate --closure ge --device cuda`` (the simulator as the GPU) runs and records the
+    device; ``--device cuda`` with the static model is one clear error, exit code 2, no traceback."""
+    from tests.conftest import make_calibration
+
+    flows = np.array([[[900.0], [60.0]], [[50.0], [700.0]]])
+    share = np.array([[[1.0], [0.3]], [[0.25], [1.0]]])
+    cal = make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, shock_demand_sd=0.5,
+                           shock_cost_sd=0.3, shock_corr=-0.3)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('name = "s"\nstart = "2025-01"\nperiods = 3\nsunk_cost_ratio = 0.2\n[dynamics]\n'
+                        'mode = "forward"\n[[tariff]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\n'
+                        'rate = "30%"\n')
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    command = [sys.executable, "-m", "engine.cli", "simulate", str(scenario), "--calibration", str(cal), "--draws",
+               "1", "--firms", "40", "--closure", "ge", "--device", "cuda", "--quiet"]
+    done = subprocess.run([*command, "--out", str(tmp_path / "run")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["scenarios"][0]["device"] == "cuda" and manifest["scenarios"][0]["closure"] == "ge"
+    refused = subprocess.run([*command, "--dynamics", "static", "--out", str(tmp_path / "static")], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2, refused.stderr
+    assert "--device" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "static").exists()
