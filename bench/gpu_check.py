@@ -6,8 +6,9 @@ under NumPy >= 2.5)::
 
     PYTHONUNBUFFERED=1 python bench/gpu_check.py $OUT/gpu_check.json
 
-It imports only NumPy, Numba, numba-cuda, ``kernels`` and ``tests.cuda_cases`` (not ``engine``,
-whose Polars and pydantic the GPU image may lack) and writes one JSON file with:
+Its kernel sections import only NumPy, Numba, numba-cuda, ``kernels`` and ``tests.cuda_cases`` (not
+``engine``, whose Polars and pydantic the GPU image may lack); the whole-run section imports
+``engine``. It writes one JSON file with:
 
 - ``agreement``: GPU against CPU on the default draw's size (80 blocks x 20,000 firms x 10
   destinations, 2 draws) for ``direct_cell_sums`` in float64 and float32, the batched launch, and
@@ -22,13 +23,24 @@ whose Polars and pydantic the GPU image may lack) and writes one JSON file with:
   compile run, host-device transfers of inputs and outputs included), and firm-destination-periods
   per second of the dynamic kernel (median of 5), with the CPU's time on the same machine; also
   float32 in both layouts and float32_fast, a sweep of the register layout over ``SWEEP`` (threads per
-  block, firms per thread), and the float32 kernels alone (CUDA events, no transfers).
+  block, firms per thread), and the float32 kernels alone (CUDA events, no transfers);
+- ``whole_runs`` (``bench/gpu_whole_runs.py``): whole draws of the default scenario (dynamic model,
+  20,000 firms) through the engine's per-draw unit on ``device="cpu"`` and ``"cuda"``, in the ``pe``
+  and ``ge`` closures: draws per second, the extrapolated time of 10^4 draws against the targets
+  (2 and 15 minutes), and the CPU-GPU agreement of the draws' aggregates (largest relative
+  difference per field, draws with count flips). This section imports ``engine`` (Polars, pydantic:
+  install the project there, ``pip install -e .``, or carry a virtual environment); without it, it
+  records the import error and the kernel sections still run. ``--whole-draws N`` (default 3 timed
+  draws after one untimed), ``--whole-firms``, ``--whole-calibration``, ``--whole-scenario`` size it;
+  ``--whole-only`` skips the kernel sections.
 
-``--quick`` runs tiny sizes (for trying the script on the CUDA simulator:
-``NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py out.json --quick``). Exit status 0 when every
-agreement check passes its tolerance, 1 when one does not, 2 when no GPU can be used.
+``--quick`` runs tiny kernel sizes and no whole runs (for trying the script on the CUDA simulator:
+``NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py out.json --quick``; whole runs on the simulator
+need a tiny calibration: ``tests/test_cuda.py`` runs ``--whole-only`` on one). Exit status 0 when
+every agreement check passes its tolerance, 1 when one does not, 2 when no GPU can be used.
 """
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -112,35 +124,8 @@ def _kernel_only(kc, cuda, case, firms, precision, repeats, evaluations):
             "firms_per_thread": kc.F32_FIRMS_PER_THREAD}
 
 
-def main(argv):
-    quick = "--quick" in argv
-    paths = [a for a in argv if not a.startswith("--")]
-    out_path = paths[0] if paths else os.path.join(os.environ.get("OUT", "."), "gpu_check.json")
-    warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)  # simulator only
-    import numba
-
-    report = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-              "numba_cuda": _version("numba-cuda"), "quick": quick, "agreement": {}, "speed": {}}
-
-    def write():
-        with open(out_path, "w") as handle:
-            json.dump(report, handle, indent=2)
-
-    try:
-        from kernels.cuda_device import SIMULATOR, cuda
-        report["simulator"] = SIMULATOR
-        if not cuda.is_available():
-            raise RuntimeError("numba.cuda.is_available() is False")
-        gpu = cuda.get_current_device()
-        name = getattr(gpu, "name", "CUDA simulator")
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        report["gpu"] = {"name": name, "compute_capability": list(getattr(gpu, "compute_capability", ()))}
-    except Exception as error:
-        report["error"] = f"no usable GPU: {type(error).__name__}: {error}"
-        write()
-        print(report["error"])
-        return 2
-
+def kernel_checks(report, write, quick, cuda, numba):
+    """The kernels' agreement with the CPU and their speed (``report["agreement"]``, ``report["speed"]``)."""
     from kernels import cpu, dynamic
     from kernels import cuda as kc
     from tests import cuda_cases
@@ -282,6 +267,65 @@ def main(argv):
         "evaluations_per_s": pair_periods / median, "cpu_s": cpu_s, "cpu_threads": numba.get_num_threads()}
     print(f"dynamic_cell_sums: {pair_periods / median / 1e9:.2f} G firm-destination-periods/s "
           f"(CPU {pair_periods / cpu_s / 1e9:.3f} G/s on {numba.get_num_threads()} threads)")
+    return ok
+
+
+def _arguments(argv):
+    parser = argparse.ArgumentParser(description="Agreement and speed of the CUDA kernels and of whole runs.")
+    parser.add_argument("out", nargs="?", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"),
+                        help="JSON file to write [default: $OUT/gpu_check.json]")
+    parser.add_argument("--quick", action="store_true", help="tiny kernel sizes (for the CUDA simulator)")
+    parser.add_argument("--whole-draws", type=int, default=None,
+                        help="timed whole draws per closure and device, after one untimed draw; 0: none "
+                             "[3; 0 with --quick]")
+    parser.add_argument("--whole-firms", type=int, default=None,
+                        help="firms per origin-sector of the whole runs [the engine's default]")
+    parser.add_argument("--whole-calibration", default=None, help="calibration folder [the embedded one]")
+    parser.add_argument("--whole-scenario", default=None, help="scenario file [the default scenario]")
+    parser.add_argument("--whole-only", action="store_true", help="only the whole runs (no kernel checks)")
+    return parser.parse_args(argv)
+
+
+def main(argv):
+    args = _arguments(argv)
+    quick = args.quick
+    out_path = args.out
+    warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)  # simulator only
+    import numba
+
+    report = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+              "numba_cuda": _version("numba-cuda"), "quick": quick, "agreement": {}, "speed": {}}
+
+    def write():
+        with open(out_path, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+    try:
+        from kernels.cuda_device import SIMULATOR, cuda
+        report["simulator"] = SIMULATOR
+        if not cuda.is_available():
+            raise RuntimeError("numba.cuda.is_available() is False")
+        gpu = cuda.get_current_device()
+        name = getattr(gpu, "name", "CUDA simulator")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        report["gpu"] = {"name": name, "compute_capability": list(getattr(gpu, "compute_capability", ()))}
+    except Exception as error:
+        report["error"] = f"no usable GPU: {type(error).__name__}: {error}"
+        write()
+        print(report["error"])
+        return 2
+
+    ok = True
+    if not args.whole_only:
+        ok &= kernel_checks(report, write, quick, cuda, numba)
+    whole_draws = args.whole_draws if args.whole_draws is not None else 0 if quick else 3
+    if whole_draws > 0:
+        from bench.gpu_whole_runs import whole_runs
+
+        report["whole_runs"] = whole_runs(whole_draws, args.whole_firms, args.whole_calibration,
+                                          args.whole_scenario, log=lambda line: print(line, flush=True))
+        ok &= report["whole_runs"].get("passed", True)
+        write()
     report["passed"] = bool(ok)
     write()
     print(json.dumps(report["agreement"], indent=1))

@@ -436,3 +436,43 @@ def test_cli_runs_the_dynamic_ge_closure_with_device_cuda_on_the_simulator(tmp_p
     assert refused.returncode == 2, refused.stderr
     assert "--device" in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "static").exists()
+
+
+@needs_numba_cuda
+def test_gpu_check_whole_runs_on_the_simulator(tmp_path):
+    """``bench/gpu_check.py --whole-only`` (the whole-run section of the prepared GPU script) on the CUDA
+    simulator with a tiny calibration: it times draws on both devices in pe and ge, extrapolates 10^4
+    draws, and finds the CPU's and the GPU's draws in agreement (no count flips, exports within the
+    stated tolerance); the script exits 0 and writes its JSON."""
+    from tests.conftest import make_calibration
+
+    flows = np.array([[[900.0], [60.0]], [[50.0], [700.0]]])
+    share = np.array([[[1.0], [0.3]], [[0.25], [1.0]]])
+    cal = make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, shock_demand_sd=0.5,
+                           shock_cost_sd=0.3, shock_corr=-0.3)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('name = "s"\nstart = "2025-01"\nperiods = 3\nsunk_cost_ratio = 0.2\n[dynamics]\n'
+                        'mode = "forward"\n[[tariff]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\n'
+                        'rate = "30%"\n')
+    out = tmp_path / "gpu_check.json"
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    done = subprocess.run([sys.executable, "bench/gpu_check.py", str(out), "--whole-only", "--whole-draws", "1",
+                           "--whole-firms", "40", "--whole-calibration", str(cal), "--whole-scenario", str(scenario)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["simulator"] is True and report["passed"] is True and report["agreement"] == {}
+    whole = report["whole_runs"]
+    assert whole["firms"] == 40 and whole["timed_draws"] == 1 and set(whole["closures"]) == {"pe", "ge"}
+    for closure, entry in whole["closures"].items():
+        for device in ("cpu", "cuda"):
+            timing = entry[device]
+            assert timing["device"] == device and timing["seconds"] > 0
+            assert timing["extrapolated_10k_draws_s"] == pytest.approx(1e4 / timing["draws_per_s"])
+            assert timing["meets_target"] == (timing["extrapolated_10k_draws_s"] <= timing["target_10k_draws_s"])
+        agreement = entry["agreement"]
+        assert agreement["draws"] == 2 and agreement["draws_with_count_flips"] == 0, closure
+        assert agreement["draws_without_flips_beyond_tolerance"] == 0, closure
+        assert 0 <= agreement["max_rel_difference_exports"] <= agreement["tolerance"], closure
+        assert "cells.exports" in agreement["max_normwise_difference_by_field"], closure
+    assert "whole runs ge on cuda" in done.stdout
