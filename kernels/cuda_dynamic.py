@@ -275,7 +275,8 @@ def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresho
             other = tid + step
             low[tid] = max(low[tid], low[other])
             # the two smallest of both multisets; the marginal pair is the smallest's (lowest firm on ties)
-            if high[other] < high[tid] or (high[other] == high[tid] and marginal[other] >= 0 and marginal[other] < marginal[tid]):
+            tie = high[other] == high[tid] and marginal[other] >= 0 and marginal[other] < marginal[tid]
+            if high[other] < high[tid] or tie:
                 next_high[tid] = min(high[tid], next_high[other])
                 high[tid] = high[other]
                 marginal[tid] = marginal[other]

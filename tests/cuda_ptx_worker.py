@@ -1,4 +1,5 @@
-"""Compiles every CUDA kernel of ``kernels.cuda`` and ``kernels.cuda_dynamic`` to PTX for a Hopper GPU (sm_90), without a GPU.
+"""Compiles every CUDA kernel of ``kernels.cuda`` and ``kernels.cuda_dynamic`` to PTX for a Hopper GPU
+(sm_90), without a GPU.
 
 The simulator runs the kernels as Python, so it cannot show that the real CUDA target accepts the
 translated per-firm functions (the libdevice bit casts, NumPy casts, local and shared arrays). This
