@@ -6,8 +6,9 @@ under NumPy >= 2.5)::
 
     PYTHONUNBUFFERED=1 python bench/gpu_check.py $OUT/gpu_check.json
 
-It imports only NumPy, Numba, numba-cuda, ``kernels`` and ``tests.cuda_cases`` (not ``engine``,
-whose Polars and pydantic the GPU image may lack) and writes one JSON file with:
+Its kernel sections import only NumPy, Numba, numba-cuda, ``kernels`` and ``tests.cuda_cases`` (not
+``engine``, whose Polars and pydantic the GPU image may lack); the whole-run section imports
+``engine``. It writes one JSON file with:
 
 - ``agreement``: GPU against CPU on the default draw's size (80 blocks x 20,000 firms x 10
   destinations, 2 draws) for ``direct_cell_sums`` in float64 and float32, the batched launch, and
@@ -16,19 +17,35 @@ whose Polars and pydantic the GPU image may lack) and writes one JSON file with:
   a flip can carry over periods through hysteresis) and the largest relative difference of the sums
   over the cells without flips; also the float32-against-float64 error; ``float32_fast`` (CUDA's fast
   intrinsics, no CPU twin) against CPU float64 with tolerance ``FAST_RTOL``/``FAST_FLIPS``, and the
-  bit-compatible float32 kernel in its other layout against CPU float32;
+  bit-compatible float32 kernel in its other layout against CPU float32; ``dynamic_ge``: the ge
+  closure's per-period kernels (``kernels.cuda_dynamic``, state in device memory) chained over 6
+  periods on 80 blocks x 10 destinations x 20,000 firms against the CPU's: ``z`` indices equal,
+  status flips and cells with count flips counted, sums within 1e-12 where counts agree;
 - ``speed``: firm-destination evaluations per second of the static kernel in float64 and float32
   (16 draws of the default size per launch, 2.6e8 evaluations; median of 20 timed launches after a
   compile run, host-device transfers of inputs and outputs included), and firm-destination-periods
   per second of the dynamic kernel (median of 5), with the CPU's time on the same machine; also
   float32 in both layouts and float32_fast, a sweep of the register layout over ``SWEEP`` (threads per
-  block, firms per thread), and the float32 kernels alone (CUDA events, no transfers).
+  block, firms per thread), and the float32 kernels alone (CUDA events, no transfers); and one
+  ``dynamic_period_aggregates`` call (two shifts, the call of a Newton step of the ge closure) on the
+  GPU (state on the device) and on the CPU;
+- ``whole_runs`` (``bench/gpu_whole_runs.py``): whole draws of the default scenario (dynamic model,
+  20,000 firms) through the engine's per-draw unit on ``device="cpu"`` and ``"cuda"``, in the ``pe``
+  and ``ge`` closures: draws per second, the extrapolated time of 10^4 draws against the targets
+  (2 and 15 minutes), and the CPU-GPU agreement of the draws' aggregates (largest relative
+  difference per field, draws with count flips). This section imports ``engine`` (Polars, pydantic:
+  install the project there, ``pip install -e .``, or carry a virtual environment); without it, it
+  records the import error and the kernel sections still run. ``--whole-draws N`` (default 3 timed
+  draws after one untimed), ``--whole-firms``, ``--whole-calibration``, ``--whole-scenario`` size it;
+  ``--whole-only`` skips the kernel sections.
 
-``--quick`` runs tiny sizes (for trying the script on the CUDA simulator:
-``NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py out.json --quick``). Exit status 0 when every
-agreement check passes its tolerance, 1 when one does not, 2 when no GPU can be used.
+``--quick`` runs tiny kernel sizes and no whole runs (for trying the script on the CUDA simulator:
+``NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py out.json --quick``; whole runs on the simulator
+need a tiny calibration: ``tests/test_cuda.py`` runs ``--whole-only`` on one). Exit status 0 when
+every agreement check passes its tolerance, 1 when one does not, 2 when no GPU can be used.
 """
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -112,35 +129,74 @@ def _kernel_only(kc, cuda, case, firms, precision, repeats, evaluations):
             "firms_per_thread": kc.F32_FIRMS_PER_THREAD}
 
 
-def main(argv):
-    quick = "--quick" in argv
-    paths = [a for a in argv if not a.startswith("--")]
-    out_path = paths[0] if paths else os.path.join(os.environ.get("OUT", "."), "gpu_check.json")
-    warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)  # simulator only
-    import numba
+def dynamic_ge_checks(report, write, quick, cuda):
+    """The ge closure's per-period kernels (``kernels.cuda_dynamic``) chained over the periods, GPU
+    (state in device memory, as ``engine.dynamic_ge`` keeps it) against CPU, and the time of one
+    ``dynamic_period_aggregates`` call (two shifts) on each."""
+    from kernels import cuda_dynamic as kd
+    from kernels import dynamic
+    from tests import cuda_cases
 
-    report = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-              "numba_cuda": _version("numba-cuda"), "quick": quick, "agreement": {}, "speed": {}}
+    blocks, dest, firms, periods = (3, 3, 200, 4) if quick else (80, 10, 20_000, 6)
+    case = cuda_cases.dynamic_ge_case(SEED, blocks, dest, firms, periods)
+    names = cuda_cases.DYNAMIC_GE_KERNELS
+    t0 = time.perf_counter()
+    want = cuda_cases.run_dynamic_ge({n: getattr(dynamic, n) for n in names}, case)
+    cpu_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    got = cuda_cases.run_dynamic_ge({n: getattr(kd, n) for n in names}, case, kd.device_empty, kd.device_copy,
+                                    lambda a: a.copy_to_host())
+    gpu_s = time.perf_counter() - t0
+    same = np.all(got["commit"][:, [0, 2, 3]] == want["commit"][:, [0, 2, 3]], axis=1)
+    entry = {"blocks": blocks, "destinations": dest, "firms": firms, "periods": periods,
+             "z_equal": bool(np.array_equal(got["z"], want["z"])),
+             "status_flips": int((got["status"] != want["status"]).sum()), "pairs": int(want["status"][0].size),
+             "commit_cells_with_count_flips": int((~same).sum()),
+             "aggregate_cells_with_count_flips": int((got["aggregates"][:, 0] != want["aggregates"][:, 0]).sum()),
+             "chain_s_cpu_incl_compile": cpu_s, "chain_s_gpu_incl_compile": gpu_s}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(got["commit"][:, [1, 4, 5]] - want["commit"][:, [1, 4, 5]]) / np.abs(want["commit"][:, [1, 4, 5]])
+    entry["commit_sums_max_rel_difference_where_no_flip"] = float(np.nan_to_num(
+        np.where(same[:, None] & (want["commit"][:, [1, 4, 5]] != 0), rel, 0.0)).max())
+    entry["passed"] = bool(entry["z_equal"] and entry["commit_sums_max_rel_difference_where_no_flip"] <= 1e-12)
+    report["agreement"]["dynamic_ge"] = entry
+    write()
+    # one aggregates call at two shifts, state on the device (the call a Newton step makes)
+    n_shifts = 2
+    sales, entry_scores = kd.device_empty((blocks, dest, firms)), kd.device_empty((blocks, dest, firms))
+    eta = kd.device_empty((blocks, dest, firms), np.float32)
+    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, sales, entry_scores, eta)
+    z = cuda.to_device(want["z"][-1])
+    status = cuda.to_device(want["status"][-1])
+    table = np.ascontiguousarray(case["thresholds"][-1])
+    shifts = np.ascontiguousarray(case["shifts"][-1])
+    outs = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]
+    host = [want[k] for k in ("sales", "entry", "eta")]
 
-    def write():
-        with open(out_path, "w") as handle:
-            json.dump(report, handle, indent=2)
+    def gpu_call():
+        kd.dynamic_period_aggregates(sales, entry_scores, eta, z, case["z_score"], status, table, shifts, *outs)
 
-    try:
-        from kernels.cuda_device import SIMULATOR, cuda
-        report["simulator"] = SIMULATOR
-        if not cuda.is_available():
-            raise RuntimeError("numba.cuda.is_available() is False")
-        gpu = cuda.get_current_device()
-        name = getattr(gpu, "name", "CUDA simulator")
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        report["gpu"] = {"name": name, "compute_capability": list(getattr(gpu, "compute_capability", ()))}
-    except Exception as error:
-        report["error"] = f"no usable GPU: {type(error).__name__}: {error}"
-        write()
-        print(report["error"])
-        return 2
+    def cpu_call():
+        dynamic.dynamic_period_aggregates(*host, want["z"][-1], case["z_score"], want["status"][-1], table, shifts,
+                                          *outs)
 
+    gpu_call()
+    cpu_call()
+    repeats = 2 if quick else 10
+    gpu_median, _ = _timed(gpu_call, repeats, cuda.synchronize)
+    cpu_median, _ = _timed(cpu_call, repeats, lambda: None)
+    evaluations = blocks * dest * firms * n_shifts
+    report["speed"]["dynamic_period_aggregates"] = {
+        "pair_shifts": evaluations, "median_s": gpu_median, "evaluations_per_s": evaluations / gpu_median,
+        "cpu_median_s": cpu_median, "cpu_evaluations_per_s": evaluations / cpu_median}
+    write()
+    print(f"dynamic_period_aggregates: {gpu_median * 1e3:.2f} ms per call on the GPU, {cpu_median * 1e3:.2f} ms "
+          f"on the CPU ({blocks} x {dest} x {firms} pairs, {n_shifts} shifts)", flush=True)
+    return entry["passed"]
+
+
+def kernel_checks(report, write, quick, cuda, numba):
+    """The kernels' agreement with the CPU and their speed (``report["agreement"]``, ``report["speed"]``)."""
     from kernels import cpu, dynamic
     from kernels import cuda as kc
     from tests import cuda_cases
@@ -230,6 +286,9 @@ def main(argv):
     report["agreement"]["dynamic"] = entry
     write()
 
+    # ---- agreement and speed: the ge closure's per-period kernels (kernels.cuda_dynamic), state on the device
+    ok &= dynamic_ge_checks(report, write, quick, cuda)
+
     # ---- speed
     repeats = 2 if quick else 20
     n_draws = 1 if quick else 16
@@ -282,6 +341,65 @@ def main(argv):
         "evaluations_per_s": pair_periods / median, "cpu_s": cpu_s, "cpu_threads": numba.get_num_threads()}
     print(f"dynamic_cell_sums: {pair_periods / median / 1e9:.2f} G firm-destination-periods/s "
           f"(CPU {pair_periods / cpu_s / 1e9:.3f} G/s on {numba.get_num_threads()} threads)")
+    return ok
+
+
+def _arguments(argv):
+    parser = argparse.ArgumentParser(description="Agreement and speed of the CUDA kernels and of whole runs.")
+    parser.add_argument("out", nargs="?", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"),
+                        help="JSON file to write [default: $OUT/gpu_check.json]")
+    parser.add_argument("--quick", action="store_true", help="tiny kernel sizes (for the CUDA simulator)")
+    parser.add_argument("--whole-draws", type=int, default=None,
+                        help="timed whole draws per closure and device, after one untimed draw; 0: none "
+                             "[3; 0 with --quick]")
+    parser.add_argument("--whole-firms", type=int, default=None,
+                        help="firms per origin-sector of the whole runs [the engine's default]")
+    parser.add_argument("--whole-calibration", default=None, help="calibration folder [the embedded one]")
+    parser.add_argument("--whole-scenario", default=None, help="scenario file [the default scenario]")
+    parser.add_argument("--whole-only", action="store_true", help="only the whole runs (no kernel checks)")
+    return parser.parse_args(argv)
+
+
+def main(argv):
+    args = _arguments(argv)
+    quick = args.quick
+    out_path = args.out
+    warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)  # simulator only
+    import numba
+
+    report = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+              "numba_cuda": _version("numba-cuda"), "quick": quick, "agreement": {}, "speed": {}}
+
+    def write():
+        with open(out_path, "w") as handle:
+            json.dump(report, handle, indent=2)
+
+    try:
+        from kernels.cuda_device import SIMULATOR, cuda
+        report["simulator"] = SIMULATOR
+        if not cuda.is_available():
+            raise RuntimeError("numba.cuda.is_available() is False")
+        gpu = cuda.get_current_device()
+        name = getattr(gpu, "name", "CUDA simulator")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        report["gpu"] = {"name": name, "compute_capability": list(getattr(gpu, "compute_capability", ()))}
+    except Exception as error:
+        report["error"] = f"no usable GPU: {type(error).__name__}: {error}"
+        write()
+        print(report["error"])
+        return 2
+
+    ok = True
+    if not args.whole_only:
+        ok &= kernel_checks(report, write, quick, cuda, numba)
+    whole_draws = args.whole_draws if args.whole_draws is not None else 0 if quick else 3
+    if whole_draws > 0:
+        from bench.gpu_whole_runs import whole_runs
+
+        report["whole_runs"] = whole_runs(whole_draws, args.whole_firms, args.whole_calibration,
+                                          args.whole_scenario, log=lambda line: print(line, flush=True))
+        ok &= report["whole_runs"].get("passed", True)
+        write()
     report["passed"] = bool(ok)
     write()
     print(json.dumps(report["agreement"], indent=1))

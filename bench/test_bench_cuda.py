@@ -2,7 +2,9 @@
 
 - ``cuda default draws``: 16 draws of the default draw (80 blocks x 20,000 firms x 10 destinations,
   2.6e8 firm-destination evaluations) in one launch of ``direct_cell_sums_draws``, float64, float32 and float32_fast (against CPU float64);
-- ``cuda dynamic``: ``dynamic_cell_sums`` on 40 blocks x 10 destinations x 20,000 firms x 24 periods.
+- ``cuda dynamic``: ``dynamic_cell_sums`` on 40 blocks x 10 destinations x 20,000 firms x 24 periods;
+- ``cuda dynamic ge``: one ``dynamic_period_aggregates`` call (two shifts) of the ge closure on 80 blocks
+  x 10 destinations x 20,000 firms, the per-pair state in device memory (``kernels.cuda_dynamic``).
 
 With benchmarks disabled (the default test run) each runs once on a small problem and checks its
 result against the CPU kernel. ``bench/gpu_check.py`` is the one-shot script for a lent GPU (agreement
@@ -77,3 +79,33 @@ def test_cuda_dynamic_cell_sums(benchmark, request, gpu):
     dynamic.dynamic_cell_sums(*sums, *want)
     np.testing.assert_array_equal(out[0], want[0])
     np.testing.assert_allclose(out[1], want[1], rtol=1e-12)
+
+
+@pytest.mark.benchmark(group="cuda dynamic ge")
+def test_cuda_dynamic_period_aggregates(benchmark, request, gpu):
+    """One ``dynamic_period_aggregates`` call at two shifts (a Newton step of the dynamic ge closure),
+    the per-pair state in device memory (``kernels.cuda_dynamic``), against the CPU kernel's result."""
+    from kernels import cuda_dynamic as kd
+
+    full = not benchmarks_disabled(request.config)
+    blocks, dest, firms = (80, 10, 20_000) if full else (4, 3, 2000)
+    case = cuda_cases.dynamic_ge_case(2025, blocks, dest, firms, n_periods=2)
+    names = cuda_cases.DYNAMIC_GE_KERNELS
+    want = cuda_cases.run_dynamic_ge({n: getattr(dynamic, n) for n in names}, case)
+    sales, entry = kd.device_empty((blocks, dest, firms)), kd.device_empty((blocks, dest, firms))
+    eta = kd.device_empty((blocks, dest, firms), np.float32)
+    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, sales, entry, eta)
+    z, status = kd.device_copy(want["z"][-1]), kd.device_copy(want["status"][-2])
+    table, shifts = np.ascontiguousarray(case["thresholds"][1]), np.ascontiguousarray(case["shifts"][1])
+    outs = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]
+    args = (sales, entry, eta, z, case["z_score"], status, table, shifts, *outs)
+    kd.dynamic_period_aggregates(*args)  # compile
+    benchmark.pedantic(kd.dynamic_period_aggregates, args=args, rounds=10 if full else 1, iterations=1)
+    evaluations = blocks * dest * firms * shifts.shape[0]
+    benchmark.extra_info.update(pair_shifts=evaluations)
+    if benchmark.stats:
+        benchmark.extra_info["evaluations_per_s"] = evaluations / benchmark.stats.stats.median
+    flips = np.abs(outs[0] - want["aggregates"][0, 0])
+    assert flips.max() <= 1, "a count flip: a score within rounding of a threshold (at most one pair per cell)"
+    same = flips == 0
+    np.testing.assert_allclose(outs[1][same], want["aggregates"][0, 1][same], rtol=1e-12)

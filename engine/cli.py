@@ -88,7 +88,7 @@ def main(verbose):
               help="Firm model for every scenario: the static model, or dynamic firms that are myopic or "
                    "forward-looking (README 'Dynamics') [default: each scenario's [dynamics] mode].")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
-              help="Where the dynamic model's firm loops run in PE: cpu, cuda (an NVIDIA GPU and the [cuda] "
+              help="Where the dynamic model's firm loops run (pe and ge): cpu, cuda (an NVIDIA GPU and the [cuda] "
                    "extra) or auto (cuda when usable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
 def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, local_cluster, draws_per_chunk, threads,

@@ -6,6 +6,8 @@ The engine calls a kernel through this module instead of importing it, e.g. in t
     devices.dynamic_baseline_costs(device)(*args)   # kernels.dynamic.dynamic_baseline_costs
     devices.direct_cell_sums(device, precision)(*args)  # kernels.cpu.direct_cell_sums(_f32)
     devices.batch_cell_sums(device, precision)(*args)   # many (keys, thresholds) at once, see below
+    devices.kernel("dynamic_period_commit", device)(*args)  # any kernel of KERNELS by name
+    devices.state_arrays(device).empty(shape, dtype)     # where a kernel's state lives between calls
 
 so there is no ``if gpu:`` in ``engine/``: ``device`` is ``"cpu"`` (default), ``"cuda"`` or ``"auto"``
 (CUDA when numba-cuda is installed and a usable NVIDIA GPU is present, else CPU), ``precision`` is
@@ -15,7 +17,11 @@ brute-force kernels only: the dynamic model and the ranking path are float64), o
 exp (``kernels.cuda_fastmath``: the same hashes and uniforms; not bit-compatible with the CPU float32
 kernel, whose polynomials the default ``"float32"`` reproduces bit for bit on the GPU).
 
-CUDA kernels live in ``kernels.cuda`` and need the optional extra ``pip install '.[cuda]'``
+The per-period kernels of the dynamic model's ``ge`` closure (``engine.dynamic_ge``) keep a draw's
+per-pair state between calls; ``state_arrays(device)`` allocates it where the kernels run (NumPy
+arrays on the CPU, device arrays on CUDA), so that it stays on the GPU from period to period.
+
+CUDA kernels live in ``kernels.cuda`` and ``kernels.cuda_dynamic`` and need the optional extra ``pip install '.[cuda]'``
 (numba-cuda); they are imported only when a CUDA kernel is asked for, so the CPU install never
 imports ``numba.cuda``. Bad values raise ``engine.errors.InputError`` naming the option and what is
 allowed; asking for ``cuda`` without numba-cuda or without a GPU says which is missing.
@@ -23,6 +29,7 @@ allowed; asking for ``cuda`` without numba-cuda or without a GPU says which is m
 
 import importlib
 import importlib.util
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -38,6 +45,11 @@ KERNELS = {
         "direct_cell_sums": "kernels.cpu:direct_cell_sums",
         "dynamic_baseline_costs": "kernels.dynamic:dynamic_baseline_costs",
         "dynamic_cell_sums": "kernels.dynamic:dynamic_cell_sums",
+        "dynamic_pair_scores": "kernels.dynamic:dynamic_pair_scores",
+        "dynamic_initial_state": "kernels.dynamic:dynamic_initial_state",
+        "dynamic_z_advance": "kernels.dynamic:dynamic_z_advance",
+        "dynamic_period_aggregates": "kernels.dynamic:dynamic_period_aggregates",
+        "dynamic_period_commit": "kernels.dynamic:dynamic_period_commit",
     },
     ("cpu", "float32"): {
         "direct_cell_sums": "kernels.cpu:direct_cell_sums_f32",
@@ -46,6 +58,11 @@ KERNELS = {
         "direct_cell_sums": "kernels.cuda:direct_cell_sums",
         "dynamic_baseline_costs": "kernels.cuda:dynamic_baseline_costs",
         "dynamic_cell_sums": "kernels.cuda:dynamic_cell_sums",
+        "dynamic_pair_scores": "kernels.cuda_dynamic:dynamic_pair_scores",
+        "dynamic_initial_state": "kernels.cuda_dynamic:dynamic_initial_state",
+        "dynamic_z_advance": "kernels.cuda_dynamic:dynamic_z_advance",
+        "dynamic_period_aggregates": "kernels.cuda_dynamic:dynamic_period_aggregates",
+        "dynamic_period_commit": "kernels.cuda_dynamic:dynamic_period_commit",
     },
     ("cuda", "float32"): {
         "direct_cell_sums": "kernels.cuda:direct_cell_sums_f32",
@@ -119,6 +136,31 @@ def kernel(name, device="cpu", precision="float64"):
                          field="precision")
     module, function = table[name].split(":")
     return getattr(importlib.import_module(module), function)
+
+
+#: device -> ("module:empty", "module:copy"): allocators of kernel state (``state_arrays``).
+STATE_ARRAYS = {
+    "cpu": ("numpy:empty", "numpy:copy"),
+    "cuda": ("kernels.cuda_dynamic:device_empty", "kernels.cuda_dynamic:device_copy"),
+}
+
+
+def state_arrays(device="cpu"):
+    """Allocators of arrays that the kernels of ``device`` read and change across calls.
+
+    Returns
+    -------
+    types.SimpleNamespace
+        ``empty(shape, dtype=float64)`` and ``copy(array)``: ``numpy.empty`` and ``numpy.copy`` on
+        the CPU; on CUDA the same for device arrays (``kernels.cuda_dynamic``), which every CUDA
+        kernel takes in place of NumPy arrays (no copy between host and device).
+    """
+    target = resolve_device(device)
+    functions = []
+    for entry in STATE_ARRAYS[target]:
+        module, function = entry.split(":")
+        functions.append(getattr(importlib.import_module(module), function))
+    return SimpleNamespace(empty=functions[0], copy=functions[1])
 
 
 def direct_cell_sums(device="cpu", precision="float64"):

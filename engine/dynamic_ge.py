@@ -34,19 +34,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from engine import config
+from engine import config, devices
 from engine.dynamic_model import cell_factors, entry_thresholds
 from engine.equilibrium import ConvergenceError
 from engine.model import to_cells
 from engine.wage_equilibrium import _newton, _Period, accounts_from_cells
 from engine.welfare import region_accounts
-from kernels.dynamic import (
-    dynamic_initial_state,
-    dynamic_pair_scores,
-    dynamic_period_aggregates,
-    dynamic_period_commit,
-    dynamic_z_advance,
-)
 
 
 class DynamicFirms:
@@ -56,30 +49,40 @@ class DynamicFirms:
     (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (320 MB for 20,000 firms,
     80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
     paths: the scenario's and the no-policy path's (``reference``).
+
+    The kernels are those of ``population.device`` (``engine.devices``: ``kernels.dynamic`` or
+    their CUDA twins); the per-pair and per-firm arrays live where they run (``state_arrays``: on
+    the GPU they stay in device memory for the whole draw, and each call moves only per-cell arrays).
     """
 
     def __init__(self, population):
         self.population = population
+        device = population.device
+        self._kernel = {name: devices.kernel(name, device) for name in (
+            "dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance", "dynamic_period_aggregates",
+            "dynamic_period_commit")}
+        arrays = devices.state_arrays(device)
         n_blocks, n_dest = population.offset.shape
         m = population.n_firms
         self.n_firms = m
-        self.sales = np.empty((n_blocks, n_dest, m))
-        self.entry = np.empty((n_blocks, n_dest, m))
-        self.eta = np.empty((n_blocks, n_dest, m), dtype=np.float32)
+        self.sales = arrays.empty((n_blocks, n_dest, m), np.float64)
+        self.entry = arrays.empty((n_blocks, n_dest, m), np.float64)
+        self.eta = arrays.empty((n_blocks, n_dest, m), np.float32)
         productivity_keys, shock_keys, self.z_keys, status_keys = population.keys
-        dynamic_pair_scores(productivity_keys, shock_keys, *population.kernel_params, m, self.sales, self.entry,
-                            self.eta)
-        self.z = np.empty((n_blocks, m), dtype=np.int64)
-        self.base = np.empty((n_blocks, n_dest, m), dtype=np.bool_)
+        self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m, self.sales,
+                                            self.entry, self.eta)
+        self.z = arrays.empty((n_blocks, m), np.int64)
+        self.base = arrays.empty((n_blocks, n_dest, m), np.bool_)
         out = [np.empty((n_blocks, n_dest)) for _ in range(4)]
         y = population.y_grid
-        dynamic_initial_state(self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0],
-                              population.status_prob, population.thresholds, population.offset, population.z_score,
-                              self.sales, self.entry, self.eta, self.z, self.base, *out)
+        self._kernel["dynamic_initial_state"](
+            self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0], population.status_prob,
+            population.thresholds, population.offset, population.z_score, self.sales, self.entry, self.eta, self.z,
+            self.base, *out)
         self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost"), out))
-        self.z_base = self.z.copy()
-        self.status = self.base.copy()
-        self.reference_status = self.base.copy()
+        self.z_base = arrays.copy(self.z)
+        self.status = arrays.copy(self.base)
+        self.reference_status = arrays.copy(self.base)
         with np.errstate(invalid="ignore"):
             reference = population.thresholds[:, None, :, :] - population.offset[:, :, None, None]
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
@@ -89,7 +92,7 @@ class DynamicFirms:
     def advance(self, period):
         """Move every firm's ``z`` to ``period`` (called once per period, in order)."""
         assert period == self.period + 1
-        dynamic_z_advance(self.z_keys, period, self.population.chain.cum_transition, self.z)
+        self._kernel["dynamic_z_advance"](self.z_keys, period, self.population.chain.cum_transition, self.z)
         self.period = period
 
     def aggregates(self, thresholds, shift):
@@ -108,8 +111,8 @@ class DynamicFirms:
         hard = [np.empty(stacked.shape) for _ in range(4)]
         marginal = np.empty((4, *stacked.shape))
         slope = np.empty((4, *stacked.shape))
-        dynamic_period_aggregates(self.sales, self.entry, self.eta, self.z, self.population.z_score, self.status,
-                                  thresholds, stacked, *hard, marginal, slope)
+        self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.z, self.population.z_score,
+                                                  self.status, thresholds, stacked, *hard, marginal, slope)
         if first:
             self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
         names = ("active", "sales_index", "entrants_cost", "incumbents_cost")
@@ -125,9 +128,10 @@ class DynamicFirms:
         """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
         returns its hard aggregates (B, R)."""
         out = [np.empty(shift.shape) for _ in range(8)]
-        dynamic_period_commit(self.sales, self.entry, self.eta, self.z, self.z_base, self.population.z_score,
-                              self.reference_status if reference else self.status, self.base, thresholds,
-                              np.ascontiguousarray(shift, dtype=np.float64), *out)
+        self._kernel["dynamic_period_commit"](
+            self.sales, self.entry, self.eta, self.z, self.z_base, self.population.z_score,
+            self.reference_status if reference else self.status, self.base, thresholds,
+            np.ascontiguousarray(shift, dtype=np.float64), *out)
         return dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost",
                          "incumbents_cost"), out))
 

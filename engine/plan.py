@@ -67,8 +67,8 @@ class RunPlan:
         Sampled-value columns of the ``draws`` table: the union over scenarios, so every part file
         of every scenario has one schema (null where a column does not apply).
     device : {"cpu", "cuda"}
-        Where the dynamic model's firm loops run (``engine.devices``), resolved on the machine that
-        built the plan.
+        Where the dynamic model's firm loops run (closures pe and ge; ``engine.devices``), resolved
+        on the machine that built the plan.
     """
 
     calibration: object
@@ -136,7 +136,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     branch path's calendar, the supports of the uncertain parameters (analytically, so the check
     costs the same for 10 or 10^6 draws) and plausibility bounds. ``dynamics`` ("static", "myopic"
     or "forward") overrides every scenario's ``[dynamics] mode``. ``device`` ("cpu", "cuda" or
-    "auto") runs the dynamic model's firm loops in partial equilibrium on a GPU (``engine.devices``).
+    "auto") runs the dynamic model's firm loops (closures ``pe`` and ``ge``) on a GPU (``engine.devices``).
 
     Raises
     ------
@@ -179,11 +179,11 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
                                               "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
                                               "static firm model), or run in partial equilibrium (--closure pe)",
                              "dynamics.mode")
-        if device != "cpu" and (scenario.dynamics.mode == "static" or closure_used != "pe"):
-            raise InputError("--device", f"{device} runs the dynamic model in partial equilibrium in this version; "
+        if device != "cpu" and (scenario.dynamics.mode == "static" or closure_used not in ("pe", "ge")):
+            raise InputError("--device", f"{device} runs the dynamic model (closures pe and ge) in this version; "
                                          f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "
-                                         f"{closure_used!r}: use --device cpu, or --dynamics forward --closure pe",
-                             "device")
+                                         f"{closure_used!r}: use --device cpu, or --dynamics forward with --closure pe "
+                                         "or ge", "device")
         model = ScenarioModel(scenario, calib)
         model.check_all_paths()
         check_supports(scenario, calib)

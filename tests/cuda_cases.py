@@ -15,6 +15,10 @@ from kernels.cpu import block_keys
 #: part empty) with the simulator's 32 threads; three destinations span two destination groups of
 #: the static kernel; the dynamic kernel's 128-firm chunks span two CUDA blocks.
 SIM_SIZES = {"n_blocks": 3, "n_dest": 3, "n_firms": 200, "n_periods": 5}
+#: Sizes of the per-period (ge closure) kernels' simulator comparison: 100 firms give each of the 32
+#: simulated threads of a per-cell CUDA block three or four firms (the order of a thread's scan
+#: matters for the marginal pair) and span four CUDA blocks of the per-firm kernels.
+SIM_GE_SIZES = {"n_blocks": 3, "n_dest": 3, "n_firms": 100, "n_periods": 4}
 #: Firms per CUDA block of the static kernel in the simulator runs (``firm_chunk`` argument).
 SIM_FIRM_CHUNK = 96
 #: Draws of the batched static launch in the simulator runs.
@@ -105,3 +109,74 @@ def run_dynamic(baseline_function, sums_function, case):
     out = [np.full((n_periods, n_blocks, n_dest), np.nan) for _ in range(6)]
     sums_function(*sums, *out)
     return costs, initial, np.stack(out)
+
+
+#: The per-period kernels of the dynamic ``ge`` closure, in the order ``run_dynamic_ge`` calls them.
+DYNAMIC_GE_KERNELS = ("dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance",
+                      "dynamic_period_aggregates", "dynamic_period_commit")
+
+
+def dynamic_ge_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_shifts=2):
+    """Inputs of the per-period kernels (``kernels.dynamic.dynamic_pair_scores`` ... ``dynamic_period_commit``).
+
+    The firms and tables of ``dynamic_case``; the closed cell (offset ``-inf``) has ``+inf``
+    thresholds (as ``engine.dynamic_model.entry_thresholds`` gives it). Per period, ``n_shifts``
+    threshold shifts for the aggregates (the first 0, as ``engine.dynamic_ge`` asks) and one shift
+    at which the state is committed.
+    """
+    baseline, sums = dynamic_case(seed, n_blocks, n_dest, n_firms, n_periods)
+    rng = np.random.default_rng([seed, 1])
+    thresholds = sums[-1].copy()
+    thresholds[:, 0, -1] = np.inf
+    shifts = rng.normal(0.0, 0.5, (n_periods, n_shifts, n_blocks, n_dest))
+    shifts[:, 0] = 0.0
+    commit_shift = rng.normal(0.0, 0.3, (n_periods, n_blocks, n_dest))
+    return {"keys": baseline[:4], "params": baseline[4:8], "n_firms": n_firms, "z_score": sums[9],
+            "cum_invariant": sums[10], "cum_transition": sums[11], "y_low": sums[12], "y_step": sums[13],
+            "status_prob": sums[14], "stationary": sums[15], "offset": sums[16], "thresholds": thresholds,
+            "shifts": shifts, "commit_shift": commit_shift}
+
+
+def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy):
+    """Run the per-period kernels over every period of ``case``; every output, on the host, by name.
+
+    ``kernels`` maps the names of ``DYNAMIC_GE_KERNELS`` to functions (the CPU kernels or their CUDA
+    twins). The per-pair state is allocated with ``empty`` and ``copy`` (NumPy, or device arrays:
+    ``engine.devices.state_arrays``) and read back with ``to_host``. Period 0 is the initial state;
+    in period ``t >= 1`` the ``z`` indices move, the aggregates are taken at ``shifts[t]`` and the
+    state is committed at ``commit_shift[t]``. (``to_host`` must copy: the state changes in place.)
+    """
+    keys, m = case["keys"], case["n_firms"]
+    n_blocks, n_dest = case["offset"].shape
+    sales, entry = empty((n_blocks, n_dest, m), np.float64), empty((n_blocks, n_dest, m), np.float64)
+    eta = empty((n_blocks, n_dest, m), np.float32)
+    kernels["dynamic_pair_scores"](keys[0], keys[1], *case["params"], m, sales, entry, eta)
+    z, status = empty((n_blocks, m), np.int64), empty((n_blocks, n_dest, m), np.bool_)
+    initial = [np.full((n_blocks, n_dest), np.nan) for _ in range(4)]
+    kernels["dynamic_initial_state"](keys[2], keys[3], case["cum_invariant"], case["y_low"], case["y_step"],
+                                     case["status_prob"], case["stationary"], case["offset"], case["z_score"], sales,
+                                     entry, eta, z, status, *initial)
+    out = {"sales": to_host(sales), "entry": to_host(entry), "eta": to_host(eta), "initial": np.stack(initial),
+           "z": [to_host(z)], "status": [to_host(status)], "aggregates": [], "marginal": [], "slope": [],
+           "commit": []}
+    z_base, base = copy(z), copy(status)
+    shifts = case["shifts"]
+    for t in range(1, shifts.shape[0]):
+        kernels["dynamic_z_advance"](keys[2], t, case["cum_transition"], z)
+        table = np.ascontiguousarray(case["thresholds"][t])
+        hard = [np.full(shifts.shape[1:], np.nan) for _ in range(4)]
+        marginal, slope = np.full((4, *shifts.shape[1:]), np.nan), np.full((4, *shifts.shape[1:]), np.nan)
+        kernels["dynamic_period_aggregates"](sales, entry, eta, z, case["z_score"], status, table,
+                                             np.ascontiguousarray(shifts[t]), *hard, marginal, slope)
+        committed = [np.full((n_blocks, n_dest), np.nan) for _ in range(8)]
+        kernels["dynamic_period_commit"](sales, entry, eta, z, z_base, case["z_score"], status, base, table,
+                                         np.ascontiguousarray(case["commit_shift"][t]), *committed)
+        out["aggregates"].append(np.stack(hard))
+        out["marginal"].append(marginal)
+        out["slope"].append(slope)
+        out["commit"].append(np.stack(committed))
+        out["z"].append(to_host(z))
+        out["status"].append(to_host(status))
+    for name in ("z", "status", "aggregates", "marginal", "slope", "commit"):
+        out[name] = np.stack(out[name])
+    return out

@@ -1,4 +1,5 @@
-"""Compiles every CUDA kernel of ``kernels.cuda`` to PTX for a Hopper GPU (sm_90), without a GPU.
+"""Compiles every CUDA kernel of ``kernels.cuda`` and ``kernels.cuda_dynamic`` to PTX for a Hopper GPU
+(sm_90), without a GPU.
 
 The simulator runs the kernels as Python, so it cannot show that the real CUDA target accepts the
 translated per-firm functions (the libdevice bit casts, NumPy casts, local and shared arrays). This
@@ -20,6 +21,7 @@ def main():
     from numba.cuda import types as T
 
     from kernels import cuda as kc
+    from kernels import cuda_dynamic as kd
     from kernels.cuda_device import cuda
 
     u1, u2 = T.uint64[::1], T.uint64[:, ::1]
@@ -36,6 +38,19 @@ def main():
     }
     register = (u2, u2, f1, f1, f1, f1, i8, f3, i8, T.int64[:, :, ::1], f3)
     kernels = {name: getattr(kc, name) for name in signatures}
+    # the per-period kernels of the dynamic ge closure (kernels.cuda_dynamic)
+    f4, f5, h3 = T.float64[:, :, :, ::1], T.float64[:, :, :, :, ::1], T.float32[:, :, ::1]
+    i2, b3 = T.int64[:, ::1], T.boolean[:, :, ::1]
+    dynamic_ge = {
+        "_pair_scores_kernel": (u1, u1, f1, f1, f1, f1, i8, i8, f3, f3, h3),
+        "_z_advance_kernel": (u1, i8, f2, i8, i2),
+        "_initial_state_kernel": (u1, u1, f1, T.float64, T.float64, f3, f3, f2, f2, f3, f3, h3, i2, b3, f2, f2, f2,
+                                  f2),
+        "_period_aggregates_kernel": (f3, f3, h3, i2, f2, b3, f4, f3, f3, f3, f3, f3, f4, f4),
+        "_period_commit_kernel": (f3, f3, h3, i2, i2, f2, b3, b3, f4, f2, f3),
+    }
+    for name, signature in dynamic_ge.items():
+        kernels[name], signatures[name] = getattr(kd, name), signature
     for precision in ("float32", "float32_fast"):
         name = f"register_kernel_{precision}"
         kernels[name], signatures[name] = kc.register_kernel(precision), register

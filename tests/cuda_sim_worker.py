@@ -41,6 +41,15 @@ def main(path, static_seed, dynamic_seed):
     costs, initial, sums = cuda_cases.run_dynamic(devices.dynamic_baseline_costs("cuda"),
                                                   devices.dynamic_cell_sums("cuda"), dynamic)
     results.update(dynamic_costs=costs, dynamic_initial=initial, dynamic_sums=sums)
+    # the per-period kernels of the dynamic ge closure: NumPy arguments (copied in and out per call),
+    # and the per-pair state in device memory (as engine.dynamic_ge keeps it)
+    ge_case = cuda_cases.dynamic_ge_case(dynamic_seed, **cuda_cases.SIM_GE_SIZES)
+    ge_kernels = {name: devices.kernel(name, "cuda") for name in cuda_cases.DYNAMIC_GE_KERNELS}
+    arrays = devices.state_arrays("cuda")
+    for label, options in (("host", {}), ("device", {"empty": arrays.empty, "copy": arrays.copy,
+                                                     "to_host": lambda a: a.copy_to_host()})):
+        for name, value in cuda_cases.run_dynamic_ge(ge_kernels, ge_case, **options).items():
+            results[f"ge_{label}_{name}"] = value
     results["seconds"] = np.array(time.perf_counter() - started)
     results["threads"] = np.array(kcuda.THREADS)
     # the bit-compatible float32 kernel in its other layout (shared-memory accumulators, as float64)

@@ -237,6 +237,49 @@ def test_cuda_dynamic_cell_sums_equal_the_cpu_kernel(simulated):
     assert sums[2, 1:].sum() > 0 and sums[3, 1:].sum() > 0, f"no churn in the case, seed {DYNAMIC_SEED}"
 
 
+def _dynamic_ge_cpu():
+    case = cuda_cases.dynamic_ge_case(DYNAMIC_SEED, **cuda_cases.SIM_GE_SIZES)
+    return cuda_cases.run_dynamic_ge({name: getattr(dynamic, name) for name in cuda_cases.DYNAMIC_GE_KERNELS}, case)
+
+
+def test_cpu_entries_of_the_dynamic_ge_kernels_are_the_cpu_kernels():
+    for name in cuda_cases.DYNAMIC_GE_KERNELS:
+        assert devices.kernel(name, "cpu") is getattr(dynamic, name)
+    arrays = devices.state_arrays("cpu")
+    assert arrays.empty is np.empty and arrays.copy is np.copy
+
+
+@pytest.mark.parametrize("state", ["host", "device"])
+def test_cuda_dynamic_ge_kernels_equal_the_cpu_kernels(simulated, state):
+    """The per-period kernels of the ge closure (pair scores, period 0, ``z`` steps, aggregates at two
+    shifts, commits) chained over the periods, with NumPy arguments and with the state in device
+    memory: ``z`` indices, statuses and counts equal in every period; the scores and sums within
+    1e-12 relative (the order of the additions differs); the marginal pair's fraction and slopes
+    within 1e-10 (they divide by the gap between two entry points, which carries the scores' last-bit
+    differences); the same marginal pairs (zero pattern)."""
+    want = _dynamic_ge_cpu()
+    got = {name: simulated[f"ge_{state}_{name}"] for name in want}
+    seed = f"seed {DYNAMIC_SEED}"
+    for name in ("z", "status"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=f"{name}, {seed}")
+    np.testing.assert_array_equal(got["eta"], want["eta"], err_msg=seed)
+    for name in ("sales", "entry"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {seed}")
+    counts = {"initial": [0], "aggregates": [0], "commit": [0, 2, 3]}
+    for name, rows in counts.items():
+        axis = 0 if name == "initial" else 1
+        np.testing.assert_array_equal(np.take(got[name], rows, axis), np.take(want[name], rows, axis),
+                                      err_msg=f"{name} counts, {seed}")
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=0, err_msg=f"{name}, {seed}")
+    for name in ("marginal", "slope"):
+        np.testing.assert_array_equal(got[name] == 0, want[name] == 0, err_msg=f"{name} pattern, {seed}")
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=0, err_msg=f"{name}, {seed}")
+    # the case exercises what it should: churn, a closed cell, marginal pairs at the nonzero shifts
+    assert want["commit"][:, 2].sum() > 0 and want["commit"][:, 3].sum() > 0, seed
+    assert np.all(want["aggregates"][..., 0, -1] == 0) and not want["status"][:, 0, -1].any(), seed
+    assert np.count_nonzero(want["marginal"][:, 0, 1:]) > 0 and np.count_nonzero(want["slope"][:, 0, 1:]) > 0, seed
+
+
 @needs_numba_cuda
 def test_every_cuda_kernel_compiles_for_a_hopper_gpu():
     """The real CUDA target (not the simulator) accepts the translated per-firm functions: PTX for sm_90,
@@ -247,7 +290,7 @@ def test_every_cuda_kernel_compiles_for_a_hopper_gpu():
         pytest.skip(done.stdout.strip())
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
-    assert len(lines) == 6 and all("calls 0" in line for line in lines), done.stdout
+    assert len(lines) == 11 and all("calls 0" in line for line in lines), done.stdout
     approx = {line.split()[0]: int(line.split("approx ")[1].split()[0]) for line in lines}
     # the fast float32 kernel uses the approximate intrinsics; the bit-compatible ones must not
     assert approx["register_kernel_float32_fast"] >= 4, done.stdout
@@ -300,12 +343,38 @@ def test_gpu_dynamic_equals_the_cpu_on_a_real_gpu(request):
     np.testing.assert_allclose(g_sums[[1, 4, 5]], sums[[1, 4, 5]], rtol=1e-12, err_msg=f"seed {seed}")
 
 
+def test_gpu_dynamic_ge_kernels_equal_the_cpu_on_a_real_gpu(request):
+    """The ge closure's per-period kernels with the state in device memory, chained over 8 periods on
+    6 blocks x 5 destinations x 5,000 firms: the same ``z`` indices; statuses and counts may differ
+    only through a score within rounding of a threshold (counted: at most 1 pair in 10^5); sums within
+    1e-12 where the counts agree."""
+    usable, reason = _real_gpu()
+    if not usable:
+        pytest.skip(f"no GPU: {reason}")
+    seed = zlib.crc32(request.node.name.encode())
+    case = cuda_cases.dynamic_ge_case(seed, n_blocks=6, n_dest=5, n_firms=5000, n_periods=8)
+    want = cuda_cases.run_dynamic_ge({name: getattr(dynamic, name) for name in cuda_cases.DYNAMIC_GE_KERNELS}, case)
+    arrays = devices.state_arrays("cuda")
+    got = cuda_cases.run_dynamic_ge({name: devices.kernel(name, "cuda") for name in cuda_cases.DYNAMIC_GE_KERNELS},
+                                    case, arrays.empty, arrays.copy, lambda a: a.copy_to_host())
+    np.testing.assert_array_equal(got["z"], want["z"], err_msg=f"seed {seed}")
+    flips = int((got["status"] != want["status"]).sum())
+    assert flips <= want["status"].size // 100_000, f"{flips} status flips, seed {seed}"
+    same = np.all(got["commit"][:, [0, 2, 3]] == want["commit"][:, [0, 2, 3]], axis=1)  # (T-1, B, R)
+    for k in (1, 4, 5):
+        np.testing.assert_allclose(got["commit"][:, k][same], want["commit"][:, k][same], rtol=1e-12,
+                                   err_msg=f"seed {seed}")
+    hard_same = got["aggregates"][:, 0] == want["aggregates"][:, 0]
+    np.testing.assert_allclose(got["aggregates"][:, 1][hard_same], want["aggregates"][:, 1][hard_same], rtol=1e-12,
+                               err_msg=f"seed {seed}")
+
+
 _ENGINE_ON_SIMULATOR = """
 import json, sys
 import numpy as np
 import engine
 from tests.conftest import make_calibration
-folder = sys.argv[1]
+folder, closure = sys.argv[1], sys.argv[2]
 flows = np.array([[[900.0], [60.0], [40.0]], [[50.0], [700.0], [30.0]], [[20.0], [25.0], [500.0]]])
 share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
 cal = make_calibration(folder + "/cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
@@ -316,34 +385,120 @@ with open(folder + "/s.toml", "w") as f:
 out = {}
 for device in ("cpu", "cuda"):
     run = engine.simulate([folder + "/s.toml"], draws=2, firms=64, seed=3, calibration=cal, device=device,
-                          out=folder + "/" + device)
+                          closure=closure, out=folder + "/" + device)
     table = run.flows.sort("draw", "period", "origin", "destination", "sector")
     out[device] = {c: table[c].to_list() for c in ("exports", "exporters", "entries", "exits")}
     out[device + "_manifest_device"] = run.manifest["scenarios"][0]["device"]
+    out[device + "_manifest_closure"] = run.manifest["scenarios"][0]["closure"]
 print(json.dumps(out))
 """
 
 
 @needs_numba_cuda
-def test_engine_runs_the_dynamic_model_on_cuda_and_equals_the_cpu(tmp_path):
-    """``engine.simulate(device="cuda")`` on the CUDA simulator: the dynamic model's firm loops run
-    through ``engine.devices`` and give the CPU's flows (counts equal, values to 1e-12)."""
+@pytest.mark.parametrize("closure, rtol", [("pe", 1e-12), ("ge", 1e-10)])
+def test_engine_runs_the_dynamic_model_on_cuda_and_equals_the_cpu(tmp_path, closure, rtol):
+    """``engine.simulate(device="cuda")`` on the CUDA simulator: the dynamic model's firm loops (in
+    ``ge`` the per-period kernels inside the equilibrium's Newton steps) run through
+    ``engine.devices`` and give the CPU's flows: counts equal, values to 1e-12 in ``pe``; in ``ge``
+    entries and exits equal, exports and exporters (which include the marginal pair's fraction) to
+    1e-10 (the equilibrium's wages and market levels are solved from sums that differ in the last
+    bits; no count flips in this case)."""
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    done = subprocess.run([sys.executable, "-c", _ENGINE_ON_SIMULATOR, str(tmp_path)], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-c", _ENGINE_ON_SIMULATOR, str(tmp_path), closure], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["cpu_manifest_device"] == "cpu" and result["cuda_manifest_device"] == "cuda"
-    for column in ("exporters", "entries", "exits"):
+    assert result["cpu_manifest_closure"] == result["cuda_manifest_closure"] == closure
+    # entries and exits are committed (hard) counts; in ge, exporters include the marginal pair's fraction
+    for column in ("entries", "exits") if closure == "ge" else ("exporters", "entries", "exits"):
         assert result["cuda"][column] == result["cpu"][column], column
-    np.testing.assert_allclose(result["cuda"]["exports"], result["cpu"]["exports"], rtol=1e-12)
+    for column in ("exports", "exporters"):
+        np.testing.assert_allclose(result["cuda"][column], result["cpu"][column], rtol=rtol, err_msg=column)
     assert sum(result["cpu"]["exits"]) > 0
 
 
-def test_device_cuda_is_refused_for_the_static_model_and_ge():
+@pytest.mark.parametrize("options, names", [
+    ({"dynamics": "static"}, "dynamics.mode = 'static'"),
+    ({"dynamics": "static", "closure": "ge"}, "dynamics.mode = 'static'"),
+    ({"dynamics": "static", "closure": "ge_fixed_wage"}, "closure 'ge_fixed_wage'"),
+])
+def test_device_cuda_is_refused_for_the_static_model(options, names):
+    """The static model runs on the CPU only (with any closure): one clear error naming --device
+    (the dynamic model with ge_fixed_wage is refused before, for any device)."""
     import engine
     from engine.errors import InputError
 
-    for options in ({"dynamics": "static"}, {"closure": "ge"}):
-        with pytest.raises(InputError, match="--device|device"):
-            engine.simulate(draws=1, firms=100, device="cuda", **options)
+    with pytest.raises(InputError, match="--device|device") as error:
+        engine.simulate(draws=1, firms=100, device="cuda", **options)
+    assert names in str(error.value) and "--device cpu" in str(error.value)
+
+
+@needs_numba_cuda
+def test_cli_runs_the_dynamic_ge_closure_with_device_cuda_on_the_simulator(tmp_path):
+    """``engine simulate --closure ge --device cuda`` (the simulator as the GPU) runs and records the
+    device; ``--device cuda`` with the static model is one clear error, exit code 2, no traceback."""
+    from tests.conftest import make_calibration
+
+    flows = np.array([[[900.0], [60.0]], [[50.0], [700.0]]])
+    share = np.array([[[1.0], [0.3]], [[0.25], [1.0]]])
+    cal = make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, shock_demand_sd=0.5,
+                           shock_cost_sd=0.3, shock_corr=-0.3)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('name = "s"\nstart = "2025-01"\nperiods = 3\nsunk_cost_ratio = 0.2\n[dynamics]\n'
+                        'mode = "forward"\n[[tariff]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\n'
+                        'rate = "30%"\n')
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    command = [sys.executable, "-m", "engine.cli", "simulate", str(scenario), "--calibration", str(cal), "--draws",
+               "1", "--firms", "40", "--closure", "ge", "--device", "cuda", "--quiet"]
+    done = subprocess.run([*command, "--out", str(tmp_path / "run")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["scenarios"][0]["device"] == "cuda" and manifest["scenarios"][0]["closure"] == "ge"
+    refused = subprocess.run([*command, "--dynamics", "static", "--out", str(tmp_path / "static")], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2, refused.stderr
+    assert "--device" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "static").exists()
+
+
+@needs_numba_cuda
+def test_gpu_check_whole_runs_on_the_simulator(tmp_path):
+    """``bench/gpu_check.py --whole-only`` (the whole-run section of the prepared GPU script) on the CUDA
+    simulator with a tiny calibration: it times draws on both devices in pe and ge, extrapolates 10^4
+    draws, and finds the CPU's and the GPU's draws in agreement (no count flips, exports within the
+    stated tolerance); the script exits 0 and writes its JSON."""
+    from tests.conftest import make_calibration
+
+    flows = np.array([[[900.0], [60.0]], [[50.0], [700.0]]])
+    share = np.array([[[1.0], [0.3]], [[0.25], [1.0]]])
+    cal = make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, shock_demand_sd=0.5,
+                           shock_cost_sd=0.3, shock_corr=-0.3)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('name = "s"\nstart = "2025-01"\nperiods = 3\nsunk_cost_ratio = 0.2\n[dynamics]\n'
+                        'mode = "forward"\n[[tariff]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\n'
+                        'rate = "30%"\n')
+    out = tmp_path / "gpu_check.json"
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    done = subprocess.run([sys.executable, "bench/gpu_check.py", str(out), "--whole-only", "--whole-draws", "1",
+                           "--whole-firms", "40", "--whole-calibration", str(cal), "--whole-scenario", str(scenario)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["simulator"] is True and report["passed"] is True and report["agreement"] == {}
+    whole = report["whole_runs"]
+    assert whole["firms"] == 40 and whole["timed_draws"] == 1 and set(whole["closures"]) == {"pe", "ge"}
+    for closure, entry in whole["closures"].items():
+        for device in ("cpu", "cuda"):
+            timing = entry[device]
+            assert timing["device"] == device and timing["seconds"] > 0
+            assert timing["extrapolated_10k_draws_s"] == pytest.approx(1e4 / timing["draws_per_s"])
+            assert timing["meets_target"] == (timing["extrapolated_10k_draws_s"] <= timing["target_10k_draws_s"])
+        agreement = entry["agreement"]
+        assert agreement["draws"] == 2 and agreement["draws_with_count_flips"] == 0, closure
+        assert agreement["draws_without_flips_beyond_tolerance"] == 0, closure
+        assert 0 <= agreement["max_rel_difference_exports"] <= agreement["tolerance"], closure
+        assert "cells.exports" in agreement["max_normwise_difference_by_field"], closure
+    assert "whole runs ge on cuda" in done.stdout
