@@ -84,8 +84,11 @@ def format_pair_summary(table, exporter, importer, base_label, last_label):
     return "\n".join(lines)
 
 
-def region_lines(result, scenario, regions_shown):
-    """Text lines: welfare, price index and tariff revenue in the last period, with bands."""
+def region_lines(result, scenario, regions_shown, welfare=True):
+    """Text lines: welfare, price index and tariff revenue in the last period, with bands.
+
+    With ``welfare=False`` (the ``pe`` closure, which measures no income) only the price index and
+    tariff revenue."""
     regions = result.scan("regions").filter(pl.col("scenario") == scenario)
     last = regions.select(pl.col("period").max()).collect().item()
     table = (regions.filter((pl.col("period") == last) & pl.col("region").is_in(list(regions_shown)))
@@ -97,6 +100,14 @@ def region_lines(result, scenario, regions_shown):
                                       ("lo", lambda e: e.quantile(BAND[0], "linear")),
                                       ("hi", lambda e: e.quantile(BAND[1], "linear")))))
              .collect())
+    if not welfare:
+        lines = [f"{'region':<8}{'price index change':>26}{'tariff revenue, $bn/yr':>30}"]
+        for code in regions_shown:
+            row = table.filter(pl.col("region") == code).row(0, named=True)
+            lines.append(f"{code:<8}{(row['price_index_mean'] - 1) * 100:>+9.2f}% [{(row['price_index_lo'] - 1) * 100:+.2f} "
+                         f"to {(row['price_index_hi'] - 1) * 100:+.2f}]  {row['tariff_revenue_mean'] / 1e3:>10.1f} "
+                         f"[{row['tariff_revenue_lo'] / 1e3:.1f}-{row['tariff_revenue_hi'] / 1e3:.1f}]")
+        return lines
     lines = [f"{'region':<8}{'real income change':>26}{'price index change':>30}{'tariff revenue, $bn/yr':>30}"]
     for code in regions_shown:
         row = table.filter(pl.col("region") == code).row(0, named=True)
@@ -177,8 +188,11 @@ def run_summary(result):
                  format_pair_summary(table, exporter, importer, dates[0].strftime("%Y-%m"),
                                      dates[1].strftime("%Y-%m"))]
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
-        lines += region_lines(result, record["name"], (importer, exporter))
-        if record["closure"] != "ge":
+        lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe")
+        if record["closure"] == "pe":
+            lines.append("  welfare: not measured in pe (wages fixed in local currency, profits left out of income); "
+                         "--closure ge gives real income, EV and their decomposition (docs/model.md)")
+        elif record["closure"] != "ge":
             lines.append(f"  note: {record['closure']} fixes wages in local currency and leaves profits out of income, "
                          "so exchange rates move welfare and foreign tariffs barely do; --closure ge (docs/model.md)")
         lines += branch_shares(pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet"))

@@ -20,6 +20,7 @@ ROW = re.compile(rf"^(\w+)\s+({NUMBER})\s+({NUMBER})\s+\[({NUMBER})-({NUMBER})\]
                  rf"({NUMBER})\s+({NUMBER})%\s+({NUMBER})$")
 REGION = re.compile(rf"^(\w+)\s+({NUMBER})% \[({NUMBER}) to ({NUMBER})\]\s+({NUMBER})% \[({NUMBER}) to ({NUMBER})\]"
                     rf"\s+({NUMBER}) \[({NUMBER})-({NUMBER})\]$")
+REGION_PE = re.compile(rf"^(\w+)\s+({NUMBER})% \[({NUMBER}) to ({NUMBER})\]\s+({NUMBER}) \[({NUMBER})-({NUMBER})\]$")
 BRANCH = re.compile(r"^  branch (\S+): (.*) of (\d+) draws$")
 UNREACHED = re.compile(r"^  branch (\S+): reached by none of the (\d+) draws$")
 COMPARISON = re.compile(rf"^  (\w+): ({NUMBER}) \[({NUMBER}) to ({NUMBER})\]$")
@@ -39,10 +40,9 @@ def assert_printed(text, value, what):
     assert abs(number(text) - value) <= tolerance, f"{what}: printed {text}, tables say {value!r}"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def _run(tmp_path_factory, *options):
     out = tmp_path_factory.mktemp("terminal") / "run"
-    result = CliRunner().invoke(main, ["simulate", *SCENARIOS, "--draws", str(DRAWS), "--firms", str(FIRMS),
+    result = CliRunner().invoke(main, ["simulate", *options, "--draws", str(DRAWS), "--firms", str(FIRMS),
                                        "--seed", str(SEED), "--out", str(out)])
     assert result.exit_code == 0, (result.output, result.exception)
     db = duckdb.connect()
@@ -50,6 +50,18 @@ def run(tmp_path_factory):
         db.execute(f"create view {table} as select * from read_parquet('{out}/{table}/*/*.parquet', "
                    "hive_partitioning = true, union_by_name = true)")
     return result.stdout, db
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The shipped scenarios in their own closure (pe)."""
+    return _run(tmp_path_factory, *SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def run_ge(tmp_path_factory):
+    """The default scenario in the ge closure (the static firm model: fast at this firm count)."""
+    return _run(tmp_path_factory, SCENARIOS[0], "--closure", "ge", "--dynamics", "static")
 
 
 def blocks(stdout):
@@ -114,8 +126,29 @@ def test_summary_table_numbers_are_the_flows_tables(run, scenario):
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_region_lines_are_the_regions_table(run, scenario):
+def test_pe_region_lines_are_the_regions_table_and_claim_no_welfare(run, scenario):
+    """pe measures no income: its region lines are the price index and tariff revenue only."""
     stdout, db = run
+    lines = blocks(stdout)[0][scenario]
+    assert not any("real income change" in line or "EV, $bn" in line for line in lines)
+    assert any(line.startswith("  welfare: not measured in pe") for line in lines)
+    printed = {m.group(1): m.groups()[1:] for m in map(REGION_PE.match, lines) if m}
+    assert set(printed) == {"USA", "JPN"}
+    for region, texts in printed.items():
+        values = db.execute(f"""
+            select (avg(price_index) - 1) * 100, (quantile_cont(price_index, 0.05) - 1) * 100,
+                   (quantile_cont(price_index, 0.95) - 1) * 100,
+                   avg(tariff_revenue) / 1e3, quantile_cont(tariff_revenue, 0.05) / 1e3,
+                   quantile_cont(tariff_revenue, 0.95) / 1e3
+            from regions where scenario = '{scenario}' and region = '{region}'
+              and period = (select max(period) from regions where scenario = '{scenario}')""").fetchone()
+        for j, (text, value) in enumerate(zip(texts, values)):
+            assert_printed(text, value, f"{scenario} {region} column {j}")
+
+
+def test_ge_region_lines_are_the_regions_table(run_ge):
+    stdout, db = run_ge
+    scenario = SCENARIOS[0]
     lines = blocks(stdout)[0][scenario]
     printed = {m.group(1): m.groups()[1:] for m in map(REGION.match, lines) if m}
     assert set(printed) == {"USA", "JPN"}
