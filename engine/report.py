@@ -117,15 +117,23 @@ class Report:
         else:
             self.notes.append(f"{name}: no price vs volume chart (the flows table has no unit value or quantity "
                               "column in this run)")
-        self._add(items, f"{name}.regions", charts.regions_chart(data.region_bands(), last_label),
-                  "Welfare is real income against the baseline (regions.real_income_change_pct).")
-        decomposition = data.welfare_decomposition()
-        if decomposition is not None:
-            self._add(items, f"{name}.welfare_decomposition",
-                      charts.welfare_decomposition_chart(decomposition, last_label),
-                      "Components of the real income change as the regions table reports them.")
+        if data.record.get("closure") == "pe":
+            # pe holds wages and leaves profits out of income: its real income is not welfare
+            self._add(items, f"{name}.regions", charts.regions_chart(data.region_bands(), last_label),
+                      "PE closure: real income here is accounting with wages fixed in local currency and profits "
+                      "left out of income (exchange rates move it, foreign tariffs barely do), not welfare; the "
+                      "price index and tariff revenue are meaningful. Welfare: run with --closure ge.")
+            self.notes.append(f"{name}: no welfare decomposition in the pe closure (--closure ge measures welfare)")
         else:
-            self.notes.append(f"{name}: no welfare decomposition (the regions table has no welfare_* columns)")
+            self._add(items, f"{name}.regions", charts.regions_chart(data.region_bands(), last_label),
+                      "Welfare is real income against the baseline (regions.real_income_change_pct).")
+            decomposition = data.welfare_decomposition()
+            if decomposition is not None:
+                self._add(items, f"{name}.welfare_decomposition",
+                          charts.welfare_decomposition_chart(decomposition, last_label),
+                          "Components of the real income change as the regions table reports them.")
+            else:
+                self.notes.append(f"{name}: no welfare decomposition (the regions table has no welfare_* columns)")
 
         headline = data.headline()
         y = headline["change_pct"].to_numpy()

@@ -77,9 +77,10 @@ DRAWS, FIRMS, SEED = 8, 2000, 11
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     scenario = write_scenario(folder, ONE_INPUT, "one_input")
-    # firm rows (the size deciles) come from the static firm model; the dynamic one writes none yet
+    # ge, so that the welfare charts are drawn; firm rows (the size deciles) in ge come from the
+    # static firm model
     return engine.simulate(["us_japan_2025", scenario], draws=DRAWS, firms=FIRMS, seed=SEED,
-                           out=folder / "run", firm_output="sample", dynamics="static")
+                           out=folder / "run", firm_output="sample", dynamics="static", closure="ge")
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +294,20 @@ def test_optional_columns_are_shown_when_present(run, tmp_path):
     assert last == pytest.approx(1.0 + 0.01 * data.last_period, rel=1e-9)  # volume = exports / unit value
     decomposition = ScenarioData(engine.SimulationResult(copy), record).welfare_decomposition()
     assert decomposition["component"].unique().to_list() == ["terms of trade"]
+
+
+def test_pe_report_draws_no_welfare_decomposition_and_says_why(tmp_path):
+    """pe measures no income: the report keeps the regions chart (prices, tariff revenue) with a
+    caption saying its real income is not welfare, and leaves the decomposition out with a note.
+    The dynamic firm model's rows give the size deciles."""
+    run = engine.simulate("us_japan_2025", draws=2, firms=500, seed=SEED, out=tmp_path / "pe", firm_output="sample")
+    built = build_report(run.path)
+    assert "us_japan_2025.regions" in built.charts and "us_japan_2025.firm_deciles" in built.charts
+    assert "us_japan_2025.welfare_decomposition" not in built.charts
+    assert any("pe closure" in n and "--closure ge" in n for n in built.notes)
+    captions = [caption for section in built.sections for name, caption in section["items"]
+                if name == "us_japan_2025.regions"]
+    assert captions and "not welfare" in captions[0]
 
 
 def test_report_of_a_scenario_without_uncertain_inputs(tmp_path):
