@@ -92,18 +92,26 @@ def firm_batches(population, baseline, state, params, calibration, dates, firm_o
         t, f, n = np.nonzero(share)
         if t.size == 0:
             continue
-        yield pa.RecordBatch.from_pydict({
-            "draw": pa.array(np.full(t.size, population.draw, dtype=np.int32)),
-            "period": pa.array(t.astype(np.int32)),
-            "date": pa.array(dates[t]),
-            "origin": pa.array(np.full(t.size, calibration.regions[i], dtype=object), pa.string()),
-            "sector": pa.array(np.full(t.size, calibration.sectors[k], dtype=object), pa.string()),
-            "firm_id": pa.array(firms[f]),
-            "productivity": pa.array(np.exp(slp[f] / (params.sigma[k] - 1.0))),
-            "weight": pa.array(baseline.weight[b] * share[t, f, n]),
-            "destination": pa.array(regions[n], pa.string()),
-            "exports": pa.array(state.unit_exports[t, b, n] * np.exp(sales[f, n])),
-        }, schema=FIRMS_SCHEMA)
+        yield _firm_batch(population.draw, t, dates[t], calibration.regions[i], calibration.sectors[k], firms[f],
+                          np.exp(slp[f] / (params.sigma[k] - 1.0)), baseline.weight[b] * share[t, f, n], regions[n],
+                          state.unit_exports[t, b, n] * np.exp(sales[f, n]))
+
+
+def _firm_batch(draw, period, date, origin, sector, firm_id, productivity, weight, destination, exports):
+    """One Arrow record batch of firm rows (arrays of one length; draw, origin and sector scalars)."""
+    rows = period.size
+    return pa.RecordBatch.from_pydict({
+        "draw": pa.array(np.full(rows, draw, dtype=np.int32)),
+        "period": pa.array(period.astype(np.int32)),
+        "date": pa.array(date),
+        "origin": pa.array(np.full(rows, origin, dtype=object), pa.string()),
+        "sector": pa.array(np.full(rows, sector, dtype=object), pa.string()),
+        "firm_id": pa.array(firm_id),
+        "productivity": pa.array(productivity),
+        "weight": pa.array(np.broadcast_to(weight, (rows,))),
+        "destination": pa.array(destination, pa.string()),
+        "exports": pa.array(exports),
+    }, schema=FIRMS_SCHEMA)
 
 
 def dynamic_firm_batches(population, state, params, calibration, dates, firm_output):
@@ -138,19 +146,10 @@ def dynamic_firm_batches(population, state, params, calibration, dates, firm_out
             continue
         j = z_index[t, f]
         sm1 = params.sigma[k] - 1.0
-        yield pa.RecordBatch.from_pydict({
-            "draw": pa.array(np.full(t.size, population.draw, dtype=np.int32)),
-            "period": pa.array(t.astype(np.int32)),
-            "date": pa.array(dates[t]),
-            "origin": pa.array(np.full(t.size, calibration.regions[i], dtype=object), pa.string()),
-            "sector": pa.array(np.full(t.size, calibration.sectors[k], dtype=object), pa.string()),
-            "firm_id": pa.array(firm_ids[f]),
-            "productivity": pa.array(np.exp(slp[f] / sm1 + population.z_score[b, j] / sm1)),
-            "weight": pa.array(np.full(t.size, population.weight[b])),
-            "destination": pa.array(regions[n], pa.string()),
-            "exports": pa.array(state.unit_exports[t, b, n] / population.weight[b]
-                                * np.exp(score[f, n] + population.z_score[b, j])),
-        }, schema=FIRMS_SCHEMA)
+        yield _firm_batch(population.draw, t, dates[t], calibration.regions[i], calibration.sectors[k], firm_ids[f],
+                          np.exp((slp[f] + population.z_score[b, j]) / sm1), population.weight[b], regions[n],
+                          state.unit_exports[t, b, n] / population.weight[b]
+                          * np.exp(score[f, n] + population.z_score[b, j]))
 
 
 def draws_table(records, columns):

@@ -125,6 +125,24 @@ def test_summary_table_numbers_are_the_flows_tables(run, scenario):
     assert number(rows["total"][4]) < -10
 
 
+#: The region lines' statistics, in printed order: mean, 5 % and 95 % across draws of each column.
+REGION_COLUMNS = {"real income": "real_income_change_pct", "price index": "(price_index - 1) * 100",
+                  "tariff revenue": "tariff_revenue / 1e3"}
+
+
+def assert_region_lines(lines, db, scenario, pattern, columns):
+    printed = {m.group(1): m.groups()[1:] for m in map(pattern.match, lines) if m}
+    assert set(printed) == {"USA", "JPN"}
+    stats = ", ".join(f"avg({c}), quantile_cont({c}, 0.05), quantile_cont({c}, 0.95)"
+                      for c in (REGION_COLUMNS[name] for name in columns))
+    for region, texts in printed.items():
+        values = db.execute(f"""
+            select {stats} from regions where scenario = '{scenario}' and region = '{region}'
+              and period = (select max(period) from regions where scenario = '{scenario}')""").fetchone()
+        for j, (text, value) in enumerate(zip(texts, values)):
+            assert_printed(text, value, f"{scenario} {region} column {j}")
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_pe_region_lines_are_the_regions_table_and_claim_no_welfare(run, scenario):
     """pe measures no income: its region lines are the price index and tariff revenue only."""
@@ -132,38 +150,13 @@ def test_pe_region_lines_are_the_regions_table_and_claim_no_welfare(run, scenari
     lines = blocks(stdout)[0][scenario]
     assert not any("real income change" in line or "EV, $bn" in line for line in lines)
     assert any(line.startswith("  welfare: not measured in pe") for line in lines)
-    printed = {m.group(1): m.groups()[1:] for m in map(REGION_PE.match, lines) if m}
-    assert set(printed) == {"USA", "JPN"}
-    for region, texts in printed.items():
-        values = db.execute(f"""
-            select (avg(price_index) - 1) * 100, (quantile_cont(price_index, 0.05) - 1) * 100,
-                   (quantile_cont(price_index, 0.95) - 1) * 100,
-                   avg(tariff_revenue) / 1e3, quantile_cont(tariff_revenue, 0.05) / 1e3,
-                   quantile_cont(tariff_revenue, 0.95) / 1e3
-            from regions where scenario = '{scenario}' and region = '{region}'
-              and period = (select max(period) from regions where scenario = '{scenario}')""").fetchone()
-        for j, (text, value) in enumerate(zip(texts, values)):
-            assert_printed(text, value, f"{scenario} {region} column {j}")
+    assert_region_lines(lines, db, scenario, REGION_PE, ("price index", "tariff revenue"))
 
 
 def test_ge_region_lines_are_the_regions_table(run_ge):
     stdout, db = run_ge
-    scenario = SCENARIOS[0]
-    lines = blocks(stdout)[0][scenario]
-    printed = {m.group(1): m.groups()[1:] for m in map(REGION.match, lines) if m}
-    assert set(printed) == {"USA", "JPN"}
-    for region, texts in printed.items():
-        values = db.execute(f"""
-            select avg(real_income_change_pct), quantile_cont(real_income_change_pct, 0.05),
-                   quantile_cont(real_income_change_pct, 0.95),
-                   (avg(price_index) - 1) * 100, (quantile_cont(price_index, 0.05) - 1) * 100,
-                   (quantile_cont(price_index, 0.95) - 1) * 100,
-                   avg(tariff_revenue) / 1e3, quantile_cont(tariff_revenue, 0.05) / 1e3,
-                   quantile_cont(tariff_revenue, 0.95) / 1e3
-            from regions where scenario = '{scenario}' and region = '{region}'
-              and period = (select max(period) from regions where scenario = '{scenario}')""").fetchone()
-        for j, (text, value) in enumerate(zip(texts, values)):
-            assert_printed(text, value, f"{scenario} {region} column {j}")
+    lines = blocks(stdout)[0][SCENARIOS[0]]
+    assert_region_lines(lines, db, SCENARIOS[0], REGION, ("real income", "price index", "tariff revenue"))
 
 
 def test_branch_shares_are_the_draws_table(run):
