@@ -47,6 +47,7 @@ from kernels.cuda import (
 from kernels.cuda_device import cuda, device_function
 
 _inverse_uniform = device_function(_dynamic.inverse_uniform)
+_marginal_band = device_function(_dynamic.marginal_band)
 
 
 # ---------------------------------------------------------------------------------- host helpers
@@ -294,12 +295,10 @@ def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresho
         out_marginal[k, s, b, n] = 0.0
         out_slope[k, s, b, n] = 0.0
     f = marginal[0]
-    lower, upper = low[0], high[0]
-    if not lower > -np.inf:
-        lower = 2.0 * upper - next_high[0] if next_high[0] < np.inf else upper - 1.0
+    upper = high[0]
+    lower, fraction = _marginal_band(low[0], upper, next_high[0], g)
     if f < 0 or not upper > lower:
         return
-    fraction = min(max((g - lower) / (upper - lower), 0.0), 1.0)
     value = sales[b, n, f] * z_exp[b, z_index[b, f]]
     pair_cost = np.float64(eta[b, n, f])
     cost = 3 if status[b, n, f] else 2

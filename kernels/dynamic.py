@@ -104,6 +104,23 @@ def inverse_uniform(y_low, y_step, values, level):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
+def marginal_band(low, high, next_high, shift):
+    """The band ``[lower, high)`` of a cell's marginal pair and the share of it exporting at ``shift``.
+
+    ``low`` is the largest ``h - u`` of the active pairs, ``high`` and ``next_high`` the two
+    smallest of the inactive ones (the marginal pair has ``high``); with no active pair the band
+    below ``high`` is as wide as the gap above it (or 1). Returns ``(lower, fraction)``; when
+    ``high <= lower`` there is no band and ``fraction`` is 0.
+    """
+    lower = low
+    if not lower > -np.inf:
+        lower = 2.0 * high - next_high if next_high < np.inf else high - 1.0
+    if not high > lower:
+        return lower, 0.0
+    return lower, min(max((shift - lower) / (high - lower), 0.0), 1.0)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, stay_threshold, entry_threshold):
     """The smallest cell offset ``c`` at which the pair exports in period 0: it exports at the
     baseline iff ``c >= baseline_entry_cost``.
@@ -520,12 +537,10 @@ def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thres
             for s in range(n_shifts):
                 f = marginal[s]
                 lower, upper = low[s], high[s]
-                if not lower > -np.inf:
-                    lower = 2.0 * upper - next_high[s] if next_high[s] < np.inf else upper - 1.0
+                g = shifts[s, b, n]
+                lower, fraction = marginal_band(lower, upper, next_high[s], g)
                 if f < 0 or not upper > lower:
                     continue
-                g = shifts[s, b, n]
-                fraction = min(max((g - lower) / (upper - lower), 0.0), 1.0)
                 value = sales[b, n, f] * z_exp[z_index[b, f]]
                 pair_cost = np.float64(eta[b, n, f])
                 cost = 3 if status[b, n, f] else 2
