@@ -72,10 +72,13 @@ def check_supports(scenario, calibration):
         who[spec.name] = _describe(spec, j)
     source = scenario.source
 
+    fixed = {spec.name for spec in scenario.parameter if spec.dist == "fixed"}
+
     def fail(name, rule, where=""):
         by = who.get(name, f"the calibration's {name}")
-        raise InputError(source, f"{by} allows {rule}{where}, which the model forbids; some draws would "
-                                 "break it whatever the seed: narrow the distribution", "parameter")
+        advice = ("choose another value" if name in fixed else
+                  "some draws would break it whatever the seed: narrow the distribution")
+        raise InputError(source, f"{by} allows {rule}{where}, which the model forbids; {advice}", "parameter")
 
     def sector(mask):
         return f" for sector {calibration.sectors[int(np.argwhere(mask)[0][-1])]}" if np.ndim(mask) else ""
