@@ -25,6 +25,8 @@ from engine.dynamics import (
     y_grid_for,
 )
 from engine import devices
+from engine.errors import InputError
+from engine.parameters import DYNAMICS_DEFAULTS
 from engine.model import quantity_index, target_active, to_cells
 from kernels import block_keys, derive_key
 from kernels.dynamic import cell_order_statistics
@@ -91,7 +93,16 @@ def prepare(population, calibration, params, device="cpu"):
     solved = {}  # sectors with the same sigma share one stationary solution
     for s, z in zip(params.sigma, z_scores):
         if float(s) not in solved:
-            solved[float(s)] = solve_stationary(z, chain, discount, lam, y_grid)
+            try:
+                solved[float(s)] = solve_stationary(z, chain, discount, lam, y_grid)
+            except RuntimeError:
+                raise InputError("[dynamics]", f"the firms' stationary export problem has no solution the policy "
+                                               f"iteration finds at productivity_sd = {settings.productivity_sd:g} "
+                                               f"with sigma = {s:g} (sales dispersion (sigma - 1) s_z = "
+                                               f"{(s - 1.0) * settings.productivity_sd:.3g}); use a smaller "
+                                               "productivity_sd (the default is "
+                                               f"{DYNAMICS_DEFAULTS['productivity_sd']:.4g})",
+                                 "productivity_sd") from None
     stationary = [solved[float(s)] for s in params.sigma]
     z_score = np.ascontiguousarray(np.stack([z_scores[b % n_sectors] for b in range(n_regions * n_sectors)]))
     status_prob = np.ascontiguousarray(np.stack([stationary[b % n_sectors].status_prob

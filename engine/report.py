@@ -125,8 +125,11 @@ class Report:
                       "price index and tariff revenue are meaningful. Welfare: run with --closure ge.")
             self.notes.append(f"{name}: no welfare decomposition in the pe closure (--closure ge measures welfare)")
         else:
-            self._add(items, f"{name}.regions", charts.regions_chart(data.region_bands(), last_label),
-                      "Welfare is real income against the baseline (regions.real_income_change_pct).")
+            caption = ("Welfare is real income against the baseline (regions.real_income_change_pct)."
+                       if data.record.get("closure", "ge") == "ge" else
+                       "ge_fixed_wage: real income with wages pinned by the outside good and profits left out of "
+                       "income (exchange rates move it, foreign tariffs barely do); --closure ge measures welfare.")
+            self._add(items, f"{name}.regions", charts.regions_chart(data.region_bands(), last_label), caption)
             decomposition = data.welfare_decomposition()
             if decomposition is not None:
                 self._add(items, f"{name}.welfare_decomposition",

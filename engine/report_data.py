@@ -168,7 +168,9 @@ class ScenarioData:
     def region_bands(self):
         """Quantiles across draws of welfare, price index change and tariff revenue by region."""
         last = self.regions_last()
-        measures = {"Real income change (welfare), %": pl.col("real_income_change_pct"),
+        income = ("Real income change (welfare), %" if self.record.get("closure", "ge") == "ge"
+                  else "Real income change (fixed-wage accounting, not welfare), %")
+        measures = {income: pl.col("real_income_change_pct"),
                     "Price index change, %": (pl.col("price_index") - 1) * 100,
                     "Tariff revenue, USD bn per year": pl.col("tariff_revenue") / 1e3}
         frames = [last.select("region", expr.alias("value")).group_by("region", maintain_order=True)

@@ -100,7 +100,8 @@ REGIONS_SCHEMA = pa.schema(
         _field("expenditure", pa.float64(), "consumer spending: income + tariff revenue + deficit - government "
                "purchases", _MUSD),
         _field("price_index", pa.float64(), "consumer price index, Cobb-Douglas over sectors", "baseline = 1"),
-        _field("real_income_change_pct", pa.float64(), "welfare: real income against the baseline", "percent"),
+        _field("real_income_change_pct", pa.float64(), "real income against the baseline: welfare in ge; "
+               "in pe and ge_fixed_wage accounting with wages fixed and profits left out", "percent"),
         _field("import_share", pa.float64(), "imports in consumer spending (at consumer prices)", "fraction"),
         _field("domestic_share", pa.float64(), "domestic goods in consumer spending", "fraction"),
         _field("wage", pa.float64(), "wage (ge: numeraire world GDP; 1 in ge_fixed_wage and pe)", "baseline = 1"),

@@ -342,6 +342,12 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
     _block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out_z)
     for n in range(n_dest):
         _block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, out_slp, sales, entry)
+        if not offset[n] > -np.inf:  # a cell with no baseline flow stays closed, as in dynamic_cell_sums
+            for f in range(n_firms):
+                out_sales_score[f, n] = sales[f]
+                for t in range(n_periods):
+                    out_active[t, f, n] = False
+            continue
         for f in range(n_firms):
             out_sales_score[f, n] = sales[f]
             j = out_z[0, f]

@@ -224,6 +224,16 @@ def test_bad_dynamics_settings_name_the_key(tmp_path, key, value, message):
     assert f"dynamics.{key}" in str(err.value) and message in str(err.value)
 
 
+def test_an_unsolvable_productivity_dispersion_is_one_input_error(tmp_path, small_calibration):
+    """A dispersion the schema allows but the stationary problem cannot be solved at: one error
+    naming the setting, and no run folder."""
+    path = _scenario(tmp_path, "wide", periods=3, body="productivity_sd = 5.0\n")
+    with pytest.raises(InputError, match="productivity_sd") as err:
+        engine.simulate([path], draws=1, firms=200, calibration=small_calibration, out=tmp_path / "out")
+    assert "smaller productivity_sd" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_dynamic_model_refuses_ge_fixed_wage_with_a_clear_error(tmp_path, small_calibration):
     path = _scenario(tmp_path, "ge_dyn", periods=3)
     with pytest.raises(InputError, match="--dynamics static"):

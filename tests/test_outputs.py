@@ -1,6 +1,8 @@
 """The Parquet output of a run: files, schemas with metadata, readers (PyArrow, DuckDB, Polars),
 accounting identities of the flows, firm-level rows consistent with the flows, and the manifest."""
 
+import tomllib
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -224,17 +226,24 @@ def test_dynamic_model_firm_rows_add_up_to_flows(tmp_path):
     with every firm written, weight * exports over a cell's firms is the cell's exports in every
     period and the summed weights its exporters; firms enter and leave between periods. Japan's
     purchase commitment (US farm goods) is added to flows as purchases, not firm sales: that cell's
-    exports are compared net of it."""
+    flows exceed its firms' sales by exactly the amount in force."""
     result = engine.simulate(SCENARIO, draws=1, firms=150, seed=7, out=tmp_path / "dyn", firm_output="all")
     assert result.manifest["scenarios"][0]["text"].count('mode = "forward"') == 1
     sums = result.firms.group_by(KEYS).agg((pl.col("weight") * pl.col("exports")).sum().alias("firm_exports"),
                                            pl.col("weight").sum().alias("firm_count"))
-    purchase = (pl.col("origin") == "USA") & (pl.col("destination") == "JPN") & (pl.col("sector") == "agri_food")
-    purchases = result.flows.filter(purchase & (pl.col("period") > 0))["exports"] - result.flows.filter(
-        purchase & (pl.col("period") == 0))["exports"][0]
-    assert purchases.max() > 0  # the commitment is in force in some periods
-    joined = result.flows.filter(~purchase).join(sums, on=KEYS, how="left").with_columns(
+    joined = result.flows.join(sums, on=KEYS, how="left").with_columns(
         pl.col("firm_exports").fill_null(0.0), pl.col("firm_count").fill_null(0.0))
+    # the commitment's cell: flows = firm sales + the amount in force (0 before it starts, pro rata
+    # by day in the month it starts)
+    amounts = set(_values(tomllib.loads((scenarios_dir() / f"{SCENARIO}.toml").read_text()), "usd_per_year"))
+    purchase = (pl.col("origin") == "USA") & (pl.col("destination") == "JPN") & (pl.col("sector") == "agri_food")
+    gap = joined.filter(purchase).select(pl.col("exports") - pl.col("firm_exports"))["exports"].to_numpy()
+    (amount,) = amounts
+    tolerance = 1e-9 * amount
+    assert ((gap > -tolerance) & (gap < amount + tolerance)).all(), gap
+    assert (np.abs(gap - amount) < tolerance).sum() >= 6, gap  # seed 7 draws a deal path: in force for months
+    assert ((gap > tolerance) & (gap < amount - tolerance)).sum() <= 1, gap  # the first month, pro rata
+    joined = joined.filter(~purchase)
     np.testing.assert_allclose(joined["firm_exports"].to_numpy(), joined["exports"].to_numpy(), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(joined["firm_count"].to_numpy(), joined["exporters"].to_numpy(), rtol=1e-12)
     n_periods = result.flows["period"].n_unique()
@@ -243,6 +252,16 @@ def test_dynamic_model_firm_rows_add_up_to_flows(tmp_path):
     # productivity moves over time in the dynamic model: the same firm has several values
     moves = result.firms.group_by("firm_id", "origin", "sector").agg(pl.col("productivity").n_unique())
     assert (moves["productivity"] > 1).any()
+
+
+def _values(node, key):
+    """Every value of ``key`` anywhere in a parsed TOML document."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from ([v] if k == key else _values(v, key))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _values(item, key)
 
 
 def test_dynamic_model_firm_rows_refused_in_ge_with_one_error(tmp_path):
