@@ -47,7 +47,7 @@ from kernels.cuda import (
 from kernels.cuda_device import cuda, device_function
 
 _inverse_uniform = device_function(_dynamic.inverse_uniform)
-_marginal_band = device_function(_dynamic.marginal_band)
+_store_marginal_pair = device_function(_dynamic.store_marginal_pair)
 
 
 # ---------------------------------------------------------------------------------- host helpers
@@ -295,22 +295,9 @@ def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresho
         out_marginal[k, s, b, n] = 0.0
         out_slope[k, s, b, n] = 0.0
     f = marginal[0]
-    upper = high[0]
-    lower, fraction = _marginal_band(low[0], upper, next_high[0], g)
-    if f < 0 or not upper > lower:
-        return
-    value = sales[b, n, f] * z_exp[b, z_index[b, f]]
-    pair_cost = np.float64(eta[b, n, f])
-    cost = 3 if status[b, n, f] else 2
-    if fraction > 0.0:
-        out_marginal[0, s, b, n] = fraction
-        out_marginal[1, s, b, n] = fraction * value
-        out_marginal[cost, s, b, n] = fraction * pair_cost
-    if lower <= g < upper:
-        width = upper - lower
-        out_slope[0, s, b, n] = 1.0 / width
-        out_slope[1, s, b, n] = value / width
-        out_slope[cost, s, b, n] = pair_cost / width
+    if f >= 0:
+        _store_marginal_pair(low[0], high[0], next_high[0], g, sales[b, n, f] * z_exp[b, z_index[b, f]],
+                             np.float64(eta[b, n, f]), 3 if status[b, n, f] else 2, out_marginal, out_slope, s, b, n)
 
 
 def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thresholds, shifts, out_active, out_sales,

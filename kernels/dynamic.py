@@ -104,20 +104,31 @@ def inverse_uniform(y_low, y_step, values, level):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def marginal_band(low, high, next_high, shift):
-    """The band ``[lower, high)`` of a cell's marginal pair and the share of it exporting at ``shift``.
+def store_marginal_pair(low, high, next_high, shift, value, pair_cost, cost_slot, out_marginal, out_slope, s, b, n):
+    """A cell's marginal pair at a threshold shift: its active share and the slopes, into
+    ``out_marginal[:, s, b, n]`` and ``out_slope[:, s, b, n]`` (left as they are outside its band).
 
     ``low`` is the largest ``h - u`` of the active pairs, ``high`` and ``next_high`` the two
-    smallest of the inactive ones (the marginal pair has ``high``); with no active pair the band
-    below ``high`` is as wide as the gap above it (or 1). Returns ``(lower, fraction)``; when
-    ``high <= lower`` there is no band and ``fraction`` is 0.
+    smallest of the inactive ones (the marginal pair has ``high``; its sales ``value``, fixed-cost
+    factor ``pair_cost`` and cost slot 2 (entrant) or 3 (incumbent)). The band below ``high`` runs
+    down to ``low``; with no active pair it is as wide as the gap above ``high`` (or 1). Across the
+    band the pair exports a share rising linearly from 0 to 1.
     """
     lower = low
     if not lower > -np.inf:
         lower = 2.0 * high - next_high if next_high < np.inf else high - 1.0
     if not high > lower:
-        return lower, 0.0
-    return lower, min(max((shift - lower) / (high - lower), 0.0), 1.0)
+        return
+    fraction = min(max((shift - lower) / (high - lower), 0.0), 1.0)
+    if fraction > 0.0:
+        out_marginal[0, s, b, n] = fraction
+        out_marginal[1, s, b, n] = fraction * value
+        out_marginal[cost_slot, s, b, n] = fraction * pair_cost
+    if lower <= shift < high:
+        width = high - lower
+        out_slope[0, s, b, n] = 1.0 / width
+        out_slope[1, s, b, n] = value / width
+        out_slope[cost_slot, s, b, n] = pair_cost / width
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -542,23 +553,10 @@ def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thres
                         next_high[s] = point
             for s in range(n_shifts):
                 f = marginal[s]
-                lower, upper = low[s], high[s]
-                g = shifts[s, b, n]
-                lower, fraction = marginal_band(lower, upper, next_high[s], g)
-                if f < 0 or not upper > lower:
-                    continue
-                value = sales[b, n, f] * z_exp[z_index[b, f]]
-                pair_cost = np.float64(eta[b, n, f])
-                cost = 3 if status[b, n, f] else 2
-                if fraction > 0.0:
-                    out_marginal[0, s, b, n] = fraction
-                    out_marginal[1, s, b, n] = fraction * value
-                    out_marginal[cost, s, b, n] = fraction * pair_cost
-                if lower <= g < upper:
-                    width = upper - lower
-                    out_slope[0, s, b, n] = 1.0 / width
-                    out_slope[1, s, b, n] = value / width
-                    out_slope[cost, s, b, n] = pair_cost / width
+                if f >= 0:
+                    store_marginal_pair(low[s], high[s], next_high[s], shifts[s, b, n],
+                                        sales[b, n, f] * z_exp[z_index[b, f]], np.float64(eta[b, n, f]),
+                                        3 if status[b, n, f] else 2, out_marginal, out_slope, s, b, n)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
