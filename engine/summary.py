@@ -100,24 +100,21 @@ def region_lines(result, scenario, regions_shown, welfare=True):
                                       ("lo", lambda e: e.quantile(BAND[0], "linear")),
                                       ("hi", lambda e: e.quantile(BAND[1], "linear")))))
              .collect())
+    def prices_and_revenue(row):
+        return (f"{(row['price_index_mean'] - 1) * 100:>+8.2f}% [{(row['price_index_lo'] - 1) * 100:+.2f} to "
+                f"{(row['price_index_hi'] - 1) * 100:+.2f}]  "
+                f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
+                f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
+
+    rows = {code: table.filter(pl.col("region") == code).row(0, named=True) for code in regions_shown}
     if not welfare:
-        lines = [f"{'region':<8}{'price index change':>26}{'tariff revenue, $bn/yr':>30}"]
-        for code in regions_shown:
-            row = table.filter(pl.col("region") == code).row(0, named=True)
-            lines.append(f"{code:<8}{(row['price_index_mean'] - 1) * 100:>+9.2f}% [{(row['price_index_lo'] - 1) * 100:+.2f} "
-                         f"to {(row['price_index_hi'] - 1) * 100:+.2f}]  {row['tariff_revenue_mean'] / 1e3:>10.1f} "
-                         f"[{row['tariff_revenue_lo'] / 1e3:.1f}-{row['tariff_revenue_hi'] / 1e3:.1f}]")
-        return lines
+        return [f"{'region':<8}{'price index change':>26}{'tariff revenue, $bn/yr':>30}"] + [
+            f"{code:<8} {prices_and_revenue(row)}" for code, row in rows.items()]
     lines = [f"{'region':<8}{'real income change':>26}{'price index change':>30}{'tariff revenue, $bn/yr':>30}"]
-    for code in regions_shown:
-        row = table.filter(pl.col("region") == code).row(0, named=True)
+    for code, row in rows.items():
         lines.append(
             f"{code:<8}{row['real_income_change_pct_mean']:>+9.2f}% [{row['real_income_change_pct_lo']:+.2f} to "
-            f"{row['real_income_change_pct_hi']:+.2f}]  "
-            f"{(row['price_index_mean'] - 1) * 100:>+8.2f}% [{(row['price_index_lo'] - 1) * 100:+.2f} to "
-            f"{(row['price_index_hi'] - 1) * 100:+.2f}]  "
-            f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
-            f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
+            f"{row['real_income_change_pct_hi']:+.2f}]  {prices_and_revenue(row)}")
     path_values = (regions.filter(pl.col("region").is_in(list(regions_shown))).sort("period")
                    .group_by("draw", "region").agg(pl.col("equivalent_variation")).collect())
     present = {code: np.array([present_value(np.array(ev)) for ev in
@@ -125,8 +122,7 @@ def region_lines(result, scenario, regions_shown, welfare=True):
                for code in regions_shown}
     lines.append(f"{'':<8}{'welfare decomposition, pp (mean): labour, profits, tariff revenue, deficit, purchases'}"
                  f"{'EV, $bn/yr':>14}   PV of EV over the path, $bn (4 %/yr)")
-    for code in regions_shown:
-        row = table.filter(pl.col("region") == code).row(0, named=True)
+    for code, row in rows.items():
         parts = "  ".join(f"{row[f'{c}_mean']:+7.3f}" for c in DECOMPOSITION)
         pv = present[code] / 1e3
         lines.append(f"{code:<8}{parts}   {row['equivalent_variation_mean'] / 1e3:>+10.2f} "
