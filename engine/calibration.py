@@ -25,6 +25,7 @@ shock standard deviations >= 0; ``-1 < shock_corr < 1``; flows present for every
 tariff rates >= 0; firms > 0; shares in (0, 1]; no duplicate rows.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,14 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError
-from engine.tables import check_codes, check_rule, check_unique, find_table, read_table
+from engine.tables import check_codes, check_rule, check_unique, find_table, read_table, row_label
 
 #: Share floor of the default participation rule (keeps every positive cell open).
 MIN_SHARE = 1e-6
+#: Blocks with fewer real firms than this get a warning (a typo, or a block the model describes poorly).
+FEW_FIRMS = 10
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,11 +122,15 @@ def default_participation(flows, exporter_share):
     return share
 
 
-def _cell_array(path, frame, value, regions, sectors, required):
-    """Scatter a long (origin, destination, sector, value) table into an (R, R, K) array."""
-    check_codes(path, frame, "origin", regions, "region code")
-    check_codes(path, frame, "destination", regions, "region code")
-    check_codes(path, frame, "sector", sectors, "sector code")
+def _cell_array(path, frame, value, regions, sectors, required, defined=None):
+    """Scatter a long (origin, destination, sector, value) table into an (R, R, K) array.
+
+    ``defined``: ``{"region": (path, frame, "code"), "sector": ...}`` of the tables that define the
+    codes, so a code misspelt there is blamed there (``engine.tables.check_codes``)."""
+    defined = defined or {}
+    check_codes(path, frame, "origin", regions, "region code", defined.get("region"))
+    check_codes(path, frame, "destination", regions, "region code", defined.get("region"))
+    check_codes(path, frame, "sector", sectors, "sector code", defined.get("sector"))
     check_unique(path, frame, ["origin", "destination", "sector"])
     r_index = {c: j for j, c in enumerate(regions)}
     k_index = {c: j for j, c in enumerate(sectors)}
@@ -136,6 +145,26 @@ def _cell_array(path, frame, value, regions, sectors, required):
                                f"sector={sectors[gk]}; every (origin, destination, sector) cell, "
                                "including domestic cells, needs a row", value)
     return out
+
+
+def _warn_zero_domestic(path, frame, flows, regions, sectors):
+    """Warn about zero domestic cells: the model has every firm of a block sell at home (docs/model.md),
+    so such a cell stays closed and the block's firms sell only abroad, or the block is empty."""
+    home = np.arange(len(regions))
+    zero = np.argwhere(flows[home, home, :] == 0)
+    if not zero.size:
+        return
+    i, k = (int(x) for x in zero[0])
+    exports = flows[i, :, k].sum()
+    line = frame.filter((pl.col("origin") == regions[i]) & (pl.col("destination") == regions[i])
+                        & (pl.col("sector") == sectors[k]))["_index"][0]
+    consequence = (f"yet {regions[i]} exports {exports:g} of it: the model has every firm of a block sell at home, "
+                   "so this cell stays closed and these firms sell only abroad (domestic sales are usually gross "
+                   "output minus exports: check the data)" if exports > 0 else
+                   "and nothing is exported either: the sector is absent from this region")
+    more = f" ({len(zero) - 1} more zero domestic cell(s))" if len(zero) > 1 else ""
+    log.warning("%s: %s, field 'value_usd_m': the domestic cell %s -> %s, %s is 0 %s%s", path,
+                row_label(path, line), regions[i], regions[i], sectors[k], consequence, more)
 
 
 def load_calibration(folder):
@@ -155,11 +184,15 @@ def load_calibration(folder):
         Naming the file, the line and the rule broken.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise InputError(folder, "is a file; a calibration is a folder holding regions, sectors, flows, tariffs "
+                                 "and firms tables (CSV or Parquet)")
     if not folder.is_dir():
         raise InputError(folder, "calibration folder does not exist")
 
     path = find_table(folder, "regions")
     regions = read_table(path, ["code", "name"], ["gdp_usd_m"])
+    defined = {"region": (path, regions, "code")}
     check_unique(path, regions, ["code"])
     check_rule(path, regions, pl.col("gdp_usd_m") <= 0, "gdp_usd_m", "must be > 0")
     region_codes = tuple(regions["code"].to_list())
@@ -176,6 +209,7 @@ def load_calibration(folder):
         check_rule(path, sectors, pl.col(column) < 0, column, "must be >= 0")
     check_rule(path, sectors, pl.col("shock_corr").abs() >= 1, "shock_corr", "must be in (-1, 1)")
     sector_codes = tuple(sectors["code"].to_list())
+    defined["sector"] = (path, sectors, "code")
     if "exporter_share" in sectors.columns:
         check_rule(path, sectors, (pl.col("exporter_share") <= 0) | (pl.col("exporter_share") > 1),
                    "exporter_share", "must be in (0, 1]")
@@ -183,19 +217,31 @@ def load_calibration(folder):
     path = find_table(folder, "flows")
     frame = read_table(path, ["origin", "destination", "sector"], ["value_usd_m"])
     check_rule(path, frame, pl.col("value_usd_m") < 0, "value_usd_m", "must be >= 0")
-    flows = _cell_array(path, frame, "value_usd_m", region_codes, sector_codes, required=True)
+    flows = _cell_array(path, frame, "value_usd_m", region_codes, sector_codes, required=True, defined=defined)
+    _warn_zero_domestic(path, frame, flows, region_codes, sector_codes)
 
     path = find_table(folder, "tariffs")
     frame = read_table(path, ["origin", "destination", "sector"], ["rate"])
     check_rule(path, frame, pl.col("rate") < 0, "rate", "must be >= 0 (a fraction, 0.025 = 2.5%)")
-    tariffs = np.nan_to_num(_cell_array(path, frame, "rate", region_codes, sector_codes, required=False))
+    tariffs = np.nan_to_num(_cell_array(path, frame, "rate", region_codes, sector_codes, required=False,
+                                        defined=defined))
 
     path = find_table(folder, "firms")
     frame = read_table(path, ["origin", "sector"], ["firms"])
-    check_codes(path, frame, "origin", region_codes, "region code")
-    check_codes(path, frame, "sector", sector_codes, "sector code")
+    check_codes(path, frame, "origin", region_codes, "region code", defined["region"])
+    check_codes(path, frame, "sector", sector_codes, "sector code", defined["sector"])
     check_unique(path, frame, ["origin", "sector"])
-    check_rule(path, frame, pl.col("firms") <= 0, "firms", "must be > 0")
+    check_rule(path, frame, pl.col("firms") < 1, "firms", "must be at least 1 (a count of real firms)")
+    check_rule(path, frame, pl.col("firms") != pl.col("firms").round(0), "firms",
+               "must be a whole number (a count of real firms)")
+    few = frame.filter(pl.col("firms") < FEW_FIRMS)
+    if few.height:
+        row = few.row(0, named=True)
+        log.warning("%s: %s, field 'firms': %g real firms in origin %s, sector %s%s; each block's firms are a "
+                    "Pareto population that the simulated firms sample (docs/model.md), which says little about "
+                    "fewer than %d firms: check the count", path, row_label(path, row["_index"]), row["firms"],
+                    row["origin"], row["sector"], f" (and {few.height - 1} more block(s))" if few.height > 1 else "",
+                    FEW_FIRMS)
     firms = np.full((len(region_codes), len(sector_codes)), np.nan)
     for row in frame.iter_rows(named=True):
         firms[region_codes.index(row["origin"]), sector_codes.index(row["sector"])] = row["firms"]
@@ -212,7 +258,8 @@ def load_calibration(folder):
     if path is not None:
         frame = read_table(path, ["origin", "destination", "sector"], ["share"])
         check_rule(path, frame, (pl.col("share") <= 0) | (pl.col("share") > 1), "share", "must be in (0, 1]")
-        participation = _cell_array(path, frame, "share", region_codes, sector_codes, required=exporter_share is None)
+        participation = _cell_array(path, frame, "share", region_codes, sector_codes,
+                                    required=exporter_share is None, defined=defined)
     if exporter_share is not None:
         participation = np.where(np.isnan(participation), default_participation(flows, exporter_share),
                                  participation)

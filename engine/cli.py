@@ -1,6 +1,7 @@
 """The ``engine`` command: a thin layer over the Python API (parse, call, print)."""
 
 import logging
+import os
 import shlex
 import sys
 
@@ -31,8 +32,9 @@ class _InputErrorsAsUsage(click.Group):
             partial = getattr(exc, "partial", None)
             name = {2: "SIGINT", 15: "SIGTERM"}.get(signum, f"signal {signum}")
             if partial is not None:
-                click.echo(f"Interrupted by {name}: {exc.done} of {exc.total} chunks are complete in {partial}; "
-                           "run the same command with --resume to finish it", err=True)
+                click.echo(f"Interrupted by {name}: {exc.done} of {exc.total} chunks are complete and kept in the "
+                           f"hidden folder {partial}; run the same command with --resume to finish it (or with "
+                           "--overwrite to start again)", err=True)
             else:
                 click.echo(f"Interrupted by {name}: no output was kept", err=True)
             ctx.exit(128 + signum)
@@ -51,6 +53,11 @@ def main(verbose):
       engine simulate my_scenario.toml --calibration my_data/ --firm-output sample
     """
     logging.basicConfig(level=logging.WARNING - 10 * verbose, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # Dask's configuration puts its loggers at INFO, which the handler above would print (about 30
+        # lines a cluster); the variable reaches Dask's config when it is imported, here and in workers
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 @main.command()

@@ -35,7 +35,7 @@ def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cos
 
 
 def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, draws=4, firms=20_000, seed=2025,
-             periods=121, dynamics=None, sunk_cost_ratio=None, parameters=None, threads=None):
+             periods=121, dynamics=None, sunk_cost_ratio=None, parameters=None, threads=None, progress="auto"):
     """Run the permanent-tariff experiment and return its elasticity profile.
 
     Parameters
@@ -44,7 +44,7 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
     exporter, importer : str
     tariff : float
         The added ad-valorem tariff (default 1 percentage point).
-    draws, firms, seed, threads : as in ``engine.simulate``
+    draws, firms, seed, threads, progress : as in ``engine.simulate``
     periods : int
         Months simulated (the horizon 120 needs 121).
     dynamics : dict, optional
@@ -81,7 +81,7 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
             files.append(path)
         try:
             run = simulate(files, draws=draws, firms=firms, seed=seed, calibration=calibration, threads=threads,
-                           out=Path(tmp) / "run")
+                           out=Path(tmp) / "run", progress=progress)
         except InputError as error:
             if tmp not in error.source:
                 raise

@@ -23,7 +23,8 @@ from engine import config
 @click.option("--calibration", "-c", type=click.Path(), default=None, help="Calibration folder.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="Also write the profile as a CSV (or .parquet) file.")
-def diagnose_command(exporter, importer, tariff, draws, firms, seed, mode, settings, calibration, out):
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines while it runs.")
+def diagnose_command(exporter, importer, tariff, draws, firms, seed, mode, settings, calibration, out, quiet):
     """Trade elasticity by horizon for a small permanent tariff (PE), split into margins.
 
     Measured as Boehm, Levchenko & Pandalai-Nayar (2023): customs-value exports of one pair with
@@ -42,9 +43,19 @@ def diagnose_command(exporter, importer, tariff, draws, firms, seed, mode, setti
     if not 0.0 < tariff <= 1.0:
         raise InputError("--tariff", f"must be in (0, 1] (a fraction; 0.01 is one point), got {tariff!r}")
     dynamics, parameters, lam = parse_settings(settings)
-    profile, churn = diagnose(calibration, exporter=exporter, importer=importer, tariff=tariff, draws=draws,
-                              firms=firms, seed=seed, dynamics={"mode": mode, **dynamics}, sunk_cost_ratio=lam,
-                              parameters=parameters)
+    options = dict(exporter=exporter, importer=importer, tariff=tariff, draws=draws, firms=firms, seed=seed,
+                   dynamics={"mode": mode, **dynamics}, sunk_cost_ratio=lam, parameters=parameters)
+    if quiet:
+        profile, churn = diagnose(calibration, progress=False, **options)
+    else:
+        import sys
+
+        from engine.progress import CliProgress
+
+        click.echo(f"Simulating {draws} draw(s) of {mode} firms for 121 months, with and without the tariff...",
+                   err=True)
+        with CliProgress(sys.stderr) as progress:
+            profile, churn = diagnose(calibration, progress=progress, **options)
     click.echo(format_profile(profile, exporter, importer, tariff))
     if settings:
         click.echo("Settings: " + ", ".join(settings))

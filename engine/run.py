@@ -124,7 +124,10 @@ def _make_executor(executor, scheduler, local_cluster, threads):
 
 
 def _progress_callback(progress, total, already):
-    """``progress`` as given (callable(done, total)), a tqdm bar for ``True``, or None."""
+    """``progress`` as given (callable(done, total)), a tqdm bar for ``True`` (and for ``"auto"``
+    when stderr is a terminal), or None."""
+    if progress == "auto":
+        progress = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
     if progress is None or progress is False:
         return None, None
     if progress is True:
@@ -137,7 +140,7 @@ def _progress_callback(progress, total, already):
 
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
              seed=config.DEFAULT_SEED, out=None, overwrite=False, resume=False, threads=None, calibration=None,
-             closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress=None,
+             closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress="auto",
              command=None, scheduler=None, local_cluster=None, executor=None, dynamics=None, device="cpu"):
     """Run scenarios x draws and write the results as Parquet.
 
@@ -180,8 +183,10 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         sector) (a random sample, since firm numbers are assigned at random) or all of them.
     draws_per_chunk : int
         Draws per task and per Parquet part file.
-    progress : callable(done, total) or True, optional
-        Called after each draw (per chunk on Dask); ``True`` shows a tqdm progress bar.
+    progress : "auto", bool or callable(done, total)
+        ``"auto"`` (default): a tqdm progress bar on stderr when stderr is a terminal, nothing
+        otherwise; ``True``: the bar always; ``False`` or None: nothing; a callable is called after
+        each draw (per chunk on Dask).
     command : str, optional
         Command line recorded in the manifest.
     scheduler : str, optional

@@ -43,8 +43,11 @@ def open_run(path):
         record = json.loads(manifest.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(manifest, f"cannot be read as JSON ({exc})") from None
-    if not isinstance(record, dict) or record.get("status") != "complete":
-        status = record.get("status") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not ({"kind", "engine_version"} & set(record)):
+        raise InputError(manifest, "was not written by engine simulate (it has neither 'kind' nor "
+                                   "'engine_version'), so this is not an engine run folder")
+    if record.get("status") != "complete":
+        status = record.get("status")
         raise InputError(manifest, f"run status is {status!r}; only a 'complete' run can be read", "status")
     for key in ("scenarios", "calibration", "draws"):
         if key not in record:

@@ -49,6 +49,9 @@ from engine.parameters import DYNAMICS_DEFAULTS
 from engine.paths import scenarios_dir
 
 ALL = "ALL"
+#: How far a branch's option probabilities may sum from 1 (rounded decimals, e.g. thirds as 0.333333);
+#: the last option takes what the others leave (``engine.policy``).
+PROBABILITY_TOLERANCE = 1e-5
 PARAMETERS = ("sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "pass_through",
               "sunk_cost_ratio")
 
@@ -220,7 +223,7 @@ class Option(Events):
     """One outcome of a branch point, with its probability and its events."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    probability: float = Field(ge=0.0, le=1.0)
+    probability: float = Field(ge=0.0, le=1.0 + PROBABILITY_TOLERANCE)
     note: str = ""
 
 
@@ -236,8 +239,9 @@ class Branch(_Frozen):
     @model_validator(mode="after")
     def _probabilities(self):
         total = sum(o.probability for o in self.option)
-        if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"option probabilities must sum to 1, got {total:.6g}")
+        if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+            raise ValueError(f"option probabilities must sum to 1 (within {PROBABILITY_TOLERANCE:g}, so a "
+                             f"third may be written 0.333333), got {total:.10g}")
         names = [o.name for o in self.option]
         if len(set(names)) != len(names):
             raise ValueError(f"option names must differ, got {', '.join(names)}")

@@ -16,7 +16,8 @@ Rules:
   only then renamed into place (``rename`` fails if another run got there first), and the lock
   is held until the folder is committed or left interrupted. The loser is told who holds it.
 - ``--overwrite`` replaces ``OUT`` only if it is empty or an engine run folder (its
-  ``manifest.json`` says ``"kind": "tradeflow-engine run"``); anything else is refused.
+  ``manifest.json`` says ``"kind": "tradeflow-engine run"``) holding nothing the engine did not
+  write (``ENGINE_ENTRIES``); anything else is refused, naming what is in the way.
 - The finished folder replaces ``OUT`` only once complete; a failed run leaves ``OUT`` as it was.
 
 The lock uses POSIX ``fcntl.flock`` (released by the kernel if the process dies, so a killed
@@ -33,6 +34,7 @@ from pathlib import Path
 from engine._version import __version__
 from engine.errors import InputError
 from engine.results import OUTPUT_SCHEMA_VERSION, RUN_KIND, write_table
+from engine.runs import TABLES
 
 try:
     import fcntl
@@ -40,6 +42,9 @@ except ImportError:  # pragma: no cover - Windows: no advisory lock, exclusive c
     fcntl = None
 
 MARKERS = "_chunks"
+#: What the engine writes at the top of a run folder (``engine report`` adds report.html);
+#: ``--overwrite`` refuses a folder holding anything else.
+ENGINE_ENTRIES = frozenset({"manifest.json", ".lock", MARKERS, "report.html", *TABLES})
 
 
 def environment_error(path, exc, action="write"):
@@ -119,6 +124,11 @@ class RunStore:
         if manifest is None:
             raise InputError(out, "is not an engine run folder (no engine manifest.json), so --overwrite will "
                                   "not replace it; choose another --out")
+        foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in ENGINE_ENTRIES)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise InputError(out, f"holds {shown}, which engine simulate did not write, so --overwrite will not "
+                                  "replace it; move them out of the folder or choose another --out")
         if Path.cwd().is_relative_to(out):
             raise InputError(out, "contains the current folder; --overwrite will not replace it")
 

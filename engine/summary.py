@@ -137,16 +137,25 @@ DECOMPOSITION = ("welfare_labour_pct", "welfare_profits_pct", "welfare_tariff_re
 
 
 def branch_shares(draws):
-    """Text lines with the share of draws taking each option of each branch point."""
-    lines = []
+    """Text lines with the share of draws taking each option of each branch point.
+
+    A run's draws tables share one schema, so one scenario's table also has the other scenarios'
+    branch columns, all null. Every draw passes a top-level branch point of its own scenario, so a
+    column is this scenario's if some draw reached it or it is nested (``parent/option/name``) under
+    one of this scenario's branch points; only such a nested one is reported as reached by none."""
+    lines, own = [], set()
     for column in sorted(c for c in draws.columns if c.startswith("branch.")):
+        label = column.removeprefix("branch.")
         counts = draws[column].drop_nulls().value_counts(sort=True)
         total = counts["count"].sum()
         if total == 0:
-            lines.append(f"  branch {column.removeprefix('branch.')}: reached by none of the {draws.height} draws")
+            if "/" in label and label.rsplit("/", 2)[0] in own:
+                own.add(label)
+                lines.append(f"  branch {label}: reached by none of the {draws.height} draws")
             continue
+        own.add(label)
         shares = ", ".join(f"{row[column]} {row['count'] / total:.0%}" for row in counts.iter_rows(named=True))
-        lines.append(f"  branch {column.removeprefix('branch.')}: {shares} of {total} draws")
+        lines.append(f"  branch {label}: {shares} of {total} draws")
     return lines
 
 

@@ -1,4 +1,10 @@
-"""Progress where people wait: the compile line, ETA lines in logs, a progress bar in the API."""
+"""Progress where people wait: the compile line, ETA lines in logs, a progress bar in the API (on a
+terminal by default), engine diagnose, and a Dask run without the cluster's INFO lines."""
+
+import io
+import os
+import subprocess
+import sys
 
 from click.testing import CliRunner
 
@@ -42,3 +48,52 @@ def test_a_progress_callable_sees_every_draw():
     seen = []
     engine.simulate(draws=3, firms=300, draws_per_chunk=2, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_python_api_shows_a_bar_on_a_terminal_and_nothing_otherwise(capsys, monkeypatch):
+    engine.simulate(draws=2, firms=200, dynamics="static")  # progress="auto", stderr is not a terminal
+    assert capsys.readouterr().err == ""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    engine.simulate(draws=2, firms=200, dynamics="static")
+    assert "Simulating draws" in terminal.getvalue() and "2/2" in terminal.getvalue(), terminal.getvalue()
+    terminal.truncate(0)
+    engine.simulate(draws=2, firms=200, dynamics="static", progress=False)
+    assert terminal.getvalue() == ""
+
+
+def test_diagnose_shows_progress_and_is_quiet_when_asked(monkeypatch):
+    monkeypatch.setenv("ENGINE_PROGRESS_EVERY", "0")
+    args = ["diagnose", "--mode", "static", "--draws", "2", "--firms", "200"]
+    shown = CliRunner().invoke(main, args)
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr.splitlines()[0].startswith("Simulating 2 draw(s) of static firms"), shown.stderr
+    assert [line.split(" (")[0] for line in shown.stderr.splitlines() if line.startswith("draws ")] == [
+        "draws 1/2", "draws 2/2"], shown.stderr
+    quiet = CliRunner().invoke(main, [*args, "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stderr == ""
+    assert quiet.stdout == shown.stdout  # the same profile
+
+
+def test_a_dask_run_shows_progress_without_the_clusters_info_lines(tmp_path):
+    """A LocalCluster logs about 30 INFO lines; the command shows them only with -v."""
+    command = [sys.executable, "-m", "engine.cli", "simulate", "--local-cluster", "2", "--draws", "2", "--firms",
+               "200", "--dynamics", "static", "--draws-per-chunk", "1"]
+    env = {**os.environ, "ENGINE_PROGRESS_EVERY": "0"}
+    env.pop("DASK_LOGGING__DISTRIBUTED", None)
+    shown = subprocess.run([*command, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert shown.returncode == 0, shown.stderr
+    assert "INFO" not in shown.stderr, shown.stderr
+    assert [line.split(" (")[0] for line in shown.stderr.splitlines() if line.startswith("draws ")] == [
+        "draws 1/2", "draws 2/2"], shown.stderr
+    verbose = subprocess.run([sys.executable, "-m", "engine.cli", "-v", *command[3:], "--out", str(tmp_path / "b"),
+                              "-q"], capture_output=True, text=True, env=env, timeout=600)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "INFO distributed" in verbose.stderr
