@@ -28,6 +28,10 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "large: kernel benchmarks with 1e7 firms; run with --bench-large")
     config.stash[_RESULTS] = {}
+    if not benchmarks_disabled(config) and (config.getoption("numprocesses", None) or 0) != 0:
+        # pyproject's addopts run the tests on parallel workers; timings need the machine to themselves
+        raise pytest.UsageError("--benchmark-enable needs -n 0 (no parallel test workers): "
+                                "python -m pytest -n 0 bench --benchmark-enable")
 
 
 def benchmarks_disabled(config):

@@ -4,7 +4,7 @@
 Usage::
 
     python data/build_ilms2025.py OUT        # writes OUT/calibration/ and OUT/liberation_day_ilms.toml
-    engine simulate OUT/liberation_day_ilms.toml -c OUT/calibration --closure ge --draws 1 --firms 200
+    engine simulate OUT/liberation_day_ilms.toml -c OUT/calibration --closure ge --draws 3 --firms 1000
 
 Rules (stated; the paper's own choices where they apply):
 

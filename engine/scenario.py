@@ -155,6 +155,7 @@ class FxEvent(_Frozen):
     date: dt.date
     currency: str
     change: float = Field(gt=-1.0, le=10.0)
+    announced: dt.date | None = None  # when firms learn of it (dynamic model); default: ``date``
     note: str = ""
 
 

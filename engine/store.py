@@ -128,7 +128,8 @@ class RunStore:
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise InputError(out, f"holds {shown}, which engine simulate did not write, so --overwrite will not "
-                                  "replace it; move them out of the folder or choose another --out")
+                                  f"replace it; move {'it' if len(foreign) == 1 else 'them'} out of the folder or "
+                                  "choose another --out")
         if Path.cwd().is_relative_to(out):
             raise InputError(out, "contains the current folder; --overwrite will not replace it")
 

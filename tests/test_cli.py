@@ -158,10 +158,11 @@ def test_overwrite_replaces_existing_engine_run(tmp_path):
     out = tmp_path / "existing"
     out.mkdir()
     (out / "manifest.json").write_text('{"kind": "tradeflow-engine run", "status": "complete"}')
-    (out / "old.txt").write_text("old run")
+    (out / "flows" / "scenario=old").mkdir(parents=True)
+    (out / "flows" / "scenario=old" / "part-00000.parquet").write_text("old run")
     result = invoke("simulate", *SMALL, "--out", out, "--overwrite", "-q")
     assert result.exit_code == 0, (result.output, result.exception)
-    assert not (out / "old.txt").exists()
+    assert not (out / "flows" / "scenario=old").exists()
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
     assert leftovers(out) == []
 

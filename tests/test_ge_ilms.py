@@ -41,7 +41,7 @@ def test_ilms_calibration_follows_the_paper_rules(ilms):
 
 
 def test_liberation_day_in_ge_helps_the_us_and_hurts_japan(ilms):
-    """A small population (40 firms per country) for speed; the README table uses 200."""
+    """A small population (40 firms per country) for speed; the README table uses 1,000 (mean of 3 draws)."""
     calibration, scenario = ilms
     population, baseline, params = draw_population(calibration, 40, seed=1)
     path = policy_path(scenario, calibration)

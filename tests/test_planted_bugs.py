@@ -54,7 +54,7 @@ def _copy(tmp_path):
 
 def _run_targeted(root):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]), "NUMBA_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TARGETED],
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:cacheprovider", *TARGETED],
                           cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
