@@ -25,7 +25,7 @@ class _InputErrorsAsUsage(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except ConvergenceError as exc:
-            click.echo(f"Error: {exc}; no output was written (try more --firms)", err=True)
+            click.echo(f"Error: {exc}; no output was written", err=True)
             ctx.exit(EXIT_NO_SOLUTION)
         except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM turned into RunInterrupted by the run
             signum = getattr(exc, "signum", 2)

@@ -252,7 +252,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
         try:
             z, state, iterations[t], residuals[t] = _newton(period, z, config.GE_MAX_ITERATIONS)
         except ConvergenceError as error:
-            raise ConvergenceError(f"period {t}: {error}") from None
+            raise ConvergenceError(f"period {t}: {error}", error.worst) from None
         if t > 0:
             committed = firms.commit(period_thresholds, -state["threshold"])
         rescale = acc.world_gdp0 / state["world_gdp"]

@@ -45,7 +45,15 @@ from engine.welfare import RegionResults, region_accounts  # noqa: F401 (RegionR
 
 
 class ConvergenceError(RuntimeError):
-    """The general-equilibrium fixed point did not reach its tolerance."""
+    """The general-equilibrium fixed point did not reach its tolerance.
+
+    ``worst``: where the largest residual was, when known: ``("market", n, k)`` (destination
+    ``n``'s sector-``k`` market), ``("labour", n)`` or ``("commitment", c)`` (the ``c``-th purchase
+    commitment); ``engine.plan.simulate_draw`` names it with the scenario and the draw."""
+
+    def __init__(self, message, worst=None):
+        super().__init__(message)
+        self.worst = worst
 
 
 def by_market(x, n_sectors):

@@ -23,6 +23,7 @@ from engine.checks import check_plausibility, check_supports
 from engine.closures import simulate_scenario
 from engine.dynamic_model import dynamic_population
 from engine.devices import resolve_device
+from engine.equilibrium import ConvergenceError
 from engine.errors import InputError
 from engine.model import calibrate, simulate_population
 from engine.paths import default_calibration_dir
@@ -271,7 +272,11 @@ def simulate_draw(plan, draw, scratch=None):
                                              n_regions, scratch[n_static])
             cache[key] = (population, calibrate(population, calib))
         population, baseline = cache[key]
-        cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+        try:
+            cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+        except ConvergenceError as error:
+            raise ConvergenceError(f"scenario {name}, draw {draw}: {error}{_where(error.worst, calib)}",
+                                   error.worst) from None
         _finite(name, draw, cells)
         _finite(name, draw, accounts)
         firms = None
@@ -281,6 +286,18 @@ def simulate_draw(plan, draw, scratch=None):
             firms = list(firm_batches(population, baseline, state, params, calib, path.dates, plan.firm_output))
         out[name] = ScenarioDraw(cells, accounts, {"draw": draw, "path": path.label, **record, **sampled}, firms)
     return out
+
+
+def _where(worst, calibration):
+    """'; largest residual in ...' for a ``ConvergenceError.worst`` (empty when unknown)."""
+    if worst is None:
+        return ""
+    regions, sectors = calibration.regions, calibration.sectors
+    kind, *index = worst
+    place = {"market": lambda: f"the {sectors[index[1]]} market of {regions[index[0]]}",
+             "labour": lambda: f"the labour market of {regions[index[0]]}",
+             "commitment": lambda: f"purchase commitment #{index[0] + 1}"}[kind]()
+    return f"; largest residual in {place}"
 
 
 def memory_estimate(plan):
