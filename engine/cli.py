@@ -13,6 +13,7 @@ from engine.errors import InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_SOLUTION = 3
+EXIT_FAILED_DRAWS = 4
 
 
 class _InputErrorsAsUsage(click.Group):
@@ -138,7 +139,9 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, l
                    draws_per_chunk=draws_per_chunk, scheduler=scheduler, local_cluster=local_cluster,
                    command=command, dynamics=dynamics, device=device)
     if quiet:
-        click.echo(str(run_simulate(names, **options).path))
+        result = run_simulate(names, **options)
+        click.echo(str(result.path))
+        _exit_if_draws_failed(result)
         return
     from engine.progress import CliProgress
 
@@ -152,6 +155,16 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, l
         click.echo(f"  firms (Parquet): {result.path / 'firms'}")
     click.echo(f"  manifest:        {result.path / 'manifest.json'}")
     click.echo("  also: draws/, summary/, regions/, prices/ (Parquet, partitioned by scenario)")
+    _exit_if_draws_failed(result)
+
+
+def _exit_if_draws_failed(result):
+    """Exit code 4, with one line, when some draws failed (the run is complete without them)."""
+    failed = result.manifest.get("failed_draws", [])
+    if failed:
+        click.echo(f"Warning: {len(failed)} draw(s) failed and are left out of the results ({failed[0]['reason']}"
+                   f"{'; ...' if len(failed) > 1 else ''}); the draws table's 'failure' column lists them", err=True)
+        click.get_current_context().exit(EXIT_FAILED_DRAWS)
 
 
 @main.group()

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from engine import config
 from engine.output import draws_table, flows_table, region_tables, summary_frame
 from engine.plan import simulate_draw
-from engine.results import FIRMS_SCHEMA
+from engine.results import FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA
 from engine.store import mark_done, part_path, write_part
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,20 @@ def run_chunk(plan, run_dir, part, draws, on_draw=None):
     cells = {n: [] for n in names}
     accounts = {n: [] for n in names}
     records = {n: [] for n in names}
+    solved = {n: [] for n in names}  # the draws with results (not failed), by scenario
+    failed = []
     writers = {}
     try:
         for draw in draws:
             results = simulate_draw(plan, draw, _SCRATCH)
             for name, result in results.items():
+                records[name].append(result.record)
+                if result.cells is None:
+                    failed.append({"scenario": name, "draw": draw, "reason": result.record["failure"]})
+                    continue
+                solved[name].append(draw)
                 cells[name].append(result.cells)
                 accounts[name].append(result.accounts)
-                records[name].append(result.record)
                 if result.firms is not None:
                     writer = writers.get(name)
                     if writer is None:
@@ -85,13 +91,18 @@ def run_chunk(plan, run_dir, part, draws, on_draw=None):
                 write_part(part_path(run_dir, "firms", name, part), FIRMS_SCHEMA.empty_table())
     for model in plan.models:
         name = model.scenario.name
-        write_part(part_path(run_dir, "flows", name, part),
-                   flows_table(draws, model.scenario.dates, plan.calibration, cells[name]))
         write_part(part_path(run_dir, "draws", name, part), draws_table(records[name], plan.draws_columns))
-        regions_part, prices_part = region_tables(draws, model.scenario.dates, plan.calibration, accounts[name])
+        if solved[name]:
+            flows = flows_table(solved[name], model.scenario.dates, plan.calibration, cells[name])
+            regions_part, prices_part = region_tables(solved[name], model.scenario.dates, plan.calibration,
+                                                      accounts[name])
+        else:  # every draw of the chunk failed: empty part files keep one per chunk and table
+            flows, regions_part, prices_part = (schema.empty_table() for schema in
+                                                (FLOWS_SCHEMA, REGIONS_SCHEMA, PRICES_SCHEMA))
+        write_part(part_path(run_dir, "flows", name, part), flows)
         write_part(part_path(run_dir, "regions", name, part), regions_part)
         write_part(part_path(run_dir, "prices", name, part), prices_part)
-    marker = {"part": part, "draws": [draws[0], draws[-1]], "status": "complete",
+    marker = {"part": part, "draws": [draws[0], draws[-1]], "status": "complete", "failed": failed,
               "seconds": round(time.perf_counter() - started, 4), "pid": os.getpid()}
     mark_done(run_dir, part, marker)
     return marker

@@ -160,11 +160,11 @@ def draws_table(records, columns):
     the union over its scenarios, sorted), so every part file of every scenario has one schema,
     with nulls where a column does not apply.
     """
-    schema = pa.schema([draws_field(name) for name in ("draw", "path", *columns)], metadata={
+    schema = pa.schema([draws_field(name) for name in ("draw", "path", "failure", *columns)], metadata={
         "table": "draws", "engine_version": __version__,
-        "grain": "one row per draw; every sampled value (parameters, branch options, last-period FX index) "
-                 "and the branch path; null where a column does not apply to the scenario; scenario is the "
-                 "hive partition key"})
+        "grain": "one row per draw; every sampled value (parameters, branch options, last-period FX index), "
+                 "the branch path and, for a failed draw, why; null where a column does not apply to the "
+                 "scenario; scenario is the hive partition key"})
     return pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
 
 

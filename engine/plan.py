@@ -11,6 +11,7 @@ The model is reached only through ``engine.model`` (``simulate_population``, ``c
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,9 @@ from engine.uncertainty import (
     sample_parameters,
     stream_keys,
 )
+from engine.wage_equilibrium import fallback_solver
+
+log = logging.getLogger(__name__)
 
 #: Closure name -> function simulating one scenario on one draw's population.
 CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge"),
@@ -205,7 +209,9 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
 @dataclass
 class ScenarioDraw:
     """One scenario's results on one draw (``cells``: CellResults; ``accounts``: RegionResults;
-    ``record``: the ``draws`` table row; ``firms``: Arrow record batches, or None)."""
+    ``record``: the ``draws`` table row; ``firms``: Arrow record batches, or None). A draw whose
+    equilibrium failed even with the fallback solver has ``cells`` and ``accounts`` None and its
+    reason in ``record["failure"]``."""
 
     cells: object
     accounts: object
@@ -244,6 +250,10 @@ def simulate_draw(plan, draw, scratch=None):
     ------
     NonFiniteResult
         A result is inf or NaN.
+
+    A scenario whose equilibrium fails on this draw is retried once with the fallback solver
+    (``engine.wage_equilibrium.fallback_solver``); if it fails again its ``ScenarioDraw`` says why
+    (``record["failure"]``) and holds no results.
     """
     from engine.output import dynamic_firm_batches, firm_batches
 
@@ -272,11 +282,19 @@ def simulate_draw(plan, draw, scratch=None):
                                              n_regions, scratch[n_static])
             cache[key] = (population, calibrate(population, calib))
         population, baseline = cache[key]
+        record = {"draw": draw, "path": path.label, **record, **sampled}
         try:
-            cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+            try:
+                cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+            except ConvergenceError as error:
+                log.info("scenario %s, draw %d: %s; retrying with the fallback solver", name, draw, error)
+                with fallback_solver():
+                    cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
         except ConvergenceError as error:
-            raise ConvergenceError(f"scenario {name}, draw {draw}: {error}{_where(error.worst, calib)}",
-                                   error.worst) from None
+            failure = f"scenario {name}, draw {draw}: {error}{_where(error.worst, calib)}"
+            log.info("%s; the draw is marked failed and left out of the tables", failure)
+            out[name] = ScenarioDraw(None, None, {**record, "failure": failure})
+            continue
         _finite(name, draw, cells)
         _finite(name, draw, accounts)
         firms = None
@@ -284,7 +302,7 @@ def simulate_draw(plan, draw, scratch=None):
             firms = list(dynamic_firm_batches(population, state, params, calib, path.dates, plan.firm_output))
         elif plan.firm_output:
             firms = list(firm_batches(population, baseline, state, params, calib, path.dates, plan.firm_output))
-        out[name] = ScenarioDraw(cells, accounts, {"draw": draw, "path": path.label, **record, **sampled}, firms)
+        out[name] = ScenarioDraw(cells, accounts, record, firms)
     return out
 
 

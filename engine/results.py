@@ -27,7 +27,7 @@ from engine._version import __version__
 
 #: Version of the output tables' layout and schemas, in every manifest; a run is never resumed
 #: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk.
-OUTPUT_SCHEMA_VERSION = 2
+OUTPUT_SCHEMA_VERSION = 3
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
 
@@ -175,6 +175,10 @@ def draws_field(name):
         return _KEYS[0]
     if name == "path":
         return _field("path", pa.string(), "branch path of the draw: branch=option pairs joined by ';'")
+    if name == "failure":
+        return pa.field(name, pa.string(), nullable=True, metadata={
+            "description": "why the draw failed (its equilibrium did not converge, even with the fallback "
+                           "solver); such a draw has no rows in the other tables; null: it succeeded"})
     if name.startswith("branch."):
         return pa.field(name, pa.string(), nullable=True, metadata={
             "description": f"option taken at branch point {name.removeprefix('branch.')} (null: not reached)"})

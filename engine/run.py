@@ -19,6 +19,7 @@ import numba
 
 from engine import config
 from engine._version import __version__
+from engine.equilibrium import ConvergenceError
 from engine.errors import InputError
 from engine.executors import LocalExecutor
 from engine.plan import CLOSURES, build_plan, memory_estimate  # noqa: F401  (CLOSURES: tests patch it)
@@ -250,6 +251,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
 
         runner = _make_executor(executor, scheduler, local_cluster, threads)
         markers = runner.run(plan, store.partial, pending, on_draw, on_chunk)
+        chunks = sorted([*done.values(), *markers], key=lambda m: m["part"])
+        _check_failed_draws(plan, chunks)
         timings = {"first_draw_s": counter["first"] or 0.0, "draws_s": time.perf_counter() - t_chunks}
         summary_started = time.perf_counter()
         summarise = getattr(runner, "summaries", None) or LocalExecutor().summaries
@@ -257,7 +260,6 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
             write_part(part_path(store.partial, "summary", name, 0), table)
         timings["write_s"] = timings["summary_s"] = time.perf_counter() - summary_started
         timings["total_s"] = time.perf_counter() - started
-        chunks = sorted([*done.values(), *markers], key=lambda m: m["part"])
         manifest = _manifest(plan, chunks, timings, command, getattr(runner, "name", "custom"))
         with _signals_held():  # the two renames of the commit are not split by a signal
             store.commit(manifest)
@@ -325,6 +327,20 @@ def _install_signal_handlers():
     return restore
 
 
+def failed_draws(chunks):
+    """The failed draws recorded in the chunk markers: dicts of scenario, draw and reason."""
+    return [failure for chunk in chunks for failure in chunk.get("failed", [])]
+
+
+def _check_failed_draws(plan, chunks):
+    """A scenario none of whose draws solved has nothing to report: the run fails (ConvergenceError)."""
+    failures = failed_draws(chunks)
+    for model in plan.models:
+        mine = [f for f in failures if f["scenario"] == model.scenario.name]
+        if len(mine) == plan.draws:
+            raise ConvergenceError(f"{mine[0]['reason']} (and every other draw of the scenario failed)")
+
+
 def _manifest(plan, chunks, timings, command, executor):
     seed = plan.seed
     return {
@@ -354,5 +370,6 @@ def _manifest(plan, chunks, timings, command, executor):
                              "columns": {f.name: {k.decode(): v.decode() for k, v in f.metadata.items()}
                                          for f in FLOWS_SCHEMA}}},
         "chunks": chunks,
+        "failed_draws": failed_draws(chunks),
         "timings": timings,
     }

@@ -192,6 +192,12 @@ def run_summary(result):
                         f"origin-sector, seed {manifest['seed']}, {record['closure'].upper()} closure",
                  format_pair_summary(table, exporter, importer, dates[0].strftime("%Y-%m"),
                                      dates[1].strftime("%Y-%m"))]
+        failed = [f for f in manifest.get("failed_draws", []) if f["scenario"] == record["name"]]
+        if failed:
+            lines.insert(2, f"  {len(failed)} of the {manifest['draws']} draws failed (draw "
+                            f"{', '.join(str(f['draw']) for f in failed)}: the equilibrium did not converge, even "
+                            "with the fallback solver) and are left out of every figure; the draws table's "
+                            "'failure' column says why")
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
         lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe")
         if record["closure"] == "pe":
@@ -200,7 +206,8 @@ def run_summary(result):
         elif record["closure"] != "ge":
             lines.append(f"  note: {record['closure']} fixes wages in local currency and leaves profits out of income, "
                          "so exchange rates move welfare and foreign tariffs barely do; --closure ge (docs/model.md)")
-        lines += branch_shares(pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet"))
+        draws = pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet")
+        lines += branch_shares(draws.filter(pl.col("failure").is_null()) if "failure" in draws.columns else draws)
         blocks.append("\n".join(lines))
     names = [r["name"] for r in manifest["scenarios"]]
     if len(names) > 1:

@@ -45,6 +45,8 @@ differences over a step sized to the firm count) and an Armijo backtracking line
 of squared residuals; after a failed line search the slope step widens tenfold (to 1e-2 at most).
 """
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
 
 import numpy as np
@@ -421,6 +423,27 @@ def _jacobian(period, z, f):
 
 #: Accepted Newton steps in a row that each fail to halve the residual before the slope step narrows.
 STALL_STEPS = 3
+#: The fallback for a draw that failed (``fallback_solver``): slopes smoothed over a step this many
+#: times wider to start with (the stall rule narrows it again near the solution), and this many times
+#: the evaluations per period.
+FALLBACK_WIDER, FALLBACK_BUDGET = 100.0, 5
+_FALLBACK = contextvars.ContextVar("ge_fallback_solver", default=False)
+
+
+@contextlib.contextmanager
+def fallback_solver():
+    """Within the block, ``_newton`` starts from smoothed slopes with a larger budget (a draw's retry in
+    ``engine.plan.simulate_draw``; a context variable, so other threads keep the default)."""
+    token = _FALLBACK.set(True)
+    try:
+        yield
+    finally:
+        _FALLBACK.reset(token)
+
+
+def fallback_active():
+    """Whether the caller runs inside ``fallback_solver``."""
+    return _FALLBACK.get()
 #: The narrowest slope step (log points of the threshold): centred differences of sums of order one
 #: keep about six digits here.
 NARROWEST_STEP = 1e-10
@@ -439,8 +462,13 @@ def _newton(period, z, max_evaluations):
     row each fail to halve the residual, the slope step narrows a hundredfold, down to
     ``NARROWEST_STEP``: slopes of the segment the solution lies on.
 
+    Inside ``fallback_solver`` it starts from slopes over a wider step, with a larger budget.
+
     Returns (z, state, evaluations, residual); raises ConvergenceError after ``max_evaluations``.
     """
+    if _FALLBACK.get():
+        period.fd_step *= FALLBACK_WIDER
+        max_evaluations *= FALLBACK_BUDGET
     f, state = period.state(z)
     evaluations = 1
     slow = 0

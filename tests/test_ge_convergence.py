@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import make_calibration, write_scenario
 
 import engine
-from engine import config
+from engine import config, wage_equilibrium
 from engine.cli import main
 
 N_REGIONS, N_SECTORS = 4, 2
@@ -71,12 +71,98 @@ def test_a_failure_names_the_scenario_the_draw_the_market_and_the_residual(tmp_p
     calibration, flows, rate, fraction = random_case(tmp_path, 0)
     scenario = write_scenario(tmp_path, scenario_text("static", rate, float(flows[2, 1, 0] * fraction)), "p")
     monkeypatch.setattr(config, "GE_MAX_ITERATIONS", 2)
+    monkeypatch.setattr(wage_equilibrium, "FALLBACK_BUDGET", 1)  # the retry gets no more evaluations
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["simulate", str(scenario), "-c", str(calibration), "--closure", "ge",
                                        "--draws", "2", "--firms", "500", "--out", str(out)])
     assert result.exit_code == 3, result.output
-    (line,) = result.stderr.splitlines()
+    (line,) = [line for line in result.stderr.splitlines() if not line.startswith("draws ")]  # no progress lines
+    # every draw fails, its retry too: nothing to report
     for fragment in ("Error: scenario p, draw 0: period 1: general equilibrium did not converge: residual",
-                     "after 2 evaluations", "largest residual in the", "no output was written"):
+                     "after 2 evaluations", "largest residual in the", "every other draw of the scenario failed",
+                     "no output was written"):
         assert fragment in line, (fragment, line)
     assert "Traceback" not in result.output and not out.exists()
+
+
+# --------------------------------------------------------------------------- a draw that fails
+
+def flaky(monkeypatch, fail_fallback):
+    """Make draw 1's equilibrium fail (its first attempt, and its fallback too if ``fail_fallback``);
+    draws run in order in this process, one call per draw and attempt. Returns the calls' fallback flags."""
+    from engine import plan
+    from engine.equilibrium import ConvergenceError
+    from engine.wage_equilibrium import fallback_active
+
+    original, calls = plan.CLOSURES["ge"], []
+
+    def closure(population, baseline, path, params):
+        calls.append(fallback_active())
+        draw = calls.count(False) - 1
+        if draw == 1 and (fail_fallback or not calls[-1]):
+            raise ConvergenceError("period 1: general equilibrium did not converge: residual 0.001 after 400 "
+                                   "evaluations (tolerance 1e-10)", ("market", 1, 0))
+        return original(population, baseline, path, params)
+
+    monkeypatch.setitem(plan.CLOSURES, "ge", closure)
+    return calls
+
+
+def failing_run(tmp_path, *options):
+    calibration, flows, rate, fraction = random_case(tmp_path, 0)
+    scenario = write_scenario(tmp_path, scenario_text("static", rate, float(flows[2, 1, 0] * fraction)), "p")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["simulate", str(scenario), "-c", str(calibration), "--closure", "ge",
+                                       "--draws", "3", "--firms", "500", "--out", str(out), *options])
+    return result, out
+
+
+def test_a_draw_that_fails_is_retried_with_the_fallback_solver(tmp_path, monkeypatch):
+    calls = flaky(monkeypatch, fail_fallback=False)
+    result, out = failing_run(tmp_path)
+    assert result.exit_code == 0, result.output
+    assert calls == [False, False, True, False]  # draw 1 again, inside fallback_solver
+    from engine.runs import open_run
+
+    assert open_run(out).manifest["failed_draws"] == []
+    assert "failed" not in result.stdout
+
+
+def test_a_draw_that_fails_twice_is_marked_and_the_others_are_kept(tmp_path, monkeypatch):
+    import polars as pl
+
+    from engine.runs import open_run
+
+    calls = flaky(monkeypatch, fail_fallback=True)
+    result, out = failing_run(tmp_path)
+    assert result.exit_code == 4, result.output
+    (warning,) = result.stderr.splitlines()[-1:]
+    assert warning.startswith("Warning: 1 draw(s) failed") and "scenario p, draw 1" in warning, warning
+    run = open_run(out)
+    assert run.manifest["status"] == "complete"
+    assert [(f["scenario"], f["draw"]) for f in run.manifest["failed_draws"]] == [("p", 1)]
+    draws = run.draws.sort("draw")
+    assert draws["draw"].to_list() == [0, 1, 2]
+    assert draws["failure"][0] is None and draws["failure"][2] is None
+    assert "scenario p, draw 1: period 1" in draws["failure"][1]
+    assert "largest residual in the S0 market of R1" in draws["failure"][1]
+    for table in ("flows", "regions", "prices"):
+        assert sorted(run.scan(table).select(pl.col("draw").unique()).collect()["draw"].to_list()) == [0, 2], table
+    assert "1 of the 3 draws failed (draw 1:" in result.stdout
+    calls.clear()
+    quiet, _ = failing_run(tmp_path / "quiet", "-q")
+    assert quiet.exit_code == 4 and quiet.stdout.strip().endswith("run")
+
+
+def test_a_scenario_whose_every_draw_fails_writes_nothing(tmp_path, monkeypatch):
+    from engine import plan
+    from engine.equilibrium import ConvergenceError
+
+    def never(*args):
+        raise ConvergenceError("general equilibrium did not converge: residual 0.001 after 400 evaluations")
+
+    monkeypatch.setitem(plan.CLOSURES, "ge", never)
+    result, out = failing_run(tmp_path)
+    assert result.exit_code == 3, result.output
+    assert "every other draw of the scenario failed" in result.stderr
+    assert not out.exists()

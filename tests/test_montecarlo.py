@@ -265,7 +265,8 @@ def test_draws_table_has_one_row_per_draw_with_path_branches_and_samples(branchy
     draws = run.draws.sort("draw")
     assert draws["draw"].to_list() == list(range(8))
     sectors = default_calibration.sectors
-    expected_columns = {"draw", "path", "scenario", "branch.decision", "branch.decision/wait/later", "fx.JPN.last",
+    expected_columns = {"draw", "path", "failure", "scenario", "branch.decision", "branch.decision/wait/later",
+                        "fx.JPN.last",
                         "pass_through.JPN.motor_vehicles_parts", "sigma.machinery", "sigma.metals",
                         "sunk_cost_ratio", *(f"theta.{k}" for k in sectors)}
     assert set(draws.columns) == expected_columns
