@@ -67,6 +67,8 @@ class ScenarioData:
         regions = result.manifest["calibration"]["regions"]
         self.exporter, self.importer = focus_pair(record, regions)
         draws = result.scan("draws").filter(pl.col("scenario") == self.name).collect()
+        if "failure" in draws.columns:  # failed draws have no results (engine.plan.simulate_draw)
+            draws = draws.filter(pl.col("failure").is_null())
         self.draws = draws.select([c for c in draws.columns if draws[c].null_count() < draws.height])
         if "path" not in self.draws.columns:
             self.draws = self.draws.with_columns(pl.lit("").alias("path"))

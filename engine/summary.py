@@ -196,8 +196,8 @@ def run_summary(result):
         if failed:
             lines.insert(2, f"  {len(failed)} of the {manifest['draws']} draws failed (draw "
                             f"{', '.join(str(f['draw']) for f in failed)}: the equilibrium did not converge, even "
-                            "with the fallback solver) and are left out of every figure; the draws table's "
-                            "'failure' column says why")
+                            f"with the fallback solver) and {'is' if len(failed) == 1 else 'are'} left out of every "
+                            "figure; the draws table's 'failure' column says why")
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
         lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe")
         if record["closure"] == "pe":
