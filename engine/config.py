@@ -20,7 +20,8 @@ FIRM_CHUNK = 4096
 FIRM_SAMPLE = 200
 #: Row-group size of the streamed firm-level Parquet file (batches are written per block).
 FIRM_ROWS_PER_BATCH = 1_000_000
-#: General equilibrium: stop when max |log E - log Pi - a| (log points) is at most this.
+#: General equilibrium: stop when the largest residual (log points: market spending against sales, labour
+#: supply against demand) is at most this; 1e-10 is 1e-8 % of each market's value.
 GE_TOLERANCE = 1e-10
 #: General equilibrium: evaluations per period before the run fails with ConvergenceError.
 GE_MAX_ITERATIONS = 400
