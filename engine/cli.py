@@ -139,7 +139,7 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, l
                    draws_per_chunk=draws_per_chunk, scheduler=scheduler, local_cluster=local_cluster,
                    command=command, dynamics=dynamics, device=device)
     if quiet:
-        result = run_simulate(names, **options)
+        result = run_simulate(names, progress=False, **options)
         click.echo(str(result.path))
         _exit_if_draws_failed(result)
         return
@@ -159,11 +159,9 @@ def simulate(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, l
 
 
 def _exit_if_draws_failed(result):
-    """Exit code 4, with one line, when some draws failed (the run is complete without them)."""
-    failed = result.manifest.get("failed_draws", [])
-    if failed:
-        click.echo(f"Warning: {len(failed)} draw(s) failed and are left out of the results ({failed[0]['reason']}"
-                   f"{'; ...' if len(failed) > 1 else ''}); the draws table's 'failure' column lists them", err=True)
+    """Exit code 4 when some draws failed (the run is complete without them; ``engine.run.simulate``
+    has logged a warning line saying which)."""
+    if result.manifest.get("failed_draws"):
         click.get_current_context().exit(EXIT_FAILED_DRAWS)
 
 

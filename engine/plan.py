@@ -252,8 +252,8 @@ def simulate_draw(plan, draw, scratch=None):
         A result is inf or NaN.
 
     A scenario whose equilibrium fails on this draw is retried once with the fallback solver
-    (``engine.wage_equilibrium.fallback_solver``); if it fails again its ``ScenarioDraw`` says why
-    (``record["failure"]``) and holds no results.
+    (``engine.wage_equilibrium.fallback_solver``) in ``ge``; if it fails again (or in another
+    closure) its ``ScenarioDraw`` says why (``record["failure"]``) and holds no results.
     """
     from engine.output import dynamic_firm_batches, firm_batches
 
@@ -287,6 +287,8 @@ def simulate_draw(plan, draw, scratch=None):
             try:
                 cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
             except ConvergenceError as error:
+                if closure != "ge":  # the fallback is ge's Newton solver's: a retry would do the same again
+                    raise
                 log.info("scenario %s, draw %d: %s; retrying with the fallback solver", name, draw, error)
                 with fallback_solver():
                     cells, state, accounts = CLOSURES[closure](population, baseline, path, params)

@@ -177,8 +177,8 @@ def draws_field(name):
         return _field("path", pa.string(), "branch path of the draw: branch=option pairs joined by ';'")
     if name == "failure":
         return pa.field(name, pa.string(), nullable=True, metadata={
-            "description": "why the draw failed (its equilibrium did not converge, even with the fallback "
-                           "solver); such a draw has no rows in the other tables; null: it succeeded"})
+            "description": "why the draw failed (its equilibrium did not converge; in ge, even with the "
+                           "fallback solver); such a draw has no rows in the other tables; null: it succeeded"})
     if name.startswith("branch."):
         return pa.field(name, pa.string(), nullable=True, metadata={
             "description": f"option taken at branch point {name.removeprefix('branch.')} (null: not reached)"})

@@ -263,6 +263,10 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         manifest = _manifest(plan, chunks, timings, command, getattr(runner, "name", "custom"))
         with _signals_held():  # the two renames of the commit are not split by a signal
             store.commit(manifest)
+        if manifest["failed_draws"]:
+            failed = manifest["failed_draws"]
+            log.warning("%d draw(s) failed and are left out of the results (%s%s); the draws table's 'failure' "
+                        "column lists them", len(failed), failed[0]["reason"], "; ..." if len(failed) > 1 else "")
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         if store.committed:  # a signal held during the commit: the run is complete

@@ -171,6 +171,9 @@ def scenario_comparison(flows, names, exporter, importer):
     for name in names[1:]:
         diff = totals.filter(pl.col("scenario") == name).join(first, on="draw").select(
             (pl.col("exports") - pl.col("reference")).alias("d"))["d"]
+        if diff.is_empty():  # failed draws (engine.plan.simulate_draw) left none in common
+            lines.append(f"  {name}: no draw solved in both scenarios")
+            continue
         lines.append(f"  {name}: {diff.mean():+.1f} [{diff.quantile(BAND[0], 'linear'):+.1f} to "
                      f"{diff.quantile(BAND[1], 'linear'):+.1f}]")
     return lines
@@ -194,10 +197,10 @@ def run_summary(result):
                                      dates[1].strftime("%Y-%m"))]
         failed = [f for f in manifest.get("failed_draws", []) if f["scenario"] == record["name"]]
         if failed:
-            lines.insert(2, f"  {len(failed)} of the {manifest['draws']} draws failed (draw "
-                            f"{', '.join(str(f['draw']) for f in failed)}: the equilibrium did not converge, even "
-                            f"with the fallback solver) and {'is' if len(failed) == 1 else 'are'} left out of every "
-                            "figure; the draws table's 'failure' column says why")
+            shown = ", ".join(str(f["draw"]) for f in failed[:10]) + (", ..." if len(failed) > 10 else "")
+            lines.insert(2, f"  {len(failed)} of the {manifest['draws']} draws failed (draw {shown}: the "
+                            f"equilibrium did not converge) and {'is' if len(failed) == 1 else 'are'} left out of "
+                            "every figure; the draws table's 'failure' column says why")
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
         lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe")
         if record["closure"] == "pe":

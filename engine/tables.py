@@ -105,8 +105,9 @@ def check_codes(path, frame, column, allowed, what, defined=None):
     """Every value of ``column`` must be one of ``allowed``.
 
     ``defined``, optional ``(path, frame, column)`` of the table that defines the codes: where an
-    unknown value differs from a defined code only in case or spaces, that table's row is blamed
-    (its spelling is the odd one out: the using table writes the code the same way throughout)."""
+    unknown value differs from a defined code only in case or spaces and this table never uses the
+    defined spelling, the defining table's row is blamed (its spelling is the odd one out); where
+    this table uses both spellings, its odd line is."""
     allowed = list(allowed)
     if defined is not None:
         _check_spelling(path, frame, column, allowed, *defined)
@@ -119,13 +120,16 @@ def _normal(code):
 
 
 def _check_spelling(path, frame, column, allowed, defined_path, defined_frame, defined_column):
-    known = set(allowed)
     by_normal = {_normal(code): code for code in allowed}
+    present = set(frame[column].drop_nulls().to_list())
     for row in frame.filter(~pl.col(column).is_in(allowed)).iter_rows(named=True):
         used = row[column]
         spelled = by_normal.get(_normal(used)) if used is not None else None
-        if spelled is None or used in known:
+        if spelled is None:
             continue
+        if spelled in present:  # this table spells it both ways: the odd line is here
+            raise InputError(path, f"unknown code {used!r}; did you mean {spelled!r}? (codes are case-sensitive)",
+                             f"{row_label(path, row['_index'])}, field '{column}'")
         index = defined_frame.filter(pl.col(defined_column) == spelled)["_index"][0]
         others = " and others" if frame.filter(pl.col(column) == used).height > 1 else ""
         raise InputError(defined_path, f"code {spelled!r} is written {used!r} in {path.name} "

@@ -467,8 +467,10 @@ def _newton(period, z, max_evaluations):
     Returns (z, state, evaluations, residual); raises ConvergenceError after ``max_evaluations``.
     """
     if _FALLBACK.get():
-        period.fd_step *= FALLBACK_WIDER
+        period.fd_step = min(period.fd_step * FALLBACK_WIDER, 1e-3)  # below the widening's cap of 1e-2
         max_evaluations *= FALLBACK_BUDGET
+    # no narrower than the exact slopes' step of the dynamic model (narrowing there changes nothing)
+    narrowest = max(NARROWEST_STEP, getattr(period, "exact_step", NARROWEST_STEP))
     f, state = period.state(z)
     evaluations = 1
     slow = 0
@@ -495,8 +497,8 @@ def _newton(period, z, max_evaluations):
             if np.all(np.isfinite(f_new)) and f_new @ f_new <= (1.0 - 1e-4 * scale) * (f @ f):
                 slow = slow + 1 if np.max(np.abs(f_new)) > 0.5 * norm else 0
                 z, f, state = z_new, f_new, state_new
-                if slow >= STALL_STEPS and period.fd_step > NARROWEST_STEP:
-                    period.fd_step = max(period.fd_step / 100.0, NARROWEST_STEP)
+                if slow >= STALL_STEPS and period.fd_step > narrowest:
+                    period.fd_step = max(period.fd_step / 100.0, narrowest)
                     f, state = period.state(z)  # slopes over the narrower step
                     evaluations += 1
                     slow = 0

@@ -128,16 +128,19 @@ def test_a_draw_that_fails_is_retried_with_the_fallback_solver(tmp_path, monkeyp
     assert "failed" not in result.stdout
 
 
-def test_a_draw_that_fails_twice_is_marked_and_the_others_are_kept(tmp_path, monkeypatch):
+def test_a_draw_that_fails_twice_is_marked_and_the_others_are_kept(tmp_path, monkeypatch, caplog):
+    import logging
+
     import polars as pl
 
     from engine.runs import open_run
 
     calls = flaky(monkeypatch, fail_fallback=True)
-    result, out = failing_run(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="engine.run"):
+        result, out = failing_run(tmp_path)
     assert result.exit_code == 4, result.output
-    (warning,) = result.stderr.splitlines()[-1:]
-    assert warning.startswith("Warning: 1 draw(s) failed") and "scenario p, draw 1" in warning, warning
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "engine.run"]
+    assert warning.startswith("1 draw(s) failed and are left out") and "scenario p, draw 1" in warning, warning
     run = open_run(out)
     assert run.manifest["status"] == "complete"
     assert [(f["scenario"], f["draw"]) for f in run.manifest["failed_draws"]] == [("p", 1)]

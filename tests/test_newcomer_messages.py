@@ -237,3 +237,11 @@ def test_a_nested_branch_no_draw_reached_is_still_reported_for_its_own_scenario(
                        schema_overrides={"branch.july/extension/november": pl.String})
     assert branch_shares(own) == ["  branch july: deal 100% of 2 draws",
                                   "  branch july/extension/november: reached by none of the 2 draws"]
+
+
+def test_a_code_spelt_both_ways_in_one_table_blames_its_odd_line(calibration_copy):
+    set_field(calibration_copy / "flows.csv", 3, "origin", "usa")
+    with pytest.raises(InputError) as info:
+        load_calibration(calibration_copy)
+    assert info.value.source.endswith("flows.csv") and "line 3" in str(info.value)
+    assert "unknown code 'usa'; did you mean 'USA'?" in str(info.value)

@@ -97,3 +97,19 @@ def test_a_dask_run_shows_progress_without_the_clusters_info_lines(tmp_path):
                               "-q"], capture_output=True, text=True, env=env, timeout=600)
     assert verbose.returncode == 0, verbose.stderr
     assert "INFO distributed" in verbose.stderr
+
+
+def test_quiet_asks_the_api_for_no_progress(tmp_path, monkeypatch):
+    """``-q`` passes ``progress=False``: the API's default ("auto") would draw a bar on a terminal."""
+    seen = {}
+    real = engine.run.simulate
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.run, "simulate", spy)
+    result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "200", "--dynamics", "static", "-q",
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert seen["progress"] is False
