@@ -45,7 +45,8 @@ def run_chunk(plan, run_dir, part, draws, on_draw=None):
     Returns
     -------
     dict
-        The marker: part, first and last draw, seconds, the process id.
+        The marker: part, first and last draw, the failed draws (scenario, draw, reason; they have
+        rows in the draws table only), seconds, the process id.
     """
     started = time.perf_counter()
     global _SCRATCH

@@ -210,8 +210,8 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
 class ScenarioDraw:
     """One scenario's results on one draw (``cells``: CellResults; ``accounts``: RegionResults;
     ``record``: the ``draws`` table row; ``firms``: Arrow record batches, or None). A draw whose
-    equilibrium failed even with the fallback solver has ``cells`` and ``accounts`` None and its
-    reason in ``record["failure"]``."""
+    equilibrium failed (in ``ge``, even with the fallback solver) has ``cells`` and ``accounts`` None
+    and its reason in ``record["failure"]``."""
 
     cells: object
     accounts: object
