@@ -1,6 +1,8 @@
 """The short table a person reads after a run: one exporter-importer pair, by sector, baseline vs
 the last period, with the spread across draws."""
 
+import tomllib
+
 import numpy as np
 import polars as pl
 
@@ -136,20 +138,38 @@ DECOMPOSITION = ("welfare_labour_pct", "welfare_profits_pct", "welfare_tariff_re
                  "welfare_purchases_pct")
 
 
-def branch_shares(draws):
+def branch_labels(text):
+    """Labels of every branch point of a scenario's TOML text (``parent/option/name`` when nested, as
+    ``engine.policy`` labels them)."""
+    labels = []
+
+    def walk(branches, prefix):
+        for branch in branches:
+            label = prefix + branch["name"]
+            labels.append(label)
+            for option in branch.get("option", []):
+                walk(option.get("branch", []), f"{label}/{option['name']}/")
+
+    walk(tomllib.loads(text).get("branch", []), "")
+    return labels
+
+
+def branch_shares(draws, labels=None):
     """Text lines with the share of draws taking each option of each branch point.
 
     A run's draws tables share one schema, so one scenario's table also has the other scenarios'
-    branch columns, all null. Every draw passes a top-level branch point of its own scenario, so a
-    column is this scenario's if some draw reached it or it is nested (``parent/option/name``) under
-    one of this scenario's branch points; only such a nested one is reported as reached by none."""
+    branch columns, all null: ``labels`` (``branch_labels`` of the scenario's text) picks its own.
+    Without them, a column is taken as this scenario's if some draw reached it or it is nested
+    (``parent/option/name``) under one of its branch points reached by some draw."""
     lines, own = [], set()
     for column in sorted(c for c in draws.columns if c.startswith("branch.")):
         label = column.removeprefix("branch.")
+        if labels is not None and label not in labels:
+            continue
         counts = draws[column].drop_nulls().value_counts(sort=True)
         total = counts["count"].sum()
         if total == 0:
-            if "/" in label and label.rsplit("/", 2)[0] in own:
+            if labels is not None or ("/" in label and label.rsplit("/", 2)[0] in own):
                 own.add(label)
                 lines.append(f"  branch {label}: reached by none of the {draws.height} draws")
             continue
@@ -210,7 +230,8 @@ def run_summary(result):
             lines.append(f"  note: {record['closure']} fixes wages in local currency and leaves profits out of income, "
                          "so exchange rates move welfare and foreign tariffs barely do; --closure ge (docs/model.md)")
         draws = pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet")
-        lines += branch_shares(draws.filter(pl.col("failure").is_null()) if "failure" in draws.columns else draws)
+        lines += branch_shares(draws.filter(pl.col("failure").is_null()) if "failure" in draws.columns else draws,
+                               branch_labels(record["text"]) if record.get("text") else None)
         blocks.append("\n".join(lines))
     names = [r["name"] for r in manifest["scenarios"]]
     if len(names) > 1:

@@ -18,7 +18,7 @@ from engine.calibration import load_calibration
 from engine.errors import InputError
 from engine.cli import main
 from engine.paths import default_calibration_dir
-from engine.summary import branch_shares
+from engine.summary import branch_labels, branch_shares
 
 
 def invoke(*args):
@@ -245,3 +245,17 @@ def test_a_code_spelt_both_ways_in_one_table_blames_its_odd_line(calibration_cop
         load_calibration(calibration_copy)
     assert info.value.source.endswith("flows.csv") and "line 3" in str(info.value)
     assert "unknown code 'usa'; did you mean 'USA'?" in str(info.value)
+
+
+def test_a_scenarios_own_branch_labels_pick_its_branch_lines():
+    # two scenarios share the top-level branch 'july'; only the other one nests 'november' under it
+    text = ('name = "mine"\nstart = "2025-01"\nperiods = 4\n[[branch]]\nname = "july"\ndate = "2025-03-01"\n'
+            '[[branch.option]]\nname = "deal"\nprobability = 1.0\n')
+    assert branch_labels(text) == ["july"]
+    draws = pl.DataFrame({"draw": [0, 1], "branch.july": ["deal", "deal"],
+                          "branch.july/extension/november": [None, None]},
+                         schema_overrides={"branch.july/extension/november": pl.String})
+    assert branch_shares(draws, branch_labels(text)) == ["  branch july: deal 100% of 2 draws"]
+    nested = text + ('[[branch.option.branch]]\nname = "november"\ndate = "2025-04-01"\n'
+                     '[[branch.option.branch.option]]\nname = "x"\nprobability = 1.0\n')
+    assert branch_labels(nested) == ["july", "july/deal/november"]
