@@ -1,7 +1,7 @@
 """Every event type (tariff, trade cost, demand as a commitment and as a percent, deterministic FX, a
 branch point), announced and not, in every firm model (static, myopic, forward) and every closure
 (pe, ge, ge_fixed_wage) on a tiny calibration: a finite run or one clear refusal, never a traceback;
-and each event moves what it should."""
+and the tariff and the purchase commitment move their pairs' exports the way they should."""
 
 import numpy as np
 import polars as pl
@@ -75,7 +75,6 @@ def tiny(tmp_path_factory):
     share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.1]], [[0.15], [0.2], [1.0]]])
     calibration = make_calibration(folder / "cal", flows, participation=share, firms=2000.0, sigma=3.0,
                                    theta=4.0, shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
-    # USA is the numeraire currency; the tiny calibration's R0 plays no currency role here
     return calibration, write_scenario(folder, HEAD + EVENTS, "every_event")
 
 
