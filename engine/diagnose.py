@@ -19,6 +19,8 @@ import polars as pl
 
 #: Horizons (months after the change) of the monthly profile.
 HORIZONS = (1, 3, 6, 12, 24, 60, 120)
+#: Months simulated by default (the horizon 120 needs 121).
+PERIODS = 121
 
 
 def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cost_ratio, parameters):
@@ -35,7 +37,7 @@ def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cos
 
 
 def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, draws=4, firms=20_000, seed=2025,
-             periods=121, dynamics=None, sunk_cost_ratio=None, parameters=None, threads=None, progress="auto"):
+             periods=PERIODS, dynamics=None, sunk_cost_ratio=None, parameters=None, threads=None, progress="auto"):
     """Run the permanent-tariff experiment and return its elasticity profile.
 
     Parameters

@@ -37,7 +37,7 @@ def diagnose_command(exporter, importer, tariff, draws, firms, seed, mode, setti
       engine diagnose --exporter CHN --tariff 0.05 --draws 8 --out profile.csv
       engine diagnose --set theta=2.5 --set sigma=2.0 --set half_life=9
     """
-    from engine.diagnose import diagnose, format_profile
+    from engine.diagnose import PERIODS, diagnose, format_profile
     from engine.errors import InputError
 
     if not 0.0 < tariff <= 1.0:
@@ -52,8 +52,8 @@ def diagnose_command(exporter, importer, tariff, draws, firms, seed, mode, setti
 
         from engine.progress import CliProgress
 
-        click.echo(f"Simulating {draws} draw(s) of {mode} firms for 121 months, with and without the tariff...",
-                   err=True)
+        click.echo(f"Simulating {draws} draw(s) of {mode} firms for {PERIODS} months, with and without the "
+                   "tariff...", err=True)
         with CliProgress(sys.stderr) as progress:
             profile, churn = diagnose(calibration, progress=progress, **options)
     click.echo(format_profile(profile, exporter, importer, tariff))

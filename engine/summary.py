@@ -154,26 +154,18 @@ def branch_labels(text):
     return labels
 
 
-def branch_shares(draws, labels=None):
-    """Text lines with the share of draws taking each option of each branch point.
-
-    A run's draws tables share one schema, so one scenario's table also has the other scenarios'
-    branch columns, all null: ``labels`` (``branch_labels`` of the scenario's text) picks its own.
-    Without them, a column is taken as this scenario's if some draw reached it or it is nested
-    (``parent/option/name``) under one of its branch points reached by some draw."""
-    lines, own = [], set()
-    for column in sorted(c for c in draws.columns if c.startswith("branch.")):
+def branch_shares(draws, labels):
+    """Text lines with the share of draws taking each option of each branch point in ``labels``
+    (``branch_labels`` of the scenario's text: a run's draws tables share one schema, so one
+    scenario's table also has the other scenarios' branch columns, all null)."""
+    lines = []
+    for column in sorted(f"branch.{label}" for label in labels if f"branch.{label}" in draws.columns):
         label = column.removeprefix("branch.")
-        if labels is not None and label not in labels:
-            continue
         counts = draws[column].drop_nulls().value_counts(sort=True)
         total = counts["count"].sum()
         if total == 0:
-            if labels is not None or ("/" in label and label.rsplit("/", 2)[0] in own):
-                own.add(label)
-                lines.append(f"  branch {label}: reached by none of the {draws.height} draws")
+            lines.append(f"  branch {label}: reached by none of the {draws.height} draws")
             continue
-        own.add(label)
         shares = ", ".join(f"{row[column]} {row['count'] / total:.0%}" for row in counts.iter_rows(named=True))
         lines.append(f"  branch {label}: {shares} of {total} draws")
     return lines
@@ -231,7 +223,7 @@ def run_summary(result):
                          "so exchange rates move welfare and foreign tariffs barely do; --closure ge (docs/model.md)")
         draws = pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet")
         lines += branch_shares(draws.filter(pl.col("failure").is_null()) if "failure" in draws.columns else draws,
-                               branch_labels(record["text"]) if record.get("text") else None)
+                               branch_labels(record["text"]))
         blocks.append("\n".join(lines))
     names = [r["name"] for r in manifest["scenarios"]]
     if len(names) > 1:

@@ -423,6 +423,9 @@ def _jacobian(period, z, f):
 
 #: Accepted Newton steps in a row that each fail to halve the residual before the slope step narrows.
 STALL_STEPS = 3
+#: The narrowest slope step (log points of the threshold): centred differences of sums of order one
+#: keep about six digits here.
+NARROWEST_STEP = 1e-10
 #: The fallback for a draw that failed (``fallback_solver``): slopes smoothed over a step this many
 #: times wider to start with (the stall rule narrows it again near the solution), and this many times
 #: the evaluations per period.
@@ -444,9 +447,6 @@ def fallback_solver():
 def fallback_active():
     """Whether the caller runs inside ``fallback_solver``."""
     return _FALLBACK.get()
-#: The narrowest slope step (log points of the threshold): centred differences of sums of order one
-#: keep about six digits here.
-NARROWEST_STEP = 1e-10
 
 
 def _newton(period, z, max_evaluations):
