@@ -131,7 +131,7 @@ def _kernel_only(kc, cuda, case, firms, precision, repeats, evaluations):
 
 def dynamic_ge_checks(report, write, quick, cuda):
     """The ge closure's per-period kernels (``kernels.cuda_dynamic``) chained over the periods, GPU
-    (state in device memory, as ``engine.dynamic_ge`` keeps it) against CPU, and the time of one
+    (state in device memory, as ``engine.closures.dynamic_ge`` keeps it) against CPU, and the time of one
     ``dynamic_period_aggregates`` call (two shifts) on each."""
     from kernels import cuda_dynamic as kd
     from kernels import dynamic

@@ -1,6 +1,6 @@
 """Whole-run figures for ``bench/gpu_check.py``: draws per second of the default scenario on CPU and GPU.
 
-Times whole draws through the engine's per-draw unit (``engine.plan.simulate_draw``: the draw's
+Times whole draws through the engine's per-draw unit (``engine.runs.plan.simulate_draw``: the draw's
 firms, the dynamic programme, the calibration of the cell offsets, every period, the closure, the
 regional accounts; no Parquet writing) with ``device="cpu"`` and ``device="cuda"``, in the ``pe`` and
 the ``ge`` closure, and compares the draws' aggregates between the devices.
@@ -107,14 +107,14 @@ def whole_runs(draws=3, firms=None, calibration=None, scenario=None, closures=("
         import numba
 
         from engine import config
-        from engine.plan import build_plan, simulate_draw
+        from engine.runs.plan import build_plan, simulate_draw
     except ImportError as error:
         return {"error": f"engine cannot be imported here ({type(error).__name__}: {error}); "
                          "install the project (pip install -e .) to measure whole runs"}
     firms = config.DEFAULT_FIRMS if firms is None else firms
     report = {"scenario": scenario or config.DEFAULT_SCENARIO, "calibration": calibration or "embedded",
               "firms": firms, "timed_draws": draws, "seed": seed, "cpu_threads": numba.get_num_threads(),
-              "what": "engine.plan.simulate_draw per draw (no output writing), after one untimed draw",
+              "what": "engine.runs.plan.simulate_draw per draw (no output writing), after one untimed draw",
               "closures": {}}
     passed = True
     for closure in closures:

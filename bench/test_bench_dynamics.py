@@ -1,4 +1,4 @@
-"""The dynamic model's costs (``engine.dynamic_model``): the per-period firm kernel's rate, the
+"""The dynamic model's costs (``engine.firms.dynamic``): the per-period firm kernel's rate, the
 dynamic programme per draw, and one whole draw of the default scenario. Tiny and checked when
 benchmarks are disabled (the default test run); real sizes with ``--benchmark-enable``.
 """
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from bench.conftest import benchmarks_disabled
-from engine.calibration import load_calibration
-from engine.dynamic_model import dynamic_population, simulate_dynamic
+from engine.calibration.data import load_calibration
+from engine.firms.dynamic import dynamic_population, simulate_dynamic
 from engine.paths import default_calibration_dir
-from engine.policy import ScenarioModel
-from engine.scenario import load_scenario
-from engine.uncertainty import draw_policy, sample_parameters, stream_keys
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.schema import load_scenario
+from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
 from kernels.dynamic import dynamic_cell_sums
 
 
@@ -105,7 +105,7 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     import time
 
     from engine import config
-    from engine.closures import simulate_dynamic_scenario
+    from engine.closures.assemble import simulate_dynamic_scenario
 
     calibration, _, params, path, keys, firms = default_dynamic
     timings, regions = {}, None

@@ -14,13 +14,13 @@ import pytest
 
 import engine
 from bench.conftest import benchmarks_disabled
-from engine.calibration import load_calibration
-from engine.closures import simulate_scenario
-from engine.model import simulate_population
+from engine.calibration.data import load_calibration
+from engine.closures.assemble import simulate_scenario
+from engine.firms.static import simulate_population
 from engine.paths import default_calibration_dir
-from engine.policy import ScenarioModel
-from engine.scenario import load_scenario
-from engine.uncertainty import draw_policy, sample_parameters, stream_keys
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.schema import load_scenario
+from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
 
 FULL_FIRMS = 20_000
 DEAL = (("july_decision", "deal"),)
@@ -33,7 +33,7 @@ def _enabled(request):
 @pytest.fixture(scope="module")
 def default_draw():
     """Population, baseline and the deal path of draw 0 of the default scenario (built once)."""
-    from engine.model import calibrate
+    from engine.firms.static import calibrate
 
     calibration = load_calibration(default_calibration_dir())
     scenario = load_scenario("us_japan_2025")
@@ -159,7 +159,7 @@ def test_cold_and_warm_start(request, tmp_path):
     timings = {}
     for label in ("cold", "warm"):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "engine.cli", "simulate", "-q", *size, "--out", str(tmp_path / label)],
+        subprocess.run([sys.executable, "-m", "engine.cli.main", "simulate", "-q", *size, "--out", str(tmp_path / label)],
                        check=True, capture_output=True, env=env)
         timings[label] = time.perf_counter() - started
     print(json.dumps({"engine_simulate_seconds": timings}))
@@ -170,7 +170,7 @@ def test_cold_and_warm_start(request, tmp_path):
 def test_periods_scaling(benchmark, request, tmp_path, default_draw, periods):
     """One draw, PE, a scenario of ``periods`` months: after the ranking, each period is a binary
     search per cell, so the time grows slowly with the number of periods."""
-    from engine.policy import policy_path
+    from engine.scenario.policy import policy_path
 
     calibration, params, _, build = default_draw
     firms = FULL_FIRMS if _enabled(request) else 500

@@ -37,7 +37,7 @@ def reference(tmp_path_factory, request):
 
 @pytest.mark.parametrize("executor", ["local", "dask-1", "dask-2"])
 def test_draws_per_second(benchmark, request, tmp_path, reference, executor):
-    from engine.executors import DaskExecutor, LocalExecutor
+    from engine.runs.executors import DaskExecutor, LocalExecutor
 
     size, full = _size(request)
     runner = LocalExecutor() if executor == "local" else DaskExecutor(workers=int(executor[-1]))
@@ -59,7 +59,7 @@ def test_draws_per_second(benchmark, request, tmp_path, reference, executor):
 def test_overhead_per_dask_task(benchmark, request, tmp_path):
     """A tiny run (1 draw per task, 50 firms) on one worker: nearly all of its time per task is
     Dask's (submit, schedule, result) plus writing the part files."""
-    from engine.executors import DaskExecutor, LocalExecutor
+    from engine.runs.executors import DaskExecutor, LocalExecutor
 
     full = not benchmarks_disabled(request.config)
     size = dict(draws=16 if full else 2, firms=50, draws_per_chunk=1)

@@ -4,7 +4,7 @@ The run is built once outside the timing (200 draws x 2,000 firms: the report re
 tables whose size depends on draws and periods, not on firms; no firm output, as in a default run).
 With the default ``--benchmark-disable`` it runs once on a 4-draw run and checks the page.
 
-- ``test_report_html``: ``engine.report.build_report`` in-process, HTML page only; the first round
+- ``test_report_html``: ``engine.outputs.report.page.build_report`` in-process, HTML page only; the first round
   includes vl-convert's one-off JavaScript bundling, so the rounds are reported as measured.
 - ``test_report_command``: the whole ``engine report RUN`` command in a fresh process (imports
   included), what a user waits for.
@@ -18,7 +18,7 @@ import pytest
 
 import engine
 from bench.conftest import benchmarks_disabled
-from engine.report import build_report
+from engine.outputs.report.page import build_report
 
 FULL_DRAWS, FULL_FIRMS = 200, 2000
 
@@ -45,7 +45,7 @@ def test_report_command(benchmark, report_run, tmp_path):
 
     def command():
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "engine.cli", "report", str(run.path), "--out", str(out)], check=True,
+        subprocess.run([sys.executable, "-m", "engine.cli.main", "report", str(run.path), "--out", str(out)], check=True,
                        capture_output=True)
         return time.perf_counter() - started
 

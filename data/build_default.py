@@ -7,7 +7,7 @@ Usage::
 
 The same as ``engine calibrate --out data/default --overwrite`` (default regions
 USA,JPN,CHN,EU=EU27,CAN,MEX,KOR,GBR,IND,ROW and the 8 default sectors), from the world tables in
-``data/world/``. The rules are in ``engine/calibrate/build.py`` and ``data/README.md``.
+``data/world/``. The rules are in ``engine/calibration/builder/derive.py`` and ``data/README.md``.
 """
 
 import argparse
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engine.calibrate import calibrate
+from engine.calibration.builder import calibrate
 
 DEFAULT = Path(__file__).resolve().parent / "default"
 

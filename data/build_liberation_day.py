@@ -27,8 +27,8 @@ import math
 import sys
 from pathlib import Path
 
-from engine.calibrate.spec import DEFAULT_REGIONS, ROW, parse_regions, parse_sectors
-from engine.calibrate.world import annex_i_rates, load_world
+from engine.calibration.builder.spec import DEFAULT_REGIONS, ROW, parse_regions, parse_sectors
+from engine.calibration.builder.world import annex_i_rates, load_world
 from engine.paths import world_dir
 
 HERE = Path(__file__).resolve().parent

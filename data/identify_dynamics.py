@@ -1,14 +1,14 @@
-"""Reproduce the dynamic model's identified defaults (engine/parameters.py) from the published targets.
+"""Reproduce the dynamic model's identified defaults (engine/firms/parameters.py) from the published targets.
 
     python data/identify_dynamics.py                  # identify, print parameters and moments (minutes)
-    python data/identify_dynamics.py --check          # also exit 1 if engine/parameters.py differs
+    python data/identify_dynamics.py --check          # also exit 1 if engine/firms/parameters.py differs
     python data/identify_dynamics.py --three-moments  # the joint fit of all three parameters
 
 Default: persistence and s_z solve the autocorrelation and growth-sd targets at the default
 lambda, and the table shows the exit rate that follows for several lambda. ``--three-moments``
 fits (persistence, s_z, lambda) to all three targets (weighted relative misses) and shows where
 that fit lands. Needs SciPy (``pip install -e '.[identify]'``). The method and the targets'
-sources are in ``engine.identification``; data/README.md ("Dynamics parameters") tabulates the
+sources are in ``engine.firms.identification``; data/README.md ("Dynamics parameters") tabulates the
 result.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.identification import MOMENT_NAMES, TARGETS, fresh_panel_moments, identify  # noqa: E402
+from engine.firms.identification import MOMENT_NAMES, TARGETS, fresh_panel_moments, identify  # noqa: E402
 
 
 def _table(result):
@@ -34,12 +34,12 @@ def _table(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="compare with engine/parameters.py")
+    parser.add_argument("--check", action="store_true", help="compare with engine/firms/parameters.py")
     parser.add_argument("--three-moments", action="store_true", help="fit lambda too, to all three targets")
     parser.add_argument("--seed", type=int, default=20251)
     parser.add_argument("--firms", type=int, default=10000)
     args = parser.parse_args(argv)
-    from engine import parameters as p
+    from engine.firms import parameters as p
 
     lam = None if args.three_moments else p.DEFAULT_SUNK_COST_RATIO
     grid = None if args.three_moments else ((0.7, 0.8, 0.85, 0.9, 0.95), (0.3, 0.4, 0.5, 0.6, 0.7))
@@ -64,9 +64,9 @@ def main(argv=None):
         same = all(abs(a - b) <= 5e-4 for a, b in zip(stored, found))
         same = same and all(abs(p.IDENTIFIED_MOMENTS[m] - fresh[m][0]) <= 5e-4 for m in MOMENT_NAMES)
         if not same:
-            print(f"engine/parameters.py differs: stored {stored}, identified {found}")
+            print(f"engine/firms/parameters.py differs: stored {stored}, identified {found}")
             return 1
-        print("engine/parameters.py matches")
+        print("engine/firms/parameters.py matches")
     return 0
 
 

@@ -6,16 +6,37 @@ Quick use::
     run = engine.simulate("us_japan_2025", draws=10, seed=1)
     run.flows            # Polars DataFrame, one row per (scenario, draw, period, origin, destination, sector)
 
-See ``engine.run.simulate`` for every option and the README for the model.
+See ``engine.runs.simulate.simulate`` for every option, docs/model.md for the model and the README
+for a map of the packages. The names below are imported when first used, so that ``import engine``
+(and ``engine --help``) loads neither Numba nor Polars.
 """
 
-from engine._version import __version__
-from engine.calibration import CalibrationData, load_calibration
-from engine.errors import InputError
-from engine.results import SimulationResult
-from engine.run import simulate
-from engine.policy import policy_path
-from engine.scenario import Scenario, load_scenario
+from importlib import import_module
 
-__all__ = ["CalibrationData", "InputError", "Scenario", "SimulationResult", "__version__",
-           "load_calibration", "load_scenario", "policy_path", "simulate"]
+from engine._version import __version__
+from engine.errors import InputError
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "CalibrationData": "engine.calibration.data",
+    "load_calibration": "engine.calibration.data",
+    "SimulationResult": "engine.runs.result",
+    "simulate": "engine.runs.simulate",
+    "policy_path": "engine.scenario.policy",
+    "Scenario": "engine.scenario.schema",
+    "load_scenario": "engine.scenario.schema",
+}
+
+__all__ = ["InputError", "__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,4 +1,5 @@
-"""The one exception users see for bad input: it names the file, the field and what is allowed."""
+"""The exceptions users see: bad input (it names the file, the field and what is allowed), and a
+general equilibrium that found no solution."""
 
 
 class InputError(ValueError):
@@ -20,3 +21,15 @@ class InputError(ValueError):
         self.reason = message
         where = f"{self.source}: {field}" if field else self.source
         super().__init__(f"{where}: {message}")
+
+
+class ConvergenceError(RuntimeError):
+    """The general-equilibrium fixed point did not reach its tolerance.
+
+    ``worst``: where the largest residual was, when known: ``("market", n, k)`` (destination
+    ``n``'s sector-``k`` market), ``("labour", n)`` or ``("commitment", c)`` (the ``c``-th purchase
+    commitment); ``engine.runs.plan.simulate_draw`` names it with the scenario and the draw."""
+
+    def __init__(self, message, worst=None):
+        super().__init__(message)
+        self.worst = worst

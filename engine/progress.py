@@ -31,7 +31,7 @@ class CliProgress:
         self.already = 0
 
     def start(self, total, already=0):
-        from engine.run import kernels_cached
+        from engine.runs.simulate import kernels_cached
 
         self.started = self.last = time.monotonic()
         self.already = already

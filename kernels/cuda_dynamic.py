@@ -1,7 +1,7 @@
-"""CUDA loops and launches of the dynamic model's per-period kernels (the ``ge`` closure, ``engine.dynamic_ge``).
+"""CUDA loops and launches of the dynamic model's per-period kernels (the ``ge`` closure, ``engine.closures.dynamic_ge``).
 
 Each host function here takes the arguments of its CPU twin in ``kernels.dynamic`` and fills the
-same outputs (``engine.devices`` picks one or the other):
+same outputs (``engine.runs.devices`` picks one or the other):
 
 - ``dynamic_pair_scores``, ``dynamic_initial_state``, ``dynamic_z_advance``,
   ``dynamic_period_aggregates``, ``dynamic_period_commit``.
@@ -12,7 +12,7 @@ The per-firm math is not here: ``z_initial``, ``z_step``, ``baseline_entry_cost`
 (``kernels.cuda_device.device_function``).
 
 Arrays may be NumPy arrays (copied to the device and, for outputs and arrays changed in place,
-back) or device arrays (``device_empty``, ``device_copy``; used as they are). ``engine.dynamic_ge``
+back) or device arrays (``device_empty``, ``device_copy``; used as they are). ``engine.closures.dynamic_ge``
 keeps the per-pair state of a draw, (B, R, M) arrays, on the device this way, so that one Newton
 step of the equilibrium moves only the (S, B, R) shifts and aggregates between host and device.
 

@@ -1,4 +1,4 @@
-"""Firm loops of the dynamic model (``engine.dynamics``): productivity that moves over time and
+"""Firm loops of the dynamic model (``engine.firms.bellman``): productivity that moves over time and
 export participation that depends on last period's status.
 
 Per firm and per firm-destination math is in plain functions (``z_initial``, ``z_step``,
@@ -12,12 +12,12 @@ State of a firm-destination pair in period ``t`` (MODEL.md sections 2 and 4, mad
 - ``u``, ``v``: the permanent entry and sales scores of ``kernels.firm.scores`` (Pareto
   productivity and the EKK firm-destination shocks), as in the static model;
 - ``z``: the firm's log-productivity deviation, a Markov chain on a Rouwenhorst grid of ``Nz``
-  points (``engine.dynamics``), the same in every destination; in score units it adds
+  points (``engine.firms.bellman``), the same in every destination; in score units it adds
   ``z_score[j] = (sigma - 1) * z_j`` to both scores;
 - ``x``: whether the pair exported last period.
 
 The firm exports in ``t`` when ``u >= threshold[t, j, x]`` (thresholds from the dynamic programme of
-``engine.dynamics``); it then sells ``exp(v + z_score[j])`` times a cell factor.
+``engine.firms.bellman``); it then sells ``exp(v + z_score[j])`` times a cell factor.
 
 Random numbers (counter-based, ``kernels.rng``): the chain's initial state and every transition
 are drawn from the block's ``z`` stream at counter ``(firm << 16) + period`` (so a firm's path does
@@ -179,7 +179,7 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
         The grid of the profit score ``y`` on which ``status_prob`` is given.
     status_prob : ndarray (B, Nz, Ny)
         Probability that a pair at grid index ``j`` and score ``y`` exported last period, at the
-        baseline (the invariant distribution of ``engine.dynamics``).
+        baseline (the invariant distribution of ``engine.firms.bellman``).
     stationary_thresholds : ndarray (B, Nz, 2)
         Baseline thresholds in ``y`` for new entrants (``[..., 0]``) and incumbents (``[..., 1]``).
     out_cost : ndarray (B, R, M)
@@ -372,7 +372,7 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
                 out_active[t, f, n] = was
 
 
-# --- one period at a time (the general-equilibrium closure: engine.dynamic_ge) -----------------------
+# --- one period at a time (the general-equilibrium closure: engine.closures.dynamic_ge) -----------------------
 #
 # The loops above run every period of a pair in one go. The ``ge`` closure needs each period's
 # aggregates as a function of a per-cell threshold shift (the wages and market levels of that

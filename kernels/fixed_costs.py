@@ -46,7 +46,7 @@ def cost_tails(entry_sorted, tail_sales, out_tail_cost):
 @njit(cache=True, error_model="numpy")
 def marginal_aggregates(entry_sorted, tail_sales, tail_cost, thresholds, out_active, out_sales, out_cost):
     """Active firms, sales index and cost index per cell at each threshold, with the marginal-firm
-    rule of ``engine.model.Population.evaluate`` (the highest-scoring non-seller phases in linearly
+    rule of ``engine.firms.static.Population.evaluate`` (the highest-scoring non-seller phases in linearly
     as the threshold falls from the next seller's score to its own; above the top firm a virtual
     next score one top gap higher).
 

@@ -9,7 +9,7 @@ codes of real chapters (01-97 except 77), written with the leading zero as BACI 
 import numpy as np
 import polars as pl
 
-from engine.calibrate.world import load_world
+from engine.calibration.builder.world import load_world
 
 CHAPTERS = np.array([c for c in range(1, 98) if c != 77])
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.calibration import load_calibration
+from engine.calibration.data import load_calibration
 from engine.paths import default_calibration_dir, scenarios_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,8 +39,8 @@ def draw_population(calibration, n_firms, seed, draw=0):
     """One draw's ranked firm population at the calibration's own parameters, calibrated.
 
     Returns (population, baseline, params)."""
-    from engine.model import DrawParameters, calibrate, simulate_population
-    from engine.uncertainty import stream_keys
+    from engine.firms.static import DrawParameters, calibrate, simulate_population
+    from engine.scenario.uncertainty import stream_keys
 
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(seed)

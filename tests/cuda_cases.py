@@ -120,8 +120,8 @@ def dynamic_ge_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_shif
     """Inputs of the per-period kernels (``kernels.dynamic.dynamic_pair_scores`` ... ``dynamic_period_commit``).
 
     The firms and tables of ``dynamic_case``; the closed cell (offset ``-inf``) has ``+inf``
-    thresholds (as ``engine.dynamic_model.entry_thresholds`` gives it). Per period, ``n_shifts``
-    threshold shifts for the aggregates (the first 0, as ``engine.dynamic_ge`` asks) and one shift
+    thresholds (as ``engine.firms.dynamic.entry_thresholds`` gives it). Per period, ``n_shifts``
+    threshold shifts for the aggregates (the first 0, as ``engine.closures.dynamic_ge`` asks) and one shift
     at which the state is committed.
     """
     baseline, sums = dynamic_case(seed, n_blocks, n_dest, n_firms, n_periods)
@@ -142,7 +142,7 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
 
     ``kernels`` maps the names of ``DYNAMIC_GE_KERNELS`` to functions (the CPU kernels or their CUDA
     twins). The per-pair state is allocated with ``empty`` and ``copy`` (NumPy, or device arrays:
-    ``engine.devices.state_arrays``) and read back with ``to_host``. Period 0 is the initial state;
+    ``engine.runs.devices.state_arrays``) and read back with ``to_host``. Period 0 is the initial state;
     in period ``t >= 1`` the ``z`` indices move, the aggregates are taken at ``shifts[t]`` and the
     state is committed at ``commit_shift[t]``. (``to_host`` must copy: the state changes in place.)
     """

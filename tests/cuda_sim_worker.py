@@ -2,7 +2,7 @@
 
 Started by ``tests/test_cuda.py`` in a subprocess with ``NUMBA_ENABLE_CUDASIM=1`` (the simulator must be
 chosen before ``numba.cuda`` is imported, so it cannot run inside the test process). Every kernel is
-reached through ``engine.devices`` with ``device="cuda"``, so the wiring is tested too.
+reached through ``engine.runs.devices`` with ``device="cuda"``, so the wiring is tested too.
 
 Usage: ``python -m tests.cuda_sim_worker OUT.npz STATIC_SEED DYNAMIC_SEED``
 """
@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from engine import devices
+from engine.runs import devices
 from kernels import cuda as kcuda
 from tests import cuda_cases
 from tests.cuda_cases import SIM_DRAWS as DRAWS
@@ -42,7 +42,7 @@ def main(path, static_seed, dynamic_seed):
                                                   devices.dynamic_cell_sums("cuda"), dynamic)
     results.update(dynamic_costs=costs, dynamic_initial=initial, dynamic_sums=sums)
     # the per-period kernels of the dynamic ge closure: NumPy arguments (copied in and out per call),
-    # and the per-pair state in device memory (as engine.dynamic_ge keeps it)
+    # and the per-pair state in device memory (as engine.closures.dynamic_ge keeps it)
     ge_case = cuda_cases.dynamic_ge_case(dynamic_seed, **cuda_cases.SIM_GE_SIZES)
     ge_kernels = {name: devices.kernel(name, "cuda") for name in cuda_cases.DYNAMIC_GE_KERNELS}
     arrays = devices.state_arrays("cuda")

@@ -1,4 +1,4 @@
-"""Mutation testing of the economics (engine/model.py, engine/equilibrium.py, engine/policy.py) with
+"""Mutation testing of the economics (engine/firms/static.py, engine/closures/fixed_wage.py, engine/scenario/policy.py) with
 mutmut, on a systematic sample of mutants, and the mutation score per file.
 
 Usage (from the repository root, after ``pip install -e '.[test,mutation]'``)::
@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FILES = ("engine/model.py", "engine/equilibrium.py", "engine/policy.py")
+FILES = ("engine/firms/static.py", "engine/closures/fixed_wage.py", "engine/scenario/policy.py")
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", -24: "timeout", 24: "timeout",
           152: "timeout", 255: "timeout", 36: "timeout", -9: "timeout", -6: "crashed", -11: "crashed",
           None: "not checked"}

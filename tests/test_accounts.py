@@ -1,4 +1,4 @@
-"""The regional accounts of ``engine.equilibrium`` against identities derived from the cell results.
+"""The regional accounts of ``engine.closures.fixed_wage`` against identities derived from the cell results.
 
 With one factor and no intermediate inputs, a region's income is the value of what its firms sell
 (net of tariffs) to every destination, home included: from ``E_n = sum_i X_in (1 + t_in)``,
@@ -13,10 +13,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engine.calibration import load_calibration
-from engine.closures import simulate_scenario
-from engine.policy import policy_path
-from engine.scenario import load_scenario
+from engine.calibration.data import load_calibration
+from engine.closures.assemble import simulate_scenario
+from engine.scenario.policy import policy_path
+from engine.scenario.schema import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")

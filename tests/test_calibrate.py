@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-from engine.calibrate import calibrate
-from engine.calibrate.world import load_world
-from engine.calibration import load_calibration
-from engine.cli import main
+from engine.calibration.builder import calibrate
+from engine.calibration.builder.world import load_world
+from engine.calibration.data import load_calibration
+from engine.cli.main import main
 from engine.errors import InputError
 from engine.paths import default_calibration_dir, world_dir
 from tests.baci_synthetic import write_baci

@@ -27,12 +27,12 @@ sums use theta/(sigma-1) = 4 so that their variance is finite.
 import numpy as np
 import pytest
 
-from engine.calibration import load_calibration
-from engine.closures import simulate_scenario
-from engine.model import DrawParameters, calibrate, simulate_population
-from engine.policy import policy_path
-from engine.scenario import load_scenario
-from engine.uncertainty import stream_keys
+from engine.calibration.data import load_calibration
+from engine.closures.assemble import simulate_scenario
+from engine.firms.static import DrawParameters, calibrate, simulate_population
+from engine.scenario.policy import policy_path
+from engine.scenario.schema import load_scenario
+from engine.scenario.uncertainty import stream_keys
 from tests.conftest import make_calibration, write_scenario
 
 SIGMA, THETA, N_FIRMS = 3.0, 8.0, 200_000

@@ -6,11 +6,11 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-import engine.run
-from engine.cli import main
+import engine.runs.simulate
+from engine.cli.main import main
 from engine.errors import InputError
-from engine.scenario import load_scenario
-from engine.uncertainty import sample_parameters
+from engine.scenario.schema import load_scenario
+from engine.scenario.uncertainty import sample_parameters
 
 HEAD = 'name = "t"\nstart = "2025-01"\nperiods = 3\n'
 
@@ -88,14 +88,14 @@ def test_a_plausible_commitment_is_accepted(scenario_copy):
 
 
 def test_non_finite_results_are_an_error_and_never_written(tmp_path, monkeypatch):
-    original = engine.run.CLOSURES["pe"]
+    original = engine.runs.simulate.CLOSURES["pe"]
 
     def overflowing(*args, **kwargs):
         cells, state, accounts = original(*args, **kwargs)
         cells.exports[..., 0] = np.inf
         return cells, state, accounts
 
-    monkeypatch.setitem(engine.run.CLOSURES, "pe", overflowing)
+    monkeypatch.setitem(engine.runs.simulate.CLOSURES, "pe", overflowing)
     out = tmp_path / "run"
     line = one_error_line(invoke("simulate", "--draws", "2", "--firms", "300", "--out", out, "-q"))
     assert "non-finite exports" in line and "draw 0" in line, line

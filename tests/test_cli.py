@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from conftest import write_scenario
 
 import engine
-import engine.run
-from engine.cli import main
+import engine.runs.simulate
+from engine.cli.main import main
 from engine.errors import InputError
 
 SMALL = ["--draws", "2", "--firms", "500"]
@@ -222,8 +222,8 @@ def test_api_out_that_is_a_file_with_overwrite_keeps_the_file(tmp_path):
 
 @pytest.fixture()
 def fail_on_second_scenario_call(monkeypatch):
-    """Make the PE closure (``engine.run.CLOSURES['pe']``) raise RuntimeError after its first call."""
-    original = engine.run.CLOSURES["pe"]
+    """Make the PE closure (``engine.runs.simulate.CLOSURES['pe']``) raise RuntimeError after its first call."""
+    original = engine.runs.simulate.CLOSURES["pe"]
     calls = []
 
     def flaky(*args, **kwargs):
@@ -232,7 +232,7 @@ def fail_on_second_scenario_call(monkeypatch):
             raise RuntimeError("simulated failure in the middle of the run")
         return original(*args, **kwargs)
 
-    monkeypatch.setitem(engine.run.CLOSURES, "pe", flaky)
+    monkeypatch.setitem(engine.runs.simulate.CLOSURES, "pe", flaky)
     return calls
 
 
@@ -265,7 +265,7 @@ def test_failure_mid_run_with_overwrite_keeps_previous_run(tmp_path, fail_on_sec
 def test_installed_command_subprocess(tmp_path):
     out = tmp_path / "sub run"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "simulate", "--draws", "1", "--firms", "300",
+    proc = subprocess.run([sys.executable, "-m", "engine.cli.main", "simulate", "--draws", "1", "--firms", "300",
                            "--out", str(out), "-q"], capture_output=True, text=True, cwd=tmp_path,
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr

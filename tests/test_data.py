@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from engine.calibration import default_participation, load_calibration
+from engine.calibration.data import default_participation, load_calibration
 from engine.paths import default_calibration_dir
 from tests.conftest import REPO
 

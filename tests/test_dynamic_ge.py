@@ -1,4 +1,4 @@
-"""The ``ge`` closure with the dynamic firm model (``engine.dynamic_ge``): the per-period kernels
+"""The ``ge`` closure with the dynamic firm model (``engine.closures.dynamic_ge``): the per-period kernels
 against the all-periods kernel, convergence, the zero-policy and static special cases."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 import engine
 from engine import config
-from engine.dynamics import Chain, rouwenhorst
+from engine.firms.bellman import Chain, rouwenhorst
 from kernels.dynamic import (dynamic_cell_sums, dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
                              dynamic_period_commit, dynamic_z_advance)
 from tests.conftest import node_seed, write_scenario
@@ -208,14 +208,14 @@ def test_chain_rule_jacobian_matches_finite_differences(monkeypatch):
     the residuals, in a month of the shipped scenario where the equilibrium moves. The aggregates
     are piecewise linear: a difference step that crosses a pair's entry point differs, so the check
     is on the bulk of the entries."""
-    import engine.dynamic_ge as dynamic_ge
-    from engine.calibration import load_calibration
-    from engine.dynamic_model import dynamic_population
+    import engine.closures.dynamic_ge as dynamic_ge
+    from engine.calibration.data import load_calibration
+    from engine.firms.dynamic import dynamic_population
     from engine.paths import default_calibration_dir
-    from engine.policy import ScenarioModel
-    from engine.scenario import load_scenario
-    from engine.uncertainty import draw_policy, sample_parameters, stream_keys
-    from engine.wage_equilibrium import _jacobian, _newton
+    from engine.scenario.policy import ScenarioModel
+    from engine.scenario.schema import load_scenario
+    from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
+    from engine.closures.ge import _jacobian, _newton
 
     calibration = load_calibration(default_calibration_dir())
     scenario = load_scenario("us_japan_2025")

@@ -1,4 +1,4 @@
-"""The dynamic firm model (engine.dynamics, engine.dynamic_model, kernels.dynamic).
+"""The dynamic firm model (engine.firms.bellman, engine.firms.dynamic, kernels.dynamic).
 
 Random inputs are drawn from a generator seeded by the test's node id (``tests.conftest.node_seed``,
 printed on failure through the assertion messages), so a failure reruns exactly.
@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 import engine
-from engine.dynamics import Chain, rouwenhorst, solve_stationary, y_grid_for
+from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.errors import InputError
-from engine.scenario import load_scenario
+from engine.scenario.schema import load_scenario
 from kernels.dynamic import dynamic_cell_sums
 from tests import reference_dynamic
 from tests.conftest import node_seed, write_scenario
@@ -172,7 +172,7 @@ def test_myopic_without_shocks_is_the_static_model(tmp_path, small_calibration):
 
 
 def test_gradual_adjustment_makes_the_short_run_elasticity_smaller(small_calibration):
-    from engine.diagnose import diagnose
+    from engine.runs.diagnose import diagnose
 
     profile, churn = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=2, firms=2000,
                               periods=121)
@@ -186,7 +186,7 @@ def test_diagnose_settings_change_what_they_name(small_calibration):
     """``engine diagnose --set``: with no partial adjustment (half-life 0) the first month's volume
     response is the frictionless one, larger than with the default half-life; a lower sigma lowers
     it again (intensive margin about -sigma with full pass-through)."""
-    from engine.diagnose import diagnose
+    from engine.runs.diagnose import diagnose
 
     def first_month(**settings):
         profile, _ = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=1, firms=2000,
@@ -204,7 +204,7 @@ def test_diagnose_settings_change_what_they_name(small_calibration):
 def test_diagnose_cli_refuses_bad_settings_with_one_line():
     from click.testing import CliRunner
 
-    from engine.cli import main
+    from engine.cli.main import main
 
     for item, message in (("foo=1", "unknown name 'foo'"), ("theta", "NAME=VALUE"), ("theta=abc", "NAME=VALUE")):
         result = CliRunner().invoke(main, ["diagnose", "--set", item])

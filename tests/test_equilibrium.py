@@ -1,4 +1,4 @@
-"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; MODEL.md section 6, ``engine.equilibrium``): the baseline is a
+"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; MODEL.md section 6, ``engine.closures.fixed_wage``): the baseline is a
 fixed point, the Arkolakis-Costinot-Rodriguez-Clare (2012) formula in the Pareto limit, trade
 diversion, convergence on the shipped scenarios, a clear error when it fails, and welfare signs.
 """
@@ -9,11 +9,11 @@ import pytest
 
 import engine
 from engine import config
-from engine.calibration import load_calibration
-from engine.closures import simulate_scenario
-from engine.equilibrium import ConvergenceError
-from engine.policy import policy_path
-from engine.scenario import load_scenario
+from engine.calibration.data import load_calibration
+from engine.closures.assemble import simulate_scenario
+from engine.errors import ConvergenceError
+from engine.scenario.policy import policy_path
+from engine.scenario.schema import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
 
 DEAL = (("july_decision", "deal"),)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.plan import build_plan, simulate_draw
+from engine.runs.plan import build_plan, simulate_draw
 
 pytest.importorskip("dask.distributed")
 
@@ -82,7 +82,7 @@ def test_the_cli_runs_on_a_scheduler_and_refuses_a_bad_worker_count(local_run, t
     from click.testing import CliRunner
     from dask.distributed import LocalCluster
 
-    from engine.cli import main
+    from engine.cli.main import main
 
     args = ["simulate", "us_japan_2025", "liberation_day_2025", "--draws", "4", "--firms", "300", "--seed", "17",
             "--draws-per-chunk", "1", "-q"]

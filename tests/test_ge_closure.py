@@ -1,4 +1,4 @@
-"""The default ``ge`` closure (``engine.wage_equilibrium``, docs/model.md): fixed-cost kernel against
+"""The default ``ge`` closure (``engine.closures.ge``, docs/model.md): fixed-cost kernel against
 NumPy, the baseline as a fixed point, numeraire invariance, exchange-rate neutrality, purchase
 commitments as purchases, the welfare decomposition and Japan's welfare on the deal path."""
 
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from engine import config
-from engine.closures import simulate_scenario
-from engine.equilibrium import ConvergenceError
-from engine.model import policy_shift
-from engine.policy import policy_path
-from engine.scenario import load_scenario
-from engine.uncertainty import draw_policy
-from engine.wage_equilibrium import (
+from engine.closures.assemble import simulate_scenario
+from engine.errors import ConvergenceError
+from engine.firms.static import policy_shift
+from engine.scenario.policy import policy_path
+from engine.scenario.schema import load_scenario
+from engine.scenario.uncertainty import draw_policy
+from engine.closures.ge import (
     cell_aggregates,
     labour_accounts,
     solve_wage_equilibrium,
@@ -87,8 +87,8 @@ def test_marginal_aggregates_match_the_population_rule(default_draw):
 def test_chain_rule_jacobian_matches_finite_differences(default_calibration):
     """The solver's Jacobian (``_Period.jacobian``) against one-sided finite differences of the
     residuals, at a random point of the deal path in September (commitment in force, sunk costs)."""
-    from engine.model import to_cells
-    from engine.wage_equilibrium import _jacobian, _Period
+    from engine.firms.static import to_cells
+    from engine.closures.ge import _jacobian, _Period
 
     population, baseline, params = draw_population(default_calibration, 20_000, seed=5)
     params = replace(params, sunk_cost_ratio=0.6)
@@ -198,7 +198,7 @@ def test_an_exchange_rate_path_has_no_real_effect_with_flexible_wages(tmp_path, 
 def test_the_zero_mean_yen_process_does_not_change_expected_welfare(default_calibration, default_draw):
     """The default scenario's yen process, draw by draw: welfare on the drawn FX path equals welfare
     with the yen at its baseline value, so the expectation is unchanged at every order."""
-    from engine.policy import ScenarioModel
+    from engine.scenario.policy import ScenarioModel
 
     population, baseline, params = default_draw
     model = ScenarioModel(load_scenario("us_japan_2025"), default_calibration)
@@ -281,7 +281,7 @@ def test_ge_converges_on_the_shipped_scenarios(tmp_path):
 
 
 def test_present_value_discounts_monthly_annual_rates():
-    from engine.welfare import present_value
+    from engine.closures.welfare import present_value
 
     months = np.arange(24)
     expected = (120.0 / 12 * 1.04 ** (-months / 12)).sum()

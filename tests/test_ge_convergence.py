@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from conftest import make_calibration, write_scenario
 
 import engine
-from engine import config, wage_equilibrium
-from engine.cli import main
+from engine import config
+from engine.closures import ge as wage_equilibrium
+from engine.cli.main import main
 
 N_REGIONS, N_SECTORS = 4, 2
 
@@ -90,9 +91,9 @@ def test_a_failure_names_the_scenario_the_draw_the_market_and_the_residual(tmp_p
 def flaky(monkeypatch, fail_fallback):
     """Make draw 1's equilibrium fail (its first attempt, and its fallback too if ``fail_fallback``);
     draws run in order in this process, one call per draw and attempt. Returns the calls' fallback flags."""
-    from engine import plan
-    from engine.equilibrium import ConvergenceError
-    from engine.wage_equilibrium import fallback_active
+    from engine.runs import plan
+    from engine.errors import ConvergenceError
+    from engine.closures.ge import fallback_active
 
     original, calls = plan.CLOSURES["ge"], []
 
@@ -122,7 +123,7 @@ def test_a_draw_that_fails_is_retried_with_the_fallback_solver(tmp_path, monkeyp
     result, out = failing_run(tmp_path)
     assert result.exit_code == 0, result.output
     assert calls == [False, False, True, False]  # draw 1 again, inside fallback_solver
-    from engine.runs import open_run
+    from engine.runs.folder import open_run
 
     assert open_run(out).manifest["failed_draws"] == []
     assert "failed" not in result.stdout
@@ -133,13 +134,13 @@ def test_a_draw_that_fails_twice_is_marked_and_the_others_are_kept(tmp_path, mon
 
     import polars as pl
 
-    from engine.runs import open_run
+    from engine.runs.folder import open_run
 
     calls = flaky(monkeypatch, fail_fallback=True)
-    with caplog.at_level(logging.WARNING, logger="engine.run"):
+    with caplog.at_level(logging.WARNING, logger="engine.runs.simulate"):
         result, out = failing_run(tmp_path)
     assert result.exit_code == 4, result.output
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "engine.run"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "engine.runs.simulate"]
     assert warning.startswith("1 draw(s) failed and are left out") and "scenario p, draw 1" in warning, warning
     run = open_run(out)
     assert run.manifest["status"] == "complete"
@@ -158,8 +159,8 @@ def test_a_draw_that_fails_twice_is_marked_and_the_others_are_kept(tmp_path, mon
 
 
 def test_a_scenario_whose_every_draw_fails_writes_nothing(tmp_path, monkeypatch):
-    from engine import plan
-    from engine.equilibrium import ConvergenceError
+    from engine.runs import plan
+    from engine.errors import ConvergenceError
 
     def never(*args):
         raise ConvergenceError("general equilibrium did not converge: residual 0.001 after 400 evaluations")

@@ -8,11 +8,11 @@ from click.testing import CliRunner
 
 import engine
 from engine import config
-from engine.calibration import load_calibration
-from engine.cli import EXIT_NO_SOLUTION, main
+from engine.calibration.data import load_calibration
+from engine.cli.main import EXIT_NO_SOLUTION, main
 from engine.errors import InputError
-from engine.policy import ScenarioModel
-from engine.scenario import load_scenario
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.schema import load_scenario
 from tests.conftest import make_calibration, write_scenario
 
 HEAD = 'name = "t"\nstart = "2025-01"\nperiods = 4\n'

@@ -5,10 +5,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from engine.closures import simulate_scenario
-from engine.model import from_cells, sunk_cost_thresholds, target_active, to_cells
-from engine.policy import policy_path
-from engine.scenario import load_scenario
+from engine.closures.assemble import simulate_scenario
+from engine.firms.static import from_cells, sunk_cost_thresholds, target_active, to_cells
+from engine.scenario.policy import policy_path
+from engine.scenario.schema import load_scenario
 from tests.conftest import draw_population, write_scenario
 
 DEAL = (("july_decision", "deal"),)  # the path that happened

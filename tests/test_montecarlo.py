@@ -8,9 +8,9 @@ import pytest
 
 import engine
 from engine.errors import InputError
-from engine.policy import ScenarioModel
-from engine.scenario import load_scenario
-from engine.uncertainty import draw_policy, generator, sample_parameters
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.schema import load_scenario
+from engine.scenario.uncertainty import draw_policy, generator, sample_parameters
 from tests.conftest import make_calibration, write_scenario
 
 SEED = 20250709

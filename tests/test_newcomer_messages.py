@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from conftest import write_scenario
 from test_validation import assert_names, load_error, read_rows, set_field, write_rows
 
-import engine.run
-from engine.calibration import load_calibration
-from engine.cli import main
+import engine.runs.simulate
+from engine.calibration.data import load_calibration
+from engine.cli.main import main
 from engine.paths import default_calibration_dir
-from engine.summary import branch_labels, branch_shares
+from engine.outputs.summary import branch_labels, branch_shares
 
 
 def invoke(*args):
@@ -130,7 +130,7 @@ def test_firm_counts_that_are_not_whole_numbers_of_firms_are_refused(calibration
 
 def test_a_block_of_one_real_firm_is_accepted_with_a_warning_saying_why(calibration_copy, caplog):
     original = set_field(calibration_copy / "firms.csv", 5, "firms", "1")
-    with caplog.at_level(logging.WARNING, logger="engine.calibration"):
+    with caplog.at_level(logging.WARNING, logger="engine.calibration.data"):
         calibration = load_calibration(calibration_copy)
     assert calibration.firms.min() == 1.0
     (record,) = [r for r in caplog.records if "firms" in r.getMessage()]
@@ -144,7 +144,7 @@ def test_a_zero_domestic_cell_is_accepted_with_a_warning_saying_what_it_means(ca
     rows = read_rows(calibration_copy / "flows.csv")
     line = next(j for j, row in enumerate(rows, start=1) if row[0] == row[1] == "KOR" and row[2] == "energy")
     set_field(calibration_copy / "flows.csv", line, "value_usd_m", "0")
-    with caplog.at_level(logging.WARNING, logger="engine.calibration"):
+    with caplog.at_level(logging.WARNING, logger="engine.calibration.data"):
         load_calibration(calibration_copy)
     (record,) = [r for r in caplog.records if "domestic" in r.getMessage()]
     message = record.getMessage()
@@ -154,7 +154,7 @@ def test_a_zero_domestic_cell_is_accepted_with_a_warning_saying_what_it_means(ca
 
 
 def test_the_embedded_calibration_loads_without_warnings(caplog):
-    with caplog.at_level(logging.WARNING, logger="engine.calibration"):
+    with caplog.at_level(logging.WARNING, logger="engine.calibration.data"):
         load_calibration(default_calibration_dir())
     assert caplog.records == []
 
@@ -204,9 +204,9 @@ def test_an_interrupted_run_says_where_its_hidden_folder_is_and_that_resume_fini
     partial = tmp_path / ".run.partial"
 
     def interrupted(*args, **kwargs):
-        raise engine.run.RunInterrupted(2, partial, 1, 3)
+        raise engine.runs.simulate.RunInterrupted(2, partial, 1, 3)
 
-    monkeypatch.setattr(engine.run, "simulate", interrupted)
+    monkeypatch.setattr(engine.runs.simulate, "simulate", interrupted)
     result = invoke("simulate", "--out", tmp_path / "run")
     assert result.exit_code == 130, result.output
     (line,) = result.stderr.splitlines()

@@ -12,7 +12,7 @@ import pytest
 import engine
 from engine import config
 from engine.paths import scenarios_dir
-from engine.results import FIRMS_SCHEMA, FLOWS_SCHEMA
+from engine.outputs.schemas import FIRMS_SCHEMA, FLOWS_SCHEMA
 
 DRAWS, FIRMS, SEED, CHUNK = 3, 400, 20250403, 2
 SCENARIO = "us_japan_2025"

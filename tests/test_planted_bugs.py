@@ -27,16 +27,16 @@ TARGETED = ["tests/test_pass_through.py", "tests/test_sunk_costs_ge.py"]
 #: name -> (file, pattern, replacement, what it breaks)
 BUGS = {
     "margin_change_sign_flipped": (
-        "engine/model.py", r"(\+\s*log_t\s*)-(\s*log_margin_change)", r"\1+\2",
+        "engine/firms/static.py", r"(\+\s*log_t\s*)-(\s*log_margin_change)", r"\1+\2",
         "the entry threshold adds the log margin change instead of subtracting it"),
     "pass_through_exponent_dropped": (
-        "engine/model.py", r"kappa\s*\*\s*(log_t\b)", r"\1",
+        "engine/firms/static.py", r"kappa\s*\*\s*(log_t\b)", r"\1",
         "the demand term moves with log(1+t), not kappa * log(1+t)"),
     "margin_ignores_the_tariff": (
-        "engine/model.py", r"\(1\.0 \+ tariff\) \*\* \(1\.0 - pass_through\) \*", "1.0 *",
+        "engine/firms/static.py", r"\(1\.0 \+ tariff\) \*\* \(1\.0 - pass_through\) \*", "1.0 *",
         "the margin is 1 - 1/mu whatever the tariff and pass-through"),
     "commitment_loop_keeps_the_baseline_state": (
-        "engine/equilibrium.py", r"\n(\s*)previous = threshold\n", r"\n\1pass\n",
+        "engine/closures/fixed_wage.py", r"\n(\s*)previous = threshold\n", r"\n\1pass\n",
         "the GE/commitment period loop never updates its previous-period thresholds"),
 }
 

@@ -1,4 +1,4 @@
-"""Policy paths: how tariff events stack (MODEL.md section 3, ``engine.policy``), the sunk-cost
+"""Policy paths: how tariff events stack (MODEL.md section 3, ``engine.scenario.policy``), the sunk-cost
 threshold rule (section 4), how tariffs, exchange rates and demand shifters move one draw's
 exports in partial equilibrium, and the errors a broken scenario file raises.
 
@@ -13,12 +13,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engine.calibration import load_calibration
-from engine.closures import simulate_scenario
+from engine.calibration.data import load_calibration
+from engine.closures.assemble import simulate_scenario
 from engine.errors import InputError
-from engine.model import sunk_cost_thresholds
-from engine.policy import ScenarioModel, policy_path
-from engine.scenario import load_scenario
+from engine.firms.static import sunk_cost_thresholds
+from engine.scenario.policy import ScenarioModel, policy_path
+from engine.scenario.schema import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
 
 DEAL = (("july_decision", "deal"),)
@@ -376,7 +376,7 @@ def test_purchase_commitment_raises_exports_by_exactly_the_amount(two_regions_tw
     every month in force (day-weighted in the first: 16 of 31 days) against the same path without
     it, whatever else moves those cells: here a 30 % tariff on S0 from the same month, with static
     entry and with sunk costs (lambda = 0.5: incumbents stay until thr + log lambda), and in
-    general equilibrium (``engine.scenario.DemandEvent`` promises it per draw and period)."""
+    general equilibrium (``engine.scenario.schema.DemandEvent`` promises it per draw and period)."""
     commitment = '\n[[demand]]\ndate = "2025-03-16"\nimporter = "R1"\nexporter = "R0"\nusd_per_year = 30\n'
     tax = tariff("2025-03-01", "R1", "R0", sectors="S0", rate=0.3)
     with_it = _run(two_regions_two_sectors, head(5) + tax + commitment, lam=lam, closure=closure).exports

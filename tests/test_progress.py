@@ -9,8 +9,8 @@ import sys
 from click.testing import CliRunner
 
 import engine
-import engine.run
-from engine.cli import main
+import engine.runs.simulate
+from engine.cli.main import main
 
 
 def test_eta_lines_when_output_is_not_a_terminal(tmp_path, monkeypatch):
@@ -25,7 +25,7 @@ def test_eta_lines_when_output_is_not_a_terminal(tmp_path, monkeypatch):
 
 
 def test_a_line_says_the_kernels_compile_on_first_use(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine.run, "kernels_cached", lambda: False)
+    monkeypatch.setattr(engine.runs.simulate, "kernels_cached", lambda: False)
     result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "300", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0].startswith("Compiling the kernels on first use")
@@ -33,7 +33,7 @@ def test_a_line_says_the_kernels_compile_on_first_use(tmp_path, monkeypatch):
 
 def test_no_compile_line_once_compiled(tmp_path):
     engine.simulate(draws=1, firms=300)
-    assert engine.run.kernels_cached()
+    assert engine.runs.simulate.kernels_cached()
     result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "300", "--out", str(tmp_path / "run")])
     assert "Compiling" not in result.stderr
 
@@ -83,7 +83,7 @@ def test_diagnose_shows_progress_and_is_quiet_when_asked(monkeypatch):
 
 def test_a_dask_run_shows_progress_without_the_clusters_info_lines(tmp_path):
     """A LocalCluster logs about 30 INFO lines; the command shows them only with -v."""
-    command = [sys.executable, "-m", "engine.cli", "simulate", "--local-cluster", "2", "--draws", "2", "--firms",
+    command = [sys.executable, "-m", "engine.cli.main", "simulate", "--local-cluster", "2", "--draws", "2", "--firms",
                "200", "--dynamics", "static", "--draws-per-chunk", "1"]
     env = {**os.environ, "ENGINE_PROGRESS_EVERY": "0"}
     env.pop("DASK_LOGGING__DISTRIBUTED", None)
@@ -93,7 +93,7 @@ def test_a_dask_run_shows_progress_without_the_clusters_info_lines(tmp_path):
     assert "INFO" not in shown.stderr, shown.stderr
     assert [line.split(" (")[0] for line in shown.stderr.splitlines() if line.startswith("draws ")] == [
         "draws 1/2", "draws 2/2"], shown.stderr
-    verbose = subprocess.run([sys.executable, "-m", "engine.cli", "-v", *command[3:], "--out", str(tmp_path / "b"),
+    verbose = subprocess.run([sys.executable, "-m", "engine.cli.main", "-v", *command[3:], "--out", str(tmp_path / "b"),
                               "-q"], capture_output=True, text=True, env=env, timeout=600)
     assert verbose.returncode == 0, verbose.stderr
     assert "INFO distributed" in verbose.stderr
@@ -102,13 +102,13 @@ def test_a_dask_run_shows_progress_without_the_clusters_info_lines(tmp_path):
 def test_quiet_asks_the_api_for_no_progress(tmp_path, monkeypatch):
     """``-q`` passes ``progress=False``: the API's default ("auto") would draw a bar on a terminal."""
     seen = {}
-    real = engine.run.simulate
+    real = engine.runs.simulate.simulate
 
     def spy(*args, **kwargs):
         seen.update(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.run, "simulate", spy)
+    monkeypatch.setattr(engine.runs.simulate, "simulate", spy)
     result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "200", "--dynamics", "static", "-q",
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output

@@ -27,11 +27,12 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-from engine.attribution import band_error, bootstrap_quantile_se, first_order_indices, input_groups, residual_share
-from engine.cli import main
-from engine.report import build_report
-from engine.report_data import ScenarioData
-from engine.summary import run_summary
+from engine.outputs.attribution import band_error, bootstrap_quantile_se, first_order_indices, input_groups, residual_share
+from engine.cli.main import main
+from engine.outputs.report.page import build_report
+from engine.runs.folder import open_run
+from engine.outputs.report.data import ScenarioData
+from engine.outputs.summary import run_summary
 from tests.conftest import write_scenario
 
 ONE_INPUT = """
@@ -266,7 +267,7 @@ def test_price_volume_chart_is_left_out_with_a_note_for_runs_without_price_indic
     for part in (copy / "flows").glob("scenario=*/*.parquet"):
         table = pq.read_table(part)
         pq.write_table(table.drop_columns(["export_price_index", "export_quantity_index"]), part)
-    built = build_report(copy)
+    built = build_report(open_run(copy))
     assert "us_japan_2025.price_volume" not in built.charts
     assert any("price vs volume" in n for n in built.notes)
 
@@ -284,7 +285,7 @@ def test_optional_columns_are_shown_when_present(run, tmp_path):
         table = table.drop_columns([c for c in table.column_names if c.startswith("welfare_")])
         field = pa.field("welfare_terms_of_trade_pct", pa.float64(), metadata={"description": "terms of trade"})
         pq.write_table(table.append_column(field, pa.array(0.5 * table["real_income_change_pct"].to_numpy())), part)
-    built = build_report(copy)
+    built = build_report(open_run(copy))
     assert "us_japan_2025.price_volume" in built.charts and "us_japan_2025.welfare_decomposition" in built.charts
     assert "us_japan_2025.firm_deciles" not in built.charts
     assert any("firm deciles" in n for n in built.notes)
@@ -301,7 +302,7 @@ def test_pe_report_draws_no_welfare_decomposition_and_says_why(tmp_path):
     caption saying its real income is not welfare, and leaves the decomposition out with a note.
     The dynamic firm model's rows give the size deciles."""
     run = engine.simulate("us_japan_2025", draws=2, firms=500, seed=SEED, out=tmp_path / "pe", firm_output="sample")
-    built = build_report(run.path)
+    built = build_report(open_run(run.path))
     assert "us_japan_2025.regions" in built.charts and "us_japan_2025.firm_deciles" in built.charts
     assert "us_japan_2025.welfare_decomposition" not in built.charts
     assert any("pe closure" in n and "--closure ge" in n for n in built.notes)
@@ -339,14 +340,14 @@ rate = "20%"
 
 def test_report_command_without_the_report_extra(run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "altair", None)  # import altair -> ImportError
-    monkeypatch.delitem(sys.modules, "engine.report_charts", raising=False)
+    monkeypatch.delitem(sys.modules, "engine.outputs.report.charts", raising=False)
     result = CliRunner().invoke(main, ["report", str(run.path), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 1 and "pip install 'tradeflow-engine[report]'" in result.output
     assert not (tmp_path / "r.html").exists()
 
 
 def test_vega_bundle_is_cached_per_vl_convert_version(tmp_path, monkeypatch):
-    from engine.report import vega_bundle
+    from engine.outputs.report.page import vega_bundle
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = vega_bundle()

@@ -16,14 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-import engine.run
-import engine.store
+import engine.runs.simulate
+import engine.runs.store
 from engine._version import __version__
-from engine.cli import main
+from engine.cli.main import main
 from engine.errors import InputError
-from engine.plan import build_plan
-from engine.results import OUTPUT_SCHEMA_VERSION
-from engine.store import RunStore
+from engine.runs.plan import build_plan
+from engine.outputs.schemas import OUTPUT_SCHEMA_VERSION
+from engine.runs.store import RunStore
 
 TABLES = ("flows", "draws", "regions", "prices", "summary")
 
@@ -114,7 +114,7 @@ def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path):
 @pytest.mark.slow
 def test_two_runs_started_together_into_one_out_cannot_both_succeed(tmp_path):
     out = tmp_path / "race"
-    command = [sys.executable, "-m", "engine.cli", "simulate", "--draws", "4", "--firms", "2000",
+    command = [sys.executable, "-m", "engine.cli.main", "simulate", "--draws", "4", "--firms", "2000",
                "--draws-per-chunk", "1", "--out", str(out), "-q"]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
              for _ in range(2)]
@@ -145,7 +145,7 @@ def _wait_for_chunks(partial, count, proc, timeout=240):
 def test_a_run_killed_mid_way_resumes_to_the_same_bytes(tmp_path, signum):
     settings = ["--draws", "24", "--firms", "4000", "--draws-per-chunk", "1", "--seed", "11"]
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "simulate", *settings, "--out", str(out), "-q"],
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "simulate", *settings, "--out", str(out), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     partial = tmp_path / ".killed.partial"
     assert _wait_for_chunks(partial, 2, proc), proc.communicate()
@@ -174,20 +174,20 @@ def test_a_run_killed_mid_way_resumes_to_the_same_bytes(tmp_path, signum):
 
 def _interrupted_run(tmp_path, monkeypatch, after=1):
     """A real partial run, interrupted (as by SIGTERM) after ``after`` chunks."""
-    from engine import executors
+    from engine.runs import executors
 
     original = executors.run_chunk
     calls = []
 
     def interrupting(*args, **kwargs):
         if len(calls) == after:
-            raise engine.run.RunInterrupted(signal.SIGTERM)
+            raise engine.runs.simulate.RunInterrupted(signal.SIGTERM)
         calls.append(1)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(executors, "run_chunk", interrupting)
     out = tmp_path / "run"
-    with pytest.raises(engine.run.RunInterrupted) as info:
+    with pytest.raises(engine.runs.simulate.RunInterrupted) as info:
         engine.simulate(draws=3, firms=300, draws_per_chunk=1, out=out)
     monkeypatch.setattr(executors, "run_chunk", original)
     assert info.value.exit_code == 143 and info.value.done == after and info.value.total == 3
@@ -239,7 +239,7 @@ def test_unwritable_folder_is_one_line_exit_2(tmp_path, monkeypatch):
     locked.chmod(0o500)
     if os.access(locked, os.W_OK):  # root ignores permissions: the check is what we can test
         real_access = os.access
-        monkeypatch.setattr(engine.store.os, "access",
+        monkeypatch.setattr(engine.runs.store.os, "access",
                             lambda p, mode: False if Path(p) == locked else real_access(p, mode))
     try:
         result = invoke("simulate", "--draws", "1", "--firms", "300", "--out", locked / "run", "-q")
@@ -251,7 +251,7 @@ def test_unwritable_folder_is_one_line_exit_2(tmp_path, monkeypatch):
 
 
 def test_disk_full_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch):
-    original = engine.store.write_table
+    original = engine.runs.store.write_table
     calls = []
 
     def full_disk(path, table):
@@ -260,14 +260,14 @@ def test_disk_full_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return original(path, table)
 
-    monkeypatch.setattr(engine.store, "write_table", full_disk)
+    monkeypatch.setattr(engine.runs.store, "write_table", full_disk)
     out = tmp_path / "run"
     result = invoke("simulate", "--draws", "3", "--firms", "300", "--draws-per-chunk", "1", "--out", out, "-q")
     assert result.exit_code == 2, result.output
     line = one_error_line(result)
     assert "disk is full" in line and "--resume" in line, line
     assert not out.exists()
-    monkeypatch.setattr(engine.store, "write_table", original)
+    monkeypatch.setattr(engine.runs.store, "write_table", original)
     resumed = invoke("simulate", "--draws", "3", "--firms", "300", "--draws-per-chunk", "1", "--out", out, "-q",
                      "--resume")
     assert resumed.exit_code == 0, resumed.output
@@ -275,14 +275,14 @@ def test_disk_full_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch):
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_with_what_would(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine.run, "available_memory", lambda: 2 * 2**30)
+    monkeypatch.setattr(engine.runs.simulate, "available_memory", lambda: 2 * 2**30)
     result = invoke("simulate", "--draws", "1", "--firms", "2000000", "--out", tmp_path / "run", "-q")
     assert result.exit_code == 2
     line = one_error_line(result)
     assert "--firms" in line and "GiB" in line and "would fit" in line, line
     fits = int(line.split("at most about --firms ")[1].split()[0])
     plan = build_plan(draws=1, firms=fits)
-    assert engine.plan.memory_estimate(plan) <= 2 * 2**30 < engine.plan.memory_estimate(build_plan(draws=1, firms=2000000))
+    assert engine.runs.plan.memory_estimate(plan) <= 2 * 2**30 < engine.runs.plan.memory_estimate(build_plan(draws=1, firms=2000000))
     assert not (tmp_path / "run").exists() and list(tmp_path.iterdir()) == []
 
 

@@ -1,4 +1,4 @@
-"""What a draw samples (``engine.uncertainty``), against the moments of the stated distributions:
+"""What a draw samples (``engine.scenario.uncertainty``), against the moments of the stated distributions:
 every ``[[parameter]]`` distribution (fixed, normal, truncnormal, uniform, beta, choice) and the
 Ornstein-Uhlenbeck exchange-rate process (mean, variance, mean reversion, autocovariance).
 
@@ -14,9 +14,9 @@ import math
 import numpy as np
 import pytest
 
-from engine.policy import ScenarioModel
-from engine.scenario import ParameterSpec, load_scenario
-from engine.uncertainty import draw_policy, sample, sample_fx, sample_parameters
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.schema import ParameterSpec, load_scenario
+from engine.scenario.uncertainty import draw_policy, sample, sample_fx, sample_parameters
 from tests.conftest import node_seed, write_scenario
 
 Z = 5.0

@@ -1,4 +1,4 @@
-"""Every scenario error that ``engine.policy.ScenarioModel`` raises names the file, the key and what
+"""Every scenario error that ``engine.scenario.policy.ScenarioModel`` raises names the file, the key and what
 is allowed (one ``InputError``), and the branch paths it enumerates carry the product of their
 options' probabilities. (Found untested by mutation testing: tests/MUTATION_SURVIVORS.md.)"""
 
@@ -7,8 +7,8 @@ import math
 import pytest
 
 from engine.errors import InputError
-from engine.policy import ScenarioModel
-from engine.scenario import load_scenario
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.schema import load_scenario
 from tests.conftest import write_scenario
 
 HEAD = 'name = "e"\nstart = "2025-01"\nperiods = 6\n'
@@ -86,9 +86,9 @@ def test_a_cut_larger_than_what_the_cells_export_on_the_path_stops_the_run(tmp_p
     period and both amounts."""
     import numpy as np
 
-    from engine.calibration import load_calibration
-    from engine.closures import simulate_scenario
-    from engine.policy import policy_path
+    from engine.calibration.data import load_calibration
+    from engine.closures.assemble import simulate_scenario
+    from engine.scenario.policy import policy_path
     from tests.conftest import draw_population, make_calibration
 
     flows = np.array([[[1000.0], [200.0]], [[150.0], [900.0]]])

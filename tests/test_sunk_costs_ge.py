@@ -1,5 +1,5 @@
 """Sunk entry costs (MODEL.md section 4) inside the general-equilibrium closure and with purchase
-commitments (section 6, ``engine.equilibrium.solve_markets``), where the period loop, not
+commitments (section 6, ``engine.closures.fixed_wage.solve_markets``), where the period loop, not
 ``sunk_cost_thresholds``, carries each cell's threshold from one period to the next.
 
 The scenario is a temporary demand boom: R1 buys 30 % more of R0's goods from February and the
@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from engine import config
-from engine.calibration import load_calibration
-from engine.closures import simulate_scenario
-from engine.equilibrium import baseline_accounts, solve_markets
-from engine.model import policy_shift, to_cells
-from engine.policy import policy_path
-from engine.scenario import load_scenario
+from engine.calibration.data import load_calibration
+from engine.closures.assemble import simulate_scenario
+from engine.closures.fixed_wage import baseline_accounts, solve_markets
+from engine.firms.static import policy_shift, to_cells
+from engine.scenario.policy import policy_path
+from engine.scenario.schema import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import main
+from engine.cli.main import main
 
 DRAWS, FIRMS, SEED = 4, 300, 41
 SCENARIOS = ("us_japan_2025", "liberation_day_2025")

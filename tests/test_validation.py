@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 from conftest import write_scenario
 
-from engine.calibration import load_calibration
+from engine.calibration.data import load_calibration
 from engine.errors import InputError
-from engine.policy import policy_path
-from engine.scenario import load_scenario
+from engine.scenario.policy import policy_path
+from engine.scenario.schema import load_scenario
 
 REGIONS = ("USA", "JPN", "CHN", "EU", "CAN", "MEX", "KOR", "GBR", "IND", "ROW")
 SECTORS = ("agri_food", "energy", "chem_pharma_plastics", "metals", "machinery",

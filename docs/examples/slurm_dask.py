@@ -20,7 +20,7 @@ def make_cluster(queue=None, account=None, cores=4, memory="8GiB", walltime="01:
     """A ``dask_jobqueue.SLURMCluster``: each job runs ``cores`` single-threaded worker processes
     (one chunk each at a time: more draws per second than one process with ``cores`` threads).
 
-    Memory per job: ``cores`` times ``engine.plan.memory_estimate`` (about 1 GiB per worker at the
+    Memory per job: ``cores`` times ``engine.runs.plan.memory_estimate`` (about 1 GiB per worker at the
     default 20,000 firms; the summary tasks at the end need about draws x 100 KB).
     """
     from dask_jobqueue import SLURMCluster

@@ -1,0 +1,386 @@
+"""The ``ge`` closure (``engine.closures.ge``) with the dynamic firm model (``engine.firms.dynamic``).
+
+Expectations (``docs/model.md``, section "The ge closure with the dynamic firm model"): firms take
+market demand paths as given when they form expectations. Each period they expect today's market
+level, wages and commitment purchases to persist; with that belief, the equilibrium moves every
+threshold of a cell (each ``z`` and last status) by exactly ``-g``, ``g = s - lw_n`` the log of the
+profit effect (``s`` the demand shift of the cell: origin wage, market level, purchases; ``lw_n``
+the destination's wage, in which the fixed and sunk costs are paid). The Bellman problem is
+homogeneous of degree one in (profit level, fixed cost), so this is the rule
+``engine.firms.dynamic.entry_thresholds`` already applies to exchange rates. Policy beliefs (the
+scenario's tree) are those of the partial-equilibrium run.
+
+Per period ``t``: the firms' state (each pair's status last period, each firm's ``z``) is that of
+``t - 1``; Newton's method of ``engine.closures.ge`` clears the period's markets with the
+aggregates of ``kernels.dynamic.dynamic_period_aggregates`` at the cells' shifts ``g`` (a marginal
+pair per cell phases in linearly between knots, so the aggregates are continuous and piecewise
+linear, equal to the hard count at ``g = 0``; their slopes in ``g`` come exact from the kernel); then
+``dynamic_period_commit`` moves the state at the solved ``g`` (hard rule: the fractional pair, at
+most one per cell, is in that period's aggregates only, not in the state carried forward).
+
+Baseline of each period: the draw's no-policy path. The labour endowments, deficit shares and
+expenditure shares of period ``t`` are those of the same firms simulated without any policy
+change (common random numbers): in the continuum they equal the period-0 values (the invariant
+distribution), and with finitely many firms they keep the churn noise of the no-policy path out of
+the equilibrium, so a scenario with no policy change is its own equilibrium (``z = 0``) and
+reproduces the partial-equilibrium run. Period 0 reproduces the data exactly, as in PE.
+
+Exchange rates: as in the static ``ge`` closure, the exogenous FX path is nominal and solved
+FX-neutral (wages flexible); the sticky-invoicing channel of the dynamic PE model is not in this
+closure in this version.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+
+from engine import config
+from engine.runs import devices
+from engine.firms.dynamic import cell_factors, entry_thresholds
+from engine.errors import ConvergenceError
+from engine.firms.static import to_cells
+from engine.closures.ge import _newton, _Period, accounts_from_cells
+from engine.closures.welfare import region_accounts
+
+
+class DynamicFirms:
+    """The firm-destination pairs of one draw and scenario, one period at a time.
+
+    Scores are generated once (``dynamic_pair_scores``) and cached: ``exp(v)`` and ``u`` as float64
+    (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (320 MB for 20,000 firms,
+    80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
+    paths: the scenario's and the no-policy path's (``reference``).
+
+    The kernels are those of ``population.device`` (``engine.runs.devices``: ``kernels.dynamic`` or
+    their CUDA twins); the per-pair and per-firm arrays live where they run (``state_arrays``: on
+    the GPU they stay in device memory for the whole draw, and each call moves only per-cell arrays).
+    """
+
+    def __init__(self, population):
+        self.population = population
+        device = population.device
+        self._kernel = {name: devices.kernel(name, device) for name in (
+            "dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance", "dynamic_period_aggregates",
+            "dynamic_period_commit")}
+        arrays = devices.state_arrays(device)
+        n_blocks, n_dest = population.offset.shape
+        m = population.n_firms
+        self.n_firms = m
+        self.sales = arrays.empty((n_blocks, n_dest, m), np.float64)
+        self.entry = arrays.empty((n_blocks, n_dest, m), np.float64)
+        self.eta = arrays.empty((n_blocks, n_dest, m), np.float32)
+        productivity_keys, shock_keys, self.z_keys, status_keys = population.keys
+        self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m, self.sales,
+                                            self.entry, self.eta)
+        self.z = arrays.empty((n_blocks, m), np.int64)
+        self.base = arrays.empty((n_blocks, n_dest, m), np.bool_)
+        out = [np.empty((n_blocks, n_dest)) for _ in range(4)]
+        y = population.y_grid
+        self._kernel["dynamic_initial_state"](
+            self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0], population.status_prob,
+            population.thresholds, population.offset, population.z_score, self.sales, self.entry, self.eta, self.z,
+            self.base, *out)
+        self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost"), out))
+        self.z_base = arrays.copy(self.z)
+        self.status = arrays.copy(self.base)
+        self.reference_status = arrays.copy(self.base)
+        with np.errstate(invalid="ignore"):
+            reference = population.thresholds[:, None, :, :] - population.offset[:, :, None, None]
+        self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
+        self.period = 0
+        self._zero_period, self._zero_marginal = -1, None
+
+    def advance(self, period):
+        """Move every firm's ``z`` to ``period`` (called once per period, in order)."""
+        assert period == self.period + 1
+        self._kernel["dynamic_z_advance"](self.z_keys, period, self.population.chain.cum_transition, self.z)
+        self.period = period
+
+    def aggregates(self, thresholds, shift):
+        """Aggregates (B, R) of the period at the shift (B, R) and their slopes in it; the state
+        does not move.
+
+        Each is the hard count at the shift plus the change of the marginal pair's fraction from
+        shift 0 (``dynamic_period_aggregates``): continuous and piecewise linear in the shift, with
+        knots at the pairs' entry points only, and exactly the hard count at shift 0 (so a period
+        with no change is the partial-equilibrium one). It differs from the hard count by less
+        than one pair per cell. The marginal part at shift 0 is computed once per period.
+        """
+        first = self._zero_period != self.period
+        stacked = np.stack([np.zeros(shift.shape), shift]) if first else shift[None]
+        stacked = np.ascontiguousarray(stacked, dtype=np.float64)
+        hard = [np.empty(stacked.shape) for _ in range(4)]
+        marginal = np.empty((4, *stacked.shape))
+        slope = np.empty((4, *stacked.shape))
+        self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.z, self.population.z_score,
+                                                  self.status, thresholds, stacked, *hard, marginal, slope)
+        if first:
+            self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
+        names = ("active", "sales_index", "entrants_cost", "incumbents_cost")
+        values = {name: hard[k][-1] + (marginal[k, -1] - self._zero_marginal[k]) for k, name in enumerate(names)}
+        for name in ("active", "sales_index"):  # below 0 only where a cell's last exporter leaves
+            values[name] = np.maximum(values[name], 0.0)
+        # the cost indices are not clipped: the marginal pair at the shift and at 0 may differ in
+        # last status, so one of the two parts may dip below zero by less than a pair; their sum
+        # (what is paid) does not
+        return values, {name: slope[k, -1] for k, name in enumerate(names)}
+
+    def commit(self, thresholds, shift, reference=False):
+        """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
+        returns its hard aggregates (B, R)."""
+        out = [np.empty(shift.shape) for _ in range(8)]
+        self._kernel["dynamic_period_commit"](
+            self.sales, self.entry, self.eta, self.z, self.z_base, self.population.z_score,
+            self.reference_status if reference else self.status, self.base, thresholds,
+            np.ascontiguousarray(shift, dtype=np.float64), *out)
+        return dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost",
+                         "incumbents_cost"), out))
+
+
+def period_accounts(aggregates, scale, tariff0, margin0, fixed_cost_unit, sunk_cost_ratio, n_sectors):
+    """``engine.closures.ge.LabourAccounts`` of one period of the no-policy path (its firms'
+    sales, fixed costs, profits and tariff revenue at baseline wages and prices); the same
+    equations as ``labour_accounts`` (``accounts_from_cells``), with entrants paying ``F`` and last period's sellers ``lambda F``."""
+    sales0 = scale * aggregates["sales_index"]
+    fixed0 = fixed_cost_unit * (aggregates["entrants_cost"] + sunk_cost_ratio * aggregates["incumbents_cost"])
+    return accounts_from_cells(scale, tariff0, sales0, margin0, fixed0, fixed_cost_unit, n_sectors)
+
+
+class _DynamicPeriod(_Period):
+    """One period of the ``ge`` closure with the dynamic firms: ``firm_side`` asks the firm loop."""
+
+    def __init__(self, firms, thresholds, first, acc, params, log_demand_change, tariff, margin, commitments,
+                 amounts, reference):
+        zeros = np.zeros(tariff.shape)
+        super().__init__(firms, None, acc, params, log_demand_change, zeros, tariff, zeros, commitments, amounts,
+                         reference)
+        self.firms, self.thresholds, self.first = firms, thresholds, first
+        self.exact_step = self.fd_step  # while fd_step is here, the kernel's exact slopes are used
+        self.margin = margin  # the dynamic model's margins (sticky prices)
+
+    def firm_side(self, entrant):
+        """Aggregates at the shift ``g = -entrant`` (the static thresholds are 0 here) and their
+        slopes in the threshold ``-g`` (exact: the aggregates are piecewise linear; right-hand at a
+        knot); in period 0 the calibrated baseline (nothing moves)."""
+        ones = np.ones(entrant.shape, dtype=bool)
+        if self.first:
+            initial = self.firms.initial
+            zero = np.zeros(entrant.shape)
+            return dict(threshold=entrant, active=initial["active"], sales_index=initial["sales_index"],
+                        entrants_cost=initial["entrants_cost"], incumbents_cost=initial["incumbents_cost"],
+                        slope_sales=zero, moves=ones, slope_fixed=zero)
+        g = -entrant
+        if self.fd_step > self.exact_step:
+            # after a failed line search (engine.closures.ge._newton widens fd_step): slopes as
+            # centred differences over +-d, d at least fd_step and twice the marginal segment, which
+            # smooths across the kinks of sparse cells (as the static model's solver does)
+            agg, local = self.firms.aggregates(self.thresholds, g)
+            with np.errstate(divide="ignore"):  # the marginal segment's width is 1 / (slope of the count)
+                width = np.where(local["active"] > 0, 1.0 / local["active"], 0.0)
+            d = np.maximum(self.fd_step, 2.0 * width)  # spans the neighbouring knots in sparse cells
+            up, _ = self.firms.aggregates(self.thresholds, g + d)
+            down, _ = self.firms.aggregates(self.thresholds, g - d)
+            slope = {k: (up[k] - down[k]) / (2 * d) for k in agg}
+        else:
+            agg, slope = self.firms.aggregates(self.thresholds, g)
+        return dict(threshold=entrant, active=agg["active"], sales_index=agg["sales_index"],
+                    entrants_cost=agg["entrants_cost"], incumbents_cost=agg["incumbents_cost"],
+                    slope_sales=-slope["sales_index"], moves=ones,
+                    slope_fixed=-(slope["entrants_cost"] + np.exp(self.log_lambda) * slope["incumbents_cost"]))
+
+
+def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, margin, params, commitments=(),
+                                   reference=None):
+    """Solve the ``ge`` closure period by period with the dynamic firms.
+
+    Parameters
+    ----------
+    firms : DynamicFirms
+        Fresh (period 0); moved to the last period.
+    thresholds : ndarray (T, B, R, Nz, 2)
+        The partial-equilibrium thresholds (``engine.firms.dynamic.entry_thresholds``).
+    log_demand_change, tariff, margin : ndarray (T, B, R)
+        Per-firm sales factor ``log(sales / baseline sales)`` before the equilibrium, tariffs and
+        operating margins, from ``engine.firms.dynamic.cell_factors``.
+    params, commitments, reference :
+        As in ``engine.closures.ge.solve_wage_equilibrium``.
+
+    Returns
+    -------
+    dict of (T, ...) arrays and lists: ``solved`` fields of ``WageMarkets`` plus the committed
+    hard aggregates (``entries``, ``exits``, ``both``, ``both_base``) and ``accounts`` (one
+    ``LabourAccounts`` per period).
+    """
+    population = firms.population
+    n_sectors = params.sigma.size
+    n_regions = population.offset.shape[1]
+    sigma = np.tile(params.sigma, n_regions)[:, None]
+    kappa = params.pass_through.reshape(-1)[:, None]
+    tariff0 = population.tariff
+    margin0 = 1.0 - (1.0 + tariff0) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    initial = firms.initial
+    open_cell = population.offset > -np.inf
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scale = np.where(initial["sales_index"] > 0, population.flows * (1.0 + tariff0) / initial["sales_index"], 0.0)
+        unit = np.where(open_cell, scale * margin0 / (1.0 + tariff0) * np.exp(-np.where(open_cell, population.offset,
+                                                                                           0.0)), 0.0)
+    lam = params.sunk_cost_ratio
+    n_periods = tariff.shape[0]
+    zero = np.zeros(population.offset.shape)
+    out = {k: [] for k in ("threshold", "active", "sales_index", "market_cells", "wage", "profits", "tariff_revenue",
+                           "deficit", "purchases", "price_sum", "expenditure", "labour", "entries", "exits", "both",
+                           "both_base")}
+    accounts = []
+    iterations = np.zeros(n_periods, dtype=np.int64)
+    residuals = np.zeros(n_periods)
+    z = None
+    for t in range(n_periods):
+        if t == 0:
+            reference_agg = dict(initial)
+            committed = dict(initial, entries=zero, exits=zero, both=initial["sales_index"],
+                             both_base=initial["sales_index"])
+        else:
+            firms.advance(t)
+            reference_agg = firms.commit(firms.reference_thresholds, zero, reference=True)
+        acc = period_accounts(reference_agg, scale, tariff0, margin0, unit, lam, n_sectors)
+        amounts = [c[2][t] for c in commitments]
+        if reference is None:
+            reference = int(np.argmax(acc.labour))
+        period_thresholds = np.ascontiguousarray(thresholds[t])
+        period = _DynamicPeriod(firms, period_thresholds, t == 0, acc, params, log_demand_change[t], tariff[t],
+                                margin[t], commitments, amounts, reference)
+        z = np.zeros(period.size()) if z is None else z
+        try:
+            z, state, iterations[t], residuals[t] = _newton(period, z, config.GE_MAX_ITERATIONS)
+        except ConvergenceError as error:
+            raise ConvergenceError(f"period {t}: {error}", error.worst) from None
+        if t > 0:
+            committed = firms.commit(period_thresholds, -state["threshold"])
+        rescale = acc.world_gdp0 / state["world_gdp"]
+        out["threshold"].append(state["threshold"])
+        out["active"].append(state["active"])
+        out["sales_index"].append(state["sales_index"])
+        out["market_cells"].append(state["shift"] + np.log(rescale))
+        out["wage"].append(np.exp(state["lw"]) * rescale)
+        out["labour"].append(acc.labour)
+        for name in ("profits", "deficit", "purchases", "expenditure"):
+            out[name].append(state[name] * rescale)
+        out["tariff_revenue"].append(state["revenue"] * rescale)
+        out["price_sum"].append(state["price_sum"] * rescale ** (1.0 - params.sigma)[None, :])
+        for name in ("entries", "exits", "both", "both_base"):
+            out[name].append(committed[name])
+        accounts.append(acc)
+    solved = {k: np.stack(v) for k, v in out.items()}
+    solved.update(iterations=iterations, residual=residuals, accounts=accounts, scale=scale)
+    return solved
+
+
+def _fx_neutral(model):
+    """The scenario model with every exchange rate at its baseline (cached on the model)."""
+    cached = model.__dict__.get("_fx_neutral_model")
+    if cached is None:
+        cached = model.__dict__["_fx_neutral_model"] = _FxNeutralModel(model)
+    return cached
+
+
+class _FxNeutralModel:
+    """A ``engine.scenario.policy.ScenarioModel`` whose calendars have no exchange-rate change."""
+
+    def __init__(self, model):
+        self._model = model
+        self._belief_epochs = None
+        self._neutral_cache = {}
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def _calendar(self, events, labels):
+        path = self._model._calendar(events, labels)
+        return replace(path, fx=np.ones_like(path.fx))
+
+    def arrays(self, labels=()):
+        if labels not in self._neutral_cache:
+            path = self._model.arrays(labels)
+            self._neutral_cache[labels] = replace(path, fx=np.ones_like(path.fx))
+        return self._neutral_cache[labels]
+
+
+def simulate_dynamic_ge(population, path, params):
+    """``engine.closures.assemble.simulate_dynamic_scenario`` in the ``ge`` closure: (cells, regions)."""
+
+    n_sectors = params.sigma.size
+    path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)
+    model = _fx_neutral(path.beliefs)
+    factors = cell_factors(path, population.tariff, params, n_sectors)
+    thresholds = entry_thresholds(population, path, params, model, path.branch_labels, factors)
+    tariff = factors["tariff"]
+    log_demand_change = factors["log_value"] + np.log1p(tariff) - np.log1p(population.tariff)
+    commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
+    firms = DynamicFirms(population)
+    solved = solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, factors["margin"], params,
+                                            commitments)
+    unit_sales = solved["scale"] * np.exp(log_demand_change + solved["market_cells"])
+    exports = unit_sales * solved["sales_index"] / (1.0 + tariff)
+    unit_exports = unit_sales / (1.0 + tariff)
+    intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
+    weight = population.weight[:, None]
+    log_wage = np.log(solved["wage"] / solved["wage"][:1])
+    log_price = factors["log_price"] + np.repeat(log_wage, n_sectors, axis=1)[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quantity_index = np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), np.nan)
+    cells = {
+        "tariff": tariff, "exports": exports, "sales": exports * (1.0 + tariff), "tariff_revenue": exports * tariff,
+        "exporters": weight * solved["active"], "entries": weight * solved["entries"],
+        "exits": weight * solved["exits"], "exports_intensive": intensive,
+        "exports_extensive": exports - exports[:1] - intensive, "export_price_index": np.exp(log_price),
+        "export_quantity_index": quantity_index, "operating_profit": exports * factors["margin"],
+    }
+    acc0 = solved["accounts"][0]
+    regions = region_accounts(
+        sales=cells["sales"], n_sectors=n_sectors, sigma=params.sigma, expenditure0=acc0.expenditure0,
+        price_sum=solved["price_sum"], sector_expenditure=solved["expenditure"],
+        income_parts={"labour": solved["wage"] * solved["labour"], "profits": solved["profits"],
+                      "tariff_revenue": solved["tariff_revenue"], "deficit": solved["deficit"]},
+        baseline_parts={"labour": acc0.labour, "profits": acc0.profits0, "tariff_revenue": acc0.tariff_revenue0,
+                        "deficit": acc0.deficit_share * acc0.world_gdp0},
+        purchases=solved["purchases"], wage=solved["wage"], iterations=solved["iterations"],
+        residual=solved["residual"])
+    return cells, _against_no_policy_path(regions, cells, solved, params), solved
+
+
+def _against_no_policy_path(regions, cells, solved, params):
+    """Welfare, its decomposition and price indices against the draw's no-policy path in the same
+    period (common random numbers), not against period 0: the dynamic model's finite-firm churn
+    moves every price index and income from month to month, and that noise is the same in both
+    paths. Levels (income, wages, profits, spending) stay as solved.
+
+    With per-period reference accounts ``acc_t`` (``period_accounts``): sector prices are
+    ``Pi_t / E_t^ref``, welfare ``(E_t / E_t^ref) / P_t - 1``; the decomposition stays exact because
+    the reference income parts of each period add up to its spending. Computed by
+    ``engine.closures.welfare.region_accounts`` on inputs rescaled by ``E(0) / E_t^ref`` per region.
+    """
+    from dataclasses import replace as replace_fields
+
+    accounts = solved["accounts"]
+    acc0 = accounts[0]
+    reference_expenditure = np.stack([a.expenditure0 for a in accounts])  # (T, R, K)
+    reference_spending = np.stack([a.spending0 for a in accounts])  # (T, R)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_base = np.where(reference_spending > 0, acc0.spending0 / reference_spending, 1.0)
+        price_ratio = np.where(reference_expenditure > 0, acc0.expenditure0 / reference_expenditure, 1.0)
+    parts = {"labour": solved["wage"] * solved["labour"], "profits": solved["profits"],
+             "tariff_revenue": solved["tariff_revenue"], "deficit": solved["deficit"]}
+    reference = {"labour": np.stack([a.labour for a in accounts]), "profits": np.stack([a.profits0 for a in accounts]),
+                 "tariff_revenue": np.stack([a.tariff_revenue0 for a in accounts]),
+                 "deficit": np.stack([a.deficit_share * a.world_gdp0 for a in accounts])}
+    adjusted = region_accounts(
+        sales=cells["sales"], n_sectors=params.sigma.size, sigma=params.sigma, expenditure0=acc0.expenditure0,
+        price_sum=solved["price_sum"] * price_ratio, sector_expenditure=solved["expenditure"],
+        income_parts={k: v * to_base for k, v in parts.items()},
+        baseline_parts={k: v * to_base for k, v in reference.items()},
+        purchases=solved["purchases"] * to_base, wage=solved["wage"], iterations=solved["iterations"],
+        residual=solved["residual"])
+    names = ("price_index", "real_income_change_pct", "welfare_labour_pct", "welfare_profits_pct",
+             "welfare_tariff_revenue_pct", "welfare_deficit_pct", "welfare_purchases_pct", "equivalent_variation",
+             "sector_price_index")
+    return replace_fields(regions, **{name: getattr(adjusted, name) for name in names})

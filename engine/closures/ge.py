@@ -1,0 +1,587 @@
+"""The default general-equilibrium closure ``ge``: wages clear labour markets, profits and tariff
+revenue are income, deficits are a fixed share of world GDP, purchase commitments are purchases.
+
+The equations are in ``docs/model.md`` (section "The ge closure"); in brief, per period ``t``:
+
+- Unknowns: the USD wage ``W_i = exp(lw_i)`` of every region (one is the numeraire while solving,
+  see below), the market demand levels ``a_nk = log(A_nk / A_nk(0))`` and one government-purchase
+  shift ``x_c`` per purchase commitment.
+- A firm of ``i`` has unit cost ``W_i / phi`` (so ``log B`` of its cells moves by
+  ``(1 - sigma_k) lw_i``) and pays its fixed cost to sell in ``n`` in the labour of ``n``
+  (``F_ink W_n``; Arkolakis, Costinot & Rodriguez-Clare 2012 and Melitz-Redding: with Pareto
+  productivity this keeps the macro model isomorphic to structural gravity with trade elasticity
+  ``theta``). The entry threshold of a cell therefore moves by
+  ``-(1 - sigma) lw_i - a_nk - x + lw_n`` on top of the policy's own move.
+- Labour market of ``i``: ``W_i L_i = sum_cells of i (r - pi) + sum_cells selling in i FC``:
+  variable costs of its firms plus the fixed costs every seller in ``i`` pays to ``i``'s labour.
+  ``L_i`` is calibrated so that ``W_i(0) = 1``.
+- Income ``I_n = W_n L_n + Pi_n + TR_n + D_n``, ``Pi_n`` the operating profits of ``n``'s firms
+  net of the fixed costs they pay (to their home region), ``TR_n`` tariff revenue, ``D_n = delta_n Y_w``
+  the deficit, a fixed share of world GDP ``Y_w = sum_i (W_i L_i + Pi_i)`` (Dekle, Eaton & Kortum
+  2008). ``D_n(0)`` is the baseline spending less baseline income (goods and fixed-cost services).
+- Government purchases (commitments) ``G_n``: the buyer's government buys the committed cells' goods,
+  ``sum_cells r (1 - exp(-x_c)) = amount * Y_w / Y_w(0)`` (USD at baseline world GDP), paid out of
+  ``I_n``; consumers spend ``E_n = I_n - G_n``, ``E_nk = beta_nk E_n``.
+- Market ``(n, k)``: ``a + log Pi_nk - log E_nk = 0`` with ``Pi_nk`` the private price sum
+  (``P_nk^(1-sigma)`` relative to baseline, times ``A``), as in ``engine.closures.fixed_wage``.
+
+Exchange rates: values are in current US dollars and wages are flexible, so an exogenous path of
+``FX_i`` only sets the local-currency wage ``W_i / FX_i``; with flexible prices it has no real effect
+(the closure solves the FX-neutral path). It can matter only through prices sticky in an invoicing
+currency (the firm-dynamics model).
+
+Numeraire: world GDP ``Y_w(t) = Y_w(0)``. The solver pins one region's wage (the largest
+economy) and rescales every nominal value afterwards; the system is homogeneous of degree one in
+nominal values (deficits and commitments scale with ``Y_w``), so the choice changes no real result
+(``tests/test_ge_closure.py``).
+
+Interface with the firm model: only per-cell aggregates at a threshold (``cell_aggregates``: active
+firms, sales index ``sum exp(sales_score)``, cost index ``sum eta``), so a dynamic firm model can
+supply the same aggregates: ``_Period.firm_side`` is the hook, which ``engine.closures.dynamic_ge`` overrides.
+
+Solver: Newton's method on the stacked residuals with the Jacobian by the chain rule at every step
+(``_Period.jacobian``; the slopes of the cells' aggregates in their thresholds are centred
+differences over a step sized to the firm count) and an Armijo backtracking line search on the sum
+of squared residuals; after a failed line search the slope step widens tenfold (to 1e-2 at most).
+"""
+
+import contextlib
+import contextvars
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import config
+from engine.closures.fixed_wage import by_market, to_market_cells
+from engine.errors import ConvergenceError
+from engine.firms.static import continuation_threshold
+from engine.closures.welfare import region_accounts
+from kernels.fixed_costs import cost_tails, marginal_aggregates
+
+
+def log_margin(tariff, pass_through, sigma):
+    """``log(1 - (1+t)**(1-kappa) / mu)``; ``-inf`` where the margin is not positive (MODEL.md 3)."""
+    margin = 1.0 - (1.0 + tariff) ** (1.0 - pass_through) * (sigma - 1.0) / sigma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(margin > 0, np.log(np.maximum(margin, 1e-300)), -np.inf)
+
+
+def cell_aggregates(population, tail_cost, thresholds):
+    """Active firms, sales index and cost index of every cell at the given thresholds.
+
+    The marginal-firm rule of ``Population.evaluate`` applies to all three (the marginal firm counts
+    with its active fraction).
+
+    Parameters
+    ----------
+    population : engine.firms.static.Population
+    tail_cost : ndarray (B, R, M + 1)
+        ``kernels.fixed_costs.cost_tails`` of the population.
+    thresholds : ndarray (T, B, R)
+
+    Returns
+    -------
+    active, sales_index, cost_index : ndarray (T, B, R)
+        ``cost_index`` is ``sum eta`` over active firms (fixed cost paid = ``w F c * cost_index``).
+    """
+    thresholds = np.ascontiguousarray(thresholds, dtype=np.float64)
+    active, sales_index, cost_index = (np.empty(thresholds.shape) for _ in range(3))
+    marginal_aggregates(population.entry_sorted, population.tail_sales, tail_cost, thresholds, active, sales_index,
+                        cost_index)
+    return active, sales_index, cost_index
+
+
+@dataclass(frozen=True, eq=False)
+class LabourAccounts:
+    """Baseline of the ``ge`` closure, per cell (B, R), market (R, K) or region (R,)."""
+
+    scale: np.ndarray
+    tariff0: np.ndarray
+    sales0: np.ndarray
+    fixed_cost_unit: np.ndarray
+    labour: np.ndarray
+    profits0: np.ndarray
+    tariff_revenue0: np.ndarray
+    deficit_share: np.ndarray
+    expenditure0: np.ndarray
+    spending0: np.ndarray
+    world_gdp0: float
+    beta: np.ndarray
+
+
+def by_origin(x, n_sectors):
+    """Cell values ``(..., B, R)`` summed per origin region -> ``(..., R)``."""
+    *lead, n_blocks, _ = x.shape
+    return x.reshape(*lead, n_blocks // n_sectors, -1).sum(axis=-1)
+
+
+def by_destination(x):
+    """Cell values ``(..., B, R)`` summed per destination region -> ``(..., R)``."""
+    return x.sum(axis=-2)
+
+
+def labour_accounts(baseline, params, tail_cost, population):
+    """Calibrate labour endowments, profits, deficits and fixed costs to the baseline cells."""
+    n_sectors = params.sigma.size
+    n_regions = baseline.scale.shape[1]
+    sigma = np.tile(params.sigma, n_regions)[:, None]
+    kappa = params.pass_through.reshape(-1)[:, None]
+    _, sales_index, cost_index = cell_aggregates(population, tail_cost, baseline.threshold[None])
+    sales0 = baseline.scale * sales_index[0]
+    margin0 = np.exp(log_margin(baseline.tariff, kappa, sigma))
+    open_cell = baseline.active > 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        unit = np.where(open_cell, baseline.scale * margin0 / (1.0 + baseline.tariff)
+                        * np.exp(np.where(open_cell, baseline.threshold, 0.0)), 0.0)
+    fixed0 = params.sunk_cost_ratio * unit * cost_index[0]  # baseline sellers are incumbents
+    return accounts_from_cells(baseline.scale, baseline.tariff, sales0, margin0, fixed0, unit, n_sectors)
+
+
+def accounts_from_cells(scale, tariff0, sales0, margin0, fixed0, fixed_cost_unit, n_sectors):
+    """``LabourAccounts`` from baseline cells (B, R): consumer sales, margins and fixed costs paid.
+
+    Variable costs are paid in the origin's labour, fixed costs in the destination's; profits net of
+    fixed costs go to the origin; the deficit is what a region spends beyond its income, kept as a
+    share of world GDP."""
+    exports0 = sales0 / (1.0 + tariff0)
+    operating0 = exports0 * margin0
+    labour = by_origin(exports0 - operating0, n_sectors) + by_destination(fixed0)
+    profits0 = by_origin(operating0 - fixed0, n_sectors)
+    revenue0 = by_destination(tariff0 * exports0)
+    expenditure0 = by_market(sales0, n_sectors)
+    spending0 = expenditure0.sum(axis=-1)
+    world_gdp0 = float((labour + profits0).sum())
+    deficit0 = spending0 - labour - profits0 - revenue0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(spending0[:, None] > 0, expenditure0 / spending0[:, None], 0.0)
+    return LabourAccounts(scale=scale, tariff0=tariff0, sales0=sales0, fixed_cost_unit=fixed_cost_unit,
+                          labour=labour, profits0=profits0, tariff_revenue0=revenue0,
+                          deficit_share=deficit0 / world_gdp0, expenditure0=expenditure0, spending0=spending0,
+                          world_gdp0=world_gdp0, beta=beta)
+
+
+@dataclass(frozen=True, eq=False)
+class WageMarkets:
+    """Solved ``ge`` closure of one draw and scenario, in the world-GDP numeraire.
+
+    ``threshold, active, sales_index, market_cells`` (T, B, R) as ``engine.closures.fixed_wage.Markets``
+    (``market_cells`` includes the wage term ``(1 - sigma) lw_i``, the government-purchase shift
+    and the numeraire rescaling); ``regions`` the regional accounts (``engine.closures.welfare``).
+    """
+
+    threshold: np.ndarray
+    active: np.ndarray
+    sales_index: np.ndarray
+    market_cells: np.ndarray
+    wage: np.ndarray
+    profits: np.ndarray
+    tariff_revenue: np.ndarray
+    deficit: np.ndarray
+    purchases: np.ndarray
+    price_sum: np.ndarray
+    expenditure: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+
+
+class _Period:
+    """Residuals of one period's equilibrium as a function of the stacked unknowns."""
+
+    def __init__(self, population, tail_cost, acc, params, log_demand_change, static, tariff, previous,
+                 commitments, amounts, reference):
+        self.population, self.tail_cost, self.acc, self.params = population, tail_cost, acc, params
+        self.ldc, self.static, self.tariff, self.previous = log_demand_change, static, tariff, previous
+        self.commitments, self.amounts = commitments, amounts
+        n_regions = acc.labour.size
+        self.n_regions, self.n_sectors = n_regions, params.sigma.size
+        self.one_minus_sigma = 1.0 - np.tile(params.sigma, n_regions)[:, None]
+        kappa = params.pass_through.reshape(-1)[:, None]
+        self.margin = np.exp(log_margin(tariff, kappa, 1.0 - self.one_minus_sigma))
+        self.open_market = acc.expenditure0 > 0
+        self.free_wage = np.ones(n_regions, dtype=bool)
+        self.free_wage[reference] = False
+        self.log_lambda = np.log(params.sunk_cost_ratio)
+        self.fd_step = 1e-6 * max(1.0, population.n_firms / 1e4)
+        self.base_committed = [max(float((acc.sales0[b, n] / (1.0 + acc.tariff0[b, n])).sum()), 1e-12)
+                               for b, n, *_ in commitments]
+        self._structure()
+
+    def _structure(self):
+        """Index arrays of the chain rule (``jacobian``): the column of each cell's market level,
+        origin wage and destination wage (-1: not an unknown), and each cell's groups."""
+        n_regions, n_sectors = self.n_regions, self.n_sectors
+        n_blocks = n_regions * n_sectors
+        block, dest = np.indices((n_blocks, n_regions)).reshape(2, -1)
+        origin, sector = block // n_sectors, block % n_sectors
+        markets = np.flatnonzero(self.open_market.ravel())  # market index n * K + k
+        free = np.flatnonzero(self.free_wage)
+        n_a, n_w = markets.size, free.size
+        market_column = np.full(n_regions * n_sectors, -1)
+        market_column[markets] = np.arange(n_a)
+        wage_column = np.full(n_regions, -1)
+        wage_column[free] = n_a + np.arange(n_w)
+        self.cell_market = dest * n_sectors + sector
+        self.col_market = market_column[self.cell_market]
+        self.col_origin_wage, self.col_dest_wage = wage_column[origin], wage_column[dest]
+        self.cell_origin, self.cell_dest = origin, dest
+        self.sigma_cell = self.one_minus_sigma[block, 0]
+        self.commit_cells = [blocks * n_regions + dests for blocks, dests, *_rest in self.commitments]
+        self.market_row = np.full(n_regions * n_sectors, -1)
+        self.market_row[markets] = np.arange(n_a)
+        self.markets, self.free, self.n_a, self.n_w = markets, free, n_a, n_w
+
+    def _accumulate(self, group, n_groups, by_shift, by_wage):
+        """``d(sum over cells of a group of y) / dz`` (n_groups, Z) for cell quantities ``y`` with
+        ``dy = by_shift ds + by_wage dlw_n`` (``group`` -1: the cell counts nowhere)."""
+        size = self.size()
+        out = np.zeros(n_groups * size)
+        for column, weight in ((self.col_market, by_shift), (self.col_origin_wage, by_shift * self.sigma_cell),
+                               (self.col_dest_wage, by_wage)):
+            use = (column >= 0) & (group >= 0)
+            out += np.bincount(group[use] * size + column[use], weights=weight[use], minlength=n_groups * size)
+        out = out.reshape(n_groups, size)
+        for c, cells in enumerate(self.commit_cells):
+            use = group[cells] >= 0
+            out[:, self.n_a + self.n_w + c] += np.bincount(group[cells][use], weights=by_shift[cells][use],
+                                                           minlength=n_groups)
+        return out
+
+    def unpack(self, z):
+        n_a = int(self.open_market.sum())
+        n_w = int(self.free_wage.sum())
+        a = np.zeros((self.n_regions, self.n_sectors))
+        a[self.open_market] = z[:n_a]
+        lw = np.zeros(self.n_regions)
+        lw[self.free_wage] = z[n_a:n_a + n_w]
+        return a, lw, z[n_a + n_w:]
+
+    def size(self):
+        return int(self.open_market.sum() + self.free_wage.sum()) + len(self.commitments)
+
+    def unknown(self, j):
+        """Where the ``j``-th residual is: ``("market", n, k)``, ``("labour", n)`` or ``("commitment", c)``."""
+        if j < self.n_a:
+            return ("market", *divmod(int(self.markets[j]), self.n_sectors))
+        if j < self.n_a + self.n_w:
+            return ("labour", int(self.free[j - self.n_a]))
+        return ("commitment", j - self.n_a - self.n_w)
+
+    def state(self, z):
+        a, lw, x = self.unpack(z)
+        n_sectors = self.n_sectors
+        origin_lw = np.repeat(lw, n_sectors)[:, None]
+        a_cells = to_market_cells(a, self.n_regions)
+        x_cells = np.zeros_like(a_cells)
+        for (blocks, dests, *_), x_c in zip(self.commitments, x):
+            x_cells[blocks, dests] += x_c
+        shift = self.one_minus_sigma * origin_lw + a_cells + x_cells
+        entrant = self.static - shift + lw[None, :]  # fixed costs in the destination's labour
+        firms = self.firm_side(entrant)
+        threshold, active, sales_index = firms["threshold"], firms["active"], firms["sales_index"]
+        with np.errstate(over="ignore", invalid="ignore"):
+            sales = np.where(sales_index > 0, self.acc.scale * np.exp(self.ldc + shift) * sales_index, 0.0)
+        exports = sales / (1.0 + self.tariff)
+        operating = exports * self.margin
+        fixed = self.acc.fixed_cost_unit * np.exp(lw)[None, :] * (
+            firms["entrants_cost"] + np.exp(self.log_lambda) * firms["incumbents_cost"])
+        labour_demand = by_origin(exports - operating, n_sectors) + by_destination(fixed)
+        profits = by_origin(operating - fixed, n_sectors)
+        revenue = by_destination(self.tariff * exports)
+        world_gdp = float((np.exp(lw) * self.acc.labour + profits).sum())
+        growth = world_gdp / self.acc.world_gdp0
+        deficit = self.acc.deficit_share * world_gdp
+        purchases = np.zeros(self.n_regions)
+        commit_gap = np.zeros(len(self.commitments))
+        private = sales * np.exp(-x_cells)
+        for c, (blocks, dests, *_rest) in enumerate(self.commitments):
+            bought_exports = (exports[blocks, dests] * (1.0 - np.exp(-x[c]))).sum()
+            np.add.at(purchases, dests, sales[blocks, dests] - private[blocks, dests])
+            commit_gap[c] = ((bought_exports - self.amounts[c] * growth) / self.base_committed[c]
+                             if self.amounts[c] != 0 else x[c])
+        income = np.exp(lw) * self.acc.labour + profits + revenue + deficit
+        spending = income - purchases
+        expenditure = self.acc.beta * spending[:, None]
+        price_sum = by_market(private * np.exp(-a_cells), n_sectors)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            market_gap = np.where(self.open_market, a + np.log(price_sum) - np.log(expenditure), 0.0)
+            labour_gap = lw + np.log(self.acc.labour) - np.log(labour_demand)
+        residual = np.concatenate([market_gap[self.open_market], labour_gap[self.free_wage], commit_gap])
+        with np.errstate(over="ignore", invalid="ignore"):
+            unit_sales = np.where(sales_index > 0, self.acc.scale * np.exp(self.ldc + shift), 0.0)
+        slopes = dict(sales=np.nan_to_num(unit_sales * firms["slope_sales"]) * firms["moves"],
+                      fixed=self.acc.fixed_cost_unit * np.exp(lw)[None, :] * firms["slope_fixed"])
+        return residual, dict(threshold=threshold, active=active, sales_index=sales_index, shift=shift,
+                              lw=lw, profits=profits, revenue=revenue, deficit=deficit, purchases=purchases,
+                              price_sum=price_sum, expenditure=expenditure, world_gdp=world_gdp, x=x,
+                              a=a, sales=sales, exports=exports, fixed=fixed, private=private, spending=spending,
+                              labour_demand=labour_demand, slopes=slopes)
+
+    def firm_side(self, entrant):
+        """The firm model's side of the period at the cells' entrant thresholds (B, R): the
+        thresholds in force, active firms, sales index, ``sum eta`` of entrants (full ``F``) and of
+        last period's sellers (``lambda F``), and the slopes in the threshold of the sales index
+        (with ``moves``, where the threshold follows ``entrant``) and of ``entrants + lambda
+        incumbents`` cost. The static firm model with the marginal-firm rule; the dynamic one
+        overrides this (``engine.closures.dynamic_ge``)."""
+        threshold = continuation_threshold(entrant, self.previous, self.log_lambda)
+        incumbent = np.maximum(threshold, self.previous)
+        d = self.fd_step
+        both = np.stack([threshold, incumbent, threshold + d, threshold - d, incumbent + d, incumbent - d])
+        active, sales_index, cost_index = cell_aggregates(self.population, self.tail_cost, both)
+        with np.errstate(invalid="ignore"):  # centred slopes over +-fd_step (0 in closed cells: inf - inf)
+            slope_sales = np.nan_to_num((sales_index[2] - sales_index[3]) / (2 * d))
+            slope_cost = np.nan_to_num((cost_index[2] - cost_index[3]) / (2 * d))
+            slope_cost_incumbent = np.nan_to_num((cost_index[4] - cost_index[5]) / (2 * d))
+        # h = min(e, max(h_prev, e + log lambda)) follows the entrant threshold e except strictly inside
+        # the sunk-cost band (e + log lambda < h_prev < e), where last period's sellers hold it
+        moves = ~((entrant + self.log_lambda < self.previous) & (self.previous < entrant))
+        above = moves & (threshold >= self.previous)  # the incumbents' threshold max(h, h_prev) moves with h
+        return dict(threshold=threshold, active=active[0], sales_index=sales_index[0],
+                    entrants_cost=cost_index[0] - cost_index[1],  # sold now, not last period: full F
+                    incumbents_cost=cost_index[1], slope_sales=slope_sales, moves=moves,
+                    slope_fixed=slope_cost * moves - (1.0 - np.exp(self.log_lambda)) * slope_cost_incumbent * above)
+
+    def jacobian(self, state):
+        """Jacobian of the residuals at ``state`` by the chain rule.
+
+        Each cell's aggregates depend on the unknowns only through its demand shift ``s`` (wage of
+        the origin, market level, commitment shift) and its destination's wage ``lw_n`` (fixed costs),
+        and through its threshold ``h = static - s + lw_n`` (where sunk costs do not hold it). The
+        slopes of the sales and cost indices in ``h`` are centred differences over ``+-fd_step``
+        (the marginal-firm rule makes them piecewise constant; with many firms the step spans
+        several firms and smooths their noise). Everything else is exact. Assembled by sparse
+        accumulation: a cell touches at most four unknowns.
+        """
+        ravel = lambda v: v.reshape(-1)  # noqa: E731
+        sales, fixed, private = ravel(state["sales"]), ravel(state["fixed"]), ravel(state["private"])
+        slope_sales, slope_fixed = ravel(state["slopes"]["sales"]), ravel(state["slopes"]["fixed"])
+        one_plus_t, margin, tariff = ravel(1.0 + self.tariff), ravel(self.margin), ravel(self.tariff)
+        keep = np.ones_like(sales)
+        for cells, x_c in zip(self.commit_cells, state["x"]):
+            keep[cells] *= np.exp(-x_c)
+        n_a, n_w, size, n_regions = self.n_a, self.n_w, self.size(), self.n_regions
+        # dh = dlw_n - ds: sales = q S(h) -> dsales = sales ds + q S' dh
+        sales_s, sales_w = sales - slope_sales, slope_sales
+        fixed_s, fixed_w = -slope_fixed, fixed + slope_fixed
+        exports_s, exports_w = sales_s / one_plus_t, sales_w / one_plus_t
+        acc = self._accumulate
+        origin, dest = self.cell_origin, self.cell_dest
+        d_profits = acc(origin, n_regions, margin * exports_s - fixed_s, margin * exports_w - fixed_w)
+        d_demand = (acc(origin, n_regions, (1 - margin) * exports_s, (1 - margin) * exports_w)
+                    + acc(dest, n_regions, fixed_s, fixed_w))
+        d_revenue = acc(dest, n_regions, tariff * exports_s, tariff * exports_w)
+        # purchases = sales - private, private = keep * sales; x also lowers private directly
+        d_purchases = acc(dest, n_regions, (1 - keep) * sales_s, (1 - keep) * sales_w)
+        d_private = acc(self.market_row[self.cell_market], n_a, keep * sales_s, keep * sales_w)
+        for c, cells in enumerate(self.commit_cells):
+            np.add.at(d_purchases[:, n_a + n_w + c], dest[cells], private[cells])
+            rows = self.market_row[self.cell_market[cells]]
+            np.add.at(d_private[:, n_a + n_w + c], rows[rows >= 0], -private[cells][rows >= 0])
+        labour = self.acc.labour * np.exp(state["lw"])
+        d_labour_income = np.zeros((n_regions, size))
+        d_labour_income[self.free, n_a + np.arange(n_w)] = labour[self.free]
+        d_world = d_labour_income.sum(axis=0) + d_profits.sum(axis=0)
+        d_spending = (d_labour_income + d_profits + d_revenue + np.outer(self.acc.deficit_share, d_world)
+                      - d_purchases)
+        price_sum = state["price_sum"].reshape(-1)[self.markets]
+        a_flat = state["a"].reshape(-1)[self.markets]
+        d_price_sum = np.exp(-a_flat)[:, None] * d_private
+        d_price_sum[np.arange(n_a), np.arange(n_a)] -= price_sum
+        market_region = self.markets // self.n_sectors
+        rows = [np.eye(n_a, size) + d_price_sum / price_sum[:, None]
+                - d_spending[market_region] / state["spending"][market_region, None]]
+        d_lw = np.zeros((n_w, size))
+        d_lw[np.arange(n_w), n_a + np.arange(n_w)] = 1.0
+        rows.append(d_lw - d_demand[self.free] / state["labour_demand"][self.free, None])
+        exports = sales / one_plus_t
+        for c, cells in enumerate(self.commit_cells):
+            if self.amounts[c] == 0:
+                row = np.zeros(size)
+                row[n_a + n_w + c] = 1.0
+            else:
+                group = np.full(sales.size, -1)
+                group[cells] = 0
+                row = acc(group, 1, (1 - keep) * exports_s, (1 - keep) * exports_w)[0]
+                row[n_a + n_w + c] += (exports[cells] * keep[cells]).sum()
+                row -= self.amounts[c] * d_world / self.acc.world_gdp0
+                row /= self.base_committed[c]
+            rows.append(row[None])
+        return np.concatenate(rows)
+
+
+def _jacobian(period, z, f):
+    """Finite-difference Jacobian (one-sided, step ``period.fd_step``): the check of
+    ``_Period.jacobian`` in the tests; the solver uses the chain rule."""
+    step = period.fd_step
+    jac = np.empty((f.size, z.size))
+    for j in range(z.size):
+        moved = z.copy()
+        moved[j] += step
+        jac[:, j] = (period.state(moved)[0] - f) / step
+    return jac
+
+
+#: Accepted Newton steps in a row that each fail to halve the residual before the slope step narrows.
+STALL_STEPS = 3
+#: The narrowest slope step (log points of the threshold): centred differences of sums of order one
+#: keep about six digits here.
+NARROWEST_STEP = 1e-10
+#: The fallback for a draw that failed (``fallback_solver``): slopes smoothed over a step this many
+#: times wider to start with (the stall rule narrows it again near the solution), and this many times
+#: the evaluations per period.
+FALLBACK_WIDER, FALLBACK_BUDGET = 100.0, 5
+_FALLBACK = contextvars.ContextVar("ge_fallback_solver", default=False)
+
+
+@contextlib.contextmanager
+def fallback_solver():
+    """Within the block, ``_newton`` starts from smoothed slopes with a larger budget (a draw's retry in
+    ``engine.runs.plan.simulate_draw``; a context variable, so other threads keep the default)."""
+    token = _FALLBACK.set(True)
+    try:
+        yield
+    finally:
+        _FALLBACK.reset(token)
+
+
+def fallback_active():
+    """Whether the caller runs inside ``fallback_solver``."""
+    return _FALLBACK.get()
+
+
+def _newton(period, z, max_evaluations):
+    """Newton's method with the chain-rule Jacobian and Armijo backtracking on the sum of squares
+    (the Newton direction descends it; the max norm need not fall). After a failed line search the
+    slope step widens tenfold (smoother slopes across the marginal-firm kinks), up to 1e-2.
+
+    The aggregates are piecewise linear in the thresholds (marginal-firm rule), so Newton with the
+    local slopes ends in one step once the marginal firms stop changing. Centred slopes over
+    ``+-fd_step`` average two segments where a firm's switch point lies within the step, and
+    then full Newton steps shorter than the step cut the residual by a fixed small fraction each
+    (seen: 1 % a step on the ILMS data at 1,000 firms). So when ``STALL_STEPS`` accepted steps in a
+    row each fail to halve the residual, the slope step narrows a hundredfold, down to
+    ``NARROWEST_STEP``: slopes of the segment the solution lies on.
+
+    Inside ``fallback_solver`` it starts from slopes over a wider step, with a larger budget.
+
+    Returns (z, state, evaluations, residual); raises ConvergenceError after ``max_evaluations``.
+    """
+    if _FALLBACK.get():
+        period.fd_step = min(period.fd_step * FALLBACK_WIDER, 1e-3)  # below the widening's cap of 1e-2
+        max_evaluations *= FALLBACK_BUDGET
+    # no narrower than the exact slopes' step of the dynamic model (narrowing there changes nothing)
+    narrowest = max(NARROWEST_STEP, getattr(period, "exact_step", NARROWEST_STEP))
+    f, state = period.state(z)
+    evaluations = 1
+    slow = 0
+    while True:
+        norm = float(np.max(np.abs(f))) if f.size else 0.0
+        if not np.isfinite(norm):
+            raise ConvergenceError("general equilibrium: the residuals are not finite")
+        if norm <= config.GE_TOLERANCE:
+            return z, state, evaluations, norm
+        if evaluations >= max_evaluations:
+            raise ConvergenceError(f"general equilibrium did not converge: residual {norm:.3g} after "
+                                   f"{evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})",
+                                   period.unknown(int(np.argmax(np.abs(f)))))
+        jac = period.jacobian(state)
+        try:
+            dz = -np.linalg.solve(jac, f)
+        except np.linalg.LinAlgError:
+            dz = -np.linalg.lstsq(jac, f, rcond=None)[0]
+        scale = 1.0
+        for _ in range(20):
+            z_new = z + scale * dz
+            f_new, state_new = period.state(z_new)
+            evaluations += 1
+            if np.all(np.isfinite(f_new)) and f_new @ f_new <= (1.0 - 1e-4 * scale) * (f @ f):
+                slow = slow + 1 if np.max(np.abs(f_new)) > 0.5 * norm else 0
+                z, f, state = z_new, f_new, state_new
+                if slow >= STALL_STEPS and period.fd_step > narrowest:
+                    period.fd_step = max(period.fd_step / 100.0, narrowest)
+                    f, state = period.state(z)  # slopes over the narrower step
+                    evaluations += 1
+                    slow = 0
+                break
+            scale *= 0.5
+        else:
+            period.fd_step *= 10.0
+            if period.fd_step > 1e-2:
+                raise ConvergenceError(f"general equilibrium: no Newton step reduces the residual {norm:.3g}",
+                                       period.unknown(int(np.argmax(np.abs(f)))))
+            f, state = period.state(z)  # slopes over the wider step
+            evaluations += 1
+
+
+def solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params, commitments=(),
+                           reference=None):
+    """Solve the ``ge`` closure in every period.
+
+    Parameters
+    ----------
+    population : engine.firms.static.Population
+    baseline : engine.firms.static.Baseline
+    log_demand_change, static, tariff : ndarray (T, B, R)
+        From ``engine.firms.static.policy_shift`` on the path with exchange rates at baseline (nominal only).
+    params : engine.firms.static.DrawParameters
+    commitments : sequence of (blocks, dests, amounts (T,), where)
+        Government purchases of the cells' goods, USD million a year at baseline world GDP.
+    reference : int, optional
+        The region whose wage is pinned while solving (default: the largest labour income). Results
+        are reported in the world-GDP numeraire whatever it is; only rounding differs.
+
+    Returns
+    -------
+    WageMarkets, LabourAccounts
+
+    Raises
+    ------
+    ConvergenceError
+    """
+    tail_cost = np.empty_like(population.tail_sales)
+    cost_tails(population.entry_sorted, population.tail_sales, tail_cost)
+    acc = labour_accounts(baseline, params, tail_cost, population)
+    n_periods = static.shape[0]
+    reference = int(np.argmax(acc.labour)) if reference is None else reference
+    previous = baseline.threshold
+    z = None
+    out = {k: [] for k in ("threshold", "active", "sales_index", "market_cells", "wage", "profits",
+                           "tariff_revenue", "deficit", "purchases", "price_sum", "expenditure")}
+    iterations = np.zeros(n_periods, dtype=np.int64)
+    residuals = np.zeros(n_periods)
+    for t in range(n_periods):
+        amounts = [c[2][t] for c in commitments]
+        period = _Period(population, tail_cost, acc, params, log_demand_change[t], static[t], tariff[t],
+                         previous, commitments, amounts, reference)
+        z = np.zeros(period.size()) if z is None else z
+        try:
+            z, state, iterations[t], residuals[t] = _newton(period, z, config.GE_MAX_ITERATIONS)
+        except ConvergenceError as error:
+            raise ConvergenceError(f"period {t}: {error}", error.worst) from None
+        previous = state["threshold"]
+        rescale = acc.world_gdp0 / state["world_gdp"]  # numeraire: world GDP at its baseline value
+        log_rescale = np.log(rescale)
+        sigma = params.sigma
+        out["threshold"].append(state["threshold"])
+        out["active"].append(state["active"])
+        out["sales_index"].append(state["sales_index"])
+        out["market_cells"].append(state["shift"] + log_rescale)
+        out["wage"].append(np.exp(state["lw"]) * rescale)
+        for name in ("profits", "deficit", "purchases", "expenditure"):
+            out[name].append(state[name] * rescale)
+        out["tariff_revenue"].append(state["revenue"] * rescale)
+        out["price_sum"].append(state["price_sum"] * rescale ** (1.0 - sigma)[None, :])
+    arrays = {k: np.stack(v) for k, v in out.items()}
+    return WageMarkets(iterations=iterations, residual=residuals, **arrays), acc
+
+
+def wage_region_results(acc, solved, cells, params):
+    """``engine.closures.welfare.RegionResults`` of the ``ge`` closure."""
+    return region_accounts(
+        sales=cells["sales"], n_sectors=params.sigma.size, sigma=params.sigma, expenditure0=acc.expenditure0,
+        price_sum=solved.price_sum, sector_expenditure=solved.expenditure,
+        income_parts={"labour": solved.wage * acc.labour, "profits": solved.profits,
+                      "tariff_revenue": solved.tariff_revenue, "deficit": solved.deficit},
+        baseline_parts={"labour": acc.labour, "profits": acc.profits0, "tariff_revenue": acc.tariff_revenue0,
+                        "deficit": acc.deficit_share * acc.world_gdp0},
+        purchases=solved.purchases, wage=solved.wage, iterations=solved.iterations, residual=solved.residual)

@@ -1,0 +1,8 @@
+"""The firm model: simulated firm populations and what each firm does (docs/model.md, "Firms").
+
+- ``static``: the static model (population, calibration to the data, prices, period aggregates);
+- ``dynamic``: the dynamic model (moving productivity, sunk entry costs, sticky prices), one draw;
+- ``bellman``: the dynamic model's firm problem (Markov chain, Bellman equation, its policy);
+- ``parameters``: the dynamic model's default parameters and their sources;
+- ``identification``: identifying those parameters from annual moments.
+"""

@@ -1,0 +1,294 @@
+"""One draw of the dynamic model (``engine.firms.bellman``): calibration and a scenario's aggregates.
+
+Calibration (period 0 reproduces the data exactly, in every draw): each pair's baseline state is
+drawn from the invariant distribution of the discretised chain under the baseline policy (its
+``z`` from the binomial invariant distribution, its last status from the invariant conditional
+probability ``P(x = 1 | z, y)``). A pair then exports in period 0 iff the cell offset ``c`` is at
+least a pair-specific cost (``kernels.dynamic.baseline_entry_cost``), so an offset between two
+order statistics of those costs leaves exactly ``round(share * M)`` exporters. Exports are then
+scaled to the data as in the static model. The Bellman problem is homogeneous of degree one in
+(B, F): scaling both leaves the thresholds where they are, so only the offset ``c = log(B m / F)``
+is calibrated.
+"""
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from engine.scenario.beliefs import belief_epochs
+from engine.firms.bellman import (
+    Chain,
+    backward_thresholds,
+    rouwenhorst,
+    solve_stationary,
+    y_grid_for,
+)
+from engine.runs import devices
+from engine.errors import InputError
+from engine.firms.parameters import DYNAMICS_DEFAULTS
+from engine.firms.static import quantity_index, target_active, to_cells
+from kernels import block_keys, derive_key
+from kernels.dynamic import cell_order_statistics
+
+#: Labels deriving the ``z`` and status streams from a block's productivity and shock keys.
+Z_STREAM = np.uint64(0x7A5F_0001)
+STATUS_STREAM = np.uint64(0x57A7_0002)
+
+
+@dataclass(frozen=True, eq=False)
+class DynamicPopulation:
+    """The calibrated firms of one draw in the dynamic model (arrays per block (B,) unless stated)."""
+
+    draw: int
+    n_firms: int
+    settings: object
+    sunk_cost_ratio: float
+    chain: Chain
+    z_score: np.ndarray  # (B, Nz)
+    stationary: list  # per sector: engine.firms.bellman.Stationary
+    y_grid: np.ndarray
+    status_prob: np.ndarray  # (B, Nz, Ny)
+    thresholds: np.ndarray  # (B, Nz, 2) stationary thresholds in y
+    offset: np.ndarray  # (B, R)
+    keys: tuple  # productivity, shock, z, status keys (B,) each
+    kernel_params: tuple  # (sigma-1)/theta, s_a, s_e, rho per block
+    weight: np.ndarray  # (B,) real firms per simulated firm
+    flows: np.ndarray  # (B, R) baseline exports (data)
+    tariff: np.ndarray  # (B, R) baseline tariff
+    device: str = "cpu"  # where the firm loops run (engine.runs.devices): "cpu" or "cuda"
+
+
+@dataclass(frozen=True, eq=False)
+class DynamicState:
+    """What firm-level rows of a dynamic PE draw need (``engine.outputs.tables.dynamic_firm_batches``).
+
+    thresholds : ndarray (T, B, R, Nz, 2)
+        The entry-score thresholds the firm loop used.
+    unit_exports : ndarray (T, B, R)
+        Customs value of a simulated pair with sales score ``v + z_score = 0`` when it exports: it
+        sells ``unit_exports * exp(v + z_score[j])`` (all the real firms it stands for together).
+    """
+
+    thresholds: np.ndarray
+    unit_exports: np.ndarray
+
+
+def prepare(population, calibration, params, device="cpu"):
+    """Solve the stationary problem and calibrate the cell offsets of one draw.
+
+    ``population`` is an ``engine.firms.static.Population`` (its per-block keys are reused). ``device``
+    ("cpu" or "cuda", resolved) runs the firm loops (``engine.runs.devices``); the dynamic programme and
+    the order statistics stay on the CPU.
+    """
+    settings = params.dynamics
+    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
+    per_block = lambda values: np.tile(values, n_regions)  # noqa: E731  (K,) -> (B,)
+    lam = params.sunk_cost_ratio
+    grid, transition, invariant = rouwenhorst(settings.grid_points, settings.persistence, settings.productivity_sd)
+    chain = Chain(grid, transition, invariant)
+    discount = 0.0 if settings.mode == "myopic" else settings.discount
+    z_scores = [(s - 1.0) * grid for s in params.sigma]
+    y_grid = y_grid_for(np.concatenate(z_scores), lam)
+    solved = {}  # sectors with the same sigma share one stationary solution
+    for s, z in zip(params.sigma, z_scores):
+        if float(s) not in solved:
+            try:
+                solved[float(s)] = solve_stationary(z, chain, discount, lam, y_grid)
+            except RuntimeError:
+                raise InputError("[dynamics]", f"the firms' stationary export problem has no solution the policy "
+                                               f"iteration finds at productivity_sd = {settings.productivity_sd:g} "
+                                               f"with sigma = {s:g} (sales dispersion (sigma - 1) s_z = "
+                                               f"{(s - 1.0) * settings.productivity_sd:.3g}); use a smaller "
+                                               "productivity_sd (the default is "
+                                               f"{DYNAMICS_DEFAULTS['productivity_sd']:.4g})",
+                                 "productivity_sd") from None
+    stationary = [solved[float(s)] for s in params.sigma]
+    z_score = np.ascontiguousarray(np.stack([z_scores[b % n_sectors] for b in range(n_regions * n_sectors)]))
+    status_prob = np.ascontiguousarray(np.stack([stationary[b % n_sectors].status_prob
+                                                 for b in range(n_regions * n_sectors)]))
+    thresholds = np.ascontiguousarray(np.stack([stationary[b % n_sectors].thresholds
+                                                for b in range(n_regions * n_sectors)]))
+    z_keys = np.array([derive_key(k, Z_STREAM) for k in population.productivity_keys], dtype=np.uint64)
+    status_keys = np.array([derive_key(k, STATUS_STREAM) for k in population.shock_keys], dtype=np.uint64)
+    keys = (population.productivity_keys, population.shock_keys, z_keys, status_keys)
+    kernel_params = (per_block((params.sigma - 1.0) / params.theta), per_block(params.shock_demand_sd),
+                     per_block(params.shock_cost_sd), per_block(params.shock_corr))
+    m = population.n_firms
+    costs = np.empty((n_regions * n_sectors, n_regions, m))
+    initial = np.empty((n_regions * n_sectors, m), dtype=np.int64)
+    devices.dynamic_baseline_costs(device)(*keys, *kernel_params, m, chain.cum_invariant, y_grid[0], y_grid[1] - y_grid[0],
+                           status_prob, thresholds, costs, initial)
+    flows = to_cells(calibration.flows)
+    active = target_active(to_cells(calibration.participation), m, flows)
+    offset = np.where(active > 0, _between_order_statistics(costs, active), -np.inf)
+    return DynamicPopulation(draw=population.draw, n_firms=m, settings=settings, sunk_cost_ratio=lam, chain=chain,
+                             z_score=z_score, stationary=stationary, y_grid=y_grid, status_prob=status_prob,
+                             thresholds=thresholds, offset=offset, keys=keys, kernel_params=kernel_params,
+                             weight=calibration.firms.reshape(-1) / m, flows=flows,
+                             tariff=to_cells(calibration.tariffs), device=device)
+
+
+def _between_order_statistics(costs, count):
+    """Per cell, an offset with exactly ``count`` costs at or below it: halfway between the
+    ``count``-th and the next smallest cost (one gap above the largest when every pair exports),
+    so that no pair sits on the edge, where the last bit of a floating-point sum would decide."""
+    m = costs.shape[2]
+    rank = np.ascontiguousarray(np.clip(count, 1, m) - 1, dtype=np.int64)
+    low, above, below = (np.empty(rank.shape) for _ in range(3))
+    cell_order_statistics(costs, rank, low, above, below)
+    gap = np.where(rank + 1 < m, above - low, low - below)
+    gap = np.where(np.isfinite(gap) & (gap > 0), gap, 1.0)
+    return low + 0.5 * gap
+
+
+def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
+    """Prices, quantities, margins and the profit multiplier of every cell and period, (T, B, R).
+
+    Returns a dict: ``log_price`` (customs unit value vs baseline), ``log_value`` (per-firm customs
+    value factor, before ``z``), ``margin`` and ``margin0``, ``multiplier`` (``M``: operating profit
+    in the origin's currency vs baseline, per firm), ``log_consumer_price`` and ``tariff``.
+    """
+    settings = params.dynamics
+    n_regions = path.fx.shape[1]
+    sigma = np.tile(params.sigma, n_regions)[:, None]
+    kappa = params.pass_through.reshape(-1)[:, None]
+    tariff = to_cells(path.tariff)
+    log_t = np.log1p(tariff) - np.log1p(baseline_tariff)
+    log_fx = np.log(path.fx if calendar_fx is None else calendar_fx)  # (T, R)
+    log_fx_origin = np.repeat(log_fx, n_sectors, axis=1)[:, :, None]  # (T, B, 1)
+    log_fx_dest = log_fx[:, None, :]
+    log_tau = np.log(to_cells(path.iceberg))
+    # Calvo-averaged dollar value of the origin's currency in dollar-invoiced prices
+    sticky = np.empty_like(log_fx)
+    level = np.zeros(n_regions)
+    for t in range(log_fx.shape[0]):
+        level = (1.0 - settings.price_reset) * level + settings.price_reset * log_fx[t]
+        sticky[t] = level
+    sticky_origin = np.repeat(sticky, n_sectors, axis=1)[:, :, None]
+    iota = settings.dollar_invoicing
+    log_exchange = log_fx_origin - log_fx_dest
+    log_price = log_tau + (kappa - 1.0) * log_t + log_exchange - iota * (log_fx_origin - sticky_origin)
+    log_cost = log_tau + log_exchange
+    margin0 = 1.0 - (1.0 + baseline_tariff) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    margin = 1.0 - (1.0 - margin0) * np.exp(log_cost - log_price)
+    log_consumer_price = log_price + log_t
+    desired = np.log(to_cells(path.demand)) - sigma * log_consumer_price
+    keep = 0.0 if settings.half_life == 0.0 or settings.mode == "static" else 2.0 ** (-1.0 / settings.half_life)
+    quantity = np.empty_like(desired)
+    previous = np.zeros(desired.shape[1:])
+    for t in range(desired.shape[0]):
+        previous = keep * previous + (1.0 - keep) * desired[t]
+        quantity[t] = previous
+    log_value = log_price + quantity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        multiplier = np.exp(log_value - log_exchange) * margin / margin0
+    return {"log_price": log_price, "log_value": log_value, "margin": margin, "margin0": margin0,
+            "multiplier": np.where(np.isfinite(multiplier), multiplier, 0.0), "tariff": tariff,
+            "log_consumer_price": log_consumer_price, "log_exchange": log_exchange}
+
+
+def entry_thresholds(population, path, params, model, labels, factors):
+    """Entry-score thresholds (T, B, R, Nz, 2) of one draw's path, with the scenario's beliefs."""
+    n_sectors = params.sigma.size
+    n_periods = path.fx.shape[0]
+    n_blocks, n_dest = population.offset.shape
+    n_z = population.z_score.shape[1]
+    stationary_y = population.thresholds[:, None, :, :]  # (B, 1, Nz, 2)
+    policy_y = np.broadcast_to(stationary_y, (n_periods, n_blocks, n_dest, n_z, 2)).copy()
+    discount = 0.0 if population.settings.mode == "myopic" else population.settings.discount
+    realized_policy = cell_factors(path, population.tariff, params, n_sectors, calendar_fx=_calendar_fx(model, labels))
+    if population.settings.mode != "static":
+        epochs = belief_epochs(model)
+        for e, epoch in enumerate(epochs):
+            last = epochs[e + 1].first_period if e + 1 < len(epochs) else n_periods
+            multipliers = np.stack([cell_factors(p, population.tariff, params, n_sectors)["multiplier"]
+                                    for p in epoch.paths])  # (J, T, B, R)
+            changed = np.abs(multipliers[:, 1:] - 1.0).max(axis=(0, 1)) > 1e-12  # (B, R)
+            j_real = epoch.realized(labels)
+            for k in range(n_sectors):
+                cells = np.argwhere(changed & (np.arange(n_blocks) % n_sectors == k)[:, None])
+                if cells.size == 0:
+                    continue
+                solved = backward_thresholds(population.stationary[k], population.z_score[k], population.chain,
+                                             discount, population.sunk_cost_ratio,
+                                             multipliers[:, :, cells[:, 0], cells[:, 1]], epoch.info_keys,
+                                             np.asarray(epoch.probabilities), epoch.first_period)
+                for t in range(epoch.first_period, last):
+                    policy_y[t, cells[:, 0], cells[:, 1]] = solved[j_real, t]
+    # exchange rates and market demand beyond the calendar: expected to persist, a shift of log M
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = factors["multiplier"] / realized_policy["multiplier"]
+        shift = np.where(ratio > 0, np.log(ratio), -np.inf)
+    shift = np.where((factors["multiplier"] > 0) & (realized_policy["multiplier"] <= 0), 0.0, shift)
+    thresholds = policy_y - population.offset[None, :, :, None, None] - shift[..., None, None]
+    return np.where(np.isnan(thresholds), np.inf, thresholds)
+
+
+def _calendar_fx(model, labels):
+    """The path's exchange rates without the draw's random part (deterministic events only)."""
+    return model.arrays(tuple(labels)).fx
+
+
+def simulate_dynamic(population, path, params, model, labels):
+    """Aggregates of every cell in every period of one draw's policy path (partial equilibrium).
+
+    Returns
+    -------
+    dict of (T, B, R) arrays: the ``engine.firms.static.CellResults`` fields, and ``price_term_log``
+    (the log change of each firm's contribution to the CES price index, for regional accounts);
+    and ``state``, the ``DynamicState`` that firm-level rows are built from.
+    """
+    n_sectors = params.sigma.size
+    n_periods = path.fx.shape[0]
+    factors = cell_factors(path, population.tariff, params, n_sectors)
+    thresholds = np.ascontiguousarray(entry_thresholds(population, path, params, model, labels, factors))
+    shape = (n_periods, *population.offset.shape)
+    out = [np.empty(shape) for _ in range(6)]
+    firm_loop = devices.dynamic_cell_sums(population.device)
+    firm_loop(*population.keys, *population.kernel_params, population.n_firms, population.z_score,
+              population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
+              population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
+              population.offset, thresholds, *out)
+    active, sales_index, entries, exits, both, both_base = out
+    base = sales_index[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_index = np.where(base > 0, population.flows / base, 0.0)
+    value = np.exp(factors["log_value"])
+    exports = per_index * value * sales_index
+    intensive = per_index * (value * both - both_base)
+    tariff = factors["tariff"]
+    exports = exports + _purchases(path, population.flows)
+    weight = population.weight[:, None]
+    return {
+        "state": DynamicState(thresholds=thresholds, unit_exports=per_index * value),
+        "tariff": tariff, "exports": exports, "sales": exports * (1.0 + tariff),
+        "tariff_revenue": exports * tariff, "exporters": weight * active,
+        "entries": weight * entries, "exits": weight * exits,
+        "exports_intensive": intensive, "exports_extensive": exports - exports[:1] - intensive,
+        "export_price_index": np.exp(factors["log_price"]), "export_quantity_index": quantity_index(exports, factors["log_price"]),
+        "operating_profit": exports * factors["margin"] * np.exp(-factors["log_exchange"]),
+        "sales_index": sales_index, "active": active,
+        "log_price_term": np.log(to_cells(path.demand))
+        + (1.0 - np.tile(params.sigma, path.fx.shape[1])[:, None]) * factors["log_consumer_price"],
+    }
+
+
+def _purchases(path, flows):
+    """Purchase commitments as purchases: the amount in force, spread over its cells by baseline flow."""
+    extra = np.zeros((len(path.dates), *flows.shape))
+    for mask, amounts, _where in path.commitments:
+        cells = to_cells(mask)
+        share = np.where(cells, flows, 0.0)
+        share = share / share.sum()
+        extra += amounts[:, None, None] * share[None]
+    return extra
+
+
+def dynamic_population(stream_keys, draw, n_firms, params, calibration, device="cpu"):
+    """Keys and calibration of one draw's firms for the dynamic model (no ranking is needed)."""
+    n_blocks = calibration.n_regions * calibration.n_sectors
+    keys = SimpleNamespace(draw=draw, n_firms=n_firms,
+                           productivity_keys=block_keys(np.uint64(stream_keys[0]), draw, n_blocks),
+                           shock_keys=block_keys(np.uint64(stream_keys[1]), draw, n_blocks))
+    return prepare(keys, calibration, params, device)

@@ -1,0 +1,379 @@
+"""One draw of the model: firm population, calibration (MODEL.md section 7) and period aggregates
+(sections 3-5); ``engine.closures.assemble`` puts it together with a market closure (section 6).
+
+Array conventions: a *block* is (origin i, sector k), ``b = i * K + k``; a *cell* is (block,
+destination n), arrays of shape ``(B, R)``; policy arrays ``(T, R, R, K)`` are
+``[period, origin, destination, sector]`` and are brought to cells by ``to_cells``.
+
+Only the composite ``B_ink = d * A_nk * (mu * tau * e * (1+t)**kappa)**(1 - sigma)`` (the demand
+term of a firm with ``phi = 1`` and no shock) and the fixed cost ``F_ink`` matter at the baseline.
+A firm with sales score ``v`` (``kernels.firm``) has consumer spending ``x = B * exp(v)``, revenue
+net of tariff ``r = x / (1 + t)`` and operating profit ``pi = r * m`` with margin
+``m = 1 - (1+t)**(1-kappa) / mu`` (``= 1/sigma`` when ``kappa = 1``). It sells when
+``pi / e >= F * eta * c`` (MODEL.md section 4), i.e. when its entry score is at least::
+
+    threshold = log F - log B + log(1 + t) - log m + log e   (+ log c).
+
+Calibration picks, per cell, the threshold that leaves the target share of simulated firms active
+(on the score of the lowest active firm) and the ``B`` that makes simulated
+exports equal the data. A counterfactual moves ``log B`` by
+``log d + (1 - sigma) * (log tau + log e + kappa * log(1 + t))`` changes and the threshold by the
+formula above.
+
+Choice (stated in the README): the data flows are valued at customs value, net of the importer's
+tariff (BACI and Census report them so), so calibration matches ``exports`` (``sum w * r``), not
+consumer ``sales`` (``sum w * x = (1 + t) * exports``), to the data.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import block_keys, evaluate_cells, rank_cells
+
+
+def to_cells(x):
+    """``(..., R, R, K)`` ``[origin, destination, sector]`` -> ``(..., B, R)`` ``[block, destination]``."""
+    *lead, n_regions, _, n_sectors = x.shape
+    return np.swapaxes(x, -1, -2).reshape(*lead, n_regions * n_sectors, n_regions)
+
+
+def from_cells(x, n_sectors):
+    """Inverse of ``to_cells``."""
+    *lead, n_blocks, n_regions = x.shape
+    return np.swapaxes(x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions), -1, -2)
+
+
+@dataclass(frozen=True, eq=False)
+class DrawParameters:
+    """Parameters of one draw, per sector (K,) unless stated.
+
+    ``pass_through`` is per (origin, sector), shape (R, K); ``sunk_cost_ratio`` is lambda of
+    MODEL.md section 4 (1 = static entry).
+    """
+
+    sigma: np.ndarray
+    theta: np.ndarray
+    shock_demand_sd: np.ndarray
+    shock_cost_sd: np.ndarray
+    shock_corr: np.ndarray
+    pass_through: np.ndarray
+    sunk_cost_ratio: float = 1.0
+    dynamics: object = None  # engine.scenario.schema.Dynamics; None: the static model
+
+    @classmethod
+    def from_calibration(cls, calibration):
+        """The calibration's point values, full pass-through, static entry."""
+        return cls(sigma=calibration.sigma, theta=calibration.theta,
+                   shock_demand_sd=calibration.shock_demand_sd, shock_cost_sd=calibration.shock_cost_sd,
+                   shock_corr=calibration.shock_corr,
+                   pass_through=np.ones((calibration.n_regions, calibration.n_sectors)))
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """The simulated firms of one draw, ranked per cell (``kernels.cpu.rank_cells``).
+
+    Attributes
+    ----------
+    draw : int
+    n_firms : int
+        Simulated firms per block, ``M``.
+    productivity_keys, shock_keys : ndarray of uint64 (B,)
+    entry_sorted : ndarray (B, R, M)
+    tail_sales : ndarray (B, R, M + 1)
+    """
+
+    draw: int
+    n_firms: int
+    productivity_keys: np.ndarray
+    shock_keys: np.ndarray
+    entry_sorted: np.ndarray
+    tail_sales: np.ndarray
+
+    def evaluate(self, thresholds, cells=None):
+        """Active firms and their summed ``exp(sales_score)`` per cell, with the marginal-firm rule.
+
+        Firms with ``entry_score >= threshold`` are active. The marginal firm, the one with the
+        highest score below the threshold, is active with the fraction
+        ``(u_next - threshold) / (u_next - u_marginal)``, ``u_next`` being the lowest active score
+        (above the top firm: the top score plus the gap between the top two scores): a firm phases
+        in as the threshold falls from ``u_next`` to its own score. Aggregates are then
+        continuous in every policy (a small tariff has a small effect, and the general-equilibrium
+        fixed point exists) and equal the hard count whenever the threshold sits on a firm's score,
+        as calibration puts it. At most one simulated firm per cell is fractional.
+
+        Parameters
+        ----------
+        thresholds : ndarray (T, B, R), or (..., C) with ``cells``
+        cells : (ndarray, ndarray), optional
+            Block and destination indices of ``C`` cells, to evaluate only those.
+
+        Returns
+        -------
+        active : ndarray, float64, the shape of ``thresholds``
+        sales_index : ndarray, the shape of ``thresholds``
+        """
+        count, sales_index, fraction, _, first, blocks, dests = self._marginal(thresholds, cells)
+        marginal_sales = (self.tail_sales[blocks, dests, np.maximum(first - 1, 0)]
+                          - self.tail_sales[blocks, dests, first])
+        return count + fraction, sales_index + fraction * marginal_sales
+
+    def marginal(self, thresholds):
+        """The hard count, its summed sales, and the marginal firm's fraction and score.
+
+        Returns
+        -------
+        count : ndarray (T, B, R) int64
+            Firms with ``entry_score >= threshold``.
+        sales_index : ndarray (T, B, R)
+            Their summed ``exp(sales_score)``.
+        fraction : ndarray (T, B, R)
+            How much of the marginal firm is active (see ``evaluate``); 0 where there is none.
+        marginal_score : ndarray (T, B, R)
+            The marginal firm's entry score (``-inf`` where there is none).
+        """
+        return self._marginal(thresholds, None)[:4]
+
+    def _marginal(self, thresholds, cells):
+        m = self.n_firms
+        scores = self.entry_sorted
+        if cells is None:
+            thresholds = np.ascontiguousarray(thresholds)
+            count = np.empty(thresholds.shape, dtype=np.int64)
+            sales_index = np.empty(thresholds.shape)
+            evaluate_cells(scores, self.tail_sales, thresholds, count, sales_index)
+            blocks, dests = np.indices(thresholds.shape[-2:])
+            first = m - count  # rank of the lowest active firm (m: none)
+        else:
+            blocks, dests = cells
+            first = np.empty(thresholds.shape, dtype=np.int64)
+            for j, (b, n) in enumerate(zip(blocks, dests)):
+                first[..., j] = np.searchsorted(scores[b, n], thresholds[..., j], side="left")
+            count = m - first
+            sales_index = self.tail_sales[blocks, dests, first]
+        partial = first >= 1
+        u_marginal = scores[blocks, dests, np.maximum(first - 1, 0)]
+        # above the top firm, a virtual next score one top gap higher lets the top firm phase out too
+        virtual_top = 2.0 * scores[blocks, dests, m - 1] - scores[blocks, dests, max(m - 2, 0)]
+        u_next = np.where(first < m, scores[blocks, dests, np.minimum(first, m - 1)], virtual_top)
+        gap = u_next - u_marginal
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.where(partial & (gap > 0), np.clip((u_next - thresholds) / gap, 0.0, 1.0), 0.0)
+        return count, sales_index, fraction, np.where(partial, u_marginal, -np.inf), first, blocks, dests
+
+
+def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=None):
+    """Draw and rank one draw's firm population.
+
+    Parameters
+    ----------
+    stream_keys : (uint64, uint64)
+        Keys of the productivity and shock streams of the run.
+    draw : int
+    n_firms : int
+        Simulated firms per (origin, sector).
+    params : DrawParameters
+    n_regions : int
+    scratch : (ndarray, ndarray), optional
+        Preallocated ``(B, R, M)`` and ``(B, R, M + 1)`` arrays, reused across draws.
+
+    Returns
+    -------
+    Population
+    """
+    n_blocks = n_regions * params.sigma.size
+    productivity_keys = block_keys(np.uint64(stream_keys[0]), draw, n_blocks)
+    shock_keys = block_keys(np.uint64(stream_keys[1]), draw, n_blocks)
+    if scratch is None:
+        scratch = (np.empty((n_blocks, n_regions, n_firms)), np.empty((n_blocks, n_regions, n_firms + 1)))
+    entry_sorted, tail_sales = scratch
+    def per_block(values):  # a per-sector array (K,) repeated for every origin -> (B,)
+        return np.tile(values, n_regions)
+
+    rank_cells(productivity_keys, shock_keys, per_block((params.sigma - 1.0) / params.theta),
+               per_block(params.shock_demand_sd), per_block(params.shock_cost_sd), per_block(params.shock_corr),
+               n_firms, entry_sorted, tail_sales)
+    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales)
+
+
+@dataclass(frozen=True, eq=False)
+class Baseline:
+    """Calibrated cells of one draw, arrays (B, R) unless stated.
+
+    Attributes
+    ----------
+    threshold : entry threshold of period 0 (``+inf`` for a cell with no flow)
+    active : simulated firms active at the baseline
+    sales_index : their summed ``exp(sales_score)``
+    weight : (B,) real firms per simulated firm, ``N_ik / M``
+    scale : ``w * B_ink``, so that ``exports = scale * sales_index / (1 + t)``
+    tariff : baseline tariff
+    """
+
+    threshold: np.ndarray
+    active: np.ndarray
+    sales_index: np.ndarray
+    weight: np.ndarray
+    scale: np.ndarray
+    tariff: np.ndarray
+
+
+def target_active(share, n_firms, flows):
+    """Simulated firms active at the baseline: ``round(share * M)`` in ``[1, M]``; 0 where no flow.
+
+    A finite population can only match a share to ``1 / (2M)``; this is the nearest count.
+    """
+    count = np.clip(np.rint(share * n_firms), 1, n_firms).astype(np.int64)
+    return np.where(flows > 0, count, 0)
+
+
+def calibrate(population, calibration):
+    """Baseline thresholds and demand scales that reproduce the data on this population.
+
+    Exactness: period-0 exports ``scale * S0 / (1 + t0)`` equal ``flows`` to rounding, and the
+    active count is ``target_active`` exactly (MODEL.md section 7).
+
+    Returns
+    -------
+    Baseline
+    """
+    m = population.n_firms
+    flows = to_cells(calibration.flows)
+    tariff = to_cells(calibration.tariffs)
+    active = target_active(to_cells(calibration.participation), m, flows)
+    scores = population.entry_sorted
+    first = m - np.maximum(active, 1)  # ascending order: actives are ranks first .. M-1
+    # the threshold sits on the lowest active firm's score: exactly `active` firms sell, none partly
+    threshold = np.where(active > 0, np.take_along_axis(scores, first[..., None], axis=2)[..., 0], np.inf)
+    sales_index = np.where(active > 0, np.take_along_axis(population.tail_sales, first[..., None], axis=2)[..., 0], 0.0)
+    weight = calibration.firms.reshape(-1) / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(active > 0, flows * (1.0 + tariff) / sales_index, 0.0)
+    return Baseline(threshold=threshold, active=active, sales_index=sales_index, weight=weight,
+                    scale=scale, tariff=tariff)
+
+
+def _log_margin(tariff, pass_through, sigma):
+    """``log(1 - (1+t)**(1-kappa) / mu)``; ``-inf`` where the margin is not positive."""
+    margin = 1.0 - (1.0 + tariff) ** (1.0 - pass_through) * (sigma - 1.0) / sigma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(margin > 0, np.log(np.maximum(margin, 1e-300)), -np.inf)
+
+
+def policy_shift(baseline, path, params, n_sectors):
+    """Per-period demand change and static entry thresholds of a policy path, market demand
+    levels ``A`` held at the baseline.
+
+    Parameters
+    ----------
+    baseline : Baseline
+    path : engine.scenario.policy.PolicyPath
+    params : DrawParameters
+    n_sectors : int
+
+    Returns
+    -------
+    log_demand_change : ndarray (T, B, R)
+        ``log(B_t / B_0)`` from tariffs, iceberg costs, exchange rates and demand shifters.
+    tariff : ndarray (T, B, R)
+    static_threshold : ndarray (T, B, R)
+        Entry thresholds of new entrants (before sunk costs).
+    """
+    n_regions = path.fx.shape[1]
+    sigma = np.tile(params.sigma, n_regions)[:, None]  # (B, 1)
+    kappa = params.pass_through.reshape(-1)[:, None]
+    tariff = to_cells(path.tariff)
+    log_fx = np.log(path.fx)
+    # e_in = FX_i / FX_n, per block origin i and destination n
+    log_exchange = np.repeat(log_fx, n_sectors, axis=1)[:, :, None] - log_fx[:, None, :]
+    log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
+    log_demand_change = (np.log(to_cells(path.demand))
+                         + (1.0 - sigma) * (np.log(to_cells(path.iceberg)) + log_exchange + kappa * log_t))
+    log_margin_change = _log_margin(tariff, kappa, sigma) - _log_margin(baseline.tariff, kappa, sigma)
+    static = baseline.threshold - log_demand_change + log_t - log_margin_change + log_exchange
+    return log_demand_change, tariff, np.where(np.isnan(static), np.inf, static)
+
+
+def continuation_threshold(entrant, previous, log_lambda):
+    """The sunk-cost rule of MODEL.md section 4 for one period:
+    ``h_t = min(thr_t, max(h_(t-1), thr_t + log lambda))`` (entrants need ``thr_t``; last period's
+    sellers stay while their score is above ``thr_t + log lambda``)."""
+    return np.minimum(entrant, np.maximum(previous, entrant + log_lambda))
+
+
+def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
+    """Apply ``continuation_threshold`` period after period from ``h_0 = initial``; with lambda = 1
+    the thresholds are the static ones."""
+    if sunk_cost_ratio == 1.0:
+        return static
+    log_lambda = np.log(sunk_cost_ratio)
+    out = np.empty_like(static)
+    previous = initial
+    for t in range(n_periods):
+        out[t] = previous = continuation_threshold(static[t], previous, log_lambda)
+    return out
+
+
+def flexible_prices(baseline, path, params, n_sectors):
+    """Customs unit value vs baseline, operating margin and log exchange rate per cell (T, B, R),
+    with flexible prices: ``p = mu * tau * e * (1+t)**(kappa-1) / phi`` (MODEL.md section 3)."""
+    n_regions = path.fx.shape[1]
+    sigma = np.tile(params.sigma, n_regions)[:, None]
+    kappa = params.pass_through.reshape(-1)[:, None]
+    tariff = to_cells(path.tariff)
+    log_fx = np.log(path.fx)
+    log_exchange = np.repeat(log_fx, n_sectors, axis=1)[:, :, None] - log_fx[:, None, :]
+    log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
+    log_price = np.log(to_cells(path.iceberg)) + log_exchange + (kappa - 1.0) * log_t
+    margin = 1.0 - (1.0 + tariff) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    return log_price, margin, log_exchange
+
+
+def quantity_index(exports, log_price):
+    """``exports / period-0 exports / price index`` (T, B, R); 1 where period 0 has no exports."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), 1.0)
+
+
+def price_volume(exports, log_price, margin, log_exchange):
+    """The price and volume columns of ``CellResults``: unit value and quantity indices (baseline
+    = 1; 1 in cells that never trade: a cell without a baseline flow stays closed) and operating
+    profit before fixed costs in the origin's currency (USD million a year)."""
+    return dict(export_price_index=np.exp(log_price), export_quantity_index=quantity_index(exports, log_price),
+                operating_profit=exports * margin * np.exp(-log_exchange))
+
+
+@dataclass(frozen=True, eq=False)
+class CellResults:
+    """Per-period aggregates of one draw and scenario, arrays (T, R, R, K) ``[t, i, n, k]``.
+
+    Units: values in USD million per year (annual rate); counts in real firms.
+    """
+
+    tariff: np.ndarray
+    exports: np.ndarray
+    sales: np.ndarray
+    tariff_revenue: np.ndarray
+    exporters: np.ndarray
+    entries: np.ndarray
+    exits: np.ndarray
+    exports_intensive: np.ndarray
+    exports_extensive: np.ndarray
+    export_price_index: np.ndarray
+    export_quantity_index: np.ndarray
+    operating_profit: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class CellState:
+    """Per-cell quantities of one draw and scenario that firm-level output needs, (T, B, R).
+
+    Attributes
+    ----------
+    threshold : entry threshold in force (a firm sells when its entry score is at least this)
+    unit_exports : exports of one real firm with ``exp(sales_score) = 1``, USD million per year
+    """
+
+    threshold: np.ndarray
+    unit_exports: np.ndarray

@@ -1,0 +1,191 @@
+"""Output tables: their Arrow schemas, written down once and carried in the files (the run folder
+itself is ``engine.runs.store``; the result object of the Python API ``engine.runs.result``).
+
+Run folder layout::
+
+    OUT/manifest.json                         written last; status "complete"
+    OUT/flows/scenario=NAME/part-00000.parquet one file per chunk of draws
+    OUT/draws/scenario=NAME/part-00000.parquet one row per draw: sampled values, branch path
+    OUT/summary/scenario=NAME/part-00000.parquet mean and 5/50/95 % across draws per period and cell
+    OUT/regions/scenario=NAME/part-00000.parquet income, tariff revenue, prices, welfare per region
+    OUT/prices/scenario=NAME/part-00000.parquet  price index and spending per region and sector
+    OUT/firms/scenario=NAME/part-00000.parquet only with firm output; one file per chunk
+
+Every part file of a table has the same schema, in every scenario (``draws``: the union of the
+scenarios' sampled columns, null where one does not apply), so ``pl.scan_parquet(OUT / "draws")``,
+``pyarrow.dataset.dataset(OUT / "draws")`` and DuckDB ``read_parquet`` read a table with no options.
+"""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine._version import __version__
+
+#: Version of the output tables' layout and schemas, in every manifest; a run is never resumed
+#: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk.
+OUTPUT_SCHEMA_VERSION = 3
+#: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
+RUN_KIND = "tradeflow-engine run"
+
+_MUSD = "USD million per year (annual rate, baseline exchange rates)"
+
+
+def _field(name, dtype, description, unit=""):
+    meta = {"description": description}
+    if unit:
+        meta["unit"] = unit
+    return pa.field(name, dtype, nullable=False, metadata=meta)
+
+
+_KEYS = [
+    _field("draw", pa.int32(), "Monte Carlo draw number, 0-based"),
+    _field("period", pa.int32(), "period number; 0 is the calibrated baseline"),
+    _field("date", pa.date32(), "first day of the monthly period"),
+    _field("origin", pa.string(), "exporting region code"),
+]
+
+FLOWS_SCHEMA = pa.schema(
+    _KEYS + [
+        _field("destination", pa.string(), "importing region code (= origin for domestic sales)"),
+        _field("sector", pa.string(), "sector code"),
+        _field("tariff", pa.float64(), "ad-valorem tariff in force, day-weighted mean over the month", "fraction"),
+        _field("exports", pa.float64(), "value sold, net of the importer's tariff (customs value)", _MUSD),
+        _field("sales", pa.float64(), "consumer value, exports * (1 + tariff)", _MUSD),
+        _field("tariff_revenue", pa.float64(), "tariff collected by the destination, exports * tariff", _MUSD),
+        _field("exporters", pa.float64(), "real firms selling in the cell", "firms"),
+        _field("entries", pa.float64(), "real firms selling now that did not sell in the previous period", "firms"),
+        _field("exits", pa.float64(), "real firms that sold in the previous period and no longer do", "firms"),
+        _field("exports_intensive", pa.float64(), "change in exports against period 0 from firms that sell in "
+               "both periods", _MUSD),
+        _field("exports_extensive", pa.float64(), "change in exports against period 0 from firms that started "
+               "or stopped selling (exports change = intensive + extensive)", _MUSD),
+        _field("export_price_index", pa.float64(), "customs unit value of the cell's exports, in the "
+               "destination's currency, against period 0 (price at constant composition)", "index, period 0 = 1"),
+        _field("export_quantity_index", pa.float64(), "exports / period-0 exports / export_price_index "
+               "(1 in a cell without exports in period 0: it stays closed)", "index, period 0 = 1"),
+        _field("operating_profit", pa.float64(), "exporters' operating profit before fixed and sunk costs, "
+               "exports * margin, in the origin's currency at baseline rates", _MUSD),
+    ],
+    metadata={"table": "flows", "engine_version": __version__,
+              "grain": "one row per (draw, period, origin, destination, sector); scenario is the "
+                       "hive partition key of the folder"},
+)
+
+FIRMS_SCHEMA = pa.schema(
+    _KEYS + [
+        _field("sector", pa.string(), "sector code"),
+        _field("firm_id", pa.int64(), "simulated firm number within (origin, sector); same firm in every scenario"),
+        _field("productivity", pa.float64(), "Pareto productivity phi (>= 1); with the dynamic model phi * exp(z), "
+               "its value in this period"),
+        _field("weight", pa.float64(), "real firms this simulated firm stands for here (times its active "
+               "fraction if it is the cell's marginal firm)", "firms"),
+        _field("destination", pa.string(), "market the firm sells in"),
+        _field("exports", pa.float64(), "exports of one real firm of this type, net of tariff", _MUSD),
+    ],
+    metadata={"table": "firms", "engine_version": __version__,
+              "grain": "one row per (draw, period, firm, destination) where the firm sells"},
+)
+
+
+REGIONS_SCHEMA = pa.schema(
+    _KEYS[:3] + [
+        _field("region", pa.string(), "region code"),
+        _field("income", pa.float64(), "GDP: wages + profits net of fixed costs (ge); the baseline wage bill "
+               "(ge_fixed_wage, pe)", _MUSD),
+        _field("tariff_revenue", pa.float64(), "tariff revenue collected and rebated to consumers", _MUSD),
+        _field("expenditure", pa.float64(), "consumer spending: income + tariff revenue + deficit - government "
+               "purchases", _MUSD),
+        _field("price_index", pa.float64(), "consumer price index, Cobb-Douglas over sectors", "baseline = 1"),
+        _field("real_income_change_pct", pa.float64(), "real income against the baseline: welfare in ge; "
+               "in pe and ge_fixed_wage accounting with wages fixed and profits left out", "percent"),
+        _field("import_share", pa.float64(), "imports in consumer spending (at consumer prices)", "fraction"),
+        _field("domestic_share", pa.float64(), "domestic goods in consumer spending", "fraction"),
+        _field("wage", pa.float64(), "wage (ge: numeraire world GDP; 1 in ge_fixed_wage and pe)", "baseline = 1"),
+        _field("profits", pa.float64(), "operating profits of the region's firms net of fixed and sunk costs "
+               "(ge; 0 where income excludes them)", _MUSD),
+        _field("deficit", pa.float64(), "trade deficit (ge: fixed share of world GDP)", _MUSD),
+        _field("purchases", pa.float64(), "government purchases under commitments (ge), consumer value", _MUSD),
+        _field("welfare_labour_pct", pa.float64(), "welfare decomposition: real wage bill (terms of trade)",
+               "percent of baseline spending"),
+        _field("welfare_profits_pct", pa.float64(), "welfare decomposition: real profits",
+               "percent of baseline spending"),
+        _field("welfare_tariff_revenue_pct", pa.float64(), "welfare decomposition: real tariff revenue "
+               "(volume of trade)", "percent of baseline spending"),
+        _field("welfare_deficit_pct", pa.float64(), "welfare decomposition: real deficit",
+               "percent of baseline spending"),
+        _field("welfare_purchases_pct", pa.float64(), "welfare decomposition: cost of commitments",
+               "percent of baseline spending"),
+        _field("equivalent_variation", pa.float64(), "equivalent variation: baseline spending x welfare change",
+               _MUSD),
+        _field("ge_iterations", pa.int32(), "evaluations of the whole system in the period (ge: Newton "
+               "steps and line search; ge_fixed_wage: safeguarded secant; 0 in PE)"),
+        _field("ge_residual", pa.float64(), "max |a + log P-sum - log E| (and, in ge, |log labour supply - "
+               "log demand|, commitment gaps) at the solution, a = log(A/A0) (0 in PE)", "log points"),
+    ],
+    metadata={"table": "regions", "engine_version": __version__,
+              "grain": "one row per (draw, period, region); scenario is the hive partition key"},
+)
+
+PRICES_SCHEMA = pa.schema(
+    _KEYS[:3] + [
+        _field("region", pa.string(), "importing (consuming) region code"),
+        _field("sector", pa.string(), "sector code"),
+        _field("expenditure", pa.float64(), "consumer spending on the sector", _MUSD),
+        _field("price_index", pa.float64(), "CES price index of the sector", "baseline = 1"),
+        _field("domestic_share", pa.float64(), "domestic goods in spending on the sector", "fraction"),
+    ],
+    metadata={"table": "prices", "engine_version": __version__,
+              "grain": "one row per (draw, period, region, sector); scenario is the hive partition key"},
+)
+
+#: Variables and across-draw statistics of the ``summary`` table (columns ``{variable}_{stat}``).
+SUMMARY_VARIABLES = ("exports", "sales", "tariff_revenue", "exporters")
+SUMMARY_STATS = (("p5", 0.05), ("p50", 0.50), ("p95", 0.95))
+
+
+def _summary_schema():
+    fields = [
+        _KEYS[1], _KEYS[2], _KEYS[3],
+        _field("destination", pa.string(), "importing region code"),
+        _field("sector", pa.string(), "sector code, or ALL for the total of the (origin, destination) pair"),
+    ]
+    for variable in SUMMARY_VARIABLES:
+        flow_field = FLOWS_SCHEMA.field(variable)
+        unit = flow_field.metadata.get(b"unit", b"").decode()
+        fields.append(_field(f"{variable}_mean", pa.float64(), f"mean across draws of {variable}", unit))
+        for name, q in SUMMARY_STATS:
+            fields.append(_field(f"{variable}_{name}", pa.float64(),
+                                 f"{q:.0%} quantile across draws of {variable} (linear interpolation)", unit))
+    return pa.schema(fields, metadata={
+        "table": "summary", "engine_version": __version__,
+        "grain": "one row per (period, origin, destination, sector) plus sector ALL per pair; statistics "
+                 "across draws; scenario is the hive partition key"})
+
+
+SUMMARY_SCHEMA = _summary_schema()
+
+
+def draws_field(name):
+    """Schema field of a ``draws`` table column (its columns depend on the scenario)."""
+    if name == "draw":
+        return _KEYS[0]
+    if name == "path":
+        return _field("path", pa.string(), "branch path of the draw: branch=option pairs joined by ';'")
+    if name == "failure":
+        return pa.field(name, pa.string(), nullable=True, metadata={
+            "description": "why the draw failed (its equilibrium did not converge; in ge, even with the "
+                           "fallback solver); such a draw has no rows in the other tables; null: it succeeded"})
+    if name.startswith("branch."):
+        return pa.field(name, pa.string(), nullable=True, metadata={
+            "description": f"option taken at branch point {name.removeprefix('branch.')} (null: not reached)"})
+    if name.startswith("fx."):
+        return pa.field(name, pa.float64(), nullable=True, metadata={
+            "description": f"value of {name.split('.')[1]}'s currency in dollars in the last period (null: "
+                           "no FX process in this scenario)", "unit": "baseline = 1"})
+    return pa.field(name, pa.float64(), nullable=True, metadata={
+        "description": f"sampled value of parameter {name} (null: not uncertain in this scenario)"})
+
+
+def write_table(path, table):
+    """Write one Parquet file (zstd) with the schema and its metadata."""
+    pq.write_table(table, path, compression="zstd")

@@ -1,0 +1,214 @@
+"""Building the output tables from model arrays: flows, firms, draws and summary."""
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from engine import config
+from engine._version import __version__
+from engine.outputs.schemas import (FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA, SUMMARY_SCHEMA,
+                            SUMMARY_STATS, SUMMARY_VARIABLES, draws_field)
+from kernels import firm_scores
+
+
+def _grid_table(schema, axes, values):
+    """Arrow table whose key columns are the full grid of ``axes``.
+
+    ``axes``: list of (column name, array of labels) in the order of the value arrays' axes;
+    ``values``: column name -> array with that full shape.
+    """
+    shape = tuple(len(labels) for _, labels in axes)
+    grid = np.indices(shape).reshape(len(shape), -1)
+    columns = {}
+    for (name, labels), index in zip(axes, grid):
+        labels = np.asarray(labels)
+        kind = schema.field(name).type
+        columns[name] = pa.array(labels[index], kind) if labels.dtype != object else pa.array(labels[index], pa.string())
+    for name, array in values.items():
+        columns[name] = pa.array(np.asarray(array).reshape(-1), schema.field(name).type)
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _time_axes(draws, dates):
+    """The (draw, period) key axes; ``date`` is added from ``period`` by ``_with_dates``."""
+    return [("draw", np.asarray(draws, dtype=np.int32)), ("period", np.arange(len(dates), dtype=np.int32))]
+
+
+def flows_table(draws, dates, calibration, results):
+    """Arrow table of one scenario's flows for a list of draws (``results``: CellResults each)."""
+    regions = np.array(calibration.regions, dtype=object)
+    sectors = np.array(calibration.sectors, dtype=object)
+    keys = [*_time_axes(draws, dates), ("origin", regions), ("destination", regions), ("sector", sectors)]
+    values = {f: np.stack([getattr(r, f) for r in results]) for f in FLOWS_SCHEMA.names[6:]}
+    return _with_dates(_grid_table(FLOWS_SCHEMA.remove(2), keys, values), dates, FLOWS_SCHEMA)
+
+
+def region_tables(draws, dates, calibration, results):
+    """Arrow tables ``regions`` and ``prices`` for a list of draws (``results``: RegionResults each)."""
+    axes = _time_axes(draws, dates)
+    regions = np.array(calibration.regions, dtype=object)
+    stack = {name: np.stack([getattr(r, name) for r in results]) for name in vars(results[0])}
+    per_period = {name: np.broadcast_to(stack[name][:, :, None], stack["income"].shape)
+                  for name in ("ge_iterations", "ge_residual")}
+    region_values = {name: stack[name] for name in REGIONS_SCHEMA.names[4:] if name not in per_period}
+    regions_table = _grid_table(REGIONS_SCHEMA.remove(2), [*axes, ("region", regions)],
+                                {**region_values, **per_period})
+    price_values = {"expenditure": stack["sector_expenditure"], "price_index": stack["sector_price_index"],
+                    "domestic_share": stack["sector_domestic_share"]}
+    prices_table = _grid_table(PRICES_SCHEMA.remove(2), [*axes, ("region", regions),
+                                                         ("sector", np.array(calibration.sectors, dtype=object))],
+                               price_values)
+    return _with_dates(regions_table, dates, REGIONS_SCHEMA), _with_dates(prices_table, dates, PRICES_SCHEMA)
+
+
+def _with_dates(table, dates, schema):
+    """Insert the ``date`` column (from ``period``) at position 2 and restore the full schema."""
+    date_values = np.asarray(dates, dtype="datetime64[D]")[table.column("period").to_numpy()]
+    return table.add_column(2, schema.field("date"), pa.array(date_values, pa.date32())).cast(schema)
+
+
+def firm_batches(population, baseline, state, params, calibration, dates, firm_output):
+    """Yield Arrow record batches of firm-level rows (firms that sell) for one draw and scenario."""
+    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
+    m = population.n_firms
+    firms = np.arange(m if firm_output == "all" else min(config.FIRM_SAMPLE, m), dtype=np.int64)
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    regions = np.array(calibration.regions, dtype=object)
+    # the marginal firm of each cell and its active fraction (Population.evaluate): computed here,
+    # only when firm rows are asked for, not on every draw
+    _, _, marginal_fraction, marginal_score = population.marginal(state.threshold)
+    for b in range(n_regions * n_sectors):
+        i, k = divmod(b, n_sectors)
+        slp = np.empty(firms.size)
+        sales = np.empty((firms.size, n_regions))
+        entry = np.empty((firms.size, n_regions))
+        firm_scores(population.productivity_keys[b], population.shock_keys[b],
+                    (params.sigma[k] - 1.0) / params.theta[k], params.shock_demand_sd[k],
+                    params.shock_cost_sd[k], params.shock_corr[k], firms, n_regions, slp, sales, entry)
+        # sellers, and the marginal firm of each cell with its active fraction (Population.evaluate)
+        share = np.where(entry[None, :, :] >= state.threshold[:, b, None, :], 1.0,
+                         np.where(entry[None, :, :] == marginal_score[:, b, None, :],
+                                  marginal_fraction[:, b, None, :], 0.0))  # (T, F, R)
+        t, f, n = np.nonzero(share)
+        if t.size == 0:
+            continue
+        yield _firm_batch(population.draw, t, dates[t], calibration.regions[i], calibration.sectors[k], firms[f],
+                          np.exp(slp[f] / (params.sigma[k] - 1.0)), baseline.weight[b] * share[t, f, n], regions[n],
+                          state.unit_exports[t, b, n] * np.exp(sales[f, n]))
+
+
+def _firm_batch(draw, period, date, origin, sector, firm_id, productivity, weight, destination, exports):
+    """One Arrow record batch of firm rows (arrays of one length; draw, origin and sector scalars)."""
+    rows = period.size
+    return pa.RecordBatch.from_pydict({
+        "draw": pa.array(np.full(rows, draw, dtype=np.int32)),
+        "period": pa.array(period.astype(np.int32)),
+        "date": pa.array(date),
+        "origin": pa.array(np.full(rows, origin, dtype=object), pa.string()),
+        "sector": pa.array(np.full(rows, sector, dtype=object), pa.string()),
+        "firm_id": pa.array(firm_id),
+        "productivity": pa.array(productivity),
+        "weight": pa.array(np.broadcast_to(weight, (rows,))),
+        "destination": pa.array(destination, pa.string()),
+        "exports": pa.array(exports),
+    }, schema=FIRMS_SCHEMA)
+
+
+def dynamic_firm_batches(population, state, params, calibration, dates, firm_output):
+    """Firm-level rows (pairs that export) of one draw and scenario of the dynamic model in PE.
+
+    ``population`` is an ``engine.firms.dynamic.DynamicPopulation``, ``state`` the
+    ``DynamicState`` of the scenario's draw. ``productivity`` is the firm's current productivity
+    ``phi * exp(z_t)``; each simulated firm stands for ``weight`` real firms.
+    """
+    from kernels.dynamic import dynamic_firm_paths
+
+    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
+    m = population.n_firms
+    n_firms = m if firm_output == "all" else min(config.FIRM_SAMPLE, m)
+    firm_ids = np.arange(n_firms, dtype=np.int64)
+    n_periods = state.thresholds.shape[0]
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    regions = np.array(calibration.regions, dtype=object)
+    chain, y = population.chain, population.y_grid
+    for b in range(n_regions * n_sectors):
+        i, k = divmod(b, n_sectors)
+        slp = np.empty(n_firms)
+        z_index = np.empty((n_periods, n_firms), dtype=np.int64)
+        score = np.empty((n_firms, n_regions))
+        active = np.empty((n_periods, n_firms, n_regions), dtype=np.bool_)
+        dynamic_firm_paths(*(keys[b] for keys in population.keys), *(p[b] for p in population.kernel_params),
+                           chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], population.status_prob[b],
+                           population.thresholds[b], population.offset[b],
+                           np.ascontiguousarray(state.thresholds[:, b]), slp, z_index, score, active)
+        t, f, n = np.nonzero(active)
+        if t.size == 0:
+            continue
+        j = z_index[t, f]
+        sm1 = params.sigma[k] - 1.0
+        yield _firm_batch(population.draw, t, dates[t], calibration.regions[i], calibration.sectors[k], firm_ids[f],
+                          np.exp((slp[f] + population.z_score[b, j]) / sm1), population.weight[b], regions[n],
+                          state.unit_exports[t, b, n] / population.weight[b]
+                          * np.exp(score[f, n] + population.z_score[b, j]))
+
+
+def draws_table(records, columns):
+    """Arrow table of one scenario's draws: ``draw``, ``path`` and every sampled value.
+
+    ``records``: list of dicts with ``draw``, ``path`` and sampled values (floats, or strings for
+    branch options). ``columns``: the sampled-value columns of the run (``RunPlan.draws_columns``,
+    the union over its scenarios, sorted), so every part file of every scenario has one schema,
+    with nulls where a column does not apply.
+    """
+    schema = pa.schema([draws_field(name) for name in ("draw", "path", "failure", *columns)], metadata={
+        "table": "draws", "engine_version": __version__,
+        "grain": "one row per draw; every sampled value (parameters, branch options, last-period FX index), "
+                 "the branch path and, for a failed draw, why; null where a column does not apply to the "
+                 "scenario; scenario is the hive partition key"})
+    return pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
+
+
+def summary_frame(flows, calibration, dates, periods=None):
+    """Mean and 5/50/95 % across draws per (period, origin, destination, sector), plus pair totals.
+
+    Periods are read one at a time and only their numeric columns are held, as a (draws, cells)
+    array per variable: memory is ``draws x cells x 8 bytes`` per variable, whatever the number
+    of periods, and the flows never need to fit in memory.
+
+    Parameters
+    ----------
+    flows : polars.LazyFrame
+        One scenario's flows, rows in (draw, period, origin, destination, sector) order per draw.
+    calibration : engine.calibration.data.CalibrationData
+    dates : sequence of datetime.date
+        First day of each period.
+    periods : sequence of int, optional
+        Only these periods (default all): executors summarise periods in parallel and stack them.
+
+    Returns
+    -------
+    pyarrow.Table
+        With ``engine.outputs.schemas.SUMMARY_SCHEMA``. Sector ``ALL`` rows are the totals of an (origin, destination) pair over sectors (computed per
+        draw, then summarised). Value columns are ``{variable}_{stat}``.
+    """
+    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
+    grid = np.indices((n_regions, n_regions, n_sectors + 1)).reshape(3, -1)
+    regions = np.array(calibration.regions, dtype=object)
+    sectors = np.array([*calibration.sectors, "ALL"], dtype=object)
+    quantiles = [q * 100 for _, q in SUMMARY_STATS]
+    parts = []
+    for period in range(len(dates)) if periods is None else periods:
+        date = dates[period]
+        frame = flows.filter(pl.col("period") == period).select("draw", *SUMMARY_VARIABLES).collect()
+        frame = frame.sort("draw", maintain_order=True)
+        columns = {"period": np.full(grid.shape[1], period, dtype=np.int32),
+                   "date": np.full(grid.shape[1], np.datetime64(date, "D")),
+                   "origin": regions[grid[0]], "destination": regions[grid[1]], "sector": sectors[grid[2]]}
+        for variable in SUMMARY_VARIABLES:
+            values = frame[variable].to_numpy().reshape(-1, n_regions, n_regions, n_sectors)
+            values = np.concatenate([values, values.sum(axis=-1, keepdims=True)], axis=-1).reshape(len(values), -1)
+            columns[f"{variable}_mean"] = values.mean(axis=0)
+            for (name, _), percentile in zip(SUMMARY_STATS, np.percentile(values, quantiles, axis=0)):
+                columns[f"{variable}_{name}"] = percentile
+        parts.append(pa.Table.from_pydict(columns, schema=SUMMARY_SCHEMA))
+    return pa.concat_tables(parts)

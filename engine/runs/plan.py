@@ -1,0 +1,345 @@
+"""The run plan and the pure unit of work: what one draw computes, with no I/O.
+
+A ``RunPlan`` is frozen and picklable: the calibration, the compiled scenarios, their closures,
+the seed (entropy and full spawn key), firms, draws and the chunking. ``simulate_draw(plan, draw)``
+returns the draw's results for every scenario; executors (``engine.runs.executors``) sit above it and
+decide where chunks of draws run and write; devices (the kernels) sit below it, inside the model.
+
+The model is reached only through ``engine.firms.static`` (``simulate_population``, ``calibrate``,
+``simulate_scenario``) and ``engine.scenario.uncertainty`` (``sample_parameters``, ``draw_policy``).
+"""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from engine import config
+from engine.calibration.data import load_calibration
+from engine.scenario.supports import check_plausibility, check_supports
+from engine.closures.assemble import simulate_scenario
+from engine.firms.dynamic import dynamic_population
+from engine.runs.devices import resolve_device
+from engine.errors import ConvergenceError
+from engine.errors import InputError
+from engine.firms.static import calibrate, simulate_population
+from engine.paths import default_calibration_dir
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.schema import load_scenario
+from engine.scenario.uncertainty import (
+    base_sequence,
+    check_parameters,
+    draw_policy,
+    sample_parameters,
+    stream_keys,
+)
+from engine.closures.ge import fallback_solver
+
+log = logging.getLogger(__name__)
+
+#: Closure name -> function simulating one scenario on one draw's population.
+CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge"),
+            "ge_fixed_wage": partial(simulate_scenario, closure="ge_fixed_wage")}
+
+
+class NonFiniteResult(InputError):
+    """A draw produced inf or NaN: an input is outside what the model can represent."""
+
+
+@dataclass(frozen=True, eq=False)
+class RunPlan:
+    """Everything a run computes from, frozen (the run's results depend on nothing else).
+
+    Attributes
+    ----------
+    calibration : engine.calibration.data.CalibrationData
+    models : tuple of engine.scenario.policy.ScenarioModel
+        Compiled scenarios (``model.scenario`` is the validated file).
+    closures : tuple of str
+        ``pe``, ``ge`` or ``ge_fixed_wage`` per scenario.
+    seed_entropy : int
+    seed_spawn_key : tuple of int
+        The run's root ``SeedSequence``; every stream is a child of it (``engine.scenario.uncertainty``).
+    seed_record : int or str
+        The seed as the manifest records it (an int, or a SeedSequence's entropy as a string).
+    draws, firms, draws_per_chunk : int
+    firm_output : {None, "sample", "all"}
+    draws_columns : tuple of str
+        Sampled-value columns of the ``draws`` table: the union over scenarios, so every part file
+        of every scenario has one schema (null where a column does not apply).
+    device : {"cpu", "cuda"}
+        Where the dynamic model's firm loops run (closures pe and ge; ``engine.runs.devices``), resolved
+        on the machine that built the plan.
+    """
+
+    calibration: object
+    models: tuple
+    closures: tuple
+    seed_entropy: int
+    seed_spawn_key: tuple
+    draws: int
+    firms: int
+    draws_per_chunk: int
+    firm_output: str | None
+    draws_columns: tuple = field(default=())
+    seed_record: object = None
+    device: str = "cpu"
+
+    @property
+    def seed(self):
+        return np.random.SeedSequence(self.seed_entropy, spawn_key=self.seed_spawn_key)
+
+    @property
+    def scenarios(self):
+        return tuple(m.scenario for m in self.models)
+
+    @property
+    def n_chunks(self):
+        return -(-self.draws // self.draws_per_chunk)
+
+    @property
+    def chunks(self):
+        """``(part, range of draws)`` of every chunk, lazily: each chunk is one task and one part
+        file per table."""
+        return ((part, range(first, min(first + self.draws_per_chunk, self.draws)))
+                for part, first in enumerate(range(0, self.draws, self.draws_per_chunk)))
+
+    def fingerprint(self):
+        """The settings that determine the results, for refusing to resume a different run."""
+        calib = self.calibration
+        digest = hashlib.sha256()
+        for name in ("sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "flows", "tariffs",
+                     "firms", "participation"):
+            digest.update(np.ascontiguousarray(getattr(calib, name), dtype=float).tobytes())
+        digest.update(json.dumps([list(calib.regions), list(calib.sectors)]).encode())
+        return {
+            "seed": [str(self.seed_entropy), list(self.seed_spawn_key)],
+            "draws": self.draws, "firms": self.firms, "draws_per_chunk": self.draws_per_chunk,
+            "firm_output": self.firm_output, "closures": list(self.closures),
+            "dynamics": [s.dynamics.model_dump() for s in self.scenarios], "device": self.device,
+            "calibration_sha256": digest.hexdigest(),
+            "scenarios_sha256": [hashlib.sha256(s.text.encode()).hexdigest() for s in self.scenarios],
+        }
+
+
+def _check_int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
+        allowed = f">= {low}" if high is None else f"from {low} to {high}"
+        raise InputError(f"--{name.replace('_', '-')}", f"must be an integer {allowed}, got {value!r}")
+
+
+def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS, seed=config.DEFAULT_SEED,
+               calibration=None, closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK,
+               dynamics=None, device="cpu"):
+    """Load and check every input, and freeze the run plan.
+
+    Every bad input surfaces here, before any work: option ranges, scenario files, codes, every
+    branch path's calendar, the supports of the uncertain parameters (analytically, so the check
+    costs the same for 10 or 10^6 draws) and plausibility bounds. ``dynamics`` ("static", "myopic"
+    or "forward") overrides every scenario's ``[dynamics] mode``. ``device`` ("cpu", "cuda" or
+    "auto") runs the dynamic model's firm loops (closures ``pe`` and ``ge``) on a GPU (``engine.runs.devices``).
+
+    Raises
+    ------
+    InputError
+    """
+    _check_int("draws", draws, 1)
+    _check_int("firms", firms, 2, 10**8)
+    _check_int("draws_per_chunk", draws_per_chunk, 1)
+    if not isinstance(seed, np.random.SeedSequence):
+        _check_int("seed", seed, 0)
+    if firm_output not in (None, "sample", "all"):
+        raise InputError("--firm-output", f"must be 'sample' or 'all', got {firm_output!r}")
+    if closure not in (None, *CLOSURES):
+        raise InputError("--closure", f"must be one of {', '.join(CLOSURES)}, got {closure!r}")
+    if scenarios is None:
+        scenarios = [config.DEFAULT_SCENARIO]
+    elif isinstance(scenarios, (str, Path)):
+        scenarios = [scenarios]
+    calib = load_calibration(calibration or default_calibration_dir())
+    if dynamics not in (None, "static", "myopic", "forward"):
+        raise InputError("--dynamics", f"must be static, myopic or forward, got {dynamics!r}")
+    loaded = [load_scenario(s) for s in scenarios]
+    if dynamics is not None:
+        loaded = [s.model_copy(update={"dynamics": s.dynamics.model_copy(update={"mode": dynamics})})
+                  for s in loaded]
+    names = [s.name for s in loaded]
+    if len(set(names)) != len(names):
+        raise InputError("scenarios", f"scenario names must differ, got {', '.join(names)}")
+    models, closures, columns = [], [], set()
+    for scenario in loaded:
+        check_parameters(scenario, calib)
+        closure_used = closure or scenario.closure
+        if closure_used not in CLOSURES:
+            raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
+                                              f"{', '.join(CLOSURES)}", "closure")
+        dynamic = scenario.dynamics.mode != "static"
+        if dynamic and (closure_used == "ge_fixed_wage" or (firm_output and closure_used != "pe")):
+            what = f"closure {closure_used!r}" if closure_used == "ge_fixed_wage" else "--firm-output in ge"
+            raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
+                                              "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
+                                              "static firm model), or run in partial equilibrium (--closure pe)",
+                             "dynamics.mode")
+        if device != "cpu" and (scenario.dynamics.mode == "static" or closure_used not in ("pe", "ge")):
+            raise InputError("--device", f"{device} runs the dynamic model (closures pe and ge) in this version; "
+                                         f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "
+                                         f"{closure_used!r}: use --device cpu, or --dynamics forward with --closure pe "
+                                         "or ge", "device")
+        model = ScenarioModel(scenario, calib)
+        model.check_all_paths()
+        check_supports(scenario, calib)
+        check_plausibility(model, calib)
+        _, sampled = sample_parameters(scenario, calib, seed, 0)  # column names do not depend on the draw
+        columns |= set(sampled) | {f"branch.{b}" for b in model.branch_labels}
+        columns |= {f"fx.{model.regions[c]}.last" for c, _ in model.fx_processes}
+        models.append(model)
+        closures.append(closure_used)
+    root = base_sequence(seed)
+    resolved = resolve_device(device)  # one clear error where CUDA was asked for and cannot run
+    return RunPlan(device=resolved, calibration=calib, models=tuple(models), closures=tuple(closures),
+                   seed_entropy=root.entropy, seed_spawn_key=tuple(root.spawn_key), draws=draws, firms=firms,
+                   draws_per_chunk=draws_per_chunk, firm_output=firm_output, draws_columns=tuple(sorted(columns)),
+                   seed_record=str(root.entropy) if isinstance(seed, np.random.SeedSequence) else int(seed))
+
+
+@dataclass
+class ScenarioDraw:
+    """One scenario's results on one draw (``cells``: CellResults; ``accounts``: RegionResults;
+    ``record``: the ``draws`` table row; ``firms``: Arrow record batches, or None). A draw whose
+    equilibrium failed (in ``ge``, even with the fallback solver) has ``cells`` and ``accounts`` None
+    and its reason in ``record["failure"]``."""
+
+    cells: object
+    accounts: object
+    record: dict
+    firms: list | None = None
+
+
+def _finite(name, draw, results):
+    for key, value in vars(results).items():
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise NonFiniteResult(name, f"draw {draw} gave a non-finite {key} (inf or NaN), so no output was "
+                                        "written; an input is out of range (amounts are in USD million per year)")
+
+
+def simulate_draw(plan, draw, scratch=None):
+    """Simulate one draw of every scenario of ``plan``; no I/O.
+
+    Scenarios whose firm parameters agree share the draw's population and its calibration; the
+    dynamic model's (``engine.firms.dynamic``) also needs the same dynamics settings and lambda.
+
+    Parameters
+    ----------
+    plan : RunPlan
+    draw : int
+    scratch : list, optional
+        Reusable ``(entry_sorted, tail_sales)`` buffers, one per distinct population; grown as
+        needed (pass the same list for every draw of a process to avoid reallocating).
+
+    Returns
+    -------
+    dict of str -> ScenarioDraw
+        By scenario name.
+
+    Raises
+    ------
+    NonFiniteResult
+        A result is inf or NaN.
+
+    A scenario whose equilibrium fails on this draw is retried once with the fallback solver
+    (``engine.closures.ge.fallback_solver``) in ``ge``; if it fails again (or in another
+    closure) its ``ScenarioDraw`` says why (``record["failure"]``) and holds no results.
+    """
+    from engine.outputs.tables import dynamic_firm_batches, firm_batches
+
+    calib, seed = plan.calibration, plan.seed
+    scratch = [] if scratch is None else scratch
+    keys = stream_keys(seed)
+    cache, out = {}, {}
+    for model, closure in zip(plan.models, plan.closures):
+        name = model.scenario.name
+        params, sampled = sample_parameters(model.scenario, calib, seed, draw)
+        path, record = draw_policy(model, seed, draw)
+        key = tuple(np.concatenate([params.sigma, params.theta, params.shock_demand_sd, params.shock_cost_sd,
+                                    params.shock_corr]).tolist())
+        if params.dynamics.mode != "static":  # no ranking buffers: kept apart from the static populations
+            key = ("dynamic", key, params.dynamics, params.sunk_cost_ratio)
+            if key not in cache:
+                cache[key] = (dynamic_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
+                                                 calib, plan.device), None)
+        elif key not in cache:
+            n_regions, n_blocks = calib.n_regions, calib.n_regions * calib.n_sectors
+            n_static = sum(1 for k in cache if k[0] != "dynamic")
+            if len(scratch) <= n_static:
+                scratch.append((np.empty((n_blocks, n_regions, plan.firms)),
+                                np.empty((n_blocks, n_regions, plan.firms + 1))))
+            population = simulate_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
+                                             n_regions, scratch[n_static])
+            cache[key] = (population, calibrate(population, calib))
+        population, baseline = cache[key]
+        record = {"draw": draw, "path": path.label, **record, **sampled}
+        try:
+            try:
+                cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+            except ConvergenceError as error:
+                if closure != "ge":  # the fallback is ge's Newton solver's: a retry would do the same again
+                    raise
+                log.info("scenario %s, draw %d: %s; retrying with the fallback solver", name, draw, error)
+                with fallback_solver():
+                    cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+        except ConvergenceError as error:
+            failure = f"scenario {name}, draw {draw}: {error}{_where(error.worst, calib)}"
+            log.info("%s; the draw is marked failed and left out of the tables", failure)
+            out[name] = ScenarioDraw(None, None, {**record, "failure": failure})
+            continue
+        _finite(name, draw, cells)
+        _finite(name, draw, accounts)
+        firms = None
+        if plan.firm_output and baseline is None:  # the dynamic model (its PE state)
+            firms = list(dynamic_firm_batches(population, state, params, calib, path.dates, plan.firm_output))
+        elif plan.firm_output:
+            firms = list(firm_batches(population, baseline, state, params, calib, path.dates, plan.firm_output))
+        out[name] = ScenarioDraw(cells, accounts, record, firms)
+    return out
+
+
+def _where(worst, calibration):
+    """'; largest residual in ...' for a ``ConvergenceError.worst`` (empty when unknown)."""
+    if worst is None:
+        return ""
+    regions, sectors = calibration.regions, calibration.sectors
+    kind, *index = worst
+    place = {"market": lambda: f"the {sectors[index[1]]} market of {regions[index[0]]}",
+             "labour": lambda: f"the labour market of {regions[index[0]]}",
+             "commitment": lambda: f"purchase commitment #{index[0] + 1}"}[kind]()
+    return f"; largest residual in {place}"
+
+
+def memory_estimate(plan):
+    """Bytes one worker process needs for ``plan`` (populations, one chunk of results, firm rows).
+
+    Populations: two ``(B, R, M)`` float64 arrays per distinct population (one per scenario if a
+    scenario samples firm parameters, else one shared). Checked against ``bench/``'s peak memory
+    (1.81 GB measured at 125,000 firms; 1.9 GB estimated). Results: 11 float64 flow
+    columns and their Arrow copy per (draw, period, cell) of a chunk. Summary: four variables'
+    (draws, cells) arrays of one period, and their copies.
+    """
+    calib = plan.calibration
+    n_regions, n_sectors = calib.n_regions, calib.n_sectors
+    blocks = n_regions * n_sectors
+    firm_specs = {"sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr"}
+    distinct = len(plan.models) if any(p.name in firm_specs for s in plan.scenarios for p in s.parameter) else 1
+    populations = distinct * 2 * blocks * n_regions * (plan.firms + 1) * 8
+    periods = max(s.periods for s in plan.scenarios) + 1
+    results = plan.draws_per_chunk * len(plan.models) * periods * blocks * n_regions * 11 * 8 * 3
+    firm_rows = 0
+    if plan.firm_output:
+        kept = plan.firms if plan.firm_output == "all" else min(config.FIRM_SAMPLE, plan.firms)
+        firm_rows = len(plan.models) * periods * blocks * kept * n_regions * 80
+    summary = 4 * 3 * plan.draws * n_regions * n_regions * (n_sectors + 1) * 8  # summary_frame, per period
+    return populations + results + firm_rows + summary + 300 * 2**20  # + the interpreter, libraries, kernels

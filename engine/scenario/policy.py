@@ -1,0 +1,370 @@
+"""From a validated scenario to dense monthly policy arrays, one set per branch path.
+
+``ScenarioModel(scenario, calibration)`` checks every code against the calibration, enumerates the
+policy paths through the branch points (with their probabilities) and builds, on demand and cached,
+the arrays of a path: tariffs in force, iceberg costs, demand shifters and the deterministic part of
+exchange rates. A draw picks its path with ``sample_path`` from uniforms of its own stream.
+
+Calendar rules: events apply in date order (file order within a date, top-level events before
+branch options). Each month gets the day-weighted mean of what is in force on its days, computed as
+"first value + weighted changes" so that cells that did not change keep their value bit for bit.
+"""
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.scenario.schema import ALL
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyPath:
+    """Dense policy arrays of one scenario path.
+
+    Attributes
+    ----------
+    dates : tuple of datetime.date, length T
+    tariff : ndarray (T, R, R, K)
+        Ad-valorem tariff in force ``[t, origin, destination, sector]`` (day-weighted mean).
+    iceberg : ndarray (T, R, R, K)
+        Iceberg trade cost relative to the baseline, ``tau(t) / tau(0)``.
+    fx : ndarray (T, R)
+        Value of each region's currency in dollars relative to the baseline.
+    demand : ndarray (T, R, R, K)
+        Demand shifter ``d(t)`` (1 at the baseline).
+    commitments : tuple of (ndarray (R, R, K) bool, ndarray (T,), (str, str))
+        Purchase commitments in USD million per year: the cells, the amount in force in each
+        period (day-weighted) and where it is declared (scenario file, key). ``engine.firms.static`` turns each into the demand shift that raises those
+        cells' exports by that amount.
+    label : str
+        The branch path, e.g. ``july_decision=deal``; empty without branches.
+    """
+
+    dates: tuple
+    tariff: np.ndarray
+    iceberg: np.ndarray
+    fx: np.ndarray
+    demand: np.ndarray
+    commitments: tuple = ()
+    label: str = ""
+    branch_labels: tuple = ()  # ((branch label, option name), ...) of the path
+    beliefs: object = None  # the ScenarioModel whose tree firms believe (engine.scenario.beliefs)
+
+
+@dataclass(frozen=True, eq=False)
+class _Located:
+    kind: str  # tariff | trade_cost | demand | fx
+    key: str  # where in the file, for messages
+    order: int
+    event: object
+    mask: np.ndarray | None  # (R, R, K) cells, or None for fx
+    currency: int = -1
+
+
+class ScenarioModel:
+    """A scenario compiled against a calibration's regions and sectors.
+
+    Parameters
+    ----------
+    scenario : engine.scenario.schema.Scenario
+    calibration : engine.calibration.data.CalibrationData
+
+    Raises
+    ------
+    InputError
+        Unknown codes, groups or measures, and events that cannot combine, naming file and key.
+    """
+
+    def __init__(self, scenario, calibration):
+        self.scenario = scenario
+        self.calibration = calibration
+        self.source = scenario.source
+        self.regions = calibration.regions
+        self.sectors = calibration.sectors
+        self._groups = self._check_groups()
+        if scenario.focus is not None:
+            for role in ("exporter", "importer"):
+                code = getattr(scenario.focus, role)
+                if code not in self.regions:
+                    raise InputError(self.source, f"unknown region {code!r}; allowed: {', '.join(self.regions)}",
+                                     f"focus.{role}")
+        self._order = 0
+        self.events = self._locate(scenario, "")
+        self.branches = [self._compile_branch(b, f"branch #{j + 1}", b.name) for j, b in enumerate(scenario.branch)]
+        self.fx_processes = [(self._currency(p.currency, f"fx_process #{j + 1}.currency"), p)
+                             for j, p in enumerate(scenario.fx_process)]
+        self.paths = self._enumerate(self.branches)
+        self._cache = {}
+        for labels, _probability, events in self.paths:
+            self._check_measures(self.events + events)
+
+    def check_all_paths(self):
+        """Build the arrays of every branch path (raises InputError on the first bad one)."""
+        for labels, _probability, _events in self.paths:
+            self.arrays(labels)
+
+    # ---- codes ------------------------------------------------------------------------------
+    def _check_groups(self):
+        groups = {}
+        for name, members in self.scenario.groups.items():
+            if name in self.regions or name == ALL:
+                raise InputError(self.source, f"group name {name!r} is already a region code or ALL", f"groups.{name}")
+            for code in members:
+                if code not in self.regions:
+                    raise InputError(self.source, f"unknown region {code!r}; allowed: {', '.join(self.regions)}",
+                                     f"groups.{name}")
+            groups[name] = [self.regions.index(c) for c in members]
+        return groups
+
+    def _regions(self, value, key, exclude=None):
+        codes = [value] if isinstance(value, str) else list(value)
+        if codes == [ALL]:
+            return [j for j, c in enumerate(self.regions) if c != exclude]
+        out = []
+        for code in codes:
+            if code in self.regions:
+                out.append(self.regions.index(code))
+            elif code in self._groups:
+                out.extend(self._groups[code])
+            else:
+                allowed = ", ".join([*self.regions, *self._groups])
+                raise InputError(self.source, f"unknown region or group {code!r}; allowed: {allowed} or 'ALL'", key)
+        if not out:
+            raise InputError(self.source, "empty list", key)
+        return sorted(set(out) - ({self.regions.index(exclude)} if exclude in self.regions else set()))
+
+    def _sectors(self, value, key):
+        codes = [value] if isinstance(value, str) else list(value)
+        if codes == [ALL]:
+            return list(range(len(self.sectors)))
+        for code in codes:
+            if code not in self.sectors:
+                raise InputError(self.source, f"unknown sector {code!r}; allowed: {', '.join(self.sectors)} or 'ALL'", key)
+        if not codes:
+            raise InputError(self.source, "empty list", key)
+        return [self.sectors.index(c) for c in codes]
+
+    def _currency(self, code, key):
+        if code == "USA":
+            raise InputError(self.source, "the US dollar is the numeraire; move the other currencies", key)
+        if code not in self.regions:
+            raise InputError(self.source, f"unknown currency (region code) {code!r}; allowed: "
+                                          f"{', '.join(r for r in self.regions if r != 'USA')}", key)
+        return self.regions.index(code)
+
+    def cells(self, event, key):
+        """Boolean mask (R, R, K) of the (origin, destination, sector) cells an event touches."""
+        n_regions = len(self.regions)
+        mask = np.zeros((n_regions, n_regions, len(self.sectors)), dtype=bool)
+        sector_idx = self._sectors(event.sectors, f"{key}.sectors")
+        for n in self._regions(event.importer, f"{key}.importer"):
+            for i in self._regions(event.exporter, f"{key}.exporter", exclude=self.regions[n]):
+                mask[i, n, sector_idx] = True
+        if not mask.any():
+            raise InputError(self.source, "the event touches no (exporter, importer) pair: an importer never "
+                                          "trades with itself here", key)
+        return mask
+
+    # ---- structure --------------------------------------------------------------------------
+    def _locate(self, events, prefix):
+        located = []
+        for kind in ("tariff", "trade_cost", "demand", "fx"):
+            for j, event in enumerate(getattr(events, kind)):
+                key = f"{prefix}{kind} #{j + 1}"
+                self._order += 1
+                if kind == "fx":
+                    located.append(_Located(kind, key, self._order, event, None,
+                                            self._currency(event.currency, f"{key}.currency")))
+                else:
+                    located.append(_Located(kind, key, self._order, event, self.cells(event, key)))
+        return located
+
+    def _compile_branch(self, branch, key, label):
+        options = []
+        for o, option in enumerate(branch.option):
+            prefix = f"{key}.option #{o + 1}."
+            events = self._locate(option, prefix)
+            children = [self._compile_branch(b, f"{prefix}branch #{j + 1}", f"{label}/{option.name}/{b.name}")
+                        for j, b in enumerate(option.branch)]
+            options.append((option, events, children))
+        return label, options
+
+    def _enumerate(self, branches):
+        """Every path: (((branch label, option name), ...), probability, events)."""
+        paths = [((), 1.0, [])]
+        for label, options in branches:
+            grown = []
+            for labels, probability, events in paths:
+                for option, option_events, children in options:
+                    for sub_labels, sub_p, sub_events in self._enumerate(children):
+                        grown.append((labels + ((label, option.name),) + sub_labels,
+                                      probability * option.probability * sub_p, events + option_events + sub_events))
+            paths = grown
+        if len(paths) > 4096:
+            raise InputError(self.source, f"{len(paths)} branch paths; at most 4096 are supported", "branch")
+        return paths
+
+    def _check_measures(self, events):
+        tariffs = [e for e in events if e.kind == "tariff"]
+        measures = {e.event.measure for e in tariffs if e.event.measure}
+        exclusions = {}
+        for e in tariffs:
+            for m in e.event.exclude_measures:
+                if m not in measures:
+                    raise InputError(self.source, f"unknown measure {m!r}; measures in this scenario: "
+                                                  f"{', '.join(sorted(measures)) or 'none'}", f"{e.key}.exclude_measures")
+            if e.event.measure and e.event.exclude_measures:
+                known = exclusions.setdefault(e.event.measure, (e.event.exclude_measures, e.key))
+                if known[0] != e.event.exclude_measures:
+                    raise InputError(self.source, f"measure {e.event.measure!r} has other exclude_measures at "
+                                                  f"{known[1]}; a measure is excluded the same way everywhere",
+                                     f"{e.key}.exclude_measures")
+        setting = [e for e in tariffs if e.event.mode != "add"]
+        for a_pos, a in enumerate(setting):
+            for b in setting[a_pos + 1:]:
+                if a.event.date == b.event.date and (a.mask & b.mask).any() and (
+                        a.event.mode != b.event.mode or a.event.rate != b.event.rate):
+                    raise InputError(self.source, f"sets the whole tariff of cells that {a.key} also sets on "
+                                                  f"{a.event.date} ({a.event.mode} {a.event.rate:g} vs "
+                                                  f"{b.event.mode} {b.event.rate:g}); they cannot combine",
+                                     b.key)
+
+    # ---- paths ------------------------------------------------------------------------------
+    @property
+    def branch_labels(self):
+        """Labels of every branch point, nested ones as ``parent/option/child``."""
+        labels = []
+
+        def walk(branches):
+            for label, options in branches:
+                labels.append(label)
+                for _option, _events, children in options:
+                    walk(children)
+
+        walk(self.branches)
+        return labels
+
+    def sample_path(self, uniform):
+        """The path of one draw: ``uniform(label)`` gives the draw's uniform for each branch label.
+
+        Returns
+        -------
+        tuple of (branch label, option name)
+        """
+        chosen = []
+
+        def walk(branches):
+            for label, options in branches:
+                u = uniform(label)
+                cumulative = 0.0
+                for option, _events, children in options:
+                    cumulative += option.probability
+                    if u < cumulative or option is options[-1][0]:
+                        chosen.append((label, option.name))
+                        walk(children)
+                        break
+
+        walk(self.branches)
+        return tuple(chosen)
+
+    def arrays(self, labels=()):
+        """PolicyPath of one branch path (cached)."""
+        if labels not in self._cache:
+            for path_labels, _p, events in self.paths:
+                if path_labels == labels:
+                    self._cache[labels] = self._calendar(self.events + events, labels)
+                    break
+            else:
+                raise KeyError(labels)
+        return self._cache[labels]
+
+    def _calendar(self, events, labels):
+        cal = self.calibration
+        shape = cal.flows.shape
+        n_regions = shape[0]
+        changes = {}
+        for e in sorted(events, key=lambda e: (e.event.date, e.order)):
+            changes.setdefault(e.event.date, []).append(e)
+        mfn = cal.tariffs
+        base = mfn.copy()
+        layers, excluded_by = {}, {}
+        tau, demand, fx = np.ones(shape), np.ones(shape), np.ones(n_regions)
+        commitments = {}  # event order -> (mask, USD million per year, key)
+        committed = {}  # event order -> amount in force per period
+        dates = self.scenario.dates
+        out = {name: np.empty((len(dates), *s)) for name, s in
+               (("tariff", shape), ("iceberg", shape), ("demand", shape), ("fx", (n_regions,)))}
+
+        def in_force():
+            total = base.copy()
+            for name, layer in layers.items():
+                blocked = np.zeros(shape, dtype=bool)
+                for other in excluded_by.get(name, ()):
+                    if other in layers:
+                        blocked |= layers[other] != 0
+                total += np.where(blocked, 0.0, layer)
+            return total
+
+        for t, first in enumerate(dates):
+            n_days = calendar.monthrange(first.year, first.month)[1]
+            stretches = []
+            for day in range(n_days):
+                todays = changes.get(first + dt.timedelta(days=day), ())
+                for e in todays:
+                    ev = e.event
+                    if e.kind == "fx":
+                        fx[e.currency] *= 1.0 + ev.change
+                    elif e.kind == "trade_cost":
+                        tau[e.mask] *= 1.0 + ev.change
+                    elif e.kind == "demand" and ev.percent is not None:
+                        demand[e.mask] *= 1.0 + ev.percent
+                    elif e.kind == "demand":
+                        commitments[e.order] = (e.mask, ev.usd_per_year, e.key)
+                    elif ev.mode == "add":
+                        name = ev.measure or f"_event{e.order}"
+                        layers.setdefault(name, np.zeros(shape))[e.mask] = ev.rate
+                        if ev.exclude_measures:
+                            excluded_by[name] = ev.exclude_measures
+                    else:
+                        base[e.mask] = ev.rate if ev.mode == "replace" else np.maximum(mfn[e.mask], ev.rate)
+                        for layer in layers.values():
+                            layer[e.mask] = 0.0
+                if todays or not stretches:
+                    stretches.append(({"tariff": in_force(), "iceberg": tau.copy(), "demand": demand.copy(),
+                                       "fx": fx.copy()}, 0))
+                stretches[-1] = (stretches[-1][0], stretches[-1][1] + 1)
+                for order, (_mask, amount, _key) in commitments.items():
+                    committed.setdefault(order, np.zeros(len(dates)))[t] += amount / n_days
+            for name, array in out.items():
+                first_value = stretches[0][0][name]
+                array[t] = first_value + sum((s[name] - first_value) * days for s, days in stretches[1:]) / n_days
+        label = ";".join(f"{b}={o}" for b, o in labels)
+        seen = np.zeros(shape, dtype=bool)
+        for order, (mask, amount, key) in sorted(commitments.items()):
+            if amount <= -cal.flows[mask].sum():
+                raise InputError(self.source, f"a cut of {-amount:g} USD million a year exceeds the baseline "
+                                              f"flow of its cells ({cal.flows[mask].sum():g})", f"{key}.usd_per_year")
+            if amount > 0 and not (cal.flows[mask] > 0).any():
+                raise InputError(self.source, "its cells have no baseline flow, so no demand shift can raise "
+                                              "their exports; choose cells that trade", f"{key}.usd_per_year")
+            if (seen & mask).any():
+                raise InputError(self.source, "its cells overlap another purchase commitment of the same path; "
+                                              "give one commitment per cell (add the amounts)", f"{key}.usd_per_year")
+            seen |= mask
+        return PolicyPath(dates=dates, label=label, commitments=tuple(
+            (commitments[o][0], committed[o], (self.source, f"{commitments[o][2]}.usd_per_year"))
+            for o in sorted(commitments)), **out)
+
+    def calendar_table(self, labels=(), exporter=None, importer=None):
+        """Tariffs in force by month for one exporter-importer pair: rows (date, sector rates)."""
+        path = self.arrays(labels)
+        i, n = self.regions.index(exporter), self.regions.index(importer)
+        return [(d, path.tariff[t, i, n, :]) for t, d in enumerate(path.dates)]
+
+
+def policy_path(scenario, calibration, labels=()):
+    """Dense arrays of one path of ``scenario`` (the only one when it has no branch points)."""
+    return ScenarioModel(scenario, calibration).arrays(tuple(labels))

@@ -1,0 +1,481 @@
+"""Scenario files (TOML): dated policy events, negotiation branches, exchange rates, demand shifters
+and uncertain parameters, validated into frozen objects.
+
+``data/scenarios/us_japan_2025.toml`` uses every feature; the README has the full key reference.
+Structure::
+
+    name, title, description, start ("YYYY-MM", period 0 = baseline), periods, focus, closure
+    requires = { regions = ["USA", "JPN"], sectors = [...] }   # codes the scenario is written for
+    sunk_cost_ratio = 1.0                # lambda of MODEL.md section 4, or a [[parameter]]
+    [groups]  asia = ["JPN", "KOR"]      # named region groups, usable wherever a region list is
+    [[tariff]]      date, importer, exporter, sectors, rate, mode, measure, exclude_measures, note
+    [[trade_cost]]  date, importer, exporter, sectors, change
+    [[demand]]      date, importer, exporter, sectors, usd_per_year | percent
+    [[fx]]          date, currency, change                 # deterministic move of a currency vs USD
+    [[fx_process]]  currency, mean_reversion, volatility   # Ornstein-Uhlenbeck on log FX, monthly
+    [[branch]]      name, date, [[branch.option]] name, probability, and any event lists and
+                    nested [[branch.option.branch]]
+    [[parameter]]   name, sectors, origins, shared, dist, value | mean, sd, low, high | alpha, beta |
+                    values, weights
+    [dynamics]      mode = "static" | "myopic" | "forward", persistence, productivity_sd, grid_points,
+                    discount, half_life, price_reset, dollar_invoicing   (engine.firms.bellman)
+    events and branches may carry ``announced`` (when firms learn of them; dynamic model only)
+
+Tariff modes (how an event combines with what is in force in its cells):
+
+- ``add``: a layer on top of MFN and the other layers. ``measure`` names the layer; a later ``add``
+  with the same measure changes that layer's rate (a pause, a reinstatement).
+  ``exclude_measures``: the layer does not apply where any of those measures is in force (the
+  reciprocal tariff skipped goods under the Section 232 car tariff).
+- ``replace``: the rate becomes the whole tariff (MFN and every layer cleared).
+- ``all_in``: the whole tariff becomes ``max(MFN, rate)`` ("15 % inclusive of MFN": goods whose MFN
+  rate is above 15 % keep it), every layer cleared.
+
+Region fields take a code, a list of codes and group names, or ``"ALL"`` (every region but the
+importer). Rates are fractions (0.25) or percent strings ("25%").
+"""
+
+import calendar
+import datetime as dt
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.errors import InputError
+from engine.firms.parameters import DYNAMICS_DEFAULTS
+from engine.paths import scenarios_dir
+
+ALL = "ALL"
+#: How far a branch's option probabilities may sum from 1 (rounded decimals, e.g. thirds as 0.333333);
+#: the last option takes what the others leave (``engine.scenario.policy``).
+PROBABILITY_TOLERANCE = 1e-5
+PARAMETERS = ("sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "pass_through",
+              "sunk_cost_ratio")
+
+
+def parse_rate(value):
+    """A fraction from ``0.25`` or ``"25%"``."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(-?[0-9]*\.?[0-9]+)\s*%\s*", value)
+        if not match:
+            raise ValueError(f"must be a fraction (0.25) or a percent string ('25%'), got {value!r}")
+        value = float(match.group(1)) / 100.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number, got {value!r}")
+    return float(value)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+Codes = str | tuple[str, ...]
+
+
+class Requires(_Frozen):
+    """Region and sector codes a scenario is written for (checked by ``engine scenarios validate``)."""
+
+    regions: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+
+
+class Focus(_Frozen):
+    exporter: str
+    importer: str
+
+
+class _CellEvent(_Frozen):
+    date: dt.date
+    importer: Codes
+    exporter: Codes = ALL
+    sectors: Codes = ALL
+    announced: dt.date | None = None  # when firms learn of it (dynamic model); default: ``date``
+    note: str = ""
+
+
+class TariffEvent(_CellEvent):
+    """One dated tariff action."""
+
+    rate: float
+    mode: Literal["add", "replace", "all_in"] = "add"
+    measure: str | None = None
+    exclude_measures: tuple[str, ...] = ()
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value):
+        rate = parse_rate(value)
+        if not 0.0 <= rate <= 10.0:
+            raise ValueError(f"must be between 0 and 10 (0% to 1000%), got {rate!r}")
+        return rate
+
+
+class TradeCostEvent(_CellEvent):
+    """A dated proportional change of iceberg trade costs (cumulative)."""
+
+    change: float = Field(gt=-1.0, le=10.0)
+
+
+class DemandEvent(_CellEvent):
+    """A dated demand shifter ``d`` (purchase commitment, boycott), cumulative.
+
+    ``usd_per_year`` (USD million per year, may be negative): a purchase commitment; in each period
+    the demand shifter of the matched cells is solved, per draw, so that their exports exceed what
+    they would be without it by exactly that amount (entry responds too, so the shift of ``d`` is
+    smaller than amount / flow). ``percent`` multiplies ``d`` by ``1 + percent`` (a boycott:
+    ``"-20%"``).
+    """
+
+    usd_per_year: float | None = None
+    percent: float | None = None
+
+    @field_validator("percent", mode="before")
+    @classmethod
+    def _percent(cls, value):
+        return None if value is None else parse_rate(value)
+
+    @model_validator(mode="after")
+    def _one_amount(self):
+        if (self.usd_per_year is None) == (self.percent is None):
+            raise ValueError("give exactly one of usd_per_year or percent")
+        if self.percent is not None and self.percent <= -1:
+            raise ValueError(f"percent must be above -100%, got {self.percent!r}")
+        return self
+
+
+class FxEvent(_Frozen):
+    """A deterministic move of a region's currency against the dollar from ``date`` (cumulative).
+
+    ``change = 0.10``: the currency buys 10 % more dollars (for Japan: the yen 10 % stronger).
+    """
+
+    date: dt.date
+    currency: str
+    change: float = Field(gt=-1.0, le=10.0)
+    announced: dt.date | None = None  # when firms learn of it (dynamic model); default: ``date``
+    note: str = ""
+
+
+class FxProcess(_Frozen):
+    """Ornstein-Uhlenbeck (monthly AR(1)) deviations of log FX of one currency from its path:
+    ``x_t = (1 - mean_reversion) x_(t-1) + volatility * eps_t``, ``x_0 = 0``."""
+
+    currency: str
+    mean_reversion: float = Field(ge=0.0, le=1.0)
+    volatility: float = Field(ge=0.0, le=1.0)
+    note: str = ""
+
+
+class ParameterSpec(_Frozen):
+    """An uncertain (or fixed) parameter and its distribution, sampled once per draw.
+
+    ``sectors`` (and ``origins`` for ``pass_through``) select which values it sets; ``shared = true``
+    draws one value for all of them, ``false`` one per sector (and origin).
+    """
+
+    name: Literal["sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "pass_through",
+                  "sunk_cost_ratio"]
+    sectors: Codes = ALL
+    origins: Codes = ALL
+    shared: bool = True
+    dist: Literal["fixed", "normal", "truncnormal", "uniform", "beta", "choice"]
+    value: float | None = None
+    mean: float | None = None
+    sd: float | None = Field(default=None, ge=0.0)
+    low: float | None = None
+    high: float | None = None
+    alpha: float | None = Field(default=None, gt=0.0)
+    beta: float | None = Field(default=None, gt=0.0)
+    values: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _complete(self):
+        needs = {"fixed": ("value",), "normal": ("mean", "sd"), "truncnormal": ("mean", "sd", "low", "high"),
+                 "uniform": ("low", "high"), "beta": ("alpha", "beta", "low", "high"), "choice": ("values",)}
+        missing = [k for k in needs[self.dist] if getattr(self, k) in (None, ())]
+        if missing:
+            raise ValueError(f"dist '{self.dist}' needs {', '.join(needs[self.dist])}; missing {', '.join(missing)}")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low must be below high, got {self.low} and {self.high}")
+        if self.weights and (len(self.weights) != len(self.values) or min(self.weights) < 0
+                             or abs(sum(self.weights) - 1.0) > 1e-9):
+            raise ValueError("weights must be one non-negative number per value, summing to 1")
+        if self.dist == "truncnormal" and not self.low - 3 * self.sd <= self.mean <= self.high + 3 * self.sd:
+            raise ValueError("mean is more than 3 sd outside [low, high]; the truncated normal would be degenerate")
+        return self
+
+
+class Events(_Frozen):
+    """Event lists shared by a scenario and by branch options."""
+
+    tariff: tuple[TariffEvent, ...] = ()
+    trade_cost: tuple[TradeCostEvent, ...] = ()
+    demand: tuple[DemandEvent, ...] = ()
+    fx: tuple[FxEvent, ...] = ()
+    branch: tuple["Branch", ...] = ()
+
+
+class Option(Events):
+    """One outcome of a branch point, with its probability and its events."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    probability: float = Field(ge=0.0, le=1.0 + PROBABILITY_TOLERANCE)
+    note: str = ""
+
+
+class Branch(_Frozen):
+    """A decision at ``date``: exactly one option happens, with the stated probabilities."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    date: dt.date
+    option: tuple[Option, ...] = Field(min_length=1)
+    announced: dt.date | None = None  # when firms learn of the decision to come; default: the start
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _probabilities(self):
+        total = sum(o.probability for o in self.option)
+        if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+            raise ValueError(f"option probabilities must sum to 1 (within {PROBABILITY_TOLERANCE:g}, so a "
+                             f"third may be written 0.333333), got {total:.10g}")
+        names = [o.name for o in self.option]
+        if len(set(names)) != len(names):
+            raise ValueError(f"option names must differ, got {', '.join(names)}")
+        return self
+
+
+class Dynamics(_Frozen):
+    """Settings of the dynamic firm model (``engine.firms.bellman``); monthly rates. Defaults and their
+    sources: ``engine.firms.bellman.DEFAULTS`` and the README's "Dynamics" section."""
+
+    mode: Literal["static", "myopic", "forward"] = "static"
+    persistence: float = Field(default=DYNAMICS_DEFAULTS["persistence"], ge=0.0, lt=1.0)
+    productivity_sd: float = Field(default=DYNAMICS_DEFAULTS["productivity_sd"], ge=0.0, le=5.0)
+    grid_points: int = Field(default=DYNAMICS_DEFAULTS["grid_points"], ge=1, le=41)
+    discount: float = Field(default=DYNAMICS_DEFAULTS["discount"], ge=0.0, lt=1.0)
+    half_life: float = Field(default=DYNAMICS_DEFAULTS["half_life"], ge=0.0, le=600.0)
+    price_reset: float = Field(default=DYNAMICS_DEFAULTS["price_reset"], gt=0.0, le=1.0)
+    dollar_invoicing: float = Field(default=DYNAMICS_DEFAULTS["dollar_invoicing"], ge=0.0, le=1.0)
+
+
+class Scenario(Events):
+    """A validated scenario. Dense arrays come from ``engine.scenario.policy``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    title: str = ""
+    description: str = ""
+    start: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    periods: int = Field(ge=1, le=600)
+    focus: Focus | None = None
+    requires: Requires = Requires()
+    closure: Literal["pe", "ge", "ge_fixed_wage"] = "pe"
+    sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
+    dynamics: Dynamics = Dynamics()
+    groups: dict[str, tuple[str, ...]] = {}
+    fx_process: tuple[FxProcess, ...] = ()
+    parameter: tuple[ParameterSpec, ...] = ()
+    source: str = ""
+    text: str = ""
+
+    @property
+    def dates(self):
+        """First day of each monthly period."""
+        year, month = (int(x) for x in self.start.split("-"))
+        out = []
+        for t in range(self.periods):
+            y, m = divmod(month - 1 + t, 12)
+            out.append(dt.date(year + y, m + 1, 1))
+        return tuple(out)
+
+    @property
+    def horizon_end(self):
+        """Last day of the last period."""
+        last = self.dates[-1]
+        return last.replace(day=calendar.monthrange(last.year, last.month)[1])
+
+
+def _loc(loc):
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]} #{item + 1}"
+        elif not (parts and str(item).startswith("function-")):
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def resolve_scenario_path(name_or_path):
+    """A shipped scenario name (``us_japan_2025``) or a path to a TOML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    shipped = scenarios_dir() / f"{name_or_path}.toml"
+    if shipped.is_file():
+        return shipped
+    raise InputError(name_or_path, f"no such scenario file or shipped scenario; shipped: {', '.join(shipped_scenarios())}")
+
+
+def _check_dates(path, scenario):
+    """Every event inside the simulated horizon after the baseline month, and option events not
+    before their branch's date."""
+    first = scenario.dates[1] if scenario.periods > 1 else None
+    last = scenario.horizon_end
+
+    def visit(events, key, not_before):
+        for kind in ("tariff", "trade_cost", "demand", "fx"):
+            for j, event in enumerate(getattr(events, kind)):
+                where = f"{key}{kind} #{j + 1}.date"
+                if first is None or not first <= event.date <= last:
+                    window = f"{first} to {last}" if first else "none (a one-period scenario has no events)"
+                    raise InputError(path, f"date {event.date} is outside the simulated horizon after the "
+                                           f"baseline month; allowed: {window}", where)
+                if not_before and event.date < not_before:
+                    raise InputError(path, f"date {event.date} is before its branch's date {not_before}", where)
+        for j, branch in enumerate(events.branch):
+            if first is None or not first <= branch.date <= last:
+                raise InputError(path, f"branch date {branch.date} is outside the horizon", f"{key}branch #{j + 1}.date")
+            if not_before and branch.date < not_before:
+                raise InputError(path, f"branch date {branch.date} is before its parent branch's date {not_before}",
+                                 f"{key}branch #{j + 1}.date")
+            for o, option in enumerate(branch.option):
+                visit(option, f"{key}branch #{j + 1}.option #{o + 1}.", branch.date)
+
+    visit(scenario, "", None)
+
+
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe", "UTF-16 LE"),
+         (b"\xfe\xff", "UTF-16 BE"))
+
+
+def decode_text(path, data):
+    """Text of a UTF-8 file (with or without a byte-order mark); other encodings are named.
+
+    Raises
+    ------
+    InputError
+        The file is UTF-16/32 (by its byte-order mark or NUL bytes) or not valid UTF-8.
+    """
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise InputError(path, f"is encoded as {name}; save it as UTF-8")
+    if b"\x00" in data[:200]:
+        raise InputError(path, "looks UTF-16 encoded (it has NUL bytes); save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
+                               "save it as UTF-8 (Latin-1 or Windows-1252 files must be converted)") from exc
+
+
+def load_scenario(name_or_path):
+    """Read and validate a scenario file (structure and dates; codes are checked against a
+    calibration by ``engine.scenario.policy.ScenarioModel``).
+
+    Raises
+    ------
+    InputError
+        Naming the file, the key (``tariff #3.rate``) and the reason.
+    """
+    path = resolve_scenario_path(name_or_path)
+    try:
+        text = decode_text(path, path.read_bytes())
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror})") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, f"is not valid TOML ({exc})") from exc
+    for key in ("source", "text"):
+        raw.pop(key, None)
+    try:
+        scenario = Scenario(**raw, source=str(path), text=text)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        reason = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            reason = "unknown key"
+        elif err["type"] == "missing":
+            reason = "required key is missing"
+        elif err["type"] == "string_pattern_mismatch" and err["loc"] == ("start",):
+            reason = f"must be a month 'YYYY-MM', got {err['input']!r}"
+        raise InputError(path, reason, _loc(err["loc"]) or None) from exc
+    _check_dates(path, scenario)
+    return scenario
+
+
+def codes_used(scenario):
+    """Region and sector codes a scenario names anywhere (``requires``, focus, groups, events in every
+    branch, currencies, parameters); group names and ``ALL`` left out.
+
+    Returns
+    -------
+    (set of str, set of str)
+        Region codes, sector codes.
+    """
+    groups = set(scenario.groups)
+    regions = set(scenario.requires.regions) | {c for members in scenario.groups.values() for c in members}
+    sectors = set(scenario.requires.sectors)
+    as_set = lambda codes: {codes} if isinstance(codes, str) else set(codes)  # noqa: E731
+    if scenario.focus:
+        regions |= {scenario.focus.exporter, scenario.focus.importer}
+    regions |= {p.currency for p in scenario.fx_process}
+    for spec in scenario.parameter:
+        sectors |= as_set(spec.sectors)
+        regions |= as_set(spec.origins)
+
+    def visit(events):
+        nonlocal regions, sectors
+        for kind in ("tariff", "trade_cost", "demand"):
+            for event in getattr(events, kind):
+                regions |= as_set(event.importer) | as_set(event.exporter)
+                sectors |= as_set(event.sectors)
+        regions |= {event.currency for event in events.fx}
+        for branch in events.branch:
+            for option in branch.option:
+                visit(option)
+
+    visit(scenario)
+    return regions - groups - {ALL}, sectors - {ALL}
+
+
+def check_codes_available(name_or_path, calibration):
+    """One error listing every region and sector code the scenario uses that ``calibration`` lacks.
+
+    Parameters
+    ----------
+    name_or_path : str
+        Shipped scenario name or TOML path.
+    calibration : str, Path or None
+        Calibration folder (None: the embedded default).
+    """
+    from engine.calibration.data import load_calibration
+    from engine.paths import default_calibration_dir
+
+    calibration = load_calibration(calibration or default_calibration_dir())
+    scenario = load_scenario(name_or_path)
+    regions, sectors = codes_used(scenario)
+    lacking = [f"region(s) {', '.join(sorted(regions - set(calibration.regions)))}" if regions - set(calibration.regions)
+               else "", f"sector(s) {', '.join(sorted(sectors - set(calibration.sectors)))}"
+               if sectors - set(calibration.sectors) else ""]
+    lacking = [x for x in lacking if x]
+    if lacking:
+        raise InputError(scenario.source, f"the calibration {calibration.source} lacks {' and '.join(lacking)} "
+                                          f"that the scenario uses; it has regions {', '.join(calibration.regions)} "
+                                          f"and sectors {', '.join(calibration.sectors)} (build one with "
+                                          "engine calibrate --regions ...)")
+
+
+def shipped_scenarios():
+    """Names of the scenarios shipped with the engine."""
+    return sorted(p.stem for p in scenarios_dir().glob("*.toml"))
+
+
+Events.model_rebuild()
+Option.model_rebuild()
+Branch.model_rebuild()
+Scenario.model_rebuild()
