@@ -29,7 +29,7 @@ def gpu():
         pytest.skip("numba-cuda is not installed (pip install '.[cuda]')")
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         pytest.skip("CUDA simulator: no GPU timings")
-    from engine.runs.devices import cuda_status
+    from engine.devices import cuda_status
 
     usable, reason = cuda_status()
     if not usable:

@@ -13,7 +13,7 @@ from engine.calibration.data import load_calibration
 from engine.firms.dynamic import dynamic_population, simulate_dynamic
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
 from kernels.dynamic import dynamic_cell_sums
 

@@ -19,7 +19,7 @@ from engine.closures.assemble import simulate_scenario
 from engine.firms.static import simulate_population
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
 
 FULL_FIRMS = 20_000

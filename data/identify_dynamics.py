@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.firms.identification import MOMENT_NAMES, TARGETS, fresh_panel_moments, identify  # noqa: E402
+from engine.firms.identification import TARGETS, fresh_panel_moments, identify  # noqa: E402
+from engine.firms.panel import MOMENT_NAMES  # noqa: E402
 
 
 def _table(result):

@@ -24,7 +24,7 @@ _LAZY = {
     "simulate": "engine.runs.simulate",
     "policy_path": "engine.scenario.policy",
     "Scenario": "engine.scenario.schema",
-    "load_scenario": "engine.scenario.schema",
+    "load_scenario": "engine.scenario.read",
 }
 
 __all__ = ["InputError", "__version__", *sorted(_LAZY)]

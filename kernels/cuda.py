@@ -3,7 +3,7 @@
 The per-firm math is not here: every expression comes from ``kernels.firm``, ``kernels.rng``,
 ``kernels.fastmath`` and ``kernels.dynamic``, compiled as device functions by
 ``kernels.cuda_device.device_function``. The host functions take the same arguments as the CPU
-kernels they mirror and write the same outputs (``engine.runs.devices`` picks one or the other):
+kernels they mirror and write the same outputs (``engine.devices`` picks one or the other):
 
 - ``direct_cell_sums`` / ``direct_cell_sums_f32`` = ``kernels.cpu.direct_cell_sums`` / ``_f32``, and
   ``direct_cell_sums_draws`` for many draws in one launch;

@@ -1,7 +1,7 @@
 """CUDA loops and launches of the dynamic model's per-period kernels (the ``ge`` closure, ``engine.closures.dynamic_ge``).
 
 Each host function here takes the arguments of its CPU twin in ``kernels.dynamic`` and fills the
-same outputs (``engine.runs.devices`` picks one or the other):
+same outputs (``engine.devices`` picks one or the other):
 
 - ``dynamic_pair_scores``, ``dynamic_initial_state``, ``dynamic_z_advance``,
   ``dynamic_period_aggregates``, ``dynamic_period_commit``.

@@ -2,7 +2,7 @@
 
 The default CUDA float32 kernel compiles the CPU's branch-free polynomials (``kernels.fastmath``) so
 that CPU and GPU agree bit for bit; this module is the opt-in alternative (precision
-``"float32_fast"`` in ``engine.runs.devices``), which trades those last bits for speed. It draws the SAME
+``"float32_fast"`` in ``engine.devices``), which trades those last bits for speed. It draws the SAME
 hashes and the SAME uniforms as ``kernels.firm.scaled_log_productivity_f32`` / ``scores_f32`` (the
 counter-based hash of ``kernels.rng``, compiled from the same body), and replaces only the
 transcendental functions by libdevice's fast versions, which map to the GPU's special-function

@@ -142,7 +142,7 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
 
     ``kernels`` maps the names of ``DYNAMIC_GE_KERNELS`` to functions (the CPU kernels or their CUDA
     twins). The per-pair state is allocated with ``empty`` and ``copy`` (NumPy, or device arrays:
-    ``engine.runs.devices.state_arrays``) and read back with ``to_host``. Period 0 is the initial state;
+    ``engine.devices.state_arrays``) and read back with ``to_host``. Period 0 is the initial state;
     in period ``t >= 1`` the ``z`` indices move, the aggregates are taken at ``shifts[t]`` and the
     state is committed at ``commit_shift[t]``. (``to_host`` must copy: the state changes in place.)
     """

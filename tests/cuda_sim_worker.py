@@ -2,7 +2,7 @@
 
 Started by ``tests/test_cuda.py`` in a subprocess with ``NUMBA_ENABLE_CUDASIM=1`` (the simulator must be
 chosen before ``numba.cuda`` is imported, so it cannot run inside the test process). Every kernel is
-reached through ``engine.runs.devices`` with ``device="cuda"``, so the wiring is tested too.
+reached through ``engine.devices`` with ``device="cuda"``, so the wiring is tested too.
 
 Usage: ``python -m tests.cuda_sim_worker OUT.npz STATIC_SEED DYNAMIC_SEED``
 """
@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from engine.runs import devices
+from engine import devices
 from kernels import cuda as kcuda
 from tests import cuda_cases
 from tests.cuda_cases import SIM_DRAWS as DRAWS

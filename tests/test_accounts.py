@@ -16,7 +16,7 @@ import pytest
 from engine.calibration.data import load_calibration
 from engine.closures.assemble import simulate_scenario
 from engine.scenario.policy import policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")

@@ -31,7 +31,7 @@ from engine.calibration.data import load_calibration
 from engine.closures.assemble import simulate_scenario
 from engine.firms.static import DrawParameters, calibrate, simulate_population
 from engine.scenario.policy import policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import stream_keys
 from tests.conftest import make_calibration, write_scenario
 

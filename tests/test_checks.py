@@ -9,7 +9,7 @@ import engine
 import engine.runs.simulate
 from engine.cli.main import main
 from engine.errors import InputError
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import sample_parameters
 
 HEAD = 'name = "t"\nstart = "2025-01"\nperiods = 3\n'

@@ -1,4 +1,4 @@
-"""The CUDA backend (kernels.cuda, kernels.cuda_device, engine.runs.devices) against the CPU kernels.
+"""The CUDA backend (kernels.cuda, kernels.cuda_device, engine.devices) against the CPU kernels.
 
 CI has no GPU: every CUDA kernel runs under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on tiny
 sizes, in a subprocess (``tests/cuda_sim_worker.py``; the simulator must be chosen before
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.runs import devices
+from engine import devices
 from engine.errors import InputError
 from kernels import cpu, dynamic, firm
 from tests import cuda_cases
@@ -76,7 +76,7 @@ def test_bad_device_or_precision_names_the_option_and_what_is_allowed(call, opti
 
 def test_the_cpu_path_never_imports_numba_cuda():
     """The CPU install must not need numba-cuda: choosing CPU kernels imports no CUDA module."""
-    code = ("import sys; from engine.runs import devices; devices.direct_cell_sums('cpu'); devices.dynamic_cell_sums('cpu');"
+    code = ("import sys; from engine import devices; devices.direct_cell_sums('cpu'); devices.dynamic_cell_sums('cpu');"
             "devices.batch_cell_sums('cpu'); assert 'numba.cuda' not in sys.modules, 'numba.cuda imported';"
             "assert not any(m.startswith('kernels.cuda') for m in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -416,7 +416,7 @@ print(json.dumps(out))
 def test_engine_runs_the_dynamic_model_on_cuda_and_equals_the_cpu(tmp_path, closure, rtol):
     """``engine.simulate(device="cuda")`` on the CUDA simulator: the dynamic model's firm loops (in
     ``ge`` the per-period kernels inside the equilibrium's Newton steps) run through
-    ``engine.runs.devices`` and give the CPU's flows: counts equal, values to 1e-12 in ``pe``; in ``ge``
+    ``engine.devices`` and give the CPU's flows: counts equal, values to 1e-12 in ``pe``; in ``ge``
     entries and exits equal, exports and exporters (which include the marginal pair's fraction) to
     1e-10 (the equilibrium's wages and market levels are solved from sums that differ in the last
     bits; no count flips in this case)."""

@@ -213,9 +213,10 @@ def test_chain_rule_jacobian_matches_finite_differences(monkeypatch):
     from engine.firms.dynamic import dynamic_population
     from engine.paths import default_calibration_dir
     from engine.scenario.policy import ScenarioModel
-    from engine.scenario.schema import load_scenario
+    from engine.scenario.read import load_scenario
     from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
-    from engine.closures.ge import _jacobian, _newton
+    from engine.closures import newton as solver
+    from engine.closures.newton import jacobian, newton
 
     calibration = load_calibration(default_calibration_dir())
     scenario = load_scenario("us_japan_2025")
@@ -231,13 +232,13 @@ def test_chain_rule_jacobian_matches_finite_differences(monkeypatch):
             f, state = period.state(z)
             if np.abs(f).max() > 1e-6:  # a month where the equilibrium moves
                 analytic = period.jacobian(state)
-                numeric = _jacobian(period, z, f)
+                numeric = jacobian(period, z, f)
                 scale = np.abs(numeric).max()
                 close = np.isclose(analytic, numeric, rtol=1e-3, atol=1e-4 * scale)
                 checked.append((close.mean(), np.median(np.abs(analytic - numeric)) / scale))
-        return _newton(period, z, max_evaluations)
+        return newton(period, z, max_evaluations)
 
-    monkeypatch.setattr(dynamic_ge, "_newton", checking_newton)
+    monkeypatch.setattr(solver, "newton", checking_newton)
     dynamic_ge.simulate_dynamic_ge(population, path, params)
     assert checked, "no month moved the equilibrium"
     share_close, median_error = checked[0]

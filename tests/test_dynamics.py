@@ -11,7 +11,7 @@ import pytest
 import engine
 from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.errors import InputError
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from kernels.dynamic import dynamic_cell_sums
 from tests import reference_dynamic
 from tests.conftest import node_seed, write_scenario

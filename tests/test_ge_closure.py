@@ -12,7 +12,7 @@ from engine.closures.assemble import simulate_scenario
 from engine.errors import ConvergenceError
 from engine.firms.static import policy_shift
 from engine.scenario.policy import policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import draw_policy
 from engine.closures.ge import (
     cell_aggregates,
@@ -85,10 +85,11 @@ def test_marginal_aggregates_match_the_population_rule(default_draw):
 
 
 def test_chain_rule_jacobian_matches_finite_differences(default_calibration):
-    """The solver's Jacobian (``_Period.jacobian``) against one-sided finite differences of the
+    """The solver's Jacobian (``Period.jacobian``) against one-sided finite differences of the
     residuals, at a random point of the deal path in September (commitment in force, sunk costs)."""
-    from engine.firms.static import to_cells
-    from engine.closures.ge import _jacobian, _Period
+    from engine.cells import to_cells
+    from engine.closures.ge import Period
+    from engine.closures.newton import jacobian
 
     population, baseline, params = draw_population(default_calibration, 20_000, seed=5)
     params = replace(params, sunk_cost_ratio=0.6)
@@ -100,13 +101,13 @@ def test_chain_rule_jacobian_matches_finite_differences(default_calibration):
     commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
     t = 12
     assert commitments[0][2][t] > 0
-    period = _Period(population, tail, acc, params, ldc[t], static[t], tariff[t], baseline.threshold, commitments,
+    period = Period(population, tail, acc, params, ldc[t], static[t], tariff[t], baseline.threshold, commitments,
                      [c[2][t] for c in commitments], 0)
     z = np.random.default_rng(0).normal(scale=0.02, size=period.size())
     f, state = period.state(z)
     analytic = period.jacobian(state)
     period.fd_step = 1e-6
-    numeric = _jacobian(period, z, f)
+    numeric = jacobian(period, z, f)
     # kinks of the marginal-firm ramp make single entries differ (one-sided vs centred slopes)
     assert np.linalg.norm(analytic - numeric) < 5e-3 * np.linalg.norm(numeric)
     assert np.abs(analytic - numeric).max() < 0.05

@@ -13,7 +13,7 @@ from conftest import make_calibration, write_scenario
 
 import engine
 from engine import config
-from engine.closures import ge as wage_equilibrium
+from engine.closures import newton
 from engine.cli.main import main
 
 N_REGIONS, N_SECTORS = 4, 2
@@ -72,7 +72,7 @@ def test_a_failure_names_the_scenario_the_draw_the_market_and_the_residual(tmp_p
     calibration, flows, rate, fraction = random_case(tmp_path, 0)
     scenario = write_scenario(tmp_path, scenario_text("static", rate, float(flows[2, 1, 0] * fraction)), "p")
     monkeypatch.setattr(config, "GE_MAX_ITERATIONS", 2)
-    monkeypatch.setattr(wage_equilibrium, "FALLBACK_BUDGET", 1)  # the retry gets no more evaluations
+    monkeypatch.setattr(newton, "FALLBACK_BUDGET", 1)  # the retry gets no more evaluations
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["simulate", str(scenario), "-c", str(calibration), "--closure", "ge",
                                        "--draws", "2", "--firms", "500", "--out", str(out)])
@@ -93,7 +93,7 @@ def flaky(monkeypatch, fail_fallback):
     draws run in order in this process, one call per draw and attempt. Returns the calls' fallback flags."""
     from engine.runs import plan
     from engine.errors import ConvergenceError
-    from engine.closures.ge import fallback_active
+    from engine.closures.newton import fallback_active
 
     original, calls = plan.CLOSURES["ge"], []
 

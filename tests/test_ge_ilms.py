@@ -11,7 +11,7 @@ import pytest
 from engine.calibration.data import load_calibration
 from engine.closures.assemble import simulate_scenario
 from engine.scenario.policy import policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from tests.conftest import draw_population
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "data"))
@@ -58,7 +58,7 @@ def test_liberation_day_in_ge_helps_the_us_and_hurts_japan(ilms):
 def test_the_readme_recipe_converges_on_every_draw(tmp_path_factory):
     """The README's ILMS recipe at 1,000 firms, seed 7, 12 draws: draw 5 once crawled to residual
     3e-7 after 400 evaluations (centred slopes across a firm's switch point) and the run was lost;
-    the solver now narrows its slope step when Newton stalls (engine.closures.ge._newton)."""
+    the solver now narrows its slope step when Newton stalls (engine.closures.newton.newton)."""
     from click.testing import CliRunner
 
     from engine.cli.main import main

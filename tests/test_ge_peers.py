@@ -29,7 +29,7 @@ pd = pytest.importorskip("pandas")
 from engine.calibration.data import load_calibration  # noqa: E402
 from engine.closures.assemble import simulate_scenario  # noqa: E402
 from engine.scenario.policy import policy_path  # noqa: E402
-from engine.scenario.schema import load_scenario  # noqa: E402
+from engine.scenario.read import load_scenario  # noqa: E402
 from tests.conftest import draw_population, make_calibration, write_scenario  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "gegravity_sample" / "sample_data_set.dlm"

@@ -1,12 +1,12 @@
-"""Identification of the dynamic model from annual moments (engine.firms.identification)."""
+"""Identification of the dynamic model from annual moments (engine.firms.identification, engine.firms.panel)."""
 
 import numpy as np
 import pytest
 
-from engine.firms.identification import (TARGETS, annual_moments, default_cell_population, draw_panel,
-                                   engine_panel_moments, model_moments)
+from engine.firms.identification import TARGETS
+from engine.firms.panel import annual_moments, default_cell_population, draw_panel, engine_panel_moments, model_moments
 from engine.firms.parameters import (ANNUAL_PERSISTENCE, DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS, IDENTIFIED_MOMENTS,
-                               IDENTIFIED_MOMENTS_SD, PRODUCTIVITY_SD)
+                                     IDENTIFIED_MOMENTS_SD, PRODUCTIVITY_SD)
 
 
 def _hand_panel():

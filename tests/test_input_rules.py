@@ -12,7 +12,7 @@ from engine.calibration.data import load_calibration
 from engine.cli.main import EXIT_NO_SOLUTION, main
 from engine.errors import InputError
 from engine.scenario.policy import ScenarioModel
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from tests.conftest import make_calibration, write_scenario
 
 HEAD = 'name = "t"\nstart = "2025-01"\nperiods = 4\n'

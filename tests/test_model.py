@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from engine.closures.assemble import simulate_scenario
-from engine.firms.static import from_cells, sunk_cost_thresholds, target_active, to_cells
+from engine.cells import from_cells, to_cells
+from engine.firms.static import sunk_cost_thresholds, target_active
 from engine.scenario.policy import policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, write_scenario
 
 DEAL = (("july_decision", "deal"),)  # the path that happened

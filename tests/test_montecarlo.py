@@ -9,7 +9,7 @@ import pytest
 import engine
 from engine.errors import InputError
 from engine.scenario.policy import ScenarioModel
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import draw_policy, generator, sample_parameters
 from tests.conftest import make_calibration, write_scenario
 

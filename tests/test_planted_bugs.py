@@ -33,7 +33,7 @@ BUGS = {
         "engine/firms/static.py", r"kappa\s*\*\s*(log_t\b)", r"\1",
         "the demand term moves with log(1+t), not kappa * log(1+t)"),
     "margin_ignores_the_tariff": (
-        "engine/firms/static.py", r"\(1\.0 \+ tariff\) \*\* \(1\.0 - pass_through\) \*", "1.0 *",
+        "engine/cells.py", r"\(1\.0 \+ tariff\) \*\* \(1\.0 - pass_through\) \*", "1.0 *",
         "the margin is 1 - 1/mu whatever the tariff and pass-through"),
     "commitment_loop_keeps_the_baseline_state": (
         "engine/closures/fixed_wage.py", r"\n(\s*)previous = threshold\n", r"\n\1pass\n",

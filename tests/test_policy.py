@@ -18,7 +18,7 @@ from engine.closures.assemble import simulate_scenario
 from engine.errors import InputError
 from engine.firms.static import sunk_cost_thresholds
 from engine.scenario.policy import ScenarioModel, policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
 
 DEAL = (("july_decision", "deal"),)

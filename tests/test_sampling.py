@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from engine.scenario.policy import ScenarioModel
-from engine.scenario.schema import ParameterSpec, load_scenario
+from engine.scenario.read import load_scenario
+from engine.scenario.schema import ParameterSpec
 from engine.scenario.uncertainty import draw_policy, sample, sample_fx, sample_parameters
 from tests.conftest import node_seed, write_scenario
 

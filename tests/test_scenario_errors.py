@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import InputError
 from engine.scenario.policy import ScenarioModel
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from tests.conftest import write_scenario
 
 HEAD = 'name = "e"\nstart = "2025-01"\nperiods = 6\n'

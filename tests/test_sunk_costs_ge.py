@@ -23,9 +23,10 @@ from engine import config
 from engine.calibration.data import load_calibration
 from engine.closures.assemble import simulate_scenario
 from engine.closures.fixed_wage import baseline_accounts, solve_markets
-from engine.firms.static import policy_shift, to_cells
+from engine.cells import to_cells
+from engine.firms.static import policy_shift
 from engine.scenario.policy import policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread")

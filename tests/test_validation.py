@@ -15,7 +15,7 @@ from conftest import write_scenario
 from engine.calibration.data import load_calibration
 from engine.errors import InputError
 from engine.scenario.policy import policy_path
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 
 REGIONS = ("USA", "JPN", "CHN", "EU", "CAN", "MEX", "KOR", "GBR", "IND", "ROW")
 SECTORS = ("agri_food", "energy", "chem_pharma_plastics", "metals", "machinery",

@@ -21,7 +21,7 @@ def scenarios_group():
 @scenarios_group.command("list")
 def scenarios_list():
     """The shipped scenarios with their titles."""
-    from engine.scenario.schema import load_scenario, shipped_scenarios
+    from engine.scenario.read import load_scenario, shipped_scenarios
 
     for name in shipped_scenarios():
         click.echo(f"{name:<24}{load_scenario(name).title}")
@@ -31,7 +31,7 @@ def _compiled(scenario, calibration):
     from engine.calibration.data import load_calibration
     from engine.paths import default_calibration_dir
     from engine.scenario.policy import ScenarioModel
-    from engine.scenario.schema import load_scenario
+    from engine.scenario.read import load_scenario
     from engine.scenario.uncertainty import check_parameters, sample_parameters
 
     calib = load_calibration(calibration or default_calibration_dir())
@@ -99,7 +99,7 @@ def scenarios_validate(file, calibration, draws, seed):
       engine scenarios validate my_scenario.toml --draws 1000 --seed 7
     """
     from engine.runs.plan import build_plan
-    from engine.scenario.schema import check_codes_available
+    from engine.scenario.read import check_codes_available
     from engine.scenario.uncertainty import draw_policy, sample_parameters
 
     check_codes_available(file, calibration)  # every region/sector code the calibration lacks, at once

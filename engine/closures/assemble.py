@@ -10,29 +10,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from engine.cells import by_origin_region, cell_results, to_cells, trade_cells
 from engine.closures.dynamic_ge import simulate_dynamic_ge
-from engine.firms.dynamic import simulate_dynamic
-from engine.closures.fixed_wage import (
-    Markets,
-    _expenditure,
-    _price_sum,
-    _tariff_revenue_by_destination,
-    baseline_accounts,
-    region_results,
-    solve_markets,
-)
-from engine.errors import InputError
-from engine.firms.static import (
-    Baseline,
-    CellResults,
-    CellState,
-    flexible_prices,
-    from_cells,
-    policy_shift,
-    price_volume,
-    to_cells,
-)
+from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
 from engine.closures.ge import solve_wage_equilibrium, wage_region_results
+from engine.errors import InputError
+from engine.firms.dynamic import simulate_dynamic
+from engine.firms.static import CellState, flexible_prices, policy_shift
 
 
 def simulate_scenario(population, baseline, path, params, closure="pe"):
@@ -68,36 +52,24 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
         solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
                                closure == "ge_fixed_wage", commitments)
     active, sales_index, threshold = solved.active, solved.sales_index, solved.threshold
-    weight = baseline.weight[:, None]
     unit_scale = baseline.scale * np.exp(log_demand_change + solved.market_cells) / (1.0 + tariff)
     exports = unit_scale * sales_index
-    # margins (MODEL.md section 5): sellers are always the top of the ranking, so the firms selling
+    # margins (docs/model.md section 5): sellers are always the top of the ranking, so the firms selling
     # both now and at the baseline are those above the higher of the two thresholds
     both = population.evaluate(np.maximum(threshold, threshold[:1]))[1]
     intensive = (unit_scale - unit_scale[:1]) * both
     previous = np.concatenate([active[:1], active[:-1]])
-    log_price, margin, log_exchange = flexible_prices(baseline, path, params, n_sectors)
+    log_price, margin, log_fx_cell = flexible_prices(baseline, path, params, n_sectors)
     if closure == "ge":  # unit costs, and with them prices, move with the origin's wage
         log_wage = np.log(solved.wage / solved.wage[:1])  # (T, R)
-        log_price = log_price + np.repeat(log_wage, n_sectors, axis=1)[:, :, None]
-    cells = dict(
-        tariff=tariff,
-        exports=exports,
-        sales=exports * (1.0 + tariff),
-        tariff_revenue=exports * tariff,
-        exporters=weight * active,
-        entries=weight * np.maximum(active - previous, 0),
-        exits=weight * np.maximum(previous - active, 0),
-        exports_intensive=intensive,
-        exports_extensive=exports - exports[:1] - intensive,
-        **price_volume(exports, log_price, margin, log_exchange),
-    )
+        log_price = log_price + by_origin_region(log_wage, n_sectors)
+    cells = trade_cells(tariff, exports, baseline.weight, active, np.maximum(active - previous, 0),
+                        np.maximum(previous - active, 0), intensive, log_price, margin, log_fx_cell)
     with np.errstate(divide="ignore", invalid="ignore"):
-        unit_exports = unit_scale / weight
+        unit_exports = unit_scale / baseline.weight[:, None]
     regions = (wage_region_results(accounts, solved, cells, params) if closure == "ge"
                else region_results(accounts, solved, cells, params, n_sectors))
-    return (CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}),
-            CellState(threshold=threshold, unit_exports=unit_exports), regions)
+    return cell_results(cells, n_sectors), CellState(threshold=threshold, unit_exports=unit_exports), regions
 
 
 def simulate_dynamic_scenario(population, path, params, closure="pe"):
@@ -112,25 +84,10 @@ def simulate_dynamic_scenario(population, path, params, closure="pe"):
     n_sectors = params.sigma.size
     if closure == "ge":
         cells, regions, _solved = simulate_dynamic_ge(population, path, params)
-        return CellResults(**{k: from_cells(v, n_sectors) for k, v in cells.items()}), None, regions
+        return cell_results(cells, n_sectors), None, regions
     if closure != "pe":
         raise InputError("--closure", f"closure {closure!r} is not available with the dynamic model (dynamics.mode = "
                                       f"{params.dynamics.mode!r}) in this version; use --closure ge or pe, or "
                                       "dynamics.mode = 'static'")
     cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
-    sales_index0 = cells["sales_index"][0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(sales_index0 > 0, population.flows * (1.0 + population.tariff) / sales_index0, 0.0)
-    baseline = Baseline(threshold=population.offset, active=cells["active"][0], sales_index=sales_index0,
-                        weight=population.weight, scale=scale, tariff=population.tariff)
-    accounts = baseline_accounts(baseline, n_sectors)
-    n_periods = path.fx.shape[0]
-    revenue = _tariff_revenue_by_destination(cells["tariff"], cells["exports"], n_sectors)
-    markets = Markets(threshold=None, active=cells["active"], sales_index=cells["sales_index"],
-                      market=np.zeros((n_periods, *accounts.beta.shape)), market_cells=None,
-                      price_sum=_price_sum(accounts, cells["log_price_term"], cells["sales_index"], n_sectors),
-                      expenditure=_expenditure(accounts, revenue), tariff_revenue=revenue,
-                      iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
-    fields = {name: from_cells(cells[name], n_sectors) for name in CellResults.__dataclass_fields__}
-    regions = region_results(accounts, markets, cells, params, n_sectors)
-    return CellResults(**fields), cells["state"], regions
+    return cell_results(cells, n_sectors), cells["state"], dynamic_pe_regions(population, cells, params)

@@ -31,16 +31,15 @@ closure in this version.
 """
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 
-from engine import config
-from engine.runs import devices
-from engine.firms.dynamic import cell_factors, entry_thresholds
-from engine.errors import ConvergenceError
-from engine.firms.static import to_cells
-from engine.closures.ge import _newton, _Period, accounts_from_cells
+from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.closures.ge import RECORDED, Period, accounts_from_cells, record_period, solve_period, wage_region_results
 from engine.closures.welfare import region_accounts
+from engine.firms.dynamic import cell_factors, entry_thresholds
+from engine import devices
 
 
 class DynamicFirms:
@@ -51,7 +50,7 @@ class DynamicFirms:
     80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
     paths: the scenario's and the no-policy path's (``reference``).
 
-    The kernels are those of ``population.device`` (``engine.runs.devices``: ``kernels.dynamic`` or
+    The kernels are those of ``population.device`` (``engine.devices``: ``kernels.dynamic`` or
     their CUDA twins); the per-pair and per-firm arrays live where they run (``state_arrays``: on
     the GPU they stay in device memory for the whole draw, and each call moves only per-cell arrays).
     """
@@ -146,7 +145,7 @@ def period_accounts(aggregates, scale, tariff0, margin0, fixed_cost_unit, sunk_c
     return accounts_from_cells(scale, tariff0, sales0, margin0, fixed0, fixed_cost_unit, n_sectors)
 
 
-class _DynamicPeriod(_Period):
+class _DynamicPeriod(Period):
     """One period of the ``ge`` closure with the dynamic firms: ``firm_side`` asks the firm loop."""
 
     def __init__(self, firms, thresholds, first, acc, params, log_demand_change, tariff, margin, commitments,
@@ -171,7 +170,7 @@ class _DynamicPeriod(_Period):
                         slope_sales=zero, moves=ones, slope_fixed=zero)
         g = -entrant
         if self.fd_step > self.exact_step:
-            # after a failed line search (engine.closures.ge._newton widens fd_step): slopes as
+            # after a failed line search (engine.closures.newton.newton widens fd_step): slopes as
             # centred differences over +-d, d at least fd_step and twice the marginal segment, which
             # smooths across the kinks of sparse cells (as the static model's solver does)
             agg, local = self.firms.aggregates(self.thresholds, g)
@@ -214,10 +213,9 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     population = firms.population
     n_sectors = params.sigma.size
     n_regions = population.offset.shape[1]
-    sigma = np.tile(params.sigma, n_regions)[:, None]
-    kappa = params.pass_through.reshape(-1)[:, None]
+    sigma, kappa = sigma_kappa(params, n_regions)
     tariff0 = population.tariff
-    margin0 = 1.0 - (1.0 + tariff0) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    margin0 = operating_margin(tariff0, kappa, sigma)
     initial = firms.initial
     open_cell = population.offset > -np.inf
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -227,9 +225,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     lam = params.sunk_cost_ratio
     n_periods = tariff.shape[0]
     zero = np.zeros(population.offset.shape)
-    out = {k: [] for k in ("threshold", "active", "sales_index", "market_cells", "wage", "profits", "tariff_revenue",
-                           "deficit", "purchases", "price_sum", "expenditure", "labour", "entries", "exits", "both",
-                           "both_base")}
+    out = {k: [] for k in (*RECORDED, "labour", "entries", "exits", "both", "both_base")}
     accounts = []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
@@ -249,24 +245,11 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
         period_thresholds = np.ascontiguousarray(thresholds[t])
         period = _DynamicPeriod(firms, period_thresholds, t == 0, acc, params, log_demand_change[t], tariff[t],
                                 margin[t], commitments, amounts, reference)
-        z = np.zeros(period.size()) if z is None else z
-        try:
-            z, state, iterations[t], residuals[t] = _newton(period, z, config.GE_MAX_ITERATIONS)
-        except ConvergenceError as error:
-            raise ConvergenceError(f"period {t}: {error}", error.worst) from None
+        z, state, iterations[t], residuals[t] = solve_period(period, z, t)
         if t > 0:
             committed = firms.commit(period_thresholds, -state["threshold"])
-        rescale = acc.world_gdp0 / state["world_gdp"]
-        out["threshold"].append(state["threshold"])
-        out["active"].append(state["active"])
-        out["sales_index"].append(state["sales_index"])
-        out["market_cells"].append(state["shift"] + np.log(rescale))
-        out["wage"].append(np.exp(state["lw"]) * rescale)
+        record_period(out, state, acc, params.sigma)
         out["labour"].append(acc.labour)
-        for name in ("profits", "deficit", "purchases", "expenditure"):
-            out[name].append(state[name] * rescale)
-        out["tariff_revenue"].append(state["revenue"] * rescale)
-        out["price_sum"].append(state["price_sum"] * rescale ** (1.0 - params.sigma)[None, :])
         for name in ("entries", "exits", "both", "both_base"):
             out[name].append(committed[name])
         accounts.append(acc)
@@ -323,28 +306,12 @@ def simulate_dynamic_ge(population, path, params):
     exports = unit_sales * solved["sales_index"] / (1.0 + tariff)
     unit_exports = unit_sales / (1.0 + tariff)
     intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
-    weight = population.weight[:, None]
     log_wage = np.log(solved["wage"] / solved["wage"][:1])
-    log_price = factors["log_price"] + np.repeat(log_wage, n_sectors, axis=1)[:, :, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quantity_index = np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), np.nan)
-    cells = {
-        "tariff": tariff, "exports": exports, "sales": exports * (1.0 + tariff), "tariff_revenue": exports * tariff,
-        "exporters": weight * solved["active"], "entries": weight * solved["entries"],
-        "exits": weight * solved["exits"], "exports_intensive": intensive,
-        "exports_extensive": exports - exports[:1] - intensive, "export_price_index": np.exp(log_price),
-        "export_quantity_index": quantity_index, "operating_profit": exports * factors["margin"],
-    }
-    acc0 = solved["accounts"][0]
-    regions = region_accounts(
-        sales=cells["sales"], n_sectors=n_sectors, sigma=params.sigma, expenditure0=acc0.expenditure0,
-        price_sum=solved["price_sum"], sector_expenditure=solved["expenditure"],
-        income_parts={"labour": solved["wage"] * solved["labour"], "profits": solved["profits"],
-                      "tariff_revenue": solved["tariff_revenue"], "deficit": solved["deficit"]},
-        baseline_parts={"labour": acc0.labour, "profits": acc0.profits0, "tariff_revenue": acc0.tariff_revenue0,
-                        "deficit": acc0.deficit_share * acc0.world_gdp0},
-        purchases=solved["purchases"], wage=solved["wage"], iterations=solved["iterations"],
-        residual=solved["residual"])
+    log_price = factors["log_price"] + by_origin_region(log_wage, n_sectors)
+    cells = trade_cells(tariff, exports, population.weight, solved["active"], solved["entries"], solved["exits"],
+                        intensive, log_price, factors["margin"], factors["log_exchange"])
+    regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
+                                  labour=solved["labour"])
     return cells, _against_no_policy_path(regions, cells, solved, params), solved
 
 

@@ -39,23 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import config
+from engine.cells import by_market, to_market_cells
 from engine.errors import ConvergenceError, InputError
-from engine.firms.static import continuation_threshold, sunk_cost_thresholds
+from engine.firms.static import Baseline, continuation_threshold, sunk_cost_thresholds
 from engine.closures.welfare import RegionResults, region_accounts  # noqa: F401 (RegionResults re-exported)
-
-
-def by_market(x, n_sectors):
-    """Sum cell values ``(..., B, R)`` over origins -> ``(..., R_dest, K)``."""
-    *lead, n_blocks, n_regions = x.shape
-    summed = x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions).sum(axis=-3)  # (..., K, R)
-    return np.swapaxes(summed, -1, -2)
-
-
-def to_market_cells(a, n_regions):
-    """Market values ``(..., R_dest, K)`` -> every cell selling in that market ``(..., B, R)``."""
-    n_sectors = a.shape[-1]
-    swapped = np.swapaxes(a, -1, -2)  # (..., K, R_dest)
-    return swapped[..., np.tile(np.arange(n_sectors), n_regions), :]
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,7 +59,7 @@ class Accounts:
     beta: np.ndarray
 
 
-def _tariff_revenue_by_destination(tariff, exports, n_sectors):
+def tariff_revenue_by_destination(tariff, exports, n_sectors):
     return by_market(tariff * exports, n_sectors).sum(axis=-1)
 
 
@@ -83,7 +70,7 @@ def baseline_accounts(baseline, n_sectors):
     n_regions = sales0.shape[1]
     expenditure0 = by_market(sales0, n_sectors)
     total0 = expenditure0.sum(axis=-1)
-    tariff_revenue0 = _tariff_revenue_by_destination(baseline.tariff, exports0, n_sectors)
+    tariff_revenue0 = tariff_revenue_by_destination(baseline.tariff, exports0, n_sectors)
     by_origin = exports0.reshape(n_regions, n_sectors, n_regions).sum(axis=1)  # (R_orig, R_dest)
     foreign = ~np.eye(n_regions, dtype=bool)
     deficit = np.where(foreign, by_origin, 0.0).sum(axis=0) - np.where(foreign, by_origin, 0.0).sum(axis=1)
@@ -129,13 +116,13 @@ class Markets:
     residual: np.ndarray
 
 
-def _price_sum(accounts, log_demand_change, sales_index, n_sectors):
+def market_price_sum(accounts, log_demand_change, sales_index, n_sectors):
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(accounts.sales_index0 > 0, sales_index / accounts.sales_index0, 0.0)
     return by_market(accounts.sales0 * np.exp(log_demand_change) * ratio, n_sectors)
 
 
-def _expenditure(accounts, tariff_revenue):
+def market_expenditure(accounts, tariff_revenue):
     scale = 1.0 + (tariff_revenue - accounts.tariff_revenue0) / accounts.total_expenditure0
     return accounts.expenditure0 * scale[..., None]
 
@@ -177,12 +164,12 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
         threshold = sunk_cost_thresholds(static, baseline.threshold, params.sunk_cost_ratio, n_periods)
         active, sales_index = population.evaluate(threshold)
         exports = unit_scale * sales_index
-        revenue = _tariff_revenue_by_destination(tariff, exports, n_sectors)
+        revenue = tariff_revenue_by_destination(tariff, exports, n_sectors)
         zeros = np.zeros((n_periods, n_regions, n_sectors))
         return Markets(threshold=threshold, active=active, sales_index=sales_index, market=zeros,
                        market_cells=np.zeros_like(static),
-                       price_sum=_price_sum(accounts, log_demand_change, sales_index, n_sectors),
-                       expenditure=_expenditure(accounts, revenue), tariff_revenue=revenue,
+                       price_sum=market_price_sum(accounts, log_demand_change, sales_index, n_sectors),
+                       expenditure=market_expenditure(accounts, revenue), tariff_revenue=revenue,
                        iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
 
     out = {name: np.empty_like(static) for name in ("threshold", "sales_index", "market_cells", "active")}
@@ -223,10 +210,10 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             threshold = continuation_threshold(entrant, previous, log_lambda)
             active, sales_index = population.evaluate(threshold[None])
             exports = unit_scale[t] * np.exp(shift) * sales_index[0]
-            tr = _tariff_revenue_by_destination(tariff[t], exports, n_sectors)
-            pi = _price_sum(accounts, log_demand_change[t] + shift - to_market_cells(a, n_regions), sales_index[0],
+            tr = tariff_revenue_by_destination(tariff[t], exports, n_sectors)
+            pi = market_price_sum(accounts, log_demand_change[t] + shift - to_market_cells(a, n_regions), sales_index[0],
                             n_sectors)
-            return shift, threshold, active[0], sales_index[0], tr, _expenditure(accounts, tr), pi
+            return shift, threshold, active[0], sales_index[0], tr, market_expenditure(accounts, tr), pi
 
         def committed_exports(a, x):
             """Exports of each commitment's cells (C,) at shifts ``a`` and ``x``."""
@@ -369,3 +356,23 @@ def region_results(accounts, markets, cells, params, n_sectors):
                         "tariff_revenue": accounts.tariff_revenue0, "deficit": accounts.deficit},
         purchases=np.zeros((n_periods, n_regions)), wage=np.ones((n_periods, n_regions)),
         iterations=markets.iterations, residual=markets.residual)
+
+
+def dynamic_pe_regions(population, cells, params):
+    """``region_results`` of the dynamic model in ``pe``: its cells were simulated with market demand
+    fixed; the baseline is period 0 of those cells (``engine.firms.dynamic.simulate_dynamic``)."""
+    n_sectors = params.sigma.size
+    sales_index0 = cells["sales_index"][0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(sales_index0 > 0, population.flows * (1.0 + population.tariff) / sales_index0, 0.0)
+    baseline = Baseline(threshold=population.offset, active=cells["active"][0], sales_index=sales_index0,
+                        weight=population.weight, scale=scale, tariff=population.tariff)
+    accounts = baseline_accounts(baseline, n_sectors)
+    n_periods = cells["exports"].shape[0]
+    revenue = tariff_revenue_by_destination(cells["tariff"], cells["exports"], n_sectors)
+    markets = Markets(threshold=None, active=cells["active"], sales_index=cells["sales_index"],
+                      market=np.zeros((n_periods, *accounts.beta.shape)), market_cells=None,
+                      price_sum=market_price_sum(accounts, cells["log_price_term"], cells["sales_index"], n_sectors),
+                      expenditure=market_expenditure(accounts, revenue), tariff_revenue=revenue,
+                      iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
+    return region_results(accounts, markets, cells, params, n_sectors)

@@ -37,33 +37,25 @@ nominal values (deficits and commitments scale with ``Y_w``), so the choice chan
 
 Interface with the firm model: only per-cell aggregates at a threshold (``cell_aggregates``: active
 firms, sales index ``sum exp(sales_score)``, cost index ``sum eta``), so a dynamic firm model can
-supply the same aggregates: ``_Period.firm_side`` is the hook, which ``engine.closures.dynamic_ge`` overrides.
+supply the same aggregates: ``Period.firm_side`` is the hook, which ``engine.closures.dynamic_ge`` overrides.
 
 Solver: Newton's method on the stacked residuals with the Jacobian by the chain rule at every step
-(``_Period.jacobian``; the slopes of the cells' aggregates in their thresholds are centred
+(``Period.jacobian``; the slopes of the cells' aggregates in their thresholds are centred
 differences over a step sized to the firm count) and an Armijo backtracking line search on the sum
 of squared residuals; after a failed line search the slope step widens tenfold (to 1e-2 at most).
 """
 
-import contextlib
-import contextvars
 from dataclasses import dataclass
 
 import numpy as np
 
 from engine import config
-from engine.closures.fixed_wage import by_market, to_market_cells
+from engine.cells import by_destination, by_market, by_origin, log_margin, sigma_kappa, to_market_cells
+from engine.closures import newton as solver
+from engine.closures.welfare import region_accounts
 from engine.errors import ConvergenceError
 from engine.firms.static import continuation_threshold
-from engine.closures.welfare import region_accounts
 from kernels.fixed_costs import cost_tails, marginal_aggregates
-
-
-def log_margin(tariff, pass_through, sigma):
-    """``log(1 - (1+t)**(1-kappa) / mu)``; ``-inf`` where the margin is not positive (MODEL.md 3)."""
-    margin = 1.0 - (1.0 + tariff) ** (1.0 - pass_through) * (sigma - 1.0) / sigma
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(margin > 0, np.log(np.maximum(margin, 1e-300)), -np.inf)
 
 
 def cell_aggregates(population, tail_cost, thresholds):
@@ -109,23 +101,10 @@ class LabourAccounts:
     beta: np.ndarray
 
 
-def by_origin(x, n_sectors):
-    """Cell values ``(..., B, R)`` summed per origin region -> ``(..., R)``."""
-    *lead, n_blocks, _ = x.shape
-    return x.reshape(*lead, n_blocks // n_sectors, -1).sum(axis=-1)
-
-
-def by_destination(x):
-    """Cell values ``(..., B, R)`` summed per destination region -> ``(..., R)``."""
-    return x.sum(axis=-2)
-
-
 def labour_accounts(baseline, params, tail_cost, population):
     """Calibrate labour endowments, profits, deficits and fixed costs to the baseline cells."""
     n_sectors = params.sigma.size
-    n_regions = baseline.scale.shape[1]
-    sigma = np.tile(params.sigma, n_regions)[:, None]
-    kappa = params.pass_through.reshape(-1)[:, None]
+    sigma, kappa = sigma_kappa(params, baseline.scale.shape[1])
     _, sales_index, cost_index = cell_aggregates(population, tail_cost, baseline.threshold[None])
     sales0 = baseline.scale * sales_index[0]
     margin0 = np.exp(log_margin(baseline.tariff, kappa, sigma))
@@ -184,7 +163,7 @@ class WageMarkets:
     residual: np.ndarray
 
 
-class _Period:
+class Period:
     """Residuals of one period's equilibrium as a function of the stacked unknowns."""
 
     def __init__(self, population, tail_cost, acc, params, log_demand_change, static, tariff, previous,
@@ -194,8 +173,8 @@ class _Period:
         self.commitments, self.amounts = commitments, amounts
         n_regions = acc.labour.size
         self.n_regions, self.n_sectors = n_regions, params.sigma.size
-        self.one_minus_sigma = 1.0 - np.tile(params.sigma, n_regions)[:, None]
-        kappa = params.pass_through.reshape(-1)[:, None]
+        sigma, kappa = sigma_kappa(params, n_regions)
+        self.one_minus_sigma = 1.0 - sigma
         self.margin = np.exp(log_margin(tariff, kappa, 1.0 - self.one_minus_sigma))
         self.open_market = acc.expenditure0 > 0
         self.free_wage = np.ones(n_regions, dtype=bool)
@@ -409,108 +388,35 @@ class _Period:
         return np.concatenate(rows)
 
 
-def _jacobian(period, z, f):
-    """Finite-difference Jacobian (one-sided, step ``period.fd_step``): the check of
-    ``_Period.jacobian`` in the tests; the solver uses the chain rule."""
-    step = period.fd_step
-    jac = np.empty((f.size, z.size))
-    for j in range(z.size):
-        moved = z.copy()
-        moved[j] += step
-        jac[:, j] = (period.state(moved)[0] - f) / step
-    return jac
+#: What ``record_period`` keeps of each solved period.
+RECORDED = ("threshold", "active", "sales_index", "market_cells", "wage", "profits", "tariff_revenue", "deficit",
+            "purchases", "price_sum", "expenditure")
 
 
-#: Accepted Newton steps in a row that each fail to halve the residual before the slope step narrows.
-STALL_STEPS = 3
-#: The narrowest slope step (log points of the threshold): centred differences of sums of order one
-#: keep about six digits here.
-NARROWEST_STEP = 1e-10
-#: The fallback for a draw that failed (``fallback_solver``): slopes smoothed over a step this many
-#: times wider to start with (the stall rule narrows it again near the solution), and this many times
-#: the evaluations per period.
-FALLBACK_WIDER, FALLBACK_BUDGET = 100.0, 5
-_FALLBACK = contextvars.ContextVar("ge_fallback_solver", default=False)
+def solve_period(period, z, t):
+    """Newton (``engine.closures.newton``) on period ``t`` from ``z`` (None: zeros); a failure names the period.
 
-
-@contextlib.contextmanager
-def fallback_solver():
-    """Within the block, ``_newton`` starts from smoothed slopes with a larger budget (a draw's retry in
-    ``engine.runs.plan.simulate_draw``; a context variable, so other threads keep the default)."""
-    token = _FALLBACK.set(True)
+    Returns (z, state, evaluations, residual)."""
+    z = np.zeros(period.size()) if z is None else z
     try:
-        yield
-    finally:
-        _FALLBACK.reset(token)
+        return solver.newton(period, z, config.GE_MAX_ITERATIONS)
+    except ConvergenceError as error:
+        raise ConvergenceError(f"period {t}: {error}", error.worst) from None
 
 
-def fallback_active():
-    """Whether the caller runs inside ``fallback_solver``."""
-    return _FALLBACK.get()
-
-
-def _newton(period, z, max_evaluations):
-    """Newton's method with the chain-rule Jacobian and Armijo backtracking on the sum of squares
-    (the Newton direction descends it; the max norm need not fall). After a failed line search the
-    slope step widens tenfold (smoother slopes across the marginal-firm kinks), up to 1e-2.
-
-    The aggregates are piecewise linear in the thresholds (marginal-firm rule), so Newton with the
-    local slopes ends in one step once the marginal firms stop changing. Centred slopes over
-    ``+-fd_step`` average two segments where a firm's switch point lies within the step, and
-    then full Newton steps shorter than the step cut the residual by a fixed small fraction each
-    (seen: 1 % a step on the ILMS data at 1,000 firms). So when ``STALL_STEPS`` accepted steps in a
-    row each fail to halve the residual, the slope step narrows a hundredfold, down to
-    ``NARROWEST_STEP``: slopes of the segment the solution lies on.
-
-    Inside ``fallback_solver`` it starts from slopes over a wider step, with a larger budget.
-
-    Returns (z, state, evaluations, residual); raises ConvergenceError after ``max_evaluations``.
-    """
-    if _FALLBACK.get():
-        period.fd_step = min(period.fd_step * FALLBACK_WIDER, 1e-3)  # below the widening's cap of 1e-2
-        max_evaluations *= FALLBACK_BUDGET
-    # no narrower than the exact slopes' step of the dynamic model (narrowing there changes nothing)
-    narrowest = max(NARROWEST_STEP, getattr(period, "exact_step", NARROWEST_STEP))
-    f, state = period.state(z)
-    evaluations = 1
-    slow = 0
-    while True:
-        norm = float(np.max(np.abs(f))) if f.size else 0.0
-        if not np.isfinite(norm):
-            raise ConvergenceError("general equilibrium: the residuals are not finite")
-        if norm <= config.GE_TOLERANCE:
-            return z, state, evaluations, norm
-        if evaluations >= max_evaluations:
-            raise ConvergenceError(f"general equilibrium did not converge: residual {norm:.3g} after "
-                                   f"{evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})",
-                                   period.unknown(int(np.argmax(np.abs(f)))))
-        jac = period.jacobian(state)
-        try:
-            dz = -np.linalg.solve(jac, f)
-        except np.linalg.LinAlgError:
-            dz = -np.linalg.lstsq(jac, f, rcond=None)[0]
-        scale = 1.0
-        for _ in range(20):
-            z_new = z + scale * dz
-            f_new, state_new = period.state(z_new)
-            evaluations += 1
-            if np.all(np.isfinite(f_new)) and f_new @ f_new <= (1.0 - 1e-4 * scale) * (f @ f):
-                slow = slow + 1 if np.max(np.abs(f_new)) > 0.5 * norm else 0
-                z, f, state = z_new, f_new, state_new
-                if slow >= STALL_STEPS and period.fd_step > narrowest:
-                    period.fd_step = max(period.fd_step / 100.0, narrowest)
-                    f, state = period.state(z)  # slopes over the narrower step
-                    evaluations += 1
-                    slow = 0
-                break
-            scale *= 0.5
-        else:
-            period.fd_step *= 10.0
-            if period.fd_step > 1e-2:
-                raise ConvergenceError(f"general equilibrium: no Newton step reduces the residual {norm:.3g}",
-                                       period.unknown(int(np.argmax(np.abs(f)))))
-            f, state = period.state(z)  # slopes over the wider step
-            evaluations += 1
+def record_period(out, state, acc, sigma):
+    """Append a solved period's ``RECORDED`` values to the lists of ``out``, in the world-GDP numeraire
+    (every nominal value times ``Y_w(0) / Y_w``; ``Pi_nk`` times its power ``1 - sigma_k``)."""
+    rescale = acc.world_gdp0 / state["world_gdp"]
+    out["threshold"].append(state["threshold"])
+    out["active"].append(state["active"])
+    out["sales_index"].append(state["sales_index"])
+    out["market_cells"].append(state["shift"] + np.log(rescale))
+    out["wage"].append(np.exp(state["lw"]) * rescale)
+    for name in ("profits", "deficit", "purchases", "expenditure"):
+        out[name].append(state[name] * rescale)
+    out["tariff_revenue"].append(state["revenue"] * rescale)
+    out["price_sum"].append(state["price_sum"] * rescale ** (1.0 - sigma)[None, :])
 
 
 def solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params, commitments=(),
@@ -545,42 +451,29 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
     reference = int(np.argmax(acc.labour)) if reference is None else reference
     previous = baseline.threshold
     z = None
-    out = {k: [] for k in ("threshold", "active", "sales_index", "market_cells", "wage", "profits",
-                           "tariff_revenue", "deficit", "purchases", "price_sum", "expenditure")}
+    out = {k: [] for k in RECORDED}
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
     for t in range(n_periods):
         amounts = [c[2][t] for c in commitments]
-        period = _Period(population, tail_cost, acc, params, log_demand_change[t], static[t], tariff[t],
+        period = Period(population, tail_cost, acc, params, log_demand_change[t], static[t], tariff[t],
                          previous, commitments, amounts, reference)
-        z = np.zeros(period.size()) if z is None else z
-        try:
-            z, state, iterations[t], residuals[t] = _newton(period, z, config.GE_MAX_ITERATIONS)
-        except ConvergenceError as error:
-            raise ConvergenceError(f"period {t}: {error}", error.worst) from None
+        z, state, iterations[t], residuals[t] = solve_period(period, z, t)
         previous = state["threshold"]
-        rescale = acc.world_gdp0 / state["world_gdp"]  # numeraire: world GDP at its baseline value
-        log_rescale = np.log(rescale)
-        sigma = params.sigma
-        out["threshold"].append(state["threshold"])
-        out["active"].append(state["active"])
-        out["sales_index"].append(state["sales_index"])
-        out["market_cells"].append(state["shift"] + log_rescale)
-        out["wage"].append(np.exp(state["lw"]) * rescale)
-        for name in ("profits", "deficit", "purchases", "expenditure"):
-            out[name].append(state[name] * rescale)
-        out["tariff_revenue"].append(state["revenue"] * rescale)
-        out["price_sum"].append(state["price_sum"] * rescale ** (1.0 - sigma)[None, :])
+        record_period(out, state, acc, params.sigma)
     arrays = {k: np.stack(v) for k, v in out.items()}
     return WageMarkets(iterations=iterations, residual=residuals, **arrays), acc
 
 
-def wage_region_results(acc, solved, cells, params):
-    """``engine.closures.welfare.RegionResults`` of the ``ge`` closure."""
+def wage_region_results(acc, solved, cells, params, labour=None):
+    """``engine.closures.welfare.RegionResults`` of the ``ge`` closure from the baseline accounts ``acc``
+    and a solved path (``WageMarkets`` or an object with its fields); ``labour``, (R,) or (T, R):
+    endowments (default the baseline's)."""
+    labour = acc.labour if labour is None else labour
     return region_accounts(
         sales=cells["sales"], n_sectors=params.sigma.size, sigma=params.sigma, expenditure0=acc.expenditure0,
         price_sum=solved.price_sum, sector_expenditure=solved.expenditure,
-        income_parts={"labour": solved.wage * acc.labour, "profits": solved.profits,
+        income_parts={"labour": solved.wage * labour, "profits": solved.profits,
                       "tariff_revenue": solved.tariff_revenue, "deficit": solved.deficit},
         baseline_parts={"labour": acc.labour, "profits": acc.profits0, "tariff_revenue": acc.tariff_revenue0,
                         "deficit": acc.deficit_share * acc.world_gdp0},

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.cells import by_market
+
 #: Discount rate for present values over a path (a year), as in Alessandria, Choi & Ruhl (2021) style
 #: transition welfare: 4 % a year (a stated assumption).
 ANNUAL_DISCOUNT_RATE = 0.04
@@ -71,11 +73,6 @@ class RegionResults:
     sector_domestic_share: np.ndarray
     ge_iterations: np.ndarray
     ge_residual: np.ndarray
-
-
-def _by_market(x, n_sectors):
-    *lead, n_blocks, n_regions = x.shape
-    return np.swapaxes(x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions).sum(axis=-3), -1, -2)
 
 
 def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_expenditure, income_parts,
@@ -121,8 +118,8 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
     domestic_cells = np.zeros(sales.shape[1:], dtype=bool)
     for i in range(n_regions):
         domestic_cells[i * n_sectors:(i + 1) * n_sectors, i] = True
-    domestic = _by_market(np.where(domestic_cells, sales, 0.0), n_sectors)
-    market_sales = _by_market(sales, n_sectors)
+    domestic = by_market(np.where(domestic_cells, sales, 0.0), n_sectors)
+    market_sales = by_market(sales, n_sectors)
     with np.errstate(divide="ignore", invalid="ignore"):
         sector_domestic = np.where(market_sales > 0, domestic / market_sales, np.nan)
         overall_domestic = domestic.sum(axis=-1) / market_sales.sum(axis=-1)

@@ -24,10 +24,11 @@ from engine.firms.bellman import (
     solve_stationary,
     y_grid_for,
 )
-from engine.runs import devices
+from engine import devices
 from engine.errors import InputError
 from engine.firms.parameters import DYNAMICS_DEFAULTS
-from engine.firms.static import quantity_index, target_active, to_cells
+from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.firms.static import kernel_parameters, target_active
 from kernels import block_keys, derive_key
 from kernels.dynamic import cell_order_statistics
 
@@ -56,7 +57,7 @@ class DynamicPopulation:
     weight: np.ndarray  # (B,) real firms per simulated firm
     flows: np.ndarray  # (B, R) baseline exports (data)
     tariff: np.ndarray  # (B, R) baseline tariff
-    device: str = "cpu"  # where the firm loops run (engine.runs.devices): "cpu" or "cuda"
+    device: str = "cpu"  # where the firm loops run (engine.devices): "cpu" or "cuda"
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,12 +79,11 @@ def prepare(population, calibration, params, device="cpu"):
     """Solve the stationary problem and calibrate the cell offsets of one draw.
 
     ``population`` is an ``engine.firms.static.Population`` (its per-block keys are reused). ``device``
-    ("cpu" or "cuda", resolved) runs the firm loops (``engine.runs.devices``); the dynamic programme and
+    ("cpu" or "cuda", resolved) runs the firm loops (``engine.devices``); the dynamic programme and
     the order statistics stay on the CPU.
     """
     settings = params.dynamics
     n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
-    per_block = lambda values: np.tile(values, n_regions)  # noqa: E731  (K,) -> (B,)
     lam = params.sunk_cost_ratio
     grid, transition, invariant = rouwenhorst(settings.grid_points, settings.persistence, settings.productivity_sd)
     chain = Chain(grid, transition, invariant)
@@ -112,8 +112,7 @@ def prepare(population, calibration, params, device="cpu"):
     z_keys = np.array([derive_key(k, Z_STREAM) for k in population.productivity_keys], dtype=np.uint64)
     status_keys = np.array([derive_key(k, STATUS_STREAM) for k in population.shock_keys], dtype=np.uint64)
     keys = (population.productivity_keys, population.shock_keys, z_keys, status_keys)
-    kernel_params = (per_block((params.sigma - 1.0) / params.theta), per_block(params.shock_demand_sd),
-                     per_block(params.shock_cost_sd), per_block(params.shock_corr))
+    kernel_params = kernel_parameters(params, n_regions)
     m = population.n_firms
     costs = np.empty((n_regions * n_sectors, n_regions, m))
     initial = np.empty((n_regions * n_sectors, m), dtype=np.int64)
@@ -151,12 +150,11 @@ def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
     """
     settings = params.dynamics
     n_regions = path.fx.shape[1]
-    sigma = np.tile(params.sigma, n_regions)[:, None]
-    kappa = params.pass_through.reshape(-1)[:, None]
+    sigma, kappa = sigma_kappa(params, n_regions)
     tariff = to_cells(path.tariff)
     log_t = np.log1p(tariff) - np.log1p(baseline_tariff)
     log_fx = np.log(path.fx if calendar_fx is None else calendar_fx)  # (T, R)
-    log_fx_origin = np.repeat(log_fx, n_sectors, axis=1)[:, :, None]  # (T, B, 1)
+    log_fx_origin = by_origin_region(log_fx, n_sectors)  # (T, B, 1)
     log_fx_dest = log_fx[:, None, :]
     log_tau = np.log(to_cells(path.iceberg))
     # Calvo-averaged dollar value of the origin's currency in dollar-invoiced prices
@@ -165,12 +163,12 @@ def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
     for t in range(log_fx.shape[0]):
         level = (1.0 - settings.price_reset) * level + settings.price_reset * log_fx[t]
         sticky[t] = level
-    sticky_origin = np.repeat(sticky, n_sectors, axis=1)[:, :, None]
+    sticky_origin = by_origin_region(sticky, n_sectors)
     iota = settings.dollar_invoicing
     log_exchange = log_fx_origin - log_fx_dest
     log_price = log_tau + (kappa - 1.0) * log_t + log_exchange - iota * (log_fx_origin - sticky_origin)
     log_cost = log_tau + log_exchange
-    margin0 = 1.0 - (1.0 + baseline_tariff) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    margin0 = operating_margin(baseline_tariff, kappa, sigma)
     margin = 1.0 - (1.0 - margin0) * np.exp(log_cost - log_price)
     log_consumer_price = log_price + log_t
     desired = np.log(to_cells(path.demand)) - sigma * log_consumer_price
@@ -235,7 +233,7 @@ def simulate_dynamic(population, path, params, model, labels):
 
     Returns
     -------
-    dict of (T, B, R) arrays: the ``engine.firms.static.CellResults`` fields, and ``price_term_log``
+    dict of (T, B, R) arrays: the ``engine.firms.static.CellResults`` fields, and ``log_price_term``
     (the log change of each firm's contribution to the CES price index, for regional accounts);
     and ``state``, the ``DynamicState`` that firm-level rows are built from.
     """
@@ -259,19 +257,12 @@ def simulate_dynamic(population, path, params, model, labels):
     intensive = per_index * (value * both - both_base)
     tariff = factors["tariff"]
     exports = exports + _purchases(path, population.flows)
-    weight = population.weight[:, None]
-    return {
-        "state": DynamicState(thresholds=thresholds, unit_exports=per_index * value),
-        "tariff": tariff, "exports": exports, "sales": exports * (1.0 + tariff),
-        "tariff_revenue": exports * tariff, "exporters": weight * active,
-        "entries": weight * entries, "exits": weight * exits,
-        "exports_intensive": intensive, "exports_extensive": exports - exports[:1] - intensive,
-        "export_price_index": np.exp(factors["log_price"]), "export_quantity_index": quantity_index(exports, factors["log_price"]),
-        "operating_profit": exports * factors["margin"] * np.exp(-factors["log_exchange"]),
-        "sales_index": sales_index, "active": active,
-        "log_price_term": np.log(to_cells(path.demand))
-        + (1.0 - np.tile(params.sigma, path.fx.shape[1])[:, None]) * factors["log_consumer_price"],
-    }
+    cells = trade_cells(tariff, exports, population.weight, active, entries, exits, intensive, factors["log_price"],
+                        factors["margin"], factors["log_exchange"])
+    return dict(cells, state=DynamicState(thresholds=thresholds, unit_exports=per_index * value),
+                sales_index=sales_index, active=active,
+                log_price_term=np.log(to_cells(path.demand)) + (1.0 - sigma_kappa(params, path.fx.shape[1])[0])
+                * factors["log_consumer_price"])
 
 
 def _purchases(path, flows):

@@ -29,19 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.cells import log_exchange, log_margin, operating_margin, per_block, sigma_kappa, to_cells
 from kernels import block_keys, evaluate_cells, rank_cells
-
-
-def to_cells(x):
-    """``(..., R, R, K)`` ``[origin, destination, sector]`` -> ``(..., B, R)`` ``[block, destination]``."""
-    *lead, n_regions, _, n_sectors = x.shape
-    return np.swapaxes(x, -1, -2).reshape(*lead, n_regions * n_sectors, n_regions)
-
-
-def from_cells(x, n_sectors):
-    """Inverse of ``to_cells``."""
-    *lead, n_blocks, n_regions = x.shape
-    return np.swapaxes(x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions), -1, -2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +152,12 @@ class Population:
         return count, sales_index, fraction, np.where(partial, u_marginal, -np.inf), first, blocks, dests
 
 
+def kernel_parameters(params, n_regions):
+    """The firm kernels' parameters per block (B,): ``(sigma - 1) / theta``, ``s_a``, ``s_e``, ``rho``."""
+    return tuple(per_block(values, n_regions) for values in ((params.sigma - 1.0) / params.theta,
+                 params.shock_demand_sd, params.shock_cost_sd, params.shock_corr))
+
+
 def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=None):
     """Draw and rank one draw's firm population.
 
@@ -188,12 +183,7 @@ def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=N
     if scratch is None:
         scratch = (np.empty((n_blocks, n_regions, n_firms)), np.empty((n_blocks, n_regions, n_firms + 1)))
     entry_sorted, tail_sales = scratch
-    def per_block(values):  # a per-sector array (K,) repeated for every origin -> (B,)
-        return np.tile(values, n_regions)
-
-    rank_cells(productivity_keys, shock_keys, per_block((params.sigma - 1.0) / params.theta),
-               per_block(params.shock_demand_sd), per_block(params.shock_cost_sd), per_block(params.shock_corr),
-               n_firms, entry_sorted, tail_sales)
+    rank_cells(productivity_keys, shock_keys, *kernel_parameters(params, n_regions), n_firms, entry_sorted, tail_sales)
     return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales)
 
 
@@ -254,13 +244,6 @@ def calibrate(population, calibration):
                     scale=scale, tariff=tariff)
 
 
-def _log_margin(tariff, pass_through, sigma):
-    """``log(1 - (1+t)**(1-kappa) / mu)``; ``-inf`` where the margin is not positive."""
-    margin = 1.0 - (1.0 + tariff) ** (1.0 - pass_through) * (sigma - 1.0) / sigma
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(margin > 0, np.log(np.maximum(margin, 1e-300)), -np.inf)
-
-
 def policy_shift(baseline, path, params, n_sectors):
     """Per-period demand change and static entry thresholds of a policy path, market demand
     levels ``A`` held at the baseline.
@@ -280,18 +263,14 @@ def policy_shift(baseline, path, params, n_sectors):
     static_threshold : ndarray (T, B, R)
         Entry thresholds of new entrants (before sunk costs).
     """
-    n_regions = path.fx.shape[1]
-    sigma = np.tile(params.sigma, n_regions)[:, None]  # (B, 1)
-    kappa = params.pass_through.reshape(-1)[:, None]
+    sigma, kappa = sigma_kappa(params, path.fx.shape[1])
     tariff = to_cells(path.tariff)
-    log_fx = np.log(path.fx)
-    # e_in = FX_i / FX_n, per block origin i and destination n
-    log_exchange = np.repeat(log_fx, n_sectors, axis=1)[:, :, None] - log_fx[:, None, :]
+    log_e = log_exchange(np.log(path.fx), n_sectors)
     log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
     log_demand_change = (np.log(to_cells(path.demand))
-                         + (1.0 - sigma) * (np.log(to_cells(path.iceberg)) + log_exchange + kappa * log_t))
-    log_margin_change = _log_margin(tariff, kappa, sigma) - _log_margin(baseline.tariff, kappa, sigma)
-    static = baseline.threshold - log_demand_change + log_t - log_margin_change + log_exchange
+                         + (1.0 - sigma) * (np.log(to_cells(path.iceberg)) + log_e + kappa * log_t))
+    log_margin_change = log_margin(tariff, kappa, sigma) - log_margin(baseline.tariff, kappa, sigma)
+    static = baseline.threshold - log_demand_change + log_t - log_margin_change + log_e
     return log_demand_change, tariff, np.where(np.isnan(static), np.inf, static)
 
 
@@ -318,51 +297,12 @@ def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
 def flexible_prices(baseline, path, params, n_sectors):
     """Customs unit value vs baseline, operating margin and log exchange rate per cell (T, B, R),
     with flexible prices: ``p = mu * tau * e * (1+t)**(kappa-1) / phi`` (MODEL.md section 3)."""
-    n_regions = path.fx.shape[1]
-    sigma = np.tile(params.sigma, n_regions)[:, None]
-    kappa = params.pass_through.reshape(-1)[:, None]
+    sigma, kappa = sigma_kappa(params, path.fx.shape[1])
     tariff = to_cells(path.tariff)
-    log_fx = np.log(path.fx)
-    log_exchange = np.repeat(log_fx, n_sectors, axis=1)[:, :, None] - log_fx[:, None, :]
+    log_e = log_exchange(np.log(path.fx), n_sectors)
     log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
-    log_price = np.log(to_cells(path.iceberg)) + log_exchange + (kappa - 1.0) * log_t
-    margin = 1.0 - (1.0 + tariff) ** (1.0 - kappa) * (sigma - 1.0) / sigma
-    return log_price, margin, log_exchange
-
-
-def quantity_index(exports, log_price):
-    """``exports / period-0 exports / price index`` (T, B, R); 1 where period 0 has no exports."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), 1.0)
-
-
-def price_volume(exports, log_price, margin, log_exchange):
-    """The price and volume columns of ``CellResults``: unit value and quantity indices (baseline
-    = 1; 1 in cells that never trade: a cell without a baseline flow stays closed) and operating
-    profit before fixed costs in the origin's currency (USD million a year)."""
-    return dict(export_price_index=np.exp(log_price), export_quantity_index=quantity_index(exports, log_price),
-                operating_profit=exports * margin * np.exp(-log_exchange))
-
-
-@dataclass(frozen=True, eq=False)
-class CellResults:
-    """Per-period aggregates of one draw and scenario, arrays (T, R, R, K) ``[t, i, n, k]``.
-
-    Units: values in USD million per year (annual rate); counts in real firms.
-    """
-
-    tariff: np.ndarray
-    exports: np.ndarray
-    sales: np.ndarray
-    tariff_revenue: np.ndarray
-    exporters: np.ndarray
-    entries: np.ndarray
-    exits: np.ndarray
-    exports_intensive: np.ndarray
-    exports_extensive: np.ndarray
-    export_price_index: np.ndarray
-    export_quantity_index: np.ndarray
-    operating_profit: np.ndarray
+    log_price = np.log(to_cells(path.iceberg)) + log_e + (kappa - 1.0) * log_t
+    return log_price, operating_margin(tariff, kappa, sigma), log_e
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,13 +23,13 @@ from engine.calibration.data import load_calibration
 from engine.scenario.supports import check_plausibility, check_supports
 from engine.closures.assemble import simulate_scenario
 from engine.firms.dynamic import dynamic_population
-from engine.runs.devices import resolve_device
+from engine.devices import resolve_device
 from engine.errors import ConvergenceError
 from engine.errors import InputError
 from engine.firms.static import calibrate, simulate_population
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
-from engine.scenario.schema import load_scenario
+from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import (
     base_sequence,
     check_parameters,
@@ -37,7 +37,7 @@ from engine.scenario.uncertainty import (
     sample_parameters,
     stream_keys,
 )
-from engine.closures.ge import fallback_solver
+from engine.closures.newton import fallback_solver
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class RunPlan:
         Sampled-value columns of the ``draws`` table: the union over scenarios, so every part file
         of every scenario has one schema (null where a column does not apply).
     device : {"cpu", "cuda"}
-        Where the dynamic model's firm loops run (closures pe and ge; ``engine.runs.devices``), resolved
+        Where the dynamic model's firm loops run (closures pe and ge; ``engine.devices``), resolved
         on the machine that built the plan.
     """
 
@@ -141,7 +141,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     branch path's calendar, the supports of the uncertain parameters (analytically, so the check
     costs the same for 10 or 10^6 draws) and plausibility bounds. ``dynamics`` ("static", "myopic"
     or "forward") overrides every scenario's ``[dynamics] mode``. ``device`` ("cpu", "cuda" or
-    "auto") runs the dynamic model's firm loops (closures ``pe`` and ``ge``) on a GPU (``engine.runs.devices``).
+    "auto") runs the dynamic model's firm loops (closures ``pe`` and ``ge``) on a GPU (``engine.devices``).
 
     Raises
     ------

@@ -178,7 +178,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     dynamics : {None, "static", "myopic", "forward"}
         Firm model for every scenario; default each scenario's ``[dynamics] mode``.
     device : {"cpu", "cuda", "auto"}
-        Where the dynamic model's firm loops run, closures pe and ge (``engine.runs.devices``; the
+        Where the dynamic model's firm loops run, closures pe and ge (``engine.devices``; the
         ``[cuda]`` extra and an NVIDIA GPU); ``auto`` picks CUDA when it can run.
     firm_output : {None, "sample", "all"}
         Also write firm-level rows: the first ``config.FIRM_SAMPLE`` firms of each (origin,

@@ -12,6 +12,7 @@ normal with sd > 0 always can break a rule: use ``truncnormal``).
 
 import numpy as np
 
+from engine.cells import operating_margin
 from engine.errors import InputError
 from engine.scenario.schema import ALL
 
@@ -99,11 +100,10 @@ def check_supports(scenario, calibration):
         name = "theta" if "theta" in who or "sigma" not in who else "sigma"
         fail(name, f"theta = {low['theta'][k]:g} <= sigma - 1 = {high['sigma'][k] - 1.0:g}",
              f" for sector {calibration.sectors[k]}")
-    # operating margin 1 - (1 + t0)^(1 - kappa) (sigma - 1) / sigma: smallest at the lowest
-    # pass-through and the highest sigma (t0 >= 0)
+    # the operating margin is smallest at the lowest pass-through and the highest sigma (t0 >= 0)
     sigma = high["sigma"][None, None, :]
     kappa = low["pass_through"][:, None, :]
-    margin = 1.0 - (1.0 + calibration.tariffs) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    margin = operating_margin(calibration.tariffs, kappa, sigma)
     bad = (calibration.flows > 0) & ~(margin > 0)
     if bad.any():
         i, n, k = np.argwhere(bad)[0]

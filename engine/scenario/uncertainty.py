@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from engine.cells import operating_margin
 from engine.errors import InputError
 from engine.firms.static import DrawParameters
 from engine.scenario.schema import ALL
@@ -165,11 +166,11 @@ def _check_sampled(values, sunk, calibration, source, draw):
                 f"sector {calibration.sectors[where[-1]]}"
             raise InputError(source, f"draw {draw} sampled {name} = {values[name][tuple(where)]:.4g} for {cell}: "
                                      f"{rule}; narrow the distribution", "parameter")
-    # the operating margin 1 - (1+t0)^(1-kappa)/mu must be positive in every cell that trades at the
-    # baseline, or no firm could have sold there
+    # the operating margin must be positive in every cell that trades at the baseline, or no firm
+    # could have sold there
     sigma = values["sigma"][None, None, :]
     kappa = values["pass_through"][:, None, :]
-    margin = 1.0 - (1.0 + calibration.tariffs) ** (1.0 - kappa) * (sigma - 1.0) / sigma
+    margin = operating_margin(calibration.tariffs, kappa, sigma)
     bad = (calibration.flows > 0) & ~(margin > 0)
     if bad.any():
         i, n, k = np.argwhere(bad)[0]

@@ -1,0 +1,149 @@
+"""The cell algebra that every firm model and every closure shares, written once (docs/model.md, "Cells").
+
+Layout: a *block* is (origin ``i``, sector ``k``), ``b = i * K + k``; a *cell* is (block,
+destination ``n``), arrays ``(..., B, R)``; policy arrays ``(..., R, R, K)`` are
+``[origin, destination, sector]`` and become cells by ``to_cells``; *market* arrays ``(..., R, K)``
+are ``[destination, sector]``. Per-sector parameters ``(K,)`` become per-block columns ``(B, 1)``.
+
+Formulas: the operating margin ``m = 1 - (1+t)^(1-kappa) (sigma-1)/sigma``, the exchange rate of a
+cell ``e_in = FX_i / FX_n``, and the columns of ``CellResults`` from exports, prices and counts.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def to_cells(x):
+    """``(..., R, R, K)`` ``[origin, destination, sector]`` -> ``(..., B, R)`` ``[block, destination]``."""
+    *lead, n_regions, _, n_sectors = x.shape
+    return np.swapaxes(x, -1, -2).reshape(*lead, n_regions * n_sectors, n_regions)
+
+
+def from_cells(x, n_sectors):
+    """Inverse of ``to_cells``."""
+    *lead, n_blocks, n_regions = x.shape
+    return np.swapaxes(x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions), -1, -2)
+
+
+def per_block(values, n_regions):
+    """A per-sector array ``(K,)`` repeated for every origin -> ``(B,)``."""
+    return np.tile(values, n_regions)
+
+
+def sigma_kappa(params, n_regions):
+    """The elasticity ``sigma`` and the pass-through ``kappa`` of a draw as block columns ``(B, 1)``."""
+    return per_block(params.sigma, n_regions)[:, None], params.pass_through.reshape(-1)[:, None]
+
+
+def by_origin_region(x, n_sectors):
+    """Per-origin-region values ``(..., R)`` -> every block of that origin ``(..., B, 1)``."""
+    return np.repeat(x, n_sectors, axis=1)[:, :, None]
+
+
+def log_exchange(log_fx, n_sectors):
+    """``log e_in = log FX_i - log FX_n`` per cell ``(T, B, R)`` from ``log FX`` ``(T, R)``."""
+    return by_origin_region(log_fx, n_sectors) - log_fx[:, None, :]
+
+
+def operating_margin(tariff, pass_through, sigma):
+    """``m = 1 - (1+t)^(1-kappa) (sigma-1)/sigma``: operating profit per dollar of revenue net of tariff
+    (``1/sigma`` when ``kappa = 1``)."""
+    return 1.0 - (1.0 + tariff) ** (1.0 - pass_through) * (sigma - 1.0) / sigma
+
+
+def log_margin(tariff, pass_through, sigma):
+    """``log m``; ``-inf`` where the margin is not positive (no firm can profit there)."""
+    margin = operating_margin(tariff, pass_through, sigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(margin > 0, np.log(np.maximum(margin, 1e-300)), -np.inf)
+
+
+def by_market(x, n_sectors):
+    """Sum cell values ``(..., B, R)`` over origins -> ``(..., R_dest, K)``."""
+    *lead, n_blocks, n_regions = x.shape
+    summed = x.reshape(*lead, n_blocks // n_sectors, n_sectors, n_regions).sum(axis=-3)  # (..., K, R)
+    return np.swapaxes(summed, -1, -2)
+
+
+def to_market_cells(a, n_regions):
+    """Market values ``(..., R_dest, K)`` -> every cell selling in that market ``(..., B, R)``."""
+    n_sectors = a.shape[-1]
+    swapped = np.swapaxes(a, -1, -2)  # (..., K, R_dest)
+    return swapped[..., np.tile(np.arange(n_sectors), n_regions), :]
+
+
+def by_origin(x, n_sectors):
+    """Cell values ``(..., B, R)`` summed per origin region -> ``(..., R)``."""
+    *lead, n_blocks, _ = x.shape
+    return x.reshape(*lead, n_blocks // n_sectors, -1).sum(axis=-1)
+
+
+def by_destination(x):
+    """Cell values ``(..., B, R)`` summed per destination region -> ``(..., R)``."""
+    return x.sum(axis=-2)
+
+
+def quantity_index(exports, log_price):
+    """``exports / period-0 exports / price index`` (T, B, R); 1 where period 0 has no exports."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(exports[:1] > 0, exports / exports[:1] / np.exp(log_price), 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class CellResults:
+    """Per-period aggregates of one draw and scenario, arrays (T, R, R, K) ``[t, i, n, k]``.
+
+    Units: values in USD million per year (annual rate); counts in real firms.
+    """
+
+    tariff: np.ndarray
+    exports: np.ndarray
+    sales: np.ndarray
+    tariff_revenue: np.ndarray
+    exporters: np.ndarray
+    entries: np.ndarray
+    exits: np.ndarray
+    exports_intensive: np.ndarray
+    exports_extensive: np.ndarray
+    export_price_index: np.ndarray
+    export_quantity_index: np.ndarray
+    operating_profit: np.ndarray
+
+
+def trade_cells(tariff, exports, weight, active, entries, exits, intensive, log_price, margin, log_fx_cell):
+    """Every ``CellResults`` column per cell (T, B, R), from what a firm model and its closure solved.
+
+    Parameters
+    ----------
+    tariff, exports : ndarray (T, B, R)
+        Tariff in force and exports (customs value, USD million a year).
+    weight : ndarray (B,)
+        Real firms per simulated firm.
+    active, entries, exits : ndarray (T, B, R)
+        Simulated firms selling, starting and stopping (the marginal firm by its fraction).
+    intensive : ndarray (T, B, R)
+        The change of exports since period 0 of the firms selling both then and now.
+    log_price, margin, log_fx_cell : ndarray (T, B, R)
+        Customs unit value against period 0, operating margin and ``log e_in``.
+    """
+    weight = weight[:, None]
+    return dict(
+        tariff=tariff,
+        exports=exports,
+        sales=exports * (1.0 + tariff),
+        tariff_revenue=exports * tariff,
+        exporters=weight * active,
+        entries=weight * entries,
+        exits=weight * exits,
+        exports_intensive=intensive,
+        exports_extensive=exports - exports[:1] - intensive,
+        export_price_index=np.exp(log_price),
+        export_quantity_index=quantity_index(exports, log_price),
+        operating_profit=exports * margin * np.exp(-log_fx_cell),  # in the origin's currency
+    )
+
+
+def cell_results(cells, n_sectors):
+    """``CellResults`` from the per-cell columns of ``trade_cells`` (extra keys are ignored)."""
+    return CellResults(**{name: from_cells(cells[name], n_sectors) for name in CellResults.__dataclass_fields__})
