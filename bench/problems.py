@@ -12,7 +12,7 @@ class Problem:
     """Inputs of ``direct_cell_sums``/``rank_cells`` for ``blocks`` x ``firms`` x ``dest``.
 
     Parameters are the default calibration's (sigma 2.63, theta 4, shock sd 1.69 and 0.34,
-    correlation -0.65, MODEL.md and data/default/sectors.csv); thresholds are drawn so that cells
+    correlation -0.65, docs/model.md section 2 and data/default/sectors.csv); thresholds are drawn so that cells
     range from a few percent of firms active to most of them (the kernels are branch-free, so the
     time does not depend on the share).
     """

@@ -105,14 +105,14 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     import time
 
     from engine import config
-    from engine.closures.assemble import simulate_dynamic_scenario
+    from engine.closures.assemble import run_dynamic
 
     calibration, _, params, path, keys, firms = default_dynamic
     timings, regions = {}, None
     for closure in ("pe", "ge"):
         def one_draw():
             population = dynamic_population(keys, 0, firms, params, calibration)
-            return simulate_dynamic_scenario(population, path, params, closure)
+            return run_dynamic(population, None, path, params, closure)
         one_draw()  # compile
         runs = []
         for _ in range(1 if benchmarks_disabled(request.config) else 3):

@@ -15,7 +15,7 @@ import pytest
 import engine
 from bench.conftest import benchmarks_disabled
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.firms.static import simulate_population
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
@@ -56,8 +56,8 @@ def test_one_draw_all_periods(benchmark, request, default_draw, closure):
     calibration, params, path, build = default_draw
     firms = FULL_FIRMS if _enabled(request) else 500
     population, baseline = build(firms)
-    simulate_scenario(population, baseline, path, params, closure)  # compile outside the timing
-    cells, _, regions = benchmark.pedantic(simulate_scenario, args=(population, baseline, path, params, closure),
+    run_static(population, baseline, path, params, closure)  # compile outside the timing
+    cells, _, regions = benchmark.pedantic(run_static, args=(population, baseline, path, params, closure),
                                            rounds=5 if _enabled(request) else 1, iterations=1)
     evaluations = calibration.flows.size * firms * len(path.dates)
     benchmark.extra_info.update({"closure": closure, "firms_per_block": firms,
@@ -78,7 +78,7 @@ def test_ge_to_pe_cost_ratio_per_draw(request, default_draw):
     for closure in ("pe", "ge"):
         def one_draw():
             population, baseline = build(firms)
-            return simulate_scenario(population, baseline, path, params, closure)
+            return run_static(population, baseline, path, params, closure)
         one_draw()  # compile
         runs = []
         for _ in range(3 if _enabled(request) else 1):
@@ -179,7 +179,7 @@ def test_periods_scaling(benchmark, request, tmp_path, default_draw, periods):
     scenario.write_text(f'name = "scaling"\nstart = "2025-01"\nperiods = {periods}\n[[tariff]]\n'
                         'date = "2025-02-10"\nimporter = "USA"\nexporter = "JPN"\nrate = 0.2\n')
     path = policy_path(load_scenario(scenario), calibration)
-    cells, _, _ = benchmark.pedantic(simulate_scenario, args=(population, baseline, path, params, "pe"),
+    cells, _, _ = benchmark.pedantic(run_static, args=(population, baseline, path, params, "pe"),
                                      rounds=5 if _enabled(request) else 1, iterations=1)
     evaluations = calibration.flows.size * firms * periods
     benchmark.extra_info.update({"periods": periods, "firm_destination_periods": evaluations})

@@ -18,7 +18,7 @@ Rules (stated; the paper's own choices where they apply):
   with Pareto productivity and no shocks the macro trade elasticity is ``theta`` whatever sigma),
   no firm-destination shocks. Participation: half the potential firms sell at home, a tenth in
   each export market (a Pareto margin everywhere, so that the model is gravity with elasticity
-  theta; ``docs/model.md`` section 4). 1,000 potential firms per country (scales counts only).
+  theta; ``docs/model.md`` section 13). 1,000 potential firms per country (scales counts only).
 
 Only the standard library.
 """

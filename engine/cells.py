@@ -1,4 +1,4 @@
-"""The cell algebra that every firm model and every closure shares, written once (docs/model.md, "Cells").
+"""The cell algebra that every firm model and every closure shares, written once (docs/model.md sections 1, 3 and 5).
 
 Layout: a *block* is (origin ``i``, sector ``k``), ``b = i * K + k``; a *cell* is (block,
 destination ``n``), arrays ``(..., B, R)``; policy arrays ``(..., R, R, K)`` are

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
@@ -49,7 +49,7 @@ def run(request, tmp_path):
     population, baseline, params = draw_population(calibration, 600, seed=31)
     scenario = load_scenario(write_scenario(tmp_path, f'name = "a"\nstart = "2025-01"\nperiods = 4\n{EVENTS}'))
     path = policy_path(scenario, calibration)
-    cells, _, regions = simulate_scenario(population, baseline, path, replace(params, sunk_cost_ratio=0.7),
+    cells, _, regions = run_static(population, baseline, path, replace(params, sunk_cost_ratio=0.7),
                                           closure=request.param)
     return request.param, cells, regions
 

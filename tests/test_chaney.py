@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.firms.static import DrawParameters, calibrate, simulate_population
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
@@ -53,7 +53,7 @@ def _ratios(setup, event):
     folder, calibration, params, population, baseline = setup
     text = f'name = "x"\nstart = "2025-01"\nperiods = 2\n{event}'
     path = policy_path(load_scenario(write_scenario(folder, text)), calibration)
-    cells, _, _ = simulate_scenario(population, baseline, path, params)
+    cells, _, _ = run_static(population, baseline, path, params)
     exports = cells.exports[1, 0, 1, 0] / cells.exports[0, 0, 1, 0]
     exporters = cells.exporters[1, 0, 1, 0] / cells.exporters[0, 0, 1, 0]
     return exports, exporters, exports / exporters, cells
@@ -102,7 +102,7 @@ def test_shocks_break_the_pareto_answer(tmp_path):
 
 
 def test_margins_split_the_export_change_exactly(chaney_setup):
-    """MODEL.md section 5: the change in exports splits into an intensive part (firms selling in
+    """docs/model.md section 5: the change in exports splits into an intensive part (firms selling in
     both periods) and an extensive part (entry and exit). A 5 % iceberg rise only pushes firms out,
     so every period-1 seller also sold at the baseline: the intensive part is their change,
     ``exports_1 * (1 - 1.05^(sigma-1))``, and the extensive part is the lost exits' sales."""

@@ -6,7 +6,6 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-import engine.runs.simulate
 from engine.cli.main import main
 from engine.errors import InputError
 from engine.scenario.read import load_scenario
@@ -88,14 +87,16 @@ def test_a_plausible_commitment_is_accepted(scenario_copy):
 
 
 def test_non_finite_results_are_an_error_and_never_written(tmp_path, monkeypatch):
-    original = engine.runs.simulate.CLOSURES["pe"]
+    from engine.closures import assemble
+
+    original = assemble.run_dynamic  # the default scenario's firm model
 
     def overflowing(*args, **kwargs):
         cells, state, accounts = original(*args, **kwargs)
         cells.exports[..., 0] = np.inf
         return cells, state, accounts
 
-    monkeypatch.setitem(engine.runs.simulate.CLOSURES, "pe", overflowing)
+    monkeypatch.setattr(assemble, "run_dynamic", overflowing)
     out = tmp_path / "run"
     line = one_error_line(invoke("simulate", "--draws", "2", "--firms", "300", "--out", out, "-q"))
     assert "non-finite exports" in line and "draw 0" in line, line

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from conftest import write_scenario
 
 import engine
-import engine.runs.simulate
 from engine.cli.main import main
 from engine.errors import InputError
 
@@ -222,17 +221,22 @@ def test_api_out_that_is_a_file_with_overwrite_keeps_the_file(tmp_path):
 
 @pytest.fixture()
 def fail_on_second_scenario_call(monkeypatch):
-    """Make the PE closure (``engine.runs.simulate.CLOSURES['pe']``) raise RuntimeError after its first call."""
-    original = engine.runs.simulate.CLOSURES["pe"]
+    """Make both firm models (``engine.closures.assemble.run_static``, ``run_dynamic``) raise RuntimeError
+    after their first call."""
+    from engine.closures import assemble
+
     calls = []
 
-    def flaky(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 1:
-            raise RuntimeError("simulated failure in the middle of the run")
-        return original(*args, **kwargs)
+    def flaky(original):
+        def run(*args, **kwargs):
+            calls.append(1)
+            if len(calls) > 1:
+                raise RuntimeError("simulated failure in the middle of the run")
+            return original(*args, **kwargs)
+        return run
 
-    monkeypatch.setitem(engine.runs.simulate.CLOSURES, "pe", flaky)
+    for name in ("run_static", "run_dynamic"):
+        monkeypatch.setattr(assemble, name, flaky(getattr(assemble, name)))
     return calls
 
 

@@ -41,7 +41,7 @@ def test_default_calibration_facts(default_calibration):
     assert cal.flows[usa, jpn].sum() == pytest.approx(75_600, rel=0.005)
     cars = cal.sectors.index("motor_vehicles_parts")
     assert cal.flows[jpn, usa, cars] / cal.flows[jpn, usa].sum() == pytest.approx(0.344, abs=0.005)
-    # the US applies MFN-level rates to Japan (about 1.5 % on average, MODEL.md section 9)
+    # the US applies MFN-level rates to Japan (about 1.5 % on average, docs/model.md section 9)
     average = (cal.tariffs[jpn, usa] * cal.flows[jpn, usa]).sum() / cal.flows[jpn, usa].sum()
     assert 0.005 < average < 0.03
     assert np.all(np.diagonal(cal.tariffs, axis1=0, axis2=1) == 0)

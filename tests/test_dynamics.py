@@ -154,7 +154,7 @@ def test_temporary_tariff_causes_less_exit_than_permanent(tmp_path, small_calibr
 
 def test_myopic_without_shocks_is_the_static_model(tmp_path, small_calibration):
     """With no productivity shocks, no discounting, instant adjustment and flexible prices, the
-    dynamic kernel is the static model with sunk costs (MODEL.md section 4), up to the static
+    dynamic kernel is the static model with sunk costs (docs/model.md section 4), up to the static
     model's one fractional marginal firm per cell."""
     body = '\n[[tariff]]\ndate = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\nrate = "30%"\n'
     settings = "productivity_sd = 0.0\nhalf_life = 0.0\nprice_reset = 1.0\n"

@@ -1,4 +1,4 @@
-"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; MODEL.md section 6, ``engine.closures.fixed_wage``): the baseline is a
+"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; docs/model.md section 6.3, ``engine.closures.fixed_wage``): the baseline is a
 fixed point, the Arkolakis-Costinot-Rodriguez-Clare (2012) formula in the Pareto limit, trade
 diversion, convergence on the shipped scenarios, a clear error when it fails, and welfare signs.
 """
@@ -10,7 +10,7 @@ import pytest
 import engine
 from engine import config
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.errors import ConvergenceError
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
@@ -37,7 +37,7 @@ def default_draw(default_calibration):
 def test_no_policy_change_ge_returns_the_baseline_in_every_period(tmp_path, default_calibration, default_draw):
     population, baseline, params = default_draw
     path = policy_path(_scenario(tmp_path, "", periods=4), default_calibration)
-    cells, _, regions = simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
+    cells, _, regions = run_static(population, baseline, path, params, closure="ge_fixed_wage")
     for name in ("tariff", "exports", "sales", "tariff_revenue", "exporters"):
         values = getattr(cells, name)
         for t in range(1, 4):
@@ -93,7 +93,7 @@ def _acr_errors(folder, n_firms, domestic_share, draws):
     errors, moves = [], []
     for draw in range(draws):
         population, baseline, params = draw_population(calibration, n_firms, seed=2012, draw=draw)
-        _, _, regions = simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
+        _, _, regions = run_static(population, baseline, path, params, closure="ge_fixed_wage")
         assert np.all(regions.ge_residual <= config.GE_TOLERANCE)
         price = regions.sector_price_index[1:]
         share = regions.sector_domestic_share[1:] / regions.sector_domestic_share[0]
@@ -143,7 +143,7 @@ def us_tariff_on_japan(tmp_path_factory, default_calibration, default_draw):
     body = '[[tariff]]\ndate = "2025-02-01"\nimporter = "USA"\nexporter = "JPN"\nrate = "25%"\n'
     path = policy_path(_scenario(folder, body), default_calibration)
     population, baseline, params = default_draw
-    return {closure: simulate_scenario(population, baseline, path, params, closure=closure)
+    return {closure: run_static(population, baseline, path, params, closure=closure)
             for closure in ("pe", "ge_fixed_wage")}
 
 
@@ -217,7 +217,7 @@ def test_no_convergence_is_a_clear_error_and_leaves_no_output(monkeypatch, tmp_p
     population, baseline, params = draw_population(calibration, 500, seed=5)
     path = policy_path(load_scenario(scenario_path), calibration)
     with pytest.raises(ConvergenceError) as info:
-        simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
+        run_static(population, baseline, path, params, closure="ge_fixed_wage")
     message = str(info.value)
     assert "period 1" in message and "residual" in message and f"tolerance {config.GE_TOLERANCE:g}" in message
     residual = float(message.split("residual ")[1].split()[0])
@@ -235,7 +235,7 @@ def test_no_convergence_is_a_clear_error_and_leaves_no_output(monkeypatch, tmp_p
 def deal_ge(default_calibration, default_draw):
     population, baseline, params = default_draw
     path = policy_path(load_scenario("us_japan_2025"), default_calibration, DEAL)
-    return simulate_scenario(population, baseline, path, params, closure="ge_fixed_wage")
+    return run_static(population, baseline, path, params, closure="ge_fixed_wage")
 
 
 def test_us_tariff_on_japan_raises_us_tariff_revenue_in_ge(default_calibration, deal_ge):
@@ -249,7 +249,7 @@ def test_us_tariff_on_japan_raises_us_tariff_revenue_in_ge(default_calibration, 
 
 
 def test_welfare_follows_prices_and_tariff_revenue_in_ge(default_calibration, us_tariff_on_japan):
-    """Real income is (Y + TR + D) / P with income Y pinned by the outside good (MODEL.md section 6;
+    """Real income is (Y + TR + D) / P with income Y pinned by the outside good (docs/model.md section 6.3;
     firms' profits are not part of it, a stated limit in the README). So under a plain US tariff on
     Japan, Japan's welfare moves only through its price index, and the US gains tariff revenue while
     paying higher prices."""

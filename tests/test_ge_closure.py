@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine import config
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.errors import ConvergenceError
 from engine.firms.static import policy_shift
 from engine.scenario.policy import policy_path
@@ -137,7 +137,7 @@ def test_fixed_costs_paid_never_exceed_operating_profits_at_the_baseline(default
 def test_no_policy_change_returns_the_baseline(tmp_path, default_calibration, default_draw):
     population, baseline, params = default_draw
     path = policy_path(_scenario(tmp_path, "", periods=3), default_calibration)
-    cells, _, regions = simulate_scenario(population, baseline, path, params, closure="ge")
+    cells, _, regions = run_static(population, baseline, path, params, closure="ge")
     np.testing.assert_allclose(cells.exports, np.broadcast_to(default_calibration.flows, cells.exports.shape),
                                rtol=1e-9)
     np.testing.assert_allclose(regions.wage, 1.0, atol=1e-9)
@@ -168,7 +168,7 @@ def test_numeraire_choice_changes_no_real_result(default_draw, tariff_shock):
 
 def test_welfare_decomposition_is_exact_and_ev_is_in_usd(default_draw, tariff_shock):
     population, baseline, params = default_draw
-    _, _, regions = simulate_scenario(population, baseline, tariff_shock, params, closure="ge")
+    _, _, regions = run_static(population, baseline, tariff_shock, params, closure="ge")
     total = sum(getattr(regions, name) for name in WELFARE_PARTS)
     np.testing.assert_allclose(total, regions.real_income_change_pct, atol=1e-9)
     spending0 = regions.expenditure[0]
@@ -188,10 +188,10 @@ def test_an_exchange_rate_path_has_no_real_effect_with_flexible_wages(tmp_path, 
     moved_fx = tariff_shock.fx.copy()
     moved_fx[1:, default_calibration.regions.index("JPN")] = 1.1
     moved = replace(tariff_shock, fx=moved_fx)
-    ge = [simulate_scenario(population, baseline, p, params, closure="ge") for p in (tariff_shock, moved)]
+    ge = [run_static(population, baseline, p, params, closure="ge") for p in (tariff_shock, moved)]
     np.testing.assert_array_equal(ge[0][2].real_income_change_pct, ge[1][2].real_income_change_pct)
     np.testing.assert_array_equal(ge[0][0].exports, ge[1][0].exports)
-    fixed = [simulate_scenario(population, baseline, p, params, closure="ge_fixed_wage")[2]
+    fixed = [run_static(population, baseline, p, params, closure="ge_fixed_wage")[2]
              for p in (tariff_shock, moved)]
     assert np.abs(fixed[0].real_income_change_pct - fixed[1].real_income_change_pct).max() > 0.05
 
@@ -210,8 +210,8 @@ def test_the_zero_mean_yen_process_does_not_change_expected_welfare(default_cali
         if np.allclose(path.fx, 1.0):
             continue
         neutral = replace(path, fx=np.ones_like(path.fx))
-        with_fx = simulate_scenario(population, baseline, path, params, closure="ge")[2]
-        without = simulate_scenario(population, baseline, neutral, params, closure="ge")[2]
+        with_fx = run_static(population, baseline, path, params, closure="ge")[2]
+        without = run_static(population, baseline, neutral, params, closure="ge")[2]
         np.testing.assert_array_equal(with_fx.real_income_change_pct[:, jpn], without.real_income_change_pct[:, jpn])
         checked += 1
     assert checked >= 2
@@ -226,7 +226,7 @@ def deal(default_calibration, default_draw):
     path = policy_path(load_scenario("us_japan_2025"), default_calibration, DEAL)
     assert path.commitments
     without = replace(path, commitments=())
-    return {name: simulate_scenario(population, baseline, p, params, closure="ge")
+    return {name: run_static(population, baseline, p, params, closure="ge")
             for name, p in (("with", path), ("without", without))}, path
 
 
@@ -261,7 +261,7 @@ def test_no_convergence_raises(monkeypatch, default_draw, tariff_shock):
     population, baseline, params = default_draw
     monkeypatch.setattr(config, "GE_MAX_ITERATIONS", 3)
     with pytest.raises(ConvergenceError, match="period 1.*residual"):
-        simulate_scenario(population, baseline, tariff_shock, params, closure="ge")
+        run_static(population, baseline, tariff_shock, params, closure="ge")
 
 
 def test_ge_converges_on_the_shipped_scenarios(tmp_path):

@@ -91,21 +91,21 @@ def test_a_failure_names_the_scenario_the_draw_the_market_and_the_residual(tmp_p
 def flaky(monkeypatch, fail_fallback):
     """Make draw 1's equilibrium fail (its first attempt, and its fallback too if ``fail_fallback``);
     draws run in order in this process, one call per draw and attempt. Returns the calls' fallback flags."""
-    from engine.runs import plan
-    from engine.errors import ConvergenceError
+    from engine.closures import assemble
     from engine.closures.newton import fallback_active
+    from engine.errors import ConvergenceError
 
-    original, calls = plan.CLOSURES["ge"], []
+    original, calls = assemble.run_static, []  # failing_run's scenario runs the static model
 
-    def closure(population, baseline, path, params):
+    def run(population, baseline, path, params, closure):
         calls.append(fallback_active())
         draw = calls.count(False) - 1
         if draw == 1 and (fail_fallback or not calls[-1]):
             raise ConvergenceError("period 1: general equilibrium did not converge: residual 0.001 after 400 "
                                    "evaluations (tolerance 1e-10)", ("market", 1, 0))
-        return original(population, baseline, path, params)
+        return original(population, baseline, path, params, closure)
 
-    monkeypatch.setitem(plan.CLOSURES, "ge", closure)
+    monkeypatch.setattr(assemble, "run_static", run)
     return calls
 
 
@@ -159,13 +159,13 @@ def test_a_draw_that_fails_twice_is_marked_and_the_others_are_kept(tmp_path, mon
 
 
 def test_a_scenario_whose_every_draw_fails_writes_nothing(tmp_path, monkeypatch):
-    from engine.runs import plan
+    from engine.closures import assemble
     from engine.errors import ConvergenceError
 
     def never(*args):
         raise ConvergenceError("general equilibrium did not converge: residual 0.001 after 400 evaluations")
 
-    monkeypatch.setitem(plan.CLOSURES, "ge", never)
+    monkeypatch.setattr(assemble, "run_static", never)
     result, out = failing_run(tmp_path)
     assert result.exit_code == 3, result.output
     assert "every other draw of the scenario failed" in result.stderr

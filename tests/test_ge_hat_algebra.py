@@ -1,6 +1,6 @@
 """The ``ge`` closure in the continuum limit: exact hat algebra of Melitz-Pareto gravity and ACR.
 
-Derivation (docs/model.md, "Continuum limit"). With Pareto productivity (shape theta, bound 1), no
+Derivation (docs/model.md section 13). With Pareto productivity (shape theta, bound 1), no
 firm-destination shocks, full pass-through, a fixed pool of potential firms per origin (Chaney 2008)
 and the fixed cost of selling in ``n`` paid in ``n``'s labour, consumer spending of ``n`` on the
 goods of ``i`` in a sector is
@@ -19,14 +19,14 @@ tariff revenue + D`` with ``D = delta Y_w``; the price index moves as
 The engine's finite population matches the continuum up to sampling noise in the calibrated
 cells (the empirical quantile of the firms' scores and the tail of their sales), which falls as
 firms grow (measured, seed 11, welfare changes of about 1 %; the numbers are printed by the
-test): see README, "General equilibrium".
+test): see docs/model.md section 13.
 """
 
 import numpy as np
 import pytest
 
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
@@ -127,7 +127,7 @@ def _engine(folder, flows, tariff0, events, n_firms, seed=11, draws=1):
     out = []
     for draw in range(draws):
         population, baseline, params = draw_population(calibration, n_firms, seed=seed, draw=draw)
-        out.append(simulate_scenario(population, baseline, path, params, closure="ge"))
+        out.append(run_static(population, baseline, path, params, closure="ge"))
     return calibration, path, out
 
 

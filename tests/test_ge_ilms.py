@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from tests.conftest import draw_population
@@ -46,7 +46,7 @@ def test_liberation_day_in_ge_helps_the_us_and_hurts_japan(ilms):
     calibration, scenario = ilms
     population, baseline, params = draw_population(calibration, 40, seed=1)
     path = policy_path(scenario, calibration)
-    _, _, regions = simulate_scenario(population, baseline, path, params, closure="ge")
+    _, _, regions = run_static(population, baseline, path, params, closure="ge")
     usa, jpn = calibration.regions.index("USA"), calibration.regions.index("JPN")
     welfare = regions.real_income_change_pct[1]
     print("USA", welfare[usa], "JPN", welfare[jpn])

@@ -6,7 +6,7 @@ cost coefficients of its docstring (pta 0.4823) and Armington elasticity sigma =
 
 Matching special case in the engine: Armington with elasticity sigma is structural gravity with trade
 elasticity ``sigma - 1 = 4``; the engine's ``ge`` closure with Pareto ``theta = 4``, no firm shocks and
-a Pareto margin in every cell is the same gravity model (docs/model.md section 4). The engine is
+a Pareto margin in every cell is the same gravity model (docs/model.md section 13). The engine is
 calibrated to gegravity's *baseline modelled* flows (gegravity's baseline is the fitted gravity
 model, not the raw data) and the agreement lowers CAN-JPN iceberg costs by
 ``exp(-0.4823 / 4) - 1``, the change that raises ``tau^(-theta)`` by ``exp(0.4823)``.
@@ -27,7 +27,7 @@ ge = pytest.importorskip("gegravity")
 pd = pytest.importorskip("pandas")
 
 from engine.calibration.data import load_calibration  # noqa: E402
-from engine.closures.assemble import simulate_scenario  # noqa: E402
+from engine.closures.assemble import run_static  # noqa: E402
 from engine.scenario.policy import policy_path  # noqa: E402
 from engine.scenario.read import load_scenario  # noqa: E402
 from tests.conftest import draw_population, make_calibration, write_scenario  # noqa: E402
@@ -87,7 +87,7 @@ def test_engine_matches_gegravity_on_its_sample(tmp_path):
     welfare, welfare_peer_rule = [], []
     for draw in range(2):
         population, baseline, params = draw_population(calibration, 100_000, seed=3, draw=draw)
-        cells, _, regions = simulate_scenario(population, baseline, path, params, closure="ge")
+        cells, _, regions = run_static(population, baseline, path, params, closure="ge")
         welfare.append(regions.real_income_change_pct[1])
         # gegravity's rule E = phi Y, applied to the engine's solution: real GDP (first order)
         welfare_peer_rule.append(100 * (regions.income[1] / regions.income[0] / regions.price_index[1] - 1))

@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.cells import from_cells, to_cells
 from engine.firms.static import sunk_cost_thresholds, target_active
 from engine.scenario.policy import policy_path
@@ -34,7 +34,7 @@ def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibratio
     seed = int(rng.integers(0, 2**32))
     population, baseline, params = draw_population(calibration, n_firms, seed, int(rng.integers(0, 100)))
     scenario = load_scenario(write_scenario(tmp_path, NO_CHANGE))
-    cells, _, _ = simulate_scenario(population, baseline, policy_path(scenario, calibration), params)
+    cells, _, _ = run_static(population, baseline, policy_path(scenario, calibration), params)
     flows = calibration.flows
     np.testing.assert_allclose(cells.exports[0], flows, rtol=1e-9, atol=0)
     assert np.all(flows > 0)
@@ -50,7 +50,7 @@ def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibratio
 def test_no_policy_change_reproduces_the_baseline_in_every_period(default_calibration, tmp_path, rng):
     population, baseline, params = draw_population(default_calibration, 1000, int(rng.integers(0, 2**32)))
     path = policy_path(load_scenario(write_scenario(tmp_path, NO_CHANGE)), default_calibration)
-    cells, _, _ = simulate_scenario(population, baseline, path, params)
+    cells, _, _ = run_static(population, baseline, path, params)
     for name in ("tariff", "exports", "sales", "tariff_revenue", "exporters"):
         values = getattr(cells, name)
         for t in range(1, values.shape[0]):
@@ -87,7 +87,7 @@ def test_us_japan_calendar_rates(default_calibration):
 def test_tariff_lowers_exports_and_exporters_of_that_cell_only(default_calibration):
     population, baseline, params = draw_population(default_calibration, 2000, 11)
     cal = default_calibration
-    cells, _, _ = simulate_scenario(population, baseline, policy_path(load_scenario("us_japan_2025"), cal, DEAL), params)
+    cells, _, _ = run_static(population, baseline, policy_path(load_scenario("us_japan_2025"), cal, DEAL), params)
     jpn, usa = cal.regions.index("JPN"), cal.regions.index("USA")
     last = 12  # January 2026: the deal's 15 % on everything (from 24 Feb 2026 only cars keep a tariff)
     assert np.all(cells.exports[last, jpn, usa] < cells.exports[0, jpn, usa])

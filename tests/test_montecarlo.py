@@ -1,4 +1,4 @@
-"""Monte Carlo (MODEL.md section 8): branch frequencies, per-draw reproducibility, common random
+"""Monte Carlo (docs/model.md section 8): branch frequencies, per-draw reproducibility, common random
 numbers across scenarios, sampled-parameter errors, and the ``draws`` and ``summary`` tables.
 """
 

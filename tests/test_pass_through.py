@@ -1,5 +1,5 @@
 """Incomplete tariff pass-through (kappa < 1), exchange rates and trade costs, checked against the
-primitives of MODEL.md sections 3-4 for one firm, not against the engine's own composite formulas.
+primitives of docs/model.md sections 3-4 for one firm, not against the engine's own composite formulas.
 
 Derivation (one firm of productivity ``phi`` selling good ``k`` from ``i`` in ``n``; unit cost 1 in
 the origin currency; ``e = FX_i / FX_n`` the value of ``i``'s currency in ``n``'s):
@@ -24,7 +24,7 @@ demand shifters written down by hand from the scenario's events (not read from t
 arrays), at pass-through 0.3 to 0.8 and non-zero baseline tariffs. The market demand level ``A``
 is fixed (partial equilibrium, static entry), so it cancels.
 
-Exchange rates pass through fully into consumer prices in this model (MODEL.md section 3); a stronger
+Exchange rates pass through fully into consumer prices in this model (docs/model.md section 3); a stronger
 origin currency raises the price in ``n`` and squeezes the exporter's profit in its own currency twice.
 """
 
@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, make_calibration, write_scenario
@@ -131,7 +131,7 @@ def run(tmp_path):
     params = replace(params, pass_through=KAPPA.copy())
     scenario = load_scenario(write_scenario(folder, f'name = "pt"\nstart = "2025-01"\nperiods = {PERIODS}\n{EVENTS}'))
     path = policy_path(scenario, calibration)
-    cells, state, regions = simulate_scenario(population, baseline, path, params, closure="pe")
+    cells, state, regions = run_static(population, baseline, path, params, closure="pe")
     return calibration, path, cells, state, regions
 
 

@@ -1,4 +1,4 @@
-"""Policy paths: how tariff events stack (MODEL.md section 3, ``engine.scenario.policy``), the sunk-cost
+"""Policy paths: how tariff events stack (docs/model.md section 3, ``engine.scenario.policy``), the sunk-cost
 threshold rule (section 4), how tariffs, exchange rates and demand shifters move one draw's
 exports in partial equilibrium, and the errors a broken scenario file raises.
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.errors import InputError
 from engine.firms.static import sunk_cost_thresholds
 from engine.scenario.policy import ScenarioModel, policy_path
@@ -235,7 +235,7 @@ def test_all_excludes_the_importer_itself(tmp_path, stacking_calibration):
 
 @pytest.mark.parametrize("lam", [None, 1.0])
 def test_threshold_rule_matches_explicit_firm_state(rng, lam):
-    """MODEL.md section 4: one number per cell gives exactly the firms that explicit per-firm state
+    """docs/model.md section 4: one number per cell gives exactly the firms that explicit per-firm state
     would keep (firms active at t-1 stay while score >= thr_t + log lambda, new ones need thr_t)."""
     n_periods, n_blocks, n_dest, n_firms = 12, 3, 4, 400
     lam = float(rng.uniform(0.05, 0.95)) if lam is None else lam
@@ -272,7 +272,7 @@ def two_regions(tmp_path_factory):
 def _run(setup, text, lam=1.0, closure="pe"):
     folder, calibration, population, baseline, params = setup
     path = policy_path(load_scenario(write_scenario(folder, text)), calibration)
-    return simulate_scenario(population, baseline, path, replace(params, sunk_cost_ratio=lam), closure)[0]
+    return run_static(population, baseline, path, replace(params, sunk_cost_ratio=lam), closure)[0]
 
 
 def test_temporary_tariff_moves_exports_less_than_a_permanent_one_with_sunk_costs(two_regions):
@@ -324,7 +324,7 @@ def default_draw(default_calibration):
 def _default_run(tmp_path, calibration, draw, text):
     population, baseline, params = draw
     path = policy_path(load_scenario(write_scenario(tmp_path, text)), calibration)
-    return simulate_scenario(population, baseline, path, params)
+    return run_static(population, baseline, path, params)
 
 
 def test_stronger_yen_lowers_japanese_exports_everywhere_but_not_home_sales(tmp_path, default_calibration,

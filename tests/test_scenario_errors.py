@@ -87,7 +87,7 @@ def test_a_cut_larger_than_what_the_cells_export_on_the_path_stops_the_run(tmp_p
     import numpy as np
 
     from engine.calibration.data import load_calibration
-    from engine.closures.assemble import simulate_scenario
+    from engine.closures.assemble import run_static
     from engine.scenario.policy import policy_path
     from tests.conftest import draw_population, make_calibration
 
@@ -98,7 +98,7 @@ def test_a_cut_larger_than_what_the_cells_export_on_the_path_stops_the_run(tmp_p
             '[[demand]]\ndate = "2025-03-01"\nimporter = "R1"\nexporter = "R0"\nusd_per_year = -150\n')
     path = write_scenario(tmp_path, HEAD + body, "cut")
     with pytest.raises(InputError) as info:
-        simulate_scenario(population, baseline, policy_path(load_scenario(path), calibration), params)
+        run_static(population, baseline, policy_path(load_scenario(path), calibration), params)
     error = info.value
     assert error.source == str(path) and error.field == "demand #1.usd_per_year", error
     assert error.reason.startswith("in period 2 the cut of 150 USD million a year exceeds what its cells export"), error

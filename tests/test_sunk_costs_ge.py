@@ -1,4 +1,4 @@
-"""Sunk entry costs (MODEL.md section 4) inside the general-equilibrium closure and with purchase
+"""Sunk entry costs (docs/model.md section 4) inside the general-equilibrium closure and with purchase
 commitments (section 6, ``engine.closures.fixed_wage.solve_markets``), where the period loop, not
 ``sunk_cost_thresholds``, carries each cell's threshold from one period to the next.
 
@@ -21,7 +21,7 @@ import pytest
 
 from engine import config
 from engine.calibration.data import load_calibration
-from engine.closures.assemble import simulate_scenario
+from engine.closures.assemble import run_static
 from engine.closures.fixed_wage import baseline_accounts, solve_markets
 from engine.cells import to_cells
 from engine.firms.static import policy_shift
@@ -57,7 +57,7 @@ def _path(setup, events, name):
 def _simulate(setup, events, lam, closure):
     _, _, population, baseline, params = setup
     path = _path(setup, events, "s")
-    return simulate_scenario(population, baseline, path, replace(params, sunk_cost_ratio=lam), closure)
+    return run_static(population, baseline, path, replace(params, sunk_cost_ratio=lam), closure)
 
 
 @pytest.mark.parametrize("closure, events", [("ge_fixed_wage", BOOM), ("pe", BOOM + COMMITMENT),

@@ -1,4 +1,4 @@
-"""Market closures around the firm model (docs/model.md, "Closures").
+"""Market closures around the firm model (docs/model.md section 6).
 
 - ``assemble``: one scenario on one draw's firms, the firm model inside its closure;
 - ``fixed_wage``: partial equilibrium ``pe`` and ``ge_fixed_wage`` (wages pinned by an outside good);

@@ -2,8 +2,9 @@
 
 ``engine.firms.static`` is the static firm model (population, calibration, policy shifts, prices);
 ``engine.firms.dynamic`` the dynamic one; ``engine.closures.fixed_wage`` (``pe``, ``ge_fixed_wage``) and
-``engine.closures.ge`` (``ge``) close the markets. This module puts them together and is the only
-one that imports them all, so none of them imports another's caller (no import cycle).
+``engine.closures.ge`` (``ge``) close the markets. This module puts them together (``run_static``,
+``run_dynamic``; ``engine.closures.registry`` says which pairs exist) and is the only one that imports
+them all, so none of them imports another's caller (no import cycle).
 """
 
 from dataclasses import replace
@@ -14,13 +15,12 @@ from engine.cells import by_origin_region, cell_results, to_cells, trade_cells
 from engine.closures.dynamic_ge import simulate_dynamic_ge
 from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
 from engine.closures.ge import solve_wage_equilibrium, wage_region_results
-from engine.errors import InputError
 from engine.firms.dynamic import simulate_dynamic
 from engine.firms.static import CellState, flexible_prices, policy_shift
 
 
-def simulate_scenario(population, baseline, path, params, closure="pe"):
-    """Aggregates of every cell in every period of one policy path.
+def run_static(population, baseline, path, params, closure="pe"):
+    """The static firm model in a closure: aggregates of every cell in every period of one policy path.
 
     Parameters
     ----------
@@ -37,8 +37,6 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     -------
     CellResults, CellState, engine.closures.fixed_wage.RegionResults
     """
-    if params.dynamics is not None and params.dynamics.mode != "static":
-        return simulate_dynamic_scenario(population, path, params, closure)
     n_sectors = params.sigma.size
     if closure == "ge":  # flexible wages absorb exchange rates: the path is solved FX-neutral (docs/model.md)
         path = replace(path, fx=np.ones_like(path.fx))
@@ -72,22 +70,17 @@ def simulate_scenario(population, baseline, path, params, closure="pe"):
     return cell_results(cells, n_sectors), CellState(threshold=threshold, unit_exports=unit_exports), regions
 
 
-def simulate_dynamic_scenario(population, path, params, closure="pe"):
-    """``simulate_scenario`` for the dynamic model: (CellResults, state, RegionResults).
+def run_dynamic(population, baseline, path, params, closure):
+    """``run_static`` for the dynamic model (``baseline`` is None: it calibrates itself), closures ``pe``
+    and ``ge`` (``engine.closures.dynamic_ge``): (CellResults, state, RegionResults).
 
     ``state`` is the ``engine.firms.dynamic.DynamicState`` in ``pe`` (firm-level rows are built
     from it) and None in ``ge``.
-
-    ``closure`` ``pe`` or ``ge`` (``engine.closures.dynamic_ge``); ``ge_fixed_wage`` is refused.
     """
 
     n_sectors = params.sigma.size
     if closure == "ge":
         cells, regions, _solved = simulate_dynamic_ge(population, path, params)
         return cell_results(cells, n_sectors), None, regions
-    if closure != "pe":
-        raise InputError("--closure", f"closure {closure!r} is not available with the dynamic model (dynamics.mode = "
-                                      f"{params.dynamics.mode!r}) in this version; use --closure ge or pe, or "
-                                      "dynamics.mode = 'static'")
     cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
     return cell_results(cells, n_sectors), cells["state"], dynamic_pe_regions(population, cells, params)

@@ -1,6 +1,6 @@
 """The ``ge`` closure (``engine.closures.ge``) with the dynamic firm model (``engine.firms.dynamic``).
 
-Expectations (``docs/model.md``, section "The ge closure with the dynamic firm model"): firms take
+Expectations (``docs/model.md`` section 12): firms take
 market demand paths as given when they form expectations. Each period they expect today's market
 level, wages and commitment purchases to persist; with that belief, the equilibrium moves every
 threshold of a cell (each ``z`` and last status) by exactly ``-g``, ``g = s - lw_n`` the log of the
@@ -289,7 +289,7 @@ class _FxNeutralModel:
 
 
 def simulate_dynamic_ge(population, path, params):
-    """``engine.closures.assemble.simulate_dynamic_scenario`` in the ``ge`` closure: (cells, regions)."""
+    """``engine.closures.assemble.run_dynamic`` in the ``ge`` closure: (cells, regions)."""
 
     n_sectors = params.sigma.size
     path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)

@@ -1,4 +1,4 @@
-"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; MODEL.md section 6) and partial
+"""The fixed-wage closure ``ge_fixed_wage`` (the former ``ge``; docs/model.md section 6.3) and partial
 equilibrium ``pe``: price indices, expenditure, tariff revenue and real income. The default ``ge``
 closure (wages, profits, deficits as a share of world GDP) is ``engine.closures.ge``; both are
 written out in docs/model.md.

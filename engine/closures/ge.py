@@ -1,7 +1,7 @@
 """The default general-equilibrium closure ``ge``: wages clear labour markets, profits and tariff
 revenue are income, deficits are a fixed share of world GDP, purchase commitments are purchases.
 
-The equations are in ``docs/model.md`` (section "The ge closure"); in brief, per period ``t``:
+The equations are in ``docs/model.md`` section 6.2; in brief, per period ``t``:
 
 - Unknowns: the USD wage ``W_i = exp(lw_i)`` of every region (one is the numeraire while solving,
   see below), the market demand levels ``a_nk = log(A_nk / A_nk(0))`` and one government-purchase

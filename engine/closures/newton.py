@@ -4,7 +4,7 @@ A *period* object supplies the stacked residuals and their Jacobian: ``state(z)`
 residuals ``f`` and a state, ``jacobian(state)`` the chain-rule Jacobian, ``size()`` and
 ``unknown(j)`` name the unknowns, and ``fd_step`` is the step of the slopes of the firm-side
 aggregates in their thresholds (``exact_step``, when present, is the narrowest useful one).
-Stopping rule, stall rule and fallback: docs/model.md, "Solver".
+Stopping rule, stall rule and fallback: docs/model.md section 6.2 ("Solver").
 """
 
 import contextlib

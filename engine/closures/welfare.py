@@ -1,4 +1,4 @@
-"""Regional accounts and welfare with its decomposition, for every closure (docs/model.md, "Welfare").
+"""Regional accounts and welfare with its decomposition, for every closure (docs/model.md section 10).
 
 Welfare of region ``n`` is real private spending ``U_n = E_n / P_n`` with ``E_n`` what consumers
 spend (income less government purchases) and ``P_n = prod_k P_nk^beta_nk`` (Cobb-Douglas over

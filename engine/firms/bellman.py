@@ -1,8 +1,8 @@
-"""Adjustment dynamics and expectations (docs in README "Dynamics"): firm productivity that moves
+"""Adjustment dynamics and expectations (docs/model.md section 11): firm productivity that moves
 over time, forward-looking export participation with sunk entry costs, a gradual intensive margin,
 and prices sticky in their invoicing currency.
 
-The model (monthly periods; symbols as in MODEL.md):
+The model (monthly periods; symbols as in docs/model.md section 16):
 
 - **Firms over time.** A firm's log productivity is its permanent Pareto draw plus ``z_t``, an
   AR(1) ``z_t = rho z_(t-1) + sqrt(1 - rho^2) s_z eps_t`` discretised on an ``Nz``-point
@@ -13,7 +13,7 @@ The model (monthly periods; symbols as in MODEL.md):
   Handley & Limao 2017): per cell, flow profit of exporting ``M_t exp(y + (sigma-1) z)`` in units of
   the cell's entry cost ``F eta``, where ``y = u + c`` (``u`` the permanent entry score, ``c`` the
   calibrated cell offset) and ``M_t`` the policy multiplier; an entrant pays 1, an incumbent
-  ``lambda`` (MODEL.md's convention). Bellman::
+  ``lambda`` (the convention of docs/model.md section 4). Bellman::
 
       W_t(y, z, x) = max( M_t e^(y + (s-1)z) - c(x) + beta E_t W_(t+1)(y, z', 1),  beta E_t W_(t+1)(y, z', 0) )
 
@@ -26,7 +26,7 @@ The model (monthly periods; symbols as in MODEL.md):
   (``kernels.dynamic``) compares each pair's ``u`` with ``y* - c``. Exchange rates and market
   demand are expected to stay where they are (a random walk belief), which shifts thresholds by
   ``-log`` of their profit effect exactly (homogeneity).
-  ``mode = "myopic"`` sets ``beta = 0``: today's rule (MODEL.md section 4); with ``s_z = 0`` it is
+  ``mode = "myopic"`` sets ``beta = 0``: today's rule (docs/model.md section 4); with ``s_z = 0`` it is
   the static model's ``h_t`` recursion.
 - **Gradual intensive margin** (customer capital; Drozd & Nosal 2012, Fitzgerald, Haller &
   Yedid-Levi 2023): buyers re-optimise their purchases gradually, so a cell's quantities move toward

@@ -1,5 +1,5 @@
 """A simulated panel of exporters and its annual moments, the way the literature measures them from
-annual firm data (docs/model.md, "Dynamics parameters"); ``engine.firms.identification`` fits the
+annual firm data (docs/model.md section 11.1); ``engine.firms.identification`` fits the
 dynamic model's parameters to them.
 
 - a firm's annual exports are the sum of its 12 monthly sales; it is an *exporter* in a year if it

@@ -28,7 +28,7 @@ ANNUAL_PERSISTENCE = 0.7992
 #: (identified).
 PRODUCTIVITY_SD = 0.4008
 
-#: Monthly continuation-to-entry cost ratio lambda (MODEL.md's convention: incumbents pay lambda F
+#: Monthly continuation-to-entry cost ratio lambda (the convention of docs/model.md section 4: incumbents pay lambda F
 #: a month, entrants F). Assumption, not identified (see above): entry costs about ten months of
 #: continuation costs, within the range of sunk-to-fixed ratios estimated by Das, Roberts & Tybout
 #: (2007).

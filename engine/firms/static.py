@@ -1,4 +1,4 @@
-"""One draw of the model: firm population, calibration (MODEL.md section 7) and period aggregates
+"""One draw of the model: firm population, calibration (docs/model.md section 7) and period aggregates
 (sections 3-5); ``engine.closures.assemble`` puts it together with a market closure (section 6).
 
 Array conventions: a *block* is (origin i, sector k), ``b = i * K + k``; a *cell* is (block,
@@ -10,7 +10,7 @@ term of a firm with ``phi = 1`` and no shock) and the fixed cost ``F_ink`` matte
 A firm with sales score ``v`` (``kernels.firm``) has consumer spending ``x = B * exp(v)``, revenue
 net of tariff ``r = x / (1 + t)`` and operating profit ``pi = r * m`` with margin
 ``m = 1 - (1+t)**(1-kappa) / mu`` (``= 1/sigma`` when ``kappa = 1``). It sells when
-``pi / e >= F * eta * c`` (MODEL.md section 4), i.e. when its entry score is at least::
+``pi / e >= F * eta * c`` (docs/model.md section 4), i.e. when its entry score is at least::
 
     threshold = log F - log B + log(1 + t) - log m + log e   (+ log c).
 
@@ -38,7 +38,7 @@ class DrawParameters:
     """Parameters of one draw, per sector (K,) unless stated.
 
     ``pass_through`` is per (origin, sector), shape (R, K); ``sunk_cost_ratio`` is lambda of
-    MODEL.md section 4 (1 = static entry).
+    docs/model.md section 4 (1 = static entry).
     """
 
     sigma: np.ndarray
@@ -222,7 +222,7 @@ def calibrate(population, calibration):
     """Baseline thresholds and demand scales that reproduce the data on this population.
 
     Exactness: period-0 exports ``scale * S0 / (1 + t0)`` equal ``flows`` to rounding, and the
-    active count is ``target_active`` exactly (MODEL.md section 7).
+    active count is ``target_active`` exactly (docs/model.md section 7).
 
     Returns
     -------
@@ -275,7 +275,7 @@ def policy_shift(baseline, path, params, n_sectors):
 
 
 def continuation_threshold(entrant, previous, log_lambda):
-    """The sunk-cost rule of MODEL.md section 4 for one period:
+    """The sunk-cost rule of docs/model.md section 4 for one period:
     ``h_t = min(thr_t, max(h_(t-1), thr_t + log lambda))`` (entrants need ``thr_t``; last period's
     sellers stay while their score is above ``thr_t + log lambda``)."""
     return np.minimum(entrant, np.maximum(previous, entrant + log_lambda))
@@ -296,7 +296,7 @@ def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
 
 def flexible_prices(baseline, path, params, n_sectors):
     """Customs unit value vs baseline, operating margin and log exchange rate per cell (T, B, R),
-    with flexible prices: ``p = mu * tau * e * (1+t)**(kappa-1) / phi`` (MODEL.md section 3)."""
+    with flexible prices: ``p = mu * tau * e * (1+t)**(kappa-1) / phi`` (docs/model.md section 3)."""
     sigma, kappa = sigma_kappa(params, path.fx.shape[1])
     tariff = to_cells(path.tariff)
     log_e = log_exchange(np.log(path.fx), n_sectors)

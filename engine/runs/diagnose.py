@@ -7,7 +7,7 @@ The elasticity of customs-value exports with respect to ``1 + tariff`` at horizo
 ``(log X_h - log X0_h) / log((1 + t1) / (1 + t0))`` (the denominator averaged over sectors with
 baseline export weights, since MFN rates ``t0`` differ), for monthly flows at 1, 3, 6, 12, 24, 60
 and 120 months and for annual flows in year 1 (months 1-12) and years 8-10 (months 85-120). It
-is split into the intensive and extensive margins (the exact split of MODEL.md section 5, each
+is split into the intensive and extensive margins (the exact split of docs/model.md section 5, each
 divided by the flow without the tariff) and into price (customs unit value) and volume.
 """
 

@@ -5,27 +5,27 @@ the seed (entropy and full spawn key), firms, draws and the chunking. ``simulate
 returns the draw's results for every scenario; executors (``engine.runs.executors``) sit above it and
 decide where chunks of draws run and write; devices (the kernels) sit below it, inside the model.
 
-The model is reached only through ``engine.firms.static`` (``simulate_population``, ``calibrate``,
-``simulate_scenario``) and ``engine.scenario.uncertainty`` (``sample_parameters``, ``draw_policy``).
+The model is reached only through the firm populations (``engine.firms.static``, ``engine.firms.dynamic``),
+the (firm model, closure) table ``engine.closures.registry`` and ``engine.scenario.uncertainty``
+(``sample_parameters``, ``draw_policy``).
 """
 
 import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from engine import config
 from engine.calibration.data import load_calibration
+from engine.closures.newton import fallback_solver
+from engine.closures.registry import CLOSURES, MODES, combination
 from engine.scenario.supports import check_plausibility, check_supports
-from engine.closures.assemble import simulate_scenario
-from engine.firms.dynamic import dynamic_population
 from engine.devices import resolve_device
-from engine.errors import ConvergenceError
-from engine.errors import InputError
+from engine.errors import ConvergenceError, InputError
+from engine.firms.dynamic import dynamic_population
 from engine.firms.static import calibrate, simulate_population
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
@@ -37,13 +37,8 @@ from engine.scenario.uncertainty import (
     sample_parameters,
     stream_keys,
 )
-from engine.closures.newton import fallback_solver
 
 log = logging.getLogger(__name__)
-
-#: Closure name -> function simulating one scenario on one draw's population.
-CLOSURES = {"pe": partial(simulate_scenario, closure="pe"), "ge": partial(simulate_scenario, closure="ge"),
-            "ge_fixed_wage": partial(simulate_scenario, closure="ge_fixed_wage")}
 
 
 class NonFiniteResult(InputError):
@@ -161,7 +156,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     elif isinstance(scenarios, (str, Path)):
         scenarios = [scenarios]
     calib = load_calibration(calibration or default_calibration_dir())
-    if dynamics not in (None, "static", "myopic", "forward"):
+    if dynamics not in (None, *MODES):
         raise InputError("--dynamics", f"must be static, myopic or forward, got {dynamics!r}")
     loaded = [load_scenario(s) for s in scenarios]
     if dynamics is not None:
@@ -174,17 +169,12 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     for scenario in loaded:
         check_parameters(scenario, calib)
         closure_used = closure or scenario.closure
-        if closure_used not in CLOSURES:
-            raise InputError(scenario.source, f"closure {closure_used!r} is not available; use one of "
-                                              f"{', '.join(CLOSURES)}", "closure")
-        dynamic = scenario.dynamics.mode != "static"
-        if dynamic and (closure_used == "ge_fixed_wage" or (firm_output and closure_used != "pe")):
-            what = f"closure {closure_used!r}" if closure_used == "ge_fixed_wage" else "--firm-output in ge"
-            raise InputError(scenario.source, f"{what} is not available with the dynamic model in this version "
-                                              "(dynamics.mode = 'myopic' or 'forward'); add --dynamics static (the "
-                                              "static firm model), or run in partial equilibrium (--closure pe)",
-                             "dynamics.mode")
-        if device != "cpu" and (scenario.dynamics.mode == "static" or closure_used not in ("pe", "ge")):
+        pair = combination(scenario.dynamics.mode, closure_used, scenario.source if closure is None else "--closure")
+        if firm_output and not pair.firm_rows:
+            raise InputError("--firm-output", f"firm rows are not available with the {pair.firm_model} firm model in "
+                                              f"{closure_used} in this version; add --dynamics static (the static "
+                                              "firm model), or run in partial equilibrium (--closure pe)")
+        if device != "cpu" and "cuda" not in pair.devices:
             raise InputError("--device", f"{device} runs the dynamic model (closures pe and ge) in this version; "
                                          f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "
                                          f"{closure_used!r}: use --device cpu, or --dynamics forward with --closure pe "
@@ -283,15 +273,16 @@ def simulate_draw(plan, draw, scratch=None):
             cache[key] = (population, calibrate(population, calib))
         population, baseline = cache[key]
         record = {"draw": draw, "path": path.label, **record, **sampled}
+        pair = combination(params.dynamics.mode, closure)
         try:
             try:
-                cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+                cells, state, accounts = pair.run(population, baseline, path, params)
             except ConvergenceError as error:
-                if closure != "ge":  # the fallback is ge's Newton solver's: a retry would do the same again
+                if not pair.fallback:  # the fallback is the Newton solver's: a retry would do the same again
                     raise
                 log.info("scenario %s, draw %d: %s; retrying with the fallback solver", name, draw, error)
                 with fallback_solver():
-                    cells, state, accounts = CLOSURES[closure](population, baseline, path, params)
+                    cells, state, accounts = pair.run(population, baseline, path, params)
         except ConvergenceError as error:
             failure = f"scenario {name}, draw {draw}: {error}{_where(error.worst, calib)}"
             log.info("%s; the draw is marked failed and left out of the tables", failure)
@@ -300,7 +291,7 @@ def simulate_draw(plan, draw, scratch=None):
         _finite(name, draw, cells)
         _finite(name, draw, accounts)
         firms = None
-        if plan.firm_output and baseline is None:  # the dynamic model (its PE state)
+        if plan.firm_output and pair.firm_model == "dynamic":  # firm rows from its PE state
             firms = list(dynamic_firm_batches(population, state, params, calib, path.dates, plan.firm_output))
         elif plan.firm_output:
             firms = list(firm_batches(population, baseline, state, params, calib, path.dates, plan.firm_output))

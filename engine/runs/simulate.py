@@ -22,7 +22,7 @@ from engine._version import __version__
 from engine.errors import ConvergenceError
 from engine.errors import InputError
 from engine.runs.executors import LocalExecutor
-from engine.runs.plan import CLOSURES, build_plan, memory_estimate  # noqa: F401  (CLOSURES: tests patch it)
+from engine.runs.plan import build_plan, memory_estimate
 from engine.outputs.schemas import FLOWS_SCHEMA, OUTPUT_SCHEMA_VERSION, RUN_KIND
 from engine.runs.result import SimulationResult
 from engine.runs.store import RunStore, environment_error, part_path, write_part
@@ -147,7 +147,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     """Run scenarios x draws and write the results as Parquet.
 
     Each draw samples its parameters, policy path (branch points) and exchange-rate paths, is
-    recalibrated (MODEL.md section 7) and simulated for every period. Draw ``j`` of every scenario
+    recalibrated (docs/model.md section 7) and simulated for every period. Draw ``j`` of every scenario
     uses the same firm population and shocks, and the same draws of identically declared uncertain
     inputs (common random numbers). Results depend only on (calibration, scenarios, draws, firms,
     seed, draws_per_chunk's split into files), not on ``threads``, the executor or its workers.

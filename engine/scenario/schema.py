@@ -6,7 +6,7 @@ Structure::
 
     name, title, description, start ("YYYY-MM", period 0 = baseline), periods, focus, closure
     requires = { regions = ["USA", "JPN"], sectors = [...] }   # codes the scenario is written for
-    sunk_cost_ratio = 1.0                # lambda of MODEL.md section 4, or a [[parameter]]
+    sunk_cost_ratio = 1.0                # lambda of docs/model.md section 4, or a [[parameter]]
     [groups]  asia = ["JPN", "KOR"]      # named region groups, usable wherever a region list is
     [[tariff]]      date, importer, exporter, sectors, rate, mode, measure, exclude_measures, note
     [[trade_cost]]  date, importer, exporter, sectors, change
@@ -42,6 +42,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.closures.registry import CLOSURES, MODES
 from engine.firms.parameters import DYNAMICS_DEFAULTS
 
 ALL = "ALL"
@@ -247,9 +248,9 @@ class Branch(_Frozen):
 
 class Dynamics(_Frozen):
     """Settings of the dynamic firm model (``engine.firms.bellman``); monthly rates. Defaults and their
-    sources: ``engine.firms.bellman.DEFAULTS`` and the README's "Dynamics" section."""
+    sources: ``engine.firms.bellman.DEFAULTS`` and docs/model.md section 11."""
 
-    mode: Literal["static", "myopic", "forward"] = "static"
+    mode: Literal[tuple(MODES)] = "static"
     persistence: float = Field(default=DYNAMICS_DEFAULTS["persistence"], ge=0.0, lt=1.0)
     productivity_sd: float = Field(default=DYNAMICS_DEFAULTS["productivity_sd"], ge=0.0, le=5.0)
     grid_points: int = Field(default=DYNAMICS_DEFAULTS["grid_points"], ge=1, le=41)
@@ -269,7 +270,7 @@ class Scenario(Events):
     periods: int = Field(ge=1, le=600)
     focus: Focus | None = None
     requires: Requires = Requires()
-    closure: Literal["pe", "ge", "ge_fixed_wage"] = "pe"
+    closure: Literal[CLOSURES] = "pe"
     sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
     dynamics: Dynamics = Dynamics()
     groups: dict[str, tuple[str, ...]] = {}

@@ -1,4 +1,4 @@
-"""What a draw samples: parameters, exchange-rate paths and its policy path (MODEL.md section 8).
+"""What a draw samples: parameters, exchange-rate paths and its policy path (docs/model.md section 8).
 
 Every random quantity of draw ``j`` comes from a NumPy generator seeded by
 ``SeedSequence(entropy, spawn_key=(..., purpose, j, label))``: the same seed, draw and label give the

@@ -1,0 +1,84 @@
+"""Which firm model runs with which market closure, and what each pair can do: one table.
+
+The firm model is the scenario's ``[dynamics] mode``: ``static`` runs the static model
+(``engine.firms.static``), ``myopic`` and ``forward`` the dynamic one (``engine.firms.dynamic``).
+A pair missing from ``REGISTRY`` is not available; ``combination`` says so, and what is.
+
+This module imports nothing heavy (the CLI and the scenario schema read its names); the function
+of a pair is imported when it first runs.
+"""
+
+from dataclasses import dataclass
+from importlib import import_module
+
+from engine.errors import InputError
+
+#: Market closures (docs/model.md section 6), the default first.
+CLOSURES = ("pe", "ge", "ge_fixed_wage")
+#: Firm models by ``[dynamics] mode`` (docs/model.md section 11).
+MODES = {"static": "static", "myopic": "dynamic", "forward": "dynamic"}
+
+
+@dataclass(frozen=True)
+class Combination:
+    """One (firm model, closure) pair.
+
+    Attributes
+    ----------
+    firm_model, closure : str
+    simulate : str
+        ``"module:function"`` with the signature of ``engine.closures.assemble.run_static``:
+        ``(population, baseline, path, params, closure)`` -> ``(CellResults, state, RegionResults)``.
+    firm_rows : bool
+        ``--firm-output`` can write firm rows (``state`` carries what they need).
+    devices : tuple of str
+        Where its firm loops can run (``engine.devices``).
+    fallback : bool
+        A draw whose equilibrium fails is retried with the fallback solver (``engine.closures.newton``).
+    """
+
+    firm_model: str
+    closure: str
+    simulate: str
+    firm_rows: bool
+    devices: tuple
+    fallback: bool
+
+    def run(self, population, baseline, path, params):
+        """Simulate one policy path on one draw's firms (``baseline`` is None for the dynamic model)."""
+        module, function = self.simulate.split(":")
+        return getattr(import_module(module), function)(population, baseline, path, params, self.closure)
+
+
+_STATIC, _DYNAMIC = "engine.closures.assemble:run_static", "engine.closures.assemble:run_dynamic"
+REGISTRY = {
+    ("static", "pe"): Combination("static", "pe", _STATIC, firm_rows=True, devices=("cpu",), fallback=False),
+    ("static", "ge"): Combination("static", "ge", _STATIC, firm_rows=True, devices=("cpu",), fallback=True),
+    ("static", "ge_fixed_wage"): Combination("static", "ge_fixed_wage", _STATIC, firm_rows=True, devices=("cpu",),
+                                             fallback=False),
+    ("dynamic", "pe"): Combination("dynamic", "pe", _DYNAMIC, firm_rows=True, devices=("cpu", "cuda"),
+                                   fallback=False),
+    ("dynamic", "ge"): Combination("dynamic", "ge", _DYNAMIC, firm_rows=False, devices=("cpu", "cuda"),
+                                   fallback=True),
+}
+
+
+def combination(mode, closure, source="--closure", field=None):
+    """The ``Combination`` of a ``[dynamics] mode`` and a closure.
+
+    Raises
+    ------
+    InputError
+        The closure is unknown, or not available with that firm model (naming what is).
+    """
+    if closure not in CLOSURES:
+        raise InputError(source, f"closure {closure!r} is not available; use one of {', '.join(CLOSURES)}",
+                         field or "closure")
+    firm_model = MODES[mode]
+    found = REGISTRY.get((firm_model, closure))
+    if found is None:
+        available = [c for (m, c) in REGISTRY if m == firm_model]
+        raise InputError(source, f"closure {closure!r} is not available with the {firm_model} firm model "
+                                 f"(dynamics.mode = {mode!r}) in this version; use --closure "
+                                 f"{' or '.join(available)}, or --dynamics static", field or "dynamics.mode")
+    return found
