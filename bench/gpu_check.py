@@ -134,7 +134,7 @@ def dynamic_ge_checks(report, write, quick, cuda):
     (state in device memory, as ``engine.closures.dynamic_ge`` keeps it) against CPU, and the time of one
     ``dynamic_period_aggregates`` call (two shifts) on each."""
     from kernels import cuda_dynamic as kd
-    from kernels import dynamic
+    from kernels import dynamic, dynamic_ge
     from tests import cuda_cases
 
     blocks, dest, firms, periods = (3, 3, 200, 4) if quick else (80, 10, 20_000, 6)
@@ -177,7 +177,7 @@ def dynamic_ge_checks(report, write, quick, cuda):
         kd.dynamic_period_aggregates(sales, entry_scores, eta, z, case["z_score"], status, table, shifts, *outs)
 
     def cpu_call():
-        dynamic.dynamic_period_aggregates(*host, want["z"][-1], case["z_score"], want["status"][-1], table, shifts,
+        dynamic_ge.dynamic_period_aggregates(*host, want["z"][-1], case["z_score"], want["status"][-1], table, shifts,
                                           *outs)
 
     gpu_call()

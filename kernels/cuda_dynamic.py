@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from kernels import dynamic as _dynamic
+from kernels import dynamic_ge
 from kernels.cuda import (
     THREADS,
     _baseline_entry_cost,
@@ -47,7 +48,7 @@ from kernels.cuda import (
 from kernels.cuda_device import cuda, device_function
 
 _inverse_uniform = device_function(_dynamic.inverse_uniform)
-_store_marginal_pair = device_function(_dynamic.store_marginal_pair)
+_store_marginal_pair = device_function(dynamic_ge.store_marginal_pair)
 
 
 # ---------------------------------------------------------------------------------- host helpers
