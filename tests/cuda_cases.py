@@ -8,7 +8,7 @@ imported (not ``engine``, whose Polars and pydantic a lent GPU machine may lack:
 
 import numpy as np
 
-from kernels.cpu import block_keys
+from kernels.static import block_keys
 
 #: Sizes of the CUDA-simulator comparisons: tiny, since the simulator runs every GPU thread as a Python
 #: thread. 200 firms in chunks of 96 span three CUDA blocks per (origin, sector) block (the last one

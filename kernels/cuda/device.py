@@ -1,5 +1,7 @@
-"""The per-firm functions of ``kernels.firm``, ``kernels.rng``, ``kernels.fastmath`` and ``kernels.dynamic``
-compiled as CUDA device functions, from the same Python bodies.
+"""The CUDA machinery that every CUDA module shares: the per-firm functions of ``kernels.firm``,
+``kernels.rng``, ``kernels.fastmath`` and ``kernels.dynamic`` compiled as CUDA device functions from the
+same Python bodies (``device_function``), the block size ``THREADS``, ``chunks`` and the shared-memory
+``tree_reduce``.
 
 Those modules hold plain functions compiled with ``numba.njit(inline="always")`` for the CPU. This
 module compiles each one's Python body (``dispatcher.py_func``) again with
@@ -129,3 +131,27 @@ def device_function(function):
     compiled = cuda.jit(device=True)(body)
     _DEVICE[key] = compiled
     return compiled
+
+
+#: Threads per CUDA block (a power of two: the shared-memory reductions halve it). The simulator runs
+#: each thread as a Python thread: there the same code runs with smaller blocks, so that tiny tests
+#: still span several CUDA blocks per (origin, sector) block and exercise the atomic adds.
+THREADS = 32 if SIMULATOR else 128
+
+
+def chunks(n_firms, firm_chunk):
+    """CUDA blocks per (origin, sector) block of ``n_firms`` firms, ``firm_chunk`` firms each (at least 1)."""
+    return max(1, (n_firms + firm_chunk - 1) // firm_chunk)
+
+
+@cuda.jit(device=True)
+def tree_reduce(shared, rows, tid):
+    """Sum ``shared[k, :THREADS]`` into ``shared[k, 0]`` for ``k < rows`` (all threads must call it)."""
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step > 0:
+        if tid < step:
+            for k in range(rows):
+                shared[k, tid] += shared[k, tid + step]
+        cuda.syncthreads()
+        step //= 2
