@@ -1,7 +1,7 @@
 """One prepared check of the CUDA kernels on a lent NVIDIA GPU: agreement with the CPU, then speed.
 
 Run from the repository root on the GPU machine (nothing is installed; it uses the NumPy, Numba and
-numba-cuda found there, and ``kernels.cuda_device`` restores ``numpy.row_stack`` for numba-cuda 0.30
+numba-cuda found there, and ``kernels.cuda.device`` restores ``numpy.row_stack`` for numba-cuda 0.30
 under NumPy >= 2.5)::
 
     PYTHONUNBUFFERED=1 python bench/gpu_check.py $OUT/gpu_check.json
@@ -18,7 +18,7 @@ Its kernel sections import only NumPy, Numba, numba-cuda, ``kernels`` and ``test
   over the cells without flips; also the float32-against-float64 error; ``float32_fast`` (CUDA's fast
   intrinsics, no CPU twin) against CPU float64 with tolerance ``FAST_RTOL``/``FAST_FLIPS``, and the
   bit-compatible float32 kernel in its other layout against CPU float32; ``dynamic_ge``: the ge
-  closure's per-period kernels (``kernels.cuda_dynamic``, state in device memory) chained over 6
+  closure's per-period kernels (``kernels.cuda.dynamic_ge``, state in device memory) chained over 6
   periods on 80 blocks x 10 destinations x 20,000 firms against the CPU's: ``z`` indices equal,
   status flips and cells with count flips counted, sums within 1e-12 where counts agree;
 - ``speed``: firm-destination evaluations per second of the static kernel in float64 and float32
@@ -130,18 +130,18 @@ def _kernel_only(kc, cuda, case, firms, precision, repeats, evaluations):
 
 
 def dynamic_ge_checks(report, write, quick, cuda):
-    """The ge closure's per-period kernels (``kernels.cuda_dynamic``) chained over the periods, GPU
+    """The ge closure's per-period kernels (``kernels.cuda.dynamic_ge``) chained over the periods, GPU
     (state in device memory, as ``engine.closures.dynamic_ge`` keeps it) against CPU, and the time of one
     ``dynamic_period_aggregates`` call (two shifts) on each."""
-    from kernels import cuda_dynamic as kd
-    from kernels import dynamic
+    from kernels import dynamic_ge
+    from kernels.cuda import dynamic_ge as kd
     from tests import cuda_cases
 
     blocks, dest, firms, periods = (3, 3, 200, 4) if quick else (80, 10, 20_000, 6)
     case = cuda_cases.dynamic_ge_case(SEED, blocks, dest, firms, periods)
     names = cuda_cases.DYNAMIC_GE_KERNELS
     t0 = time.perf_counter()
-    want = cuda_cases.run_dynamic_ge({n: getattr(dynamic, n) for n in names}, case)
+    want = cuda_cases.run_dynamic_ge({n: getattr(dynamic_ge, n) for n in names}, case)
     cpu_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     got = cuda_cases.run_dynamic_ge({n: getattr(kd, n) for n in names}, case, kd.device_empty, kd.device_copy,
@@ -177,7 +177,7 @@ def dynamic_ge_checks(report, write, quick, cuda):
         kd.dynamic_period_aggregates(sales, entry_scores, eta, z, case["z_score"], status, table, shifts, *outs)
 
     def cpu_call():
-        dynamic.dynamic_period_aggregates(*host, want["z"][-1], case["z_score"], want["status"][-1], table, shifts,
+        dynamic_ge.dynamic_period_aggregates(*host, want["z"][-1], case["z_score"], want["status"][-1], table, shifts,
                                           *outs)
 
     gpu_call()
@@ -197,8 +197,10 @@ def dynamic_ge_checks(report, write, quick, cuda):
 
 def kernel_checks(report, write, quick, cuda, numba):
     """The kernels' agreement with the CPU and their speed (``report["agreement"]``, ``report["speed"]``)."""
-    from kernels import cpu, dynamic
-    from kernels import cuda as kc
+    from kernels import dynamic
+    from kernels.cuda import dynamic as kdyn
+    from kernels.reference import static as cpu
+    from kernels.reference.cuda import static as kc
     from tests import cuda_cases
 
     ok = True
@@ -262,7 +264,7 @@ def kernel_checks(report, write, quick, cuda, numba):
     costs, initial, sums = cuda_cases.run_dynamic(dynamic.dynamic_baseline_costs, dynamic.dynamic_cell_sums, dcase)
     cpu_dynamic_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    g_costs, g_initial, g_sums = cuda_cases.run_dynamic(kc.dynamic_baseline_costs, kc.dynamic_cell_sums, dcase)
+    g_costs, g_initial, g_sums = cuda_cases.run_dynamic(kdyn.dynamic_baseline_costs, kdyn.dynamic_cell_sums, dcase)
     gpu_first_s = time.perf_counter() - t0
     finite = np.isfinite(costs)
     entry = {"initial_z_equal": bool(np.array_equal(initial, g_initial)),
@@ -286,7 +288,7 @@ def kernel_checks(report, write, quick, cuda, numba):
     report["agreement"]["dynamic"] = entry
     write()
 
-    # ---- agreement and speed: the ge closure's per-period kernels (kernels.cuda_dynamic), state on the device
+    # ---- agreement and speed: the ge closure's per-period kernels (kernels.cuda.dynamic_ge), state on the device
     ok &= dynamic_ge_checks(report, write, quick, cuda)
 
     # ---- speed
@@ -331,7 +333,7 @@ def kernel_checks(report, write, quick, cuda, numba):
 
     baseline, dsums = dcase
     out = [np.zeros(dcase[1][-1].shape[:3]) for _ in range(6)]
-    median, best = _timed(lambda: kc.dynamic_cell_sums(*dsums, *out), 2 if quick else 5, cuda.synchronize)
+    median, best = _timed(lambda: kdyn.dynamic_cell_sums(*dsums, *out), 2 if quick else 5, cuda.synchronize)
     pair_periods = d_blocks * d_dest * d_firms * d_periods
     t0 = time.perf_counter()
     dynamic.dynamic_cell_sums(*dsums, *out)
@@ -375,7 +377,7 @@ def main(argv):
             json.dump(report, handle, indent=2)
 
     try:
-        from kernels.cuda_device import SIMULATOR, cuda
+        from kernels.cuda.device import SIMULATOR, cuda
         report["simulator"] = SIMULATOR
         if not cuda.is_available():
             raise RuntimeError("numba.cuda.is_available() is False")

@@ -1,4 +1,4 @@
-"""The brute-force cell sums of ``kernels.cpu.direct_cell_sums`` written with NumPy array operations.
+"""The brute-force cell sums of ``kernels.reference.static.direct_cell_sums`` written with NumPy array operations.
 
 The same model and the same random numbers: the splitmix64 hash of ``kernels.rng`` on uint64
 arrays, the same uniforms, Box-Muller with NumPy's ``log``, ``sqrt``, ``cos`` and ``sin``, the same
@@ -42,7 +42,7 @@ def _hash_at(key, counters):
 
 def direct_cell_sums(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
                      dtype=np.float64, chunk=CHUNK):
-    """Active firms and summed ``exp(sales_score)`` per cell, as ``kernels.cpu.direct_cell_sums``.
+    """Active firms and summed ``exp(sales_score)`` per cell, as ``kernels.reference.static.direct_cell_sums``.
 
     Parameters as the kernel's (without ``firm_chunk`` and the outputs); ``dtype`` float64 or
     float32 is the arithmetic of the scores and ``exp`` (float32: as ``direct_cell_sums_f32``,

@@ -17,7 +17,7 @@ def main(which):
     import numpy as np
 
     import kernels
-    from kernels import cpu
+    from kernels.reference import static as brute
 
     seconds = {"import": time.perf_counter() - started}
 
@@ -35,9 +35,9 @@ def main(which):
         par = (np.full(blocks, 0.4), np.full(blocks, 1.69), np.full(blocks, 0.34), np.full(blocks, -0.65))
         thresholds = np.zeros((blocks, dest))
         active, sales = np.empty((blocks, dest), np.int64), np.empty((blocks, dest))
-        timed("direct_cell_sums", kernels.direct_cell_sums, pk, sk, *par, firms, thresholds, 64, active, sales)
+        timed("direct_cell_sums", brute.direct_cell_sums, pk, sk, *par, firms, thresholds, 64, active, sales)
         checksum += int(active.sum())
-        timed("direct_cell_sums_f32", cpu.direct_cell_sums_f32, pk, sk, *par, firms, thresholds, 64, active, sales)
+        timed("direct_cell_sums_f32", brute.direct_cell_sums_f32, pk, sk, *par, firms, thresholds, 64, active, sales)
         entry, tail = np.empty((blocks, dest, firms)), np.empty((blocks, dest, firms + 1))
         timed("rank_cells", kernels.rank_cells, pk, sk, *par, firms, entry, tail)
         count, index = np.empty((1, blocks, dest), np.int64), np.empty((1, blocks, dest))

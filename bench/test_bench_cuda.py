@@ -4,7 +4,7 @@
   2.6e8 firm-destination evaluations) in one launch of ``direct_cell_sums_draws``, float64, float32 and float32_fast (against CPU float64);
 - ``cuda dynamic``: ``dynamic_cell_sums`` on 40 blocks x 10 destinations x 20,000 firms x 24 periods;
 - ``cuda dynamic ge``: one ``dynamic_period_aggregates`` call (two shifts) of the ge closure on 80 blocks
-  x 10 destinations x 20,000 firms, the per-pair state in device memory (``kernels.cuda_dynamic``).
+  x 10 destinations x 20,000 firms, the per-pair state in device memory (``kernels.cuda.dynamic_ge``).
 
 With benchmarks disabled (the default test run) each runs once on a small problem and checks its
 result against the CPU kernel. ``bench/gpu_check.py`` is the one-shot script for a lent GPU (agreement
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from bench.conftest import benchmarks_disabled
-from kernels import cpu, dynamic
+from kernels import dynamic, dynamic_ge
+from kernels.reference import static as cpu
 from tests import cuda_cases
 
 
@@ -34,9 +35,12 @@ def gpu():
     usable, reason = cuda_status()
     if not usable:
         pytest.skip(f"no GPU: {reason}")
-    from kernels import cuda as kc
+    from types import SimpleNamespace
 
-    return kc
+    from kernels.cuda import dynamic as kdyn
+    from kernels.reference.cuda import static as kstatic
+
+    return SimpleNamespace(direct_cell_sums_draws=kstatic.direct_cell_sums_draws, dynamic_cell_sums=kdyn.dynamic_cell_sums)
 
 
 @pytest.mark.benchmark(group="cuda default draws")
@@ -84,14 +88,14 @@ def test_cuda_dynamic_cell_sums(benchmark, request, gpu):
 @pytest.mark.benchmark(group="cuda dynamic ge")
 def test_cuda_dynamic_period_aggregates(benchmark, request, gpu):
     """One ``dynamic_period_aggregates`` call at two shifts (a Newton step of the dynamic ge closure),
-    the per-pair state in device memory (``kernels.cuda_dynamic``), against the CPU kernel's result."""
-    from kernels import cuda_dynamic as kd
+    the per-pair state in device memory (``kernels.cuda.dynamic_ge``), against the CPU kernel's result."""
+    from kernels.cuda import dynamic_ge as kd
 
     full = not benchmarks_disabled(request.config)
     blocks, dest, firms = (80, 10, 20_000) if full else (4, 3, 2000)
     case = cuda_cases.dynamic_ge_case(2025, blocks, dest, firms, n_periods=2)
     names = cuda_cases.DYNAMIC_GE_KERNELS
-    want = cuda_cases.run_dynamic_ge({n: getattr(dynamic, n) for n in names}, case)
+    want = cuda_cases.run_dynamic_ge({n: getattr(dynamic_ge, n) for n in names}, case)
     sales, entry = kd.device_empty((blocks, dest, firms)), kd.device_empty((blocks, dest, firms))
     eta = kd.device_empty((blocks, dest, firms), np.float32)
     kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, sales, entry, eta)

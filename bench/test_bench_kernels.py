@@ -27,9 +27,9 @@ import kernels
 from bench.numpy_model import direct_cell_sums as numpy_cell_sums
 from bench.problems import DEFAULT_DRAW, Problem
 from engine.config import FIRM_CHUNK
-from kernels import cpu
+from kernels.reference import static as brute
 
-KERNELS = {"float64": kernels.direct_cell_sums, "float32": cpu.direct_cell_sums_f32}
+KERNELS = {"float64": brute.direct_cell_sums, "float32": brute.direct_cell_sums_f32}
 
 
 def _rounds(full, evaluations, budget=4e8, at_least=5, at_most=200):
@@ -113,8 +113,8 @@ def _scaling(benchmark, record, full, p, group, implementation, **info):
         _check("float64", p, *result)
         return
     outputs = _kernel_outputs(p)
-    _run_kernel(kernels.direct_cell_sums, p, outputs)
-    benchmark.pedantic(_run_kernel, args=(kernels.direct_cell_sums, p, outputs),
+    _run_kernel(brute.direct_cell_sums, p, outputs)
+    benchmark.pedantic(_run_kernel, args=(brute.direct_cell_sums, p, outputs),
                        rounds=_rounds(full, p.evaluations), iterations=1, warmup_rounds=1 if full else 0)
     record(group, "kernel float64 2 threads", p.evaluations, implementation="kernel", dtype="float64", threads=2,
            **info)
@@ -163,6 +163,6 @@ def test_rank_cells_default_draw(benchmark, problem, record, threads, full, n_th
     count = np.empty((1, p.blocks, p.dest), dtype=np.int64)
     sales = np.empty((1, p.blocks, p.dest))
     kernels.evaluate_cells(entry, tail, p.thresholds[None], count, sales)
-    active, direct = _run_kernel(kernels.direct_cell_sums, p, _kernel_outputs(p))
+    active, direct = _run_kernel(brute.direct_cell_sums, p, _kernel_outputs(p))
     np.testing.assert_array_equal(count[0], active)
     np.testing.assert_allclose(sales[0], direct, rtol=1e-12)

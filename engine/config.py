@@ -14,7 +14,7 @@ DEFAULT_SEED = 2025
 DEFAULT_SCENARIO = "us_japan_2025"
 #: Draws simulated before one Parquet part file is written (memory does not grow with draws).
 DRAWS_PER_CHUNK = 4
-#: Firms per parallel task in the brute-force kernel (``kernels.cpu.direct_cell_sums``).
+#: Firms per parallel task in the brute-force kernel (``kernels.reference.static.direct_cell_sums``).
 FIRM_CHUNK = 4096
 #: Firms per (origin, sector) and draw written by ``--firm-output sample``.
 FIRM_SAMPLE = 200

@@ -4,7 +4,7 @@ The engine calls a kernel through this module instead of importing it, e.g. in t
 
     devices.dynamic_cell_sums(device)(*args)        # args exactly those of kernels.dynamic.dynamic_cell_sums
     devices.dynamic_baseline_costs(device)(*args)   # kernels.dynamic.dynamic_baseline_costs
-    devices.direct_cell_sums(device, precision)(*args)  # kernels.cpu.direct_cell_sums(_f32)
+    devices.direct_cell_sums(device, precision)(*args)  # kernels.reference.static.direct_cell_sums(_f32)
     devices.batch_cell_sums(device, precision)(*args)   # many (keys, thresholds) at once, see below
     devices.kernel("dynamic_period_commit", device)(*args)  # any kernel of KERNELS by name
     devices.state_arrays(device).empty(shape, dtype)     # where a kernel's state lives between calls
@@ -14,14 +14,14 @@ so there is no ``if gpu:`` in ``engine/``: ``device`` is ``"cpu"`` (default), ``
 ``"float64"`` (default) or ``"float32"`` (scores and ``exp`` in float32, sums in float64; for the
 brute-force kernels only: the dynamic model and the ranking path are float64), or, on CUDA only,
 ``"float32_fast"``: float32 with CUDA's fast single-precision intrinsics for log, sqrt, sin/cos and
-exp (``kernels.cuda_fastmath``: the same hashes and uniforms; not bit-compatible with the CPU float32
-kernel, whose polynomials the default ``"float32"`` reproduces bit for bit on the GPU).
+exp (``kernels.reference.cuda.fastmath``: the same hashes and uniforms; not bit-compatible with the CPU
+float32 kernel, whose polynomials the default ``"float32"`` reproduces bit for bit on the GPU).
 
 The per-period kernels of the dynamic model's ``ge`` closure (``engine.closures.dynamic_ge``) keep a draw's
 per-pair state between calls; ``state_arrays(device)`` allocates it where the kernels run (NumPy
 arrays on the CPU, device arrays on CUDA), so that it stays on the GPU from period to period.
 
-CUDA kernels live in ``kernels.cuda`` and ``kernels.cuda_dynamic`` and need the optional extra ``pip install '.[cuda]'``
+CUDA kernels live in ``kernels.cuda`` and ``kernels.reference.cuda`` and need the optional extra ``pip install '.[cuda]'``
 (numba-cuda); they are imported only when a CUDA kernel is asked for, so the CPU install never
 imports ``numba.cuda``. Bad values raise ``engine.errors.InputError`` naming the option and what is
 allowed; asking for ``cuda`` without numba-cuda or without a GPU says which is missing.
@@ -42,33 +42,33 @@ PRECISIONS = ("float64", "float32", "float32_fast")
 #: and fill the same outputs as the CPU ones (tests/test_cuda.py checks this under the CUDA simulator).
 KERNELS = {
     ("cpu", "float64"): {
-        "direct_cell_sums": "kernels.cpu:direct_cell_sums",
+        "direct_cell_sums": "kernels.reference.static:direct_cell_sums",
         "dynamic_baseline_costs": "kernels.dynamic:dynamic_baseline_costs",
         "dynamic_cell_sums": "kernels.dynamic:dynamic_cell_sums",
-        "dynamic_pair_scores": "kernels.dynamic:dynamic_pair_scores",
-        "dynamic_initial_state": "kernels.dynamic:dynamic_initial_state",
-        "dynamic_z_advance": "kernels.dynamic:dynamic_z_advance",
-        "dynamic_period_aggregates": "kernels.dynamic:dynamic_period_aggregates",
-        "dynamic_period_commit": "kernels.dynamic:dynamic_period_commit",
+        "dynamic_pair_scores": "kernels.dynamic_ge:dynamic_pair_scores",
+        "dynamic_initial_state": "kernels.dynamic_ge:dynamic_initial_state",
+        "dynamic_z_advance": "kernels.dynamic_ge:dynamic_z_advance",
+        "dynamic_period_aggregates": "kernels.dynamic_ge:dynamic_period_aggregates",
+        "dynamic_period_commit": "kernels.dynamic_ge:dynamic_period_commit",
     },
     ("cpu", "float32"): {
-        "direct_cell_sums": "kernels.cpu:direct_cell_sums_f32",
+        "direct_cell_sums": "kernels.reference.static:direct_cell_sums_f32",
     },
     ("cuda", "float64"): {
-        "direct_cell_sums": "kernels.cuda:direct_cell_sums",
-        "dynamic_baseline_costs": "kernels.cuda:dynamic_baseline_costs",
-        "dynamic_cell_sums": "kernels.cuda:dynamic_cell_sums",
-        "dynamic_pair_scores": "kernels.cuda_dynamic:dynamic_pair_scores",
-        "dynamic_initial_state": "kernels.cuda_dynamic:dynamic_initial_state",
-        "dynamic_z_advance": "kernels.cuda_dynamic:dynamic_z_advance",
-        "dynamic_period_aggregates": "kernels.cuda_dynamic:dynamic_period_aggregates",
-        "dynamic_period_commit": "kernels.cuda_dynamic:dynamic_period_commit",
+        "direct_cell_sums": "kernels.reference.cuda.static:direct_cell_sums",
+        "dynamic_baseline_costs": "kernels.cuda.dynamic:dynamic_baseline_costs",
+        "dynamic_cell_sums": "kernels.cuda.dynamic:dynamic_cell_sums",
+        "dynamic_pair_scores": "kernels.cuda.dynamic_ge:dynamic_pair_scores",
+        "dynamic_initial_state": "kernels.cuda.dynamic_ge:dynamic_initial_state",
+        "dynamic_z_advance": "kernels.cuda.dynamic_ge:dynamic_z_advance",
+        "dynamic_period_aggregates": "kernels.cuda.dynamic_ge:dynamic_period_aggregates",
+        "dynamic_period_commit": "kernels.cuda.dynamic_ge:dynamic_period_commit",
     },
     ("cuda", "float32"): {
-        "direct_cell_sums": "kernels.cuda:direct_cell_sums_f32",
+        "direct_cell_sums": "kernels.reference.cuda.static:direct_cell_sums_f32",
     },
     ("cuda", "float32_fast"): {
-        "direct_cell_sums": "kernels.cuda:direct_cell_sums_f32_fast",
+        "direct_cell_sums": "kernels.reference.cuda.static:direct_cell_sums_f32_fast",
     },
 }
 
@@ -85,7 +85,7 @@ def cuda_status():
     if importlib.util.find_spec("numba_cuda") is None:
         return False, "numba-cuda is not installed (pip install '.[cuda]')"
     try:
-        from kernels.cuda_device import SIMULATOR, cuda
+        from kernels.cuda.device import SIMULATOR, cuda
     except Exception as error:  # pragma: no cover - a broken CUDA installation
         return False, f"numba.cuda cannot be imported: {error}"
     if SIMULATOR:
@@ -141,7 +141,7 @@ def kernel(name, device="cpu", precision="float64"):
 #: device -> ("module:empty", "module:copy"): allocators of kernel state (``state_arrays``).
 STATE_ARRAYS = {
     "cpu": ("numpy:empty", "numpy:copy"),
-    "cuda": ("kernels.cuda_dynamic:device_empty", "kernels.cuda_dynamic:device_copy"),
+    "cuda": ("kernels.cuda.dynamic_ge:device_empty", "kernels.cuda.dynamic_ge:device_copy"),
 }
 
 
@@ -152,7 +152,7 @@ def state_arrays(device="cpu"):
     -------
     types.SimpleNamespace
         ``empty(shape, dtype=float64)`` and ``copy(array)``: ``numpy.empty`` and ``numpy.copy`` on
-        the CPU; on CUDA the same for device arrays (``kernels.cuda_dynamic``), which every CUDA
+        the CPU; on CUDA the same for device arrays (``kernels.cuda.dynamic_ge``), which every CUDA
         kernel takes in place of NumPy arrays (no copy between host and device).
     """
     target = resolve_device(device)
@@ -164,7 +164,7 @@ def state_arrays(device="cpu"):
 
 
 def direct_cell_sums(device="cpu", precision="float64"):
-    """``kernels.cpu.direct_cell_sums`` (float32: ``direct_cell_sums_f32``) or its CUDA twin."""
+    """``kernels.reference.static.direct_cell_sums`` (float32: ``direct_cell_sums_f32``) or its CUDA twin."""
     return kernel("direct_cell_sums", device, precision)
 
 
@@ -191,7 +191,7 @@ def batch_cell_sums(device="cpu", precision="float64"):
     if precision not in PRECISIONS or (target, precision) not in KERNELS:
         kernel("direct_cell_sums", target, precision)  # raises the precision error
     if target == "cuda":
-        from kernels.cuda import direct_cell_sums_draws
+        from kernels.reference.cuda.static import direct_cell_sums_draws
 
         def run(*args):
             direct_cell_sums_draws(*args, precision=precision)

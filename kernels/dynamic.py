@@ -7,7 +7,7 @@ inlined in the loops here; a CUDA backend compiles the same bodies as device fun
 preallocated outputs last, do no I/O and hold no state. Each parallel task (one (origin, sector)
 block) writes only its own output slots, so results are bitwise identical for any thread count.
 
-State of a firm-destination pair in period ``t`` (MODEL.md sections 2 and 4, made dynamic):
+State of a firm-destination pair in period ``t`` (docs/model.md sections 2 and 4, made dynamic):
 
 - ``u``, ``v``: the permanent entry and sales scores of ``kernels.firm.scores`` (Pareto
   productivity and the EKK firm-destination shocks), as in the static model;
@@ -104,34 +104,6 @@ def inverse_uniform(y_low, y_step, values, level):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def store_marginal_pair(low, high, next_high, shift, value, pair_cost, cost_slot, out_marginal, out_slope, s, b, n):
-    """A cell's marginal pair at a threshold shift: its active share and the slopes, into
-    ``out_marginal[:, s, b, n]`` and ``out_slope[:, s, b, n]`` (left as they are outside its band).
-
-    ``low`` is the largest ``h - u`` of the active pairs, ``high`` and ``next_high`` the two
-    smallest of the inactive ones (the marginal pair has ``high``; its sales ``value``, fixed-cost
-    factor ``pair_cost`` and cost slot 2 (entrant) or 3 (incumbent)). The band below ``high`` runs
-    down to ``low``; with no active pair it is as wide as the gap above ``high`` (or 1). Across the
-    band the pair exports a share rising linearly from 0 to 1.
-    """
-    lower = low
-    if not lower > -np.inf:
-        lower = 2.0 * high - next_high if next_high < np.inf else high - 1.0
-    if not high > lower:
-        return
-    fraction = min(max((shift - lower) / (high - lower), 0.0), 1.0)
-    if fraction > 0.0:
-        out_marginal[0, s, b, n] = fraction
-        out_marginal[1, s, b, n] = fraction * value
-        out_marginal[cost_slot, s, b, n] = fraction * pair_cost
-    if lower <= shift < high:
-        width = high - lower
-        out_slope[0, s, b, n] = 1.0 / width
-        out_slope[1, s, b, n] = value / width
-        out_slope[cost_slot, s, b, n] = pair_cost / width
-
-
-@njit(inline="always", cache=True, error_model="numpy")
 def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, stay_threshold, entry_threshold):
     """The smallest cell offset ``c`` at which the pair exports in period 0: it exports at the
     baseline iff ``c >= baseline_entry_cost``.
@@ -147,7 +119,7 @@ def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, st
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def _block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out):
+def block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out):
     """``out[t, f]``: grid index of firm ``f``'s ``z`` in period ``t``."""
     for f in range(n_firms):
         state = z_initial(z_key, f, cum_invariant)
@@ -158,7 +130,9 @@ def _block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out):
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def _block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales, entry):
+def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales, entry):
+    """Destination ``n``'s sales and entry scores of a block's firms into ``sales``, ``entry`` (``slp``: their
+    scaled log productivity, ``kernels.firm.fill_scaled_log_productivity``)."""
     rho_c = np.sqrt(1.0 - rho * rho)
     fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), slp, s_a, s_e, rho, rho_c, sales, entry)
 
@@ -196,7 +170,7 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
         for f in range(n_firms):
             out_initial_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
         for n in range(n_dest):
-            _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
+            block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
                           slp, sales, entry)
             for f in range(n_firms):
                 j = out_initial_z[b, f]
@@ -232,7 +206,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         against the previous period (0 in period 0).
     out_both, out_both_base : ndarray (T, B, R)
         Outputs: over pairs exporting both in ``t`` and in period 0, the summed ``exp(v + z_score)``
-        at ``t``'s and at period 0's ``z`` (the intensive margin of MODEL.md section 5).
+        at ``t``'s and at period 0's ``z`` (the intensive margin of docs/model.md section 5).
     """
     n_periods, n_blocks, n_dest = out_active.shape
     for b in prange(n_blocks):
@@ -245,7 +219,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         paths = np.empty((n_periods, n_firms), dtype=np.int64)
         z_exp = np.exp(z_score[b])
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
-        _block_paths(z_keys[b], n_firms, n_periods, cum_invariant, cum_transition, paths)
+        block_paths(z_keys[b], n_firms, n_periods, cum_invariant, cum_transition, paths)
         for n in range(n_dest):
             for t in range(n_periods):
                 out_active[t, b, n] = 0.0
@@ -256,7 +230,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                 out_both_base[t, b, n] = 0.0
             if not offset[b, n] > -np.inf:
                 continue
-            _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
+            block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
                           slp, sales, entry)
             c = offset[b, n]
             # a pair that does not export in period 0 and whose entry score lies below every later
@@ -350,9 +324,9 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
     sales = np.empty(n_firms)
     entry = np.empty(n_firms)
     fill_scaled_log_productivity(productivity_key, np.uint64(0), sm1_over_theta, out_slp)
-    _block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out_z)
+    block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out_z)
     for n in range(n_dest):
-        _block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, out_slp, sales, entry)
+        block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, out_slp, sales, entry)
         if not offset[n] > -np.inf:  # a cell with no baseline flow stays closed, as in dynamic_cell_sums
             for f in range(n_firms):
                 out_sales_score[f, n] = sales[f]
@@ -370,240 +344,6 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
             for t in range(1, n_periods):
                 was = entry[f] >= thresholds[t, n, out_z[t, f], np.int64(was)]
                 out_active[t, f, n] = was
-
-
-# --- one period at a time (the general-equilibrium closure: engine.closures.dynamic_ge) -----------------------
-#
-# The loops above run every period of a pair in one go. The ``ge`` closure needs each period's
-# aggregates as a function of a per-cell threshold shift (the wages and market levels of that
-# period), before the state moves on. The kernels below split the same firm loop into: the pair
-# scores (``dynamic_pair_scores``, once per draw and scenario, cached), the state in period 0
-# (``dynamic_initial_state``), the ``z`` transition (``dynamic_z_advance``), the aggregates at
-# several shifts without touching the state (``dynamic_period_aggregates``) and the commit at the
-# solved shift (``dynamic_period_commit``). With shift 0 they reproduce ``dynamic_cell_sums``
-# bit for bit (``tests/test_dynamic_ge.py``).
-
-
-@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, out_sales,
-                        out_entry, out_eta):
-    """Per pair ``exp(v)`` and the entry score ``u`` (``kernels.firm.fill_scores``), (B, R, M) each,
-    and the fixed-cost factor ``eta = exp(v - u)`` in float32 (it only enters the cost index)."""
-    n_blocks, n_dest = out_sales.shape[0], out_sales.shape[1]
-    for b in prange(n_blocks):
-        slp = np.empty(n_firms)
-        sales = np.empty(n_firms)
-        entry = np.empty(n_firms)
-        fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
-        for n in range(n_dest):
-            _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
-                          slp, sales, entry)
-            for f in range(n_firms):
-                sales[f] = np.exp(sales[f])
-                out_sales[b, n, f] = sales[f]
-                out_entry[b, n, f] = entry[f]
-                out_eta[b, n, f] = sales[f] * np.exp(-entry[f])
-
-
-@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
-                          offset, z_score, sales, entry, eta, out_z, out_status, out_active, out_sales,
-                          out_entrant_cost, out_incumbent_cost):
-    """Period 0 as in ``dynamic_cell_sums``: each firm's ``z`` index and each pair's status.
-
-    Parameters
-    ----------
-    z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds, offset, z_score :
-        As in ``dynamic_cell_sums``.
-    sales, entry, eta : ndarray (B, R, M)
-        From ``dynamic_pair_scores``.
-    out_z : ndarray of int64 (B, M)
-    out_status : ndarray of bool (B, R, M)
-        Whether the pair exports in period 0 (``False`` in closed cells).
-    out_active, out_sales : ndarray (B, R)
-        Exporting pairs and their summed ``exp(v + z_score)``.
-    out_entrant_cost, out_incumbent_cost : ndarray (B, R)
-        Summed ``eta = exp(v - u)`` of the exporters that did not / did export before period 0
-        (the first pay the fixed cost ``F``, the others ``lambda F``).
-    """
-    n_blocks, n_dest, n_firms = sales.shape
-    for b in prange(n_blocks):
-        z_exp = np.exp(z_score[b])
-        for f in range(n_firms):
-            out_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
-        for n in range(n_dest):
-            c = offset[b, n]
-            active, total, entrants, incumbents = 0.0, 0.0, 0.0, 0.0
-            for f in range(n_firms):
-                if not c > -np.inf:
-                    out_status[b, n, f] = False
-                    continue
-                j = out_z[b, f]
-                u = entry[b, n, f]
-                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
-                cost = baseline_entry_cost(u, us, y_low, y_step, status_prob[b, j], stationary_thresholds[b, j, 1],
-                                           stationary_thresholds[b, j, 0])
-                a = c >= cost
-                out_status[b, n, f] = a
-                if a:
-                    active += 1.0
-                    total += sales[b, n, f] * z_exp[j]
-                    if c >= inverse_uniform(y_low, y_step, status_prob[b, j], us) - u:
-                        incumbents += eta[b, n, f]
-                    else:
-                        entrants += eta[b, n, f]
-            out_active[b, n] = active
-            out_sales[b, n] = total
-            out_entrant_cost[b, n] = entrants
-            out_incumbent_cost[b, n] = incumbents
-
-
-@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_z_advance(z_keys, period, cum_transition, z_index):
-    """Move every firm's ``z`` index (B, M) in place from ``period - 1`` to ``period`` (``z_step``)."""
-    n_blocks, n_firms = z_index.shape
-    for b in prange(n_blocks):
-        for f in range(n_firms):
-            z_index[b, f] = z_step(z_keys[b], f, period, z_index[b, f], cum_transition)
-
-
-@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
-                              out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
-    """One period's aggregates per cell at each of ``S`` threshold shifts; the state is not changed.
-
-    A pair exports iff ``u >= thresholds[b, n, j, x] - shift`` (``j`` its ``z`` index, ``x`` its
-    status last period): the hard rule of ``dynamic_cell_sums``. Its entry point is
-    ``thresholds[b, n, j, x] - u`` (it exports once the shift reaches it).
-
-    Marginal pair (as the static model's marginal-firm rule): between the entry points ``L <= shift
-    < U`` of the highest exporter and of the lowest non-exporter (the marginal pair), the marginal
-    pair counts with the fraction ``(shift - L) / (U - L)``; with no exporter, ``L`` is one gap
-    (to the next entry point) below ``U``. Hard count plus marginal fraction is continuous and
-    piecewise linear in the shift; the marginal part is returned apart (``out_marginal``).
-
-    Parameters
-    ----------
-    sales, entry, eta : ndarray (B, R, M)
-        ``exp(v)``, ``u`` and ``exp(v - u)`` (``dynamic_pair_scores``).
-    z_index : ndarray of int64 (B, M)
-        This period's ``z`` index of every firm.
-    z_score : ndarray (B, Nz)
-    status : ndarray of bool (B, R, M)
-        Last period's status of every pair.
-    thresholds : ndarray (B, R, Nz, 2)
-        This period's thresholds in ``u`` (as ``dynamic_cell_sums``'s ``thresholds[t]``).
-    shifts : ndarray (S, B, R)
-        Downward shifts of every threshold of the cell.
-    out_active, out_sales, out_entrant_cost, out_incumbent_cost : ndarray (S, B, R)
-        Hard rule: exporting pairs, summed ``exp(v + z_score)``, summed ``eta = exp(v - u)`` of
-        exporters that did not export last period and of those that did.
-    out_marginal : ndarray (4, S, B, R)
-        The marginal pair's fractional part of the same four aggregates.
-    out_slope : ndarray (4, S, B, R)
-        Their slopes in the shift (the marginal pair's contribution over ``U - L``; right-hand at a knot).
-    """
-    n_shifts = shifts.shape[0]
-    n_blocks, n_dest, n_firms = sales.shape
-    for b in prange(n_blocks):
-        z_exp = np.exp(z_score[b])
-        low = np.empty(n_shifts)
-        high = np.empty(n_shifts)
-        next_high = np.empty(n_shifts)
-        marginal = np.empty(n_shifts, dtype=np.int64)
-        for n in range(n_dest):
-            for s in range(n_shifts):
-                out_active[s, b, n] = 0.0
-                out_sales[s, b, n] = 0.0
-                out_entrant_cost[s, b, n] = 0.0
-                out_incumbent_cost[s, b, n] = 0.0
-                for k in range(4):
-                    out_marginal[k, s, b, n] = 0.0
-                    out_slope[k, s, b, n] = 0.0
-                low[s] = -np.inf
-                high[s] = np.inf
-                next_high[s] = np.inf
-                marginal[s] = -1
-            table = thresholds[b, n]
-            if not table.min() < np.inf:
-                continue  # a closed cell (no baseline flow): nobody ever exports
-            for f in range(n_firms):
-                j = z_index[b, f]
-                was = status[b, n, f]
-                h = table[j, np.int64(was)]
-                u = entry[b, n, f]
-                point = h - u
-                value = sales[b, n, f] * z_exp[j]
-                cost = np.float64(eta[b, n, f])
-                for s in range(n_shifts):
-                    if u >= h - shifts[s, b, n]:
-                        out_active[s, b, n] += 1.0
-                        out_sales[s, b, n] += value
-                        if was:
-                            out_incumbent_cost[s, b, n] += cost
-                        else:
-                            out_entrant_cost[s, b, n] += cost
-                        if point > low[s]:
-                            low[s] = point
-                    elif point < high[s]:
-                        next_high[s] = high[s]
-                        high[s] = point
-                        marginal[s] = f
-                    elif point < next_high[s]:
-                        next_high[s] = point
-            for s in range(n_shifts):
-                f = marginal[s]
-                if f >= 0:
-                    store_marginal_pair(low[s], high[s], next_high[s], shifts[s, b, n],
-                                        sales[b, n, f] * z_exp[z_index[b, f]], np.float64(eta[b, n, f]),
-                                        3 if status[b, n, f] else 2, out_marginal, out_slope, s, b, n)
-
-
-@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
-                          out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
-                          out_incumbent_cost):
-    """Move every pair's status to this period at the solved shift (B, R) (hard rule: no fraction).
-
-    The loop body is ``dynamic_cell_sums``'s period loop with ``thresholds - shift``: with a zero
-    shift the outputs (B, R) are that kernel's period ``t`` bit for bit. ``z_base`` (B, M) and
-    ``base`` (B, R, M): each firm's ``z`` index and each pair's status in period 0.
-    """
-    n_blocks, n_dest, n_firms = sales.shape
-    for b in prange(n_blocks):
-        z_exp = np.exp(z_score[b])
-        for n in range(n_dest):
-            table = thresholds[b, n]
-            g = shift[b, n]
-            active, total, entries, exits, both, both_base = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-            entrants, incumbents = 0.0, 0.0
-            for f in range(n_firms):
-                j = z_index[b, f]
-                was = status[b, n, f]
-                a = entry[b, n, f] >= table[j, np.int64(was)] - g
-                value = sales[b, n, f] * z_exp[j]
-                if a:
-                    active += 1.0
-                    total += value
-                    if base[b, n, f]:
-                        both += value
-                        both_base += sales[b, n, f] * z_exp[z_base[b, f]]
-                    if not was:
-                        entries += 1.0
-                        entrants += eta[b, n, f]
-                    else:
-                        incumbents += eta[b, n, f]
-                elif was:
-                    exits += 1.0
-                status[b, n, f] = a
-            out_active[b, n] = active
-            out_sales[b, n] = total
-            out_entries[b, n] = entries
-            out_exits[b, n] = exits
-            out_both[b, n] = both
-            out_both_base[b, n] = both_base
-            out_entrant_cost[b, n] = entrants
-            out_incumbent_cost[b, n] = incumbents
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

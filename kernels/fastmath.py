@@ -1,7 +1,7 @@
 """Branch-free polynomial ``log``, ``exp`` and ``sin``/``cos`` that LLVM can vectorise.
 
 The PyPI llvmlite has no SVML, so ``math.log``/``math.exp``/``math.sin`` inside a Numba loop are
-one scalar libm call per element and stop the loop from vectorising (``/work/shared/PERFORMANCE.md``).
+one scalar libm call per element and stop the loop from vectorising (bench/README.md).
 These are the fdlibm/musl algorithms (Cody-Waite argument reduction with split constants, fdlibm's
 minimax polynomials; for ``exp`` a polynomial fitted here instead of fdlibm's rational function)
 written without branches: special inputs (0, negative, inf, NaN, subnormal, overflow) are handled
@@ -24,9 +24,8 @@ random inputs (``ULP = 2**-52``, relative):
   is never rounded as a whole): absolute error below 1 ULP of the exact value, i.e. closer to it
   than ``np.sin(2 * np.pi * u)`` (up to 7e-16 off near ``u = 1``, from rounding the angle first).
   Used by Box-Muller.
-- float32 variants (``log_f32``, ``log_positive_f32``, ``exp_f32``, ``exp_bounded_f32``,
-  ``sincos_turns_f32``) take and return float32 and keep their arithmetic in float32: relative
-  error below 1.5 float32 ulps (1.8e-7), ``sincos_turns_f32`` absolute error below 3e-7.
+- float32 variants (``log_f32``, ``exp_bounded_f32``, ``sincos_turns_f32`` ...) are in
+  ``kernels.reference.float32`` (only the brute-force float32 kernels use them).
 """
 
 import numpy as np
@@ -321,144 +320,3 @@ def sincos_turns(u):
     x = (u - qf * 0.25) * _TWO_PI
     z = x * x
     return _quadrant(_sin_horner(x, z), _cos_horner(z), np.int64(qf) & _I3)
-
-
-# ------------------------------------------------------------------------------------ float32
-
-_F32 = np.float32
-_F_ROUNDER = _F32(12582912.0)  # 1.5 * 2**23
-_F_HALF = _F32(0.5)
-_F_ONE = _F32(1.0)
-_F_QUARTER = _F32(0.25)
-_F_FOUR = _F32(4.0)
-_F_ZERO = _F32(0.0)
-_F_INF = _F32(np.inf)
-_F_NAN = _F32(np.nan)
-
-# logf: the mantissa reduced to [sqrt(2)/2, sqrt(2)) as in musl's logf, then Cephes' logf polynomial
-# in f = m - 1 (no division; about 2 float32 ulps)
-_FLN2_HI = _F32(0.693359375)
-_FLN2_LO = _F32(-2.12194440e-4)
-_FP0 = _F32(7.0376836292e-2)
-_FP1 = _F32(-1.1514610310e-1)
-_FP2 = _F32(1.1676998740e-1)
-_FP3 = _F32(-1.2420140846e-1)
-_FP4 = _F32(1.4249322787e-1)
-_FP5 = _F32(-1.6668057665e-1)
-_FP6 = _F32(2.0000714765e-1)
-_FP7 = _F32(-2.4999993993e-1)
-_FP8 = _F32(3.3333331174e-1)
-_F_TWO25 = _F32(33554432.0)
-_F_MIN_NORMAL = _F32(1.17549435e-38)
-_F_TWENTY5 = _F32(25.0)
-_FLOG_SHIFT = np.int32(0x3F800000 - 0x3F3504F3)
-_FLOG_BASE = np.int32(0x3F3504F3)
-_FMANT_MASK = np.int32(0x007FFFFF)
-_FEXP_BIAS = np.int32(0x7F)
-_I23 = np.int32(23)
-
-
-@njit(**_FLAGS)
-def _log_f32_core(x, dk_offset):
-    """log of a positive normal float32 ``x``, plus ``dk_offset * ln2``."""
-    ix = np.int32(f32_bits(x) + _FLOG_SHIFT)
-    dk = _F32(np.int32((ix >> _I23) - _FEXP_BIAS)) + dk_offset
-    f = f32_from_bits(np.int32((ix & _FMANT_MASK) + _FLOG_BASE)) - _F_ONE
-    z = f * f
-    y = f * z * (_FP8 + f * (_FP7 + f * (_FP6 + f * (_FP5 + f * (_FP4 + f * (_FP3 + f * (_FP2 + f * (_FP1 + f * _FP0))))))))
-    return dk * _FLN2_HI + (f - _F_HALF * z + (y + dk * _FLN2_LO))
-
-
-@njit(**_FLAGS)
-def log_f32(x):
-    """Natural logarithm of a float32, in float32 arithmetic (branch-free)."""
-    tiny = x < _F_MIN_NORMAL
-    r = _log_f32_core(x * _F_TWO25 if tiny else x, -_F_TWENTY5 if tiny else _F_ZERO)
-    r = -_F_INF if x == _F_ZERO else r
-    r = _F_NAN if x < _F_ZERO else r
-    r = x if not (x < _F_INF) else r
-    return r
-
-
-@njit(**_FLAGS)
-def log_positive_f32(x):
-    """``log_f32(x)`` for a positive, normal, finite float32 (no checks, as ``log_positive``)."""
-    return _log_f32_core(x, _F_ZERO)
-
-
-# expf: Cody-Waite reduction (musl e_expf.c constants), then exp(r) = 1 + r + r**2 q(r) with q of
-# degree 4 interpolating (exp(r) - 1 - r) / r**2 at Chebyshev nodes (approximation error 1.0e-8,
-# below a tenth of a float32 ulp): no division.
-_FLN2_HI_E = _F32(6.9314575195e-01)
-_FLN2_LO_E = _F32(1.4286067653e-06)
-_FINV_LN2 = _F32(1.4426950216e00)
-_FEXP_HI = _F32(88.72283935546875)
-_FEXP_LO = _F32(-104.0)
-_FQ0 = _F32(0.5)
-_FQ1 = _F32(0.16666577756404877)
-_FQ2 = _F32(0.041666556149721146)
-_FQ3 = _F32(0.008363173343241215)
-_FQ4 = _F32(0.0013926175888627768)
-_I1_32 = np.int32(1)
-_I127 = np.int32(127)
-_FEXPB_HI = _F32(88.37)  # one factor 2**k, k <= 127
-_FEXPB_LO = _F32(-87.33)  # result above 2**-126 (normal)
-
-
-@njit(**_FLAGS)
-def _exp_f32_poly(xc):
-    """``(p, kf)`` with ``exp(xc) = p * 2**kf`` for a float32 ``xc``."""
-    kf = (xc * _FINV_LN2 + _F_ROUNDER) - _F_ROUNDER
-    r = (xc - kf * _FLN2_HI_E) - kf * _FLN2_LO_E
-    p = _F_ONE + r * (_F_ONE + r * (_FQ0 + r * (_FQ1 + r * (_FQ2 + r * (_FQ3 + r * _FQ4)))))
-    return p, kf
-
-
-@njit(**_FLAGS)
-def exp_f32(x):
-    """Exponential of a float32, in float32 arithmetic (branch-free; gradual underflow)."""
-    p, kf = _exp_f32_poly(min(max(x, _FEXP_LO), _FEXP_HI + _F_ONE))
-    k = np.int32(kf)
-    k1 = np.int32(k >> _I1_32)
-    k2 = np.int32(k - k1)
-    y = p * f32_from_bits(np.int32((k1 + _I127) << _I23)) * f32_from_bits(np.int32((k2 + _I127) << _I23))
-    y = _F_INF if x > _FEXP_HI else y
-    y = x if x != x else y
-    return y
-
-
-@njit(**_FLAGS)
-def exp_bounded_f32(x):
-    """float32 ``exp_bounded``: exact to float32 rounding for -87.33 <= x <= 88.37, 0 below, inf above."""
-    p, kf = _exp_f32_poly(min(max(x, _FEXPB_LO), _FEXPB_HI))
-    y = p * f32_from_bits(np.int32((np.int32(kf) + _I127) << _I23))
-    y = _F_INF if x > _FEXPB_HI else y
-    return _F_ZERO if x < _FEXPB_LO else y
-
-
-# sinf/cosf on [-pi/4, pi/4]: Cephes polynomials
-_FS1 = _F32(-1.6666654611e-1)
-_FS2 = _F32(8.3321608736e-3)
-_FS3 = _F32(-1.9515295891e-4)
-_FC1 = _F32(4.166664568298827e-2)
-_FC2 = _F32(-1.388731625493765e-3)
-_FC3 = _F32(2.443315711809948e-5)
-_F_TWO_PI = _F32(6.283185307179586)
-_I3_32 = np.int32(3)
-
-
-@njit(**_FLAGS)
-def sincos_turns_f32(u):
-    """``(sin(2 pi u), cos(2 pi u))`` of a float32 ``u``, in float32 arithmetic (exact reduction)."""
-    qf = (u * _F_FOUR + _F_ROUNDER) - _F_ROUNDER
-    x = (u - qf * _F_QUARTER) * _F_TWO_PI
-    z = x * x
-    s = x + x * z * (_FS1 + z * (_FS2 + z * _FS3))
-    c = _F_ONE - _F_HALF * z + z * z * (_FC1 + z * (_FC2 + z * _FC3))
-    q = np.int32(qf) & _I3_32
-    swap = (q & _I1_32) != 0
-    sin_out = c if swap else s
-    cos_out = s if swap else c
-    sin_out = -sin_out if (q & np.int32(2)) != 0 else sin_out
-    cos_out = -cos_out if ((q + _I1_32) & np.int32(2)) != 0 else cos_out
-    return sin_out, cos_out

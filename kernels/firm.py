@@ -1,9 +1,9 @@
-"""Per firm and per firm-destination math of MODEL.md section 2 and 4, written once.
+"""Per firm and per firm-destination math of docs/model.md sections 2 and 4, written once.
 
 The scalar functions (``scaled_log_productivity``, ``scores``) are compiled with ``numba.njit``
 and inlined where they are used; a CUDA backend compiles the same bodies as device functions. The
 ``fill_*`` functions apply the same arithmetic to a slice of firms in loops that LLVM vectorises
-(``kernels.cpu`` calls them on short slices); both give the same numbers.
+(``kernels.static`` calls them on short slices); both give the same numbers.
 
 Notation (one (origin i, sector k) block, destination n):
 
@@ -12,24 +12,19 @@ Notation (one (origin i, sector k) block, destination n):
 - firm-destination shocks (Eaton, Kortum & Kramarz 2011): demand ``alpha = exp(s_a * a)`` and fixed
   cost ``eta = exp(s_e * e)``, ``(a, e)`` standard bivariate normal with correlation ``rho``;
 - ``sales_score = (sigma - 1) log phi + s_a a``: the firm's log sales up to a cell constant
-  (consumer spending ``x = alpha * B * phi**(sigma-1)``, MODEL.md section 3);
+  (consumer spending ``x = alpha * B * phi**(sigma-1)``, docs/model.md section 3);
 - ``entry_score = sales_score - s_e e``: the firm sells in the cell when
-  ``entry_score >= threshold`` (MODEL.md section 4).
+  ``entry_score >= threshold`` (docs/model.md section 4).
 
-float32 variants (``*_f32``) draw the same hashes and uniforms and do the arithmetic in float32
-(scores within about 1e-5 of the float64 ones); they exist for speed.
+float32 variants (``*_f32``: the same hashes and uniforms, float32 arithmetic) are in
+``kernels.reference.float32``.
 """
 
-import numpy as np
 from numba import njit
 
-from kernels.fastmath import FASTMATH, log_positive, log_positive_f32, prefer_wide_vectors
-from kernels.rng import (GOLDEN, box_muller, box_muller_f32, box_muller_uniforms, box_muller_uniforms_f32,
-                         finalize, hash_at, normal_pair, stream_position, uniform_open0,
-                         uniform_open0_f32)
-
-_M2_F32 = np.float32(-2.0)
-
+from kernels.fastmath import FASTMATH, log_positive, prefer_wide_vectors
+from kernels.rng import (GOLDEN, box_muller, box_muller_uniforms, finalize, hash_at, normal_pair, stream_position,
+                         uniform_open0)
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def scaled_log_productivity(productivity_key, firm, sigma_minus_1_over_theta):
@@ -75,24 +70,7 @@ def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
     return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
 
 
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def scaled_log_productivity_f32(productivity_key, firm, sigma_minus_1_over_theta_f32):
-    """float32 ``scaled_log_productivity`` (the same arithmetic as ``fill_scaled_log_productivity_f32``).
-
-    ``sigma_minus_1_over_theta_f32`` is the float32 parameter; the result is float32.
-    """
-    return -sigma_minus_1_over_theta_f32 * log_positive_f32(uniform_open0_f32(hash_at(productivity_key, firm)))
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def scores_f32(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
-    """float32 ``scores`` (the same arithmetic as ``fill_scores_f32``); every float argument is float32."""
-    u1, u2 = box_muller_uniforms_f32(hash_at(shock_key, pair))
-    z1, z2 = box_muller_f32(_M2_F32 * log_positive_f32(u1), u2)
-    return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
-
-
-# Loops over slices, written for LLVM's loop vectoriser (see /work/shared/PERFORMANCE.md): each
+# Loops over slices, written for LLVM's loop vectoriser (see bench/README.md): each
 # runs from zero over its slice with every iteration independent; the hash state is an induction
 # variable (one addition per element, see ``kernels.rng.stream_position``); and Box-Muller is
 # split into three passes through the output arrays: (hash, uniforms), (log), (sqrt, sin/cos,
@@ -132,37 +110,3 @@ def fill_scores(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e, rh
     for j in range(scaled_log_phi.size):
         z1, z2 = box_muller(out_sales[j], out_entry[j])
         out_sales[j], out_entry[j] = combine(z1, z2, scaled_log_phi[j], s_a, s_e, rho, rho_complement)
-
-
-@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def fill_scaled_log_productivity_f32(productivity_key, first_firm, sigma_minus_1_over_theta, out):
-    """float32 ``fill_scaled_log_productivity`` (``out`` float32)."""
-    prefer_wide_vectors()
-    c = np.float32(sigma_minus_1_over_theta)
-    position = stream_position(productivity_key, first_firm)
-    for j in range(out.size):  # 64-bit integer work: 8 lanes per vector
-        out[j] = uniform_open0_f32(finalize(position))
-        position += GOLDEN
-    for j in range(out.size):  # float32 only: 16 lanes per vector
-        out[j] = -c * log_positive_f32(out[j])
-
-
-@njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def fill_scores_f32(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e, rho, rho_complement,
-                    out_sales, out_entry):
-    """float32 ``fill_scores`` (arrays float32; the float64 parameters are rounded once)."""
-    prefer_wide_vectors()
-    a = np.float32(s_a)
-    e = np.float32(s_e)
-    r = np.float32(rho)
-    rc = np.float32(rho_complement)
-    position = stream_position(shock_key, first_pair)
-    step = pair_stride * GOLDEN
-    for j in range(scaled_log_phi.size):  # 64-bit integer work: 8 lanes per vector
-        out_sales[j], out_entry[j] = box_muller_uniforms_f32(finalize(position))
-        position += step
-    for j in range(scaled_log_phi.size):  # float32 only: 16 lanes per vector
-        out_sales[j] = _M2_F32 * log_positive_f32(out_sales[j])
-    for j in range(scaled_log_phi.size):
-        z1, z2 = box_muller_f32(out_sales[j], out_entry[j])
-        out_sales[j], out_entry[j] = combine(z1, z2, scaled_log_phi[j], a, e, r, rc)

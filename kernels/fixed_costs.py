@@ -1,9 +1,9 @@
 """Tail sums of the firm-destination fixed-cost shocks, from the ranking arrays (no I/O, no state).
 
-A firm that sells in a cell pays the fixed cost ``F * eta * c`` (MODEL.md section 4), with
+A firm that sells in a cell pays the fixed cost ``F * eta * c`` (docs/model.md section 4), with
 ``eta = exp(s_e * e) = exp(sales_score - entry_score)``. The general-equilibrium closure needs the
 fixed costs paid in each cell (they are labour income of the region whose labour provides them),
-so it needs ``sum eta`` over the active firms, the top of the cell's ranking. ``kernels.cpu.rank_cells``
+so it needs ``sum eta`` over the active firms, the top of the cell's ranking. ``kernels.static.rank_cells``
 keeps, per cell, the entry scores sorted ascending and the tail sums of ``exp(sales_score)``; the
 sales of the firm of rank ``j`` is the difference of two neighbouring tail sums, so
 

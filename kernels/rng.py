@@ -2,7 +2,7 @@
 
 Every random number of the model is ``hash_at(key, counter)`` for a 64-bit ``key`` derived from
 (seed, stream, draw, block) and a counter that names the firm (or firm-destination pair). There is
-no generator state, so results do not depend on thread count, chunking or device (MODEL.md section 2).
+no generator state, so results do not depend on thread count, chunking or device (docs/model.md section 2).
 
 The hash is the output function of splitmix64 (Steele, Lea & Flood 2014, "Fast splittable
 pseudorandom number generators"): ``hash_at(key, i)`` is the ``i``-th output of a splitmix64
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.fastmath import FASTMATH, log_positive, sincos_turns, sincos_turns_f32
+from kernels.fastmath import FASTMATH, log_positive, sincos_turns
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -35,8 +35,6 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _ONE = np.uint64(1)
 _TWO_M53 = 2.0**-53
 _TWO_M32 = 2.0**-32
-_F32_TWO_M53 = np.float32(2.0**-53)
-_F32_TWO_M32 = np.float32(2.0**-32)
 
 
 @njit(inline="always", cache=True)
@@ -109,26 +107,3 @@ def normal_pair(h):
     """Two independent standard normals from one hash (Box-Muller on its 32-bit halves)."""
     u1, u2 = box_muller_uniforms(h)
     return box_muller(-2.0 * log_positive(u1), u2)
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def uniform_open0_f32(h):
-    """``uniform_open0(h)`` rounded to float32 (may round up to exactly 1)."""
-    return np.float32(h >> _S11) * _F32_TWO_M53 + _F32_TWO_M53
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def box_muller_uniforms_f32(h):
-    """``box_muller_uniforms(h)`` rounded to float32 (``u2`` may round up to exactly 1)."""
-    u1 = np.float32(h >> _S32) * _F32_TWO_M32 + _F32_TWO_M32
-    u2 = np.float32(h & _LOW32) * _F32_TWO_M32
-    return u1, u2
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def box_muller_f32(minus_2_log_u1, u2):
-    """float32 ``box_muller``."""
-    radius = math.sqrt(minus_2_log_u1)
-    sin_angle, cos_angle = sincos_turns_f32(u2)
-    return radius * cos_angle, radius * sin_angle
-

@@ -8,7 +8,7 @@ imported (not ``engine``, whose Polars and pydantic a lent GPU machine may lack:
 
 import numpy as np
 
-from kernels.cpu import block_keys
+from kernels.static import block_keys
 
 #: Sizes of the CUDA-simulator comparisons: tiny, since the simulator runs every GPU thread as a Python
 #: thread. 200 firms in chunks of 96 span three CUDA blocks per (origin, sector) block (the last one
@@ -117,7 +117,7 @@ DYNAMIC_GE_KERNELS = ("dynamic_pair_scores", "dynamic_initial_state", "dynamic_z
 
 
 def dynamic_ge_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_shifts=2):
-    """Inputs of the per-period kernels (``kernels.dynamic.dynamic_pair_scores`` ... ``dynamic_period_commit``).
+    """Inputs of the per-period kernels (``kernels.dynamic_ge.dynamic_pair_scores`` ... ``dynamic_period_commit``).
 
     The firms and tables of ``dynamic_case``; the closed cell (offset ``-inf``) has ``+inf``
     thresholds (as ``engine.firms.dynamic.entry_thresholds`` gives it). Per period, ``n_shifts``

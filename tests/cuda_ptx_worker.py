@@ -1,4 +1,4 @@
-"""Compiles every CUDA kernel of ``kernels.cuda`` and ``kernels.cuda_dynamic`` to PTX for a Hopper GPU
+"""Compiles every CUDA kernel of ``kernels.cuda`` and ``kernels.reference.cuda`` to PTX for a Hopper GPU
 (sm_90), without a GPU.
 
 The simulator runs the kernels as Python, so it cannot show that the real CUDA target accepts the
@@ -20,9 +20,10 @@ def main():
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(9, 0))
     from numba.cuda import types as T
 
-    from kernels import cuda as kc
-    from kernels import cuda_dynamic as kd
-    from kernels.cuda_device import cuda
+    from kernels.cuda import dynamic as kdyn
+    from kernels.cuda import dynamic_ge as kd
+    from kernels.cuda.device import cuda
+    from kernels.reference.cuda import static as kc
 
     u1, u2 = T.uint64[::1], T.uint64[:, ::1]
     f1, f2, f3 = T.float64[::1], T.float64[:, ::1], T.float64[:, :, ::1]
@@ -37,8 +38,9 @@ def main():
                                  T.float64[:, :, :, :, ::1], i8, T.float64[:, :, :, ::1]),
     }
     register = (u2, u2, f1, f1, f1, f1, i8, f3, i8, T.int64[:, :, ::1], f3)
-    kernels = {name: getattr(kc, name) for name in signatures}
-    # the per-period kernels of the dynamic ge closure (kernels.cuda_dynamic)
+    kernels = {name: getattr(kdyn if name in ("_baseline_costs_kernel", "_dynamic_sums_kernel") else kc, name)
+               for name in signatures}
+    # the per-period kernels of the dynamic ge closure (kernels.cuda.dynamic_ge)
     f4, f5, h3 = T.float64[:, :, :, ::1], T.float64[:, :, :, :, ::1], T.float32[:, :, ::1]
     i2, b3 = T.int64[:, ::1], T.boolean[:, :, ::1]
     dynamic_ge = {

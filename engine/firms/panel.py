@@ -100,7 +100,7 @@ def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", 
     from engine.paths import default_calibration_dir
     from engine.scenario.uncertainty import stream_keys
     from kernels import block_keys
-    from kernels.dynamic import _block_scores
+    from kernels.dynamic import block_scores
     from kernels.firm import fill_scaled_log_productivity
 
     cal = load_calibration(calibration or default_calibration_dir())
@@ -121,7 +121,7 @@ def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", 
         slp, v, u = np.empty(n_firms), np.empty(n_firms), np.empty(n_firms)
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), (sigma[k] - 1.0) / theta[k], slp)
         rho = float(cal.shock_corr[k])
-        _block_scores(productivity_keys[b], shock_keys[b], (sigma[k] - 1.0) / theta[k], float(cal.shock_demand_sd[k]),
+        block_scores(productivity_keys[b], shock_keys[b], (sigma[k] - 1.0) / theta[k], float(cal.shock_demand_sd[k]),
                       float(cal.shock_cost_sd[k]), rho, cal.n_regions, dest, slp, v, u)
         entry.append(u)
         sales.append(v)
@@ -261,7 +261,7 @@ def engine_panel_moments(population, block, destination, years=10, burn_in_years
     kernel does with no policy change. Export status starts at 0 and ``burn_in_years`` are dropped
     (instead of the kernel's invariant draw of the period-0 status).
     """
-    from kernels.dynamic import _block_paths, _block_scores
+    from kernels.dynamic import block_paths, block_scores
     from kernels.firm import fill_scaled_log_productivity
 
     b, n = block, destination
@@ -271,12 +271,12 @@ def engine_panel_moments(population, block, destination, years=10, burn_in_years
     n_dest = population.offset.shape[1]
     slp, sales_score, entry_score = np.empty(m), np.empty(m), np.empty(m)
     fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta, slp)
-    _block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales_score,
+    block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales_score,
                   entry_score)
     n_months = 12 * (burn_in_years + years)
     chain = population.chain
     paths = np.empty((n_months, m), dtype=np.int64)
-    _block_paths(z_keys[b], m, n_months, chain.cum_invariant, chain.cum_transition, paths)
+    block_paths(z_keys[b], m, n_months, chain.cum_invariant, chain.cum_transition, paths)
     y = entry_score + population.offset[b, n]
     thresholds = population.thresholds[b]
     z_score = population.z_score[b]

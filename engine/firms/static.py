@@ -61,7 +61,7 @@ class DrawParameters:
 
 @dataclass(frozen=True, eq=False)
 class Population:
-    """The simulated firms of one draw, ranked per cell (``kernels.cpu.rank_cells``).
+    """The simulated firms of one draw, ranked per cell (``kernels.static.rank_cells``).
 
     Attributes
     ----------

@@ -101,9 +101,9 @@ def _with_firms(plan, firms):
 def kernels_cached():
     """Whether the Numba kernels are compiled in this process or cached on disk (False: the first
     draw compiles them, which takes a while)."""
-    from kernels import cpu
+    from kernels import static
 
-    dispatcher = cpu.rank_cells
+    dispatcher = static.rank_cells
     if dispatcher.signatures:
         return True
     try:

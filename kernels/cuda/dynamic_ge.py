@@ -1,15 +1,15 @@
 """CUDA loops and launches of the dynamic model's per-period kernels (the ``ge`` closure, ``engine.closures.dynamic_ge``).
 
-Each host function here takes the arguments of its CPU twin in ``kernels.dynamic`` and fills the
+Each host function here takes the arguments of its CPU twin in ``kernels.dynamic_ge`` and fills the
 same outputs (``engine.devices`` picks one or the other):
 
 - ``dynamic_pair_scores``, ``dynamic_initial_state``, ``dynamic_z_advance``,
   ``dynamic_period_aggregates``, ``dynamic_period_commit``.
 
 The per-firm math is not here: ``z_initial``, ``z_step``, ``baseline_entry_cost``,
-``inverse_uniform`` (``kernels.dynamic``), the scores (``kernels.firm``) and the hashes
-(``kernels.rng``) are the CPU's plain functions compiled as device functions
-(``kernels.cuda_device.device_function``).
+``inverse_uniform`` (``kernels.dynamic``), ``store_marginal_pair`` (``kernels.dynamic_ge``), the scores
+(``kernels.firm``) and the hashes (``kernels.rng``) are the CPU's plain functions compiled as device
+functions (``kernels.cuda.device.device_function``).
 
 Arrays may be NumPy arrays (copied to the device and, for outputs and arrays changed in place,
 back) or device arrays (``device_empty``, ``device_copy``; used as they are). ``engine.closures.dynamic_ge``
@@ -32,22 +32,20 @@ import math
 import numpy as np
 
 from kernels import dynamic as _dynamic
-from kernels.cuda import (
-    THREADS,
-    _baseline_entry_cost,
-    _chunks,
-    _hash_at,
-    _scaled_log_productivity,
-    _scores,
-    _tree_reduce,
-    _uniform_open0,
-    _z_initial,
-    _z_step,
-)
-from kernels.cuda_device import cuda, device_function
+from kernels import dynamic_ge as _dynamic_ge
+from kernels import firm as _firm
+from kernels import rng as _rng
+from kernels.cuda.device import THREADS, chunks, cuda, device_function, tree_reduce
 
+_hash_at = device_function(_rng.hash_at)
+_uniform_open0 = device_function(_rng.uniform_open0)
+_scaled_log_productivity = device_function(_firm.scaled_log_productivity)
+_scores = device_function(_firm.scores)
+_z_initial = device_function(_dynamic.z_initial)
+_z_step = device_function(_dynamic.z_step)
+_baseline_entry_cost = device_function(_dynamic.baseline_entry_cost)
 _inverse_uniform = device_function(_dynamic.inverse_uniform)
-_store_marginal_pair = device_function(_dynamic.store_marginal_pair)
+_store_marginal_pair = device_function(_dynamic_ge.store_marginal_pair)
 
 
 # ---------------------------------------------------------------------------------- host helpers
@@ -121,12 +119,12 @@ def _pair_scores_kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e,
 
 def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, out_sales,
                         out_entry, out_eta):
-    """``kernels.dynamic.dynamic_pair_scores`` on the GPU: same arguments, same outputs."""
+    """``kernels.dynamic_ge.dynamic_pair_scores`` on the GPU: same arguments, same outputs."""
     n_blocks, n_dest = out_sales.shape[0], out_sales.shape[1]
     if n_blocks == 0 or n_dest == 0 or n_firms == 0:
         return
     outs = _Outputs((out_sales, out_entry, out_eta))
-    per_block = _chunks(n_firms, THREADS)
+    per_block = chunks(n_firms, THREADS)
     _pair_scores_kernel[n_blocks * per_block, THREADS](
         _in(productivity_keys, np.uint64), _in(shock_keys, np.uint64), _in(sm1_over_theta, np.float64),
         _in(s_a, np.float64), _in(s_e, np.float64), _in(rho, np.float64), np.int64(n_firms), np.int64(per_block),
@@ -143,12 +141,12 @@ def _z_advance_kernel(z_keys, period, cum_transition, chunks_per_block, z_index)
 
 
 def dynamic_z_advance(z_keys, period, cum_transition, z_index):
-    """``kernels.dynamic.dynamic_z_advance`` on the GPU: ``z_index`` (B, M) moves in place."""
+    """``kernels.dynamic_ge.dynamic_z_advance`` on the GPU: ``z_index`` (B, M) moves in place."""
     n_blocks, n_firms = z_index.shape
     if n_blocks == 0 or n_firms == 0:
         return
     state = _Outputs((z_index,), copy_in=True)
-    per_block = _chunks(n_firms, THREADS)
+    per_block = chunks(n_firms, THREADS)
     _z_advance_kernel[n_blocks * per_block, THREADS](_in(z_keys, np.uint64), np.int64(period),
                                                      _in(cum_transition, np.float64), np.int64(per_block),
                                                      *state.device)
@@ -195,7 +193,7 @@ def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                 else:
                     acc[2, tid] += np.float64(eta[b, n, f])
         f += THREADS
-    _tree_reduce(acc, 4, tid)
+    tree_reduce(acc, 4, tid)
     if tid == 0:
         out_active[b, n] = acc[0, 0]
         out_sales[b, n] = acc[1, 0]
@@ -206,7 +204,7 @@ def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, sta
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
                           offset, z_score, sales, entry, eta, out_z, out_status, out_active, out_sales,
                           out_entrant_cost, out_incumbent_cost):
-    """``kernels.dynamic.dynamic_initial_state`` on the GPU: same arguments, same outputs."""
+    """``kernels.dynamic_ge.dynamic_initial_state`` on the GPU: same arguments, same outputs."""
     n_blocks, n_dest, n_firms = sales.shape
     if n_blocks == 0 or n_dest == 0:
         return
@@ -269,7 +267,7 @@ def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresho
         elif point < next_high[tid]:
             next_high[tid] = point
         f += THREADS
-    _tree_reduce(acc, 4, tid)  # (synchronises first)
+    tree_reduce(acc, 4, tid)  # (synchronises first)
     step = THREADS // 2
     while step > 0:
         if tid < step:
@@ -302,7 +300,7 @@ def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresho
 
 def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
                               out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
-    """``kernels.dynamic.dynamic_period_aggregates`` on the GPU: same arguments, same outputs."""
+    """``kernels.dynamic_ge.dynamic_period_aggregates`` on the GPU: same arguments, same outputs."""
     n_shifts = shifts.shape[0]
     n_blocks, n_dest, _ = sales.shape
     if n_shifts == 0 or n_blocks == 0 or n_dest == 0:
@@ -348,7 +346,7 @@ def _period_commit_kernel(sales, entry, eta, z_index, z_base, z_exp, status, bas
             acc[3, tid] += 1.0
         status[b, n, f] = a
         f += THREADS
-    _tree_reduce(acc, 8, tid)
+    tree_reduce(acc, 8, tid)
     if tid < 8:
         out[tid, b, n] = acc[tid, 0]
 
@@ -356,7 +354,7 @@ def _period_commit_kernel(sales, entry, eta, z_index, z_base, z_exp, status, bas
 def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
                           out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
                           out_incumbent_cost):
-    """``kernels.dynamic.dynamic_period_commit`` on the GPU: same arguments, same outputs (``status`` in place)."""
+    """``kernels.dynamic_ge.dynamic_period_commit`` on the GPU: same arguments, same outputs (``status`` in place)."""
     outs = (out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
             out_incumbent_cost)
     n_blocks, n_dest, _ = sales.shape

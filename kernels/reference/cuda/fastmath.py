@@ -1,9 +1,10 @@
-"""Fast float32 per-firm math for the GPU only: CUDA's approximate single-precision intrinsics.
+"""Fast float32 per-firm math for the GPU only: CUDA's approximate single-precision intrinsics
+(reference and benchmark; not on the product path, see ``kernels.reference``).
 
 The default CUDA float32 kernel compiles the CPU's branch-free polynomials (``kernels.fastmath``) so
 that CPU and GPU agree bit for bit; this module is the opt-in alternative (precision
 ``"float32_fast"`` in ``engine.devices``), which trades those last bits for speed. It draws the SAME
-hashes and the SAME uniforms as ``kernels.firm.scaled_log_productivity_f32`` / ``scores_f32`` (the
+hashes and the SAME uniforms as ``kernels.reference.float32.scaled_log_productivity_f32`` / ``scores_f32`` (the
 counter-based hash of ``kernels.rng``, compiled from the same body), and replaces only the
 transcendental functions by libdevice's fast versions, which map to the GPU's special-function
 unit (MUFU) instructions:
@@ -35,7 +36,8 @@ import numpy as np
 
 from kernels import firm as _firm
 from kernels import rng as _rng
-from kernels.cuda_device import SIMULATOR, cuda, device_function
+from kernels.cuda.device import SIMULATOR, cuda, device_function
+from kernels.reference import float32 as _float32
 
 _F32 = np.float32
 _TWO_PI = _F32(6.283185307179586)
@@ -47,7 +49,7 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 
 _hash_at = device_function(_rng.hash_at)
 _combine = device_function(_firm.combine)
-_uniform_open0_f32 = device_function(_rng.uniform_open0_f32)
+_uniform_open0_f32 = device_function(_float32.uniform_open0_f32)
 
 if SIMULATOR:
     @cuda.jit(device=True)
@@ -78,7 +80,7 @@ else:
 
 @cuda.jit(device=True, fastmath=True)
 def box_muller_uniforms_fast(h):
-    """``kernels.rng.box_muller_uniforms_f32(h)``, the same float32 values, converted from 32-bit integers.
+    """``kernels.reference.float32.box_muller_uniforms_f32(h)``, the same float32 values, converted from 32-bit integers.
 
     ``h >> 32`` and ``h & 0xFFFFFFFF`` fit in 32 bits, so converting them as uint32 gives the same
     correctly rounded float32 as the CPU's conversion from uint64, with the GPU's cheaper 32-bit
@@ -91,13 +93,13 @@ def box_muller_uniforms_fast(h):
 
 @cuda.jit(device=True, fastmath=True)
 def scaled_log_productivity_fast(productivity_key, firm, sigma_minus_1_over_theta_f32):
-    """``kernels.firm.scaled_log_productivity_f32`` with the fast log (same uniform)."""
+    """``kernels.reference.float32.scaled_log_productivity_f32`` with the fast log (same uniform)."""
     return -sigma_minus_1_over_theta_f32 * fast_log(_uniform_open0_f32(_hash_at(productivity_key, firm)))
 
 
 @cuda.jit(device=True, fastmath=True)
 def scores_fast(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
-    """``kernels.firm.scores_f32`` with fast log, sqrt, sin and cos (same hash, same uniforms).
+    """``kernels.reference.float32.scores_f32`` with fast log, sqrt, sin and cos (same hash, same uniforms).
 
     ``(z1, z2) = r (cos 2 pi u2, sin 2 pi u2) = -r (cos t, sin t)`` with ``t = 2 pi (u2 - 1/2)``.
     """
@@ -111,5 +113,5 @@ def scores_fast(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
 
 @cuda.jit(device=True, fastmath=True)
 def exp_fast(x):
-    """``exp`` of a float32 score with the fast intrinsic (``kernels.fastmath.exp_bounded_f32``'s role)."""
+    """``exp`` of a float32 score with the fast intrinsic (``kernels.reference.float32.exp_bounded_f32``'s role)."""
     return fast_exp(x)

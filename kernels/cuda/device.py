@@ -1,10 +1,12 @@
-"""The per-firm functions of ``kernels.firm``, ``kernels.rng``, ``kernels.fastmath`` and ``kernels.dynamic``
-compiled as CUDA device functions, from the same Python bodies.
+"""The CUDA machinery that every CUDA module shares: the per-firm functions of ``kernels.firm``,
+``kernels.rng``, ``kernels.fastmath`` and ``kernels.dynamic`` compiled as CUDA device functions from the
+same Python bodies (``device_function``), the block size ``THREADS``, ``chunks`` and the shared-memory
+``tree_reduce``.
 
 Those modules hold plain functions compiled with ``numba.njit(inline="always")`` for the CPU. This
 module compiles each one's Python body (``dispatcher.py_func``) again with
 ``numba.cuda.jit(device=True)``, after pointing the names it calls at their device versions, so the
-math is written once and the CPU and GPU evaluate the same expressions (MODEL.md section 2; the
+math is written once and the CPU and GPU evaluate the same expressions (docs/model.md section 2; the
 counter-based hash is bitwise identical on both, the floating-point results agree to rounding:
 both targets contract ``a * b + c`` into FMAs where they can, so the last bit can differ).
 
@@ -129,3 +131,27 @@ def device_function(function):
     compiled = cuda.jit(device=True)(body)
     _DEVICE[key] = compiled
     return compiled
+
+
+#: Threads per CUDA block (a power of two: the shared-memory reductions halve it). The simulator runs
+#: each thread as a Python thread: there the same code runs with smaller blocks, so that tiny tests
+#: still span several CUDA blocks per (origin, sector) block and exercise the atomic adds.
+THREADS = 32 if SIMULATOR else 128
+
+
+def chunks(n_firms, firm_chunk):
+    """CUDA blocks per (origin, sector) block of ``n_firms`` firms, ``firm_chunk`` firms each (at least 1)."""
+    return max(1, (n_firms + firm_chunk - 1) // firm_chunk)
+
+
+@cuda.jit(device=True)
+def tree_reduce(shared, rows, tid):
+    """Sum ``shared[k, :THREADS]`` into ``shared[k, 0]`` for ``k < rows`` (all threads must call it)."""
+    cuda.syncthreads()
+    step = THREADS // 2
+    while step > 0:
+        if tid < step:
+            for k in range(rows):
+                shared[k, tid] += shared[k, tid + step]
+        cuda.syncthreads()
+        step //= 2

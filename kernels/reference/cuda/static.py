@@ -1,16 +1,16 @@
-"""CUDA loops and launches (numba-cuda) for the brute-force cell sums and the dynamic firm model.
+"""CUDA loops and launches of the brute-force cell sums (reference and benchmark; not on the product
+path, see ``kernels.reference``).
 
 The per-firm math is not here: every expression comes from ``kernels.firm``, ``kernels.rng``,
-``kernels.fastmath`` and ``kernels.dynamic``, compiled as device functions by
-``kernels.cuda_device.device_function``. The host functions take the same arguments as the CPU
+``kernels.fastmath`` and ``kernels.reference.float32``, compiled as device functions by
+``kernels.cuda.device.device_function``. The host functions take the same arguments as the CPU
 kernels they mirror and write the same outputs (``engine.devices`` picks one or the other):
 
-- ``direct_cell_sums`` / ``direct_cell_sums_f32`` = ``kernels.cpu.direct_cell_sums`` / ``_f32``, and
+- ``direct_cell_sums`` / ``direct_cell_sums_f32`` = ``kernels.reference.static.direct_cell_sums`` / ``_f32``, and
   ``direct_cell_sums_draws`` for many draws in one launch;
-- ``direct_cell_sums_f32_fast``: float32 with CUDA's fast intrinsics (``kernels.cuda_fastmath``; no
+- ``direct_cell_sums_f32_fast``: float32 with CUDA's fast intrinsics (``kernels.reference.cuda.fastmath``; no
   CPU twin, within float32 tolerance of the float64 kernel);
-- ``dynamic_baseline_costs`` = ``kernels.dynamic.dynamic_baseline_costs``;
-- ``dynamic_cell_sums`` = ``kernels.dynamic.dynamic_cell_sums``.
+- the dynamic model's twins are in ``kernels.cuda.dynamic`` and ``kernels.cuda.dynamic_ge``.
 
 Layout (the one measured fastest for this computation on an H200; README, "GPU"): a CUDA block
 takes a chunk of the firms of one (origin, sector) block (``firm_chunk`` firms for the static
@@ -29,37 +29,24 @@ Agreement with the CPU: the random numbers (counter-based hashes) are bitwise id
 floating-point scores agree to rounding (FMA contraction can differ in the last bit), so counts are
 identical unless a score lies within about 1e-15 of a threshold, and sums agree to about 1e-15
 relative (the order of the float64 additions differs). ``tests/test_cuda.py`` checks this under the
-CUDA simulator. In float32 the scores are rounded as in ``kernels.cpu.direct_cell_sums_f32``.
+CUDA simulator. In float32 the scores are rounded as in ``kernels.reference.static.direct_cell_sums_f32``.
 """
 
 import math
 
 import numpy as np
 
-from kernels import dynamic as _dynamic
 from kernels import fastmath as _fastmath
 from kernels import firm as _firm
 from kernels import rng as _rng
-from kernels.cuda_device import SIMULATOR, cuda, device_function
+from kernels.cuda.device import SIMULATOR, THREADS, chunks, cuda, device_function, tree_reduce
+from kernels.reference import float32 as _float32
 
-#: Threads per CUDA block (a power of two: the shared-memory reductions halve it). The simulator runs
-#: each thread as a Python thread: there the same code runs with smaller blocks, so that tiny tests
-#: still span several CUDA blocks per (origin, sector) block and exercise the atomic adds.
-THREADS = 32 if SIMULATOR else 128
 #: Destinations accumulated at once by the static kernel (shared memory: 2 x 16 x 128 x 8 bytes); more
 #: destinations are taken in groups (the simulator uses groups of 2 so that tiny tests cover this).
 DEST_GROUP = 2 if SIMULATOR else 16
-#: Firms per thread of the dynamic kernel (a CUDA block takes THREADS times as many firms).
-DYNAMIC_FIRMS_PER_THREAD = 4 if SIMULATOR else 16
-_DYN_CHUNK = THREADS * DYNAMIC_FIRMS_PER_THREAD
-#: Sums per cell of the dynamic kernel: active, sales, entries, exits, both, both_base.
-_N_SUMS = 6
 
 _hash_at = device_function(_rng.hash_at)
-_uniform_open0 = device_function(_rng.uniform_open0)
-_z_initial = device_function(_dynamic.z_initial)
-_z_step = device_function(_dynamic.z_step)
-_baseline_entry_cost = device_function(_dynamic.baseline_entry_cost)
 
 
 @cuda.jit(device=True)
@@ -70,19 +57,6 @@ def _as_f64(x):
 @cuda.jit(device=True)
 def _as_f32(x):
     return np.float32(x)
-
-
-@cuda.jit(device=True)
-def _tree_reduce(shared, rows, tid):
-    """Sum ``shared[k, :THREADS]`` into ``shared[k, 0]`` for ``k < rows`` (all threads must call it)."""
-    cuda.syncthreads()
-    step = THREADS // 2
-    while step > 0:
-        if tid < step:
-            for k in range(rows):
-                shared[k, tid] += shared[k, tid + step]
-        cuda.syncthreads()
-        step //= 2
 
 
 def _make_direct_kernel(scaled_log_productivity, scores, exp, cast):
@@ -122,8 +96,8 @@ def _make_direct_kernel(scaled_log_productivity, scores, exp, cast):
                         count_acc[k, tid] += 1
                         sales_acc[k, tid] += _as_f64(exp(sales))
                 f += THREADS
-            _tree_reduce(sales_acc, width, tid)
-            _tree_reduce(count_acc, width, tid)
+            tree_reduce(sales_acc, width, tid)
+            tree_reduce(count_acc, width, tid)
             if tid < width:
                 cuda.atomic.add(out_active, (d, b, group + tid), count_acc[tid, 0])
                 cuda.atomic.add(out_sales_index, (d, b, group + tid), sales_acc[tid, 0])
@@ -135,9 +109,9 @@ def _make_direct_kernel(scaled_log_productivity, scores, exp, cast):
 _direct_kernel_f64 = _make_direct_kernel(device_function(_firm.scaled_log_productivity),
                                          device_function(_firm.scores), device_function(_fastmath.exp_bounded),
                                          _as_f64)
-_direct_kernel_f32 = _make_direct_kernel(device_function(_firm.scaled_log_productivity_f32),
-                                         device_function(_firm.scores_f32),
-                                         device_function(_fastmath.exp_bounded_f32), _as_f32)
+_direct_kernel_f32 = _make_direct_kernel(device_function(_float32.scaled_log_productivity_f32),
+                                         device_function(_float32.scores_f32),
+                                         device_function(_float32.exp_bounded_f32), _as_f32)
 
 
 #: Launch layout of the float32 kernels (``_make_register_kernel``): threads per CUDA block and firms
@@ -221,7 +195,7 @@ if SIMULATOR:
         """Simulator (no warp shuffles there): block tree reduction in shared memory, one atomic per block."""
         reduce_space[0, tid] = count
         reduce_space[1, tid] = total
-        _tree_reduce(reduce_space, 2, tid)
+        tree_reduce(reduce_space, 2, tid)
         if tid == 0 and reduce_space[0, 0] > 0:
             cuda.atomic.add(out_active, (d, b, n), np.int64(reduce_space[0, 0]))
             cuda.atomic.add(out_sales_index, (d, b, n), reduce_space[1, 0])
@@ -252,10 +226,10 @@ def register_kernel(precision, threads=None, firms_per_thread=None):
     key = (precision, threads, firms_per_thread)
     if key not in _REGISTER_KERNELS:
         if precision == "float32":
-            functions = (device_function(_firm.scaled_log_productivity_f32), device_function(_firm.scores_f32),
-                         device_function(_fastmath.exp_bounded_f32))
+            functions = (device_function(_float32.scaled_log_productivity_f32), device_function(_float32.scores_f32),
+                         device_function(_float32.exp_bounded_f32))
         elif precision == "float32_fast":
-            from kernels import cuda_fastmath as fm
+            from kernels.reference.cuda import fastmath as fm
             functions = (fm.scaled_log_productivity_fast, fm.scores_fast, fm.exp_fast)
         else:
             raise ValueError(f"no register-layout kernel for precision {precision!r}")
@@ -264,19 +238,15 @@ def register_kernel(precision, threads=None, firms_per_thread=None):
     return _REGISTER_KERNELS[key]
 
 
-def _chunks(n_firms, firm_chunk):
-    return max(1, (n_firms + firm_chunk - 1) // firm_chunk)
-
-
 def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
                            firm_chunk, out_active, out_sales_index, precision="float64", layout=None, threads=None,
                            firms_per_thread=None):
-    """``kernels.cpu.direct_cell_sums`` for ``D`` draws in one launch (grid: chunks x draws).
+    """``kernels.reference.static.direct_cell_sums`` for ``D`` draws in one launch (grid: chunks x draws).
 
     Parameters
     ----------
     productivity_keys, shock_keys : ndarray of uint64, shape (D, B)
-        Per-draw block keys (``kernels.cpu.block_keys`` of each draw).
+        Per-draw block keys (``kernels.static.block_keys`` of each draw).
     sm1_over_theta, s_a, s_e, rho : ndarray of float64, shape (B,)
     n_firms : int
     thresholds : ndarray of float64, shape (D, B, R)
@@ -287,7 +257,7 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
     precision : {"float64", "float32", "float32_fast"}
         Arithmetic of the scores and ``exp`` (sums are float64 either way). "float32" evaluates the
         CPU float32 kernel's expressions (bit for bit); "float32_fast" the same hashes and uniforms
-        with CUDA's fast single-precision intrinsics (``kernels.cuda_fastmath``).
+        with CUDA's fast single-precision intrinsics (``kernels.reference.cuda.fastmath``).
     layout : {None, "shared", "register"}
         Kernel layout (None: "shared" for float64, ``F32_LAYOUT`` for float32, "register" for
         float32_fast). "register" ignores ``firm_chunk`` (a CUDA block takes ``threads *
@@ -316,11 +286,11 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
         threads = F32_THREADS if threads is None else threads
         firms_per_thread = F32_FIRMS_PER_THREAD if firms_per_thread is None else firms_per_thread
         kernel = register_kernel(precision, threads, firms_per_thread)
-        per_block = _chunks(n_firms, threads * firms_per_thread)
+        per_block = chunks(n_firms, threads * firms_per_thread)
         kernel[(n_blocks * per_block, n_draws), threads](*inputs, np.int64(per_block), d_active, d_sales)
     else:
         kernel = {"float64": _direct_kernel_f64, "float32": _direct_kernel_f32}[precision]
-        per_block = _chunks(n_firms, firm_chunk)
+        per_block = chunks(n_firms, firm_chunk)
         kernel[(n_blocks * per_block, n_draws), THREADS](*inputs, np.int64(firm_chunk), np.int64(per_block),
                                                          d_active, d_sales)
     out_active[...] = d_active.copy_to_host()
@@ -329,7 +299,7 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
 
 def direct_cell_sums(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
                      out_active, out_sales_index):
-    """``kernels.cpu.direct_cell_sums`` on the GPU: same arguments, same outputs (one draw)."""
+    """``kernels.reference.static.direct_cell_sums`` on the GPU: same arguments, same outputs (one draw)."""
     active = np.empty((1, *out_active.shape), dtype=np.int64)
     sales = np.empty((1, *out_sales_index.shape))
     direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
@@ -340,7 +310,7 @@ def direct_cell_sums(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rh
 
 def direct_cell_sums_f32_fast(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
                               firm_chunk, out_active, out_sales_index):
-    """``direct_cell_sums_f32`` with CUDA's fast float32 intrinsics (``kernels.cuda_fastmath``; GPU only)."""
+    """``direct_cell_sums_f32`` with CUDA's fast float32 intrinsics (``kernels.reference.cuda.fastmath``; GPU only)."""
     active = np.empty((1, *out_active.shape), dtype=np.int64)
     sales = np.empty((1, *out_sales_index.shape))
     direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
@@ -352,7 +322,7 @@ def direct_cell_sums_f32_fast(productivity_keys, shock_keys, sm1_over_theta, s_a
 
 def direct_cell_sums_f32(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
                          firm_chunk, out_active, out_sales_index):
-    """``kernels.cpu.direct_cell_sums_f32`` on the GPU: scores and ``exp`` in float32, sums in float64."""
+    """``kernels.reference.static.direct_cell_sums_f32`` on the GPU: scores and ``exp`` in float32, sums in float64."""
     active = np.empty((1, *out_active.shape), dtype=np.int64)
     sales = np.empty((1, *out_sales_index.shape))
     direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
@@ -360,179 +330,3 @@ def direct_cell_sums_f32(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e
                            precision="float32")
     out_active[...] = active[0]
     out_sales_index[...] = sales[0]
-
-
-# ------------------------------------------------------------------------------- dynamic model
-
-_scaled_log_productivity = device_function(_firm.scaled_log_productivity)
-_scores = device_function(_firm.scores)
-
-
-@cuda.jit
-def _baseline_costs_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
-                           cum_invariant, y_low, y_step, status_prob, stationary_thresholds, chunks_per_block,
-                           out_cost, out_initial_z):
-    """One thread per firm: its period-0 ``z`` index and, per destination, ``baseline_entry_cost``."""
-    b = cuda.blockIdx.x // chunks_per_block
-    f = (cuda.blockIdx.x % chunks_per_block) * THREADS + cuda.threadIdx.x
-    if f >= n_firms:
-        return
-    n_dest = out_cost.shape[1]
-    r = rho[b]
-    rho_c = math.sqrt(1.0 - r * r)
-    slp = _scaled_log_productivity(productivity_keys[b], np.uint64(f), sm1_over_theta[b])
-    j = _z_initial(z_keys[b], f, cum_invariant)
-    out_initial_z[b, f] = j
-    for n in range(n_dest):
-        pair = np.uint64(f * n_dest + n)
-        sales, entry = _scores(shock_keys[b], pair, slp, s_a[b], s_e[b], r, rho_c)
-        us = _uniform_open0(_hash_at(status_keys[b], pair))
-        out_cost[b, n, f] = _baseline_entry_cost(entry, us, y_low, y_step, status_prob[b, j],
-                                                 stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
-
-
-def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
-                           cum_invariant, y_low, y_step, status_prob, stationary_thresholds, out_cost, out_initial_z):
-    """``kernels.dynamic.dynamic_baseline_costs`` on the GPU: same arguments, same outputs."""
-    n_blocks = out_cost.shape[0]
-    if n_blocks == 0 or n_firms == 0:
-        return
-    per_block = _chunks(n_firms, THREADS)
-    d_cost = cuda.device_array(out_cost.shape, dtype=np.float64)
-    d_initial = cuda.device_array(out_initial_z.shape, dtype=np.int64)
-    _baseline_costs_kernel[n_blocks * per_block, THREADS](
-        *_to_device_keys(productivity_keys, shock_keys, z_keys, status_keys),
-        *_to_device_params(sm1_over_theta, s_a, s_e, rho), np.int64(n_firms), _f64(cum_invariant),
-        np.float64(y_low), np.float64(y_step), _f64(status_prob), _f64(stationary_thresholds), np.int64(per_block),
-        d_cost, d_initial)
-    out_cost[...] = d_cost.copy_to_host()
-    out_initial_z[...] = d_initial.copy_to_host()
-
-
-def _f64(x):
-    return cuda.to_device(np.ascontiguousarray(x, dtype=np.float64))
-
-
-def _to_device_keys(*keys):
-    return [cuda.to_device(np.ascontiguousarray(k, dtype=np.uint64)) for k in keys]
-
-
-def _to_device_params(*params):
-    return [_f64(p) for p in params]
-
-
-@cuda.jit
-def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
-                         z_exp, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
-                         offset, thresholds, chunks_per_block, out):
-    """Per CUDA block: ``THREADS * DYNAMIC_FIRMS_PER_THREAD`` firms of one block, every destination and period.
-
-    A thread keeps the state of its firms (``z`` index, status, baseline status and sales, ``exp(v)``,
-    entry score) in local arrays and, per (destination, period), adds its firms' contributions to its
-    column of a shared (6, THREADS) array; the block reduces it and adds ``out[:, t, b, n]`` with
-    one atomic add per sum. The ``z`` path is redrawn per destination from the counter-based
-    stream (cheaper than storing it; identical numbers).
-    """
-    b = cuda.blockIdx.x // chunks_per_block
-    first = (cuda.blockIdx.x % chunks_per_block) * _DYN_CHUNK
-    tid = cuda.threadIdx.x
-    n_periods = thresholds.shape[0]
-    n_dest = thresholds.shape[2]
-    acc = cuda.shared.array((_N_SUMS, THREADS), np.float64)
-    slp = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)
-    entry = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)
-    weight = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)
-    state = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.int64)
-    status = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.int64)
-    base = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.int64)
-    base_weight = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)
-    z_key = z_keys[b]
-    r = rho[b]
-    rho_c = math.sqrt(1.0 - r * r)
-    mine = 0  # firms of this thread: first + tid + k * THREADS for k < mine
-    for k in range(DYNAMIC_FIRMS_PER_THREAD):
-        f = first + tid + k * THREADS
-        if f < n_firms:
-            slp[k] = _scaled_log_productivity(productivity_keys[b], np.uint64(f), sm1_over_theta[b])
-            mine = k + 1
-    for n in range(n_dest):
-        c = offset[b, n]
-        if not c > -np.inf:  # a closed cell: the same for every thread of the block
-            continue
-        for i in range(_N_SUMS):
-            acc[i, tid] = 0.0
-        for k in range(mine):
-            f = first + tid + k * THREADS
-            pair = np.uint64(f * n_dest + n)
-            sales, u = _scores(shock_keys[b], pair, slp[k], s_a[b], s_e[b], r, rho_c)
-            j = _z_initial(z_key, f, cum_invariant)
-            us = _uniform_open0(_hash_at(status_keys[b], pair))
-            cost = _baseline_entry_cost(u, us, y_low, y_step, status_prob[b, j], stationary_thresholds[b, j, 1],
-                                        stationary_thresholds[b, j, 0])
-            a = c >= cost
-            state[k] = j
-            entry[k] = u
-            weight[k] = math.exp(sales)
-            status[k] = a
-            base[k] = a
-            base_weight[k] = weight[k] * z_exp[b, j]
-            if a:
-                acc[0, tid] += 1.0
-                acc[1, tid] += base_weight[k]
-        acc[4, tid] = acc[1, tid]
-        acc[5, tid] = acc[1, tid]
-        _reduce_and_add(acc, out, 0, b, n, tid)
-        for t in range(1, n_periods):
-            for i in range(_N_SUMS):
-                acc[i, tid] = 0.0
-            for k in range(mine):
-                f = first + tid + k * THREADS
-                j0 = state[k]
-                j = _z_step(z_key, f, t, j0, cum_transition)
-                state[k] = j
-                was = status[k]
-                a = entry[k] >= thresholds[t, b, n, j, was]
-                value = weight[k] * z_exp[b, j]
-                if a:
-                    acc[0, tid] += 1.0
-                    acc[1, tid] += value
-                    if base[k]:
-                        acc[4, tid] += value
-                        acc[5, tid] += base_weight[k]
-                    if not was:
-                        acc[2, tid] += 1.0
-                elif was:
-                    acc[3, tid] += 1.0
-                status[k] = a
-            _reduce_and_add(acc, out, t, b, n, tid)
-
-
-@cuda.jit(device=True)
-def _reduce_and_add(acc, out, t, b, n, tid):
-    """Reduce the block's (6, THREADS) sums and add them to ``out[:, t, b, n]`` (one atomic each)."""
-    _tree_reduce(acc, _N_SUMS, tid)
-    if tid < _N_SUMS:
-        cuda.atomic.add(out, (tid, t, b, n), acc[tid, 0])
-    cuda.syncthreads()
-
-
-def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
-                      z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
-                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base):
-    """``kernels.dynamic.dynamic_cell_sums`` on the GPU: same arguments, same outputs.
-
-    ``exp(z_score)`` is taken once on the host (NumPy) instead of per block in the kernel.
-    """
-    outs = (out_active, out_sales, out_entries, out_exits, out_both, out_both_base)
-    n_periods, n_blocks, n_dest = out_active.shape
-    d_out = cuda.to_device(np.zeros((_N_SUMS, n_periods, n_blocks, n_dest)))
-    if n_periods > 0 and n_blocks > 0 and n_dest > 0 and n_firms > 0:
-        per_block = _chunks(n_firms, _DYN_CHUNK)
-        _dynamic_sums_kernel[n_blocks * per_block, THREADS](
-            *_to_device_keys(productivity_keys, shock_keys, z_keys, status_keys),
-            *_to_device_params(sm1_over_theta, s_a, s_e, rho), np.int64(n_firms), _f64(np.exp(z_score)),
-            _f64(cum_invariant), _f64(cum_transition), np.float64(y_low), np.float64(y_step), _f64(status_prob),
-            _f64(stationary_thresholds), _f64(offset), _f64(thresholds), np.int64(per_block), d_out)
-    result = d_out.copy_to_host()
-    for i, out in enumerate(outs):
-        out[...] = result[i]
