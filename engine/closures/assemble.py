@@ -14,7 +14,8 @@ import numpy as np
 from engine.cells import by_origin_region, cell_results, to_cells, trade_cells
 from engine.closures.dynamic_ge import simulate_dynamic_ge
 from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
-from engine.closures.ge import solve_wage_equilibrium, wage_region_results
+from engine.closures.ge import solve_wage_equilibrium
+from engine.closures.ge_accounts import wage_region_results
 from engine.firms.dynamic import simulate_dynamic
 from engine.firms.static import CellState, flexible_prices, policy_shift
 

@@ -36,7 +36,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
-from engine.closures.ge import RECORDED, Period, accounts_from_cells, record_period, solve_period, wage_region_results
+from engine.closures.ge import RECORDED, Period, record_period, solve_period
+from engine.closures.ge_accounts import accounts_from_cells, wage_region_results
 from engine.closures.welfare import region_accounts
 from engine.firms.dynamic import cell_factors, entry_thresholds
 from engine import devices
@@ -137,7 +138,7 @@ class DynamicFirms:
 
 
 def period_accounts(aggregates, scale, tariff0, margin0, fixed_cost_unit, sunk_cost_ratio, n_sectors):
-    """``engine.closures.ge.LabourAccounts`` of one period of the no-policy path (its firms'
+    """``engine.closures.ge_accounts.LabourAccounts`` of one period of the no-policy path (its firms'
     sales, fixed costs, profits and tariff revenue at baseline wages and prices); the same
     equations as ``labour_accounts`` (``accounts_from_cells``), with entrants paying ``F`` and last period's sellers ``lambda F``."""
     sales0 = scale * aggregates["sales_index"]

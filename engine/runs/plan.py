@@ -242,7 +242,7 @@ def simulate_draw(plan, draw, scratch=None):
         A result is inf or NaN.
 
     A scenario whose equilibrium fails on this draw is retried once with the fallback solver
-    (``engine.closures.ge.fallback_solver``) in ``ge``; if it fails again (or in another
+    (``engine.closures.newton.fallback_solver``) in ``ge``; if it fails again (or in another
     closure) its ``ScenarioDraw`` says why (``record["failure"]``) and holds no results.
     """
     from engine.outputs.tables import dynamic_firm_batches, firm_batches
