@@ -212,6 +212,15 @@ def test_diagnose_cli_refuses_bad_settings_with_one_line():
         assert "Traceback" not in result.output
 
 
+def test_diagnose_errors_name_its_settings(small_calibration):
+    """The experiment's scenarios are built in code: a bad choice is blamed on the settings."""
+    from engine.runs.diagnose import SETTINGS, diagnose
+
+    with pytest.raises(InputError) as err:
+        diagnose(small_calibration, exporter="XXX", importer="R1", draws=1, firms=300, progress=False)
+    assert err.value.source == SETTINGS and "XXX" in str(err.value)
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("persistence", "1.0", "less than 1"),
     ("half_life", "-3", "greater than or equal to 0"),

@@ -314,3 +314,24 @@ def test_scenario_files_in_other_encodings_are_named(tmp_path, encoding, name):
     assert result.exit_code == 2
     line = one_error_line(result)
     assert str(path) in line and name in line, line
+
+
+def test_a_scenario_built_in_code_runs_as_its_file_does(tmp_path, scenario_copy):
+    """``simulate`` takes ``Scenario`` objects: parsed from text, one runs to the same tables as its file,
+    and the manifest keeps its text and the source it was given."""
+    from engine.scenario.read import parse_scenario
+
+    text = scenario_copy.read_text(encoding="utf-8")
+    built = engine.simulate(parse_scenario(text, "built in code"), draws=2, firms=300, seed=3)
+    from_file = engine.simulate(scenario_copy, draws=2, firms=300, seed=3)
+    assert built.flows.equals(from_file.flows)
+    record = built.manifest["scenarios"][0]
+    assert record["source"] == "built in code" and record["text"] == text
+
+
+def test_bad_scenario_text_names_the_source_it_was_given():
+    from engine.scenario.read import parse_scenario
+
+    with pytest.raises(InputError) as err:
+        parse_scenario('name = "x"\nstart = "2025-01"\nperiods = 3\nbogus = 1\n', "my notebook cell")
+    assert err.value.source == "my notebook cell" and err.value.field == "bogus"

@@ -11,16 +11,20 @@ is split into the intensive and extensive margins (the exact split of docs/model
 divided by the flow without the tariff) and into price (customs unit value) and volume.
 """
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import polars as pl
+
+from engine.errors import InputError
+from engine.firms.parameters import DEFAULT_SUNK_COST_RATIO
+from engine.runs.simulate import simulate
+from engine.scenario.read import parse_scenario
 
 #: Horizons (months after the change) of the monthly profile.
 HORIZONS = (1, 3, 6, 12, 24, 60, 120)
 #: Months simulated by default (the horizon 120 needs 121).
 PERIODS = 121
+#: How the experiment's two scenarios (built here, not read from files) are named in errors and manifests.
+SETTINGS = "engine diagnose settings"
 
 
 def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cost_ratio, parameters):
@@ -65,32 +69,15 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
         ``p5``/``p95`` across draws, ``intensive``, ``extensive``, ``price``, ``volume``; and the
         monthly exporter exit rate (exits / exporters) of the pair without the tariff.
     """
-    from engine.firms.parameters import DEFAULT_SUNK_COST_RATIO
-    from engine.runs.simulate import simulate
-
     dynamics = {"mode": "forward", **(dynamics or {})}
     lam = DEFAULT_SUNK_COST_RATIO if sunk_cost_ratio is None else sunk_cost_ratio
-    from engine.errors import InputError
-
     if periods < 13:
         raise InputError("periods", f"must be at least 13 (a year after the change), got {periods}")
-    with tempfile.TemporaryDirectory(prefix="engine-diagnose-") as tmp:
-        files = []
-        for name, rate in (("with_tariff", tariff), ("without_tariff", None)):
-            path = Path(tmp) / f"{name}.toml"
-            path.write_text(_scenario_text(name, exporter, importer, rate, periods, dynamics, lam, parameters or {}),
-                            encoding="utf-8")
-            files.append(path)
-        try:
-            run = simulate(files, draws=draws, firms=firms, seed=seed, calibration=calibration, threads=threads,
-                           out=Path(tmp) / "run", progress=progress)
-        except InputError as error:
-            if tmp not in error.source:
-                raise
-            # the experiment's own scenario files are temporary: name the settings instead
-            raise InputError("engine diagnose settings", error.reason, error.field) from None
-        pair = (run.scan("flows").filter((pl.col("origin") == exporter) & (pl.col("destination") == importer))
-                .collect())
+    scenarios = [parse_scenario(_scenario_text(name, exporter, importer, rate, periods, dynamics, lam, parameters or {}),
+                                SETTINGS) for name, rate in (("with_tariff", tariff), ("without_tariff", None))]
+    run = simulate(scenarios, draws=draws, firms=firms, seed=seed, calibration=calibration, threads=threads,
+                   progress=progress)
+    pair = run.scan("flows").filter((pl.col("origin") == exporter) & (pl.col("destination") == importer)).collect()
     weights = pair.filter(pl.col("period") == 0).select("scenario", "draw", "sector",
                                                         pl.col("exports").alias("weight"))
     # the change in log(1 + tariff) each sector saw (MFN rates differ), weighted by baseline exports

@@ -30,6 +30,7 @@ from engine.firms.static import calibrate, simulate_population
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
 from engine.scenario.read import load_scenario
+from engine.scenario.schema import Scenario
 from engine.scenario.uncertainty import (
     base_sequence,
     check_parameters,
@@ -130,7 +131,7 @@ def _check_int(name, value, low, high=None):
 def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS, seed=config.DEFAULT_SEED,
                calibration=None, closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK,
                dynamics=None, device="cpu"):
-    """Load and check every input, and freeze the run plan.
+    """Load and check every input, and freeze the run plan (``scenarios`` as in ``engine.runs.simulate.simulate``).
 
     Every bad input surfaces here, before any work: option ranges, scenario files, codes, every
     branch path's calendar, the supports of the uncertain parameters (analytically, so the check
@@ -153,12 +154,12 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         raise InputError("--closure", f"must be one of {', '.join(CLOSURES)}, got {closure!r}")
     if scenarios is None:
         scenarios = [config.DEFAULT_SCENARIO]
-    elif isinstance(scenarios, (str, Path)):
+    elif isinstance(scenarios, (str, Path, Scenario)):
         scenarios = [scenarios]
     calib = load_calibration(calibration or default_calibration_dir())
     if dynamics not in (None, *MODES):
         raise InputError("--dynamics", f"must be static, myopic or forward, got {dynamics!r}")
-    loaded = [load_scenario(s) for s in scenarios]
+    loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     if dynamics is not None:
         loaded = [s.model_copy(update={"dynamics": s.dynamics.model_copy(update={"mode": dynamics})})
                   for s in loaded]

@@ -154,8 +154,9 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
 
     Parameters
     ----------
-    scenarios : str, Path or sequence of them, optional
-        Shipped scenario names or TOML paths; default ``us_japan_2025``.
+    scenarios : str, Path, Scenario or sequence of them, optional
+        Shipped scenario names, TOML paths or ``engine.Scenario`` objects (``engine.scenario.read``
+        loads or parses them); default ``us_japan_2025``.
     draws : int
         Monte Carlo draws.
     firms : int

@@ -98,6 +98,16 @@ def load_scenario(name_or_path):
         text = decode_text(path, path.read_bytes())
     except OSError as exc:
         raise InputError(path, f"cannot be read ({exc.strerror})") from exc
+    return parse_scenario(text, path)
+
+
+def parse_scenario(text, source):
+    """A validated scenario from TOML text (structure and dates, as ``load_scenario``).
+
+    ``source`` (a path, or words for a scenario built in code) names it in errors and in the run's
+    manifest, which also keeps ``text``.
+    """
+    path = str(source)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -105,7 +115,7 @@ def load_scenario(name_or_path):
     for key in ("source", "text"):
         raw.pop(key, None)
     try:
-        scenario = Scenario(**raw, source=str(path), text=text)
+        scenario = Scenario(**raw, source=path, text=text)
     except ValidationError as exc:
         err = exc.errors()[0]
         reason = err["msg"].removeprefix("Value error, ")
