@@ -29,6 +29,7 @@ allowed; asking for ``cuda`` without numba-cuda or without a GPU says which is m
 
 import importlib
 import importlib.util
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -207,3 +208,17 @@ def batch_cell_sums(device="cpu", precision="float64"):
                    out_sales_index[d])
 
     return run_cpu
+
+
+def kernels_cached():
+    """Whether the Numba kernels are compiled in this process or cached on disk (False: the first
+    draw compiles them, which takes a while)."""
+    from kernels import static
+
+    dispatcher = static.rank_cells
+    if dispatcher.signatures:
+        return True
+    try:
+        return Path(dispatcher._cache._cache_path).glob(f"*{dispatcher.__name__}*.nbi").__next__() is not None
+    except (AttributeError, StopIteration, OSError):
+        return False

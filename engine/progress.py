@@ -6,6 +6,8 @@ import time
 
 import click
 
+from engine.devices import kernels_cached
+
 #: Seconds between ETA lines when the output is not a terminal (``ENGINE_PROGRESS_EVERY`` overrides).
 LOG_EVERY_S = 10.0
 
@@ -31,8 +33,6 @@ class CliProgress:
         self.already = 0
 
     def start(self, total, already=0):
-        from engine.runs.simulate import kernels_cached
-
         self.started = self.last = time.monotonic()
         self.already = already
         if already:

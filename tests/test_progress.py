@@ -9,6 +9,8 @@ import sys
 from click.testing import CliRunner
 
 import engine
+import engine.devices
+import engine.progress
 import engine.runs.simulate
 from engine.cli.main import main
 
@@ -25,7 +27,7 @@ def test_eta_lines_when_output_is_not_a_terminal(tmp_path, monkeypatch):
 
 
 def test_a_line_says_the_kernels_compile_on_first_use(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine.runs.simulate, "kernels_cached", lambda: False)
+    monkeypatch.setattr(engine.progress, "kernels_cached", lambda: False)
     result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "300", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0].startswith("Compiling the kernels on first use")
@@ -33,7 +35,7 @@ def test_a_line_says_the_kernels_compile_on_first_use(tmp_path, monkeypatch):
 
 def test_no_compile_line_once_compiled(tmp_path):
     engine.simulate(draws=1, firms=300)
-    assert engine.runs.simulate.kernels_cached()
+    assert engine.devices.kernels_cached()
     result = CliRunner().invoke(main, ["simulate", "--draws", "1", "--firms", "300", "--out", str(tmp_path / "run")])
     assert "Compiling" not in result.stderr
 

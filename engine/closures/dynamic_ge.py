@@ -272,14 +272,14 @@ class _FxNeutralModel:
 
     def __init__(self, model):
         self._model = model
-        self._belief_epochs = None
+        self.epochs = None
         self._neutral_cache = {}
 
     def __getattr__(self, name):
         return getattr(self._model, name)
 
-    def _calendar(self, events, labels):
-        path = self._model._calendar(events, labels)
+    def calendar(self, events, labels):
+        path = self._model.calendar(events, labels)
         return replace(path, fx=np.ones_like(path.fx))
 
     def arrays(self, labels=()):

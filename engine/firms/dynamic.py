@@ -62,7 +62,7 @@ class DynamicPopulation:
 
 @dataclass(frozen=True, eq=False)
 class DynamicState:
-    """What firm-level rows of a dynamic PE draw need (``engine.outputs.tables.dynamic_firm_batches``).
+    """What firm-level rows of a dynamic PE draw need (``engine.firms.rows.dynamic_rows``).
 
     thresholds : ndarray (T, B, R, Nz, 2)
         The entry-score thresholds the firm loop used.

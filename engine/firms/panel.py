@@ -19,7 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.calibration.data import load_calibration
+from engine.cells import to_cells
 from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
+from engine.firms.dynamic import dynamic_population
+from engine.firms.parameters import DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS
+from engine.firms.static import DrawParameters
+from engine.paths import default_calibration_dir
+from engine.scenario.schema import Dynamics
+from engine.scenario.uncertainty import stream_keys
+from kernels import block_keys
+from kernels.dynamic import block_paths, block_scores
+from kernels.firm import fill_scaled_log_productivity
 
 MOMENT_NAMES = ("exit_rate", "sales_autocorrelation", "growth_sd")
 
@@ -95,13 +106,6 @@ def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", 
     ``n_firms`` simulated firms per cell; their entry and sales scores are those the engine draws
     for draw 0 with ``seed`` (``engine.runs.simulate`` keys), so the panel holds the engine's own firms.
     """
-    from engine.calibration.data import load_calibration
-    from engine.cells import to_cells
-    from engine.paths import default_calibration_dir
-    from engine.scenario.uncertainty import stream_keys
-    from kernels import block_keys
-    from kernels.dynamic import block_scores
-    from kernels.firm import fill_scaled_log_productivity
 
     cal = load_calibration(calibration or default_calibration_dir())
     regions, n_sectors = list(cal.regions), cal.n_sectors
@@ -138,7 +142,6 @@ def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", 
 
 def default_model_constants():
     """Grid points and monthly discount of the default dynamics (engine/firms/parameters.py)."""
-    from engine.firms.parameters import DYNAMICS_DEFAULTS
 
     return {"grid_points": DYNAMICS_DEFAULTS["grid_points"], "discount": DYNAMICS_DEFAULTS["discount"]}
 
@@ -233,13 +236,6 @@ def default_cell_population(n_firms, seed=2025, draw=0, sunk_cost_ratio=None, ca
 
     Returns the ``engine.firms.dynamic.DynamicPopulation`` and the calibration (for codes).
     """
-    from engine.calibration.data import load_calibration
-    from engine.firms.dynamic import dynamic_population
-    from engine.firms.static import DrawParameters
-    from engine.firms.parameters import DEFAULT_SUNK_COST_RATIO
-    from engine.paths import default_calibration_dir
-    from engine.scenario.schema import Dynamics
-    from engine.scenario.uncertainty import stream_keys
 
     cal = load_calibration(calibration or default_calibration_dir())
     lam = DEFAULT_SUNK_COST_RATIO if sunk_cost_ratio is None else sunk_cost_ratio
@@ -261,8 +257,6 @@ def engine_panel_moments(population, block, destination, years=10, burn_in_years
     kernel does with no policy change. Export status starts at 0 and ``burn_in_years`` are dropped
     (instead of the kernel's invariant draw of the period-0 status).
     """
-    from kernels.dynamic import block_paths, block_scores
-    from kernels.firm import fill_scaled_log_productivity
 
     b, n = block, destination
     productivity_keys, shock_keys, z_keys, _ = population.keys

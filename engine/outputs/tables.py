@@ -1,14 +1,12 @@
-"""Building the output tables from model arrays: flows, firms, draws and summary."""
+"""Building the output tables from model arrays: flows, regions, prices, firm rows, draws and summary."""
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine import config
 from engine._version import __version__
 from engine.outputs.schemas import (FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA, SUMMARY_SCHEMA,
                             SUMMARY_STATS, SUMMARY_VARIABLES, draws_field)
-from kernels import firm_scores
 
 
 def _grid_table(schema, axes, values):
@@ -67,34 +65,14 @@ def _with_dates(table, dates, schema):
     return table.add_column(2, schema.field("date"), pa.array(date_values, pa.date32())).cast(schema)
 
 
-def firm_batches(population, baseline, state, params, calibration, dates, firm_output):
-    """Yield Arrow record batches of firm-level rows (firms that sell) for one draw and scenario."""
-    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
-    m = population.n_firms
-    firms = np.arange(m if firm_output == "all" else min(config.FIRM_SAMPLE, m), dtype=np.int64)
+def firm_batches(rows, draw, calibration, dates):
+    """Arrow record batches of firm-level rows (``engine.firms.rows.FirmRows``, one per block) of a draw."""
     dates = np.asarray(dates, dtype="datetime64[D]")
     regions = np.array(calibration.regions, dtype=object)
-    # the marginal firm of each cell and its active fraction (Population.evaluate): computed here,
-    # only when firm rows are asked for, not on every draw
-    _, _, marginal_fraction, marginal_score = population.marginal(state.threshold)
-    for b in range(n_regions * n_sectors):
-        i, k = divmod(b, n_sectors)
-        slp = np.empty(firms.size)
-        sales = np.empty((firms.size, n_regions))
-        entry = np.empty((firms.size, n_regions))
-        firm_scores(population.productivity_keys[b], population.shock_keys[b],
-                    (params.sigma[k] - 1.0) / params.theta[k], params.shock_demand_sd[k],
-                    params.shock_cost_sd[k], params.shock_corr[k], firms, n_regions, slp, sales, entry)
-        # sellers, and the marginal firm of each cell with its active fraction (Population.evaluate)
-        share = np.where(entry[None, :, :] >= state.threshold[:, b, None, :], 1.0,
-                         np.where(entry[None, :, :] == marginal_score[:, b, None, :],
-                                  marginal_fraction[:, b, None, :], 0.0))  # (T, F, R)
-        t, f, n = np.nonzero(share)
-        if t.size == 0:
-            continue
-        yield _firm_batch(population.draw, t, dates[t], calibration.regions[i], calibration.sectors[k], firms[f],
-                          np.exp(slp[f] / (params.sigma[k] - 1.0)), baseline.weight[b] * share[t, f, n], regions[n],
-                          state.unit_exports[t, b, n] * np.exp(sales[f, n]))
+    for r in rows:
+        i, k = divmod(r.block, calibration.n_sectors)
+        yield _firm_batch(draw, r.period, dates[r.period], calibration.regions[i], calibration.sectors[k], r.firm_id,
+                          r.productivity, r.weight, regions[r.destination], r.exports)
 
 
 def _firm_batch(draw, period, date, origin, sector, firm_id, productivity, weight, destination, exports):
@@ -112,44 +90,6 @@ def _firm_batch(draw, period, date, origin, sector, firm_id, productivity, weigh
         "destination": pa.array(destination, pa.string()),
         "exports": pa.array(exports),
     }, schema=FIRMS_SCHEMA)
-
-
-def dynamic_firm_batches(population, state, params, calibration, dates, firm_output):
-    """Firm-level rows (pairs that export) of one draw and scenario of the dynamic model in PE.
-
-    ``population`` is an ``engine.firms.dynamic.DynamicPopulation``, ``state`` the
-    ``DynamicState`` of the scenario's draw. ``productivity`` is the firm's current productivity
-    ``phi * exp(z_t)``; each simulated firm stands for ``weight`` real firms.
-    """
-    from kernels.dynamic import dynamic_firm_paths
-
-    n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
-    m = population.n_firms
-    n_firms = m if firm_output == "all" else min(config.FIRM_SAMPLE, m)
-    firm_ids = np.arange(n_firms, dtype=np.int64)
-    n_periods = state.thresholds.shape[0]
-    dates = np.asarray(dates, dtype="datetime64[D]")
-    regions = np.array(calibration.regions, dtype=object)
-    chain, y = population.chain, population.y_grid
-    for b in range(n_regions * n_sectors):
-        i, k = divmod(b, n_sectors)
-        slp = np.empty(n_firms)
-        z_index = np.empty((n_periods, n_firms), dtype=np.int64)
-        score = np.empty((n_firms, n_regions))
-        active = np.empty((n_periods, n_firms, n_regions), dtype=np.bool_)
-        dynamic_firm_paths(*(keys[b] for keys in population.keys), *(p[b] for p in population.kernel_params),
-                           chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], population.status_prob[b],
-                           population.thresholds[b], population.offset[b],
-                           np.ascontiguousarray(state.thresholds[:, b]), slp, z_index, score, active)
-        t, f, n = np.nonzero(active)
-        if t.size == 0:
-            continue
-        j = z_index[t, f]
-        sm1 = params.sigma[k] - 1.0
-        yield _firm_batch(population.draw, t, dates[t], calibration.regions[i], calibration.sectors[k], firm_ids[f],
-                          np.exp((slp[f] + population.z_score[b, j]) / sm1), population.weight[b], regions[n],
-                          state.unit_exports[t, b, n] / population.weight[b]
-                          * np.exp(score[f, n] + population.z_score[b, j]))
 
 
 def draws_table(records, columns):

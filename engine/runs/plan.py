@@ -22,15 +22,17 @@ from engine import config
 from engine.calibration.data import load_calibration
 from engine.closures.newton import fallback_solver
 from engine.closures.registry import CLOSURES, MODES, combination
-from engine.scenario.supports import check_plausibility, check_supports
 from engine.devices import resolve_device
 from engine.errors import ConvergenceError, InputError
 from engine.firms.dynamic import dynamic_population
+from engine.firms.rows import firm_rows
 from engine.firms.static import calibrate, simulate_population
+from engine.outputs.tables import firm_batches
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
 from engine.scenario.read import load_scenario
 from engine.scenario.schema import Scenario
+from engine.scenario.supports import check_plausibility, check_supports
 from engine.scenario.uncertainty import (
     base_sequence,
     check_parameters,
@@ -246,8 +248,6 @@ def simulate_draw(plan, draw, scratch=None):
     (``engine.closures.newton.fallback_solver``) in ``ge``; if it fails again (or in another
     closure) its ``ScenarioDraw`` says why (``record["failure"]``) and holds no results.
     """
-    from engine.outputs.tables import dynamic_firm_batches, firm_batches
-
     calib, seed = plan.calibration, plan.seed
     scratch = [] if scratch is None else scratch
     keys = stream_keys(seed)
@@ -292,10 +292,9 @@ def simulate_draw(plan, draw, scratch=None):
         _finite(name, draw, cells)
         _finite(name, draw, accounts)
         firms = None
-        if plan.firm_output and pair.firm_model == "dynamic":  # firm rows from its PE state
-            firms = list(dynamic_firm_batches(population, state, params, calib, path.dates, plan.firm_output))
-        elif plan.firm_output:
-            firms = list(firm_batches(population, baseline, state, params, calib, path.dates, plan.firm_output))
+        if plan.firm_output:
+            rows = firm_rows(pair.firm_model, population, baseline, state, params, plan.firm_output)
+            firms = list(firm_batches(rows, draw, calib, path.dates))
         out[name] = ScenarioDraw(cells, accounts, record, firms)
     return out
 

@@ -98,20 +98,6 @@ def _with_firms(plan, firms):
     return replace(plan, firms=firms)
 
 
-def kernels_cached():
-    """Whether the Numba kernels are compiled in this process or cached on disk (False: the first
-    draw compiles them, which takes a while)."""
-    from kernels import static
-
-    dispatcher = static.rank_cells
-    if dispatcher.signatures:
-        return True
-    try:
-        return Path(dispatcher._cache._cache_path).glob(f"*{dispatcher.__name__}*.nbi").__next__() is not None
-    except (AttributeError, StopIteration, OSError):
-        return False
-
-
 def _make_executor(executor, scheduler, local_cluster, threads):
     from engine.runs.executors import DaskExecutor
 

@@ -58,9 +58,8 @@ def _known_from(dates, announced, default_period):
 
 def belief_epochs(model):
     """Every epoch of a compiled scenario (``engine.scenario.policy.ScenarioModel``), cached on the model."""
-    cached = getattr(model, "_belief_epochs", None)
-    if cached is not None:
-        return cached
+    if model.epochs is not None:
+        return model.epochs
     scenario = model.scenario
     dates = scenario.dates
     top = [(e, _known_from(dates, e.event.announced, _period_of(dates, e.event.date))) for e in model.events]
@@ -116,10 +115,10 @@ def belief_epochs(model):
         known_top = [e for e, p in top if p <= first]
         paths = enumerate_paths(branches, first)
         labels = [p[0] for p in paths]
-        calendars = [model._calendar(known_top + events, path_labels) for path_labels, _, events in paths]
+        calendars = [model.calendar(known_top + events, path_labels) for path_labels, _, events in paths]
         info = [[tuple((label, option) for label, option in path_labels if reveal[label] <= t)
                  for path_labels in labels] for t in range(n_periods)]
         epochs.append(Epoch(first_period=first, labels=labels, probabilities=[p[1] for p in paths],
                             paths=calendars, info_keys=info))
-    model._belief_epochs = epochs
+    model.epochs = epochs
     return epochs

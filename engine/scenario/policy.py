@@ -98,6 +98,8 @@ class ScenarioModel:
                              for j, p in enumerate(scenario.fx_process)]
         self.paths = self._enumerate(self.branches)
         self._cache = {}
+        #: ``engine.scenario.beliefs.belief_epochs`` of this scenario, once computed.
+        self.epochs = None
         for labels, _probability, events in self.paths:
             self._check_measures(self.events + events)
 
@@ -275,13 +277,14 @@ class ScenarioModel:
         if labels not in self._cache:
             for path_labels, _p, events in self.paths:
                 if path_labels == labels:
-                    self._cache[labels] = self._calendar(self.events + events, labels)
+                    self._cache[labels] = self.calendar(self.events + events, labels)
                     break
             else:
                 raise KeyError(labels)
         return self._cache[labels]
 
-    def _calendar(self, events, labels):
+    def calendar(self, events, labels):
+        """The ``PolicyPath`` of a list of compiled events (one branch path's ``labels``)."""
         cal = self.calibration
         shape = cal.flows.shape
         n_regions = shape[0]
