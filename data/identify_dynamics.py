@@ -1,7 +1,7 @@
-"""Reproduce the dynamic model's identified defaults (engine/firms/parameters.py) from the published targets.
+"""Reproduce the dynamic model's identified defaults (engine/scenario/defaults.py) from the published targets.
 
     python data/identify_dynamics.py                  # identify, print parameters and moments (minutes)
-    python data/identify_dynamics.py --check          # also exit 1 if engine/firms/parameters.py differs
+    python data/identify_dynamics.py --check          # also exit 1 if engine/scenario/defaults.py differs
     python data/identify_dynamics.py --three-moments  # the joint fit of all three parameters
 
 Default: persistence and s_z solve the autocorrelation and growth-sd targets at the default
@@ -35,12 +35,12 @@ def _table(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="compare with engine/firms/parameters.py")
+    parser.add_argument("--check", action="store_true", help="compare with engine/scenario/defaults.py")
     parser.add_argument("--three-moments", action="store_true", help="fit lambda too, to all three targets")
     parser.add_argument("--seed", type=int, default=20251)
     parser.add_argument("--firms", type=int, default=10000)
     args = parser.parse_args(argv)
-    from engine.firms import parameters as p
+    from engine.scenario import defaults as p
 
     lam = None if args.three_moments else p.DEFAULT_SUNK_COST_RATIO
     grid = None if args.three_moments else ((0.7, 0.8, 0.85, 0.9, 0.95), (0.3, 0.4, 0.5, 0.6, 0.7))
@@ -65,9 +65,9 @@ def main(argv=None):
         same = all(abs(a - b) <= 5e-4 for a, b in zip(stored, found))
         same = same and all(abs(p.IDENTIFIED_MOMENTS[m] - fresh[m][0]) <= 5e-4 for m in MOMENT_NAMES)
         if not same:
-            print(f"engine/firms/parameters.py differs: stored {stored}, identified {found}")
+            print(f"engine/scenario/defaults.py differs: stored {stored}, identified {found}")
             return 1
-        print("engine/firms/parameters.py matches")
+        print("engine/scenario/defaults.py matches")
     return 0
 
 

@@ -39,8 +39,8 @@ def draw_population(calibration, n_firms, seed, draw=0):
     """One draw's ranked firm population at the calibration's own parameters, calibrated.
 
     Returns (population, baseline, params)."""
-    from engine.firms.static import DrawParameters, calibrate, simulate_population
-    from engine.scenario.uncertainty import stream_keys
+    from engine.firms.static import calibrate, simulate_population
+    from engine.scenario.uncertainty import DrawParameters, stream_keys
 
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(seed)

@@ -29,7 +29,8 @@ import pytest
 
 from engine.calibration.data import load_calibration
 from engine.closures.assemble import run_static
-from engine.firms.static import DrawParameters, calibrate, simulate_population
+from engine.firms.static import calibrate, simulate_population
+from engine.scenario.uncertainty import DrawParameters
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import stream_keys

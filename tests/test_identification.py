@@ -5,7 +5,7 @@ import pytest
 
 from engine.firms.identification import TARGETS
 from engine.firms.panel import annual_moments, default_cell_population, draw_panel, engine_panel_moments, model_moments
-from engine.firms.parameters import (ANNUAL_PERSISTENCE, DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS, IDENTIFIED_MOMENTS,
+from engine.scenario.defaults import (ANNUAL_PERSISTENCE, DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS, IDENTIFIED_MOMENTS,
                                      IDENTIFIED_MOMENTS_SD, PRODUCTIVITY_SD)
 
 
@@ -60,7 +60,7 @@ def test_targets_are_sourced():
 
 
 def test_identified_defaults_reproduce_moments_on_fresh_seed():
-    """The defaults in engine.firms.parameters give, on a panel not used to identify them (its own firm
+    """The defaults in engine.scenario.defaults give, on a panel not used to identify them (its own firm
     and z draws), the moments recorded for them (mean over 8 panels of the same size) within 4
     Monte Carlo standard deviations (measured across those panels)."""
     seed = 7919
@@ -72,7 +72,7 @@ def test_identified_defaults_reproduce_moments_on_fresh_seed():
     for name in ("exit_rate", "sales_autocorrelation", "growth_sd"):
         assert got[name] == pytest.approx(IDENTIFIED_MOMENTS[name], abs=4.0 * IDENTIFIED_MOMENTS_SD[name]), name
     # the two targets that identify (rho, s_z) are met within 0.02 (solver tolerance plus noise);
-    # the exit rate is not (engine/firms/parameters.py says why)
+    # the exit rate is not (engine/scenario/defaults.py says why)
     for name in ("sales_autocorrelation", "growth_sd"):
         assert got[name] == pytest.approx(TARGETS[name].value, abs=0.02), name
 

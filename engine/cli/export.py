@@ -31,7 +31,8 @@ def export_command(run, table, fmt, out, overwrite, scenario, origin, destinatio
       engine export runs/usjp --table regions --region USA,JPN --format parquet --out regions.parquet
     """
     from engine.outputs.export import export_table
+    from engine.runs.folder import open_run
 
-    path, rows = export_table(run, table, fmt, out=out, overwrite=overwrite, periods=periods, scenario=scenario,
+    path, rows = export_table(open_run(run), table, fmt, out=out, overwrite=overwrite, periods=periods, scenario=scenario,
                               origin=origin, destination=destination, sector=sector, region=region)
     click.echo(f"{rows:,} rows of {table} -> {path}")

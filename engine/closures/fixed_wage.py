@@ -138,7 +138,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
     accounts : Accounts
     log_demand_change, static, tariff : ndarray (T, B, R)
         From ``engine.firms.static.policy_shift``.
-    params : engine.firms.static.DrawParameters
+    params : engine.scenario.uncertainty.DrawParameters
     general : bool
         Solve the general-equilibrium closure; otherwise partial equilibrium.
     commitments : sequence of (ndarray, ndarray, ndarray (T,), (str, str))

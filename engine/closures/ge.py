@@ -348,7 +348,7 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
     baseline : engine.firms.static.Baseline
     log_demand_change, static, tariff : ndarray (T, B, R)
         From ``engine.firms.static.policy_shift`` on the path with exchange rates at baseline (nominal only).
-    params : engine.firms.static.DrawParameters
+    params : engine.scenario.uncertainty.DrawParameters
     commitments : sequence of (blocks, dests, amounts (T,), where)
         Government purchases of the cells' goods, USD million a year at baseline world GDP.
     reference : int, optional

@@ -3,6 +3,7 @@
 - ``static``: the static model (population, calibration to the data, prices, period aggregates);
 - ``dynamic``: the dynamic model (moving productivity, sunk entry costs, sticky prices), one draw;
 - ``bellman``: the dynamic model's firm problem (Markov chain, Bellman equation, its policy);
-- ``parameters``: the dynamic model's default parameters and their sources;
-- ``identification``: identifying those parameters from annual moments.
+- ``rows``: firm-level rows (``--firm-output``) recomputed from the firms' streams;
+- ``panel`` and ``identification``: a simulated exporter panel's annual moments, and the dynamic
+  parameters identified from them (their defaults: ``engine.scenario.defaults``).
 """

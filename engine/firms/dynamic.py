@@ -26,7 +26,7 @@ from engine.firms.bellman import (
 )
 from engine import devices
 from engine.errors import InputError
-from engine.firms.parameters import DYNAMICS_DEFAULTS
+from engine.scenario.defaults import DYNAMICS_DEFAULTS
 from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.firms.static import kernel_parameters, target_active
 from kernels import block_keys, derive_key

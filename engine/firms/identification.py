@@ -29,7 +29,7 @@ chain with the default discount factor; ``z`` moves on that chain. Random number
 across parameter trials (the firms' scores and the chain's uniforms are fixed), so the objective
 moves little between nearby trials: a coarse grid search, then a local solver (``identify``).
 
-Outcome (engine/firms/parameters.py, data/README.md "Dynamics parameters"): persistence and s_z solve
+Outcome (engine/scenario/defaults.py, data/README.md "Dynamics parameters"): persistence and s_z solve
 the autocorrelation and growth-sd targets; the 17% exit rate is out of the model's reach with
 those two matched (5.5% at lambda = 0.1, about 11% with no sunk cost), and the joint fit of all
 three parameters runs to lambda = 1, so lambda is not identified here and stays an assumption.

@@ -23,8 +23,8 @@ from engine.calibration.data import load_calibration
 from engine.cells import to_cells
 from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.firms.dynamic import dynamic_population
-from engine.firms.parameters import DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS
-from engine.firms.static import DrawParameters
+from engine.scenario.defaults import DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS
+from engine.scenario.uncertainty import DrawParameters
 from engine.paths import default_calibration_dir
 from engine.scenario.schema import Dynamics
 from engine.scenario.uncertainty import stream_keys
@@ -141,7 +141,7 @@ def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", 
 
 
 def default_model_constants():
-    """Grid points and monthly discount of the default dynamics (engine/firms/parameters.py)."""
+    """Grid points and monthly discount of the default dynamics (engine/scenario/defaults.py)."""
 
     return {"grid_points": DYNAMICS_DEFAULTS["grid_points"], "discount": DYNAMICS_DEFAULTS["discount"]}
 

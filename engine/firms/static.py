@@ -34,32 +34,6 @@ from kernels import block_keys, evaluate_cells, rank_cells
 
 
 @dataclass(frozen=True, eq=False)
-class DrawParameters:
-    """Parameters of one draw, per sector (K,) unless stated.
-
-    ``pass_through`` is per (origin, sector), shape (R, K); ``sunk_cost_ratio`` is lambda of
-    docs/model.md section 4 (1 = static entry).
-    """
-
-    sigma: np.ndarray
-    theta: np.ndarray
-    shock_demand_sd: np.ndarray
-    shock_cost_sd: np.ndarray
-    shock_corr: np.ndarray
-    pass_through: np.ndarray
-    sunk_cost_ratio: float = 1.0
-    dynamics: object = None  # engine.scenario.schema.Dynamics; None: the static model
-
-    @classmethod
-    def from_calibration(cls, calibration):
-        """The calibration's point values, full pass-through, static entry."""
-        return cls(sigma=calibration.sigma, theta=calibration.theta,
-                   shock_demand_sd=calibration.shock_demand_sd, shock_cost_sd=calibration.shock_cost_sd,
-                   shock_corr=calibration.shock_corr,
-                   pass_through=np.ones((calibration.n_regions, calibration.n_sectors)))
-
-
-@dataclass(frozen=True, eq=False)
 class Population:
     """The simulated firms of one draw, ranked per cell (``kernels.static.rank_cells``).
 

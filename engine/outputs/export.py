@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from engine.errors import InputError
-from engine.runs.folder import TABLES
+from engine.outputs.schemas import TABLES
 
 FORMATS = ("csv", "xlsx", "parquet")
 #: Rows an Excel worksheet holds below its header.
@@ -66,7 +66,7 @@ def select_table(result, table, periods=None, **filters):
     ----------
     result : engine.runs.result.SimulationResult
     table : str
-        One of ``engine.runs.folder.TABLES``.
+        One of ``engine.outputs.schemas.TABLES``.
     periods : str, optional
         ``START:END`` inclusive, period numbers or YYYY-MM months.
     **filters : sequence of str
@@ -142,14 +142,11 @@ def write_frame(frame, path, fmt, overwrite=False, sheet="table"):
     return path
 
 
-def export_table(run, table, fmt="csv", out=None, overwrite=False, periods=None, **filters):
-    """Select a table of the run folder ``run`` and write it; returns (path, rows).
+def export_table(result, table, fmt="csv", out=None, overwrite=False, periods=None, **filters):
+    """Select a table of a finished run (``engine.runs.folder.open_run``) and write it; returns (path, rows).
 
     ``out`` defaults to ``RUNNAME-TABLE.FORMAT`` in the current folder.
     """
-    from engine.runs.folder import open_run
-
-    result = open_run(run)
     if fmt not in FORMATS:
         raise InputError("--format", f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     frame = select_table(result, table, periods=periods, **filters)

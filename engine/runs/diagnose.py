@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError
-from engine.firms.parameters import DEFAULT_SUNK_COST_RATIO
+from engine.scenario.defaults import DEFAULT_SUNK_COST_RATIO
 from engine.runs.simulate import simulate
 from engine.scenario.read import parse_scenario
 
@@ -56,7 +56,7 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
     dynamics : dict, optional
         ``[dynamics]`` settings (default: ``mode = "forward"`` with the default parameters).
     sunk_cost_ratio : float, optional
-        Lambda (default: the calibrated default of ``engine.firms.parameters``).
+        Lambda (default: the calibrated default of ``engine.scenario.defaults``).
     parameters : dict, optional
         Firm parameters fixed for every sector (and origin) instead of the calibration's: ``sigma``,
         ``theta``, ``shock_demand_sd``, ``shock_cost_sd``, ``shock_corr``, ``pass_through`` (a

@@ -7,8 +7,6 @@ from pathlib import Path
 from engine.errors import InputError
 from engine.runs.result import SimulationResult
 
-#: Tables a run folder may hold (``firms`` only with ``--firm-output``).
-TABLES = ("flows", "summary", "regions", "draws", "prices", "firms")
 
 
 def open_run(path):

@@ -43,7 +43,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.closures.registry import CLOSURES, MODES
-from engine.firms.parameters import DYNAMICS_DEFAULTS
+from engine.scenario.defaults import DYNAMICS_DEFAULTS
 
 ALL = "ALL"
 #: How far a branch's option probabilities may sum from 1 (rounded decimals, e.g. thirds as 0.333333);

@@ -8,17 +8,42 @@ draws of it (common random numbers).
 """
 
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from engine.cells import operating_margin
 from engine.errors import InputError
-from engine.firms.static import DrawParameters
 from engine.scenario.schema import ALL
 
 #: Purposes of the random streams, in spawn-key order; new purposes are appended.
 STREAMS = ("productivity", "shocks", "parameters", "fx", "policy")
+
+
+@dataclass(frozen=True, eq=False)
+class DrawParameters:
+    """Parameters of one draw, per sector (K,) unless stated.
+
+    ``pass_through`` is per (origin, sector), shape (R, K); ``sunk_cost_ratio`` is lambda of
+    docs/model.md section 4 (1 = static entry).
+    """
+
+    sigma: np.ndarray
+    theta: np.ndarray
+    shock_demand_sd: np.ndarray
+    shock_cost_sd: np.ndarray
+    shock_corr: np.ndarray
+    pass_through: np.ndarray
+    sunk_cost_ratio: float = 1.0
+    dynamics: object = None  # engine.scenario.schema.Dynamics; None: the static model
+
+    @classmethod
+    def from_calibration(cls, calibration):
+        """The calibration's point values, full pass-through, static entry."""
+        return cls(sigma=calibration.sigma, theta=calibration.theta,
+                   shock_demand_sd=calibration.shock_demand_sd, shock_cost_sd=calibration.shock_cost_sd,
+                   shock_corr=calibration.shock_corr,
+                   pass_through=np.ones((calibration.n_regions, calibration.n_sectors)))
 
 
 def base_sequence(seed):
