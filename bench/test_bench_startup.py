@@ -50,3 +50,26 @@ def test_first_calls_in_a_fresh_process(benchmark, full, tmp_path, start):
         assert list(warm_dir.glob("**/*.nbi"))  # the index files of the cached kernels
     else:
         assert list((tmp_path / "cold-cache-0").glob("**/*.nbi"))  # compiled and cached
+
+
+@pytest.mark.benchmark(group="startup")
+def test_engine_help_against_import_click(benchmark, full):
+    """``engine --help`` as a whole process; ``extra_info`` has its ratio to ``python -c 'import click'``
+    (median of the same number of rounds), which should stay within 3."""
+    import statistics
+    import time
+
+    rounds = 10 if full else 1
+
+    def seconds(args):
+        started = time.perf_counter()
+        done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True)
+        return time.perf_counter() - started, done.stdout
+
+    click_median = statistics.median(seconds([sys.executable, "-c", "import click"])[0] for _ in range(rounds))
+    outputs = []
+    benchmark.pedantic(lambda: outputs.append(seconds([sys.executable, "-m", "engine.cli.main", "--help"])),
+                       rounds=rounds, iterations=1)
+    help_median = statistics.median(s for s, _ in outputs)
+    benchmark.extra_info.update(import_click_s=click_median, ratio_to_import_click=help_median / click_median)
+    assert outputs[-1][1].startswith("Usage: ")

@@ -12,6 +12,11 @@ DEFAULT_FIRMS = 20_000
 DEFAULT_SEED = 2025
 #: The scenario run by ``engine simulate`` with no argument.
 DEFAULT_SCENARIO = "us_japan_2025"
+#: Market closures (docs/model.md section 6), the default first; ``engine.closures.registry`` says
+#: which firm model each runs with.
+CLOSURES = ("pe", "ge", "ge_fixed_wage")
+#: Firm models by a scenario's ``[dynamics] mode`` (docs/model.md section 11), the default first.
+DYNAMICS_MODES = ("static", "myopic", "forward")
 #: Draws simulated before one Parquet part file is written (memory does not grow with draws).
 DRAWS_PER_CHUNK = 4
 #: Firms per parallel task in the brute-force kernel (``kernels.reference.static.direct_cell_sums``).

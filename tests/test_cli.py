@@ -348,3 +348,14 @@ def test_general_equilibrium_with_the_dynamic_model_from_the_command_line(tmp_pa
     refused = invoke("simulate", *SMALL, "--closure", "ge_fixed_wage", "--out", tmp_path / "refused")
     assert refused.exit_code == 2 and "--dynamics static" in refused.output
     assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["simulate", "--help"], ["diagnose", "--help"], ["scenarios", "list"]])
+def test_help_and_the_scenario_list_load_no_numba_polars_or_pyarrow(args):
+    """The command's help and ``scenarios list`` answer at once: none of the heavy libraries is imported
+    (bench/test_bench_startup.py times ``engine --help`` against ``import click``)."""
+    code = (f"import sys\nfrom engine.cli.main import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'polars', 'pyarrow'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -3,7 +3,6 @@
 import click
 
 from engine import config
-from engine.closures.registry import MODES
 
 
 @click.command("diagnose")
@@ -15,7 +14,7 @@ from engine.closures.registry import MODES
 @click.option("--firms", "-m", type=int, default=config.DEFAULT_FIRMS, show_default=True,
               help="Simulated firms per origin-sector.")
 @click.option("--seed", "-s", type=int, default=config.DEFAULT_SEED, show_default=True, help="Seed.")
-@click.option("--mode", type=click.Choice(list(MODES)), default="forward", show_default=True,
+@click.option("--mode", type=click.Choice(config.DYNAMICS_MODES), default="forward", show_default=True,
               help="Firm model: forward-looking dynamic, myopic dynamic, or the static model.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a parameter for every sector: sigma, theta, shock_demand_sd, shock_cost_sd, "

@@ -6,7 +6,6 @@ import sys
 import click
 
 from engine import config
-from engine.closures.registry import CLOSURES, MODES
 from engine.errors import InputError
 
 #: Exit code of a run that is complete without some draws (the general equilibrium failed on them).
@@ -37,14 +36,14 @@ EXIT_FAILED_DRAWS = 4
 @click.option("--threads", "-t", type=int, default=None, help="CPU threads [default: all cores].")
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Calibration folder (CSV or Parquet tables) [default: embedded 2023/2024 data].")
-@click.option("--closure", type=click.Choice(CLOSURES), default=None,
+@click.option("--closure", type=click.Choice(config.CLOSURES), default=None,
               help="Equilibrium closure for every scenario: pe (demand levels fixed), ge (wages, prices, "
                    "profits and tariff revenue solved each period; docs/model.md) or ge_fixed_wage "
                    "(wages pinned by an outside good) [default: each scenario's, else pe].")
 @click.option("--firm-output", type=click.Choice(["sample", "all"]), default=None,
               help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
                    "and draw) or 'all' (large).")
-@click.option("--dynamics", type=click.Choice(list(MODES)), default=None,
+@click.option("--dynamics", type=click.Choice(config.DYNAMICS_MODES), default=None,
               help="Firm model for every scenario: the static model, or dynamic firms that are myopic or "
                    "forward-looking (docs/model.md section 11) [default: each scenario's [dynamics] mode].")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,

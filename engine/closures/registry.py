@@ -4,19 +4,18 @@ The firm model is the scenario's ``[dynamics] mode``: ``static`` runs the static
 (``engine.firms.static``), ``myopic`` and ``forward`` the dynamic one (``engine.firms.dynamic``).
 A pair missing from ``REGISTRY`` is not available; ``combination`` says so, and what is.
 
-This module imports nothing heavy (the CLI and the scenario schema read its names); the function
-of a pair is imported when it first runs.
+The closure and mode names are ``engine.config.CLOSURES`` and ``DYNAMICS_MODES`` (the CLI and the
+scenario schema read them there); the function of a pair is imported when it first runs.
 """
 
 from dataclasses import dataclass
 from importlib import import_module
 
+from engine.config import CLOSURES
 from engine.errors import InputError
 
-#: Market closures (docs/model.md section 6), the default first.
-CLOSURES = ("pe", "ge", "ge_fixed_wage")
-#: Firm models by ``[dynamics] mode`` (docs/model.md section 11).
-MODES = {"static": "static", "myopic": "dynamic", "forward": "dynamic"}
+#: The firm model of each ``[dynamics] mode`` (``engine.config.DYNAMICS_MODES``).
+FIRM_MODELS = {"static": "static", "myopic": "dynamic", "forward": "dynamic"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def combination(mode, closure, source="--closure", field=None):
     if closure not in CLOSURES:
         raise InputError(source, f"closure {closure!r} is not available; use one of {', '.join(CLOSURES)}",
                          field or "closure")
-    firm_model = MODES[mode]
+    firm_model = FIRM_MODELS[mode]
     found = REGISTRY.get((firm_model, closure))
     if found is None:
         available = [c for (m, c) in REGISTRY if m == firm_model]

@@ -21,7 +21,7 @@ import numpy as np
 from engine import config
 from engine.calibration.data import load_calibration
 from engine.closures.newton import fallback_solver
-from engine.closures.registry import CLOSURES, MODES, combination
+from engine.closures.registry import combination
 from engine.devices import resolve_device
 from engine.errors import ConvergenceError, InputError
 from engine.firms.dynamic import dynamic_population
@@ -152,14 +152,14 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         _check_int("seed", seed, 0)
     if firm_output not in (None, "sample", "all"):
         raise InputError("--firm-output", f"must be 'sample' or 'all', got {firm_output!r}")
-    if closure not in (None, *CLOSURES):
-        raise InputError("--closure", f"must be one of {', '.join(CLOSURES)}, got {closure!r}")
+    if closure not in (None, *config.CLOSURES):
+        raise InputError("--closure", f"must be one of {', '.join(config.CLOSURES)}, got {closure!r}")
     if scenarios is None:
         scenarios = [config.DEFAULT_SCENARIO]
     elif isinstance(scenarios, (str, Path, Scenario)):
         scenarios = [scenarios]
     calib = load_calibration(calibration or default_calibration_dir())
-    if dynamics not in (None, *MODES):
+    if dynamics not in (None, *config.DYNAMICS_MODES):
         raise InputError("--dynamics", f"must be static, myopic or forward, got {dynamics!r}")
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     if dynamics is not None:

@@ -42,7 +42,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.closures.registry import CLOSURES, MODES
+from engine.config import CLOSURES, DYNAMICS_MODES
 from engine.scenario.defaults import DYNAMICS_DEFAULTS
 
 ALL = "ALL"
@@ -250,7 +250,7 @@ class Dynamics(_Frozen):
     """Settings of the dynamic firm model (``engine.firms.bellman``); monthly rates. Defaults and their
     sources: ``engine.firms.bellman.DEFAULTS`` and docs/model.md section 11."""
 
-    mode: Literal[tuple(MODES)] = "static"
+    mode: Literal[DYNAMICS_MODES] = "static"
     persistence: float = Field(default=DYNAMICS_DEFAULTS["persistence"], ge=0.0, lt=1.0)
     productivity_sd: float = Field(default=DYNAMICS_DEFAULTS["productivity_sd"], ge=0.0, le=5.0)
     grid_points: int = Field(default=DYNAMICS_DEFAULTS["grid_points"], ge=1, le=41)
