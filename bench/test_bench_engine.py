@@ -33,7 +33,7 @@ def _enabled(request):
 @pytest.fixture(scope="module")
 def default_draw():
     """Population, baseline and the deal path of draw 0 of the default scenario (built once)."""
-    from engine.firms.static import calibrate
+    from engine.firms.static import fit_baseline
 
     calibration = load_calibration(default_calibration_dir())
     scenario = load_scenario("us_japan_2025")
@@ -46,7 +46,7 @@ def default_draw():
     def build(firms):
         population = simulate_population((keys["productivity"], keys["shocks"]), 0, firms, params,
                                          calibration.n_regions)
-        return population, calibrate(population, calibration)
+        return population, fit_baseline(population, calibration)
 
     return calibration, params, path, build
 

@@ -23,8 +23,17 @@ float32 variants (``*_f32``: the same hashes and uniforms, float32 arithmetic) a
 from numba import njit
 
 from kernels.fastmath import FASTMATH, log_positive, prefer_wide_vectors
-from kernels.rng import (GOLDEN, box_muller, box_muller_uniforms, finalize, hash_at, normal_pair, stream_position,
-                         uniform_open0)
+from kernels.rng import (
+    GOLDEN,
+    box_muller,
+    box_muller_uniforms,
+    finalize,
+    hash_at,
+    normal_pair,
+    stream_position,
+    uniform_open0,
+)
+
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def scaled_log_productivity(productivity_key, firm, sigma_minus_1_over_theta):

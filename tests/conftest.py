@@ -39,14 +39,14 @@ def draw_population(calibration, n_firms, seed, draw=0):
     """One draw's ranked firm population at the calibration's own parameters, calibrated.
 
     Returns (population, baseline, params)."""
-    from engine.firms.static import calibrate, simulate_population
+    from engine.firms.static import fit_baseline, simulate_population
     from engine.scenario.uncertainty import DrawParameters, stream_keys
 
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(seed)
     population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params,
                                      calibration.n_regions)
-    return population, calibrate(population, calibration), params
+    return population, fit_baseline(population, calibration), params
 
 
 def write_scenario(folder, text, name="test_scenario"):

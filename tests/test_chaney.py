@@ -29,11 +29,10 @@ import pytest
 
 from engine.calibration.data import load_calibration
 from engine.closures.assemble import run_static
-from engine.firms.static import calibrate, simulate_population
-from engine.scenario.uncertainty import DrawParameters
+from engine.firms.static import fit_baseline, simulate_population
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
-from engine.scenario.uncertainty import stream_keys
+from engine.scenario.uncertainty import DrawParameters, stream_keys
 from tests.conftest import make_calibration, write_scenario
 
 SIGMA, THETA, N_FIRMS = 3.0, 8.0, 200_000
@@ -47,7 +46,7 @@ def chaney_setup(tmp_path_factory):
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(12345)
     population = simulate_population((keys["productivity"], keys["shocks"]), 0, N_FIRMS, params, 2)
-    return folder, calibration, params, population, calibrate(population, calibration)
+    return folder, calibration, params, population, fit_baseline(population, calibration)
 
 
 def _ratios(setup, event):
@@ -96,7 +95,7 @@ def test_shocks_break_the_pareto_answer(tmp_path):
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(7)
     population = simulate_population((keys["productivity"], keys["shocks"]), 0, 50_000, params, 2)
-    setup = (tmp_path, calibration, params, population, calibrate(population, calibration))
+    setup = (tmp_path, calibration, params, population, fit_baseline(population, calibration))
     event = '[[trade_cost]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\nchange = 0.10'
     _, exporters, _, _ = _ratios(setup, event)
     assert abs(exporters - 1.1 ** (-THETA)) > 0.05

@@ -11,6 +11,7 @@ from engine.calibration.data import default_participation, load_calibration
 from engine.paths import default_calibration_dir
 from tests.conftest import REPO
 
+
 def test_embedded_data_is_what_the_build_script_makes():
     out = subprocess.run([sys.executable, str(REPO / "data" / "build_default.py"), "--check"],
                          capture_output=True, text=True, check=False)

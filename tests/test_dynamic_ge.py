@@ -9,10 +9,14 @@ import engine
 from engine import config
 from engine.firms.bellman import Chain, rouwenhorst
 from kernels.dynamic import dynamic_cell_sums
-from kernels.dynamic_ge import (dynamic_initial_state, dynamic_pair_scores, dynamic_period_aggregates,
-                                dynamic_period_commit, dynamic_z_advance)
+from kernels.dynamic_ge import (
+    dynamic_initial_state,
+    dynamic_pair_scores,
+    dynamic_period_aggregates,
+    dynamic_period_commit,
+    dynamic_z_advance,
+)
 from tests.conftest import node_seed, write_scenario
-
 
 
 def _scenario(tmp_path, name, body="", periods=12, mode="forward", settings="", sunk_cost_ratio=0.1):
@@ -211,13 +215,13 @@ def test_chain_rule_jacobian_matches_finite_differences(monkeypatch):
     is on the bulk of the entries."""
     import engine.closures.dynamic_ge as dynamic_ge
     from engine.calibration.data import load_calibration
+    from engine.closures import newton as solver
+    from engine.closures.newton import jacobian, newton
     from engine.firms.dynamic import dynamic_population
     from engine.paths import default_calibration_dir
     from engine.scenario.policy import ScenarioModel
     from engine.scenario.read import load_scenario
     from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
-    from engine.closures import newton as solver
-    from engine.closures.newton import jacobian, newton
 
     calibration = load_calibration(default_calibration_dir())
     scenario = load_scenario("us_japan_2025")

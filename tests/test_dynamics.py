@@ -9,13 +9,12 @@ import polars as pl
 import pytest
 
 import engine
-from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.errors import InputError
+from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.scenario.read import load_scenario
 from kernels.dynamic import dynamic_cell_sums
 from tests import reference_dynamic
 from tests.conftest import node_seed, write_scenario
-
 
 
 def _scenario(tmp_path, name, body="", periods=24, mode="forward", extra=""):

@@ -9,13 +9,13 @@ import pytest
 
 from engine import config
 from engine.closures.assemble import run_static
+from engine.closures.ge import solve_wage_equilibrium
+from engine.closures.ge_accounts import cell_aggregates, labour_accounts
 from engine.errors import ConvergenceError
 from engine.firms.static import policy_shift
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from engine.scenario.uncertainty import draw_policy
-from engine.closures.ge import solve_wage_equilibrium
-from engine.closures.ge_accounts import cell_aggregates, labour_accounts
 from kernels.fixed_costs import cost_tails
 from tests.conftest import draw_population, write_scenario
 

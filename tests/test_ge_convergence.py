@@ -13,8 +13,8 @@ from conftest import make_calibration, write_scenario
 
 import engine
 from engine import config
-from engine.closures import newton
 from engine.cli.main import main
+from engine.closures import newton
 
 N_REGIONS, N_SECTORS = 4, 2
 

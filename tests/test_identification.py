@@ -5,8 +5,14 @@ import pytest
 
 from engine.firms.identification import TARGETS
 from engine.firms.panel import annual_moments, default_cell_population, draw_panel, engine_panel_moments, model_moments
-from engine.scenario.defaults import (ANNUAL_PERSISTENCE, DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS, IDENTIFIED_MOMENTS,
-                                     IDENTIFIED_MOMENTS_SD, PRODUCTIVITY_SD)
+from engine.scenario.defaults import (
+    ANNUAL_PERSISTENCE,
+    DEFAULT_SUNK_COST_RATIO,
+    DYNAMICS_DEFAULTS,
+    IDENTIFIED_MOMENTS,
+    IDENTIFIED_MOMENTS_SD,
+    PRODUCTIVITY_SD,
+)
 
 
 def _hand_panel():

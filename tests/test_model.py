@@ -5,8 +5,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from engine.closures.assemble import run_static
 from engine.cells import from_cells, to_cells
+from engine.closures.assemble import run_static
 from engine.firms.static import sunk_cost_thresholds, target_active
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario

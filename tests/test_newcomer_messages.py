@@ -16,8 +16,8 @@ from test_validation import assert_names, load_error, read_rows, set_field, writ
 import engine.runs.simulate
 from engine.calibration.data import load_calibration
 from engine.cli.main import main
-from engine.paths import default_calibration_dir
 from engine.outputs.summary import branch_labels, branch_shares
+from engine.paths import default_calibration_dir
 
 
 def invoke(*args):

@@ -11,8 +11,8 @@ import pytest
 
 import engine
 from engine import config
-from engine.paths import scenarios_dir
 from engine.outputs.schemas import FIRMS_SCHEMA, FLOWS_SCHEMA
+from engine.paths import scenarios_dir
 
 DRAWS, FIRMS, SEED, CHUNK = 3, 400, 20250403, 2
 SCENARIO = "us_japan_2025"

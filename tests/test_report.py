@@ -27,12 +27,18 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-from engine.outputs.attribution import band_error, bootstrap_quantile_se, first_order_indices, input_groups, residual_share
 from engine.cli.main import main
-from engine.outputs.report.page import build_report
-from engine.runs.folder import open_run
+from engine.outputs.attribution import (
+    band_error,
+    bootstrap_quantile_se,
+    first_order_indices,
+    input_groups,
+    residual_share,
+)
 from engine.outputs.report.data import ScenarioData
+from engine.outputs.report.page import build_report
 from engine.outputs.summary import run_summary
+from engine.runs.folder import open_run
 from tests.conftest import write_scenario
 
 ONE_INPUT = """

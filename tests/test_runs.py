@@ -21,8 +21,8 @@ import engine.runs.store
 from engine._version import __version__
 from engine.cli.main import main
 from engine.errors import InputError
-from engine.runs.plan import build_plan
 from engine.outputs.schemas import OUTPUT_SCHEMA_VERSION
+from engine.runs.plan import build_plan
 from engine.runs.store import RunStore
 
 TABLES = ("flows", "draws", "regions", "prices", "summary")

@@ -21,9 +21,9 @@ import pytest
 
 from engine import config
 from engine.calibration.data import load_calibration
+from engine.cells import to_cells
 from engine.closures.assemble import run_static
 from engine.closures.fixed_wage import baseline_accounts, solve_markets
-from engine.cells import to_cells
 from engine.firms.static import policy_shift
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from engine.errors import InputError
 from engine.calibration.tables import check_codes, check_rule, check_unique, find_table, read_table, row_label
+from engine.errors import InputError
 
 #: Share floor of the default participation rule (keeps every positive cell open).
 MIN_SHARE = 1e-6

@@ -37,8 +37,8 @@ def diagnose_command(exporter, importer, tariff, draws, firms, seed, mode, setti
       engine diagnose --exporter CHN --tariff 0.05 --draws 8 --out profile.csv
       engine diagnose --set theta=2.5 --set sigma=2.0 --set half_life=9
     """
-    from engine.runs.diagnose import PERIODS, diagnose, format_profile
     from engine.errors import InputError
+    from engine.runs.diagnose import PERIODS, diagnose, format_profile
 
     if not 0.0 < tariff <= 1.0:
         raise InputError("--tariff", f"must be in (0, 1] (a fraction; 0.01 is one point), got {tariff!r}")

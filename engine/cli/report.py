@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+
 @click.command("report")
 @click.argument("run", type=click.Path())
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,

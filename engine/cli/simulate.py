@@ -75,8 +75,8 @@ def simulate_command(scenarios, draws, firms, seed, out, overwrite, resume, sche
     """
     import datetime as dt
 
-    from engine.runs.simulate import simulate as run_simulate
     from engine.outputs.summary import run_summary
+    from engine.runs.simulate import simulate as run_simulate
 
     names = list(scenarios) or [config.DEFAULT_SCENARIO]
     if resume and out is None:

@@ -12,7 +12,7 @@ def summary_command(run):
     Example:
       engine summary runs/usjp
     """
-    from engine.runs.folder import open_run
     from engine.outputs.summary import run_summary
+    from engine.runs.folder import open_run
 
     click.echo(run_summary(open_run(run)))

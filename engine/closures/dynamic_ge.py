@@ -35,12 +35,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from engine import devices
 from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.closures.ge import RECORDED, Period, record_period, solve_period
 from engine.closures.ge_accounts import accounts_from_cells, wage_region_results
 from engine.closures.welfare import region_accounts
 from engine.firms.dynamic import cell_factors, entry_thresholds
-from engine import devices
 
 
 class DynamicFirms:
@@ -327,8 +327,6 @@ def _against_no_policy_path(regions, cells, solved, params):
     the reference income parts of each period add up to its spending. Computed by
     ``engine.closures.welfare.region_accounts`` on inputs rescaled by ``E(0) / E_t^ref`` per region.
     """
-    from dataclasses import replace as replace_fields
-
     accounts = solved["accounts"]
     acc0 = accounts[0]
     reference_expenditure = np.stack([a.expenditure0 for a in accounts])  # (T, R, K)
@@ -351,4 +349,4 @@ def _against_no_policy_path(regions, cells, solved, params):
     names = ("price_index", "real_income_change_pct", "welfare_labour_pct", "welfare_profits_pct",
              "welfare_tariff_revenue_pct", "welfare_deficit_pct", "welfare_purchases_pct", "equivalent_variation",
              "sector_price_index")
-    return replace_fields(regions, **{name: getattr(adjusted, name) for name in names})
+    return replace(regions, **{name: getattr(adjusted, name) for name in names})

@@ -40,9 +40,9 @@ import numpy as np
 
 from engine import config
 from engine.cells import by_market, to_market_cells
+from engine.closures.welfare import RegionResults, region_accounts  # noqa: F401 (RegionResults re-exported)
 from engine.errors import ConvergenceError, InputError
 from engine.firms.static import Baseline, continuation_threshold, sunk_cost_thresholds
-from engine.closures.welfare import RegionResults, region_accounts  # noqa: F401 (RegionResults re-exported)
 
 
 @dataclass(frozen=True, eq=False)

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 #: Points of the grid of the profit score ``y`` on which the Bellman problem is solved.
 Y_POINTS = 241
 

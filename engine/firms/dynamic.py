@@ -16,7 +16,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from engine.scenario.beliefs import belief_epochs
+from engine import devices
+from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.errors import InputError
 from engine.firms.bellman import (
     Chain,
     backward_thresholds,
@@ -24,11 +26,9 @@ from engine.firms.bellman import (
     solve_stationary,
     y_grid_for,
 )
-from engine import devices
-from engine.errors import InputError
-from engine.scenario.defaults import DYNAMICS_DEFAULTS
-from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.firms.static import kernel_parameters, target_active
+from engine.scenario.beliefs import belief_epochs
+from engine.scenario.defaults import DYNAMICS_DEFAULTS
 from kernels import block_keys, derive_key
 from kernels.dynamic import cell_order_statistics
 

@@ -23,11 +23,10 @@ from engine.calibration.data import load_calibration
 from engine.cells import to_cells
 from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.firms.dynamic import dynamic_population
-from engine.scenario.defaults import DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS
-from engine.scenario.uncertainty import DrawParameters
 from engine.paths import default_calibration_dir
+from engine.scenario.defaults import DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS
 from engine.scenario.schema import Dynamics
-from engine.scenario.uncertainty import stream_keys
+from engine.scenario.uncertainty import DrawParameters, stream_keys
 from kernels import block_keys
 from kernels.dynamic import block_paths, block_scores
 from kernels.firm import fill_scaled_log_productivity

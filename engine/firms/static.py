@@ -192,7 +192,7 @@ def target_active(share, n_firms, flows):
     return np.where(flows > 0, count, 0)
 
 
-def calibrate(population, calibration):
+def fit_baseline(population, calibration):
     """Baseline thresholds and demand scales that reproduce the data on this population.
 
     Exactness: period-0 exports ``scale * S0 / (1 + t0)`` equal ``flows`` to rounding, and the

@@ -5,8 +5,16 @@ import polars as pl
 import pyarrow as pa
 
 from engine._version import __version__
-from engine.outputs.schemas import (FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA, SUMMARY_SCHEMA,
-                            SUMMARY_STATS, SUMMARY_VARIABLES, draws_field)
+from engine.outputs.schemas import (
+    FIRMS_SCHEMA,
+    FLOWS_SCHEMA,
+    PRICES_SCHEMA,
+    REGIONS_SCHEMA,
+    SUMMARY_SCHEMA,
+    SUMMARY_STATS,
+    SUMMARY_VARIABLES,
+    draws_field,
+)
 
 
 def _grid_table(schema, axes, values):

@@ -15,8 +15,8 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError
-from engine.scenario.defaults import DEFAULT_SUNK_COST_RATIO
 from engine.runs.simulate import simulate
+from engine.scenario.defaults import DEFAULT_SUNK_COST_RATIO
 from engine.scenario.read import parse_scenario
 
 #: Horizons (months after the change) of the monthly profile.

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import config
+from engine.outputs.schemas import FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA
 from engine.outputs.tables import draws_table, flows_table, region_tables, summary_frame
 from engine.runs.plan import simulate_draw
-from engine.outputs.schemas import FIRMS_SCHEMA, FLOWS_SCHEMA, PRICES_SCHEMA, REGIONS_SCHEMA
 from engine.runs.store import mark_done, part_path, write_part
 
 log = logging.getLogger(__name__)

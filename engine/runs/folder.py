@@ -8,7 +8,6 @@ from engine.errors import InputError
 from engine.runs.result import SimulationResult
 
 
-
 def open_run(path):
     """The ``SimulationResult`` of a finished run folder.
 

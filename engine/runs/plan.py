@@ -26,7 +26,7 @@ from engine.devices import resolve_device
 from engine.errors import ConvergenceError, InputError
 from engine.firms.dynamic import dynamic_population
 from engine.firms.rows import firm_rows
-from engine.firms.static import calibrate, simulate_population
+from engine.firms.static import fit_baseline, simulate_population
 from engine.outputs.tables import firm_batches
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
@@ -271,7 +271,7 @@ def simulate_draw(plan, draw, scratch=None):
                                 np.empty((n_blocks, n_regions, plan.firms + 1))))
             population = simulate_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
                                              n_regions, scratch[n_static])
-            cache[key] = (population, calibrate(population, calib))
+            cache[key] = (population, fit_baseline(population, calib))
         population, baseline = cache[key]
         record = {"draw": draw, "path": path.label, **record, **sampled}
         pair = combination(params.dynamics.mode, closure)

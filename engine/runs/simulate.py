@@ -13,17 +13,17 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numba
 
 from engine import config
 from engine._version import __version__
-from engine.errors import ConvergenceError
-from engine.errors import InputError
-from engine.runs.executors import LocalExecutor
-from engine.runs.plan import build_plan, memory_estimate
+from engine.errors import ConvergenceError, InputError
 from engine.outputs.schemas import FLOWS_SCHEMA, OUTPUT_SCHEMA_VERSION, RUN_KIND
+from engine.runs.executors import DaskExecutor, LocalExecutor
+from engine.runs.plan import build_plan, memory_estimate
 from engine.runs.result import SimulationResult
 from engine.runs.store import RunStore, environment_error, part_path, write_part
 
@@ -93,14 +93,10 @@ def _check_memory(plan, available, processes=1):
 
 
 def _with_firms(plan, firms):
-    from dataclasses import replace
-
     return replace(plan, firms=firms)
 
 
 def _make_executor(executor, scheduler, local_cluster, threads):
-    from engine.runs.executors import DaskExecutor
-
     if executor is not None:
         return executor
     if scheduler is not None or local_cluster is not None:

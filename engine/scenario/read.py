@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engine.errors import InputError
-from engine.paths import scenarios_dir
+from engine.paths import default_calibration_dir, scenarios_dir
 from engine.scenario.schema import ALL, Scenario
 
 
@@ -175,8 +175,7 @@ def check_codes_available(name_or_path, calibration):
     calibration : str, Path or None
         Calibration folder (None: the embedded default).
     """
-    from engine.calibration.data import load_calibration
-    from engine.paths import default_calibration_dir
+    from engine.calibration.data import load_calibration  # Polars: not for reading scenarios alone
 
     calibration = load_calibration(calibration or default_calibration_dir())
     scenario = load_scenario(name_or_path)

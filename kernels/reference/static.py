@@ -23,8 +23,8 @@ from numba import njit, prange
 
 from kernels.fastmath import FASTMATH, exp_bounded, prefer_wide_vectors
 from kernels.firm import fill_scaled_log_productivity, fill_scores
-from kernels.static import SUB_CHUNK
 from kernels.reference.float32 import exp_bounded_f32, fill_scaled_log_productivity_f32, fill_scores_f32
+from kernels.static import SUB_CHUNK
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from engine.errors import InputError
 from engine.calibration.tables import check_codes, check_rule, check_unique, read_table
+from engine.errors import InputError
 
 BACI_COLUMNS = ("t", "i", "j", "k", "v")
 #: Sentinels of the exporter/importer -> region maps.

@@ -17,6 +17,7 @@ chart when its columns are there and leaves it out (with a note) when they are n
 import polars as pl
 import pyarrow.parquet as pq
 
+from engine.outputs.attribution import bootstrap_quantile_se
 from engine.outputs.summary import focus_pair
 
 QUANTILES = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
@@ -152,8 +153,6 @@ class ScenarioData:
     def band_error_by_month(self):
         """Bootstrap standard error (over draws) of the 5 %, 50 % and 95 % quantiles of the pair's
         exports (USD bn per year) in each month."""
-        from engine.outputs.attribution import bootstrap_quantile_se
-
         wide = self.totals.pivot("draw", index="date", values="exports").sort("date")
         values = wide.drop("date").to_numpy() / 1e3
         se = bootstrap_quantile_se(values, (0.05, 0.5, 0.95))

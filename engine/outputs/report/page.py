@@ -17,8 +17,8 @@ import re
 import uuid
 from pathlib import Path
 
-from engine.outputs.attribution import band_error, first_order_indices, input_groups
 from engine.errors import InputError
+from engine.outputs.attribution import band_error, first_order_indices, input_groups
 from engine.outputs.report.data import ScenarioData, scenario_differences
 from engine.outputs.summary import focus_pair
 
