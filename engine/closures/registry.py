@@ -63,7 +63,8 @@ REGISTRY = {
 
 
 def combination(mode, closure, source="--closure", field=None):
-    """The ``Combination`` of a ``[dynamics] mode`` and a closure.
+    """The ``Combination`` of a ``[dynamics] mode`` and a closure; errors name ``source`` and ``field``
+    (the option, or the scenario file and its ``closure`` key).
 
     Raises
     ------
@@ -71,13 +72,12 @@ def combination(mode, closure, source="--closure", field=None):
         The closure is unknown, or not available with that firm model (naming what is).
     """
     if closure not in CLOSURES:
-        raise InputError(source, f"closure {closure!r} is not available; use one of {', '.join(CLOSURES)}",
-                         field or "closure")
+        raise InputError(source, f"closure {closure!r} is not available; use one of {', '.join(CLOSURES)}", field)
     firm_model = FIRM_MODELS[mode]
     found = REGISTRY.get((firm_model, closure))
     if found is None:
         available = [c for (m, c) in REGISTRY if m == firm_model]
         raise InputError(source, f"closure {closure!r} is not available with the {firm_model} firm model "
                                  f"(dynamics.mode = {mode!r}) in this version; use --closure "
-                                 f"{' or '.join(available)}, or --dynamics static", field or "dynamics.mode")
+                                 f"{' or '.join(available)}, or --dynamics static", field)
     return found

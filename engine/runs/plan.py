@@ -172,7 +172,8 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     for scenario in loaded:
         check_parameters(scenario, calib)
         closure_used = closure or scenario.closure
-        pair = combination(scenario.dynamics.mode, closure_used, scenario.source if closure is None else "--closure")
+        pair = (combination(scenario.dynamics.mode, closure_used) if closure is not None
+                else combination(scenario.dynamics.mode, closure_used, scenario.source, "closure"))
         if firm_output and not pair.firm_rows:
             raise InputError("--firm-output", f"firm rows are not available with the {pair.firm_model} firm model in "
                                               f"{closure_used} in this version; add --dynamics static (the static "
@@ -181,7 +182,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
             raise InputError("--device", f"{device} runs the dynamic model (closures pe and ge) in this version; "
                                          f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "
                                          f"{closure_used!r}: use --device cpu, or --dynamics forward with --closure pe "
-                                         "or ge", "device")
+                                         "or ge")
         model = ScenarioModel(scenario, calib)
         model.check_all_paths()
         check_supports(scenario, calib)
