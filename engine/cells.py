@@ -9,7 +9,7 @@ Formulas: the operating margin ``m = 1 - (1+t)^(1-kappa) (sigma-1)/sigma``, the 
 cell ``e_in = FX_i / FX_n``, and the columns of ``CellResults`` from exports, prices and counts.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -38,7 +38,7 @@ def sigma_kappa(params, n_regions):
 
 def by_origin_region(x, n_sectors):
     """Per-origin-region values ``(..., R)`` -> every block of that origin ``(..., B, 1)``."""
-    return np.repeat(x, n_sectors, axis=1)[:, :, None]
+    return np.repeat(x, n_sectors, axis=-1)[..., None]
 
 
 def log_exchange(log_fx, n_sectors):
@@ -146,4 +146,4 @@ def trade_cells(tariff, exports, weight, active, entries, exits, intensive, log_
 
 def cell_results(cells, n_sectors):
     """``CellResults`` from the per-cell columns of ``trade_cells`` (extra keys are ignored)."""
-    return CellResults(**{name: from_cells(cells[name], n_sectors) for name in CellResults.__dataclass_fields__})
+    return CellResults(**{f.name: from_cells(cells[f.name], n_sectors) for f in fields(CellResults)})

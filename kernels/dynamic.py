@@ -2,7 +2,7 @@
 export participation that depends on last period's status.
 
 Per firm and per firm-destination math is in plain functions (``z_initial``, ``z_step``,
-``interp_uniform``, ``inverse_uniform``, ``baseline_entry_cost``) compiled with ``numba.njit`` and
+``inverse_uniform``, ``baseline_entry_cost``) compiled with ``numba.njit`` and
 inlined in the loops here; a CUDA backend compiles the same bodies as device functions. Loops take
 preallocated outputs last, do no I/O and hold no state. Each parallel task (one (origin, sector)
 block) writes only its own output slots, so results are bitwise identical for any thread count.
@@ -67,22 +67,8 @@ def z_step(z_key, firm, period, state, cum_transition):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def interp_uniform(y_low, y_step, values, y):
-    """Linear interpolation of ``values`` (Ny,) given on the grid ``y_low + y_step * j``; clamped."""
-    n = values.size
-    position = (y - y_low) / y_step
-    if not position > 0.0:  # also NaN and -inf
-        return values[0]
-    if position >= n - 1:
-        return values[n - 1]
-    j = int(position)
-    w = position - j
-    return values[j] * (1.0 - w) + values[j + 1] * w
-
-
-@njit(inline="always", cache=True, error_model="numpy")
 def inverse_uniform(y_low, y_step, values, level):
-    """The smallest ``y`` with ``interp_uniform(..., y) > level`` for non-decreasing ``values``.
+    """The smallest ``y`` at which the linear interpolation of non-decreasing ``values`` exceeds ``level``.
 
     ``-inf`` when even the first value exceeds ``level``, ``+inf`` when no value does.
     """

@@ -250,7 +250,7 @@ def test_us_tariff_on_japan_raises_us_tariff_revenue_in_ge(default_calibration, 
 
 def test_welfare_follows_prices_and_tariff_revenue_in_ge(default_calibration, us_tariff_on_japan):
     """Real income is (Y + TR + D) / P with income Y pinned by the outside good (docs/model.md section 6.3;
-    firms' profits are not part of it, a stated limit in the README). So under a plain US tariff on
+    firms' profits are not part of it, a stated limit: docs/model.md section 14). So under a plain US tariff on
     Japan, Japan's welfare moves only through its price index, and the US gains tariff revenue while
     paying higher prices."""
     cal = default_calibration

@@ -42,7 +42,7 @@ def test_ilms_calibration_follows_the_paper_rules(ilms):
 
 
 def test_liberation_day_in_ge_helps_the_us_and_hurts_japan(ilms):
-    """A small population (40 firms per country) for speed; the README table uses 1,000 (mean of 3 draws)."""
+    """A small population (40 firms per country) for speed; the table in docs/model.md section 13 uses 1,000 (mean of 3 draws)."""
     calibration, scenario = ilms
     population, baseline, params = draw_population(calibration, 40, seed=1)
     path = policy_path(scenario, calibration)
@@ -56,7 +56,7 @@ def test_liberation_day_in_ge_helps_the_us_and_hurts_japan(ilms):
 
 
 def test_the_readme_recipe_converges_on_every_draw(tmp_path_factory):
-    """The README's ILMS recipe at 1,000 firms, seed 7, 12 draws: draw 5 once crawled to residual
+    """The ILMS recipe of docs/model.md section 13 at 1,000 firms, seed 7, 12 draws: draw 5 once crawled to residual
     3e-7 after 400 evaluations (centred slopes across a firm's switch point) and the run was lost;
     the solver now narrows its slope step when Newton stalls (engine.closures.newton.newton)."""
     from click.testing import CliRunner

@@ -34,7 +34,9 @@ def report_command(run, out, figures, scale):
         result = open_run(run)
         out = Path(out) if out else result.path / "report.html"
         report = build_report(result, out=out, figures=figures, scale=scale)
-    except ImportError as exc:
+    except ImportError as exc:  # the optional [report] extra; a broken engine import is a bug: raise it
+        if (exc.name or "").split(".")[0] == "engine":
+            raise
         raise click.ClickException(str(exc)) from None
     click.echo(f"Report: {out} ({len(report.charts)} charts)")
     if figures:

@@ -50,8 +50,8 @@ EXIT_FAILED_DRAWS = 4
               help="Where the dynamic model's firm loops run (pe and ge): cpu, cuda (an NVIDIA GPU and the [cuda] "
                    "extra) or auto (cuda when usable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
-def simulate_command(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, local_cluster, draws_per_chunk, threads,
-             calibration, closure, firm_output, dynamics, device, quiet):
+def simulate_command(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, local_cluster, draws_per_chunk,
+                     threads, calibration, closure, firm_output, dynamics, device, quiet):
     """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
 
     With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios

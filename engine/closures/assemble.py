@@ -83,5 +83,7 @@ def run_dynamic(population, baseline, path, params, closure):
     if closure == "ge":
         cells, regions, _solved = simulate_dynamic_ge(population, path, params)
         return cell_results(cells, n_sectors), None, regions
+    if closure != "pe":
+        raise ValueError(f"the dynamic model runs in pe and ge, not {closure!r} (engine.closures.registry)")
     cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
     return cell_results(cells, n_sectors), cells["state"], dynamic_pe_regions(population, cells, params)

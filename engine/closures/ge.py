@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import config
-from engine.cells import by_destination, by_market, by_origin, log_margin, sigma_kappa, to_market_cells
+from engine.cells import by_destination, by_market, by_origin, by_origin_region, log_margin, sigma_kappa, to_market_cells
 from engine.closures import newton as solver
 from engine.closures.ge_accounts import cell_aggregates, labour_accounts
 from engine.errors import ConvergenceError
@@ -167,7 +167,7 @@ class Period:
     def state(self, z):
         a, lw, x = self.unpack(z)
         n_sectors = self.n_sectors
-        origin_lw = np.repeat(lw, n_sectors)[:, None]
+        origin_lw = by_origin_region(lw, n_sectors)
         a_cells = to_market_cells(a, self.n_regions)
         x_cells = np.zeros_like(a_cells)
         for (blocks, dests, *_), x_c in zip(self.commitments, x):

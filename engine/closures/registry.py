@@ -71,13 +71,19 @@ def combination(mode, closure, source="--closure", field=None):
     InputError
         The closure is unknown, or not available with that firm model (naming what is).
     """
-    if closure not in CLOSURES:
-        raise InputError(source, f"closure {closure!r} is not available; use one of {', '.join(CLOSURES)}", field)
+    check_closure(closure, source, field)
     firm_model = FIRM_MODELS[mode]
     found = REGISTRY.get((firm_model, closure))
     if found is None:
-        available = [c for (m, c) in REGISTRY if m == firm_model]
+        available = " or ".join(c for (m, c) in REGISTRY if m == firm_model)
+        advice = (f"use --closure {available}, or --dynamics static" if field is None
+                  else f"set closure to {available}, or [dynamics] mode = \"static\"")
         raise InputError(source, f"closure {closure!r} is not available with the {firm_model} firm model "
-                                 f"(dynamics.mode = {mode!r}) in this version; use --closure "
-                                 f"{' or '.join(available)}, or --dynamics static", field)
+                                 f"(dynamics.mode = {mode!r}) in this version; {advice}", field)
     return found
+
+
+def check_closure(closure, source="--closure", field=None):
+    """Raise ``InputError`` unless ``closure`` is one of ``CLOSURES``."""
+    if closure not in CLOSURES:
+        raise InputError(source, f"closure {closure!r} is not available; use one of {', '.join(CLOSURES)}", field)

@@ -1,4 +1,4 @@
-"""The firm model: simulated firm populations and what each firm does (docs/model.md sections 2-5).
+"""The firm model: simulated firm populations and what each firm does (docs/model.md sections 2-5, 11).
 
 - ``static``: the static model (population, calibration to the data, prices, period aggregates);
 - ``dynamic``: the dynamic model (moving productivity, sunk entry costs, sticky prices), one draw;

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from engine import devices
-from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.cells import by_origin_region, log_exchange, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.errors import InputError
 from engine.firms.bellman import (
     Chain,
@@ -155,7 +155,6 @@ def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
     log_t = np.log1p(tariff) - np.log1p(baseline_tariff)
     log_fx = np.log(path.fx if calendar_fx is None else calendar_fx)  # (T, R)
     log_fx_origin = by_origin_region(log_fx, n_sectors)  # (T, B, 1)
-    log_fx_dest = log_fx[:, None, :]
     log_tau = np.log(to_cells(path.iceberg))
     # Calvo-averaged dollar value of the origin's currency in dollar-invoiced prices
     sticky = np.empty_like(log_fx)
@@ -165,9 +164,9 @@ def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
         sticky[t] = level
     sticky_origin = by_origin_region(sticky, n_sectors)
     iota = settings.dollar_invoicing
-    log_exchange = log_fx_origin - log_fx_dest
-    log_price = log_tau + (kappa - 1.0) * log_t + log_exchange - iota * (log_fx_origin - sticky_origin)
-    log_cost = log_tau + log_exchange
+    log_e = log_exchange(log_fx, n_sectors)
+    log_price = log_tau + (kappa - 1.0) * log_t + log_e - iota * (log_fx_origin - sticky_origin)
+    log_cost = log_tau + log_e
     margin0 = operating_margin(baseline_tariff, kappa, sigma)
     margin = 1.0 - (1.0 - margin0) * np.exp(log_cost - log_price)
     log_consumer_price = log_price + log_t
@@ -180,10 +179,10 @@ def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
         quantity[t] = previous
     log_value = log_price + quantity
     with np.errstate(divide="ignore", invalid="ignore"):
-        multiplier = np.exp(log_value - log_exchange) * margin / margin0
+        multiplier = np.exp(log_value - log_e) * margin / margin0
     return {"log_price": log_price, "log_value": log_value, "margin": margin, "margin0": margin0,
             "multiplier": np.where(np.isfinite(multiplier), multiplier, 0.0), "tariff": tariff,
-            "log_consumer_price": log_consumer_price, "log_exchange": log_exchange}
+            "log_consumer_price": log_consumer_price, "log_exchange": log_e}
 
 
 def entry_thresholds(population, path, params, model, labels, factors):
@@ -233,7 +232,7 @@ def simulate_dynamic(population, path, params, model, labels):
 
     Returns
     -------
-    dict of (T, B, R) arrays: the ``engine.firms.static.CellResults`` fields, and ``log_price_term``
+    dict of (T, B, R) arrays: the ``engine.cells.CellResults`` fields, and ``log_price_term``
     (the log change of each firm's contribution to the CES price index, for regional accounts);
     and ``state``, the ``DynamicState`` that firm-level rows are built from.
     """

@@ -17,11 +17,11 @@ persistence is the annual-equivalent ``rho ** 12``.
 Representative cells (the stated choice): the engine's own firms of the default calibration's
 eight JPN -> USA cells (one per sector), with their EKK entry and sales scores from the engine's
 counter-based streams, each cell's offset calibrated to its exporter share as the engine does
-(``cell_offset``), pooled with their real-firm weights. A first attempt with a pure Pareto tail
+(``engine.firms.panel.cell_offset``), pooled with their real-firm weights. A first attempt with a pure Pareto tail
 (the limit of a small exporter share) gave very different moments -- exit rates twice as high,
 autocorrelations far lower -- because at the default shares the entry score's distribution near
 the threshold is shaped by EKK's large demand shock, not by the Pareto tail; so the panel uses the
-engine's firms. ``engine_panel_moments`` recomputes the moments of one cell with the engine's own
+engine's firms. ``engine.firms.panel.engine_panel_moments`` recomputes the moments of one cell with the engine's own
 ``z`` streams and calibrated offset, a cross-check of this simulation.
 
 Decisions are the model's own: ``engine.firms.bellman.solve_stationary`` on the engine's Rouwenhorst

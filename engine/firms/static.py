@@ -20,7 +20,7 @@ exports equal the data. A counterfactual moves ``log B`` by
 ``log d + (1 - sigma) * (log tau + log e + kappa * log(1 + t))`` changes and the threshold by the
 formula above.
 
-Choice (stated in the README): the data flows are valued at customs value, net of the importer's
+Choice (docs/model.md section 15): the data flows are valued at customs value, net of the importer's
 tariff (BACI and Census report them so), so calibration matches ``exports`` (``sum w * r``), not
 consumer ``sales`` (``sum w * x = (1 + t) * exports``), to the data.
 """
@@ -218,6 +218,13 @@ def fit_baseline(population, calibration):
                     scale=scale, tariff=tariff)
 
 
+def _path_terms(baseline, path, params, n_sectors):
+    """``sigma``, ``kappa`` (B, 1), and per cell (T, B, R) the tariff, ``log e`` and ``log((1+t)/(1+t0))``."""
+    sigma, kappa = sigma_kappa(params, path.fx.shape[1])
+    tariff = to_cells(path.tariff)
+    return sigma, kappa, tariff, log_exchange(np.log(path.fx), n_sectors), np.log1p(tariff) - np.log1p(baseline.tariff)
+
+
 def policy_shift(baseline, path, params, n_sectors):
     """Per-period demand change and static entry thresholds of a policy path, market demand
     levels ``A`` held at the baseline.
@@ -237,10 +244,7 @@ def policy_shift(baseline, path, params, n_sectors):
     static_threshold : ndarray (T, B, R)
         Entry thresholds of new entrants (before sunk costs).
     """
-    sigma, kappa = sigma_kappa(params, path.fx.shape[1])
-    tariff = to_cells(path.tariff)
-    log_e = log_exchange(np.log(path.fx), n_sectors)
-    log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
+    sigma, kappa, tariff, log_e, log_t = _path_terms(baseline, path, params, n_sectors)
     log_demand_change = (np.log(to_cells(path.demand))
                          + (1.0 - sigma) * (np.log(to_cells(path.iceberg)) + log_e + kappa * log_t))
     log_margin_change = log_margin(tariff, kappa, sigma) - log_margin(baseline.tariff, kappa, sigma)
@@ -271,10 +275,7 @@ def sunk_cost_thresholds(static, initial, sunk_cost_ratio, n_periods):
 def flexible_prices(baseline, path, params, n_sectors):
     """Customs unit value vs baseline, operating margin and log exchange rate per cell (T, B, R),
     with flexible prices: ``p = mu * tau * e * (1+t)**(kappa-1) / phi`` (docs/model.md section 3)."""
-    sigma, kappa = sigma_kappa(params, path.fx.shape[1])
-    tariff = to_cells(path.tariff)
-    log_e = log_exchange(np.log(path.fx), n_sectors)
-    log_t = np.log1p(tariff) - np.log1p(baseline.tariff)
+    sigma, kappa, tariff, log_e, log_t = _path_terms(baseline, path, params, n_sectors)
     log_price = np.log(to_cells(path.iceberg)) + log_e + (kappa - 1.0) * log_t
     return log_price, operating_margin(tariff, kappa, sigma), log_e
 

@@ -21,11 +21,11 @@ import numpy as np
 from engine import config
 from engine.calibration.data import load_calibration
 from engine.closures.newton import fallback_solver
-from engine.closures.registry import combination
+from engine.closures.registry import check_closure, combination
 from engine.devices import resolve_device
 from engine.errors import ConvergenceError, InputError
 from engine.firms.dynamic import dynamic_population
-from engine.firms.rows import firm_rows
+from engine.firms.rows import firm_rows, kept_firms
 from engine.firms.static import fit_baseline, simulate_population
 from engine.outputs.tables import firm_batches
 from engine.paths import default_calibration_dir
@@ -152,15 +152,15 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         _check_int("seed", seed, 0)
     if firm_output not in (None, "sample", "all"):
         raise InputError("--firm-output", f"must be 'sample' or 'all', got {firm_output!r}")
-    if closure not in (None, *config.CLOSURES):
-        raise InputError("--closure", f"must be one of {', '.join(config.CLOSURES)}, got {closure!r}")
+    if closure is not None:
+        check_closure(closure)
     if scenarios is None:
         scenarios = [config.DEFAULT_SCENARIO]
     elif isinstance(scenarios, (str, Path, Scenario)):
         scenarios = [scenarios]
     calib = load_calibration(calibration or default_calibration_dir())
     if dynamics not in (None, *config.DYNAMICS_MODES):
-        raise InputError("--dynamics", f"must be static, myopic or forward, got {dynamics!r}")
+        raise InputError("--dynamics", f"must be one of {', '.join(config.DYNAMICS_MODES)}, got {dynamics!r}")
     loaded = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
     if dynamics is not None:
         loaded = [s.model_copy(update={"dynamics": s.dynamics.model_copy(update={"mode": dynamics})})
@@ -257,9 +257,10 @@ def simulate_draw(plan, draw, scratch=None):
         name = model.scenario.name
         params, sampled = sample_parameters(model.scenario, calib, seed, draw)
         path, record = draw_policy(model, seed, draw)
+        pair = combination(params.dynamics.mode, closure)
         key = tuple(np.concatenate([params.sigma, params.theta, params.shock_demand_sd, params.shock_cost_sd,
                                     params.shock_corr]).tolist())
-        if params.dynamics.mode != "static":  # no ranking buffers: kept apart from the static populations
+        if pair.firm_model == "dynamic":  # no ranking buffers: kept apart from the static populations
             key = ("dynamic", key, params.dynamics, params.sunk_cost_ratio)
             if key not in cache:
                 cache[key] = (dynamic_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
@@ -275,7 +276,6 @@ def simulate_draw(plan, draw, scratch=None):
             cache[key] = (population, fit_baseline(population, calib))
         population, baseline = cache[key]
         record = {"draw": draw, "path": path.label, **record, **sampled}
-        pair = combination(params.dynamics.mode, closure)
         try:
             try:
                 cells, state, accounts = pair.run(population, baseline, path, params)
@@ -331,7 +331,7 @@ def memory_estimate(plan):
     results = plan.draws_per_chunk * len(plan.models) * periods * blocks * n_regions * 11 * 8 * 3
     firm_rows = 0
     if plan.firm_output:
-        kept = plan.firms if plan.firm_output == "all" else min(config.FIRM_SAMPLE, plan.firms)
+        kept = kept_firms(plan.firms, plan.firm_output)
         firm_rows = len(plan.models) * periods * blocks * kept * n_regions * 80
     summary = 4 * 3 * plan.draws * n_regions * n_regions * (n_sectors + 1) * 8  # summary_frame, per period
     return populations + results + firm_rows + summary + 300 * 2**20  # + the interpreter, libraries, kernels

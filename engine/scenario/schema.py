@@ -248,7 +248,7 @@ class Branch(_Frozen):
 
 class Dynamics(_Frozen):
     """Settings of the dynamic firm model (``engine.firms.bellman``); monthly rates. Defaults and their
-    sources: ``engine.firms.bellman.DEFAULTS`` and docs/model.md section 11."""
+    sources: ``engine.scenario.defaults.DYNAMICS_DEFAULTS`` and docs/model.md section 11."""
 
     mode: Literal[DYNAMICS_MODES] = "static"
     persistence: float = Field(default=DYNAMICS_DEFAULTS["persistence"], ge=0.0, lt=1.0)

@@ -13,6 +13,7 @@ thresholds, with no ranking and no storage:
 Who uses them: ``tests/`` (test_kernels, test_fastmath, test_cuda: the ranking path of
 ``kernels.static`` equals ``direct_cell_sums``; float32 within its bound; CUDA equals CPU) and
 ``bench/`` (kernel throughput, GPU checks). ``engine.devices`` lists them in its ``KERNELS``
-table (``direct_cell_sums`` in precisions float64, float32, float32_fast; ``batch_cell_sums``) so
+table (``direct_cell_sums`` in precisions float64, float32, float32_fast; ``batch_cell_sums`` runs
+many draws in one launch) so
 that tests and benchmarks pick a device and precision the way the engine picks its kernels.
 """

@@ -5,8 +5,8 @@ The embedded default calibration (``data/default``) is one call of this function
 ``calibrate(out="data/default")`` with the default region and sector specs.
 
 Modules: ``spec`` (region and sector specs), ``world`` (the shipped world tables), ``raw`` (a user's
-BACI file, GDP and tariffs), ``build`` (the rules), ``output`` (tables, sources and README written
-into the folder), ``command`` (the CLI).
+BACI file, GDP and tariffs), ``derive`` (the rules), ``output`` (tables, sources and README written
+into the folder); the command is ``engine.cli.calibrate``.
 """
 
 import os

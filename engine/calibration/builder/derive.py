@@ -2,7 +2,7 @@
 (regions, sectors, flows, tariffs, firms, participation).
 
 Every rule below is stated, with its source, in the README each calibration folder gets
-(``engine.calibration.builder.readme``) and in ``data/README.md``. Sums are ``math.fsum`` (exactly rounded,
+(``engine.calibration.builder.output.write_readme``) and in ``data/README.md``. Sums are ``math.fsum`` (exactly rounded,
 so independent of the order of the data); flows are rounded to 10 significant digits before firms and
 participation are computed from them, so both can be reproduced from ``flows.csv`` alone.
 

@@ -87,8 +87,3 @@ def load_world():
 def annex_i_rates():
     """EO 14257 Annex I reciprocal rates of 2 April 2025: Census code -> (name, rate in percent)."""
     return {r["CTY_CODE"]: (r["CTY_NAME"], float(r["tariff_rate"])) for r in _rows("annex_I_2025-04-02.csv")}
-
-
-def census_names():
-    """Census code -> partner name as the Census files write it."""
-    return {r["cty_code"]: r["cty_name"] for r in _rows("census_countries.csv")}

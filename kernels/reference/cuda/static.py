@@ -13,8 +13,7 @@ kernels they mirror and write the same outputs (``engine.devices`` picks one or 
 - the dynamic model's twins are in ``kernels.cuda.dynamic`` and ``kernels.cuda.dynamic_ge``.
 
 Layout (the one measured fastest for this computation on an H200; README, "GPU"): a CUDA block
-takes a chunk of the firms of one (origin, sector) block (``firm_chunk`` firms for the static
-kernel, ``THREADS * DYNAMIC_FIRMS_PER_THREAD`` for the dynamic one); each thread loops over its
+takes a chunk of ``firm_chunk`` firms of one (origin, sector) block; each thread loops over its
 firms (firm ``first + tid + k * THREADS``) and the destinations, accumulating in its own column of
 a shared-memory array; a tree reduction in shared memory then leaves one sum per output cell and the
 block adds it with ONE atomic add per CUDA block and cell. The static kernel has a grid dimension
