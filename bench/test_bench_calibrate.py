@@ -22,7 +22,7 @@ PEAK_LIMIT_MB = 1024
 # carries ru_maxrss over from the forking parent, so a child of a 1 GB pytest process reported 1 GB.
 _CODE = """
 import json, sys, time
-from engine.calibration.builder import calibrate
+from engine.calibration.builder.build import calibrate
 start = time.perf_counter()
 built = calibrate(sys.argv[3], regions="USA,JPN,CHN,EU=EU27,VNM,ROW", baci=sys.argv[1], baci_countries=sys.argv[2])
 with open("/proc/self/status") as status:

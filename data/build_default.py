@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engine.calibration.builder import calibrate
+from engine.calibration.builder.build import calibrate
 
 DEFAULT = Path(__file__).resolve().parent / "default"
 

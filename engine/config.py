@@ -1,4 +1,4 @@
-"""Tunables with their documented defaults, in one place.
+"""Run settings, their allowed values and tunables with their documented defaults, in one place.
 
 Nothing here changes results except ``DEFAULT_*`` run settings, which are recorded in every
 manifest; chunk sizes only change how work is split and written (results are identical).
@@ -17,6 +17,14 @@ DEFAULT_SCENARIO = "us_japan_2025"
 CLOSURES = ("pe", "ge", "ge_fixed_wage")
 #: Firm models by a scenario's ``[dynamics] mode`` (docs/model.md section 11), the default first.
 DYNAMICS_MODES = ("static", "myopic", "forward")
+#: ``--firm-output``: ``FIRM_SAMPLE`` firms per (origin, sector) and draw, or every firm.
+FIRM_OUTPUTS = ("sample", "all")
+#: ``--device``: where the dynamic model's firm loops run (``engine.devices``).
+DEVICES = ("cpu", "cuda", "auto")
+#: Tables a run folder may hold (``firms`` only with ``--firm-output``; ``engine.outputs.schemas``).
+TABLES = ("flows", "summary", "regions", "draws", "prices", "firms")
+#: ``engine export --format``.
+EXPORT_FORMATS = ("csv", "xlsx", "parquet")
 #: Draws simulated before one Parquet part file is written (memory does not grow with draws).
 DRAWS_PER_CHUNK = 4
 #: Firms per parallel task in the brute-force kernel (``kernels.reference.static.direct_cell_sums``).

@@ -34,9 +34,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from engine.config import DEVICES
 from engine.errors import InputError
 
-DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("float64", "float32", "float32_fast")
 
 #: (device, precision) -> kernel name -> "module:function". The CUDA functions take the same arguments

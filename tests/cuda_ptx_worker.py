@@ -41,7 +41,7 @@ def main():
     kernels = {name: getattr(kdyn if name in ("_baseline_costs_kernel", "_dynamic_sums_kernel") else kc, name)
                for name in signatures}
     # the per-period kernels of the dynamic ge closure (kernels.cuda.dynamic_ge)
-    f4, f5, h3 = T.float64[:, :, :, ::1], T.float64[:, :, :, :, ::1], T.float32[:, :, ::1]
+    f4, h3 = T.float64[:, :, :, ::1], T.float32[:, :, ::1]
     i2, b3 = T.int64[:, ::1], T.boolean[:, :, ::1]
     dynamic_ge = {
         "_pair_scores_kernel": (u1, u1, f1, f1, f1, f1, i8, i8, f3, f3, h3),

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import engine
-from engine.calibration.builder import calibrate
+from engine.calibration.builder.build import calibrate
 from engine.calibration.builder.world import load_world
 from engine.calibration.data import load_calibration
 from engine.cli.main import main

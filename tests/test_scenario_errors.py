@@ -20,7 +20,7 @@ CASES = {
                              f"unknown region 'XXX'; allowed: {REGIONS}"),
     "group named like a region": ('[groups]\nUSA = ["JPN"]\n', "groups.USA", "already a region code or ALL"),
     "unknown group member": ('[groups]\nasia = ["JPN", "XXX"]\n', "groups.asia", f"allowed: {REGIONS}"),
-    "empty importer list": (f'[[tariff]]\ndate = "2025-02-01"\nimporter = []\nexporter = "JPN"\nrate = 0.1\n',
+    "empty importer list": ('[[tariff]]\ndate = "2025-02-01"\nimporter = []\nexporter = "JPN"\nrate = 0.1\n',
                             "tariff #1.importer", "empty list"),
     "empty sector list": (f'[[tariff]]\n{EVENT}sectors = []\nrate = 0.1\n', "tariff #1.sectors", "empty list"),
     "unknown currency": ('[[fx]]\ndate = "2025-02-01"\ncurrency = "XXX"\nchange = 0.1\n', "fx #1.currency",

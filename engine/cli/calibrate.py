@@ -1,4 +1,4 @@
-"""``engine calibrate``: the command line over ``engine.calibration.builder.calibrate`` (parse, call, print)."""
+"""``engine calibrate``: the command line over ``engine.calibration.builder.build.calibrate`` (parse, call, print)."""
 
 import sys
 
@@ -42,7 +42,7 @@ def calibrate_command(regions, sectors, out, groups, baci, baci_countries, gdp, 
           --baci-countries country_codes_V202501.csv --out cal_baci
       engine simulate liberation_day_2025 --calibration cal_vnm
     """
-    from engine.calibration.builder import calibrate
+    from engine.calibration.builder.build import calibrate
 
     bar = None
 

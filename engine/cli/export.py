@@ -2,14 +2,15 @@
 
 import click
 
+from engine import config
+
 _FILTER_HELP = "Repeat or separate by commas."
 
 
 @click.command("export")
 @click.argument("run", type=click.Path())
-@click.option("--table", "-t", required=True, type=click.Choice(["flows", "summary", "regions", "draws", "prices",
-                                                                  "firms"]), help="Table to export.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["csv", "xlsx", "parquet"]), default="csv",
+@click.option("--table", "-t", required=True, type=click.Choice(config.TABLES), help="Table to export.")
+@click.option("--format", "-f", "fmt", type=click.Choice(config.EXPORT_FORMATS), default="csv",
               show_default=True, help="File format.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="File to write [default: RUNNAME-TABLE.FORMAT here].")
@@ -33,6 +34,6 @@ def export_command(run, table, fmt, out, overwrite, scenario, origin, destinatio
     from engine.outputs.export import export_table
     from engine.runs.folder import open_run
 
-    path, rows = export_table(open_run(run), table, fmt, out=out, overwrite=overwrite, periods=periods, scenario=scenario,
-                              origin=origin, destination=destination, sector=sector, region=region)
+    path, rows = export_table(open_run(run), table, fmt, out=out, overwrite=overwrite, periods=periods,
+                              scenario=scenario, origin=origin, destination=destination, sector=sector, region=region)
     click.echo(f"{rows:,} rows of {table} -> {path}")

@@ -40,13 +40,13 @@ EXIT_FAILED_DRAWS = 4
               help="Equilibrium closure for every scenario: pe (demand levels fixed), ge (wages, prices, "
                    "profits and tariff revenue solved each period; docs/model.md) or ge_fixed_wage "
                    "(wages pinned by an outside good) [default: each scenario's, else pe].")
-@click.option("--firm-output", type=click.Choice(["sample", "all"]), default=None,
+@click.option("--firm-output", type=click.Choice(config.FIRM_OUTPUTS), default=None,
               help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
                    "and draw) or 'all' (large).")
 @click.option("--dynamics", type=click.Choice(config.DYNAMICS_MODES), default=None,
               help="Firm model for every scenario: the static model, or dynamic firms that are myopic or "
                    "forward-looking (docs/model.md section 11) [default: each scenario's [dynamics] mode].")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(config.DEVICES), default="cpu", show_default=True,
               help="Where the dynamic model's firm loops run (pe and ge): cpu, cuda (an NVIDIA GPU and the [cuda] "
                    "extra) or auto (cuda when usable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")

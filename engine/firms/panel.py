@@ -15,7 +15,7 @@ model's own (``engine.firms.bellman``); ``engine_panel_moments`` recomputes one 
 the engine's ``z`` streams and calibrated offset, a cross-check of ``simulate_panel``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -238,12 +238,7 @@ def default_cell_population(n_firms, seed=2025, draw=0, sunk_cost_ratio=None, ca
 
     cal = load_calibration(calibration or default_calibration_dir())
     lam = DEFAULT_SUNK_COST_RATIO if sunk_cost_ratio is None else sunk_cost_ratio
-    params = DrawParameters(sigma=np.asarray(cal.sigma, dtype=float), theta=np.asarray(cal.theta, dtype=float),
-                            shock_demand_sd=np.asarray(cal.shock_demand_sd, dtype=float),
-                            shock_cost_sd=np.asarray(cal.shock_cost_sd, dtype=float),
-                            shock_corr=np.asarray(cal.shock_corr, dtype=float),
-                            pass_through=np.ones((cal.n_regions, cal.n_sectors)), sunk_cost_ratio=lam,
-                            dynamics=Dynamics(mode="forward"))
+    params = replace(DrawParameters.from_calibration(cal), sunk_cost_ratio=lam, dynamics=Dynamics(mode="forward"))
     keys = stream_keys(seed)
     return dynamic_population((keys["productivity"], keys["shocks"]), draw, n_firms, params, cal), cal
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from engine.errors import InputError
-from engine.outputs.schemas import TABLES
+from engine.config import EXPORT_FORMATS, TABLES
 
-FORMATS = ("csv", "xlsx", "parquet")
 #: Rows an Excel worksheet holds below its header.
 XLSX_MAX_ROWS = 1_048_575
 #: Filter option -> column it selects on.
@@ -66,7 +65,7 @@ def select_table(result, table, periods=None, **filters):
     ----------
     result : engine.runs.result.SimulationResult
     table : str
-        One of ``engine.outputs.schemas.TABLES``.
+        One of ``engine.config.TABLES``.
     periods : str, optional
         ``START:END`` inclusive, period numbers or YYYY-MM months.
     **filters : sequence of str
@@ -112,8 +111,8 @@ def select_table(result, table, periods=None, **filters):
 def write_frame(frame, path, fmt, overwrite=False, sheet="table"):
     """Write ``frame`` as csv, xlsx or parquet through a temporary file in the same folder."""
     path = Path(path)
-    if fmt not in FORMATS:
-        raise InputError("--format", f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise InputError("--format", f"unknown format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
     if path.exists() and not overwrite:
         raise InputError(path, "exists; choose another --out or pass --overwrite")
     if path.is_dir():
@@ -147,8 +146,8 @@ def export_table(result, table, fmt="csv", out=None, overwrite=False, periods=No
 
     ``out`` defaults to ``RUNNAME-TABLE.FORMAT`` in the current folder.
     """
-    if fmt not in FORMATS:
-        raise InputError("--format", f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise InputError("--format", f"unknown format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
     frame = select_table(result, table, periods=periods, **filters)
     out = Path(out) if out is not None else Path(f"{result.path.name}-{table}.{fmt}")
     return write_frame(frame, out, fmt, overwrite=overwrite, sheet=table), frame.height

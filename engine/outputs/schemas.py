@@ -24,8 +24,6 @@ from engine._version import __version__
 #: Version of the output tables' layout and schemas, in every manifest; a run is never resumed
 #: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk.
 OUTPUT_SCHEMA_VERSION = 3
-#: Tables a run folder may hold (``firms`` only with ``--firm-output``).
-TABLES = ("flows", "summary", "regions", "draws", "prices", "firms")
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
 

@@ -150,7 +150,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     _check_int("draws_per_chunk", draws_per_chunk, 1)
     if not isinstance(seed, np.random.SeedSequence):
         _check_int("seed", seed, 0)
-    if firm_output not in (None, "sample", "all"):
+    if firm_output not in (None, *config.FIRM_OUTPUTS):
         raise InputError("--firm-output", f"must be 'sample' or 'all', got {firm_output!r}")
     if closure is not None:
         check_closure(closure)

@@ -33,7 +33,8 @@ from pathlib import Path
 
 from engine._version import __version__
 from engine.errors import InputError
-from engine.outputs.schemas import OUTPUT_SCHEMA_VERSION, RUN_KIND, TABLES, write_table
+from engine.config import TABLES
+from engine.outputs.schemas import OUTPUT_SCHEMA_VERSION, RUN_KIND, write_table
 
 try:
     import fcntl

@@ -17,6 +17,15 @@ from engine.errors import InputError
 from engine.scenario.schema import ALL
 
 
+def losing_cell(calibration, pass_through, sigma):
+    """The first (origin, destination, sector) that trades at the baseline where the operating margin
+    (``engine.cells.operating_margin``) at ``pass_through`` (R, K) and ``sigma`` (K,) is not positive: no
+    firm could have sold there. None if there is none."""
+    margin = operating_margin(calibration.tariffs, pass_through[:, None, :], sigma[None, None, :])
+    bad = (calibration.flows > 0) & ~(margin > 0)
+    return tuple(int(x) for x in np.argwhere(bad)[0]) if bad.any() else None
+
+
 def support(spec):
     """``(low, high)``: the closed interval a ``ParameterSpec``'s draws can take."""
     if spec.dist == "fixed":
@@ -101,14 +110,11 @@ def check_supports(scenario, calibration):
         fail(name, f"theta = {low['theta'][k]:g} <= sigma - 1 = {high['sigma'][k] - 1.0:g}",
              f" for sector {calibration.sectors[k]}")
     # the operating margin is smallest at the lowest pass-through and the highest sigma (t0 >= 0)
-    sigma = high["sigma"][None, None, :]
-    kappa = low["pass_through"][:, None, :]
-    margin = operating_margin(calibration.tariffs, kappa, sigma)
-    bad = (calibration.flows > 0) & ~(margin > 0)
-    if bad.any():
-        i, n, k = np.argwhere(bad)[0]
+    losing = losing_cell(calibration, low["pass_through"], high["sigma"])
+    if losing is not None:
+        i, n, k = losing
         fail("pass_through" if "pass_through" in who else "sigma",
-             f"pass_through {kappa[i, 0, k]:g} with sigma {sigma[0, 0, k]:g}",
+             f"pass_through {low['pass_through'][i, k]:g} with sigma {high['sigma'][k]:g}",
              f", where exporters from {calibration.regions[i]} of {calibration.sectors[k]} to "
              f"{calibration.regions[n]} would lose money at the baseline tariff {calibration.tariffs[i, n, k]:.3g}")
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.cells import operating_margin
 from engine.errors import InputError
 from engine.scenario.schema import ALL
+from engine.scenario.supports import losing_cell
 
 #: Purposes of the random streams, in spawn-key order; new purposes are appended.
 STREAMS = ("productivity", "shocks", "parameters", "fx", "policy")
@@ -191,14 +191,9 @@ def _check_sampled(values, sunk, calibration, source, draw):
                 f"sector {calibration.sectors[where[-1]]}"
             raise InputError(source, f"draw {draw} sampled {name} = {values[name][tuple(where)]:.4g} for {cell}: "
                                      f"{rule}; narrow the distribution", "parameter")
-    # the operating margin must be positive in every cell that trades at the baseline, or no firm
-    # could have sold there
-    sigma = values["sigma"][None, None, :]
-    kappa = values["pass_through"][:, None, :]
-    margin = operating_margin(calibration.tariffs, kappa, sigma)
-    bad = (calibration.flows > 0) & ~(margin > 0)
-    if bad.any():
-        i, n, k = np.argwhere(bad)[0]
+    losing = losing_cell(calibration, values["pass_through"], values["sigma"])
+    if losing is not None:
+        i, n, k = losing
         raise InputError(source, f"draw {draw}: with pass_through {values['pass_through'][i, k]:.3g} and sigma "
                                  f"{values['sigma'][k]:.3g}, exporters from {calibration.regions[i]} of "
                                  f"{calibration.sectors[k]} to {calibration.regions[n]} would lose money at the "

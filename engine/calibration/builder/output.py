@@ -108,7 +108,7 @@ def write_readme(folder, rspec, sspec, gdp_m, flows, rates, firms, context):
             "| flows.csv | domestic cells | **proxy**: max(GDP - imports from the other regions, 0) (the rule of "
             "Ignatenko, Macedoni, Lashkaripour & Simonovska 2025, without their tariff/deficit term), split by "
             "the region's own import mix; GDP includes services, so this is absorption |",
-            f"| tariffs.csv | destination USA | " + (
+            "| tariffs.csv | destination USA | " + (
                 f"**real** ({count('real')} cells): US 2024 effective applied rate = duties / imports (Census) over "
                 "the origin's countries and the sector's chapters |" if usa is not None else
                 "the USA is not a region of its own: no real US rates are used |"),
