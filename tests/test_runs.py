@@ -335,3 +335,12 @@ def test_bad_scenario_text_names_the_source_it_was_given():
     with pytest.raises(InputError) as err:
         parse_scenario('name = "x"\nstart = "2025-01"\nperiods = 3\nbogus = 1\n', "my notebook cell")
     assert err.value.source == "my notebook cell" and err.value.field == "bogus"
+
+
+@pytest.mark.parametrize("key", ["source", "text"])
+def test_keys_the_engine_fills_in_are_unknown_keys_in_a_file(key):
+    from engine.scenario.read import parse_scenario
+
+    with pytest.raises(InputError) as err:
+        parse_scenario(f'name = "x"\nstart = "2025-01"\nperiods = 3\n{key} = "mine"\n', "a.toml")
+    assert err.value.field == key and "unknown key" in str(err.value)

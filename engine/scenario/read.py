@@ -112,8 +112,9 @@ def parse_scenario(text, source):
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"is not valid TOML ({exc})") from exc
-    for key in ("source", "text"):
-        raw.pop(key, None)
+    for key in ("source", "text"):  # filled in by the engine, never read from the file
+        if key in raw:
+            raise InputError(path, "unknown key", key)
     try:
         scenario = Scenario(**raw, source=path, text=text)
     except ValidationError as exc:
