@@ -21,7 +21,8 @@ The per-period kernels of the dynamic model's ``ge`` closure (``engine.closures.
 per-pair state between calls; ``state_arrays(device)`` allocates it where the kernels run (NumPy
 arrays on the CPU, device arrays on CUDA), so that it stays on the GPU from period to period.
 
-CUDA kernels live in ``kernels.cuda`` and ``kernels.reference.cuda`` and need the optional extra ``pip install '.[cuda]'``
+CUDA kernels live in ``kernels.cuda`` and ``kernels.reference.cuda`` and need the optional extra
+``pip install '.[cuda]'``
 (numba-cuda); they are imported only when a CUDA kernel is asked for, so the CPU install never
 imports ``numba.cuda``. Bad values raise ``engine.errors.InputError`` naming the option and what is
 allowed; asking for ``cuda`` without numba-cuda or without a GPU says which is missing.

@@ -211,8 +211,8 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             active, sales_index = population.evaluate(threshold[None])
             exports = unit_scale[t] * np.exp(shift) * sales_index[0]
             tr = tariff_revenue_by_destination(tariff[t], exports, n_sectors)
-            pi = market_price_sum(accounts, log_demand_change[t] + shift - to_market_cells(a, n_regions), sales_index[0],
-                            n_sectors)
+            pi = market_price_sum(accounts, log_demand_change[t] + shift - to_market_cells(a, n_regions),
+                                  sales_index[0], n_sectors)
             return shift, threshold, active[0], sales_index[0], tr, market_expenditure(accounts, tr), pi
 
         def committed_exports(a, x):

@@ -50,7 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import config
-from engine.cells import by_destination, by_market, by_origin, by_origin_region, log_margin, sigma_kappa, to_market_cells
+from engine.cells import (by_destination, by_market, by_origin, by_origin_region, log_margin, sigma_kappa,
+                          to_market_cells)
 from engine.closures import newton as solver
 from engine.closures.ge_accounts import cell_aggregates, labour_accounts
 from engine.errors import ConvergenceError

@@ -136,8 +136,9 @@ def summary_frame(flows, calibration, dates, periods=None):
     Returns
     -------
     pyarrow.Table
-        With ``engine.outputs.schemas.SUMMARY_SCHEMA``. Sector ``ALL`` rows are the totals of an (origin, destination) pair over sectors (computed per
-        draw, then summarised). Value columns are ``{variable}_{stat}``.
+        With ``engine.outputs.schemas.SUMMARY_SCHEMA``. Sector ``ALL`` rows are the totals of an
+        (origin, destination) pair over sectors (computed per draw, then summarised). Value columns
+        are ``{variable}_{stat}``.
     """
     n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
     grid = np.indices((n_regions, n_regions, n_sectors + 1)).reshape(3, -1)

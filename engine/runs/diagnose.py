@@ -73,8 +73,9 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
     lam = DEFAULT_SUNK_COST_RATIO if sunk_cost_ratio is None else sunk_cost_ratio
     if periods < 13:
         raise InputError("periods", f"must be at least 13 (a year after the change), got {periods}")
-    scenarios = [parse_scenario(_scenario_text(name, exporter, importer, rate, periods, dynamics, lam, parameters or {}),
-                                SETTINGS) for name, rate in (("with_tariff", tariff), ("without_tariff", None))]
+    texts = [_scenario_text(name, exporter, importer, rate, periods, dynamics, lam, parameters or {})
+             for name, rate in (("with_tariff", tariff), ("without_tariff", None))]
+    scenarios = [parse_scenario(text, SETTINGS) for text in texts]
     run = simulate(scenarios, draws=draws, firms=firms, seed=seed, calibration=calibration, threads=threads,
                    progress=progress)
     pair = run.scan("flows").filter((pl.col("origin") == exporter) & (pl.col("destination") == importer)).collect()

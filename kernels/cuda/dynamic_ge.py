@@ -1,4 +1,5 @@
-"""CUDA loops and launches of the dynamic model's per-period kernels (the ``ge`` closure, ``engine.closures.dynamic_ge``).
+"""CUDA loops and launches of the dynamic model's per-period kernels (the ``ge`` closure,
+``engine.closures.dynamic_ge``).
 
 Each host function here takes the arguments of its CPU twin in ``kernels.dynamic_ge`` and fills the
 same outputs (``engine.devices`` picks one or the other):
