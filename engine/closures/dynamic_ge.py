@@ -38,7 +38,7 @@ import numpy as np
 from engine import devices
 from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.closures.ge import RECORDED, Period, record_period, solve_period
-from engine.closures.ge_accounts import accounts_from_cells, wage_region_results
+from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, income_parts, wage_region_results
 from engine.closures.welfare import region_accounts
 from engine.firms.dynamic import cell_factors, entry_thresholds
 
@@ -334,11 +334,9 @@ def _against_no_policy_path(regions, cells, solved, params):
     with np.errstate(divide="ignore", invalid="ignore"):
         to_base = np.where(reference_spending > 0, acc0.spending0 / reference_spending, 1.0)
         price_ratio = np.where(reference_expenditure > 0, acc0.expenditure0 / reference_expenditure, 1.0)
-    parts = {"labour": solved["wage"] * solved["labour"], "profits": solved["profits"],
-             "tariff_revenue": solved["tariff_revenue"], "deficit": solved["deficit"]}
-    reference = {"labour": np.stack([a.labour for a in accounts]), "profits": np.stack([a.profits0 for a in accounts]),
-                 "tariff_revenue": np.stack([a.tariff_revenue0 for a in accounts]),
-                 "deficit": np.stack([a.deficit_share * a.world_gdp0 for a in accounts])}
+    parts = income_parts(SimpleNamespace(**solved), solved["labour"])
+    per_period = [baseline_parts(a) for a in accounts]
+    reference = {name: np.stack([p[name] for p in per_period]) for name in parts}
     adjusted = region_accounts(
         sales=cells["sales"], n_sectors=params.sigma.size, sigma=params.sigma, expenditure0=acc0.expenditure0,
         price_sum=solved["price_sum"] * price_ratio, sector_expenditure=solved["expenditure"],

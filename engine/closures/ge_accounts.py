@@ -93,6 +93,18 @@ def accounts_from_cells(scale, tariff0, sales0, margin0, fixed0, fixed_cost_unit
                           world_gdp0=world_gdp0, beta=beta)
 
 
+def income_parts(solved, labour):
+    """Income by source (``engine.closures.welfare.SOURCES``) of a solved path; ``labour`` (R,) or (T, R)."""
+    return {"labour": solved.wage * labour, "profits": solved.profits, "tariff_revenue": solved.tariff_revenue,
+            "deficit": solved.deficit}
+
+
+def baseline_parts(acc):
+    """Income by source at the baseline accounts ``acc`` (``LabourAccounts``)."""
+    return {"labour": acc.labour, "profits": acc.profits0, "tariff_revenue": acc.tariff_revenue0,
+            "deficit": acc.deficit_share * acc.world_gdp0}
+
+
 def wage_region_results(acc, solved, cells, params, labour=None):
     """``engine.closures.welfare.RegionResults`` of the ``ge`` closure from the baseline accounts ``acc``
     and a solved path (``WageMarkets`` or an object with its fields); ``labour``, (R,) or (T, R):
@@ -101,8 +113,5 @@ def wage_region_results(acc, solved, cells, params, labour=None):
     return region_accounts(
         sales=cells["sales"], n_sectors=params.sigma.size, sigma=params.sigma, expenditure0=acc.expenditure0,
         price_sum=solved.price_sum, sector_expenditure=solved.expenditure,
-        income_parts={"labour": solved.wage * labour, "profits": solved.profits,
-                      "tariff_revenue": solved.tariff_revenue, "deficit": solved.deficit},
-        baseline_parts={"labour": acc.labour, "profits": acc.profits0, "tariff_revenue": acc.tariff_revenue0,
-                        "deficit": acc.deficit_share * acc.world_gdp0},
+        income_parts=income_parts(solved, labour), baseline_parts=baseline_parts(acc),
         purchases=solved.purchases, wage=solved.wage, iterations=solved.iterations, residual=solved.residual)
