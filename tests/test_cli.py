@@ -329,7 +329,7 @@ def test_general_equilibrium_run_from_the_command_line(tmp_path):
     out = tmp_path / "ge"
     result = invoke("simulate", *SMALL, "--closure", "ge", "--dynamics", "static", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "GE closure" in result.output and "real income change" in result.output
+    assert "GE closure" in result.output and "real income effect" in result.output
     assert "PV of EV over the path" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenarios"][0]["closure"] == "ge"
@@ -342,7 +342,7 @@ def test_general_equilibrium_with_the_dynamic_model_from_the_command_line(tmp_pa
     out = tmp_path / "ge_dynamic"
     result = invoke("simulate", "--draws", "2", "--firms", "2000", "--closure", "ge", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "real income change" in result.output
+    assert "real income effect" in result.output
     scenario = json.loads((out / "manifest.json").read_text())["scenarios"][0]
     assert scenario["closure"] == "ge" and scenario["dynamics"]["mode"] == "forward"
     refused = invoke("simulate", *SMALL, "--closure", "ge_fixed_wage", "--out", tmp_path / "refused")

@@ -16,8 +16,8 @@ from engine.cli.main import main
 DRAWS, FIRMS, SEED = 4, 300, 41
 SCENARIOS = ("us_japan_2025", "liberation_day_2025")
 NUMBER = r"[+-]?[\d,]*\.?\d+"
-ROW = re.compile(rf"^(\w+)\s+({NUMBER})\s+({NUMBER})\s+\[({NUMBER})-({NUMBER})\]\s+({NUMBER})%\s+({NUMBER})\s+"
-                 rf"({NUMBER})\s+({NUMBER})%\s+({NUMBER})$")
+ROW = re.compile(rf"^(\w+)\s+({NUMBER})\s+({NUMBER})\s+\[({NUMBER})-({NUMBER})\]\s+({NUMBER})%\s+({NUMBER})% "
+                 rf"\[({NUMBER}) to ({NUMBER})\]\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})%\s+({NUMBER})$")
 REGION = re.compile(rf"^(\w+)\s+({NUMBER})% \[({NUMBER}) to ({NUMBER})\]\s+({NUMBER})% \[({NUMBER}) to ({NUMBER})\]"
                     rf"\s+({NUMBER}) \[({NUMBER})-({NUMBER})\]$")
 REGION_PE = re.compile(rf"^(\w+)\s+({NUMBER})% \[({NUMBER}) to ({NUMBER})\]\s+({NUMBER}) \[({NUMBER})-({NUMBER})\]$")
@@ -90,19 +90,20 @@ def expected_rows(db, scenario):
         with pair as (select * from flows where scenario = '{scenario}' and origin = 'JPN' and destination = 'USA'),
         last as (select max(period) as p from pair),
         ends as (
-            select draw, period, sector, exports, exporters, tariff, tariff_revenue from pair
+            select draw, period, sector, exports, exporters, tariff, tariff_revenue, exports_no_policy from pair
             where period = 0 or period = (select p from last)
             union all
             select draw, period, 'total', sum(exports), sum(exporters), sum(tariff * exports) / sum(exports),
-                   sum(tariff_revenue)
+                   sum(tariff_revenue), sum(exports_no_policy)
             from pair where period = 0 or period = (select p from last) group by draw, period),
         joined as (
             select a.sector, a.exports, a.exporters, a.tariff, a.tariff_revenue, b.exports as base,
-                   b.exporters as exporters_base
+                   b.exporters as exporters_base, (a.exports / a.exports_no_policy - 1) * 100 as effect
             from ends a join ends b on a.draw = b.draw and a.sector = b.sector
             where a.period = (select p from last) and b.period = 0)
         select sector, avg(base) / 1e3, avg(exports) / 1e3, quantile_cont(exports, 0.05) / 1e3,
-               quantile_cont(exports, 0.95) / 1e3, (avg(exports) / avg(base) - 1) * 100, avg(exporters_base),
+               quantile_cont(exports, 0.95) / 1e3, (avg(exports) / avg(base) - 1) * 100, avg(effect),
+               quantile_cont(effect, 0.05), quantile_cont(effect, 0.95), avg(exporters_base),
                avg(exporters), avg(tariff) * 100, avg(tariff_revenue) / 1e3
         from joined group by sector"""
     return {row[0]: row[1:] for row in db.execute(query).fetchall()}
@@ -116,17 +117,18 @@ def test_summary_table_numbers_are_the_flows_tables(run, scenario):
     rows = {m.group(1): m.groups()[1:] for m in map(ROW.match, lines) if m}
     expected = expected_rows(db, scenario)
     assert set(rows) == set(expected) and len(rows) == 9, sorted(rows)
-    names = ("exports base", "exports last", "5 %", "95 %", "change %", "exporters base", "exporters last",
-             "tariff %", "revenue")
+    names = ("exports base", "exports last", "5 %", "95 %", "change %", "effect %", "effect 5 %", "effect 95 %",
+             "exporters base", "exporters last", "tariff %", "revenue")
     for sector, printed in rows.items():
         for text, value, name in zip(printed, expected[sector], names):
             assert_printed(text, value, f"{scenario} {sector} {name}")
     # the table is not all zeros: the tariffs cut exports
-    assert number(rows["total"][4]) < -10
+    assert number(rows["total"][4]) < -10 and number(rows["total"][5]) < -10
 
 
 #: The region lines' statistics, in printed order: mean, 5 % and 95 % across draws of each column.
-REGION_COLUMNS = {"real income": "real_income_change_pct", "price index": "(price_index - 1) * 100",
+REGION_COLUMNS = {"real income": "real_income_effect_pct",
+                  "price index": "(price_index / price_index_no_policy - 1) * 100",
                   "tariff revenue": "tariff_revenue / 1e3"}
 
 
@@ -148,7 +150,7 @@ def test_pe_region_lines_are_the_regions_table_and_claim_no_welfare(run, scenari
     """pe measures no income: its region lines are the price index and tariff revenue only."""
     stdout, db = run
     lines = blocks(stdout)[0][scenario]
-    assert not any("real income change" in line or "EV, $bn" in line for line in lines)
+    assert not any("real income effect" in line or "EV, $bn" in line for line in lines)
     assert any(line.startswith("  welfare: not measured in pe") for line in lines)
     assert_region_lines(lines, db, scenario, REGION_PE, ("price index", "tariff revenue"))
 

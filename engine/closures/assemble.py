@@ -87,3 +87,25 @@ def run_dynamic(population, baseline, path, params, closure):
         raise ValueError(f"the dynamic model runs in pe and ge, not {closure!r} (engine.closures.registry)")
     cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
     return cell_results(cells, n_sectors), cells["state"], dynamic_pe_regions(population, cells, params)
+
+
+def run_no_policy(firm_model, population, baseline, path, params, closure, touched, state):
+    """The draw's no-policy path (docs/model.md section 8.1) on the same firms: (CellResults,
+    RegionResults).
+
+    ``path`` is ``engine.scenario.uncertainty.no_policy_path``. In ``pe`` the dynamic model's firm loop
+    runs only in the cells a policy touches (``touched``, (B, R)); the others are those of the policy
+    run (``state``, its ``DynamicState``): in partial equilibrium cells are independent, so theirs are
+    the same. The static model (a binary search per cell and period) and the general equilibria (every
+    market moves) run in full.
+    """
+    n_sectors = params.sigma.size
+    if firm_model == "static":
+        cells, _, regions = run_static(population, baseline, path, params, closure)
+        return cells, regions
+    if closure == "pe":
+        raw = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels, only=touched,
+                               others=state.cells)
+        return cell_results(raw, n_sectors), dynamic_pe_regions(population, raw, params)
+    cells, _, regions = run_dynamic(population, None, path, params, closure)
+    return cells, regions

@@ -48,6 +48,12 @@ class Combination:
         module, function = self.simulate.split(":")
         return getattr(import_module(module), function)(population, baseline, path, params, self.closure)
 
+    def run_no_policy(self, population, baseline, path, params, touched, state):
+        """The draw's no-policy path (``engine.closures.assemble.run_no_policy``): (CellResults,
+        RegionResults)."""
+        return import_module("engine.closures.assemble").run_no_policy(
+            self.firm_model, population, baseline, path, params, self.closure, touched, state)
+
 
 _STATIC, _DYNAMIC = "engine.closures.assemble:run_static", "engine.closures.assemble:run_dynamic"
 REGISTRY = {

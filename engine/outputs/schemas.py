@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 from engine._version import __version__
 
 #: Version of the output tables' layout and schemas, in every manifest; a run is never resumed
-#: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk.
-OUTPUT_SCHEMA_VERSION = 3
+#: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk; 3: failed
+#: draws; 4: the draw's no-policy path in flows, regions and summary.
+OUTPUT_SCHEMA_VERSION = 4
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
 
@@ -65,6 +66,12 @@ FLOWS_SCHEMA = pa.schema(
                "(1 in a cell without exports in period 0: it stays closed)", "index, period 0 = 1"),
         _field("operating_profit", pa.float64(), "exporters' operating profit before fixed and sunk costs, "
                "exports * margin, in the origin's currency at baseline rates", _MUSD),
+        *(_field(f"{name}_no_policy", pa.float64(), f"{name} on the draw's no-policy path: the same firms, "
+                 "productivity and exchange-rate paths and parameters, the scenario's tariff, trade-cost and demand "
+                 "events removed (docs/model.md section 8.1)", unit) for name, unit in
+          (("exports", _MUSD), ("sales", _MUSD), ("tariff_revenue", _MUSD), ("exporters", "firms"))),
+        _field("exports_effect_pct", pa.float64(), "policy effect on exports: 100 * (exports / exports_no_policy "
+               "- 1); 0 where both are 0", "percent"),
     ],
     metadata={"table": "flows", "engine_version": __version__,
               "grain": "one row per (draw, period, origin, destination, sector); scenario is the "
@@ -121,6 +128,14 @@ REGIONS_SCHEMA = pa.schema(
                "steps and line search; ge_fixed_wage: safeguarded secant; 0 in PE)"),
         _field("ge_residual", pa.float64(), "max |a + log P-sum - log E| (and, in ge, |log labour supply - "
                "log demand|, commitment gaps) at the solution, a = log(A/A0) (0 in PE)", "log points"),
+        _field("income_no_policy", pa.float64(), "income on the draw's no-policy path (docs/model.md section 8.1)",
+               _MUSD),
+        _field("tariff_revenue_no_policy", pa.float64(), "tariff revenue on the draw's no-policy path", _MUSD),
+        _field("price_index_no_policy", pa.float64(), "consumer price index on the draw's no-policy path",
+               "baseline = 1"),
+        _field("real_income_effect_pct", pa.float64(), "policy effect on real income: real income against the "
+               "draw's no-policy path in the same period, 100 * ((1 + real_income_change_pct / 100) / (1 + its "
+               "no-policy value / 100) - 1); the welfare effect in ge", "percent"),
     ],
     metadata={"table": "regions", "engine_version": __version__,
               "grain": "one row per (draw, period, region); scenario is the hive partition key"},
@@ -138,8 +153,13 @@ PRICES_SCHEMA = pa.schema(
               "grain": "one row per (draw, period, region, sector); scenario is the hive partition key"},
 )
 
-#: Variables and across-draw statistics of the ``summary`` table (columns ``{variable}_{stat}``).
+#: Variables and across-draw statistics of the ``summary`` table (columns ``{variable}_{stat}``, and
+#: ``{variable}_effect_{stat}`` of the per-draw difference from the no-policy path).
 SUMMARY_VARIABLES = ("exports", "sales", "tariff_revenue", "exporters")
+#: Flow columns whose no-policy value is a column ``{name}_no_policy`` (docs/model.md section 8.1).
+NO_POLICY_FLOWS = SUMMARY_VARIABLES
+#: Region columns whose no-policy value is a column ``{name}_no_policy``.
+NO_POLICY_REGIONS = ("income", "tariff_revenue", "price_index")
 SUMMARY_STATS = (("p5", 0.05), ("p50", 0.50), ("p95", 0.95))
 
 
@@ -152,10 +172,17 @@ def _summary_schema():
     for variable in SUMMARY_VARIABLES:
         flow_field = FLOWS_SCHEMA.field(variable)
         unit = flow_field.metadata.get(b"unit", b"").decode()
-        fields.append(_field(f"{variable}_mean", pa.float64(), f"mean across draws of {variable}", unit))
-        for name, q in SUMMARY_STATS:
-            fields.append(_field(f"{variable}_{name}", pa.float64(),
-                                 f"{q:.0%} quantile across draws of {variable} (linear interpolation)", unit))
+        for column, what in ((variable, variable), (f"{variable}_effect", f"the policy effect on {variable}, "
+                             f"{variable} - {variable}_no_policy per draw")):
+            fields.append(_field(f"{column}_mean", pa.float64(), f"mean across draws of {what}", unit))
+            for name, q in SUMMARY_STATS:
+                fields.append(_field(f"{column}_{name}", pa.float64(),
+                                     f"{q:.0%} quantile across draws of {what} (linear interpolation)", unit))
+    what = "the policy effect on exports in percent, 100 * (exports / exports_no_policy - 1) per draw"
+    fields.append(_field("exports_effect_pct_mean", pa.float64(), f"mean across draws of {what}", "percent"))
+    for name, q in SUMMARY_STATS:
+        fields.append(_field(f"exports_effect_pct_{name}", pa.float64(), f"{q:.0%} quantile across draws of {what}",
+                             "percent"))
     return pa.schema(fields, metadata={
         "table": "summary", "engine_version": __version__,
         "grain": "one row per (period, origin, destination, sector) plus sector ALL per pair; statistics "

@@ -36,24 +36,28 @@ def pair_summary(flows, scenario, exporter, importer):
     -------
     polars.DataFrame
         One row per sector plus ``total``: ``exports_base``, ``exports_last`` (mean) with
-        ``exports_lo``/``exports_hi`` (5 % and 95 % across draws), ``change_pct``,
+        ``exports_lo``/``exports_hi`` (5 % and 95 % across draws), ``change_pct`` (against the
+        baseline), ``effect_pct`` with ``effect_lo``/``effect_hi`` (the policy effect: against the
+        draw's no-policy path, docs/model.md section 8.1, per draw),
         ``exporters_base``, ``exporters_last``, ``tariff_last``, ``revenue_last``; values in USD bn.
     """
     pair = flows.filter((pl.col("scenario") == scenario) & (pl.col("origin") == exporter)
                         & (pl.col("destination") == importer))
     last = pair.select(pl.col("period").max()).collect().item()
     ends = pair.filter(pl.col("period").is_in([0, last])).select(
-        "draw", "period", "sector", "exports", "exporters", "tariff", "tariff_revenue").collect()
+        "draw", "period", "sector", "exports", "exporters", "tariff", "tariff_revenue", "exports_no_policy").collect()
     total = ends.group_by("draw", "period").agg(
         pl.col("exports").sum(), pl.col("exporters").sum(), pl.col("tariff_revenue").sum(),
-        (pl.col("tariff") * pl.col("exports")).sum().alias("_weighted"))
+        (pl.col("tariff") * pl.col("exports")).sum().alias("_weighted"), pl.col("exports_no_policy").sum())
     total = total.with_columns(
         pl.lit("total").alias("sector"),
         (pl.col("_weighted") / pl.col("exports")).alias("tariff")).drop("_weighted")
     both = pl.concat([ends, total.select(ends.columns)])
     base = both.filter(pl.col("period") == 0).select(
         "draw", "sector", pl.col("exports").alias("base"), pl.col("exporters").alias("exporters_base"))
-    after = both.filter(pl.col("period") == last).join(base, on=["draw", "sector"])
+    after = both.filter(pl.col("period") == last).join(base, on=["draw", "sector"]).with_columns(
+        pl.when(pl.col("exports_no_policy") > 0).then((pl.col("exports") / pl.col("exports_no_policy") - 1) * 100)
+        .otherwise(0.0).alias("effect"))
     order = {s: j for j, s in enumerate(ends["sector"].unique(maintain_order=True).to_list() + ["total"])}
     return (after.group_by("sector").agg(
         (pl.col("base").mean() / 1e3).alias("exports_base"),
@@ -61,6 +65,9 @@ def pair_summary(flows, scenario, exporter, importer):
         (pl.col("exports").quantile(BAND[0], "linear") / 1e3).alias("exports_lo"),
         (pl.col("exports").quantile(BAND[1], "linear") / 1e3).alias("exports_hi"),
         ((pl.col("exports").mean() / pl.col("base").mean() - 1) * 100).alias("change_pct"),
+        pl.col("effect").mean().alias("effect_pct"),
+        pl.col("effect").quantile(BAND[0], "linear").alias("effect_lo"),
+        pl.col("effect").quantile(BAND[1], "linear").alias("effect_hi"),
         pl.col("exporters_base").mean(),
         pl.col("exporters").mean().alias("exporters_last"),
         pl.col("tariff").mean().alias("tariff_last"),
@@ -72,30 +79,33 @@ def pair_summary(flows, scenario, exporter, importer):
 def format_pair_summary(table, exporter, importer, base_label, last_label):
     """Render ``pair_summary`` as fixed-width text."""
     head = (f"{exporter} -> {importer}       exports, USD bn (annual rate)                 "
-            f"exporters (firms)      {importer} tariff")
+            f"policy effect (vs no policy)   exporters (firms)      {importer} tariff")
     sub = (f"{'sector':<24}{base_label:>8} {last_label:>8} [5%-95% draws]   change"
-           f" {base_label:>10} {last_label:>10}  rate  revenue $bn")
+           f"   mean [5%-95% draws]      {base_label:>10} {last_label:>10}  rate  revenue $bn")
     lines = [head, sub]
     for row in table.iter_rows(named=True):
         band = f"[{row['exports_lo']:.1f}-{row['exports_hi']:.1f}]"
         if row["sector"] == "total":
             lines.append("-" * len(sub))
+        effect = f"{row['effect_pct']:+6.1f}% [{row['effect_lo']:+.1f} to {row['effect_hi']:+.1f}]"
         lines.append(f"{row['sector']:<24}{row['exports_base']:>8.1f} {row['exports_last']:>8.1f} "
-                     f"{band:<16}{row['change_pct']:>+7.1f}% {row['exporters_base']:>10,.0f} "
+                     f"{band:<16}{row['change_pct']:>+7.1f}%  {effect:<26}{row['exporters_base']:>10,.0f} "
                      f"{row['exporters_last']:>10,.0f} {row['tariff_last'] * 100:>5.1f}% {row['revenue_last']:>8.2f}")
     return "\n".join(lines)
 
 
 def region_lines(result, scenario, regions_shown, welfare=True):
-    """Text lines: welfare, price index and tariff revenue in the last period, with bands.
+    """Text lines: the policy effects on real income (welfare) and the price index (against each draw's
+    no-policy path, docs/model.md section 8.1) and tariff revenue in the last period, with bands.
 
     With ``welfare=False`` (the ``pe`` closure, which measures no income) only the price index and
     tariff revenue."""
     regions = result.scan("regions").filter(pl.col("scenario") == scenario)
     last = regions.select(pl.col("period").max()).collect().item()
     table = (regions.filter((pl.col("period") == last) & pl.col("region").is_in(list(regions_shown)))
+             .with_columns(((pl.col("price_index") / pl.col("price_index_no_policy") - 1) * 100).alias("price_effect"))
              .group_by("region").agg(
-                 *(stat(pl.col(c)).alias(f"{c}_{name}") for c in ("real_income_change_pct", "price_index",
+                 *(stat(pl.col(c)).alias(f"{c}_{name}") for c in ("real_income_effect_pct", "price_effect",
                                                                     "tariff_revenue", *DECOMPOSITION,
                                                                     "equivalent_variation")
                    for name, stat in (("mean", pl.Expr.mean),
@@ -103,20 +113,20 @@ def region_lines(result, scenario, regions_shown, welfare=True):
                                       ("hi", lambda e: e.quantile(BAND[1], "linear")))))
              .collect())
     def prices_and_revenue(row):
-        return (f"{(row['price_index_mean'] - 1) * 100:>+8.2f}% [{(row['price_index_lo'] - 1) * 100:+.2f} to "
-                f"{(row['price_index_hi'] - 1) * 100:+.2f}]  "
+        return (f"{row['price_effect_mean']:>+8.2f}% [{row['price_effect_lo']:+.2f} to "
+                f"{row['price_effect_hi']:+.2f}]  "
                 f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
                 f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
 
     rows = {code: table.filter(pl.col("region") == code).row(0, named=True) for code in regions_shown}
     if not welfare:
-        return [f"{'region':<8}{'price index change':>26}{'tariff revenue, $bn/yr':>30}"] + [
+        return [f"{'region':<8}{'price index effect':>26}{'tariff revenue, $bn/yr':>30}"] + [
             f"{code:<8} {prices_and_revenue(row)}" for code, row in rows.items()]
-    lines = [f"{'region':<8}{'real income change':>26}{'price index change':>30}{'tariff revenue, $bn/yr':>30}"]
+    lines = [f"{'region':<8}{'real income effect':>26}{'price index effect':>30}{'tariff revenue, $bn/yr':>30}"]
     for code, row in rows.items():
         lines.append(
-            f"{code:<8}{row['real_income_change_pct_mean']:>+9.2f}% [{row['real_income_change_pct_lo']:+.2f} to "
-            f"{row['real_income_change_pct_hi']:+.2f}]  {prices_and_revenue(row)}")
+            f"{code:<8}{row['real_income_effect_pct_mean']:>+9.2f}% [{row['real_income_effect_pct_lo']:+.2f} to "
+            f"{row['real_income_effect_pct_hi']:+.2f}]  {prices_and_revenue(row)}")
     path_values = (regions.filter(pl.col("region").is_in(list(regions_shown))).sort("period")
                    .group_by("draw", "region").agg(pl.col("equivalent_variation")).collect())
     present = {code: np.array([present_value(np.array(ev)) for ev in
@@ -213,7 +223,8 @@ def run_summary(result):
             lines.insert(2, f"  {len(failed)} of the {manifest['draws']} draws failed (draw {shown}: the "
                             f"equilibrium did not converge) and {'is' if len(failed) == 1 else 'are'} left out of "
                             "every figure; the draws table's 'failure' column says why")
-        lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; changes against the baseline):"]
+        lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; effects against each draw's "
+                  "no-policy path):"]
         lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe")
         if record["closure"] == "pe":
             lines.append("  welfare: not measured in pe (wages fixed in local currency, profits left out of income); "

@@ -1,5 +1,7 @@
 """Building the output tables from model arrays: flows, regions, prices, firm rows, draws and summary."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -8,6 +10,8 @@ from engine._version import __version__
 from engine.outputs.schemas import (
     FIRMS_SCHEMA,
     FLOWS_SCHEMA,
+    NO_POLICY_FLOWS,
+    NO_POLICY_REGIONS,
     PRICES_SCHEMA,
     REGIONS_SCHEMA,
     SUMMARY_SCHEMA,
@@ -38,6 +42,24 @@ def _grid_table(schema, axes, values):
 def _time_axes(draws, dates):
     """The (draw, period) key axes; ``date`` is added from ``period`` by ``_with_dates``."""
     return [("draw", np.asarray(draws, dtype=np.int32)), ("period", np.arange(len(dates), dtype=np.int32))]
+
+
+def with_no_policy(cells, accounts, cells0, accounts0):
+    """A draw's flow and region results with the columns of its no-policy path (``*_no_policy``) and
+    the policy effects (docs/model.md section 8.1): (flows, regions) namespaces for ``flows_table``
+    and ``region_tables``."""
+    flows = SimpleNamespace(**vars(cells), **{f"{n}_no_policy": getattr(cells0, n) for n in NO_POLICY_FLOWS})
+    flows.exports_effect_pct = percent_change(cells.exports, cells0.exports)
+    regions = SimpleNamespace(**vars(accounts), **{f"{n}_no_policy": getattr(accounts0, n) for n in NO_POLICY_REGIONS})
+    regions.real_income_effect_pct = 100.0 * ((1.0 + accounts.real_income_change_pct / 100.0)
+                                              / (1.0 + accounts0.real_income_change_pct / 100.0) - 1.0)
+    return flows, regions
+
+
+def percent_change(value, reference):
+    """``100 * (value / reference - 1)``, 0 where ``reference`` is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(reference != 0, 100.0 * (value / reference - 1.0), 0.0)
 
 
 def flows_table(draws, dates, calibration, results):
@@ -148,16 +170,26 @@ def summary_frame(flows, calibration, dates, periods=None):
     parts = []
     for period in range(len(dates)) if periods is None else periods:
         date = dates[period]
-        frame = flows.filter(pl.col("period") == period).select("draw", *SUMMARY_VARIABLES).collect()
+        frame = flows.filter(pl.col("period") == period).select(
+            "draw", *SUMMARY_VARIABLES, *(f"{v}_no_policy" for v in SUMMARY_VARIABLES)).collect()
         frame = frame.sort("draw", maintain_order=True)
         columns = {"period": np.full(grid.shape[1], period, dtype=np.int32),
                    "date": np.full(grid.shape[1], np.datetime64(date, "D")),
                    "origin": regions[grid[0]], "destination": regions[grid[1]], "sector": sectors[grid[2]]}
-        for variable in SUMMARY_VARIABLES:
-            values = frame[variable].to_numpy().reshape(-1, n_regions, n_regions, n_sectors)
-            values = np.concatenate([values, values.sum(axis=-1, keepdims=True)], axis=-1).reshape(len(values), -1)
-            columns[f"{variable}_mean"] = values.mean(axis=0)
+        def with_totals(column):
+            values = frame[column].to_numpy().reshape(-1, n_regions, n_regions, n_sectors)
+            return np.concatenate([values, values.sum(axis=-1, keepdims=True)], axis=-1).reshape(len(values), -1)
+
+        def add(column, values):
+            columns[f"{column}_mean"] = values.mean(axis=0)
             for (name, _), percentile in zip(SUMMARY_STATS, np.percentile(values, quantiles, axis=0)):
-                columns[f"{variable}_{name}"] = percentile
+                columns[f"{column}_{name}"] = percentile
+
+        for variable in SUMMARY_VARIABLES:
+            values, reference = with_totals(variable), with_totals(f"{variable}_no_policy")
+            add(variable, values)
+            add(f"{variable}_effect", values - reference)
+            if variable == "exports":
+                add("exports_effect_pct", percent_change(values, reference))
         parts.append(pa.Table.from_pydict(columns, schema=SUMMARY_SCHEMA))
     return pa.concat_tables(parts)

@@ -20,6 +20,7 @@ import numpy as np
 
 from engine import config
 from engine.calibration.data import load_calibration
+from engine.cells import to_cells
 from engine.closures.newton import fallback_solver
 from engine.closures.registry import check_closure, combination
 from engine.devices import resolve_device
@@ -27,7 +28,7 @@ from engine.errors import ConvergenceError, InputError
 from engine.firms.dynamic import dynamic_population
 from engine.firms.rows import firm_rows, kept_firms
 from engine.firms.static import fit_baseline, simulate_population
-from engine.outputs.tables import firm_batches
+from engine.outputs.tables import firm_batches, with_no_policy
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
 from engine.scenario.read import load_scenario
@@ -37,6 +38,7 @@ from engine.scenario.uncertainty import (
     base_sequence,
     check_parameters,
     draw_policy,
+    no_policy_path,
     sample_parameters,
     stream_keys,
 )
@@ -276,20 +278,29 @@ def simulate_draw(plan, draw, scratch=None):
             cache[key] = (population, fit_baseline(population, calib))
         population, baseline = cache[key]
         record = {"draw": draw, "path": path.label, **record, **sampled}
+        no_policy = no_policy_path(model, path, seed, draw)
+        touched = to_cells(model.policy_cells())
+
+        def both_paths():
+            cells, state, accounts = pair.run(population, baseline, path, params)
+            return (cells, state, accounts), pair.run_no_policy(population, baseline, no_policy, params, touched,
+                                                                 state)
+
         try:
             try:
-                cells, state, accounts = pair.run(population, baseline, path, params)
+                (cells, state, accounts), (cells0, accounts0) = both_paths()
             except ConvergenceError as error:
                 if not pair.fallback:  # the fallback is the Newton solver's: a retry would do the same again
                     raise
                 log.info("scenario %s, draw %d: %s; retrying with the fallback solver", name, draw, error)
                 with fallback_solver():
-                    cells, state, accounts = pair.run(population, baseline, path, params)
+                    (cells, state, accounts), (cells0, accounts0) = both_paths()
         except ConvergenceError as error:
             failure = f"scenario {name}, draw {draw}: {error}{_where(error.worst, calib)}"
             log.info("%s; the draw is marked failed and left out of the tables", failure)
             out[name] = ScenarioDraw(None, None, {**record, "failure": failure})
             continue
+        cells, accounts = with_no_policy(cells, accounts, cells0, accounts0)
         _finite(name, draw, cells)
         _finite(name, draw, accounts)
         firms = None
@@ -317,7 +328,7 @@ def memory_estimate(plan):
 
     Populations: two ``(B, R, M)`` float64 arrays per distinct population (one per scenario if a
     scenario samples firm parameters, else one shared). Checked against ``bench/``'s peak memory
-    (1.81 GB measured at 125,000 firms; 1.9 GB estimated). Results: 11 float64 flow
+    (1.81 GB measured at 125,000 firms; 1.9 GB estimated). Results: 16 float64 flow
     columns and their Arrow copy per (draw, period, cell) of a chunk. Summary: four variables'
     (draws, cells) arrays of one period, and their copies.
     """
@@ -328,7 +339,7 @@ def memory_estimate(plan):
     distinct = len(plan.models) if any(p.name in firm_specs for s in plan.scenarios for p in s.parameter) else 1
     populations = distinct * 2 * blocks * n_regions * (plan.firms + 1) * 8
     periods = max(s.periods for s in plan.scenarios) + 1
-    results = plan.draws_per_chunk * len(plan.models) * periods * blocks * n_regions * 11 * 8 * 3
+    results = plan.draws_per_chunk * len(plan.models) * periods * blocks * n_regions * 16 * 8 * 3
     firm_rows = 0
     if plan.firm_output:
         kept = kept_firms(plan.firms, plan.firm_output)

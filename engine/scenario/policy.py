@@ -11,6 +11,7 @@ branch options). Each month gets the day-weighted mean of what is in force on it
 """
 
 import calendar
+import copy
 import datetime as dt
 from dataclasses import dataclass
 
@@ -52,6 +53,7 @@ class PolicyPath:
     label: str = ""
     branch_labels: tuple = ()  # ((branch label, option name), ...) of the path
     beliefs: object = None  # the ScenarioModel whose tree firms believe (engine.scenario.beliefs)
+    no_policy: bool = False  # the draw's no-policy path (docs/model.md section 8.1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +102,7 @@ class ScenarioModel:
         self._cache = {}
         #: ``engine.scenario.beliefs.belief_epochs`` of this scenario, once computed.
         self.epochs = None
+        self._without_policy = None
         for labels, _probability, events in self.paths:
             self._check_measures(self.events + events)
 
@@ -107,6 +110,41 @@ class ScenarioModel:
         """Build the arrays of every branch path (raises InputError on the first bad one)."""
         for labels, _probability, _events in self.paths:
             self.arrays(labels)
+
+    # ---- the draw's no-policy path --------------------------------------------------------
+    def without_policy(self):
+        """This scenario with its policy taken out: the reference of every policy effect
+        (docs/model.md section 8.1).
+
+        Tariff, trade-cost and demand events (purchase commitments included) are removed, at the top
+        level and in every branch option; exchange-rate events, the branch tree and its
+        probabilities stay, so a draw's branch labels, exchange-rate path and the firms' beliefs about
+        exchange rates are those of the scenario (common random numbers). Built once per model.
+        """
+        if self._without_policy is None:
+            model = copy.copy(self)
+            model.events = [e for e in self.events if e.kind == "fx"]
+            model.branches = _fx_only(self.branches)
+            model.paths = model._enumerate(model.branches)
+            model._cache, model.epochs, model._without_policy = {}, None, None
+            self._without_policy = model
+        return self._without_policy
+
+    def policy_cells(self):
+        """(R, R, K) bool: the cells some tariff, trade-cost or demand event of some branch path
+        touches; elsewhere the scenario and its no-policy path have the same inputs."""
+        mask = np.zeros(self.calibration.flows.shape, dtype=bool)
+
+        def add(events, branches):
+            for e in events:
+                if e.kind != "fx":
+                    mask[e.mask] = True
+            for _label, options in branches:
+                for _option, option_events, children in options:
+                    add(option_events, children)
+
+        add(self.events, self.branches)
+        return mask
 
     # ---- codes ------------------------------------------------------------------------------
     def _check_groups(self):
@@ -371,3 +409,9 @@ class ScenarioModel:
 def policy_path(scenario, calibration, labels=()):
     """Dense arrays of one path of ``scenario`` (the only one when it has no branch points)."""
     return ScenarioModel(scenario, calibration).arrays(tuple(labels))
+
+
+def _fx_only(branches):
+    """Compiled branches with every event but the exchange-rate ones removed (same tree)."""
+    return [(label, [(option, [e for e in events if e.kind == "fx"], _fx_only(children))
+                     for option, events, children in options]) for label, options in branches]

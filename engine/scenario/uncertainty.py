@@ -229,10 +229,21 @@ def draw_policy(model, seed, draw):
         ``fx.CUR.last``).
     """
     labels = model.sample_path(lambda label: generator(seed, "policy", draw, f"branch:{label}").random())
-    path = replace(model.arrays(labels), branch_labels=labels, beliefs=model)
+    path = _branch_path(model, labels, seed, draw)
     record = {f"branch.{label}": option for label, option in labels}
+    for currency, _ in model.fx_processes:
+        record[f"fx.{model.regions[currency]}.last"] = float(path.fx[-1, currency])
+    return path, record
+
+
+def no_policy_path(model, path, seed, draw):
+    """The draw's no-policy path (``ScenarioModel.without_policy``, docs/model.md section 8.1): the
+    same branch labels and exchange-rate noise as ``path``, the draw of ``draw_policy``."""
+    return replace(_branch_path(model.without_policy(), path.branch_labels, seed, draw), no_policy=True)
+
+
+def _branch_path(model, labels, seed, draw):
+    path = replace(model.arrays(labels), branch_labels=labels, beliefs=model)
     if model.fx_processes:
         path = replace(path, fx=path.fx * sample_fx(model, seed, draw))
-        for currency, _ in model.fx_processes:
-            record[f"fx.{model.regions[currency]}.last"] = float(path.fx[-1, currency])
-    return path, record
+    return path

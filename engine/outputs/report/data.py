@@ -28,11 +28,12 @@ FAN_MEASURES = {
     "exporters": ("Exporters", "firms", 1.0),
     "entries": ("Entries", "firms per month", 1.0),
     "exits": ("Exits", "firms per month", 1.0),
+    "policy_effect": ("Policy effect on exports, against the draw's no-policy path", "%", 1.0),
 }
 #: Fewest simulated baseline sellers in a decile for its exit rate and export change to be shown.
 MIN_SELLERS = 20
 _FLOW_SUMS = ("exports", "exporters", "entries", "exits", "exports_intensive", "exports_extensive",
-              "tariff_revenue")
+              "tariff_revenue", "exports_no_policy")
 
 
 def _quantile_aggs(column):
@@ -84,6 +85,11 @@ class ScenarioData:
         self.last_period = int(self.cells["period"].max())
         sums = [pl.col(c).sum() for c in _FLOW_SUMS if c in self.flow_columns]
         self.totals = self.cells.group_by("draw", "path", "period", "date").agg(sums).sort("draw", "period")
+        if "exports_no_policy" in self.totals.columns:  # runs written before output schema 4 have none
+            self.totals = self.totals.with_columns(
+                pl.when(pl.col("exports_no_policy") > 0)
+                .then((pl.col("exports") / pl.col("exports_no_policy") - 1) * 100).otherwise(0.0)
+                .alias("policy_effect"))
 
     # --- the focus pair -------------------------------------------------------------------------
     def calendar(self):
@@ -144,7 +150,13 @@ class ScenarioData:
         return long.group_by("component", "date").agg(_quantile_aggs("index")).sort("component", "date")
 
     def headline(self):
-        """Per draw: percent change of the pair's exports, last month against the baseline."""
+        """Per draw: the policy effect on the pair's exports in the last month, percent against the
+        draw's no-policy path (``change_pct``; against the baseline for runs written before output
+        schema 4)."""
+        if "policy_effect" in self.totals.columns:
+            last = self.totals.filter(pl.col("period") == self.last_period)
+            return last.select("draw", pl.col("policy_effect").alias("change_pct")).join(self.draws, on="draw").sort(
+                "draw")
         ends = self.totals.filter(pl.col("period").is_in([0, self.last_period]))
         wide = ends.pivot("period", index="draw", values="exports")
         return wide.select("draw", ((pl.col(str(self.last_period)) / pl.col("0") - 1) * 100).alias("change_pct")
@@ -167,12 +179,13 @@ class ScenarioData:
             (pl.col("scenario") == self.name) & (pl.col("period") == self.last_period)).collect()
 
     def region_bands(self):
-        """Quantiles across draws of welfare, price index change and tariff revenue by region."""
+        """Quantiles across draws of the policy effects on welfare and the price index (against each
+        draw's no-policy path) and tariff revenue by region."""
         last = self.regions_last()
-        income = ("Real income change (welfare), %" if self.record.get("closure", "ge") == "ge"
-                  else "Real income change (fixed-wage accounting, not welfare), %")
-        measures = {income: pl.col("real_income_change_pct"),
-                    "Price index change, %": (pl.col("price_index") - 1) * 100,
+        income = ("Real income effect (welfare), %" if self.record.get("closure", "ge") == "ge"
+                  else "Real income effect (fixed-wage accounting, not welfare), %")
+        measures = {income: pl.col("real_income_effect_pct"),
+                    "Price index effect, %": (pl.col("price_index") / pl.col("price_index_no_policy") - 1) * 100,
                     "Tariff revenue, USD bn per year": pl.col("tariff_revenue") / 1e3}
         frames = [last.select("region", expr.alias("value")).group_by("region", maintain_order=True)
                   .agg(_quantile_aggs("value"))

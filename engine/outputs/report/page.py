@@ -125,7 +125,8 @@ class Report:
                       "price index and tariff revenue are meaningful. Welfare: run with --closure ge.")
             self.notes.append(f"{name}: no welfare decomposition in the pe closure (--closure ge measures welfare)")
         else:
-            caption = ("Welfare is real income against the baseline (regions.real_income_change_pct)."
+            caption = ("Welfare is the policy effect on real income: against each draw's no-policy path "
+                       "(regions.real_income_effect_pct)."
                        if data.record.get("closure", "ge") == "ge" else
                        "ge_fixed_wage: real income with wages pinned by the outside good and profits left out of "
                        "income (exchange rates move it, foreign tariffs barely do); --closure ge measures welfare.")

@@ -1,0 +1,141 @@
+"""Policy effects against each draw's own no-policy path (docs/model.md section 8.1).
+
+The no-policy path is the scenario with its tariff, trade-cost and demand events removed, on the same
+firms, productivity and exchange-rate paths and parameters. Here it is checked against a second
+scenario of the same run written without those events: the same seed gives it the same firms and
+draws (common random numbers), so its levels must equal the first scenario's ``*_no_policy`` columns.
+In ``pe`` the dynamic model simulates only the cells a policy touches, so this also checks that the
+others are the same in both paths.
+"""
+
+import numpy as np
+import polars as pl
+import pytest
+
+import engine
+from engine.calibration.data import load_calibration
+from engine.paths import default_calibration_dir
+from engine.scenario.policy import ScenarioModel
+from engine.scenario.read import load_scenario, parse_scenario
+from engine.scenario.uncertainty import draw_policy, no_policy_path
+
+FLOW_KEYS = ["draw", "period", "origin", "destination", "sector"]
+
+
+def without_events(scenario):
+    """``scenario`` written with no tariff, trade-cost, demand or branch events (it has no FX events)."""
+    return scenario.model_copy(update={"name": f"{scenario.name}_none", "tariff": (), "trade_cost": (),
+                                       "demand": (), "branch": ()})
+
+
+@pytest.mark.parametrize("mode, closure", [("forward", "pe"), ("static", "pe"), ("static", "ge"),
+                                           ("forward", "ge")])
+def test_no_policy_columns_are_the_run_without_the_policy(tmp_path, mode, closure):
+    scenario = load_scenario("us_japan_2025")
+    assert not scenario.fx, "the check needs a scenario whose no-policy path has no events at all"
+    result = engine.simulate([scenario, without_events(scenario)], draws=2, firms=300, seed=11, closure=closure,
+                             dynamics=mode, out=tmp_path / "run")
+    flows = result.scan("flows").collect().sort(["scenario", *FLOW_KEYS])
+    policy = flows.filter(pl.col("scenario") == scenario.name)
+    none = flows.filter(pl.col("scenario") == f"{scenario.name}_none")
+    for name in ("exports", "sales", "tariff_revenue", "exporters"):
+        np.testing.assert_allclose(policy[f"{name}_no_policy"].to_numpy(), none[name].to_numpy(), rtol=1e-12,
+                                   atol=1e-9, err_msg=name)
+        np.testing.assert_array_equal(none[f"{name}_no_policy"].to_numpy(), none[name].to_numpy())
+    assert (none["exports_effect_pct"] == 0).all()
+    raised = policy.filter(pl.col("tariff") > none["tariff"] + 0.05)  # where a tariff rose by 5 points or more
+    assert raised.height > 0 and (raised["exports_effect_pct"] < 0).mean() > 0.9
+    untouched = policy.filter(pl.col("tariff") == none["tariff"])["exports_effect_pct"]
+    if closure == "pe":  # in pe a cell no policy touches has no effect; in ge every market moves
+        assert (untouched == 0).mean() > 0.9
+    else:
+        assert (untouched != 0).mean() > 0.5
+    regions = result.scan("regions").collect().sort(["scenario", "draw", "period", "region"])
+    policy_r = regions.filter(pl.col("scenario") == scenario.name)
+    none_r = regions.filter(pl.col("scenario") == f"{scenario.name}_none")
+    for name in ("income", "tariff_revenue", "price_index"):
+        np.testing.assert_allclose(policy_r[f"{name}_no_policy"].to_numpy(), none_r[name].to_numpy(), rtol=1e-12,
+                                   err_msg=name)
+    np.testing.assert_allclose(none_r["real_income_effect_pct"].to_numpy(), 0.0, atol=1e-12)
+    effect = (1 + policy_r["real_income_change_pct"] / 100) / (1 + none_r["real_income_change_pct"] / 100) - 1
+    np.testing.assert_allclose(policy_r["real_income_effect_pct"].to_numpy(), 100 * effect.to_numpy(), rtol=1e-9,
+                               atol=1e-12)
+    summary = result.scan("summary").collect()
+    row = summary.filter((pl.col("scenario") == scenario.name) & (pl.col("origin") == "JPN")
+                         & (pl.col("destination") == "USA") & (pl.col("sector") == "ALL")
+                         & (pl.col("period") == summary["period"].max())).row(0, named=True)
+    last = policy.filter((pl.col("origin") == "JPN") & (pl.col("destination") == "USA")
+                         & (pl.col("period") == policy["period"].max())).group_by("draw").agg(
+        pl.col("exports").sum(), pl.col("exports_no_policy").sum())
+    np.testing.assert_allclose(row["exports_effect_mean"], (last["exports"] - last["exports_no_policy"]).mean(),
+                               rtol=1e-9)
+    np.testing.assert_allclose(row["exports_effect_pct_mean"],
+                               (100 * (last["exports"] / last["exports_no_policy"] - 1)).mean(), rtol=1e-9)
+
+
+SCENARIO = """
+name = "fx_in_branch"
+start = "2025-01"
+periods = 8
+closure = "pe"
+[dynamics]
+mode = "static"
+[[fx_process]]
+currency = "JPN"
+mean_reversion = 0.1
+volatility = 0.02
+[[tariff]]
+date = 2025-03-01
+importer = "USA"
+exporter = "JPN"
+rate = 0.1
+[[demand]]
+date = 2025-02-01
+importer = "JPN"
+exporter = "USA"
+sectors = ["agri_food"]
+usd_per_year = 100.0
+[[branch]]
+name = "talks"
+date = 2025-05-01
+[[branch.option]]
+name = "deal"
+probability = 0.5
+[[branch.option.fx]]
+date = 2025-05-01
+currency = "JPN"
+change = 0.05
+[[branch.option.tariff]]
+date = 2025-05-01
+importer = "USA"
+exporter = "JPN"
+rate = 0.0
+mode = "replace"
+[[branch.option]]
+name = "none"
+probability = 0.5
+"""
+
+
+def test_the_no_policy_path_keeps_exchange_rates_branches_and_nothing_else():
+    calibration = load_calibration(default_calibration_dir())
+    model = ScenarioModel(parse_scenario(SCENARIO, "fx_in_branch.toml"), calibration)
+    seed = np.random.SeedSequence(3)
+    seen = set()
+    for draw in range(12):
+        path, _ = draw_policy(model, seed, draw)
+        reference = no_policy_path(model, path, seed, draw)
+        seen.add(path.branch_labels)
+        assert reference.branch_labels == path.branch_labels and reference.no_policy and not path.no_policy
+        np.testing.assert_array_equal(reference.fx, path.fx)  # the deal's yen move and the FX noise stay
+        np.testing.assert_array_equal(reference.tariff, np.broadcast_to(calibration.tariffs, path.tariff.shape))
+        assert (reference.demand == 1).all() and (reference.iceberg == 1).all() and reference.commitments == ()
+        assert not np.array_equal(reference.tariff, path.tariff)
+    assert len(seen) == 2
+    touched = model.policy_cells()
+    regions, sectors = calibration.regions, calibration.sectors
+    expected = np.zeros_like(touched)
+    expected[regions.index("JPN"), regions.index("USA"), :] = True
+    expected[regions.index("USA"), regions.index("JPN"), sectors.index("agri_food")] = True
+    np.testing.assert_array_equal(touched, expected)
+    assert model.without_policy() is model.without_policy()  # built once
