@@ -109,3 +109,19 @@ def test_commitment_under_sunk_costs_leaves_other_cells_as_without_it(setup):
         np.testing.assert_array_equal(getattr(with_it, name)[:, mask], getattr(without, name)[:, mask], err_msg=name)
     extra = (with_it.exports - without.exports)[:, 1, 0].sum(axis=-1)
     np.testing.assert_allclose(extra, [0, 0, 25, 25, 25, 25], rtol=0, atol=1e-6)
+
+
+def test_a_commitment_whose_cells_export_nothing_at_the_start_is_still_solved():
+    """Committed exports of 0 at the current shift (every firm of the cells has left: a tariff on
+    them, few firms) make the gap ``-inf`` and the Newton-like first guess ``x - gap`` infinite; the
+    bracket must start from ``x`` and widen (it used to become NaN, and the draw failed)."""
+    from engine.closures.fixed_wage import _solve_increasing
+
+    def gap(x):  # exports exp(x) - 1 (none at x <= 0) against a target of 0.5
+        with np.errstate(divide="ignore"):
+            return np.log(np.maximum(np.expm1(x), 0.0)) - np.log(0.5)
+
+    start = np.zeros(2)
+    with np.errstate(divide="ignore"):
+        root = _solve_increasing(gap, start, start - gap(start))
+    np.testing.assert_allclose(root, np.log(1.5), rtol=1e-12)

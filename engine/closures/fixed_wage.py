@@ -308,6 +308,9 @@ def _solve_increasing(function, start, guess):
 
     Returns the roots.
     """
+    # no finite guess where a function is -inf at the start (a commitment's cells export nothing
+    # there): bracket from the start and let the widening loop find the root
+    guess = np.where(np.isfinite(guess), guess, start)
     low, high = np.minimum(start, guess), np.maximum(start, guess)
     width = np.maximum(high - low, 1e-3)
     low, high = low - width, high + width
