@@ -207,9 +207,9 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
 
     Returns
     -------
-    dict of (T, ...) arrays and lists: ``solved`` fields of ``WageMarkets`` plus the committed
-    hard aggregates (``entries``, ``exits``, ``both``, ``both_base``) and ``accounts`` (one
-    ``LabourAccounts`` per period).
+    dict of (T, ...) arrays and lists: ``solved`` fields of ``WageMarkets`` (``active`` with the
+    marginal pair's fraction), ``entries`` and ``exits`` (``gross_flows``), the committed hard
+    aggregates ``both`` and ``both_base``, and ``accounts`` (one ``LabourAccounts`` per period).
     """
     population = firms.population
     n_sectors = params.sigma.size
@@ -226,7 +226,8 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     lam = params.sunk_cost_ratio
     n_periods = tariff.shape[0]
     zero = np.zeros(population.offset.shape)
-    out = {k: [] for k in (*RECORDED, "labour", "entries", "exits", "both", "both_base")}
+    hard = ("hard_active", "entries", "exits", "both", "both_base")
+    out = {k: [] for k in (*RECORDED, "labour", *hard)}
     accounts = []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
@@ -251,12 +252,30 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
             committed = firms.commit(period_thresholds, -state["threshold"])
         record_period(out, state, acc, params.sigma)
         out["labour"].append(acc.labour)
-        for name in ("entries", "exits", "both", "both_base"):
+        out["hard_active"].append(committed["active"])
+        for name in hard[1:]:
             out[name].append(committed[name])
         accounts.append(acc)
     solved = {k: np.stack(v) for k, v in out.items()}
+    solved["entries"], solved["exits"] = gross_flows(solved["active"], solved.pop("hard_active"), solved["entries"],
+                                                     solved["exits"])
     solved.update(iterations=iterations, residual=residuals, accounts=accounts, scale=scale)
     return solved
+
+
+def gross_flows(active, hard_active, hard_entries, hard_exits):
+    """Entries and exits (T, B, R) of the reported exporters ``active`` (docs/model.md (5.4), section 12).
+
+    ``active`` is the committed hard count ``hard_active`` plus the marginal pair's fractional part
+    (12.2), which the state carried forward leaves out. The pairs that started and stopped under the
+    hard rule (``hard_entries``, ``hard_exits``, from ``dynamic_period_commit``) are entries and exits;
+    a rise of the fractional part from ``t - 1`` to ``t`` adds to entries, a fall to exits. So
+    ``active[t] - active[t - 1] = entries[t] - exits[t]`` in every cell and period, and both are zero
+    in period 0.
+    """
+    fraction = active - hard_active
+    change = np.diff(fraction, axis=0, prepend=fraction[:1])
+    return hard_entries + np.maximum(change, 0.0), hard_exits + np.maximum(-change, 0.0)
 
 
 def _fx_neutral(model):
