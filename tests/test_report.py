@@ -29,11 +29,13 @@ from click.testing import CliRunner
 import engine
 from engine.cli.main import main
 from engine.outputs.attribution import (
+    MIN_DRAWS,
+    UNEXPLAINED,
     band_error,
     bootstrap_quantile_se,
-    first_order_indices,
     input_groups,
     residual_share,
+    shapley_effects,
 )
 from engine.outputs.report.data import ScenarioData
 from engine.outputs.report.page import build_report
@@ -102,27 +104,6 @@ def report(run, tmp_path_factory):
 
 
 # --- variance attribution and Monte Carlo error: known answers ------------------------------------
-def test_first_order_indices_known_answer_synthetic():
-    seed = 20251129
-    print("seed", seed)
-    rng = np.random.default_rng(seed)
-    n = 400
-    x1, x2, x3 = rng.uniform(size=(3, n))
-    branch = rng.choice(["a", "b"], size=n)
-    y = np.exp(2 * x1) + 0.01 * rng.normal(size=n)
-    inputs = [("x1", x1, "continuous"), ("x2", x2, "continuous"), ("x3", x3, "continuous"),
-              ("branch", branch, "category")]
-    got = {row["input"]: row["index"] for row in first_order_indices(y, inputs)}
-    assert got["x1"] > 0.95
-    assert max(got["x2"], got["x3"], got["branch"]) < 0.03
-    # an outcome that depends only on the branch
-    got = {row["input"]: row["index"] for row in first_order_indices((branch == "a") * 5.0 + 0.1 * x2, inputs)}
-    assert got["branch"] > 0.98 and got["x1"] < 0.03
-    # two additive inputs with equal variance share it
-    got = {row["input"]: row["index"] for row in first_order_indices(x1 + x2, inputs)}
-    assert got["x1"] == pytest.approx(0.5, abs=0.1) and got["x2"] == pytest.approx(0.5, abs=0.1)
-
-
 def test_bootstrap_se_matches_the_spread_of_quantiles_over_repeated_runs():
     seed = 7
     print("seed", seed)
@@ -152,8 +133,10 @@ def test_residual_share_is_the_unexplained_variance():
 
 
 def test_attribution_on_a_scenario_where_only_the_branch_matters(tmp_path):
+    """Known answers of the Shapley effects on test functions are in tests/test_attribution.py;
+    here a run where only the branch and the firm population can move the outcome."""
     scenario = write_scenario(tmp_path, ONE_INPUT, "one_input")
-    run = engine.simulate(scenario, draws=64, firms=500, seed=SEED)
+    run = engine.simulate(scenario, draws=200, firms=500, seed=SEED)
     data = ScenarioData(run, run.manifest["scenarios"][0])
     headline = data.headline()
     assert headline["path"].n_unique() == 2, "the seed must put draws on both options"
@@ -161,15 +144,29 @@ def test_attribution_on_a_scenario_where_only_the_branch_matters(tmp_path):
     labels = [label for label, _values, _kind in inputs]
     assert any("pass-through KOR" in label for label in labels) and any("KOR" in label and "exchange" in label
                                                                         for label in labels)
-    rows = first_order_indices(headline["change_pct"], inputs)
-    indices = {row["input"]: row["index"] for row in rows}
-    branch = indices.pop("policy path (negotiation branch)")
-    print(rows)
-    assert branch > 0.95
-    # inputs that cannot move the flow: zero within the estimator's chance level (about 0.1 here)
-    for row in rows:
-        if row["input"] in indices:
-            assert row["index"] < row["chance"] < 0.15
+    shapley = shapley_effects(headline["change_pct"], inputs)
+    print(shapley)
+    rows = {row["input"]: row for row in shapley["rows"]}
+    branch = rows.pop("policy path (negotiation branch)")
+    # the branch explains all that the inputs explain, and inputs that cannot move the flow
+    # nothing, within three bootstrap standard errors; the rest is finite-firm noise (small here)
+    assert abs(branch["effect"] - shapley["explained"]) <= 3 * branch["se"] and branch["lo"] > 0.75
+    for row in rows.values():
+        assert abs(row["effect"]) <= 3 * row["se"], row
+    assert sum(r["effect"] for r in shapley["rows"]) == pytest.approx(shapley["explained"], abs=1e-12)
+    assert 0 < shapley["unexplained"] < 0.05
+    assert shapley["enough"], "200 draws pin every share within +-10 points here"
+    # the report draws them with their intervals, and a table with the unexplained share
+    built = build_report(run)
+    spec = built.charts["one_input.attribution"].to_dict()
+    assert "errorbar" in json.dumps(spec)
+    values = [row for dataset in spec["datasets"].values() for row in dataset]
+    assert sum(row["effect"] for row in values) == pytest.approx(100.0)
+    assert {row["input"] for row in values} == {r["input"] for r in shapley["rows"]} | {UNEXPLAINED}
+    assert all(row["lo"] <= row["effect"] <= row["hi"] for row in values)
+    table = built.tables["one_input.attribution"]
+    assert "policy path (negotiation branch)" in table and html.escape(UNEXPLAINED) in table
+    assert f"{100 * branch['effect']:.1f} %" in table
 
 
 def test_unexplained_variance_is_finite_firm_noise_falling_as_one_over_firms(tmp_path):
@@ -222,7 +219,8 @@ def _rows(spec):
     return sum(len(v) for v in spec.get("datasets", {}).values()) + len(spec.get("data", {}).get("values", []))
 
 
-EXPECTED = ["calendar", "fan", "fan_by_path", "margins", "regions", "attribution", "band_error", "firm_deciles"]
+#: Charts of every scenario; the attribution is not among them: with DRAWS draws it says "too few".
+EXPECTED = ["calendar", "fan", "fan_by_path", "margins", "regions", "band_error", "firm_deciles"]
 
 
 def test_report_html_is_self_contained_and_has_every_chart_with_data(report):
@@ -233,6 +231,11 @@ def test_report_html_is_self_contained_and_has_every_chart_with_data(report):
     for scenario in ("us_japan_2025", "one_input"):
         for kind in EXPECTED:
             assert f"{scenario}.{kind}" in built.charts
+        # too few draws to attribute: a plain message with the draws needed, no numbers
+        assert f"{scenario}.attribution" not in built.charts
+        assert any(n.startswith(f"{scenario}: no variance attribution chart (too few draws: {DRAWS};")
+                   for n in built.notes)
+    assert text.count("too few draws to say") == 2 and f"needs at least {MIN_DRAWS} draws" in text
     assert "differences" in built.charts
     assert set(page.specs) == set(built.charts)
     for name, (target, spec) in page.specs.items():

@@ -341,50 +341,6 @@ def shapley_effects(y, inputs, replicates=None, seed=BOOTSTRAP_SEED, max_inputs=
             "enough": halfwidth <= TARGET_HALFWIDTH}
 
 
-def first_order_indices(y, inputs, bins=None):
-    """First-order Sobol indices of ``y`` for each input, estimated by grouping the draws.
-
-    Parameters
-    ----------
-    y : array_like, shape (n,)
-        The outcome of each draw.
-    inputs : list of (label, values, kind)
-        From :func:`input_groups`.
-    bins : int, optional
-        Equal-count bins for continuous inputs; default ``round(sqrt(n))`` clipped to [2, 20].
-
-    Returns
-    -------
-    list of dict
-        ``input``, ``index`` (bias-corrected, in [0, 1]), ``raw`` (uncorrected between/total
-        variance), ``groups`` and ``chance``: two standard deviations of the index of an input
-        that does not matter (normal outcome: the raw ratio is Beta((G-1)/2, (n-G)/2), so the
-        corrected index has sd ``sqrt(2 (G-1) / ((n+1) (n-G)))``); an index below it may be
-        chance. Empty when ``y`` does not vary or there are fewer than 4 draws.
-    """
-    y = np.asarray(y, dtype=float)
-    n = len(y)
-    total = float(np.sum((y - y.mean()) ** 2))
-    if n < 4 or not total > 1e-12 * max(1.0, float(np.mean(y ** 2))) * n:
-        return []
-    if bins is None:
-        bins = int(min(20, max(2, round(math.sqrt(n)))))
-    rows = []
-    for label, values, kind in inputs:
-        codes = _groups(np.asarray(values), kind, bins)
-        counts = np.bincount(codes)
-        present = counts > 0
-        means = np.bincount(codes, weights=y)[present] / counts[present]
-        between = float(np.sum(counts[present] * (means - y.mean()) ** 2))
-        groups = int(present.sum())
-        within = total - between
-        corrected = (between - (groups - 1) * within / (n - groups)) / total if n > groups else float("nan")
-        noise = math.sqrt(2 * (groups - 1) / ((n + 1) * (n - groups))) if n > groups else float("nan")
-        rows.append({"input": label, "index": float(np.clip(corrected, 0.0, 1.0)),
-                     "raw": between / total, "groups": groups, "chance": min(1.0, 2 * noise)})
-    return sorted(rows, key=lambda r: -r["index"])
-
-
 def _design(inputs, n):
     columns = [np.ones(n)]
     for _label_, values, kind in inputs:

@@ -8,6 +8,8 @@ UTC dates (so no browser shows January as 31 December); USD are billions per yea
 import altair as alt
 import polars as pl
 
+from engine.outputs.attribution import UNEXPLAINED
+
 #: Width of a full-width chart, pixels (the page is about 1000 px wide).
 WIDTH = 760
 _BAND = "#4c78a8"
@@ -147,26 +149,43 @@ def welfare_decomposition_chart(frame, last_label):
     ).properties(width=WIDTH, height=240, title=f"Welfare decomposition by region in {last_label} (mean across draws)")
 
 
-def attribution_chart(rows, outcome):
-    """First-order Sobol indices of the headline outcome, one bar per sampled input."""
-    data = pl.DataFrame(rows).with_columns((pl.col("index") * 100).alias("percent"))
-    bars = alt.Chart(data).mark_bar(color=_BAND).encode(
-        alt.X("percent:Q", title="share of the variance across draws explained alone (first-order index), %",
-              scale=alt.Scale(domain=[0, 100])),
-        alt.Y("input:N", title=None, sort="-x", axis=alt.Axis(labelLimit=360)),
-        tooltip=["input:N", alt.Tooltip("percent:Q", title="first-order index, %", format=".1f"),
-                 alt.Tooltip("groups:Q", title="groups of draws")])
-    text = bars.mark_text(align="left", dx=4).encode(text=alt.Text("percent:Q", format=".0f"))
-    chance = alt.Chart(data.select((pl.col("chance").max() * 100).alias("chance"))).mark_rule(
-        strokeDash=[4, 3], color="#c44e52").encode(
-        x="chance:Q", tooltip=[alt.Tooltip("chance:Q", title="could be chance below, %", format=".0f")])
-    return alt.layer(bars, text, chance).properties(
+def attribution_chart(shapley, outcome):
+    """Shapley effects of the sampled inputs on the headline outcome with 90 % bootstrap
+    intervals, and the share left unexplained (one bar each; the bars add up to 100 %).
+
+    Parameters
+    ----------
+    shapley : dict
+        From ``engine.outputs.attribution.shapley_effects`` (with ``rows``).
+    outcome : str
+    """
+    rows = [{"input": r["input"], "effect": r["effect"], "lo": r["lo"], "hi": r["hi"], "kind": "sampled input"}
+            for r in shapley["rows"]]
+    rows.append({"input": UNEXPLAINED, "effect": shapley["unexplained"], "lo": shapley["unexplained_lo"],
+                 "hi": shapley["unexplained_hi"], "kind": "unexplained"})
+    data = pl.DataFrame(rows).with_columns((pl.col(c) * 100).alias(c) for c in ("effect", "lo", "hi"))
+    order = data["input"].to_list()
+    domain = [min(0.0, float(data["lo"].min())), max(100.0, float(data["hi"].max()))]
+    y = alt.Y("input:N", title=None, sort=order, axis=alt.Axis(labelLimit=360))
+    tooltip = ["input:N", alt.Tooltip("effect:Q", title="share of the variance, %", format=".1f"),
+               alt.Tooltip("lo:Q", title="90 % interval from, %", format=".1f"),
+               alt.Tooltip("hi:Q", title="90 % interval to, %", format=".1f")]
+    bars = alt.Chart(data).mark_bar().encode(
+        alt.X("effect:Q", title="share of the variance across draws (Shapley effect), %",
+              scale=alt.Scale(domain=domain)), y,
+        alt.Color("kind:N", scale=alt.Scale(domain=["sampled input", "unexplained"], range=[_BAND, "#bbbbbb"]),
+                  legend=None),
+        tooltip=tooltip)
+    error = alt.Chart(data).mark_errorbar(ticks=True, color="#222222").encode(
+        alt.X("lo:Q", title=None, scale=alt.Scale(domain=domain)), alt.X2("hi:Q"), y, tooltip=tooltip)
+    text = alt.Chart(data).mark_text(align="left", dx=4, dy=-8, fontSize=10).encode(
+        alt.X("hi:Q", scale=alt.Scale(domain=domain)), y, text=alt.Text("effect:Q", format=".0f"))
+    return alt.layer(bars, error, text).properties(
         width=WIDTH - 300, height=max(60, 28 * len(rows)),
         title=alt.TitleParams(f"What drives the spread of {outcome}",
-                              subtitle=["first-order Sobol indices estimated by grouping the draws "
-                                        "(bias-corrected); the rest is interactions and finite-firm noise",
-                                        "dashed line: an input that does not matter scores below it 95 % of "
-                                        "the time (more draws move it left)"]))
+                              subtitle=[("Shapley effects of the sampled inputs from the run's draws; interactions "
+                                         "are shared, so the bars add up to 100 %"),
+                                        f"error bars: 90 % bootstrap intervals over the {shapley['draws']} draws"]))
 
 
 def band_error_chart(quantiles, by_month, outcome):

@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.outputs.attribution import band_error, first_order_indices, input_groups
+from engine.outputs.attribution import (MIN_DRAWS, TARGET_HALFWIDTH, UNEXPLAINED, band_error, input_groups,
+                                        shapley_effects)
 from engine.outputs.report.data import ScenarioData, scenario_differences
 from engine.outputs.summary import focus_pair
 
@@ -70,12 +71,14 @@ class Report:
         ``title``, ``paragraphs`` (HTML strings) and ``items`` (chart name and caption) in page order.
     notes : list of str
         Charts left out and why (an optional column or table the run does not have).
+    tables : dict
+        Chart name -> HTML table shown under it (the attribution's numbers).
     """
 
     def __init__(self, result):
         charts = _charts_module()
         self.result = result
-        self.charts, self.sections, self.notes = {}, [], []
+        self.charts, self.sections, self.notes, self.tables = {}, [], [], {}
         for record in result.manifest["scenarios"]:
             self._scenario_section(charts, ScenarioData(result, record))
         exporter, importer = focus_pair(result.manifest["scenarios"][0], result.manifest["calibration"]["regions"])
@@ -143,21 +146,28 @@ class Report:
         y = headline["change_pct"].to_numpy()
         outcome = f"{ex} to {im} exports, {last_label} vs {base_label}, % change"
         inputs = input_groups(data.draws)
-        indices = first_order_indices(y, inputs) if inputs else []
+        shapley = shapley_effects(y, inputs)
         error = band_error(y, inputs, self.result.manifest["firms_per_block"])
         q = {row["q"]: row for row in error["quantiles"]}
         paragraphs.append(
             f"<b>Headline:</b> {html.escape(outcome)}: median {q[0.5]['value']:+.1f}%, 5-95 % band "
             f"[{q[0.05]['value']:+.1f}%, {q[0.95]['value']:+.1f}%] across {error['draws']} draws.")
-        if indices:
-            self._add(items, f"{name}.attribution", charts.attribution_chart(indices, outcome),
-                      "Method: first-order Sobol index Var(E[Y|X])/Var(Y), estimated from the run's draws by "
-                      "grouping them by each input (categories, or equal-count bins of a continuous input) and "
-                      "correcting the between-group variance for the bias of few draws per group. Inputs "
-                      "sampled as one value are one input." + _few_draws(len(y), indices))
+        if shapley is None:
+            self.notes.append(f"{name}: no variance attribution (no sampled inputs or no spread across draws)")
+        elif not shapley["enough"]:
+            paragraphs.append(_too_few_text(shapley))
+            self.notes.append(f"{name}: no variance attribution chart (too few draws: {shapley['draws']}; about "
+                              f"{shapley['needed']:,} needed)")
         else:
-            self.notes.append(f"{name}: no variance attribution (no sampled inputs, fewer than 4 draws or no "
-                              "spread across draws)")
+            self._add(items, f"{name}.attribution", charts.attribution_chart(shapley, outcome),
+                      "Method: Shapley effects (Owen 2014; Song, Nelson and Staum 2016) of the sampled inputs, "
+                      "estimated from the run's own draws: Var(E[Y|X_S]) for every set S of inputs by nearest "
+                      "neighbours in rank space, extrapolated to zero distance; each input gets its average "
+                      "contribution over the orders of adding inputs, so interactions are shared and the "
+                      "effects plus the unexplained share add to 100 %. Error bars: 90 % intervals from "
+                      f"a bootstrap over draws ({shapley['replicates']} resamples, fixed seed). Inputs sampled "
+                      "as one value are one input.")
+            self.tables[f"{name}.attribution"] = _attribution_table(shapley)
         if len(y) >= 4:
             self._add(items, f"{name}.band_error", charts.band_error_chart(error["quantiles"],
                                                                            data.band_error_by_month(), outcome),
@@ -228,12 +238,30 @@ class Report:
         return f"Report({str(self.result.path)!r}, charts={list(self.charts)})"
 
 
-def _few_draws(n, indices):
-    if n >= 100:
-        return ""
-    groups = min(row["groups"] for row in indices)
-    return (f" With {n} draws (about {n // max(groups, 1)} per group) these indices are rough; inputs sampled "
-            "together by chance share the credit. Run more draws to separate them.")
+def _too_few_text(shapley):
+    """The plain message shown instead of attribution numbers that the draws cannot support."""
+    n, k = shapley["draws"], shapley["inputs"]
+    inputs = f"{k} sampled input{'s' if k > 1 else ''}"
+    if not shapley["rows"]:
+        return (f"<b>What drives the spread:</b> too few draws to say. Attributing the spread to the {inputs} "
+                f"needs at least {MIN_DRAWS} draws to estimate at all (this run has {n}), and usually a few "
+                f"hundred to pin each input's share within ±{100 * TARGET_HALFWIDTH:.0f} percentage points; "
+                "rerun with more --draws.")
+    return (f"<b>What drives the spread:</b> too few draws to say. With {n} draws the shares of the {inputs} "
+            f"are known only to ±{100 * shapley['halfwidth']:.0f} percentage points (90 % bootstrap interval of "
+            f"the least precise); about {shapley['needed']:,} draws would pin every share within "
+            f"±{100 * TARGET_HALFWIDTH:.0f} points (the error falls as 1/sqrt(draws)). Rerun with --draws "
+            f"{shapley['needed']} or more.")
+
+
+def _attribution_table(shapley):
+    """The Shapley effects with their intervals, and the unexplained share, as an HTML table."""
+    rows = [(r["input"], r["effect"], r["lo"], r["hi"]) for r in shapley["rows"]]
+    rows.append((UNEXPLAINED, shapley["unexplained"], shapley["unexplained_lo"], shapley["unexplained_hi"]))
+    body = "".join(f"<tr><td>{html.escape(label)}</td><td>{100 * e:.1f} %</td>"
+                   f"<td>[{100 * lo:.1f}, {100 * hi:.1f}]</td></tr>" for label, e, lo, hi in rows)
+    return ('<table class="facts attribution"><tr><td>input</td><td>Shapley effect</td><td>90 % interval</td></tr>'
+            f"{body}<tr><td>total</td><td>100.0 %</td><td></td></tr></table>")
 
 
 def _error_text(error):
@@ -311,7 +339,8 @@ def _page(report, specs, bundle):
             parts.append(f'<div class="chart" id="chart-{number}" data-chart="{html.escape(name)}"></div>'
                          f'<script type="application/json" class="vega-spec" data-target="chart-{number}" '
                          f'data-chart="{html.escape(name)}">{_json_script(specs[name])}</script>'
-                         f'<p class="caption">Figure {number} ({html.escape(name)}). {html.escape(caption)}</p>')
+                         f'<p class="caption">Figure {number} ({html.escape(name)}). {html.escape(caption)}</p>'
+                         + report.tables.get(name, ""))
     if report.notes:
         parts.append("<h2>Not shown</h2><ul class=\"notes\">"
                      + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
