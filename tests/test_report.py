@@ -164,6 +164,9 @@ def test_attribution_on_a_scenario_where_only_the_branch_matters(tmp_path):
     assert sum(row["effect"] for row in values) == pytest.approx(100.0)
     assert {row["input"] for row in values} == {r["input"] for r in shapley["rows"]} | {UNEXPLAINED}
     assert all(row["lo"] <= row["effect"] <= row["hi"] for row in values)
+    import vl_convert
+
+    assert "<svg" in vl_convert.vegalite_to_svg(spec)  # the layered bars and error bars draw
     table = built.tables["one_input.attribution"]
     assert "policy path (negotiation branch)" in table and html.escape(UNEXPLAINED) in table
     assert f"{100 * branch['effect']:.1f} %" in table
