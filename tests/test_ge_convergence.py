@@ -172,3 +172,23 @@ def test_a_scenario_whose_every_draw_fails_writes_nothing(tmp_path, monkeypatch)
     assert result.exit_code == 3, result.output
     assert "every other draw of the scenario failed" in result.stderr
     assert not out.exists()
+
+
+def test_a_failing_no_policy_path_is_named(tmp_path, monkeypatch):
+    """The draw's no-policy path is solved on its own (and retried on its own): its failure says so."""
+    from engine.closures import assemble
+    from engine.errors import ConvergenceError
+    from engine.runs.folder import open_run
+
+    original = assemble.run_static
+
+    def run(population, baseline, path, params, closure):
+        if path.no_policy and population.draw == 1:
+            raise ConvergenceError("period 2: general equilibrium did not converge", ("labour", 0))
+        return original(population, baseline, path, params, closure)
+
+    monkeypatch.setattr(assemble, "run_static", run)
+    result, out = failing_run(tmp_path)
+    assert result.exit_code == 4, result.output
+    failure = open_run(out).draws.sort("draw")["failure"][1]
+    assert failure.startswith("scenario p, draw 1: its no-policy path: period 2") and "labour market of R0" in failure

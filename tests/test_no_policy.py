@@ -139,3 +139,90 @@ def test_the_no_policy_path_keeps_exchange_rates_branches_and_nothing_else():
     expected[regions.index("USA"), regions.index("JPN"), sectors.index("agri_food")] = True
     np.testing.assert_array_equal(touched, expected)
     assert model.without_policy() is model.without_policy()  # built once
+
+
+RICH = """
+name = "{name}"
+start = "2025-01"
+periods = 10
+[dynamics]
+mode = "{mode}"
+[[fx_process]]
+currency = "JPN"
+mean_reversion = 0.1
+volatility = 0.03
+[[fx]]
+date = 2025-07-01
+announced = 2025-02-01
+currency = "JPN"
+change = 0.15
+[[branch]]
+name = "talks"
+date = 2025-05-01
+announced = 2025-03-01
+[[branch.option]]
+name = "deal"
+probability = 0.5
+[[branch.option.fx]]
+date = 2025-06-01
+currency = "CAN"
+change = 0.05
+{option_policy}
+[[branch.option]]
+name = "none"
+probability = 0.5
+{policy}
+"""
+OPTION_POLICY = """[[branch.option.tariff]]
+date = 2025-06-01
+importer = "USA"
+exporter = "CHN"
+rate = 0.3
+"""
+POLICY = """[[tariff]]
+date = 2025-06-01
+announced = 2025-04-01
+importer = "USA"
+exporter = "JPN"
+rate = 0.25
+[[demand]]
+date = 2025-04-01
+importer = "JPN"
+exporter = "USA"
+sectors = ["agri_food"]
+usd_per_year = 300.0
+[[trade_cost]]
+date = 2025-03-01
+importer = "EU"
+exporter = "JPN"
+change = 0.1
+"""
+
+
+@pytest.mark.parametrize("mode, closure", [("forward", "pe"), ("static", "pe"), ("static", "ge_fixed_wage"),
+                                           ("forward", "ge")])
+def test_exchange_rate_events_and_beliefs_stay_on_the_no_policy_path(tmp_path, mode, closure):
+    """Announced exchange-rate events, one inside a branch option, a yen process, an announced
+    tariff, a commitment and a trade cost: the no-policy columns are the run of the same scenario with
+    only its exchange-rate items, and in pe a cell no event touches has exactly no effect."""
+    policy = parse_scenario(RICH.format(name="policy", mode=mode, option_policy=OPTION_POLICY, policy=POLICY),
+                            "policy.toml")
+    fx_only = parse_scenario(RICH.format(name="fx_only", mode=mode, option_policy="", policy=""), "fx_only.toml")
+    result = engine.simulate([policy, fx_only], draws=3, firms=300, seed=7, closure=closure, out=tmp_path / "run")
+    flows = result.scan("flows").collect().sort(["scenario", *FLOW_KEYS])
+    with_policy, without = (flows.filter(pl.col("scenario") == name) for name in ("policy", "fx_only"))
+    for name in ("exports", "exporters", "tariff_revenue"):
+        np.testing.assert_allclose(with_policy[f"{name}_no_policy"].to_numpy(), without[name].to_numpy(), rtol=1e-12,
+                                   atol=1e-9, err_msg=name)
+    regions = result.scan("regions").collect().sort(["scenario", "draw", "period", "region"])
+    np.testing.assert_allclose(regions.filter(pl.col("scenario") == "policy")["price_index_no_policy"].to_numpy(),
+                               regions.filter(pl.col("scenario") == "fx_only")["price_index"].to_numpy(), rtol=1e-12)
+    if closure == "pe":
+        calibration = load_calibration(default_calibration_dir())
+        touched = ScenarioModel(policy, calibration).policy_cells()
+        regions_, sectors = calibration.regions, calibration.sectors
+        untouched = np.array([not touched[regions_.index(o), regions_.index(d), sectors.index(k)] for o, d, k in
+                              zip(with_policy["origin"], with_policy["destination"], with_policy["sector"])])
+        assert untouched.sum() > 0.9 * untouched.size
+        assert (with_policy["exports_effect_pct"].to_numpy()[untouched] == 0).all()
+        assert (with_policy["exports_effect_pct"].to_numpy()[~untouched] != 0).any()

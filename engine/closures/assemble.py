@@ -105,7 +105,7 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
         return cells, regions
     if closure == "pe":
         raw = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels, only=touched,
-                               others=state.cells)
+                               others=state)
         return cell_results(raw, n_sectors), dynamic_pe_regions(population, raw, params)
     cells, _, regions = run_dynamic(population, None, path, params, closure)
     return cells, regions

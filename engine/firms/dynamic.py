@@ -73,7 +73,7 @@ class DynamicState:
 
     thresholds: np.ndarray
     unit_exports: np.ndarray
-    cells: dict | None = None  # what ``simulate_dynamic`` returned, for the no-policy path's untouched cells
+    firm_sums: dict | None = None  # the firm loop's sums, for the no-policy path's untouched cells
 
 
 def prepare(population, calibration, params, device="cpu"):
@@ -232,7 +232,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     """Aggregates of every cell in every period of one draw's policy path (partial equilibrium).
 
     With ``only`` ((B, R) bool) the firm loop runs in those cells only and every other cell is
-    taken from ``others`` (a result of this function on the same draw): cells are independent in
+    taken from ``others`` (the ``state`` of a result of this function on the same draw): cells are independent in
     partial equilibrium, so a cell whose inputs are the same in both paths has the same results
     (the no-policy path, docs/model.md section 8.1).
 
@@ -240,8 +240,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     -------
     dict of (T, B, R) arrays: the ``engine.cells.CellResults`` fields, and ``log_price_term``
     (the log change of each firm's contribution to the CES price index, for regional accounts);
-    ``firm_sums``, the firm loop's sums; and ``state``, the ``DynamicState`` that firm-level rows
-    and the no-policy path are built from.
+    and ``state``, the ``DynamicState`` that firm-level rows and the no-policy path are built from.
     """
     n_sectors = params.sigma.size
     n_periods = path.fx.shape[0]
@@ -257,7 +256,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
               offset, thresholds, *out)
     names = ("active", "sales_index", "entries", "exits", "both", "both_base")
     if only is not None:
-        out = [np.where(only, value, others["firm_sums"][name]) for name, value in zip(names, out)]
+        out = [np.where(only, value, others.firm_sums[name]) for name, value in zip(names, out)]
     active, sales_index, entries, exits, both, both_base = out
     base = sales_index[0]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -269,11 +268,11 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     exports = exports + _purchases(path, population.flows)
     cells = trade_cells(tariff, exports, population.weight, active, entries, exits, intensive, factors["log_price"],
                         factors["margin"], factors["log_exchange"])
-    result = dict(cells, sales_index=sales_index, active=active, firm_sums=dict(zip(names, out)),
-                  log_price_term=np.log(to_cells(path.demand)) + (1.0 - sigma_kappa(params, path.fx.shape[1])[0])
-                  * factors["log_consumer_price"])
-    result["state"] = DynamicState(thresholds=thresholds, unit_exports=per_index * value, cells=result)
-    return result
+    return dict(cells, sales_index=sales_index, active=active,
+                state=DynamicState(thresholds=thresholds, unit_exports=per_index * value,
+                                   firm_sums=dict(zip(names, out))),
+                log_price_term=np.log(to_cells(path.demand)) + (1.0 - sigma_kappa(params, path.fx.shape[1])[0])
+                * factors["log_consumer_price"])
 
 
 def _purchases(path, flows):

@@ -71,7 +71,7 @@ FLOWS_SCHEMA = pa.schema(
                  "events removed (docs/model.md section 8.1)", unit) for name, unit in
           (("exports", _MUSD), ("sales", _MUSD), ("tariff_revenue", _MUSD), ("exporters", "firms"))),
         _field("exports_effect_pct", pa.float64(), "policy effect on exports: 100 * (exports / exports_no_policy "
-               "- 1); 0 where both are 0", "percent"),
+               "- 1); 0 where both are 0, NaN where only exports_no_policy is", "percent"),
     ],
     metadata={"table": "flows", "engine_version": __version__,
               "grain": "one row per (draw, period, origin, destination, sector); scenario is the "
@@ -131,8 +131,10 @@ REGIONS_SCHEMA = pa.schema(
         _field("income_no_policy", pa.float64(), "income on the draw's no-policy path (docs/model.md section 8.1)",
                _MUSD),
         _field("tariff_revenue_no_policy", pa.float64(), "tariff revenue on the draw's no-policy path", _MUSD),
-        _field("price_index_no_policy", pa.float64(), "consumer price index on the draw's no-policy path",
-               "baseline = 1"),
+        _field("price_index_no_policy", pa.float64(), "consumer price index on the draw's no-policy path (1 in ge: "
+               "there price_index is measured against that path already, docs/model.md section 8.1)", "baseline = 1"),
+        _field("price_index_effect_pct", pa.float64(), "policy effect on the consumer price index: 100 * "
+               "(price_index / price_index_no_policy - 1)", "percent"),
         _field("real_income_effect_pct", pa.float64(), "policy effect on real income: real income against the "
                "draw's no-policy path in the same period, 100 * ((1 + real_income_change_pct / 100) / (1 + its "
                "no-policy value / 100) - 1); the welfare effect in ge", "percent"),

@@ -56,8 +56,7 @@ def pair_summary(flows, scenario, exporter, importer):
     base = both.filter(pl.col("period") == 0).select(
         "draw", "sector", pl.col("exports").alias("base"), pl.col("exporters").alias("exporters_base"))
     after = both.filter(pl.col("period") == last).join(base, on=["draw", "sector"]).with_columns(
-        pl.when(pl.col("exports_no_policy") > 0).then((pl.col("exports") / pl.col("exports_no_policy") - 1) * 100)
-        .otherwise(0.0).alias("effect"))
+        percent_effect("exports", "exports_no_policy").alias("effect"))
     order = {s: j for j, s in enumerate(ends["sector"].unique(maintain_order=True).to_list() + ["total"])}
     return (after.group_by("sector").agg(
         (pl.col("base").mean() / 1e3).alias("exports_base"),
@@ -74,6 +73,13 @@ def pair_summary(flows, scenario, exporter, importer):
         (pl.col("tariff_revenue").mean() / 1e3).alias("revenue_last"),
     ).with_columns(pl.col("sector").replace_strict(order, return_dtype=pl.Int32).alias("_order"))
         .sort("_order").drop("_order"))
+
+
+def percent_effect(column, reference):
+    """Polars expression of ``engine.outputs.tables.percent_change``: 0 where both are 0, null where
+    only the reference is (left out of means and quantiles)."""
+    return (pl.when(pl.col(reference) != 0).then((pl.col(column) / pl.col(reference) - 1) * 100)
+            .when(pl.col(column) == 0).then(0.0).otherwise(None))
 
 
 def format_pair_summary(table, exporter, importer, base_label, last_label):
@@ -94,7 +100,7 @@ def format_pair_summary(table, exporter, importer, base_label, last_label):
     return "\n".join(lines)
 
 
-def region_lines(result, scenario, regions_shown, welfare=True):
+def region_lines(result, scenario, regions_shown, welfare=True, closure="ge"):
     """Text lines: the policy effects on real income (welfare) and the price index (against each draw's
     no-policy path, docs/model.md section 8.1) and tariff revenue in the last period, with bands.
 
@@ -103,9 +109,8 @@ def region_lines(result, scenario, regions_shown, welfare=True):
     regions = result.scan("regions").filter(pl.col("scenario") == scenario)
     last = regions.select(pl.col("period").max()).collect().item()
     table = (regions.filter((pl.col("period") == last) & pl.col("region").is_in(list(regions_shown)))
-             .with_columns(((pl.col("price_index") / pl.col("price_index_no_policy") - 1) * 100).alias("price_effect"))
              .group_by("region").agg(
-                 *(stat(pl.col(c)).alias(f"{c}_{name}") for c in ("real_income_effect_pct", "price_effect",
+                 *(stat(pl.col(c)).alias(f"{c}_{name}") for c in ("real_income_effect_pct", "price_index_effect_pct",
                                                                     "tariff_revenue", *DECOMPOSITION,
                                                                     "equivalent_variation")
                    for name, stat in (("mean", pl.Expr.mean),
@@ -113,16 +118,16 @@ def region_lines(result, scenario, regions_shown, welfare=True):
                                       ("hi", lambda e: e.quantile(BAND[1], "linear")))))
              .collect())
     def prices_and_revenue(row):
-        return (f"{row['price_effect_mean']:>+8.2f}% [{row['price_effect_lo']:+.2f} to "
-                f"{row['price_effect_hi']:+.2f}]  "
+        return (f"{row['price_index_effect_pct_mean']:>+8.2f}% [{row['price_index_effect_pct_lo']:+.2f} to "
+                f"{row['price_index_effect_pct_hi']:+.2f}]  "
                 f"{row['tariff_revenue_mean'] / 1e3:>10.1f} [{row['tariff_revenue_lo'] / 1e3:.1f}-"
                 f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
 
     rows = {code: table.filter(pl.col("region") == code).row(0, named=True) for code in regions_shown}
     if not welfare:
-        return [f"{'region':<8}{'price index effect':>26}{'tariff revenue, $bn/yr':>30}"] + [
+        return [f"{'region':<8}{'price index effect':>26}{'tariff revenue (level), $bn/yr':>32}"] + [
             f"{code:<8} {prices_and_revenue(row)}" for code, row in rows.items()]
-    lines = [f"{'region':<8}{'real income effect':>26}{'price index effect':>30}{'tariff revenue, $bn/yr':>30}"]
+    lines = [f"{'region':<8}{'real income effect':>26}{'price index effect':>30}{'tariff revenue (level), $bn/yr':>32}"]
     for code, row in rows.items():
         lines.append(
             f"{code:<8}{row['real_income_effect_pct_mean']:>+9.2f}% [{row['real_income_effect_pct_lo']:+.2f} to "
@@ -132,8 +137,9 @@ def region_lines(result, scenario, regions_shown, welfare=True):
     present = {code: np.array([present_value(np.array(ev)) for ev in
                                path_values.filter(pl.col("region") == code)["equivalent_variation"]])
                for code in regions_shown}
-    lines.append(f"{'':<8}{'welfare decomposition, pp (mean): labour, profits, tariff revenue, deficit, purchases'}"
-                 f"{'EV, $bn/yr':>14}   PV of EV over the path, $bn (4 %/yr)")
+    against = ("the no-policy path" if closure == "ge" else "the baseline")
+    lines.append(f"{'':<8}welfare decomposition of real income against {against}, pp (mean): labour, profits, "
+                 f"tariff revenue, deficit, purchases{'EV, $bn/yr':>14}   PV of EV over the path, $bn (4 %/yr)")
     for code, row in rows.items():
         parts = "  ".join(f"{row[f'{c}_mean']:+7.3f}" for c in DECOMPOSITION)
         pv = present[code] / 1e3
@@ -223,9 +229,10 @@ def run_summary(result):
             lines.insert(2, f"  {len(failed)} of the {manifest['draws']} draws failed (draw {shown}: the "
                             f"equilibrium did not converge) and {'is' if len(failed) == 1 else 'are'} left out of "
                             "every figure; the draws table's 'failure' column says why")
-        lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; effects against each draw's "
+        lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; effects: against each draw's "
                   "no-policy path):"]
-        lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe")
+        lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe",
+                              closure=record["closure"])
         if record["closure"] == "pe":
             lines.append("  welfare: not measured in pe (wages fixed in local currency, profits left out of income); "
                          "--closure ge gives real income, EV and their decomposition (docs/model.md)")

@@ -1,5 +1,6 @@
 """Building the output tables from model arrays: flows, regions, prices, firm rows, draws and summary."""
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -51,15 +52,17 @@ def with_no_policy(cells, accounts, cells0, accounts0):
     flows = SimpleNamespace(**vars(cells), **{f"{n}_no_policy": getattr(cells0, n) for n in NO_POLICY_FLOWS})
     flows.exports_effect_pct = percent_change(cells.exports, cells0.exports)
     regions = SimpleNamespace(**vars(accounts), **{f"{n}_no_policy": getattr(accounts0, n) for n in NO_POLICY_REGIONS})
+    regions.price_index_effect_pct = percent_change(accounts.price_index, accounts0.price_index)
     regions.real_income_effect_pct = 100.0 * ((1.0 + accounts.real_income_change_pct / 100.0)
                                               / (1.0 + accounts0.real_income_change_pct / 100.0) - 1.0)
     return flows, regions
 
 
 def percent_change(value, reference):
-    """``100 * (value / reference - 1)``, 0 where ``reference`` is 0."""
+    """``100 * (value / reference - 1)``: 0 where both are 0, NaN where only ``reference`` is 0 (no
+    finite percent exists; summaries leave those out)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(reference != 0, 100.0 * (value / reference - 1.0), 0.0)
+        return np.where(reference != 0, 100.0 * (value / reference - 1.0), np.where(value == 0, 0.0, np.nan))
 
 
 def flows_table(draws, dates, calibration, results):
@@ -181,8 +184,14 @@ def summary_frame(flows, calibration, dates, periods=None):
             return np.concatenate([values, values.sum(axis=-1, keepdims=True)], axis=-1).reshape(len(values), -1)
 
         def add(column, values):
-            columns[f"{column}_mean"] = values.mean(axis=0)
-            for (name, _), percentile in zip(SUMMARY_STATS, np.percentile(values, quantiles, axis=0)):
+            if np.isnan(values).any():  # percents of 0 (rare): left out, and a cell whose every draw is NaN stays NaN
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean, percentiles = np.nanmean(values, axis=0), np.nanpercentile(values, quantiles, axis=0)
+            else:  # np.percentile is several times faster than nanpercentile
+                mean, percentiles = values.mean(axis=0), np.percentile(values, quantiles, axis=0)
+            columns[f"{column}_mean"] = mean
+            for (name, _), percentile in zip(SUMMARY_STATS, percentiles):
                 columns[f"{column}_{name}"] = percentile
 
         for variable in SUMMARY_VARIABLES:

@@ -281,28 +281,33 @@ def simulate_draw(plan, draw, scratch=None):
         no_policy = no_policy_path(model, path, seed, draw)
         touched = to_cells(model.policy_cells())
 
-        def both_paths():
-            cells, state, accounts = pair.run(population, baseline, path, params)
-            return (cells, state, accounts), pair.run_no_policy(population, baseline, no_policy, params, touched,
-                                                                 state)
+        def solved(run, what=""):
+            """``run()``, retried once with the fallback solver in ``ge``; errors name ``what``."""
+            try:
+                try:
+                    return run()
+                except ConvergenceError as error:
+                    if not pair.fallback:  # the fallback is the Newton solver's: a retry would do the same again
+                        raise
+                    log.info("scenario %s, draw %d%s: %s; retrying with the fallback solver", name, draw, what, error)
+                    with fallback_solver():
+                        return run()
+            except ConvergenceError as error:
+                raise ConvergenceError(f"{what.removeprefix(', ')}: {error}" if what else str(error),
+                                       error.worst) from error
 
         try:
-            try:
-                (cells, state, accounts), (cells0, accounts0) = both_paths()
-            except ConvergenceError as error:
-                if not pair.fallback:  # the fallback is the Newton solver's: a retry would do the same again
-                    raise
-                log.info("scenario %s, draw %d: %s; retrying with the fallback solver", name, draw, error)
-                with fallback_solver():
-                    (cells, state, accounts), (cells0, accounts0) = both_paths()
+            cells, state, accounts = solved(lambda: pair.run(population, baseline, path, params))
+            cells0, accounts0 = solved(lambda: pair.run_no_policy(population, baseline, no_policy, params, touched,
+                                                                  state), ", its no-policy path")
         except ConvergenceError as error:
             failure = f"scenario {name}, draw {draw}: {error}{_where(error.worst, calib)}"
             log.info("%s; the draw is marked failed and left out of the tables", failure)
             out[name] = ScenarioDraw(None, None, {**record, "failure": failure})
             continue
-        cells, accounts = with_no_policy(cells, accounts, cells0, accounts0)
-        _finite(name, draw, cells)
-        _finite(name, draw, accounts)
+        for results in (cells, accounts, cells0, accounts0):
+            _finite(name, draw, results)
+        cells, accounts = with_no_policy(cells, accounts, cells0, accounts0)  # a percent of 0 is NaN by design
         firms = None
         if plan.firm_output:
             rows = firm_rows(pair.firm_model, population, baseline, state, params, plan.firm_output)

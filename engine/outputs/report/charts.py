@@ -135,8 +135,8 @@ def regions_chart(frame, last_label):
                         header=alt.Header(labelFontWeight="bold")), columns=3,
     ).resolve_scale(x="independent", y="independent").properties(
         title=alt.TitleParams(f"Regions in {last_label}, across draws",
-                              subtitle="line 5-95 %, bar 25-75 %, tick median; policy effects against each "
-                                       "draw's no-policy path"))
+                              subtitle="line 5-95 %, bar 25-75 %, tick median; real income and price index: "
+                                       "policy effects against each draw's no-policy path; tariff revenue: level"))
 
 
 def welfare_decomposition_chart(frame, last_label):

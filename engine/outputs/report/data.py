@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from engine.outputs.attribution import bootstrap_quantile_se
-from engine.outputs.summary import focus_pair
+from engine.outputs.summary import focus_pair, percent_effect
 
 QUANTILES = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
 
@@ -86,10 +86,7 @@ class ScenarioData:
         sums = [pl.col(c).sum() for c in _FLOW_SUMS if c in self.flow_columns]
         self.totals = self.cells.group_by("draw", "path", "period", "date").agg(sums).sort("draw", "period")
         if "exports_no_policy" in self.totals.columns:  # runs written before output schema 4 have none
-            self.totals = self.totals.with_columns(
-                pl.when(pl.col("exports_no_policy") > 0)
-                .then((pl.col("exports") / pl.col("exports_no_policy") - 1) * 100).otherwise(0.0)
-                .alias("policy_effect"))
+            self.totals = self.totals.with_columns(percent_effect("exports", "exports_no_policy").alias("policy_effect"))
 
     # --- the focus pair -------------------------------------------------------------------------
     def calendar(self):
@@ -185,7 +182,7 @@ class ScenarioData:
         income = ("Real income effect (welfare), %" if self.record.get("closure", "ge") == "ge"
                   else "Real income effect (fixed-wage accounting, not welfare), %")
         measures = {income: pl.col("real_income_effect_pct"),
-                    "Price index effect, %": (pl.col("price_index") / pl.col("price_index_no_policy") - 1) * 100,
+                    "Price index effect, %": pl.col("price_index_effect_pct"),
                     "Tariff revenue, USD bn per year": pl.col("tariff_revenue") / 1e3}
         frames = [last.select("region", expr.alias("value")).group_by("region", maintain_order=True)
                   .agg(_quantile_aggs("value"))
