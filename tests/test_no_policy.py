@@ -73,74 +73,6 @@ def test_no_policy_columns_are_the_run_without_the_policy(tmp_path, mode, closur
                                (100 * (last["exports"] / last["exports_no_policy"] - 1)).mean(), rtol=1e-9)
 
 
-SCENARIO = """
-name = "fx_in_branch"
-start = "2025-01"
-periods = 8
-closure = "pe"
-[dynamics]
-mode = "static"
-[[fx_process]]
-currency = "JPN"
-mean_reversion = 0.1
-volatility = 0.02
-[[tariff]]
-date = 2025-03-01
-importer = "USA"
-exporter = "JPN"
-rate = 0.1
-[[demand]]
-date = 2025-02-01
-importer = "JPN"
-exporter = "USA"
-sectors = ["agri_food"]
-usd_per_year = 100.0
-[[branch]]
-name = "talks"
-date = 2025-05-01
-[[branch.option]]
-name = "deal"
-probability = 0.5
-[[branch.option.fx]]
-date = 2025-05-01
-currency = "JPN"
-change = 0.05
-[[branch.option.tariff]]
-date = 2025-05-01
-importer = "USA"
-exporter = "JPN"
-rate = 0.0
-mode = "replace"
-[[branch.option]]
-name = "none"
-probability = 0.5
-"""
-
-
-def test_the_no_policy_path_keeps_exchange_rates_branches_and_nothing_else():
-    calibration = load_calibration(default_calibration_dir())
-    model = ScenarioModel(parse_scenario(SCENARIO, "fx_in_branch.toml"), calibration)
-    seed = np.random.SeedSequence(3)
-    seen = set()
-    for draw in range(12):
-        path, _ = draw_policy(model, seed, draw)
-        reference = no_policy_path(model, path, seed, draw)
-        seen.add(path.branch_labels)
-        assert reference.branch_labels == path.branch_labels and reference.no_policy and not path.no_policy
-        np.testing.assert_array_equal(reference.fx, path.fx)  # the deal's yen move and the FX noise stay
-        np.testing.assert_array_equal(reference.tariff, np.broadcast_to(calibration.tariffs, path.tariff.shape))
-        assert (reference.demand == 1).all() and (reference.iceberg == 1).all() and reference.commitments == ()
-        assert not np.array_equal(reference.tariff, path.tariff)
-    assert len(seen) == 2
-    touched = model.policy_cells()
-    regions, sectors = calibration.regions, calibration.sectors
-    expected = np.zeros_like(touched)
-    expected[regions.index("JPN"), regions.index("USA"), :] = True
-    expected[regions.index("USA"), regions.index("JPN"), sectors.index("agri_food")] = True
-    np.testing.assert_array_equal(touched, expected)
-    assert model.without_policy() is model.without_policy()  # built once
-
-
 RICH = """
 name = "{name}"
 start = "2025-01"
@@ -226,3 +158,30 @@ def test_exchange_rate_events_and_beliefs_stay_on_the_no_policy_path(tmp_path, m
         assert untouched.sum() > 0.9 * untouched.size
         assert (with_policy["exports_effect_pct"].to_numpy()[untouched] == 0).all()
         assert (with_policy["exports_effect_pct"].to_numpy()[~untouched] != 0).any()
+
+
+def test_the_no_policy_path_keeps_exchange_rates_branches_and_nothing_else():
+    calibration = load_calibration(default_calibration_dir())
+    text = RICH.format(name="policy", mode="static", option_policy=OPTION_POLICY, policy=POLICY)
+    model = ScenarioModel(parse_scenario(text, "policy.toml"), calibration)
+    seed = np.random.SeedSequence(3)
+    seen = set()
+    for draw in range(12):
+        path, _ = draw_policy(model, seed, draw)
+        reference = no_policy_path(model, path, seed, draw)
+        seen.add(path.branch_labels)
+        assert reference.branch_labels == path.branch_labels and reference.no_policy and not path.no_policy
+        np.testing.assert_array_equal(reference.fx, path.fx)  # the FX events (one in the deal) and noise stay
+        np.testing.assert_array_equal(reference.tariff, np.broadcast_to(calibration.tariffs, path.tariff.shape))
+        assert (reference.demand == 1).all() and (reference.iceberg == 1).all() and reference.commitments == ()
+        assert not np.array_equal(reference.tariff, path.tariff)
+    assert len(seen) == 2
+    touched = model.policy_cells()
+    regions, sectors = calibration.regions, calibration.sectors
+    expected = np.zeros_like(touched)
+    expected[regions.index("JPN"), regions.index("USA"), :] = True  # the tariff
+    expected[regions.index("USA"), regions.index("JPN"), sectors.index("agri_food")] = True  # the commitment
+    expected[regions.index("JPN"), regions.index("EU"), :] = True  # the trade cost
+    expected[regions.index("CHN"), regions.index("USA"), :] = True  # the deal option's tariff
+    np.testing.assert_array_equal(touched, expected)
+    assert model.without_policy() is model.without_policy()  # built once

@@ -100,12 +100,13 @@ def format_pair_summary(table, exporter, importer, base_label, last_label):
     return "\n".join(lines)
 
 
-def region_lines(result, scenario, regions_shown, welfare=True, closure="ge"):
+def region_lines(result, scenario, regions_shown, closure="ge"):
     """Text lines: the policy effects on real income (welfare) and the price index (against each draw's
     no-policy path, docs/model.md section 8.1) and tariff revenue in the last period, with bands.
 
-    With ``welfare=False`` (the ``pe`` closure, which measures no income) only the price index and
-    tariff revenue."""
+    In the ``pe`` closure, which measures no income, only the price index and tariff revenue; the welfare
+    decomposition is against the no-policy path in ``ge`` (there it is the baseline, or the path the
+    dynamic closure measures against) and against the baseline in ``ge_fixed_wage``."""
     regions = result.scan("regions").filter(pl.col("scenario") == scenario)
     last = regions.select(pl.col("period").max()).collect().item()
     table = (regions.filter((pl.col("period") == last) & pl.col("region").is_in(list(regions_shown)))
@@ -124,7 +125,7 @@ def region_lines(result, scenario, regions_shown, welfare=True, closure="ge"):
                 f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
 
     rows = {code: table.filter(pl.col("region") == code).row(0, named=True) for code in regions_shown}
-    if not welfare:
+    if closure == "pe":
         return [f"{'region':<8}{'price index effect':>26}{'tariff revenue (level), $bn/yr':>32}"] + [
             f"{code:<8} {prices_and_revenue(row)}" for code, row in rows.items()]
     lines = [f"{'region':<8}{'real income effect':>26}{'price index effect':>30}{'tariff revenue (level), $bn/yr':>32}"]
@@ -231,8 +232,7 @@ def run_summary(result):
                             "every figure; the draws table's 'failure' column says why")
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; effects: against each draw's "
                   "no-policy path):"]
-        lines += region_lines(result, record["name"], (importer, exporter), welfare=record["closure"] != "pe",
-                              closure=record["closure"])
+        lines += region_lines(result, record["name"], (importer, exporter), closure=record["closure"])
         if record["closure"] == "pe":
             lines.append("  welfare: not measured in pe (wages fixed in local currency, profits left out of income); "
                          "--closure ge gives real income, EV and their decomposition (docs/model.md)")

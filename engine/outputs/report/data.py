@@ -146,6 +146,13 @@ class ScenarioData:
                            variable_name="component", value_name="index")
         return long.group_by("component", "date").agg(_quantile_aggs("index")).sort("component", "date")
 
+    def headline_outcome(self, base_label, last_label):
+        """What ``headline`` measures, in words (a chart axis, the page's headline)."""
+        pair = f"{self.exporter} to {self.importer} exports"
+        if "policy_effect" in self.totals.columns:
+            return f"policy effect on {pair} in {last_label}, % against each draw's no-policy path"
+        return f"{pair}, {last_label} vs {base_label}, % change"
+
     def headline(self):
         """Per draw: the policy effect on the pair's exports in the last month, percent against the
         draw's no-policy path (``change_pct``; against the baseline for runs written before output

@@ -144,7 +144,7 @@ class Report:
 
         headline = data.headline()
         y = headline["change_pct"].to_numpy()
-        outcome = f"{ex} to {im} exports, {last_label} vs {base_label}, % change"
+        outcome = data.headline_outcome(base_label, last_label)
         inputs = input_groups(data.draws)
         shapley = shapley_effects(y, inputs)
         error = band_error(y, inputs, self.result.manifest["firms_per_block"])
