@@ -1,0 +1,58 @@
+"""The stratified design of the demand shock (``engine.firms.sampling``) and the normal quantile it
+samples with (``kernels.normal``)."""
+
+import numpy as np
+import pytest
+from numba import njit
+from scipy.special import ndtri
+
+from engine.firms.sampling import demand_strata
+from kernels.normal import normal_quantile
+
+
+@njit(cache=True)
+def _quantiles(p):
+    out = np.empty_like(p)
+    for i in range(p.size):
+        out[i] = normal_quantile(p[i])
+    return out
+
+
+def test_normal_quantile_is_scipys_to_rounding():
+    rng = np.random.default_rng(1)
+    p = np.concatenate([rng.random(20_000), 10.0 ** -rng.uniform(0, 300, 5_000),
+                        1 - 10.0 ** -rng.uniform(1, 15, 5_000), [0.5, 0.075, 0.925]])
+    got, want = _quantiles(p), ndtri(p)
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300)
+    assert list(_quantiles(np.array([0.0, 1.0]))) == [-np.inf, np.inf]
+
+
+@pytest.mark.parametrize("n_real, n_sim", [(15_415, 2_000), (868_385, 2_000), (868_385, 20_000), (1_000, 2_000)])
+def test_strata_are_unbiased_and_put_the_top_at_its_real_count(n_real, n_sim):
+    s_a = 1.69
+    edges, weights = demand_strata(n_real, n_sim, s_a)
+    assert edges[0] == 0 and edges[-1] == 1 and np.all(np.diff(edges) > 0) and edges.size == n_sim + 1
+    np.testing.assert_allclose(weights, n_real * np.diff(edges), rtol=1e-12)
+    if n_sim < n_real:
+        assert weights[0] == pytest.approx(1.0) and weights.min() >= 1 - 1e-9  # never more than 1 per real pair
+        assert np.all(np.diff(weights) >= -1e-9)  # weights grow down the distribution
+    rng = np.random.default_rng(7)
+    replicates = 400
+    sums = np.empty((replicates, 3))
+    for r in range(replicates):
+        a = -ndtri(edges[:-1] + np.diff(edges) * rng.random(n_sim))
+        sums[r] = [np.sum(weights * np.exp(s_a * a)), np.sum(weights * (a > 2.0)), np.sum(weights * a)]
+    truth = np.array([n_real * np.exp(s_a**2 / 2), n_real * 0.022750131948179195, 0.0])
+    error = sums.std(axis=0) / np.sqrt(replicates)
+    assert np.all(np.abs(sums.mean(axis=0) - truth) < 4 * error + 1e-9 * n_real), (sums.mean(axis=0), truth, error)
+
+
+def test_stratified_sums_are_far_less_noisy_than_uniform_weights():
+    """The point of the design: a cell's sum of sales has the noise of its real number of pairs."""
+    n_real, n_sim, s_a = 62_137, 2_000, 1.69
+    edges, weights = demand_strata(n_real, n_sim, s_a)
+    rng = np.random.default_rng(3)
+    stratified = [np.sum(weights * np.exp(s_a * -ndtri(edges[:-1] + np.diff(edges) * rng.random(n_sim))))
+                  for _ in range(300)]
+    uniform = [n_real / n_sim * np.sum(np.exp(s_a * rng.standard_normal(n_sim))) for _ in range(300)]
+    assert np.std(stratified) < 0.25 * np.std(uniform)
