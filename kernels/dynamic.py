@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.fastmath import FASTMATH
-from kernels.firm import fill_scaled_log_productivity, fill_scores
+from kernels.firm import fill_scaled_log_productivity, fill_scores, stratum_offset
 from kernels.rng import hash_at, uniform_open0
 
 #: Bits of the period in a firm's ``z`` counter: horizons up to 65,535 periods.
@@ -120,7 +120,14 @@ def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_d
     """Destination ``n``'s sales and entry scores of a block's firms into ``sales``, ``entry`` (``slp``: their
     scaled log productivity, ``kernels.firm.fill_scaled_log_productivity``)."""
     rho_c = np.sqrt(1.0 - rho * rho)
-    fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), slp, s_a, s_e, rho, rho_c, sales, entry)
+    m = slp.size
+    offset = np.int64(stratum_offset(shock_key, n, m))
+    low = np.empty(m)
+    for f in range(m):  # equal strata (uniform weights) until the dynamic kernels carry pair weights
+        k = f + offset
+        low[f] = (k - m if k >= m else k) / m
+    fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), low, np.full(m, 1.0 / m), slp, s_a, s_e, rho, rho_c, sales,
+                entry)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)

@@ -20,16 +20,17 @@ float32 variants (``*_f32``: the same hashes and uniforms, float32 arithmetic) a
 ``kernels.reference.float32``.
 """
 
+import numpy as np
 from numba import njit
 
 from kernels.fastmath import FASTMATH, log_positive, prefer_wide_vectors
+from kernels.normal import normal_quantile
 from kernels.rng import (
     GOLDEN,
-    box_muller,
-    box_muller_uniforms,
+    derive_key,
     finalize,
     hash_at,
-    normal_pair,
+    open_uniforms,
     stream_position,
     uniform_open0,
 )
@@ -46,15 +47,23 @@ def scaled_log_productivity(productivity_key, firm, sigma_minus_1_over_theta):
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement):
-    """``(sales_score, entry_score)`` from the pair's two independent normals (see ``scores``)."""
+    """``(sales_score, entry_score)`` from the pair's demand shock ``z1`` and an independent normal
+    ``z2`` (see ``scores``)."""
     demand_shock = z1
     cost_shock = rho * z1 + rho_complement * z2
     sales_score = scaled_log_phi + s_a * demand_shock
     return sales_score, sales_score - s_e * cost_shock
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def stratified_normals(u1, u2, stratum_low, stratum_width):
+    """The pair's demand shock, drawn in its stratum ``[low, low + width)`` of the shock's upper-tail
+    probability (``engine.firms.sampling``), and an independent standard normal."""
+    return -normal_quantile(stratum_low + u1 * stratum_width), normal_quantile(u2)
+
+
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
+def scores(shock_key, pair, stratum_low, stratum_width, scaled_log_phi, s_a, s_e, rho, rho_complement):
     """Sales score and entry score of one firm-destination pair.
 
     Parameters
@@ -63,6 +72,9 @@ def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
         Key of the block's shock stream for this draw.
     pair : uint64
         Counter of the pair, ``firm * n_destinations + destination``.
+    stratum_low, stratum_width : float64
+        The pair's stratum of the demand shock's upper-tail probability (``engine.firms.sampling``;
+        ``kernels.firm.stratum_of`` says which).
     scaled_log_phi : float64
         ``(sigma - 1) * log(phi)`` of the firm.
     s_a, s_e, rho : float64
@@ -75,8 +87,20 @@ def scores(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
     (float64, float64)
         ``(sales_score, entry_score)``.
     """
-    z1, z2 = normal_pair(hash_at(shock_key, pair))
+    u1, u2 = open_uniforms(hash_at(shock_key, pair))
+    z1, z2 = stratified_normals(u1, u2, stratum_low, stratum_width)
     return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
+
+
+@njit(inline="always", cache=True)
+def stratum_offset(shock_key, destination, n_firms):
+    """The rotation of the strata in one destination: firm ``f`` of the block takes stratum
+    ``(f + offset) % n_firms`` there, so a firm's strata in different destinations are unrelated."""
+    return derive_key(shock_key, np.uint64(destination) + STRATA_LABEL) % np.uint64(n_firms)
+
+
+#: Label of the strata rotation in a block's shock stream (``stratum_offset``).
+STRATA_LABEL = np.uint64(0x57A7_A000_0000)
 
 
 # Loops over slices, written for LLVM's loop vectoriser (see bench/README.md): each
@@ -100,9 +124,10 @@ def fill_scaled_log_productivity(productivity_key, first_firm, sigma_minus_1_ove
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def fill_scores(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e, rho, rho_complement,
-                out_sales, out_entry):
-    """``scores`` of the pairs ``first_pair + j * pair_stride`` of firms with ``scaled_log_phi[j]``.
+def fill_scores(shock_key, first_pair, pair_stride, stratum_low, stratum_width, scaled_log_phi, s_a, s_e, rho,
+                rho_complement, out_sales, out_entry):
+    """``scores`` of the pairs ``first_pair + j * pair_stride`` of firms with ``scaled_log_phi[j]``,
+    in strata ``stratum_low[j]``, ``stratum_width[j]``.
 
     With firms ``f0 + j`` and ``pair_stride = n_dest``, ``first_pair = f0 * n_dest + n`` gives
     destination ``n`` of each firm. ``out_sales`` and ``out_entry`` (same length as
@@ -112,10 +137,10 @@ def fill_scores(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e, rh
     position = stream_position(shock_key, first_pair)
     step = pair_stride * GOLDEN
     for j in range(scaled_log_phi.size):
-        out_sales[j], out_entry[j] = box_muller_uniforms(finalize(position))
+        out_sales[j], out_entry[j] = open_uniforms(finalize(position))
         position += step
     for j in range(scaled_log_phi.size):
-        out_sales[j] = -2.0 * log_positive(out_sales[j])
+        out_sales[j], out_entry[j] = stratified_normals(out_sales[j], out_entry[j], stratum_low[j], stratum_width[j])
     for j in range(scaled_log_phi.size):
-        z1, z2 = box_muller(out_sales[j], out_entry[j])
-        out_sales[j], out_entry[j] = combine(z1, z2, scaled_log_phi[j], s_a, s_e, rho, rho_complement)
+        out_sales[j], out_entry[j] = combine(out_sales[j], out_entry[j], scaled_log_phi[j], s_a, s_e, rho,
+                                             rho_complement)

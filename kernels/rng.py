@@ -90,6 +90,13 @@ def box_muller_uniforms(h):
     return u1, u2
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def open_uniforms(h):
+    """Two uniforms on the open interval (0, 1) from the 32-bit halves of ``h``:
+    ``(k + 1/2) * 2**-32``, so a quantile function of either is finite."""
+    return (np.float64(h >> _S32) + 0.5) * _TWO_M32, (np.float64(h & _LOW32) + 0.5) * _TWO_M32
+
+
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def box_muller(minus_2_log_u1, u2):
     """``(z1, z2)`` from ``-2 log(u1)`` and ``u2``: ``sqrt(-2 log u1) * (cos, sin)(2 pi u2)``.

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.fastmath import FASTMATH, exp_bounded, prefer_wide_vectors
-from kernels.firm import fill_scaled_log_productivity, fill_scores, scaled_log_productivity, scores
+from kernels.firm import fill_scaled_log_productivity, fill_scores, scaled_log_productivity, scores, stratum_offset
 from kernels.rng import derive_key
 from kernels.sort import sort_scores
 
@@ -82,34 +82,54 @@ def _tail_sums(order, weight, tail):
         tail[j] = acc
 
 
+@njit(cache=True)
+def rotated(values, offset, out):
+    """``out[f] = values[(f + offset) % n]``: a block's strata as its firms take them in one destination."""
+    n = values.size
+    for f in range(n):
+        k = f + offset
+        out[f] = values[k - n if k >= n else k]
+
+
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def _rank_block(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_firms, out_entry_sorted,
-                out_tail_sales):
-    """``rank_cells`` for one block: outputs of shapes (R, M) and (R, M + 1)."""
+def _rank_block(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+                strata_weight, out_entry_sorted, out_tail_sales, out_tail_count):
+    """``rank_cells`` for one block: outputs of shapes (R, M), (R, M + 1) and (R, M + 1)."""
     n_dest = out_entry_sorted.shape[0]
     rho_c = math.sqrt(1.0 - rho * rho)
     slp = np.empty(n_firms)
     sales = np.empty(n_firms)
     entry = np.empty(n_firms)
     weight = np.empty(n_firms)
+    low = np.empty(n_firms)
+    width = np.empty(n_firms)
+    pair_weight = np.empty(n_firms)
     order = np.empty(n_firms, dtype=np.int64)
     packed = np.empty(n_firms, dtype=np.uint64)
     scratch = np.empty(n_firms, dtype=np.uint64)
     counts = np.empty(4096, dtype=np.int64)
     fill_scaled_log_productivity(productivity_key, np.uint64(0), sm1_over_theta, slp)
     for n in range(n_dest):
+        offset = np.int64(stratum_offset(shock_key, n, n_firms))
+        rotated(strata_low, offset, low)
+        rotated(strata_width, offset, width)
+        rotated(strata_weight, offset, pair_weight)
         for first in range(0, n_firms, SUB_CHUNK):  # slices that stay in L1 between the passes
             stop = min(first + SUB_CHUNK, n_firms)
-            fill_scores(shock_key, np.uint64(first * n_dest + n), np.uint64(n_dest), slp[first:stop], s_a, s_e,
-                        rho, rho_c, sales[first:stop], entry[first:stop])
+            fill_scores(shock_key, np.uint64(first * n_dest + n), np.uint64(n_dest), low[first:stop],
+                        width[first:stop], slp[first:stop], s_a, s_e, rho, rho_c, sales[first:stop],
+                        entry[first:stop])
             exp_into(sales[first:stop], weight[first:stop])
+        for f in range(n_firms):
+            weight[f] *= pair_weight[f]  # the real pairs it stands for (engine.firms.sampling)
         sort_scores(entry, out_entry_sorted[n], order, packed, scratch, counts)
         _tail_sums(order, weight, out_tail_sales[n])
+        _tail_sums(order, pair_weight, out_tail_count[n])
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def rank_cells(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
-               out_entry_sorted, out_tail_sales):
+def rank_cells(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+               strata_weight, out_entry_sorted, out_tail_sales, out_tail_count):
     """Sort every cell's firms by entry score and accumulate their sales from the top.
 
     Parallel over blocks. Per destination, the scores of the block's firms are drawn in
@@ -124,21 +144,29 @@ def rank_cells(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_f
         Per-block ``(sigma - 1)/theta``, shock standard deviations and correlation.
     n_firms : int
         Simulated firms per block, ``M``.
+    strata_low, strata_width, strata_weight : ndarray of float64, shape (B, M)
+        Each block's strata of the demand shock and the real pairs a pair in each stands for
+        (``engine.firms.sampling``); firm ``f`` takes stratum ``(f + stratum_offset) % M``.
     out_entry_sorted : ndarray of float64, shape (B, R, M)
         Output: each cell's entry scores in ascending order.
     out_tail_sales : ndarray of float64, shape (B, R, M + 1)
-        Output: ``out_tail_sales[b, n, j]`` is the sum of ``exp(sales_score)`` over the firms of rank
-        ``j`` and above (so ``[j] - [j+1]`` is one firm's and ``[M] = 0``).
+        Output: ``out_tail_sales[b, n, j]`` is the sum of ``weight * exp(sales_score)`` over the pairs
+        of rank ``j`` and above (so ``[j] - [j+1]`` is one pair's, for all the real pairs it stands
+        for, and ``[M] = 0``).
+    out_tail_count : ndarray of float64, shape (B, R, M + 1)
+        Output: the same sums of the weights: real pairs of rank ``j`` and above.
     """
     n_blocks = out_entry_sorted.shape[0]
     for b in prange(n_blocks):
         _rank_block(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_firms,
-                    out_entry_sorted[b], out_tail_sales[b])
+                    strata_low[b], strata_width[b], strata_weight[b], out_entry_sorted[b], out_tail_sales[b],
+                    out_tail_count[b])
 
 
 @njit(parallel=True, cache=True)
-def evaluate_cells(entry_sorted, tail_sales, thresholds, out_active, out_sales_index):
-    """Active firms and their summed ``exp(sales_score)`` per cell for many thresholds.
+def evaluate_cells(entry_sorted, tail_sales, thresholds, out_first, out_sales_index):
+    """The lowest active rank and the weighted sum of ``exp(sales_score)`` of the active pairs per
+    cell, for many thresholds.
 
     Parameters
     ----------
@@ -146,19 +174,19 @@ def evaluate_cells(entry_sorted, tail_sales, thresholds, out_active, out_sales_i
         From ``rank_cells``.
     thresholds : ndarray of float64, shape (T, B, R)
         Entry thresholds; ``+inf`` closes a cell.
-    out_active : ndarray of int64, shape (T, B, R)
-        Output: number of simulated firms with ``entry_score >= threshold``.
+    out_first : ndarray of int64, shape (T, B, R)
+        Output: rank of the lowest pair with ``entry_score >= threshold`` (``M``: none); the real
+        pairs active are ``tail_count[..., first]``.
     out_sales_index : ndarray of float64, shape (T, B, R)
-        Output: sum of ``exp(sales_score)`` over those firms.
+        Output: ``tail_sales[..., first]``.
     """
     n_periods, n_blocks, n_dest = thresholds.shape
-    n_firms = entry_sorted.shape[2]
     for b in prange(n_blocks):
         for n in range(n_dest):
             scores_bn = entry_sorted[b, n]
             for t in range(n_periods):
                 first = np.searchsorted(scores_bn, thresholds[t, b, n], side="left")
-                out_active[t, b, n] = n_firms - first
+                out_first[t, b, n] = first
                 out_sales_index[t, b, n] = tail_sales[b, n, first]
 
 

@@ -44,8 +44,7 @@ def draw_population(calibration, n_firms, seed, draw=0):
 
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(seed)
-    population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params,
-                                     calibration.n_regions)
+    population = simulate_population((keys["productivity"], keys["shocks"]), draw, n_firms, params, calibration.firms)
     return population, fit_baseline(population, calibration), params
 
 

@@ -45,7 +45,7 @@ def chaney_setup(tmp_path_factory):
     calibration = load_calibration(make_calibration(folder / "cal", flows, sigma=SIGMA, theta=THETA))
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(12345)
-    population = simulate_population((keys["productivity"], keys["shocks"]), 0, N_FIRMS, params, 2)
+    population = simulate_population((keys["productivity"], keys["shocks"]), 0, N_FIRMS, params, calibration.firms)
     return folder, calibration, params, population, fit_baseline(population, calibration)
 
 
@@ -94,7 +94,7 @@ def test_shocks_break_the_pareto_answer(tmp_path):
                                                     shock_demand_sd=1.5, shock_cost_sd=1.0))
     params = DrawParameters.from_calibration(calibration)
     keys = stream_keys(7)
-    population = simulate_population((keys["productivity"], keys["shocks"]), 0, 50_000, params, 2)
+    population = simulate_population((keys["productivity"], keys["shocks"]), 0, 50_000, params, calibration.firms)
     setup = (tmp_path, calibration, params, population, fit_baseline(population, calibration))
     event = '[[trade_cost]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\nchange = 0.10'
     _, exporters, _, _ = _ratios(setup, event)

@@ -26,7 +26,7 @@ from engine.firms.bellman import (
     solve_stationary,
     y_grid_for,
 )
-from engine.firms.static import kernel_parameters, target_active
+from engine.firms.static import kernel_parameters
 from engine.scenario.beliefs import belief_epochs
 from engine.scenario.defaults import DYNAMICS_DEFAULTS
 from kernels import block_keys, derive_key
@@ -74,6 +74,13 @@ class DynamicState:
     thresholds: np.ndarray
     unit_exports: np.ndarray
     firm_sums: dict | None = None  # the firm loop's sums, for the no-policy path's untouched cells
+
+
+def target_active(share, n_firms, flows):
+    """Simulated firms active at the baseline: ``round(share * M)`` in ``[1, M]``; 0 where no flow
+    (equal weights in the dynamic model for now)."""
+    count = np.clip(np.rint(share * n_firms), 1, n_firms).astype(np.int64)
+    return np.where(flows > 0, count, 0)
 
 
 def prepare(population, calibration, params, device="cpu"):

@@ -59,3 +59,18 @@ def demand_strata(n_real, n_sim, s_a):
     edges[~above] = ndtr(-a)
     edges[0], edges[-1] = 0.0, 1.0
     return edges, n_real * np.diff(edges)
+
+
+def block_strata(real_firms, n_sim, s_a):
+    """Every block's strata: ``(low, width, weight)``, each (B, M) (``demand_strata`` per block, for
+    its real firms ``real_firms`` (B,) and demand-shock sd ``s_a`` (B,))."""
+    low = np.empty((real_firms.size, n_sim))
+    width, weight = np.empty_like(low), np.empty_like(low)
+    cache = {}
+    for b, (n_real, sd) in enumerate(zip(real_firms, s_a)):
+        key = (float(n_real), float(sd))
+        if key not in cache:
+            edges, w = demand_strata(n_real, n_sim, sd)
+            cache[key] = edges[:-1], np.diff(edges), w
+        low[b], width[b], weight[b] = cache[key]
+    return low, width, weight

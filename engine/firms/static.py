@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.cells import log_exchange, log_margin, operating_margin, per_block, sigma_kappa, to_cells
+from engine.firms.sampling import block_strata
 from kernels import block_keys, evaluate_cells, rank_cells
 
 
@@ -45,6 +46,9 @@ class Population:
     productivity_keys, shock_keys : ndarray of uint64 (B,)
     entry_sorted : ndarray (B, R, M)
     tail_sales : ndarray (B, R, M + 1)
+        Weighted: real pairs times ``exp(sales_score)`` from each rank up.
+    tail_count : ndarray (B, R, M + 1)
+        Real pairs from each rank up (``engine.firms.sampling``).
     """
 
     draw: int
@@ -53,6 +57,7 @@ class Population:
     shock_keys: np.ndarray
     entry_sorted: np.ndarray
     tail_sales: np.ndarray
+    tail_count: np.ndarray
 
     def evaluate(self, thresholds, cells=None):
         """Active firms and their summed ``exp(sales_score)`` per cell, with the marginal-firm rule.
@@ -78,17 +83,18 @@ class Population:
         sales_index : ndarray, the shape of ``thresholds``
         """
         count, sales_index, fraction, _, first, blocks, dests = self._marginal(thresholds, cells)
-        marginal_sales = (self.tail_sales[blocks, dests, np.maximum(first - 1, 0)]
-                          - self.tail_sales[blocks, dests, first])
-        return count + fraction, sales_index + fraction * marginal_sales
+        below = np.maximum(first - 1, 0)
+        marginal_sales = self.tail_sales[blocks, dests, below] - self.tail_sales[blocks, dests, first]
+        marginal_count = self.tail_count[blocks, dests, below] - self.tail_count[blocks, dests, first]
+        return count + fraction * marginal_count, sales_index + fraction * marginal_sales
 
     def marginal(self, thresholds):
         """The hard count, its summed sales, and the marginal firm's fraction and score.
 
         Returns
         -------
-        count : ndarray (T, B, R) int64
-            Firms with ``entry_score >= threshold``.
+        count : ndarray (T, B, R)
+            Real firms of the pairs with ``entry_score >= threshold``.
         sales_index : ndarray (T, B, R)
             Their summed ``exp(sales_score)``.
         fraction : ndarray (T, B, R)
@@ -103,18 +109,17 @@ class Population:
         scores = self.entry_sorted
         if cells is None:
             thresholds = np.ascontiguousarray(thresholds)
-            count = np.empty(thresholds.shape, dtype=np.int64)
+            first = np.empty(thresholds.shape, dtype=np.int64)  # rank of the lowest active pair (m: none)
             sales_index = np.empty(thresholds.shape)
-            evaluate_cells(scores, self.tail_sales, thresholds, count, sales_index)
+            evaluate_cells(scores, self.tail_sales, thresholds, first, sales_index)
             blocks, dests = np.indices(thresholds.shape[-2:])
-            first = m - count  # rank of the lowest active firm (m: none)
         else:
             blocks, dests = cells
             first = np.empty(thresholds.shape, dtype=np.int64)
             for j, (b, n) in enumerate(zip(blocks, dests)):
                 first[..., j] = np.searchsorted(scores[b, n], thresholds[..., j], side="left")
-            count = m - first
             sales_index = self.tail_sales[blocks, dests, first]
+        count = self.tail_count[blocks, dests, first]
         partial = first >= 1
         u_marginal = scores[blocks, dests, np.maximum(first - 1, 0)]
         # above the top firm, a virtual next score one top gap higher lets the top firm phase out too
@@ -132,7 +137,7 @@ def kernel_parameters(params, n_regions):
                  params.shock_demand_sd, params.shock_cost_sd, params.shock_corr))
 
 
-def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=None):
+def simulate_population(stream_keys, draw, n_firms, params, real_firms, scratch=None):
     """Draw and rank one draw's firm population.
 
     Parameters
@@ -143,22 +148,28 @@ def simulate_population(stream_keys, draw, n_firms, params, n_regions, scratch=N
     n_firms : int
         Simulated firms per (origin, sector).
     params : DrawParameters
-    n_regions : int
-    scratch : (ndarray, ndarray), optional
-        Preallocated ``(B, R, M)`` and ``(B, R, M + 1)`` arrays, reused across draws.
+    real_firms : ndarray (R, K)
+        Real firms per (origin, sector), ``N``: the strata of the demand shock (``engine.firms.sampling``).
+    scratch : (ndarray, ndarray, ndarray), optional
+        Preallocated ``(B, R, M)``, ``(B, R, M + 1)`` and ``(B, R, M + 1)`` arrays, reused across draws.
 
     Returns
     -------
     Population
     """
-    n_blocks = n_regions * params.sigma.size
+    n_regions = real_firms.shape[0]
+    n_blocks = real_firms.size
     productivity_keys = block_keys(np.uint64(stream_keys[0]), draw, n_blocks)
     shock_keys = block_keys(np.uint64(stream_keys[1]), draw, n_blocks)
     if scratch is None:
-        scratch = (np.empty((n_blocks, n_regions, n_firms)), np.empty((n_blocks, n_regions, n_firms + 1)))
-    entry_sorted, tail_sales = scratch
-    rank_cells(productivity_keys, shock_keys, *kernel_parameters(params, n_regions), n_firms, entry_sorted, tail_sales)
-    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales)
+        scratch = (np.empty((n_blocks, n_regions, n_firms)), np.empty((n_blocks, n_regions, n_firms + 1)),
+                   np.empty((n_blocks, n_regions, n_firms + 1)))
+    entry_sorted, tail_sales, tail_count = scratch
+    kernel_params = kernel_parameters(params, n_regions)
+    low, width, weight = block_strata(real_firms.reshape(-1), n_firms, kernel_params[1])
+    rank_cells(productivity_keys, shock_keys, *kernel_params, n_firms, low, width, weight, entry_sorted, tail_sales,
+               tail_count)
+    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales, tail_count)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +181,7 @@ class Baseline:
     threshold : entry threshold of period 0 (``+inf`` for a cell with no flow)
     active : simulated firms active at the baseline
     sales_index : their summed ``exp(sales_score)``
-    weight : (B,) real firms per simulated firm, ``N_ik / M``
+    weight : (B,) ones: ``active`` and ``sales_index`` already count real firms (``engine.firms.sampling``)
     scale : ``w * B_ink``, so that ``exports = scale * sales_index / (1 + t)``
     tariff : baseline tariff
     """
@@ -183,20 +194,23 @@ class Baseline:
     tariff: np.ndarray
 
 
-def target_active(share, n_firms, flows):
-    """Simulated firms active at the baseline: ``round(share * M)`` in ``[1, M]``; 0 where no flow.
+def baseline_rank(tail_count, target, flows):
+    """Per cell, the rank of the lowest pair active at the baseline: the one whose tail count of real
+    pairs is nearest ``target`` (at least one pair where there is a flow; ``M``, none, where not).
 
-    A finite population can only match a share to ``1 / (2M)``; this is the nearest count.
+    A finite population matches a count to half the weight of the pair at the margin: one real
+    firm where the strata put the top at its real count (``engine.firms.sampling``).
     """
-    count = np.clip(np.rint(share * n_firms), 1, n_firms).astype(np.int64)
-    return np.where(flows > 0, count, 0)
+    m = tail_count.shape[-1] - 1
+    first = np.argmin(np.abs(tail_count[..., :m] - target[..., None]), axis=-1)
+    return np.where(flows > 0, first, m)
 
 
 def fit_baseline(population, calibration):
     """Baseline thresholds and demand scales that reproduce the data on this population.
 
     Exactness: period-0 exports ``scale * S0 / (1 + t0)`` equal ``flows`` to rounding, and the
-    active count is ``target_active`` exactly (docs/model.md section 7).
+    active count is the real firms of the pairs from ``baseline_rank`` up (docs/model.md section 7).
 
     Returns
     -------
@@ -205,16 +219,17 @@ def fit_baseline(population, calibration):
     m = population.n_firms
     flows = to_cells(calibration.flows)
     tariff = to_cells(calibration.tariffs)
-    active = target_active(to_cells(calibration.participation), m, flows)
-    scores = population.entry_sorted
-    first = m - np.maximum(active, 1)  # ascending order: actives are ranks first .. M-1
-    # the threshold sits on the lowest active firm's score: exactly `active` firms sell, none partly
-    threshold = np.where(active > 0, np.take_along_axis(scores, first[..., None], axis=2)[..., 0], np.inf)
-    sales_index = np.where(active > 0, np.take_along_axis(population.tail_sales, first[..., None], axis=2)[..., 0], 0.0)
-    weight = calibration.firms.reshape(-1) / m
+    target = to_cells(calibration.participation) * calibration.firms.reshape(-1)[:, None]
+    first = baseline_rank(population.tail_count, target, flows)  # ascending order: actives are ranks first .. M-1
+    trades = first < m
+    at = np.minimum(first, m - 1)[..., None]
+    # the threshold sits on the lowest active pair's score: exactly those pairs sell, none partly
+    threshold = np.where(trades, np.take_along_axis(population.entry_sorted, at, axis=2)[..., 0], np.inf)
+    sales_index = np.where(trades, np.take_along_axis(population.tail_sales, at, axis=2)[..., 0], 0.0)
+    active = np.where(trades, np.take_along_axis(population.tail_count, at, axis=2)[..., 0], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(active > 0, flows * (1.0 + tariff) / sales_index, 0.0)
-    return Baseline(threshold=threshold, active=active, sales_index=sales_index, weight=weight,
+        scale = np.where(trades, flows * (1.0 + tariff) / sales_index, 0.0)
+    return Baseline(threshold=threshold, active=active, sales_index=sales_index, weight=np.ones(flows.shape[0]),
                     scale=scale, tariff=tariff)
 
 

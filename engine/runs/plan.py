@@ -272,9 +272,10 @@ def simulate_draw(plan, draw, scratch=None):
             n_static = sum(1 for k in cache if k[0] != "dynamic")
             if len(scratch) <= n_static:
                 scratch.append((np.empty((n_blocks, n_regions, plan.firms)),
+                                np.empty((n_blocks, n_regions, plan.firms + 1)),
                                 np.empty((n_blocks, n_regions, plan.firms + 1))))
             population = simulate_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
-                                             n_regions, scratch[n_static])
+                                             calib.firms, scratch[n_static])
             cache[key] = (population, fit_baseline(population, calib))
         population, baseline = cache[key]
         record = {"draw": draw, "path": path.label, **record, **sampled}
