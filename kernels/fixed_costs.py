@@ -44,8 +44,8 @@ def cost_tails(entry_sorted, tail_sales, out_tail_cost):
 
 
 @njit(cache=True, error_model="numpy")
-def marginal_aggregates(entry_sorted, tail_sales, tail_cost, thresholds, out_active, out_sales, out_cost):
-    """Active firms, sales index and cost index per cell at each threshold, with the marginal-firm
+def marginal_aggregates(entry_sorted, tail_sales, tail_count, tail_cost, thresholds, out_active, out_sales, out_cost):
+    """Active real firms, sales index and cost index per cell at each threshold, with the marginal-firm
     rule of ``engine.firms.static.Population.evaluate`` (the highest-scoring non-seller phases in linearly
     as the threshold falls from the next seller's score to its own; above the top firm a virtual
     next score one top gap higher).
@@ -56,7 +56,7 @@ def marginal_aggregates(entry_sorted, tail_sales, tail_cost, thresholds, out_act
     Parameters
     ----------
     entry_sorted : ndarray (B, R, M)
-    tail_sales, tail_cost : ndarray (B, R, M + 1)
+    tail_sales, tail_count, tail_cost : ndarray (B, R, M + 1)
     thresholds : ndarray (T, B, R)
     out_active, out_sales, out_cost : ndarray (T, B, R)
     """
@@ -68,7 +68,7 @@ def marginal_aggregates(entry_sorted, tail_sales, tail_cost, thresholds, out_act
                 scores = entry_sorted[b, n]
                 h = thresholds[t, b, n]
                 first = np.searchsorted(scores, h, side="left")
-                active = float(m - first)
+                active = tail_count[b, n, first]
                 sales = tail_sales[b, n, first]
                 cost = tail_cost[b, n, first]
                 if first >= 1:
@@ -80,7 +80,7 @@ def marginal_aggregates(entry_sorted, tail_sales, tail_cost, thresholds, out_act
                     gap = u_next - u_marginal
                     if gap > 0:
                         fraction = min(max((u_next - h) / gap, 0.0), 1.0)
-                        active += fraction
+                        active += fraction * (tail_count[b, n, first - 1] - tail_count[b, n, first])
                         sales += fraction * (tail_sales[b, n, first - 1] - tail_sales[b, n, first])
                         cost += fraction * (tail_cost[b, n, first - 1] - tail_cost[b, n, first])
                 out_active[t, b, n] = active

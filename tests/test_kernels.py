@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kernels
+from engine.firms.sampling import block_strata
 from kernels.reference import static as brute
 from kernels.rng import hash_at, normal_pair, uniform_open0
 from kernels.sort import radix_argsort
@@ -55,22 +56,28 @@ def test_rank_and_evaluate_match_reference(rng):
     n_blocks, n_dest, n_firms, n_periods = 5, 4, int(rng.integers(500, 3000)), 3
     sigma, theta, s_a, s_e, rho = _random_blocks(rng, n_blocks)
     pk, sk = _keys(rng, int(rng.integers(0, 1000)), n_blocks)
+    real = rng.integers(n_firms // 2, 50 * n_firms, n_blocks).astype(float)  # some blocks below M: equal strata
+    low, width, weight = block_strata(real, n_firms, s_a)
     entry_sorted = np.empty((n_blocks, n_dest, n_firms))
-    tail = np.empty((n_blocks, n_dest, n_firms + 1))
-    kernels.rank_cells(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, entry_sorted, tail)
+    tail, count = np.empty((n_blocks, n_dest, n_firms + 1)), np.empty((n_blocks, n_dest, n_firms + 1))
+    kernels.rank_cells(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, low, width, weight, entry_sorted, tail,
+                       count)
     assert np.all(np.diff(entry_sorted, axis=2) >= 0)
+    np.testing.assert_allclose(count[..., 0], np.broadcast_to(real[:, None], count[..., 0].shape), rtol=1e-12)
     thresholds = rng.normal(0.5, 1.5, (n_periods, n_blocks, n_dest))
     thresholds[0, 0, 0] = np.inf  # a closed cell
     thresholds[1, 0, 0] = -np.inf  # every firm active
-    active = np.empty(thresholds.shape, dtype=np.int64)
+    first = np.empty(thresholds.shape, dtype=np.int64)
     sales = np.empty(thresholds.shape)
-    kernels.evaluate_cells(entry_sorted, tail, thresholds, active, sales)
+    kernels.evaluate_cells(entry_sorted, tail, thresholds, first, sales)
+    blocks, dests = np.indices((n_blocks, n_dest))
     for t in range(n_periods):
-        ref_active, ref_sales = ref.cell_sums(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, thresholds[t])
-        np.testing.assert_array_equal(active[t], ref_active)
-        np.testing.assert_allclose(sales[t], ref_sales, rtol=1e-12, atol=0)
-    assert active[0, 0, 0] == 0 and sales[0, 0, 0] == 0.0
-    assert active[1, 0, 0] == n_firms
+        ref_active, ref_sales = ref.cell_sums(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, thresholds[t], low, width,
+                                              weight)
+        np.testing.assert_allclose(count[blocks, dests, first[t]], ref_active, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(sales[t], ref_sales, rtol=1e-9, atol=0)
+    assert first[0, 0, 0] == n_firms and sales[0, 0, 0] == 0.0
+    assert first[1, 0, 0] == 0
 
 
 @pytest.mark.parametrize("firm_chunk", [1, 97, 4096])

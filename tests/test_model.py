@@ -7,7 +7,7 @@ import pytest
 
 from engine.cells import from_cells, to_cells
 from engine.closures.assemble import run_static
-from engine.firms.static import sunk_cost_thresholds, target_active
+from engine.firms.static import sunk_cost_thresholds
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from tests.conftest import draw_population, write_scenario
@@ -38,12 +38,13 @@ def test_calibration_reproduces_flows_and_shares_for_any_seed(default_calibratio
     flows = calibration.flows
     np.testing.assert_allclose(cells.exports[0], flows, rtol=1e-9, atol=0)
     assert np.all(flows > 0)
-    # exporter shares: the nearest count to share * M (a finite population cannot do better)
-    simulated_share = cells.exporters[0] / calibration.firms[:, None, :]
-    np.testing.assert_allclose(simulated_share, target_active(calibration.participation, n_firms, flows)
-                               / n_firms, rtol=1e-12)
-    assert np.all(np.abs(simulated_share - calibration.participation)
-                  <= np.maximum(0.5 / n_firms, 1 / n_firms - calibration.participation) + 1e-12)
+    # exporters: of the real-pair counts from some rank up, the nearest to share * N (a finite population
+    # cannot do better: within half the weight of the pair at the margin, engine.firms.sampling)
+    target = to_cells(calibration.participation * calibration.firms[:, None, :])
+    exporters = to_cells(cells.exporters[0])
+    nearest = np.abs(population.tail_count[..., :-1] - target[..., None]).min(axis=-1)
+    np.testing.assert_allclose(np.abs(exporters - target), nearest, rtol=1e-12, atol=1e-9)
+    assert (exporters > 0).all()
     np.testing.assert_allclose(cells.sales[0], flows * (1 + calibration.tariffs), rtol=1e-9)
 
 

@@ -32,8 +32,8 @@ def cell_aggregates(population, tail_cost, thresholds):
     """
     thresholds = np.ascontiguousarray(thresholds, dtype=np.float64)
     active, sales_index, cost_index = (np.empty(thresholds.shape) for _ in range(3))
-    marginal_aggregates(population.entry_sorted, population.tail_sales, tail_cost, thresholds, active, sales_index,
-                        cost_index)
+    marginal_aggregates(population.entry_sorted, population.tail_sales, population.tail_count, tail_cost, thresholds,
+                        active, sales_index, cost_index)
     return active, sales_index, cost_index
 
 
