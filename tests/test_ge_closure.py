@@ -72,11 +72,10 @@ def test_marginal_aggregates_match_the_population_rule(default_draw):
     expected_active, expected_sales = population.evaluate(thresholds)
     np.testing.assert_allclose(active, expected_active, rtol=1e-12)
     np.testing.assert_allclose(sales_index, expected_sales, rtol=1e-12)
-    count, _, fraction, _ = population.marginal(thresholds)
-    m = population.n_firms
-    eta = np.diff(-population.tail_sales, axis=-1) * np.exp(-population.entry_sorted)  # per rank
+    _, _, fraction, _ = population.marginal(thresholds)
+    eta = np.diff(-population.tail_sales, axis=-1) * np.exp(-population.entry_sorted)  # per rank, weighted
     for t, b, n in zip(*(rng.integers(0, s, 40) for s in thresholds.shape)):
-        first = m - count[t, b, n]
+        first = np.searchsorted(population.entry_sorted[b, n], thresholds[t, b, n], side="left")
         expected = eta[b, n, first:].sum() + (fraction[t, b, n] * eta[b, n, first - 1] if first >= 1 else 0.0)
         assert cost_index[t, b, n] == pytest.approx(expected, rel=1e-9)
 
