@@ -363,3 +363,17 @@ def cell_order_statistics(costs, rank, out_at, out_next, out_previous):
             out_at[b, n] = part[k]
             out_next[b, n] = part[k + 1:].min() if k + 1 < n_firms else np.inf
             out_previous[b, n] = part[:k].max() if k > 0 else -np.inf
+
+
+@njit(parallel=True, cache=True)
+def pair_weights(shock_keys, strata_weight, n_dest, out):
+    """``out[b, n, f]``: the real pairs that pair (firm ``f``, destination ``n``) of block ``b`` stands
+    for, ``strata_weight[b, (f + offset) % M]`` with the destination's strata rotation
+    (``kernels.firm.stratum_offset``)."""
+    n_blocks, m = strata_weight.shape
+    for b in prange(n_blocks):
+        for n in range(n_dest):
+            offset = np.int64(stratum_offset(shock_keys[b], n, m))
+            for f in range(m):
+                k = f + offset
+                out[b, n, f] = strata_weight[b, k - m if k >= m else k]

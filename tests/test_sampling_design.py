@@ -56,3 +56,20 @@ def test_stratified_sums_are_far_less_noisy_than_uniform_weights():
                   for _ in range(300)]
     uniform = [n_real / n_sim * np.sum(np.exp(s_a * rng.standard_normal(n_sim))) for _ in range(300)]
     assert np.std(stratified) < 0.25 * np.std(uniform)
+
+
+def test_weighted_offsets_export_the_nearest_real_count():
+    from engine.firms.dynamic import weighted_offsets
+
+    rng = np.random.default_rng(5)
+    costs = rng.normal(size=(3, 4, 50))
+    weights = rng.uniform(1.0, 20.0, size=costs.shape)
+    target = rng.uniform(0.0, 1.2, size=(3, 4)) * weights.sum(axis=2)
+    offset = weighted_offsets(costs, weights, target)
+    exporting = costs <= offset[..., None]
+    assert (exporting.sum(axis=2) >= 1).all()
+    real = np.where(exporting, weights, 0.0).sum(axis=2)
+    for b, n in np.ndindex(target.shape):  # no other cut of the cost ranking comes nearer
+        cuts = np.cumsum(weights[b, n][np.argsort(costs[b, n])])
+        assert abs(real[b, n] - target[b, n]) <= np.abs(cuts - target[b, n]).min() + 1e-9
+        assert not np.isclose(costs[b, n], offset[b, n]).any()  # no pair on the edge

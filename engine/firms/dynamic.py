@@ -136,6 +136,31 @@ def prepare(population, calibration, params, device="cpu"):
                              tariff=to_cells(calibration.tariffs), device=device)
 
 
+def weighted_offsets(costs, weights, target):
+    """Per cell, the offset at which the real pairs exporting in period 0 (those whose cost is at or
+    below it) come nearest ``target`` (at least one pair): halfway between that many lowest costs and
+    the next (one gap above the largest when every pair exports), so that no pair sits on the edge.
+
+    Parameters
+    ----------
+    costs, weights : ndarray (B, R, M)
+        Each pair's ``baseline_entry_cost`` and the real pairs it stands for (``kernels.dynamic.pair_weights``).
+    target : ndarray (B, R)
+        Real exporters wanted (share times real firms).
+    """
+    order = np.argsort(costs, axis=2, kind="stable")
+    sorted_costs = np.take_along_axis(costs, order, axis=2)
+    cumulative = np.cumsum(np.take_along_axis(weights, order, axis=2), axis=2)
+    m = costs.shape[2]
+    last = np.argmin(np.abs(cumulative - target[..., None]), axis=2)  # index of the last exporting pair
+    low = np.take_along_axis(sorted_costs, last[..., None], axis=2)[..., 0]
+    above = np.take_along_axis(sorted_costs, np.minimum(last + 1, m - 1)[..., None], axis=2)[..., 0]
+    below = np.take_along_axis(sorted_costs, np.maximum(last - 1, 0)[..., None], axis=2)[..., 0]
+    gap = np.where(last + 1 < m, above - low, low - below)
+    gap = np.where(np.isfinite(gap) & (gap > 0), gap, 1.0)
+    return low + 0.5 * gap
+
+
 def _between_order_statistics(costs, count):
     """Per cell, an offset with exactly ``count`` costs at or below it: halfway between the
     ``count``-th and the next smallest cost (one gap above the largest when every pair exports),
