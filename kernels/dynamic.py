@@ -116,23 +116,27 @@ def block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out):
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales, entry):
-    """Destination ``n``'s sales and entry scores of a block's firms into ``sales``, ``entry`` (``slp``: their
-    scaled log productivity, ``kernels.firm.fill_scaled_log_productivity``)."""
+def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, strata, slp, sales, entry,
+                 weight):
+    """Destination ``n``'s sales and entry scores of a block's firms into ``sales``, ``entry`` and the real
+    pairs each stands for into ``weight`` (``slp``: their scaled log productivity,
+    ``kernels.firm.fill_scaled_log_productivity``; ``strata`` (3, M): the block's strata low edges,
+    widths and weights, ``engine.firms.sampling``, rotated per destination)."""
     rho_c = np.sqrt(1.0 - rho * rho)
     m = slp.size
     offset = np.int64(stratum_offset(shock_key, n, m))
     low = np.empty(m)
-    for f in range(m):  # equal strata (uniform weights) until the dynamic kernels carry pair weights
+    width = np.empty(m)
+    for f in range(m):
         k = f + offset
-        low[f] = (k - m if k >= m else k) / m
-    fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), low, np.full(m, 1.0 / m), slp, s_a, s_e, rho, rho_c, sales,
-                entry)
+        k = k - m if k >= m else k
+        low[f], width[f], weight[f] = strata[0, k], strata[1, k], strata[2, k]
+    fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), low, width, slp, s_a, s_e, rho, rho_c, sales, entry)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho,
-                           n_firms, cum_invariant, y_low, y_step, status_prob, stationary_thresholds, out_cost,
+                           n_firms, strata, cum_invariant, y_low, y_step, status_prob, stationary_thresholds, out_cost,
                            out_initial_z):
     """Per pair, the smallest cell offset at which it exports in period 0 (``baseline_entry_cost``).
 
@@ -159,12 +163,13 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
         slp = np.empty(n_firms)
         sales = np.empty(n_firms)
         entry = np.empty(n_firms)
+        weight = np.empty(n_firms)
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
         for f in range(n_firms):
             out_initial_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
         for n in range(n_dest):
             block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
-                          slp, sales, entry)
+                         strata[b], slp, sales, entry, weight)
             for f in range(n_firms):
                 j = out_initial_z[b, f]
                 us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
@@ -174,7 +179,7 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
-                      z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
+                      strata, z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
                       offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base):
     """Simulate every firm-destination pair over the periods and sum per cell.
 
@@ -209,6 +214,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         status = np.empty(n_firms, dtype=np.bool_)
         base = np.empty(n_firms, dtype=np.bool_)
         visit = np.empty(n_firms, dtype=np.int64)
+        weight = np.empty(n_firms)
         paths = np.empty((n_periods, n_firms), dtype=np.int64)
         z_exp = np.exp(z_score[b])
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
@@ -224,7 +230,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             if not offset[b, n] > -np.inf:
                 continue
             block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
-                          slp, sales, entry)
+                         strata[b], slp, sales, entry, weight)
             c = offset[b, n]
             # a pair that does not export in period 0 and whose entry score lies below every later
             # threshold of its cell never exports: the later periods visit only the others (the
@@ -245,9 +251,9 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                 if a or entry[f] >= lowest:
                     visit[n_visit] = f
                     n_visit += 1
-                sales[f] = np.exp(sales[f])  # from here on: exp(v)
+                sales[f] = np.exp(sales[f]) * weight[f]  # from here on: the real pairs' exp(v)
                 if a:
-                    active += 1.0
+                    active += weight[f]
                     total += sales[f] * z_exp[j]
             out_active[0, b, n] = active
             out_sales[0, b, n] = total
@@ -263,15 +269,15 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                     a = entry[f] >= table[j, np.int64(was)]
                     value = sales[f] * z_exp[j]
                     if a:
-                        active += 1.0
+                        active += weight[f]
                         total += value
                         if base[f]:
                             both += value
                             both_base += sales[f] * z_exp[paths[0, f]]
                         if not was:
-                            entries += 1.0
+                            entries += weight[f]
                     elif was:
-                        exits += 1.0
+                        exits += weight[f]
                     status[f] = a
                 out_active[t, b, n] = active
                 out_sales[t, b, n] = total
@@ -282,7 +288,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_theta, s_a, s_e, rho,
+def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_theta, s_a, s_e, rho, strata,
                        cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds, offset,
                        thresholds, out_slp, out_z, out_sales_score, out_active):
     """The first ``F`` firms of one block, pair by pair and period by period (firm-level output).
@@ -316,10 +322,12 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
     n_firms = out_slp.size
     sales = np.empty(n_firms)
     entry = np.empty(n_firms)
+    weight = np.empty(n_firms)
     fill_scaled_log_productivity(productivity_key, np.uint64(0), sm1_over_theta, out_slp)
     block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out_z)
     for n in range(n_dest):
-        block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, out_slp, sales, entry)
+        block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, strata, out_slp, sales, entry,
+                     weight)
         if not offset[n] > -np.inf:  # a cell with no baseline flow stays closed, as in dynamic_cell_sums
             for f in range(n_firms):
                 out_sales_score[f, n] = sales[f]

@@ -30,7 +30,8 @@ from engine.firms.static import kernel_parameters
 from engine.scenario.beliefs import belief_epochs
 from engine.scenario.defaults import DYNAMICS_DEFAULTS
 from kernels import block_keys, derive_key
-from kernels.dynamic import cell_order_statistics
+from engine.firms.sampling import block_strata
+from kernels.dynamic import cell_order_statistics, pair_weights
 
 #: Labels deriving the ``z`` and status streams from a block's productivity and shock keys.
 Z_STREAM = np.uint64(0x7A5F_0001)
@@ -54,7 +55,8 @@ class DynamicPopulation:
     offset: np.ndarray  # (B, R)
     keys: tuple  # productivity, shock, z, status keys (B,) each
     kernel_params: tuple  # (sigma-1)/theta, s_a, s_e, rho per block
-    weight: np.ndarray  # (B,) real firms per simulated firm
+    strata: np.ndarray  # (B, 3, M) strata low edges, widths and weights (engine.firms.sampling)
+    weight: np.ndarray  # (B,) ones: the firm loops count real pairs (engine.firms.sampling)
     flows: np.ndarray  # (B, R) baseline exports (data)
     tariff: np.ndarray  # (B, R) baseline tariff
     device: str = "cpu"  # where the firm loops run (engine.devices): "cpu" or "cuda"
@@ -122,17 +124,20 @@ def prepare(population, calibration, params, device="cpu"):
     keys = (population.productivity_keys, population.shock_keys, z_keys, status_keys)
     kernel_params = kernel_parameters(params, n_regions)
     m = population.n_firms
+    strata = np.ascontiguousarray(np.stack(block_strata(calibration.firms.reshape(-1), m, kernel_params[1]), axis=1))
     costs = np.empty((n_regions * n_sectors, n_regions, m))
     initial = np.empty((n_regions * n_sectors, m), dtype=np.int64)
-    devices.dynamic_baseline_costs(device)(*keys, *kernel_params, m, chain.cum_invariant, y_grid[0], y_grid[1] - y_grid[0],
-                           status_prob, thresholds, costs, initial)
+    devices.dynamic_baseline_costs(device)(*keys, *kernel_params, m, strata, chain.cum_invariant, y_grid[0],
+                                           y_grid[1] - y_grid[0], status_prob, thresholds, costs, initial)
     flows = to_cells(calibration.flows)
-    active = target_active(to_cells(calibration.participation), m, flows)
-    offset = np.where(active > 0, _between_order_statistics(costs, active), -np.inf)
+    weights = np.empty(costs.shape)
+    pair_weights(population.shock_keys, strata[:, 2], n_regions, weights)
+    target = to_cells(calibration.participation) * calibration.firms.reshape(-1)[:, None]
+    offset = np.where(flows > 0, weighted_offsets(costs, weights, target), -np.inf)
     return DynamicPopulation(draw=population.draw, n_firms=m, settings=settings, sunk_cost_ratio=lam, chain=chain,
                              z_score=z_score, stationary=stationary, y_grid=y_grid, status_prob=status_prob,
                              thresholds=thresholds, offset=offset, keys=keys, kernel_params=kernel_params,
-                             weight=calibration.firms.reshape(-1) / m, flows=flows,
+                             strata=strata, weight=np.ones(n_regions * n_sectors), flows=flows,
                              tariff=to_cells(calibration.tariffs), device=device)
 
 
@@ -282,7 +287,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     out = [np.empty(shape) for _ in range(6)]
     firm_loop = devices.dynamic_cell_sums(population.device)
     offset = population.offset if only is None else np.where(only, population.offset, -np.inf)
-    firm_loop(*population.keys, *population.kernel_params, population.n_firms, population.z_score,
+    firm_loop(*population.keys, *population.kernel_params, population.n_firms, population.strata, population.z_score,
               population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
               population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
               offset, thresholds, *out)
