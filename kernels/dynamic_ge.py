@@ -24,12 +24,13 @@ from kernels.rng import hash_at, uniform_open0
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def store_marginal_pair(low, high, next_high, shift, value, pair_cost, cost_slot, out_marginal, out_slope, s, b, n):
+def store_marginal_pair(low, high, next_high, shift, count, value, pair_cost, cost_slot, out_marginal, out_slope, s, b,
+                        n):
     """A cell's marginal pair at a threshold shift: its active share and the slopes, into
     ``out_marginal[:, s, b, n]`` and ``out_slope[:, s, b, n]`` (left as they are outside its band).
 
     ``low`` is the largest ``h - u`` of the active pairs, ``high`` and ``next_high`` the two
-    smallest of the inactive ones (the marginal pair has ``high``; its sales ``value``, fixed-cost
+    smallest of the inactive ones (the marginal pair has ``high``; its real pairs ``count``, sales ``value``, fixed-cost
     factor ``pair_cost`` and cost slot 2 (entrant) or 3 (incumbent)). The band below ``high`` runs
     down to ``low``; with no active pair it is as wide as the gap above ``high`` (or 1). Across the
     band the pair exports a share rising linearly from 0 to 1.
@@ -41,12 +42,12 @@ def store_marginal_pair(low, high, next_high, shift, value, pair_cost, cost_slot
         return
     fraction = min(max((shift - lower) / (high - lower), 0.0), 1.0)
     if fraction > 0.0:
-        out_marginal[0, s, b, n] = fraction
+        out_marginal[0, s, b, n] = fraction * count
         out_marginal[1, s, b, n] = fraction * value
         out_marginal[cost_slot, s, b, n] = fraction * pair_cost
     if lower <= shift < high:
         width = high - lower
-        out_slope[0, s, b, n] = 1.0 / width
+        out_slope[0, s, b, n] = count / width
         out_slope[1, s, b, n] = value / width
         out_slope[cost_slot, s, b, n] = pair_cost / width
 
@@ -54,29 +55,32 @@ def store_marginal_pair(low, high, next_high, shift, value, pair_cost, cost_slot
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, out_sales,
-                        out_entry, out_eta):
-    """Per pair ``exp(v)`` and the entry score ``u`` (``kernels.firm.fill_scores``), (B, R, M) each,
-    and the fixed-cost factor ``eta = exp(v - u)`` in float32 (it only enters the cost index)."""
+def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata, out_sales,
+                        out_entry, out_eta, out_weight):
+    """Per pair the real pairs it stands for ``w`` (``strata`` (B, 3, M), ``engine.firms.sampling``), their
+    ``w exp(v)`` and the entry score ``u`` (``kernels.firm.fill_scores``), (B, R, M) each, and their
+    fixed-cost factor ``w eta = w exp(v - u)`` in float32 (it only enters the cost index)."""
     n_blocks, n_dest = out_sales.shape[0], out_sales.shape[1]
     for b in prange(n_blocks):
         slp = np.empty(n_firms)
         sales = np.empty(n_firms)
         entry = np.empty(n_firms)
+        weight = np.empty(n_firms)
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
         for n in range(n_dest):
             block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
-                          slp, sales, entry)
+                         strata[b], slp, sales, entry, weight)
             for f in range(n_firms):
-                sales[f] = np.exp(sales[f])
+                sales[f] = np.exp(sales[f]) * weight[f]
                 out_sales[b, n, f] = sales[f]
                 out_entry[b, n, f] = entry[f]
                 out_eta[b, n, f] = sales[f] * np.exp(-entry[f])
+                out_weight[b, n, f] = weight[f]
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
-                          offset, z_score, sales, entry, eta, out_z, out_status, out_active, out_sales,
+                          offset, z_score, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
                           out_entrant_cost, out_incumbent_cost):
     """Period 0 as in ``dynamic_cell_sums``: each firm's ``z`` index and each pair's status.
 
@@ -115,7 +119,7 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                 a = c >= cost
                 out_status[b, n, f] = a
                 if a:
-                    active += 1.0
+                    active += weight[b, n, f]
                     total += sales[b, n, f] * z_exp[j]
                     if c >= inverse_uniform(y_low, y_step, status_prob[b, j], us) - u:
                         incumbents += eta[b, n, f]
@@ -137,7 +141,7 @@ def dynamic_z_advance(z_keys, period, cum_transition, z_index):
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
+def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
                               out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
     """One period's aggregates per cell at each of ``S`` threshold shifts; the state is not changed.
 
@@ -206,7 +210,7 @@ def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thres
                 cost = np.float64(eta[b, n, f])
                 for s in range(n_shifts):
                     if u >= h - shifts[s, b, n]:
-                        out_active[s, b, n] += 1.0
+                        out_active[s, b, n] += weight[b, n, f]
                         out_sales[s, b, n] += value
                         if was:
                             out_incumbent_cost[s, b, n] += cost
@@ -224,12 +228,13 @@ def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thres
                 f = marginal[s]
                 if f >= 0:
                     store_marginal_pair(low[s], high[s], next_high[s], shifts[s, b, n],
-                                        sales[b, n, f] * z_exp[z_index[b, f]], np.float64(eta[b, n, f]),
-                                        3 if status[b, n, f] else 2, out_marginal, out_slope, s, b, n)
+                                        weight[b, n, f], sales[b, n, f] * z_exp[z_index[b, f]],
+                                        np.float64(eta[b, n, f]), 3 if status[b, n, f] else 2, out_marginal,
+                                        out_slope, s, b, n)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
+def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
                           out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
                           out_incumbent_cost):
     """Move every pair's status to this period at the solved shift (B, R) (hard rule: no fraction).
@@ -252,18 +257,18 @@ def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, b
                 a = entry[b, n, f] >= table[j, np.int64(was)] - g
                 value = sales[b, n, f] * z_exp[j]
                 if a:
-                    active += 1.0
+                    active += weight[b, n, f]
                     total += value
                     if base[b, n, f]:
                         both += value
                         both_base += sales[b, n, f] * z_exp[z_base[b, f]]
                     if not was:
-                        entries += 1.0
+                        entries += weight[b, n, f]
                         entrants += eta[b, n, f]
                     else:
                         incumbents += eta[b, n, f]
                 elif was:
-                    exits += 1.0
+                    exits += weight[b, n, f]
                 status[b, n, f] = a
             out_active[b, n] = active
             out_sales[b, n] = total

@@ -69,16 +69,18 @@ class DynamicFirms:
         self.sales = arrays.empty((n_blocks, n_dest, m), np.float64)
         self.entry = arrays.empty((n_blocks, n_dest, m), np.float64)
         self.eta = arrays.empty((n_blocks, n_dest, m), np.float32)
+        self.weight = arrays.empty((n_blocks, n_dest, m), np.float64)
         productivity_keys, shock_keys, self.z_keys, status_keys = population.keys
-        self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m, self.sales,
-                                            self.entry, self.eta)
+        self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m,
+                                            population.strata, self.sales, self.entry, self.eta, self.weight)
         self.z = arrays.empty((n_blocks, m), np.int64)
         self.base = arrays.empty((n_blocks, n_dest, m), np.bool_)
         out = [np.empty((n_blocks, n_dest)) for _ in range(4)]
         y = population.y_grid
         self._kernel["dynamic_initial_state"](
             self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0], population.status_prob,
-            population.thresholds, population.offset, population.z_score, self.sales, self.entry, self.eta, self.z,
+            population.thresholds, population.offset, population.z_score, self.sales, self.entry, self.eta, self.weight,
+            self.z,
             self.base, *out)
         self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost"), out))
         self.z_base = arrays.copy(self.z)
@@ -112,7 +114,8 @@ class DynamicFirms:
         hard = [np.empty(stacked.shape) for _ in range(4)]
         marginal = np.empty((4, *stacked.shape))
         slope = np.empty((4, *stacked.shape))
-        self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.z, self.population.z_score,
+        self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
+                                                  self.population.z_score,
                                                   self.status, thresholds, stacked, *hard, marginal, slope)
         if first:
             self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
@@ -130,7 +133,7 @@ class DynamicFirms:
         returns its hard aggregates (B, R)."""
         out = [np.empty(shift.shape) for _ in range(8)]
         self._kernel["dynamic_period_commit"](
-            self.sales, self.entry, self.eta, self.z, self.z_base, self.population.z_score,
+            self.sales, self.entry, self.eta, self.weight, self.z, self.z_base, self.population.z_score,
             self.reference_status if reference else self.status, self.base, thresholds,
             np.ascontiguousarray(shift, dtype=np.float64), *out)
         return dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost",
