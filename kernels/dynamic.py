@@ -123,13 +123,12 @@ def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_d
     ``kernels.firm.fill_scaled_log_productivity``; ``strata`` (3, M): the block's strata low edges,
     widths and weights, ``engine.firms.sampling``, rotated per destination)."""
     rho_c = np.sqrt(1.0 - rho * rho)
-    m = slp.size
+    m = strata.shape[1]  # the block's M (``slp`` may hold only its first firms, for firm rows)
     offset = np.int64(stratum_offset(shock_key, n, m))
-    low = np.empty(m)
-    width = np.empty(m)
-    for f in range(m):
-        k = f + offset
-        k = k - m if k >= m else k
+    low = np.empty(slp.size)
+    width = np.empty(slp.size)
+    for f in range(slp.size):
+        k = (f + offset) % m
         low[f], width[f], weight[f] = strata[0, k], strata[1, k], strata[2, k]
     fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), low, width, slp, s_a, s_e, rho, rho_c, sales, entry)
 
@@ -290,12 +289,12 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_theta, s_a, s_e, rho, strata,
                        cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds, offset,
-                       thresholds, out_slp, out_z, out_sales_score, out_active):
+                       thresholds, out_slp, out_z, out_sales_score, out_weight, out_active):
     """The first ``F`` firms of one block, pair by pair and period by period (firm-level output).
 
     The same decisions as ``dynamic_cell_sums`` makes for these firms (the same functions and
-    random numbers): over all ``M`` firms, the active pairs' ``exp(v + z_score[j])`` sum to its
-    ``out_sales``.
+    random numbers): over all ``M`` firms, the active pairs' ``weight * exp(v + z_score[j])`` sum to
+    its ``out_sales``. ``out_weight`` (F, R): the real pairs each pair stands for.
 
     Parameters
     ----------
@@ -328,6 +327,7 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
     for n in range(n_dest):
         block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_dest, n, strata, out_slp, sales, entry,
                      weight)
+        out_weight[:, n] = weight
         if not offset[n] > -np.inf:  # a cell with no baseline flow stays closed, as in dynamic_cell_sums
             for f in range(n_firms):
                 out_sales_score[f, n] = sales[f]

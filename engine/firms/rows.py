@@ -83,15 +83,16 @@ def dynamic_rows(population, state, params, firm_output):
         slp = np.empty(n_firms)
         z_index = np.empty((n_periods, n_firms), dtype=np.int64)
         score = np.empty((n_firms, n_regions))
+        weight = np.empty((n_firms, n_regions))
         active = np.empty((n_periods, n_firms, n_regions), dtype=np.bool_)
         dynamic_firm_paths(*(keys[b] for keys in population.keys), *(p[b] for p in population.kernel_params),
-                           chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], population.status_prob[b],
+                           population.strata[b], chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], population.status_prob[b],
                            population.thresholds[b], population.offset[b],
-                           np.ascontiguousarray(state.thresholds[:, b]), slp, z_index, score, active)
+                           np.ascontiguousarray(state.thresholds[:, b]), slp, z_index, score, weight, active)
         t, f, n = np.nonzero(active)
         if t.size == 0:
             continue
         j = z_index[t, f]
         sm1 = params.sigma[k] - 1.0
-        yield FirmRows(b, t, firm_ids[f], np.exp((slp[f] + population.z_score[b, j]) / sm1), population.weight[b], n,
-                       state.unit_exports[t, b, n] / population.weight[b] * np.exp(score[f, n] + population.z_score[b, j]))
+        yield FirmRows(b, t, firm_ids[f], np.exp((slp[f] + population.z_score[b, j]) / sm1), weight[f, n], n,
+                       state.unit_exports[t, b, n] * np.exp(score[f, n] + population.z_score[b, j]))
