@@ -191,8 +191,8 @@ def evaluate_cells(entry_sorted, tail_sales, thresholds, out_first, out_sales_in
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def firm_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, firms, n_dest,
-                out_scaled_log_phi, out_sales_score, out_entry_score):
+def firm_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, strata, firms, n_dest,
+                out_scaled_log_phi, out_sales_score, out_entry_score, out_weight):
     """Scores of selected firms of one block in every destination (for firm-level output).
 
     Parameters
@@ -201,18 +201,25 @@ def firm_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, firm
         The block's keys for this draw.
     sm1_over_theta, s_a, s_e, rho : float
         The block's parameters.
+    strata : ndarray (3, M)
+        The block's strata low edges, widths and weights (``engine.firms.sampling``).
     firms : ndarray of int64, shape (F,)
         Firm numbers within the block.
     n_dest : int
         Number of destinations.
     out_scaled_log_phi : ndarray of float64, shape (F,)
     out_sales_score, out_entry_score : ndarray of float64, shape (F, R)
+    out_weight : ndarray of float64, shape (F, R)
+        The real pairs each pair stands for.
     """
     rho_c = math.sqrt(1.0 - rho * rho)
+    m = strata.shape[1]
     for j in range(firms.size):
         f = firms[j]
         slp = scaled_log_productivity(productivity_key, np.uint64(f), sm1_over_theta)
         out_scaled_log_phi[j] = slp
         for n in range(n_dest):
+            k = (f + np.int64(stratum_offset(shock_key, n, m))) % m
             out_sales_score[j, n], out_entry_score[j, n] = scores(
-                shock_key, np.uint64(f * n_dest + n), slp, s_a, s_e, rho, rho_c)
+                shock_key, np.uint64(f * n_dest + n), strata[0, k], strata[1, k], slp, s_a, s_e, rho, rho_c)
+            out_weight[j, n] = strata[2, k]

@@ -52,9 +52,11 @@ def static_rows(population, baseline, state, params, firm_output):
         slp = np.empty(firms.size)
         sales = np.empty((firms.size, n_regions))
         entry = np.empty((firms.size, n_regions))
+        weight = np.empty((firms.size, n_regions))
         firm_scores(population.productivity_keys[b], population.shock_keys[b],
                     (params.sigma[k] - 1.0) / params.theta[k], params.shock_demand_sd[k],
-                    params.shock_cost_sd[k], params.shock_corr[k], firms, n_regions, slp, sales, entry)
+                    params.shock_cost_sd[k], params.shock_corr[k], population.strata[b], firms, n_regions, slp, sales,
+                    entry, weight)
         # sellers, and the marginal firm of each cell with its active fraction (Population.evaluate)
         share = np.where(entry[None, :, :] >= state.threshold[:, b, None, :], 1.0,
                          np.where(entry[None, :, :] == marginal_score[:, b, None, :],
@@ -62,7 +64,7 @@ def static_rows(population, baseline, state, params, firm_output):
         t, f, n = np.nonzero(share)
         if t.size == 0:
             continue
-        yield FirmRows(b, t, firms[f], np.exp(slp[f] / (params.sigma[k] - 1.0)), baseline.weight[b] * share[t, f, n],
+        yield FirmRows(b, t, firms[f], np.exp(slp[f] / (params.sigma[k] - 1.0)), weight[f, n] * share[t, f, n],
                        n, state.unit_exports[t, b, n] * np.exp(sales[f, n]))
 
 

@@ -49,6 +49,8 @@ class Population:
         Weighted: real pairs times ``exp(sales_score)`` from each rank up.
     tail_count : ndarray (B, R, M + 1)
         Real pairs from each rank up (``engine.firms.sampling``).
+    strata : ndarray (B, 3, M)
+        Each block's strata low edges, widths and weights.
     """
 
     draw: int
@@ -58,6 +60,7 @@ class Population:
     entry_sorted: np.ndarray
     tail_sales: np.ndarray
     tail_count: np.ndarray
+    strata: np.ndarray
 
     def evaluate(self, thresholds, cells=None):
         """Active firms and their summed ``exp(sales_score)`` per cell, with the marginal-firm rule.
@@ -169,7 +172,8 @@ def simulate_population(stream_keys, draw, n_firms, params, real_firms, scratch=
     low, width, weight = block_strata(real_firms.reshape(-1), n_firms, kernel_params[1])
     rank_cells(productivity_keys, shock_keys, *kernel_params, n_firms, low, width, weight, entry_sorted, tail_sales,
                tail_count)
-    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales, tail_count)
+    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales, tail_count,
+                      np.stack([low, width, weight], axis=1))
 
 
 @dataclass(frozen=True, eq=False)
