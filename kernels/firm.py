@@ -48,11 +48,14 @@ def scaled_log_productivity(productivity_key, firm, sigma_minus_1_over_theta):
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement):
     """``(sales_score, entry_score)`` from the pair's demand shock ``z1`` and an independent normal
-    ``z2`` (see ``scores``)."""
-    demand_shock = z1
-    cost_shock = rho * z1 + rho_complement * z2
-    sales_score = scaled_log_phi + s_a * demand_shock
-    return sales_score, sales_score - s_e * cost_shock
+    ``z2`` (see ``scores``): the cost shock is ``rho * z1 + rho_complement * z2``.
+
+    Written as a chain in which every addition has one product (``(s - a z1) - b z2``), so FMA
+    contraction has one way to go: of a sum of two products either may be fused, and the scalar
+    and vectorised loops then differ in the last bit.
+    """
+    sales_score = scaled_log_phi + s_a * z1
+    return sales_score, (sales_score - s_e * rho * z1) - s_e * rho_complement * z2
 
 
 @njit(inline="always", cache=True, error_model="numpy")
