@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from engine.firms.sampling import block_strata
 import kernels
 from kernels import fastmath
 from kernels.reference import float32
@@ -296,22 +297,29 @@ def test_kernels_do_not_depend_on_thread_count(rng):
 
 def test_firm_scores_give_the_ranked_scores_bit_for_bit(rng):
     """The scalar path (firm-level output) and the vectorised one (aggregates) agree exactly, so
-    a firm is in the firm-level output exactly when the aggregates count it."""
+    a firm is in the firm-level output exactly when the aggregates count it; with strata that give
+    pairs unequal weights (more real firms than simulated ones) and equal ones (fewer)."""
     n_blocks, n_dest, n_firms = 2, 4, 3_001
     sm1, s_a, s_e, rho, pk, sk = _blocks(rng, n_blocks)
+    strata = block_strata(np.array([2e5, 1e3]), n_firms, s_a)
     entry = np.empty((n_blocks, n_dest, n_firms))
     tail = np.empty((n_blocks, n_dest, n_firms + 1))
-    kernels.rank_cells(pk, sk, sm1, s_a, s_e, rho, n_firms, entry, tail)
+    count = np.empty((n_blocks, n_dest, n_firms + 1))
+    kernels.rank_cells(pk, sk, sm1, s_a, s_e, rho, n_firms, *strata, entry, tail, count)
     firms = np.arange(n_firms, dtype=np.int64)
     for b in range(n_blocks):
         slp = np.empty(n_firms)
         sales = np.empty((n_firms, n_dest))
         scores = np.empty((n_firms, n_dest))
-        kernels.firm_scores(pk[b], sk[b], sm1[b], s_a[b], s_e[b], rho[b], firms, n_dest, slp, sales, scores)
+        weight = np.empty((n_firms, n_dest))
+        kernels.firm_scores(pk[b], sk[b], sm1[b], s_a[b], s_e[b], rho[b], np.stack([s[b] for s in strata]), firms,
+                            n_dest, slp, sales, scores, weight)
         np.testing.assert_array_equal(np.sort(scores, axis=0).T, entry[b])
         order = np.argsort(scores, axis=0, kind="stable")
-        top_down = np.take_along_axis(np.exp(sales), order, axis=0)[::-1].cumsum(axis=0)[::-1].T
+        top_down = np.take_along_axis(weight * np.exp(sales), order, axis=0)[::-1].cumsum(axis=0)[::-1].T
         np.testing.assert_allclose(tail[b, :, :-1], top_down, rtol=1e-13)
+        real = np.take_along_axis(weight, order, axis=0)[::-1].cumsum(axis=0)[::-1].T
+        np.testing.assert_allclose(count[b, :, :-1], real, rtol=1e-13)
 
 
 @pytest.mark.parametrize("case", ["normal", "many", "ties", "crowded", "infinite", "tiny", "one"])

@@ -115,43 +115,46 @@ def test_sunk_costs_keep_incumbents_through_a_temporary_rise(rng):
     assert np.array_equal(sunk_cost_thresholds(static, static[0], 1.0, 5), static)
 
 
-def _marginal_rule(scores, sales, threshold):
+def _marginal_rule(scores, sales, weight, threshold):
     """``Population.evaluate``'s rule for one cell, written out: firms with score >= threshold are
     active; the marginal firm (highest score below) is active with the fraction
     ``(u_next - threshold) / (u_next - u_marginal)``, ``u_next`` the lowest active score, or, with no
     active firm, the top score plus the gap between the top two."""
     order = np.argsort(scores)
-    scores, sales = scores[order], sales[order]
+    scores, sales, weight = scores[order], sales[order], weight[order]
     active = scores >= threshold
     below = np.nonzero(~active)[0]
     if below.size == 0:
-        return float(active.sum()), float(sales[active].sum())
+        return float(weight[active].sum()), float(sales[active].sum())
     marginal = below[-1]
     u_next = scores[marginal + 1] if marginal + 1 < scores.size else 2 * scores[-1] - scores[-2]
     fraction = min(max((u_next - threshold) / (u_next - scores[marginal]), 0.0), 1.0)
-    return active.sum() + fraction, sales[active].sum() + fraction * sales[marginal]
+    return weight[active].sum() + fraction * weight[marginal], sales[active].sum() + fraction * sales[marginal]
 
 
 def test_marginal_firm_phases_in_across_the_whole_range_including_the_top_firm(rng, default_calibration):
     """Thresholds from below the lowest simulated firm to above the virtual score past the top one
     (where the top firm phases out and the cell closes), on a 6-firm population: ``evaluate``
-    follows the written-out rule, and the active count falls from 6 to 0 without a jump at the top."""
+    follows the written-out rule, and the active count falls from all the block's real firms to 0
+    without a jump at the top."""
     population, _, _ = draw_population(default_calibration, 6, seed=int(rng.integers(2**31)))
     b, n = int(rng.integers(population.entry_sorted.shape[0])), int(rng.integers(default_calibration.n_regions))
     scores = population.entry_sorted[b, n]
-    sales = -np.diff(population.tail_sales[b, n])  # each firm's exp(sales score), in score order
+    sales = -np.diff(population.tail_sales[b, n])  # each pair's weighted exp(sales score), in score order
+    weight = -np.diff(population.tail_count[b, n])  # the real pairs each stands for
     top, gap = scores[-1], scores[-1] - scores[-2]
     grid = np.linspace(scores[0] - 1.0, top + 1.5 * gap, 301)
     thresholds = np.zeros((grid.size, population.entry_sorted.shape[0], default_calibration.n_regions))
     thresholds[:, b, n] = grid
     active, sales_index = population.evaluate(thresholds)
-    expected = np.array([_marginal_rule(scores, sales, u) for u in grid])
+    expected = np.array([_marginal_rule(scores, sales, weight, u) for u in grid])
     np.testing.assert_allclose(active[:, b, n], expected[:, 0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(sales_index[:, b, n], expected[:, 1], rtol=1e-10, atol=1e-300)
-    assert active[0, b, n] == 6 and active[-1, b, n] == 0
+    real_firms = default_calibration.firms.reshape(-1)[b]
+    assert active[0, b, n] == pytest.approx(real_firms, rel=1e-12) and active[-1, b, n] == 0
     on_scores = np.zeros((2, *thresholds.shape[1:]))
-    on_scores[:, b, n] = scores[-1], scores[-1] + gap  # the top firm: fully in, then fully out
-    np.testing.assert_allclose(population.evaluate(on_scores)[0][:, b, n], [1.0, 0.0], atol=1e-12)
+    on_scores[:, b, n] = scores[-1], scores[-1] + gap  # the top pair: fully in, then fully out
+    np.testing.assert_allclose(population.evaluate(on_scores)[0][:, b, n], [weight[-1], 0.0], atol=1e-12)
 
 
 def test_population_tables_have_one_tail_sum_per_rank_plus_the_empty_one(default_calibration):

@@ -11,6 +11,7 @@ import pytest
 
 import engine
 from engine import config
+from engine.firms.sampling import block_strata
 from engine.outputs.schemas import FIRMS_SCHEMA, FLOWS_SCHEMA
 from engine.paths import scenarios_dir
 
@@ -182,17 +183,22 @@ def test_firm_productivity_is_a_firm_attribute(firms):
 
 
 def test_firm_weights_are_real_firms_per_simulated_firm(firms, default_calibration):
-    """Weight = N_ik / M, except the cell's marginal firm, which counts with its active fraction
-    (at most one such firm per cell and period)."""
+    """Weight = the real pairs of the pair's stratum (engine.firms.sampling), except the cell's
+    marginal firm, which counts with its active fraction (at most one such firm per cell and period)."""
     regions = {c: j for j, c in enumerate(default_calibration.regions)}
     sectors = {c: j for j, c in enumerate(default_calibration.sectors)}
-    full = np.array([default_calibration.firms[regions[o], sectors[k]] / FIRMS
-                     for o, k in firms.select("origin", "sector").iter_rows()])
+    n_sectors = len(sectors)
+    strata_weight = block_strata(default_calibration.firms.reshape(-1), FIRMS,
+                                 np.tile(default_calibration.shock_demand_sd, len(regions)))[2]
+    block = np.array([regions[o] * n_sectors + sectors[k] for o, k in firms.select("origin", "sector").iter_rows()])
     weight = firms["weight"].to_numpy()
-    assert np.all(weight <= full * (1 + 1e-12)) and np.all(weight > 0)
-    partial = firms.filter(pl.Series(np.abs(weight / full - 1) > 1e-12))
+    assert np.all(weight > 0) and np.all(weight <= strata_weight.max(axis=1)[block] * (1 + 1e-12))
+    whole = np.array([np.isin(w, strata_weight[b]) for w, b in zip(weight, block)])
+    partial = firms.filter(pl.Series(~whole))
     assert partial.height < firms.height / 10
     assert partial.group_by(KEYS).len()["len"].max() in (None, 1)
+    # the strata put weights below N / M at the top of a block with many firms
+    assert np.any(weight < default_calibration.firms.reshape(-1)[block] / FIRMS * 0.5)
 
 
 def test_sampled_firm_exports_within_cell_exports(firms, flows):

@@ -23,6 +23,7 @@ from engine.calibration.data import load_calibration
 from engine.cells import to_cells
 from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.firms.dynamic import dynamic_population
+from engine.firms.sampling import block_strata
 from engine.paths import default_calibration_dir
 from engine.scenario.defaults import DEFAULT_SUNK_COST_RATIO, DYNAMICS_DEFAULTS
 from engine.scenario.schema import Dynamics
@@ -93,7 +94,7 @@ class Panel:
     cell: np.ndarray  # (N,) index into ``share`` and ``sigma``
     share: np.ndarray  # (C,) calibrated exporter share of each cell
     sigma: np.ndarray  # (C,)
-    weight: np.ndarray  # (N,) real firms per simulated firm
+    weight: np.ndarray  # (N,) real pairs per simulated pair (engine.firms.sampling)
     z_start: np.ndarray  # (N,) uniforms: initial z
     z_moves: np.ndarray  # (T, N) uniforms: z transitions
 
@@ -123,13 +124,15 @@ def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", 
         b = origin * n_sectors + k
         slp, v, u = np.empty(n_firms), np.empty(n_firms), np.empty(n_firms)
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), (sigma[k] - 1.0) / theta[k], slp)
-        rho = float(cal.shock_corr[k])
-        block_scores(productivity_keys[b], shock_keys[b], (sigma[k] - 1.0) / theta[k], float(cal.shock_demand_sd[k]),
-                      float(cal.shock_cost_sd[k]), rho, cal.n_regions, dest, slp, v, u)
+        rho, s_a = float(cal.shock_corr[k]), float(cal.shock_demand_sd[k])
+        strata = np.stack(block_strata(firms[b:b + 1], n_firms, np.array([s_a])), axis=1)[0]
+        w = np.empty(n_firms)
+        block_scores(productivity_keys[b], shock_keys[b], (sigma[k] - 1.0) / theta[k], s_a,
+                     float(cal.shock_cost_sd[k]), rho, cal.n_regions, dest, strata, slp, v, u, w)
         entry.append(u)
         sales.append(v)
         cell.append(np.full(n_firms, c))
-        weight.append(np.full(n_firms, firms[b] / n_firms))
+        weight.append(w)
     rng = np.random.default_rng(seed)
     n = len(chosen) * n_firms
     months = 12 * (burn_in_years + years)
@@ -156,16 +159,18 @@ def export_probability(stationary, invariant):
     return np.maximum.accumulate(invariant @ by_node)
 
 
-def cell_offset(entry_score, share, probability, y_grid):
-    """The offset ``c`` at which the cell's invariant exporter share is ``share`` (bisection).
+def cell_offset(entry_score, share, probability, y_grid, weight):
+    """The offset ``c`` at which the cell's invariant exporter share of real pairs is ``share``
+    (bisection; ``weight``: the real pairs each simulated pair stands for).
 
-    The engine calibrates ``c`` so that exactly ``round(share * M)`` pairs export in period 0,
-    with their status drawn from the invariant distribution; this is its expectation.
+    The engine calibrates ``c`` so that the real pairs exporting in period 0, with their status
+    drawn from the invariant distribution, are nearest ``share * N``; this is its expectation.
     """
     low, high = y_grid[0] - entry_score.max(), y_grid[-1] - entry_score.min()
+    w = weight / weight.sum()
     for _ in range(60):
         mid = 0.5 * (low + high)
-        if np.interp(entry_score + mid, y_grid, probability).mean() > share:
+        if w @ np.interp(entry_score + mid, y_grid, probability) > share:
             high = mid
         else:
             low = mid
@@ -200,7 +205,8 @@ def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, panel, burn_in
             solved[sigma] = (zs, st, export_probability(st, invariant))
         zs, st, probability = solved[sigma]
         mine = panel.cell == c
-        y[mine] = panel.entry_score[mine] + cell_offset(panel.entry_score[mine], panel.share[c], probability, st.y_grid)
+        y[mine] = panel.entry_score[mine] + cell_offset(panel.entry_score[mine], panel.share[c], probability, st.y_grid,
+                                                             panel.weight[mine])
         thresholds[c], z_score[c] = st.thresholds, zs
     lowest = np.nanmin(np.where(np.isfinite(thresholds), thresholds, np.nan), axis=(1, 2))
     keep = np.flatnonzero(y >= lowest[panel.cell])
@@ -257,10 +263,10 @@ def engine_panel_moments(population, block, destination, years=10, burn_in_years
     sm1_over_theta, s_a, s_e, rho = (np.asarray(p)[b] for p in population.kernel_params)
     m = population.n_firms
     n_dest = population.offset.shape[1]
-    slp, sales_score, entry_score = np.empty(m), np.empty(m), np.empty(m)
+    slp, sales_score, entry_score, weight = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
     fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta, slp)
-    block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta, s_a, s_e, rho, n_dest, n, slp, sales_score,
-                  entry_score)
+    block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta, s_a, s_e, rho, n_dest, n, population.strata[b],
+                 slp, sales_score, entry_score, weight)
     n_months = 12 * (burn_in_years + years)
     chain = population.chain
     paths = np.empty((n_months, m), dtype=np.int64)
@@ -276,4 +282,4 @@ def engine_panel_moments(population, block, destination, years=10, burn_in_years
         status = exporting.astype(np.int64)
         if t >= burn:
             sales[t - burn] = np.where(exporting, np.exp(sales_score + z_score[paths[t]]), 0.0)
-    return annual_moments(sales)
+    return annual_moments(sales, weights=weight)
