@@ -1,7 +1,8 @@
 """A slow, obviously correct NumPy version of the dynamic firm loop (``kernels.dynamic``).
 
-Scores come from ``tests.reference.block_scores`` (its own generator); the chain, the baseline
-status and the period-by-period rule are written out pair by pair.
+Scores and pair weights come from ``tests.reference.block_scores`` (its own generator, the strata
+``low, width, weight`` (B, M) of ``engine.firms.sampling``); the chain, the baseline status and the
+period-by-period rule are written out pair by pair, each pair counting the real pairs it stands for.
 """
 
 import numpy as np
@@ -36,15 +37,15 @@ def first_above(y_grid, values, level):
     return y_grid[low] + (y_grid[1] - y_grid[0]) * ((level - values[low]) / gap if gap > 0 else 1.0)
 
 
-def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, z_score, cum_invariant, cum_transition, y_grid,
+def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score, cum_invariant, cum_transition, y_grid,
               status_prob, stationary, offset, thresholds):
     """Every output of ``kernels.dynamic.dynamic_cell_sums``, (6, T, B, R)."""
     productivity_keys, shock_keys, z_keys, status_keys = keys
     n_periods, n_blocks, n_dest = thresholds.shape[:3]
     out = np.zeros((6, n_periods, n_blocks, n_dest))
     for b in range(n_blocks):
-        _, sales, entry = block_scores(productivity_keys[b], shock_keys[b], sigma[b], theta[b], s_a[b], s_e[b],
-                                       rho[b], n_firms, n_dest)
+        _, sales, entry, weight = block_scores(productivity_keys[b], shock_keys[b], sigma[b], theta[b], s_a[b],
+                                               s_e[b], rho[b], n_firms, n_dest, *(s[b] for s in strata))
         paths = z_paths(z_keys[b], n_firms, n_periods, cum_invariant, cum_transition)
         for n in range(n_dest):
             if not offset[b, n] > -np.inf:
@@ -55,24 +56,25 @@ def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, z_score, cum_invariant
                 g = first_above(y_grid, status_prob[b, j0], us)
                 cost = min(stationary[b, j0, 0], max(stationary[b, j0, 1], g)) - entry[f, n]
                 was = base = offset[b, n] >= cost
-                value0 = np.exp(sales[f, n] + z_score[b, j0])
+                w = weight[f, n]
+                value0 = w * np.exp(sales[f, n] + z_score[b, j0])
                 if base:
-                    out[0, 0, b, n] += 1
+                    out[0, 0, b, n] += w
                     out[1, 0, b, n] += value0
                     out[4, 0, b, n] += value0
                     out[5, 0, b, n] += value0
                 for t in range(1, n_periods):
                     j = paths[t, f]
                     now = entry[f, n] >= thresholds[t, b, n, j, int(was)]
-                    value = np.exp(sales[f, n] + z_score[b, j])
+                    value = w * np.exp(sales[f, n] + z_score[b, j])
                     if now:
-                        out[0, t, b, n] += 1
+                        out[0, t, b, n] += w
                         out[1, t, b, n] += value
-                        out[2, t, b, n] += not was
+                        out[2, t, b, n] += w * (not was)
                         if base:
                             out[4, t, b, n] += value
                             out[5, t, b, n] += value0
                     elif was:
-                        out[3, t, b, n] += 1
+                        out[3, t, b, n] += w
                     was = now
     return out

@@ -11,6 +11,7 @@ import pytest
 import engine
 from engine.errors import InputError
 from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
+from engine.firms.sampling import block_strata
 from engine.scenario.read import load_scenario
 from kernels.dynamic import dynamic_cell_sums
 from tests import reference_dynamic
@@ -74,11 +75,14 @@ def test_kernel_matches_numpy_reference_on_random_inputs(request):
     offset = rng.normal(0, 1, (n_blocks, n_dest))
     offset[0, 2] = -np.inf  # a cell with no flow
     thresholds = rng.normal(1.0, 1.0, (n_periods, n_blocks, n_dest, 5, 2))
+    strata = block_strata(rng.choice([100.0, 5e4], n_blocks), n_firms, s_a)  # equal and unequal weights
     out = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(6)]
-    dynamic_cell_sums(*keys, (sigma - 1) / theta, s_a, s_e, rho, n_firms, z_score, chain.cum_invariant,
-                      chain.cum_transition, y[0], y[1] - y[0], status_prob, stationary, offset, thresholds, *out)
-    expected = reference_dynamic.cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, z_score, chain.cum_invariant,
-                                           chain.cum_transition, y, status_prob, stationary, offset, thresholds)
+    dynamic_cell_sums(*keys, (sigma - 1) / theta, s_a, s_e, rho, n_firms, np.stack(strata, axis=1), z_score,
+                      chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], status_prob, stationary, offset,
+                      thresholds, *out)
+    expected = reference_dynamic.cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score,
+                                           chain.cum_invariant, chain.cum_transition, y, status_prob, stationary,
+                                           offset, thresholds)
     for name, got, want in zip(("active", "sales", "entries", "exits", "both", "both_base"), out, expected):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{name}, seed {seed}")
     assert out[2][1:].sum() > 0 and out[3][1:].sum() > 0, f"no churn in the random case, seed {seed}"

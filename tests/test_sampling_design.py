@@ -6,7 +6,7 @@ import pytest
 from numba import njit
 from scipy.special import ndtri
 
-from engine.firms.sampling import demand_strata
+from engine.firms.sampling import FLOOR, demand_strata
 from kernels.normal import normal_quantile
 
 
@@ -36,6 +36,7 @@ def test_strata_are_unbiased_and_put_the_top_at_its_real_count(n_real, n_sim):
     if n_sim < n_real:
         assert weights[0] == pytest.approx(1.0) and weights.min() >= 1 - 1e-9  # never more than 1 per real pair
         assert np.all(np.diff(weights) >= -1e-9)  # weights grow down the distribution
+        assert weights.max() <= n_real / (FLOOR * n_sim) * (1 + 1e-9)  # the defensive floor bounds them
     rng = np.random.default_rng(7)
     replicates = 400
     sums = np.empty((replicates, 3))

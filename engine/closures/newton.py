@@ -16,16 +16,19 @@ from engine import config
 from engine.errors import ConvergenceError
 
 
-def jacobian(period, z, f):
-    """Finite-difference Jacobian (one-sided, step ``period.fd_step``): the check of
-    ``engine.closures.ge.Period.jacobian`` in the tests; the solver uses the chain rule."""
+def jacobian(period, z):
+    """Finite-difference Jacobian (centred, step ``period.fd_step``): the check of
+    ``engine.closures.ge.Period.jacobian`` in the tests; the solver uses the chain rule. Centred like
+    the chain rule's slopes, so where a cell's threshold sits on a kink of the marginal-firm ramp
+    both give the mean of its two sides."""
     step = period.fd_step
-    jac = np.empty((f.size, z.size))
+    columns = []
     for j in range(z.size):
-        moved = z.copy()
-        moved[j] += step
-        jac[:, j] = (period.state(moved)[0] - f) / step
-    return jac
+        up, down = z.copy(), z.copy()
+        up[j] += step
+        down[j] -= step
+        columns.append((period.state(up)[0] - period.state(down)[0]) / (2.0 * step))
+    return np.stack(columns, axis=1)
 
 
 #: Accepted Newton steps in a row that each fail to halve the residual before the slope step narrows.
