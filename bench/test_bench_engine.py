@@ -45,7 +45,7 @@ def default_draw():
 
     def build(firms):
         population = simulate_population((keys["productivity"], keys["shocks"]), 0, firms, params,
-                                         calibration.n_regions)
+                                         calibration.firms)
         return population, fit_baseline(population, calibration)
 
     return calibration, params, path, build
