@@ -23,7 +23,7 @@ from engine.scenario.defaults import DYNAMICS_DEFAULTS
 from kernels.dynamic import block_scores
 from kernels.firm import fill_scaled_log_productivity
 
-DRAWS, MONTHS, SEED = 8, 24, 2025
+DRAWS, SEED = 8, 2025
 
 
 def domestic_changes(firms, out):
@@ -39,9 +39,9 @@ def domestic_changes(firms, out):
     return x / x[..., :1] - 1.0
 
 
-def granular_sd(firms=20_000):
-    """Per block, the predicted sd of its domestic cell's 24-month change for its N real firms
-    (eq. 2.6), with the Herfindahl of the real firms estimated from a stratified population."""
+def granular_sd(months, firms=20_000):
+    """Per block, the predicted sd of its domestic cell's change over ``months`` for its N real
+    firms (eq. 2.6), with the Herfindahl of the real firms estimated from a stratified population."""
     population, cal = default_cell_population(firms, seed=SEED)
     n_sectors = cal.n_sectors
     persistence, s_z = DYNAMICS_DEFAULTS["persistence"], DYNAMICS_DEFAULTS["productivity_sd"]
@@ -55,25 +55,31 @@ def granular_sd(firms=20_000):
                      cal.n_regions, b // n_sectors, population.strata[b], slp, v, u, w)
         x = np.exp(v - v.max())
         herfindahl = (w * x * x).sum() / (w * x).sum() ** 2
-        decay = persistence ** (2 * MONTHS)
+        decay = persistence ** (2 * months)
         out[b] = math.sqrt(herfindahl * math.exp(c * c * s_z * s_z * decay)
                            * math.expm1(c * c * s_z * s_z * (1.0 - decay)))
     return out, np.asarray(cal.firms, dtype=float).reshape(-1)
 
 
 def main():
-    predicted, real = granular_sd()
-    groups = [("N < 30k", real < 3e4), ("30k-100k", (real >= 3e4) & (real < 1e5)), ("N >= 100k", real >= 1e5)]
     sds = {}
     with tempfile.TemporaryDirectory() as tmp:
         for firms in (2_000, 20_000):
             change = domestic_changes(firms, f"{tmp}/run_{firms}")
-            sd = change[..., MONTHS].std(axis=0, ddof=1)  # across draws, per cell
+            months = change.shape[-1] - 1
+            if not sds:
+                predicted, real = granular_sd(months)
+                groups = [("N < 30k", real < 3e4), ("30k-100k", (real >= 3e4) & (real < 1e5)),
+                          ("N >= 100k", real >= 1e5)]
+            sd = change[..., months].std(axis=0, ddof=1)  # across draws, per cell
             sds[firms] = sd
             print(f"{firms:>6} firms: largest move {100 * np.abs(change).max():.1f}%, cells moving > 5% in some "
                   f"draw-month {(np.abs(change) > 0.05).any(axis=(0, 2)).sum()} of {sd.size} "
                   f"({(np.abs(change) > 0.05).any(axis=2).sum()} of {sd.size * DRAWS} draw-cells); "
-                  f"sd of 24-month changes (rms over cells) {100 * np.sqrt(np.mean(sd ** 2)):.2f}%")
+                  f"sd of {months}-month changes (rms over cells) {100 * np.sqrt(np.mean(sd ** 2)):.2f}%")
+            d, b, t = np.unravel_index(np.abs(change).argmax(), change.shape)
+            print(f"        the largest: block {b} (N = {real[b]:,.0f}), draw {d}, month {t}: {100 * change[d, b, t]:+.1f}% "
+                  f"against a granular sd of {100 * predicted[b]:.2f}% for {months} months")
             for name, mask in groups:
                 print(f"        {name:<10} ({mask.sum():>2} cells): sd {100 * np.sqrt(np.mean(sd[mask] ** 2)):.2f}% "
                       f"vs granular prediction {100 * np.sqrt(np.mean(predicted[mask] ** 2)):.2f}%; median ratio "
