@@ -32,9 +32,9 @@ def main():
     signatures = {
         "_direct_kernel_f64": static,
         "_direct_kernel_f32": static,
-        "_baseline_costs_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f1, T.float64, T.float64, f3, f3, i8, f3,
+        "_baseline_costs_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f3, f1, T.float64, T.float64, f3, f3, i8, f3,
                                    T.int64[:, ::1]),
-        "_dynamic_sums_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f2, f1, f2, T.float64, T.float64, f3, f3, f2,
+        "_dynamic_sums_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f3, f2, f1, f2, T.float64, T.float64, f3, f3, f2,
                                  T.float64[:, :, :, :, ::1], i8, T.float64[:, :, :, ::1]),
     }
     register = (u2, u2, f1, f1, f1, f1, i8, f3, i8, T.int64[:, :, ::1], f3)
@@ -44,12 +44,12 @@ def main():
     f4, h3 = T.float64[:, :, :, ::1], T.float32[:, :, ::1]
     i2, b3 = T.int64[:, ::1], T.boolean[:, :, ::1]
     dynamic_ge = {
-        "_pair_scores_kernel": (u1, u1, f1, f1, f1, f1, i8, i8, f3, f3, h3),
+        "_pair_scores_kernel": (u1, u1, f1, f1, f1, f1, i8, f3, i8, f3, f3, h3, f3),
         "_z_advance_kernel": (u1, i8, f2, i8, i2),
-        "_initial_state_kernel": (u1, u1, f1, T.float64, T.float64, f3, f3, f2, f2, f3, f3, h3, i2, b3, f2, f2, f2,
-                                  f2),
-        "_period_aggregates_kernel": (f3, f3, h3, i2, f2, b3, f4, f3, f3, f3, f3, f3, f4, f4),
-        "_period_commit_kernel": (f3, f3, h3, i2, i2, f2, b3, b3, f4, f2, f3),
+        "_initial_state_kernel": (u1, u1, f1, T.float64, T.float64, f3, f3, f2, f2, f3, f3, h3, f3, i2, b3, f2, f2,
+                                  f2, f2),
+        "_period_aggregates_kernel": (f3, f3, h3, f3, i2, f2, b3, f4, f3, f3, f3, f3, f3, f4, f4),
+        "_period_commit_kernel": (f3, f3, h3, f3, i2, i2, f2, b3, b3, f4, f2, f3),
     }
     for name, signature in dynamic_ge.items():
         kernels[name], signatures[name] = getattr(kd, name), signature
