@@ -151,6 +151,16 @@ def test_scalar_float32_scores_agree_with_the_vectorised_cpu_passes(request):
 # ------------------------------------------------------------------- CUDA simulator versus CPU
 
 
+class _Simulated(dict):
+    """The simulator run's outputs by name; the output of a section that failed raises with its traceback,
+    so that only the tests of that section fail (``tests/cuda_sim_worker.py`` runs the others)."""
+
+    def __missing__(self, name):
+        errors = json.loads(str(self.get("errors", "{}")))
+        raise AssertionError(f"the CUDA simulator run has no {name!r}: " + ("".join(
+            f"\nsection {section} failed:\n{text}" for section, text in errors.items()) or "no section failed"))
+
+
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     """The CUDA kernels' outputs on the simulator cases (one subprocess for all of them)."""
@@ -160,7 +170,7 @@ def simulated(tmp_path_factory):
     done = on_simulator("-m", "tests.cuda_sim_worker", path, STATIC_SEED, DYNAMIC_SEED)
     assert done.returncode == 0, f"CUDA simulator run failed:\n{done.stdout}\n{done.stderr}"
     with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+        return _Simulated({k: data[k] for k in data.files})
 
 
 def _static_cpu(kernel):
