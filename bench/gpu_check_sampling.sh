@@ -13,7 +13,9 @@
 # Environment: PYTHON (default python3), VENV (default $TMPDIR/gpu_check_sampling_venv, created with the
 # system's site packages so that a preinstalled NumPy / Numba / numba-cuda serve where PyPI cannot be
 # reached), LIMIT_S (default 470: the whole script's budget in seconds), SKIP_INSTALL=1 (use what is
-# installed). Writes to OUT_DIR: pip.log, one JUnit XML and one log per phase, summary.txt, summary.json.
+# installed), WHEELS (a folder of wheels to install with --no-index --no-deps after that, e.g. pytest and
+# its dependencies, Polars and pydantic carried to an offline machine). Writes to OUT_DIR: pip.log, one
+# JUnit XML and one log per phase, summary.txt, summary.json.
 # Exit status: 0 when no test of the dynamic kernels failed in phase 1 (reference failures aside), 1 when
 # one did or phase 1 did not finish, 2 when no GPU (or no pytest / numba-cuda) can be used.
 #
@@ -61,6 +63,11 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
             tail -n 3 "$OUT_DIR/pip.log"
         fi
     fi
+fi
+if [ -n "${WHEELS:-}" ]; then  # carried wheels for an offline machine (bench/README.md, "GPU")
+    echo "installing the wheels of $WHEELS"
+    "$PY" -m pip install --disable-pip-version-check -q --no-index --no-deps "$WHEELS"/*.whl \
+        >> "$OUT_DIR/pip.log" 2>&1 || tail -n 3 "$OUT_DIR/pip.log"
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # the working tree, installed or not
 "$PY" - <<'EOF'
