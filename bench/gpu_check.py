@@ -164,17 +164,18 @@ def dynamic_ge_checks(report, write, quick, cuda):
     # one aggregates call at two shifts, state on the device (the call a Newton step makes)
     n_shifts = 2
     sales, entry_scores = kd.device_empty((blocks, dest, firms)), kd.device_empty((blocks, dest, firms))
-    eta = kd.device_empty((blocks, dest, firms), np.float32)
-    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, sales, entry_scores, eta)
+    eta, weight = kd.device_empty((blocks, dest, firms), np.float32), kd.device_empty((blocks, dest, firms))
+    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, case["strata"], sales, entry_scores, eta, weight)
     z = cuda.to_device(want["z"][-1])
     status = cuda.to_device(want["status"][-1])
     table = np.ascontiguousarray(case["thresholds"][-1])
     shifts = np.ascontiguousarray(case["shifts"][-1])
     outs = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]
-    host = [want[k] for k in ("sales", "entry", "eta")]
+    host = [want[k] for k in ("sales", "entry", "eta", "weight")]
 
     def gpu_call():
-        kd.dynamic_period_aggregates(sales, entry_scores, eta, z, case["z_score"], status, table, shifts, *outs)
+        kd.dynamic_period_aggregates(sales, entry_scores, eta, weight, z, case["z_score"], status, table, shifts,
+                                     *outs)
 
     def cpu_call():
         dynamic_ge.dynamic_period_aggregates(*host, want["z"][-1], case["z_score"], want["status"][-1], table, shifts,

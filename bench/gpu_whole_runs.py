@@ -12,11 +12,12 @@ GPU), and the targets of issue 13 (10^4 default draws in <= 2 minutes in ``pe``,
 ``ge``). Agreement per closure, over every draw: the largest elementwise relative difference of
 the cells' exports; per float field of the cells' and the regions' results, the largest absolute
 difference over the field's largest absolute value (normwise: fields such as the extensive margin
-or welfare changes are differences near 0 in unaffected cells); the draws whose
-entries or exits differ (count flips: a score within rounding of a threshold, carried through
-hysteresis; reported, not failed; in ``ge`` by more than ``TOLERANCE`` of the cell's exporters,
-as they carry the marginal pair's fraction, docs/model.md section 12), and the draws without flips
-whose exports differ by more than ``TOLERANCE`` relative (the check fails if there is one).
+or welfare changes are differences near 0 in unaffected cells); the draws whose entries or exits
+differ by more than ``TOLERANCE`` of the cell's exporters (count flips: a score within rounding of a
+threshold, carried through hysteresis; reported, not failed; counts are real pairs, sums of the strata
+weights of ``engine.firms.sampling`` added in another order on each device, and in ``ge`` they carry
+the marginal pair's fraction, docs/model.md section 12), and the draws without flips whose exports
+differ by more than ``TOLERANCE`` relative (the check fails if there is one).
 
 It imports ``engine`` (and with it Polars and pydantic) only when called; where the GPU machine
 lacks them, the section records the import error and the rest of ``gpu_check.py`` still runs.
@@ -75,7 +76,7 @@ def compare_draws(cpu, gpu, closure):
                     largest[key] = max(largest.get(key, 0.0), _normwise(gotten[field], value))
             draw_exports = max(draw_exports, _relative(got.cells.exports, want.cells.exports))
             exports = max(exports, draw_exports)
-            rounding = (0.0 if closure == "pe" else TOLERANCE[closure]) * np.maximum(np.abs(want.cells.exporters), 1)
+            rounding = TOLERANCE[closure] * np.maximum(np.abs(want.cells.exporters), 1)
             draw_flip |= any(np.any(np.abs(getattr(got.cells, c) - getattr(want.cells, c)) > rounding)
                              for c in ("entries", "exits"))
         flips += draw_flip

@@ -44,8 +44,27 @@ def static_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_draws=1):
     return productivity_keys, shock_keys, params, thresholds
 
 
+def demand_strata(n_blocks, n_firms):
+    """Strata of the demand shock (B, 3, M) shaped like ``engine.firms.sampling.block_strata`` stacked
+    (low edges, widths, weights; ``engine`` is not imported here): the first block has equal strata
+    of weight 2.5, the others weights rising from 1 (the narrow top strata) to about 40 (the wide
+    bottom ones) and widths proportional to them. The weights are multiples of 1/4, so that every sum
+    of them is exact in float64 whatever the order of the additions: counts of real pairs on the CPU
+    and on the GPU are then equal exactly when the same pairs count.
+    """
+    weight = np.empty((n_blocks, n_firms))
+    weight[0] = 2.5
+    rank = np.arange(n_firms) / max(n_firms - 1, 1)
+    for b in range(1, n_blocks):
+        weight[b] = np.round(4.0 * (1.0 + (38.0 + b) * rank ** (1.0 + b))) / 4.0
+    width = weight / weight.sum(axis=1, keepdims=True)
+    low = np.concatenate([np.zeros((n_blocks, 1)), np.cumsum(width, axis=1)[:, :-1]], axis=1)
+    return np.ascontiguousarray(np.stack([low, width, weight], axis=1))
+
+
 def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5):
-    """Arguments of ``dynamic_baseline_costs`` and ``dynamic_cell_sums`` (as ``tests/test_dynamics.py``).
+    """Arguments of ``dynamic_baseline_costs`` and ``dynamic_cell_sums`` (as ``tests/test_dynamics.py``),
+    with the strata of ``demand_strata``.
 
     Returns
     -------
@@ -65,7 +84,7 @@ def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5):
     offset = rng.normal(0, 1, (n_blocks, n_dest))
     offset[0, -1] = -np.inf  # a cell with no baseline flow stays closed
     thresholds = rng.normal(1.0, 1.0, (n_periods, n_blocks, n_dest, n_z, 2))
-    common = (*keys, sm1_over_theta, s_a, s_e, rho, n_firms)
+    common = (*keys, sm1_over_theta, s_a, s_e, rho, n_firms, demand_strata(n_blocks, n_firms))
     baseline = (*common, cum_invariant, y[0], y[1] - y[0], status_prob, stationary)
     sums = (*common, z_score, cum_invariant, cum_transition, y[0], y[1] - y[0], status_prob, stationary,
             offset, thresholds)
@@ -131,9 +150,9 @@ def dynamic_ge_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_shif
     shifts = rng.normal(0.0, 0.5, (n_periods, n_shifts, n_blocks, n_dest))
     shifts[:, 0] = 0.0
     commit_shift = rng.normal(0.0, 0.3, (n_periods, n_blocks, n_dest))
-    return {"keys": baseline[:4], "params": baseline[4:8], "n_firms": n_firms, "z_score": sums[9],
-            "cum_invariant": sums[10], "cum_transition": sums[11], "y_low": sums[12], "y_step": sums[13],
-            "status_prob": sums[14], "stationary": sums[15], "offset": sums[16], "thresholds": thresholds,
+    return {"keys": baseline[:4], "params": baseline[4:8], "n_firms": n_firms, "strata": sums[9], "z_score": sums[10],
+            "cum_invariant": sums[11], "cum_transition": sums[12], "y_low": sums[13], "y_step": sums[14],
+            "status_prob": sums[15], "stationary": sums[16], "offset": sums[17], "thresholds": thresholds,
             "shifts": shifts, "commit_shift": commit_shift}
 
 
@@ -149,16 +168,16 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
     keys, m = case["keys"], case["n_firms"]
     n_blocks, n_dest = case["offset"].shape
     sales, entry = empty((n_blocks, n_dest, m), np.float64), empty((n_blocks, n_dest, m), np.float64)
-    eta = empty((n_blocks, n_dest, m), np.float32)
-    kernels["dynamic_pair_scores"](keys[0], keys[1], *case["params"], m, sales, entry, eta)
+    eta, weight = empty((n_blocks, n_dest, m), np.float32), empty((n_blocks, n_dest, m), np.float64)
+    kernels["dynamic_pair_scores"](keys[0], keys[1], *case["params"], m, case["strata"], sales, entry, eta, weight)
     z, status = empty((n_blocks, m), np.int64), empty((n_blocks, n_dest, m), np.bool_)
     initial = [np.full((n_blocks, n_dest), np.nan) for _ in range(4)]
     kernels["dynamic_initial_state"](keys[2], keys[3], case["cum_invariant"], case["y_low"], case["y_step"],
                                      case["status_prob"], case["stationary"], case["offset"], case["z_score"], sales,
-                                     entry, eta, z, status, *initial)
-    out = {"sales": to_host(sales), "entry": to_host(entry), "eta": to_host(eta), "initial": np.stack(initial),
-           "z": [to_host(z)], "status": [to_host(status)], "aggregates": [], "marginal": [], "slope": [],
-           "commit": []}
+                                     entry, eta, weight, z, status, *initial)
+    out = {"sales": to_host(sales), "entry": to_host(entry), "eta": to_host(eta), "weight": to_host(weight),
+           "initial": np.stack(initial), "z": [to_host(z)], "status": [to_host(status)], "aggregates": [],
+           "marginal": [], "slope": [], "commit": []}
     z_base, base = copy(z), copy(status)
     shifts = case["shifts"]
     for t in range(1, shifts.shape[0]):
@@ -166,10 +185,10 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
         table = np.ascontiguousarray(case["thresholds"][t])
         hard = [np.full(shifts.shape[1:], np.nan) for _ in range(4)]
         marginal, slope = np.full((4, *shifts.shape[1:]), np.nan), np.full((4, *shifts.shape[1:]), np.nan)
-        kernels["dynamic_period_aggregates"](sales, entry, eta, z, case["z_score"], status, table,
+        kernels["dynamic_period_aggregates"](sales, entry, eta, weight, z, case["z_score"], status, table,
                                              np.ascontiguousarray(shifts[t]), *hard, marginal, slope)
         committed = [np.full((n_blocks, n_dest), np.nan) for _ in range(8)]
-        kernels["dynamic_period_commit"](sales, entry, eta, z, z_base, case["z_score"], status, base, table,
+        kernels["dynamic_period_commit"](sales, entry, eta, weight, z, z_base, case["z_score"], status, base, table,
                                          np.ascontiguousarray(case["commit_shift"][t]), *committed)
         out["aggregates"].append(np.stack(hard))
         out["marginal"].append(marginal)

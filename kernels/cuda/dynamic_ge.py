@@ -9,8 +9,11 @@ same outputs (``engine.devices`` picks one or the other):
 
 The per-firm math is not here: ``z_initial``, ``z_step``, ``baseline_entry_cost``,
 ``inverse_uniform`` (``kernels.dynamic``), ``store_marginal_pair`` (``kernels.dynamic_ge``), the scores
-(``kernels.firm``) and the hashes (``kernels.rng``) are the CPU's plain functions compiled as device
-functions (``kernels.cuda.device.device_function``).
+and the strata rotation (``kernels.firm``) and the hashes (``kernels.rng``) are the CPU's plain
+functions compiled as device functions (``kernels.cuda.device.device_function``). As on the CPU, a pair
+draws its demand shock in its stratum (``engine.firms.sampling``) and stands for the stratum's weight of
+real pairs: ``dynamic_pair_scores`` writes that weight, its sales and fixed-cost factor are weighted, and
+the per-cell kernels count weights, not pairs.
 
 Arrays may be NumPy arrays (copied to the device and, for outputs and arrays changed in place,
 back) or device arrays (``device_empty``, ``device_copy``; used as they are). ``engine.closures.dynamic_ge``
@@ -42,6 +45,7 @@ _hash_at = device_function(_rng.hash_at)
 _uniform_open0 = device_function(_rng.uniform_open0)
 _scaled_log_productivity = device_function(_firm.scaled_log_productivity)
 _scores = device_function(_firm.scores)
+_stratum_offset = device_function(_firm.stratum_offset)
 _z_initial = device_function(_dynamic.z_initial)
 _z_step = device_function(_dynamic.z_step)
 _baseline_entry_cost = device_function(_dynamic.baseline_entry_cost)
@@ -100,36 +104,41 @@ class _Outputs:
 
 
 @cuda.jit
-def _pair_scores_kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, chunks_per_block,
-                        out_sales, out_entry, out_eta):
+def _pair_scores_kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata,
+                        chunks_per_block, out_sales, out_entry, out_eta, out_weight):
     b = cuda.blockIdx.x // chunks_per_block
     f = (cuda.blockIdx.x % chunks_per_block) * THREADS + cuda.threadIdx.x
     if f >= n_firms:
         return
     n_dest = out_sales.shape[1]
+    m = strata.shape[2]
     r = rho[b]
     rho_c = math.sqrt(1.0 - r * r)
     slp = _scaled_log_productivity(productivity_keys[b], np.uint64(f), sm1_over_theta[b])
     for n in range(n_dest):
-        sales, entry = _scores(shock_keys[b], np.uint64(f * n_dest + n), slp, s_a[b], s_e[b], r, rho_c)
-        value = math.exp(sales)
+        k = (f + np.int64(_stratum_offset(shock_keys[b], n, m))) % m
+        sales, entry = _scores(shock_keys[b], np.uint64(f * n_dest + n), strata[b, 0, k], strata[b, 1, k], slp,
+                               s_a[b], s_e[b], r, rho_c)
+        weight = strata[b, 2, k]
+        value = math.exp(sales) * weight
         out_sales[b, n, f] = value
         out_entry[b, n, f] = entry
         out_eta[b, n, f] = value * math.exp(-entry)
+        out_weight[b, n, f] = weight
 
 
-def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, out_sales,
-                        out_entry, out_eta):
+def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata, out_sales,
+                        out_entry, out_eta, out_weight):
     """``kernels.dynamic_ge.dynamic_pair_scores`` on the GPU: same arguments, same outputs."""
     n_blocks, n_dest = out_sales.shape[0], out_sales.shape[1]
     if n_blocks == 0 or n_dest == 0 or n_firms == 0:
         return
-    outs = _Outputs((out_sales, out_entry, out_eta))
+    outs = _Outputs((out_sales, out_entry, out_eta, out_weight))
     per_block = chunks(n_firms, THREADS)
     _pair_scores_kernel[n_blocks * per_block, THREADS](
         _in(productivity_keys, np.uint64), _in(shock_keys, np.uint64), _in(sm1_over_theta, np.float64),
-        _in(s_a, np.float64), _in(s_e, np.float64), _in(rho, np.float64), np.int64(n_firms), np.int64(per_block),
-        *outs.device)
+        _in(s_a, np.float64), _in(s_e, np.float64), _in(rho, np.float64), np.int64(n_firms), _in(strata, np.float64),
+        np.int64(per_block), *outs.device)
     outs.finish()
 
 
@@ -159,7 +168,7 @@ def dynamic_z_advance(z_keys, period, cum_transition, z_index):
 
 @cuda.jit
 def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
-                          offset, z_exp, sales, entry, eta, out_z, out_status, out_active, out_sales,
+                          offset, z_exp, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
                           out_entrant_cost, out_incumbent_cost):
     """One CUDA block per cell (b, n): ``dynamic_initial_state``'s loop over the cell's firms."""
     n_dest = sales.shape[1]
@@ -187,7 +196,7 @@ def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, sta
             a = c >= cost
             out_status[b, n, f] = a
             if a:
-                acc[0, tid] += 1.0
+                acc[0, tid] += weight[b, n, f]
                 acc[1, tid] += sales[b, n, f] * z_exp[b, j]
                 if c >= _inverse_uniform(y_low, y_step, status_prob[b, j], us) - u:
                     acc[3, tid] += np.float64(eta[b, n, f])
@@ -203,7 +212,7 @@ def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, sta
 
 
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
-                          offset, z_score, sales, entry, eta, out_z, out_status, out_active, out_sales,
+                          offset, z_score, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
                           out_entrant_cost, out_incumbent_cost):
     """``kernels.dynamic_ge.dynamic_initial_state`` on the GPU: same arguments, same outputs."""
     n_blocks, n_dest, n_firms = sales.shape
@@ -214,13 +223,13 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
         _in(z_keys, np.uint64), _in(status_keys, np.uint64), _in(cum_invariant, np.float64), np.float64(y_low),
         np.float64(y_step), _in(status_prob, np.float64), _in(stationary_thresholds, np.float64),
         _in(offset, np.float64), _z_exp(z_score), _in(sales, np.float64), _in(entry, np.float64),
-        _in(eta, np.float32), *outs.device)
+        _in(eta, np.float32), _in(weight, np.float64), *outs.device)
     outs.finish()
 
 
 @cuda.jit
-def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresholds, shifts, out_active, out_sales,
-                              out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
+def _period_aggregates_kernel(sales, entry, eta, weight, z_index, z_exp, status, thresholds, shifts, out_active,
+                              out_sales, out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
     """One CUDA block per (cell (b, n), shift s): hard sums, and the marginal pair by exact reductions."""
     n_dest = sales.shape[1]
     n_firms = sales.shape[2]
@@ -253,7 +262,7 @@ def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresho
         u = entry[b, n, f]
         point = h - u
         if u >= h - g:
-            acc[0, tid] += 1.0
+            acc[0, tid] += weight[b, n, f]
             acc[1, tid] += sales[b, n, f] * z_exp[b, j]
             if was:
                 acc[3, tid] += np.float64(eta[b, n, f])
@@ -295,12 +304,13 @@ def _period_aggregates_kernel(sales, entry, eta, z_index, z_exp, status, thresho
         out_slope[k, s, b, n] = 0.0
     f = marginal[0]
     if f >= 0:
-        _store_marginal_pair(low[0], high[0], next_high[0], g, sales[b, n, f] * z_exp[b, z_index[b, f]],
-                             np.float64(eta[b, n, f]), 3 if status[b, n, f] else 2, out_marginal, out_slope, s, b, n)
+        _store_marginal_pair(low[0], high[0], next_high[0], g, weight[b, n, f],
+                             sales[b, n, f] * z_exp[b, z_index[b, f]], np.float64(eta[b, n, f]),
+                             3 if status[b, n, f] else 2, out_marginal, out_slope, s, b, n)
 
 
-def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thresholds, shifts, out_active, out_sales,
-                              out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
+def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, status, thresholds, shifts, out_active,
+                              out_sales, out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
     """``kernels.dynamic_ge.dynamic_period_aggregates`` on the GPU: same arguments, same outputs."""
     n_shifts = shifts.shape[0]
     n_blocks, n_dest, _ = sales.shape
@@ -308,14 +318,14 @@ def dynamic_period_aggregates(sales, entry, eta, z_index, z_score, status, thres
         return
     outs = _Outputs((out_active, out_sales, out_entrant_cost, out_incumbent_cost, out_marginal, out_slope))
     _period_aggregates_kernel[(n_blocks * n_dest, n_shifts), THREADS](
-        _in(sales, np.float64), _in(entry, np.float64), _in(eta, np.float32), _in(z_index, np.int64),
-        _z_exp(z_score), _in(status, np.bool_), _in(thresholds, np.float64), _in(shifts, np.float64),
-        *outs.device)
+        _in(sales, np.float64), _in(entry, np.float64), _in(eta, np.float32), _in(weight, np.float64),
+        _in(z_index, np.int64), _z_exp(z_score), _in(status, np.bool_), _in(thresholds, np.float64),
+        _in(shifts, np.float64), *outs.device)
     outs.finish()
 
 
 @cuda.jit
-def _period_commit_kernel(sales, entry, eta, z_index, z_base, z_exp, status, base, thresholds, shift, out):
+def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, status, base, thresholds, shift, out):
     """One CUDA block per cell (b, n): ``dynamic_period_commit``'s loop; ``out`` (8, B, R)."""
     n_dest = sales.shape[1]
     n_firms = sales.shape[2]
@@ -333,18 +343,18 @@ def _period_commit_kernel(sales, entry, eta, z_index, z_base, z_exp, status, bas
         a = entry[b, n, f] >= thresholds[b, n, j, 1 if was else 0] - g
         value = sales[b, n, f] * z_exp[b, j]
         if a:
-            acc[0, tid] += 1.0
+            acc[0, tid] += weight[b, n, f]
             acc[1, tid] += value
             if base[b, n, f]:
                 acc[4, tid] += value
                 acc[5, tid] += sales[b, n, f] * z_exp[b, z_base[b, f]]
             if not was:
-                acc[2, tid] += 1.0
+                acc[2, tid] += weight[b, n, f]
                 acc[6, tid] += np.float64(eta[b, n, f])
             else:
                 acc[7, tid] += np.float64(eta[b, n, f])
         elif was:
-            acc[3, tid] += 1.0
+            acc[3, tid] += weight[b, n, f]
         status[b, n, f] = a
         f += THREADS
     tree_reduce(acc, 8, tid)
@@ -352,8 +362,8 @@ def _period_commit_kernel(sales, entry, eta, z_index, z_base, z_exp, status, bas
         out[tid, b, n] = acc[tid, 0]
 
 
-def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
-                          out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
+def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, thresholds, shift,
+                          out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
                           out_incumbent_cost):
     """``kernels.dynamic_ge.dynamic_period_commit`` on the GPU: same arguments, same outputs (``status`` in place)."""
     outs = (out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
@@ -364,8 +374,8 @@ def dynamic_period_commit(sales, entry, eta, z_index, z_base, z_score, status, b
     state = _Outputs((status,), copy_in=True)
     d_out = cuda.device_array((8, n_blocks, n_dest), dtype=np.float64)
     _period_commit_kernel[n_blocks * n_dest, THREADS](
-        _in(sales, np.float64), _in(entry, np.float64), _in(eta, np.float32), _in(z_index, np.int64),
-        _in(z_base, np.int64), _z_exp(z_score), *state.device, _in(base, np.bool_),
+        _in(sales, np.float64), _in(entry, np.float64), _in(eta, np.float32), _in(weight, np.float64),
+        _in(z_index, np.int64), _in(z_base, np.int64), _z_exp(z_score), *state.device, _in(base, np.bool_),
         _in(thresholds, np.float64), _in(shift, np.float64), d_out)
     state.finish()
     result = d_out.copy_to_host()
