@@ -77,7 +77,7 @@ def scores(shock_key, pair, stratum_low, stratum_width, scaled_log_phi, s_a, s_e
         Counter of the pair, ``firm * n_destinations + destination``.
     stratum_low, stratum_width : float64
         The pair's stratum of the demand shock's upper-tail probability (``engine.firms.sampling``;
-        ``kernels.firm.stratum_of`` says which).
+        ``stratum_offset`` says which).
     scaled_log_phi : float64
         ``(sigma - 1) * log(phi)`` of the firm.
     s_a, s_e, rho : float64
