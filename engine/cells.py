@@ -111,31 +111,29 @@ class CellResults:
     operating_profit: np.ndarray
 
 
-def trade_cells(tariff, exports, weight, active, entries, exits, intensive, log_price, margin, log_fx_cell):
+def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, margin, log_fx_cell):
     """Every ``CellResults`` column per cell (T, B, R), from what a firm model and its closure solved.
 
     Parameters
     ----------
     tariff, exports : ndarray (T, B, R)
         Tariff in force and exports (customs value, USD million a year).
-    weight : ndarray (B,)
-        Real firms per simulated firm.
     active, entries, exits : ndarray (T, B, R)
-        Simulated firms selling, starting and stopping (the marginal firm by its fraction).
+        Real firms selling, starting and stopping (each simulated pair counts the real pairs it stands
+        for, ``engine.firms.sampling``; the marginal pair by its fraction).
     intensive : ndarray (T, B, R)
         The change of exports since period 0 of the firms selling both then and now.
     log_price, margin, log_fx_cell : ndarray (T, B, R)
         Customs unit value against period 0, operating margin and ``log e_in``.
     """
-    weight = weight[:, None]
     return dict(
         tariff=tariff,
         exports=exports,
         sales=exports * (1.0 + tariff),
         tariff_revenue=exports * tariff,
-        exporters=weight * active,
-        entries=weight * entries,
-        exits=weight * exits,
+        exporters=active,
+        entries=entries,
+        exits=exits,
         exports_intensive=intensive,
         exports_extensive=exports - exports[:1] - intensive,
         export_price_index=np.exp(log_price),

@@ -62,13 +62,11 @@ def run_static(population, baseline, path, params, closure="pe"):
     if closure == "ge":  # unit costs, and with them prices, move with the origin's wage
         log_wage = np.log(solved.wage / solved.wage[:1])  # (T, R)
         log_price = log_price + by_origin_region(log_wage, n_sectors)
-    cells = trade_cells(tariff, exports, baseline.weight, active, np.maximum(active - previous, 0),
+    cells = trade_cells(tariff, exports, active, np.maximum(active - previous, 0),
                         np.maximum(previous - active, 0), intensive, log_price, margin, log_fx_cell)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        unit_exports = unit_scale / baseline.weight[:, None]
     regions = (wage_region_results(accounts, solved, cells, params) if closure == "ge"
                else region_results(accounts, solved, cells, params, n_sectors))
-    return cell_results(cells, n_sectors), CellState(threshold=threshold, unit_exports=unit_exports), regions
+    return cell_results(cells, n_sectors), CellState(threshold=threshold, unit_exports=unit_scale), regions
 
 
 def run_dynamic(population, baseline, path, params, closure):

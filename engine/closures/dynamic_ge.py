@@ -331,7 +331,7 @@ def simulate_dynamic_ge(population, path, params):
     intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
     log_wage = np.log(solved["wage"] / solved["wage"][:1])
     log_price = factors["log_price"] + by_origin_region(log_wage, n_sectors)
-    cells = trade_cells(tariff, exports, population.weight, solved["active"], solved["entries"], solved["exits"],
+    cells = trade_cells(tariff, exports, solved["active"], solved["entries"], solved["exits"],
                         intensive, log_price, factors["margin"], factors["log_exchange"])
     regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
                                   labour=solved["labour"])

@@ -369,7 +369,7 @@ def dynamic_pe_regions(population, cells, params):
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(sales_index0 > 0, population.flows * (1.0 + population.tariff) / sales_index0, 0.0)
     baseline = Baseline(threshold=population.offset, active=cells["active"][0], sales_index=sales_index0,
-                        weight=population.weight, scale=scale, tariff=population.tariff)
+                        scale=scale, tariff=population.tariff)
     accounts = baseline_accounts(baseline, n_sectors)
     n_periods = cells["exports"].shape[0]
     revenue = tariff_revenue_by_destination(cells["tariff"], cells["exports"], n_sectors)

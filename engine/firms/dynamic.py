@@ -56,7 +56,6 @@ class DynamicPopulation:
     keys: tuple  # productivity, shock, z, status keys (B,) each
     kernel_params: tuple  # (sigma-1)/theta, s_a, s_e, rho per block
     strata: np.ndarray  # (B, 3, M) strata low edges, widths and weights (engine.firms.sampling)
-    weight: np.ndarray  # (B,) ones: the firm loops count real pairs (engine.firms.sampling)
     flows: np.ndarray  # (B, R) baseline exports (data)
     tariff: np.ndarray  # (B, R) baseline tariff
     device: str = "cpu"  # where the firm loops run (engine.devices): "cpu" or "cuda"
@@ -76,13 +75,6 @@ class DynamicState:
     thresholds: np.ndarray
     unit_exports: np.ndarray
     firm_sums: dict | None = None  # the firm loop's sums, for the no-policy path's untouched cells
-
-
-def target_active(share, n_firms, flows):
-    """Simulated firms active at the baseline: ``round(share * M)`` in ``[1, M]``; 0 where no flow
-    (equal weights in the dynamic model for now)."""
-    count = np.clip(np.rint(share * n_firms), 1, n_firms).astype(np.int64)
-    return np.where(flows > 0, count, 0)
 
 
 def prepare(population, calibration, params, device="cpu"):
@@ -137,7 +129,7 @@ def prepare(population, calibration, params, device="cpu"):
     return DynamicPopulation(draw=population.draw, n_firms=m, settings=settings, sunk_cost_ratio=lam, chain=chain,
                              z_score=z_score, stationary=stationary, y_grid=y_grid, status_prob=status_prob,
                              thresholds=thresholds, offset=offset, keys=keys, kernel_params=kernel_params,
-                             strata=strata, weight=np.ones(n_regions * n_sectors), flows=flows,
+                             strata=strata, flows=flows,
                              tariff=to_cells(calibration.tariffs), device=device)
 
 
@@ -303,7 +295,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     intensive = per_index * (value * both - both_base)
     tariff = factors["tariff"]
     exports = exports + _purchases(path, population.flows)
-    cells = trade_cells(tariff, exports, population.weight, active, entries, exits, intensive, factors["log_price"],
+    cells = trade_cells(tariff, exports, active, entries, exits, intensive, factors["log_price"],
                         factors["margin"], factors["log_exchange"])
     return dict(cells, sales_index=sales_index, active=active,
                 state=DynamicState(thresholds=thresholds, unit_exports=per_index * value,

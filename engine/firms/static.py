@@ -183,17 +183,15 @@ class Baseline:
     Attributes
     ----------
     threshold : entry threshold of period 0 (``+inf`` for a cell with no flow)
-    active : simulated firms active at the baseline
-    sales_index : their summed ``exp(sales_score)``
-    weight : (B,) ones: ``active`` and ``sales_index`` already count real firms (``engine.firms.sampling``)
-    scale : ``w * B_ink``, so that ``exports = scale * sales_index / (1 + t)``
+    active : real firms active at the baseline (the simulated pairs' weights, ``engine.firms.sampling``)
+    sales_index : their weighted sum of ``exp(sales_score)``
+    scale : ``B_ink``, so that ``exports = scale * sales_index / (1 + t)``
     tariff : baseline tariff
     """
 
     threshold: np.ndarray
     active: np.ndarray
     sales_index: np.ndarray
-    weight: np.ndarray
     scale: np.ndarray
     tariff: np.ndarray
 
@@ -233,7 +231,7 @@ def fit_baseline(population, calibration):
     active = np.where(trades, np.take_along_axis(population.tail_count, at, axis=2)[..., 0], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(trades, flows * (1.0 + tariff) / sales_index, 0.0)
-    return Baseline(threshold=threshold, active=active, sales_index=sales_index, weight=np.ones(flows.shape[0]),
+    return Baseline(threshold=threshold, active=active, sales_index=sales_index,
                     scale=scale, tariff=tariff)
 
 
