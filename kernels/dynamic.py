@@ -347,41 +347,99 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
                 out_active[t, f, n] = was
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def cell_order_statistics(costs, rank, out_at, out_next, out_previous):
-    """Per cell, the ``rank``-th smallest cost (0-based) and its neighbours in sorted order.
+@njit(cache=True)
+def _swap(values, weights, i, j):
+    values[i], values[j] = values[j], values[i]
+    weights[i], weights[j] = weights[j], weights[i]
+
+
+@njit(cache=True)
+def _weighted_cut(values, weights, goal):
+    """Reorders ``values`` (with their ``weights``) so that ``values[:k + 1]`` are the ``k + 1``
+    smallest, ``k`` the last of the smallest values whose weights add up nearest ``goal`` (at
+    least one), and returns ``k``. Expected linear time (quickselect on the running weight, then a
+    sort of the last few)."""
+    m = values.size
+    lo, hi, below = 0, m, 0.0  # the cut lies in [lo, hi); ``below``: the weight of values[:lo]
+    while hi - lo > 32:
+        a, b, c = values[lo], values[(lo + hi) // 2], values[hi - 1]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        i, left = lo, 0.0
+        for j in range(lo, hi):
+            if values[j] < pivot:
+                _swap(values, weights, i, j)
+                left += weights[i]
+                i += 1
+        if i == lo:  # the pivot is the smallest: split off the values equal to it
+            for j in range(lo, hi):
+                if values[j] <= pivot:
+                    _swap(values, weights, i, j)
+                    left += weights[i]
+                    i += 1
+            if i == hi:
+                break  # all equal
+        if below + left >= goal:
+            hi = i
+        else:
+            below += left
+            lo = i
+    order = np.argsort(values[lo:hi], kind="mergesort")
+    part_values, part_weights = values[lo:hi][order], weights[lo:hi][order]
+    values[lo:hi], weights[lo:hi] = part_values, part_weights
+    total = below
+    for k in range(lo, hi):
+        before = total
+        total += weights[k]
+        if total >= goal:  # the first pair that reaches the goal, or the one before it if nearer
+            if k == 0 or total - goal < goal - before:
+                return k
+            if k == lo:  # the one before is the largest of values[:lo]: bring it next to the cut
+                top = np.argmax(values[:lo])
+                _swap(values, weights, top, lo - 1)
+            return k - 1
+    return hi - 1
+
+
+@njit(parallel=True, cache=True)
+def weighted_cuts(costs, strata_weight, rotation, target, out_at, out_next, out_previous):
+    """Per cell, the cost of the last of the lowest-cost pairs whose weights add up nearest
+    ``target`` (at least one pair), and its neighbours in cost order.
 
     Parameters
     ----------
     costs : ndarray (B, R, M)
-    rank : ndarray of int64 (B, R)
-        In ``[0, M - 1]``.
+        Each pair's ``baseline_entry_cost``.
+    strata_weight : ndarray (B, M)
+        The real pairs of each stratum (``engine.firms.sampling``).
+    rotation : ndarray of int64 (B, R)
+        Each cell's strata rotation (``kernels.firm.stratum_offset``): pair ``f`` has
+        ``strata_weight[b, (f + rotation) % M]``.
+    target : ndarray (B, R)
+        Real exporters wanted.
     out_at, out_next, out_previous : ndarray (B, R)
-        Outputs: the ``rank``-th, the next larger (``+inf`` when ``rank = M - 1``) and the next
-        smaller (``-inf`` when ``rank = 0``) order statistics. A selection per cell (``np.partition``,
-        linear time) instead of a sort.
+        Outputs: that cost, the next larger (``+inf`` when every pair is in) and the next smaller
+        (``-inf`` when only one pair is).
     """
-    n_blocks, n_dest, n_firms = costs.shape
+    n_blocks, n_dest, m = costs.shape
     for b in prange(n_blocks):
-        scratch = np.empty(n_firms)
+        values = np.empty(m)
+        weights = np.empty(m)
         for n in range(n_dest):
-            scratch[:] = costs[b, n]
-            k = rank[b, n]
-            part = np.partition(scratch, k)
-            out_at[b, n] = part[k]
-            out_next[b, n] = part[k + 1:].min() if k + 1 < n_firms else np.inf
-            out_previous[b, n] = part[:k].max() if k > 0 else -np.inf
-
-
-@njit(parallel=True, cache=True)
-def pair_weights(shock_keys, strata_weight, n_dest, out):
-    """``out[b, n, f]``: the real pairs that pair (firm ``f``, destination ``n``) of block ``b`` stands
-    for, ``strata_weight[b, (f + offset) % M]`` with the destination's strata rotation
-    (``kernels.firm.stratum_offset``)."""
-    n_blocks, m = strata_weight.shape
-    for b in prange(n_blocks):
-        for n in range(n_dest):
-            offset = np.int64(stratum_offset(shock_keys[b], n, m))
+            values[:] = costs[b, n]
             for f in range(m):
-                k = f + offset
-                out[b, n, f] = strata_weight[b, k - m if k >= m else k]
+                k = f + rotation[b, n]
+                weights[f] = strata_weight[b, k - m if k >= m else k]
+            last = _weighted_cut(values, weights, target[b, n])
+            out_at[b, n] = values[last]
+            out_next[b, n] = values[last + 1:].min() if last + 1 < m else np.inf
+            out_previous[b, n] = values[:last].max() if last > 0 else -np.inf
+
+
+@njit(cache=True)
+def cell_rotations(shock_keys, n_dest, n_firms):
+    """(B, R): each cell's strata rotation ``kernels.firm.stratum_offset``."""
+    out = np.empty((shock_keys.size, n_dest), dtype=np.int64)
+    for b in range(shock_keys.size):
+        for n in range(n_dest):
+            out[b, n] = np.int64(stratum_offset(shock_keys[b], n, n_firms))
+    return out

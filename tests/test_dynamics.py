@@ -252,20 +252,35 @@ def test_dynamic_model_refuses_ge_fixed_wage_with_a_clear_error(tmp_path, small_
         engine.simulate([path], draws=1, firms=500, calibration=small_calibration, closure="ge_fixed_wage")
 
 
-def test_order_statistics_kernel_matches_a_sort(request):
-    from kernels.dynamic import cell_order_statistics
+@pytest.mark.parametrize("m", [7, 50, 2_000])
+def test_weighted_cut_kernel_matches_a_sort(request, m):
+    """``weighted_cuts`` (quickselect on the running weight) against a full sort: the cut comes
+    nearest the target and the neighbours are the next costs in order, for cells with a pair that
+    never exports, targets below the lightest pair and above the total, and ties."""
+    from kernels.dynamic import weighted_cuts
 
     seed = node_seed(request.node.nodeid)
     rng = np.random.default_rng(seed)
-    costs = rng.normal(size=(3, 4, 50))
-    costs[0, 0, 7] = np.inf  # a pair that never exports
-    rank = rng.integers(0, 50, size=(3, 4))
-    rank[0, 1], rank[0, 2] = 0, 49
+    costs = rng.normal(size=(3, 4, m))
+    costs[0, 0, 3] = np.inf  # a pair that never exports
+    costs[2, 3, : m // 2] = 0.25  # ties
+    strata_weight = rng.uniform(0.5, 20.0, size=(3, m))
+    rotation = rng.integers(0, m, size=(3, 4))
+    weights = np.array([[strata_weight[b, (np.arange(m) + rotation[b, n]) % m] for n in range(4)] for b in range(3)])
+    target = rng.uniform(0.0, 1.0, size=(3, 4)) * weights.sum(axis=2)
+    target[0, 1], target[0, 2] = 0.0, 2.0 * weights[0, 2].sum()
     at, nxt, prev = (np.empty((3, 4)) for _ in range(3))
-    cell_order_statistics(costs, rank, at, nxt, prev)
-    ordered = np.sort(costs, axis=2)
-    np.testing.assert_array_equal(at, np.take_along_axis(ordered, rank[..., None], 2)[..., 0], err_msg=f"seed {seed}")
-    np.testing.assert_array_equal(nxt, np.where(rank < 49, np.take_along_axis(ordered, np.minimum(rank + 1, 49)[..., None],
-                                                                              2)[..., 0], np.inf))
-    np.testing.assert_array_equal(prev, np.where(rank > 0, np.take_along_axis(ordered, np.maximum(rank - 1, 0)[..., None],
-                                                                              2)[..., 0], -np.inf))
+    weighted_cuts(costs, strata_weight, rotation, target, at, nxt, prev)
+    for b, n in np.ndindex(3, 4):
+        ordered = np.sort(costs[b, n])
+        exporting = costs[b, n] <= at[b, n]
+        real = weights[b, n][exporting].sum()
+        cuts = np.cumsum(weights[b, n][np.argsort(costs[b, n], kind="stable")])
+        tied = (costs[b, n] == at[b, n]).sum() > 1  # a cut inside ties counts the whole tie here
+        assert exporting.any(), (seed, b, n)
+        if not tied:
+            assert abs(real - target[b, n]) <= np.abs(cuts - target[b, n]).min() + 1e-9 * cuts[-1], (seed, b, n)
+        above, below = ordered[ordered > at[b, n]], ordered[ordered < at[b, n]]
+        # neighbours in cost order: the next distinct costs, or the cut's own where it splits ties
+        assert nxt[b, n] == (above.min() if above.size else np.inf) or (tied and nxt[b, n] == at[b, n]), (seed, b, n)
+        assert prev[b, n] == (below.max() if below.size else -np.inf) or (tied and prev[b, n] == at[b, n]), (seed, b, n)

@@ -31,7 +31,7 @@ from engine.scenario.beliefs import belief_epochs
 from engine.scenario.defaults import DYNAMICS_DEFAULTS
 from kernels import block_keys, derive_key
 from engine.firms.sampling import block_strata
-from kernels.dynamic import cell_order_statistics, pair_weights
+from kernels.dynamic import cell_rotations, weighted_cuts
 
 #: Labels deriving the ``z`` and status streams from a block's productivity and shock keys.
 Z_STREAM = np.uint64(0x7A5F_0001)
@@ -122,10 +122,10 @@ def prepare(population, calibration, params, device="cpu"):
     devices.dynamic_baseline_costs(device)(*keys, *kernel_params, m, strata, chain.cum_invariant, y_grid[0],
                                            y_grid[1] - y_grid[0], status_prob, thresholds, costs, initial)
     flows = to_cells(calibration.flows)
-    weights = np.empty(costs.shape)
-    pair_weights(population.shock_keys, strata[:, 2], n_regions, weights)
+    rotation = cell_rotations(population.shock_keys, n_regions, m)
     target = to_cells(calibration.participation) * calibration.firms.reshape(-1)[:, None]
-    offset = np.where(flows > 0, weighted_offsets(costs, weights, target), -np.inf)
+    offset = np.where(flows > 0, weighted_offsets(costs, np.ascontiguousarray(strata[:, 2]), rotation, target),
+                      -np.inf)
     return DynamicPopulation(draw=population.draw, n_firms=m, settings=settings, sunk_cost_ratio=lam, chain=chain,
                              z_score=z_score, stationary=stationary, y_grid=y_grid, status_prob=status_prob,
                              thresholds=thresholds, offset=offset, keys=keys, kernel_params=kernel_params,
@@ -133,40 +133,24 @@ def prepare(population, calibration, params, device="cpu"):
                              tariff=to_cells(calibration.tariffs), device=device)
 
 
-def weighted_offsets(costs, weights, target):
+def weighted_offsets(costs, strata_weight, rotation, target):
     """Per cell, the offset at which the real pairs exporting in period 0 (those whose cost is at or
-    below it) come nearest ``target`` (at least one pair): halfway between that many lowest costs and
-    the next (one gap above the largest when every pair exports), so that no pair sits on the edge.
+    below it) come nearest ``target`` (at least one pair): halfway between the last such cost and
+    the next (one gap above the largest when every pair exports), so that no pair sits on the edge,
+    where the last bit of a floating-point sum would decide.
 
     Parameters
     ----------
-    costs, weights : ndarray (B, R, M)
-        Each pair's ``baseline_entry_cost`` and the real pairs it stands for (``kernels.dynamic.pair_weights``).
+    costs : ndarray (B, R, M)
+        Each pair's ``baseline_entry_cost``.
+    strata_weight, rotation : ndarray (B, M), ndarray of int64 (B, R)
+        The real pairs of each stratum and each cell's strata rotation (``kernels.dynamic.weighted_cuts``).
     target : ndarray (B, R)
         Real exporters wanted (share times real firms).
     """
-    order = np.argsort(costs, axis=2, kind="stable")
-    sorted_costs = np.take_along_axis(costs, order, axis=2)
-    cumulative = np.cumsum(np.take_along_axis(weights, order, axis=2), axis=2)
-    m = costs.shape[2]
-    last = np.argmin(np.abs(cumulative - target[..., None]), axis=2)  # index of the last exporting pair
-    low = np.take_along_axis(sorted_costs, last[..., None], axis=2)[..., 0]
-    above = np.take_along_axis(sorted_costs, np.minimum(last + 1, m - 1)[..., None], axis=2)[..., 0]
-    below = np.take_along_axis(sorted_costs, np.maximum(last - 1, 0)[..., None], axis=2)[..., 0]
-    gap = np.where(last + 1 < m, above - low, low - below)
-    gap = np.where(np.isfinite(gap) & (gap > 0), gap, 1.0)
-    return low + 0.5 * gap
-
-
-def _between_order_statistics(costs, count):
-    """Per cell, an offset with exactly ``count`` costs at or below it: halfway between the
-    ``count``-th and the next smallest cost (one gap above the largest when every pair exports),
-    so that no pair sits on the edge, where the last bit of a floating-point sum would decide."""
-    m = costs.shape[2]
-    rank = np.ascontiguousarray(np.clip(count, 1, m) - 1, dtype=np.int64)
-    low, above, below = (np.empty(rank.shape) for _ in range(3))
-    cell_order_statistics(costs, rank, low, above, below)
-    gap = np.where(rank + 1 < m, above - low, low - below)
+    low, above, below = (np.empty(target.shape) for _ in range(3))
+    weighted_cuts(costs, strata_weight, rotation, np.ascontiguousarray(target, dtype=np.float64), low, above, below)
+    gap = np.where(np.isfinite(above), above - low, low - below)
     gap = np.where(np.isfinite(gap) & (gap > 0), gap, 1.0)
     return low + 0.5 * gap
 

@@ -27,6 +27,7 @@ below, since ``int exp(s a) phi(a) da = exp(s^2/2) Phi(a - s)``. ``a*`` solves `
 When ``M >= N`` every pair has the uniform weight ``N / M``.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -86,19 +87,27 @@ def _edges(n_real, n_sim, s, d):
 
 def demand_strata(n_real, n_sim, s_a):
     """Strata edges ``q_0 = 0 < ... < q_M = 1`` of the demand shock's upper-tail probability and
-    the weight of a pair in each (real pairs per simulated pair).
+    the weight of a pair in each (real pairs per simulated pair); read-only arrays, computed once
+    per ``(N, M, s_a)`` in a process (every draw with the same parameters has the same strata).
 
     Returns
     -------
     edges : ndarray (M + 1,)
     weights : ndarray (M,)
     """
-    n_real, n_sim = float(n_real), int(n_sim)
+    return _strata(float(n_real), int(n_sim), float(s_a))
+
+
+@functools.lru_cache(maxsize=1024)
+def _strata(n_real, n_sim, s_a):
     if n_sim >= n_real or s_a <= 0.0:
         edges = np.linspace(0.0, 1.0, n_sim + 1)
-        return edges, np.full(n_sim, n_real / n_sim)
-    edges = _edges(n_real, n_sim, float(s_a), FLOOR * n_sim / n_real)
-    return edges, n_real * np.diff(edges)
+        weights = np.full(n_sim, n_real / n_sim)
+    else:
+        edges = _edges(n_real, n_sim, s_a, FLOOR * n_sim / n_real)
+        weights = n_real * np.diff(edges)
+    edges.flags.writeable = weights.flags.writeable = False
+    return edges, weights
 
 
 def block_strata(real_firms, n_sim, s_a):
@@ -106,11 +115,7 @@ def block_strata(real_firms, n_sim, s_a):
     its real firms ``real_firms`` (B,) and demand-shock sd ``s_a`` (B,))."""
     low = np.empty((real_firms.size, n_sim))
     width, weight = np.empty_like(low), np.empty_like(low)
-    cache = {}
     for b, (n_real, sd) in enumerate(zip(real_firms, s_a)):
-        key = (float(n_real), float(sd))
-        if key not in cache:
-            edges, w = demand_strata(n_real, n_sim, sd)
-            cache[key] = edges[:-1], np.diff(edges), w
-        low[b], width[b], weight[b] = cache[key]
+        edges, weight[b] = demand_strata(n_real, n_sim, sd)
+        low[b], width[b] = edges[:-1], np.diff(edges)
     return low, width, weight
