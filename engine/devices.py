@@ -184,10 +184,12 @@ def batch_cell_sums(device="cpu", precision="float64"):
     """Brute-force cell sums for a batch of (keys, thresholds): many draws, or many periods of one draw.
 
     The returned function takes ``(productivity_keys (D, B), shock_keys (D, B), sm1_over_theta, s_a,
-    s_e, rho, n_firms, thresholds (D, B, R), firm_chunk, out_active (D, B, R), out_sales_index (D, B, R))``:
+    s_e, rho, n_firms, strata_low, strata_width, strata_weight (B, M), thresholds (D, B, R), firm_chunk,
+    out_active (D, B, R), out_sales_index (D, B, R))`` (``out_active``: real active pairs, float64):
     entry ``d`` is ``direct_cell_sums`` with ``productivity_keys[d]``, ``shock_keys[d]`` and
-    ``thresholds[d]``. On CUDA the batch is one launch (a grid dimension over it); on the CPU a loop.
-    Periods of one draw: repeat the draw's keys along the first axis.
+    ``thresholds[d]`` (the strata are the blocks', the same for every entry). On CUDA the batch is one
+    launch (a grid dimension over it); on the CPU a loop. Periods of one draw: repeat the draw's keys
+    along the first axis.
     """
     target = resolve_device(device)
     if precision not in PRECISIONS or (target, precision) not in KERNELS:
@@ -201,12 +203,12 @@ def batch_cell_sums(device="cpu", precision="float64"):
         return run
     single = kernel("direct_cell_sums", "cpu", precision)
 
-    def run_cpu(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
-                out_active, out_sales_index):
+    def run_cpu(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+                strata_weight, thresholds, firm_chunk, out_active, out_sales_index):
         for d in range(thresholds.shape[0]):
             single(np.ascontiguousarray(productivity_keys[d]), np.ascontiguousarray(shock_keys[d]), sm1_over_theta,
-                   s_a, s_e, rho, n_firms, np.ascontiguousarray(thresholds[d]), firm_chunk, out_active[d],
-                   out_sales_index[d])
+                   s_a, s_e, rho, n_firms, strata_low, strata_width, strata_weight,
+                   np.ascontiguousarray(thresholds[d]), firm_chunk, out_active[d], out_sales_index[d])
 
     return run_cpu
 
