@@ -65,7 +65,8 @@ FIRM_CHUNK = 4096
 SEED = 2025
 #: float32_fast against CPU float64: relative sum difference allowed in cells whose counts agree, and
 #: the largest count difference allowed in one cell (scores within the fast intrinsics' error of a
-#: threshold; the error of the fast log/exp/sin/cos is about 1e-6 relative, i.e. 1e-5 on scores of ~10).
+#: threshold; the error of the fast log/exp is about 1e-6 relative, i.e. 1e-5 on scores of ~10). Count
+#: differences are in the weight of the block's heaviest pair (the static counts are real pairs).
 FAST_RTOL = 2e-5
 FAST_FLIPS = 3
 #: (threads per block, firms per thread) of the register-layout sweep.

@@ -13,8 +13,8 @@ so there is no ``if gpu:`` in ``engine/``: ``device`` is ``"cpu"`` (default), ``
 (CUDA when numba-cuda is installed and a usable NVIDIA GPU is present, else CPU), ``precision`` is
 ``"float64"`` (default) or ``"float32"`` (scores and ``exp`` in float32, sums in float64; for the
 brute-force kernels only: the dynamic model and the ranking path are float64), or, on CUDA only,
-``"float32_fast"``: float32 with CUDA's fast single-precision intrinsics for log, sqrt, sin/cos and
-exp (``kernels.reference.cuda.fastmath``: the same hashes and uniforms; not bit-compatible with the CPU
+``"float32_fast"``: float32 with CUDA's fast single-precision intrinsics for log, sqrt and exp
+(``kernels.reference.cuda.fastmath``: the same hashes and uniforms; not bit-compatible with the CPU
 float32 kernel, whose polynomials the default ``"float32"`` reproduces bit for bit on the GPU).
 
 The per-period kernels of the dynamic model's ``ge`` closure (``engine.closures.dynamic_ge``) keep a draw's

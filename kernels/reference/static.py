@@ -1,19 +1,22 @@
 """The brute-force cell sums on the CPU (reference and benchmark; not on the product path, see
 ``kernels.reference``): regenerate the random numbers and test every firm, no storage.
 
-``direct_cell_sums`` gives, per cell, the active firms and the summed ``exp(sales_score)`` that
-``kernels.static.rank_cells`` + ``evaluate_cells`` give by ranking (tests check that the two agree);
-``direct_cell_sums_f32`` is the same in float32 arithmetic (the same random numbers, from
-``kernels.reference.float32``; results within about 1e-6, see its docstring). Layout and
-determinism as in ``kernels.static``: each parallel task (a chunk of ``firm_chunk`` firms of one
-block) writes its own partial sums, reduced in a fixed order.
+``direct_cell_sums`` gives, per cell, the real active pairs and the weighted sum of
+``exp(sales_score)`` that ``kernels.static.rank_cells`` + ``evaluate_cells`` give by ranking (tests
+check that the two agree): every pair is drawn in its stratum of the demand shock
+(``engine.firms.sampling``; firm ``f`` takes stratum ``(f + stratum_offset) % M`` in each destination)
+and stands for the real pairs of its stratum's weight. ``direct_cell_sums_f32`` is the same in float32
+arithmetic (the same random numbers, from ``kernels.reference.float32``; results within about 1e-6,
+see its docstring). Layout and determinism as in ``kernels.static``: each parallel task (a chunk of
+``firm_chunk`` firms of one block) writes its own partial sums, reduced in a fixed order.
 
-Speed: the inner loops run over slices of firms in short passes that LLVM vectorises with 512-bit
-registers (``kernels.firm.fill_scores``, ``exp_where_active``, ``vector_sum``). Measured on the
-2-core development machine (Emerald Rapids, AVX-512), default draw of 80 blocks x 20,000 firms x 10
-destinations: ``direct_cell_sums`` about 250 M firm-destination evaluations per second on 1 thread
-and 450-545 M on 2 (float32: about 480 M and 850 M-1 G), 30-37x the same model in NumPy (it was
-18-27 M). ``bench/README.md`` has the numbers and the commands.
+Speed: the inner loops run over slices of firms in short passes (``kernels.firm.fill_scores``,
+``exp_where_active``, ``vector_sum``); the float64 normal quantile of ``fill_scores`` (branches and a
+libm ``log``) does not vectorise, the float32 one does. Measured on the 2-core development machine
+(Emerald Rapids, AVX-512, shared), default draw of 80 blocks x 20,000 firms x 10 destinations:
+``direct_cell_sums`` about 56 M firm-destination evaluations per second on 1 thread and 96 M on 2
+(float32: about 210 M on 1 thread); with Box-Muller normals it was 314 M and 616 M (float32 627 M and
+1.25 G). ``bench/README.md`` has the numbers and the commands.
 """
 
 import math
