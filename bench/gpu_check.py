@@ -6,15 +6,17 @@ under NumPy >= 2.5)::
 
     PYTHONUNBUFFERED=1 python bench/gpu_check.py $OUT/gpu_check.json
 
-Its kernel sections import only NumPy, Numba, numba-cuda, ``kernels`` and ``tests.cuda_cases`` (not
-``engine``, whose Polars and pydantic the GPU image may lack); the whole-run section imports
+Its kernel sections import only NumPy, SciPy, Numba, numba-cuda, ``kernels``, ``tests.cuda_cases`` and
+``tests.reference_cases`` (with ``engine.firms.sampling``, which imports only NumPy and SciPy; not the
+rest of ``engine``, whose Polars and pydantic the GPU image may lack); the whole-run section imports
 ``engine``. It writes one JSON file with:
 
 - ``agreement``: GPU against CPU on the default draw's size (80 blocks x 20,000 firms x 10
   destinations, 2 draws) for ``direct_cell_sums`` in float64 and float32, the batched launch, and
   the dynamic kernels (40 blocks x 10 destinations x 20,000 firms x 24 periods): count flips (cells
   whose counts differ, and by how much: a score within rounding of a threshold; in the dynamic model
-  a flip can carry over periods through hysteresis) and the largest relative difference of the sums
+  a flip can carry over periods through hysteresis; the static counts are real pairs of stratified
+  weights, their flips in the block's heaviest pair's weight) and the largest relative difference of the sums
   over the cells without flips; also the float32-against-float64 error; ``float32_fast`` (CUDA's fast
   intrinsics, no CPU twin) against CPU float64 with tolerance ``FAST_RTOL``/``FAST_FLIPS``, and the
   bit-compatible float32 kernel in its other layout against CPU float32; ``dynamic_ge``: the ge
@@ -63,7 +65,8 @@ FIRM_CHUNK = 4096
 SEED = 2025
 #: float32_fast against CPU float64: relative sum difference allowed in cells whose counts agree, and
 #: the largest count difference allowed in one cell (scores within the fast intrinsics' error of a
-#: threshold; the error of the fast log/exp/sin/cos is about 1e-6 relative, i.e. 1e-5 on scores of ~10).
+#: threshold; the error of the fast log/exp is about 1e-6 relative, i.e. 1e-5 on scores of ~10). Count
+#: differences are in the weight of the block's heaviest pair (the static counts are real pairs).
 FAST_RTOL = 2e-5
 FAST_FLIPS = 3
 #: (threads per block, firms per thread) of the register-layout sweep.
@@ -77,10 +80,16 @@ def _version(name):
         return None
 
 
-def _compare_counts_and_sums(got_active, got_sales, want_active, want_sales):
-    """Count flips and the largest relative sum difference over cells without flips."""
-    flips = np.abs(np.asarray(got_active, dtype=np.float64) - want_active)
-    same = flips == 0
+def _compare_counts_and_sums(got_active, got_sales, want_active, want_sales, pair_weight):
+    """Count flips and the largest relative sum difference over cells without flips.
+
+    Counts are real pairs (weights summed in float64): cells whose counts agree to 1e-12 relative have
+    the same pairs active; elsewhere the count difference is measured in the weight of the block's
+    heaviest pair, ``pair_weight`` (B,) (a lower bound of the number of pairs that flipped).
+    """
+    difference = np.abs(np.asarray(got_active, dtype=np.float64) - want_active)
+    same = np.isclose(got_active, want_active, rtol=1e-12, atol=0)
+    flips = np.where(same, 0.0, difference / pair_weight[None, :, None])
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(got_sales - want_sales) / np.abs(want_sales)
     rel = np.where(same & (want_sales != 0), rel, 0.0)
@@ -105,14 +114,14 @@ def _timed(function, repeats, synchronize):
 
 def _kernel_only(kc, cuda, case, firms, precision, repeats, evaluations):
     """Time the register-layout launch alone (CUDA events; device inputs and outputs prepared once)."""
-    productivity_keys, shock_keys, params, thresholds = case
+    productivity_keys, shock_keys, params, thresholds, strata = case
     n_draws, n_blocks, _ = thresholds.shape
     kernel = kc.register_kernel(precision)
     per_block = -(-firms // (kc.F32_THREADS * kc.F32_FIRMS_PER_THREAD))
     args = [cuda.to_device(np.ascontiguousarray(productivity_keys)), cuda.to_device(np.ascontiguousarray(shock_keys)),
             *[cuda.to_device(np.ascontiguousarray(p, dtype=np.float64)) for p in params], np.int64(firms),
-            cuda.to_device(thresholds), np.int64(per_block), cuda.to_device(np.zeros(thresholds.shape, np.int64)),
-            cuda.to_device(np.zeros(thresholds.shape))]
+            *[cuda.to_device(np.ascontiguousarray(x)) for x in strata], cuda.to_device(thresholds),
+            np.int64(per_block), cuda.to_device(np.zeros(thresholds.shape)), cuda.to_device(np.zeros(thresholds.shape))]
     grid = (n_blocks * per_block, n_draws)
     kernel[grid, kc.F32_THREADS](*args)
     times = []
@@ -202,27 +211,33 @@ def kernel_checks(report, write, quick, cuda, numba):
     from kernels.cuda import dynamic as kdyn
     from kernels.reference import static as cpu
     from kernels.reference.cuda import static as kc
-    from tests import cuda_cases
+    from tests import cuda_cases, reference_cases
 
     ok = True
     blocks, dest, firms = (3, 3, 200) if quick else (80, 10, 20_000)
     chunk = 96 if quick else FIRM_CHUNK
 
     # ---- agreement: static kernel, float64 and float32, one launch per draw and one batched launch
-    case = cuda_cases.static_case(SEED, blocks, dest, firms, n_draws=2)
-    cpu64 = cuda_cases.run_static(cpu.direct_cell_sums, case, firms, chunk)
-    cpu32 = cuda_cases.run_static(cpu.direct_cell_sums_f32, case, firms, chunk)
+    case = reference_cases.static_case(SEED, blocks, dest, firms, n_draws=2)
+    weight = case[4][2].max(axis=1)  # each block's heaviest pair: the unit of the count flips
+
+    def compare(got, want):
+        return _compare_counts_and_sums(*got, *want, weight)
+
+    cpu64 = reference_cases.run_static(cpu.direct_cell_sums, case, firms, chunk)
+    cpu32 = reference_cases.run_static(cpu.direct_cell_sums_f32, case, firms, chunk)
     for precision, single, want, rtol in (("float64", kc.direct_cell_sums, cpu64, 1e-12),
                                           ("float32", kc.direct_cell_sums_f32, cpu32, 1e-5)):
         t0 = time.perf_counter()
-        got = cuda_cases.run_static(single, case, firms, chunk)
+        got = reference_cases.run_static(single, case, firms, chunk)
         compile_s = time.perf_counter() - t0
-        batch = (np.zeros(case[3].shape, np.int64), np.zeros(case[3].shape))
-        kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, case[3], chunk, *batch, precision=precision)
-        entry = {"per_draw": _compare_counts_and_sums(*got, *want), "batched": _compare_counts_and_sums(*batch, *want),
-                 "first_call_s": compile_s, "rtol": rtol}
+        batch = (np.zeros(case[3].shape), np.zeros(case[3].shape))
+        kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, *case[4], case[3], chunk, *batch,
+                                  precision=precision)
+        entry = {"per_draw": compare(got, want), "batched": compare(batch, want), "first_call_s": compile_s,
+                 "rtol": rtol}
         if precision == "float32":
-            entry["gpu_float32_vs_cpu_float64"] = _compare_counts_and_sums(*got, *cpu64)
+            entry["gpu_float32_vs_cpu_float64"] = compare(got, cpu64)
         passed = all(e["max_rel_sum_difference"] <= rtol and e["largest_count_flip"] <= (0 if precision == "float64"
                                                                                           else 2)
                      for e in (entry["per_draw"], entry["batched"]))
@@ -230,28 +245,28 @@ def kernel_checks(report, write, quick, cuda, numba):
         ok &= passed
         report["agreement"][f"direct_cell_sums_{precision}"] = entry
         write()
-    report["agreement"]["cpu_float32_vs_cpu_float64"] = _compare_counts_and_sums(*cpu32, *cpu64)
+    report["agreement"]["cpu_float32_vs_cpu_float64"] = compare(cpu32, cpu64)
 
     # ---- agreement: fast float32 intrinsics (no CPU twin: against CPU float64, at float32 tolerance),
     # and the bit-compatible float32 kernel's other layout against its default one
     t0 = time.perf_counter()
-    got = cuda_cases.run_static(kc.direct_cell_sums_f32_fast, case, firms, chunk)
+    got = reference_cases.run_static(kc.direct_cell_sums_f32_fast, case, firms, chunk)
     compile_s = time.perf_counter() - t0
-    batch = (np.zeros(case[3].shape, np.int64), np.zeros(case[3].shape))
-    kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, case[3], chunk, *batch, precision="float32_fast")
-    entry = {"per_draw": _compare_counts_and_sums(*got, *cpu64), "batched": _compare_counts_and_sums(*batch, *cpu64),
-             "first_call_s": compile_s, "rtol": FAST_RTOL, "largest_count_flip_allowed": FAST_FLIPS,
-             "vs_cpu_float32": _compare_counts_and_sums(*got, *cpu32)}
+    batch = (np.zeros(case[3].shape), np.zeros(case[3].shape))
+    kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, *case[4], case[3], chunk, *batch,
+                              precision="float32_fast")
+    entry = {"per_draw": compare(got, cpu64), "batched": compare(batch, cpu64), "first_call_s": compile_s,
+             "rtol": FAST_RTOL, "largest_count_flip_allowed": FAST_FLIPS, "vs_cpu_float32": compare(got, cpu32)}
     passed = all(e["max_rel_sum_difference"] <= FAST_RTOL and e["largest_count_flip"] <= FAST_FLIPS
                  for e in (entry["per_draw"], entry["batched"]))
     entry["passed"] = bool(passed)
     ok &= passed
     report["agreement"]["direct_cell_sums_float32_fast_vs_cpu_float64"] = entry
     other = "shared" if kc.F32_LAYOUT == "register" else "register"
-    batch = (np.zeros(case[3].shape, np.int64), np.zeros(case[3].shape))
-    kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, case[3], chunk, *batch, precision="float32",
+    batch = (np.zeros(case[3].shape), np.zeros(case[3].shape))
+    kc.direct_cell_sums_draws(case[0], case[1], *case[2], firms, *case[4], case[3], chunk, *batch, precision="float32",
                               layout=other)
-    entry = {"layout": other, "vs_cpu_float32": _compare_counts_and_sums(*batch, *cpu32)}
+    entry = {"layout": other, "vs_cpu_float32": compare(batch, cpu32)}
     entry["passed"] = bool(entry["vs_cpu_float32"]["max_rel_sum_difference"] <= 1e-5
                            and entry["vs_cpu_float32"]["largest_count_flip"] <= 2)
     ok &= entry["passed"]
@@ -295,7 +310,7 @@ def kernel_checks(report, write, quick, cuda, numba):
     # ---- speed
     repeats = 2 if quick else 20
     n_draws = 1 if quick else 16
-    scase = cuda_cases.static_case(SEED + 1, blocks, dest, firms, n_draws=n_draws)
+    scase = reference_cases.static_case(SEED + 1, blocks, dest, firms, n_draws=n_draws)
     evaluations = n_draws * blocks * dest * firms
     other = "shared" if kc.F32_LAYOUT == "register" else "register"
     runs = [("float64", {}, "direct_cell_sums_float64"), ("float32", {}, "direct_cell_sums_float32"),
@@ -307,10 +322,10 @@ def kernel_checks(report, write, quick, cuda, numba):
             runs.append((precision, {"layout": "register", "threads": threads, "firms_per_thread": per_thread},
                          f"sweep_{precision}_threads{threads}_firms{per_thread}"))
     for precision, options, label in runs:
-        outputs = (np.zeros(scase[3].shape, np.int64), np.zeros(scase[3].shape))
+        outputs = (np.zeros(scase[3].shape), np.zeros(scase[3].shape))
 
         def launch():
-            kc.direct_cell_sums_draws(scase[0], scase[1], *scase[2], firms, scase[3], chunk, *outputs,
+            kc.direct_cell_sums_draws(scase[0], scase[1], *scase[2], firms, *scase[4], scase[3], chunk, *outputs,
                                       precision=precision, **options)
 
         launch()
@@ -328,8 +343,8 @@ def kernel_checks(report, write, quick, cuda, numba):
                                                                    evaluations)
         write()
     t0 = time.perf_counter()
-    cpu.direct_cell_sums(scase[0][0], scase[1][0], *scase[2], firms, scase[3][0], chunk,
-                         np.zeros(scase[3].shape[1:], np.int64), np.zeros(scase[3].shape[1:]))
+    cpu.direct_cell_sums(scase[0][0], scase[1][0], *scase[2], firms, *scase[4], scase[3][0], chunk,
+                         np.zeros(scase[3].shape[1:]), np.zeros(scase[3].shape[1:]))
     report["speed"]["cpu_direct_cell_sums_float64_one_draw_s"] = time.perf_counter() - t0
 
     baseline, dsums = dcase

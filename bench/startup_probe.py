@@ -32,17 +32,22 @@ def main(which):
     checksum = int(pk[0] % np.uint64(10**9))
     if which == "full":
         sk = kernels.block_keys(np.uint64(2), 0, blocks)
+        from engine.firms.sampling import block_strata  # SciPy: not part of the kernels' import time
+
         par = (np.full(blocks, 0.4), np.full(blocks, 1.69), np.full(blocks, 0.34), np.full(blocks, -0.65))
+        strata = block_strata(np.array([50.0, 5000.0]), firms, par[1])
         thresholds = np.zeros((blocks, dest))
-        active, sales = np.empty((blocks, dest), np.int64), np.empty((blocks, dest))
-        timed("direct_cell_sums", brute.direct_cell_sums, pk, sk, *par, firms, thresholds, 64, active, sales)
+        active, sales = np.empty((blocks, dest)), np.empty((blocks, dest))
+        timed("direct_cell_sums", brute.direct_cell_sums, pk, sk, *par, firms, *strata, thresholds, 64, active, sales)
         checksum += int(active.sum())
-        timed("direct_cell_sums_f32", brute.direct_cell_sums_f32, pk, sk, *par, firms, thresholds, 64, active, sales)
+        timed("direct_cell_sums_f32", brute.direct_cell_sums_f32, pk, sk, *par, firms, *strata, thresholds, 64, active,
+              sales)
         entry, tail = np.empty((blocks, dest, firms)), np.empty((blocks, dest, firms + 1))
-        timed("rank_cells", kernels.rank_cells, pk, sk, *par, firms, entry, tail)
-        count, index = np.empty((1, blocks, dest), np.int64), np.empty((1, blocks, dest))
-        timed("evaluate_cells", kernels.evaluate_cells, entry, tail, thresholds[None], count, index)
-        checksum += int(count.sum())
+        tail_count = np.empty((blocks, dest, firms + 1))
+        timed("rank_cells", kernels.rank_cells, pk, sk, *par, firms, *strata, entry, tail, tail_count)
+        first, index = np.empty((1, blocks, dest), np.int64), np.empty((1, blocks, dest))
+        timed("evaluate_cells", kernels.evaluate_cells, entry, tail, thresholds[None], first, index)
+        checksum += int(first.sum())
     seconds["total"] = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "checksum": checksum}))
 

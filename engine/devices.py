@@ -13,8 +13,8 @@ so there is no ``if gpu:`` in ``engine/``: ``device`` is ``"cpu"`` (default), ``
 (CUDA when numba-cuda is installed and a usable NVIDIA GPU is present, else CPU), ``precision`` is
 ``"float64"`` (default) or ``"float32"`` (scores and ``exp`` in float32, sums in float64; for the
 brute-force kernels only: the dynamic model and the ranking path are float64), or, on CUDA only,
-``"float32_fast"``: float32 with CUDA's fast single-precision intrinsics for log, sqrt, sin/cos and
-exp (``kernels.reference.cuda.fastmath``: the same hashes and uniforms; not bit-compatible with the CPU
+``"float32_fast"``: float32 with CUDA's fast single-precision intrinsics for log, sqrt and exp
+(``kernels.reference.cuda.fastmath``: the same hashes and uniforms; not bit-compatible with the CPU
 float32 kernel, whose polynomials the default ``"float32"`` reproduces bit for bit on the GPU).
 
 The per-period kernels of the dynamic model's ``ge`` closure (``engine.closures.dynamic_ge``) keep a draw's
@@ -184,10 +184,12 @@ def batch_cell_sums(device="cpu", precision="float64"):
     """Brute-force cell sums for a batch of (keys, thresholds): many draws, or many periods of one draw.
 
     The returned function takes ``(productivity_keys (D, B), shock_keys (D, B), sm1_over_theta, s_a,
-    s_e, rho, n_firms, thresholds (D, B, R), firm_chunk, out_active (D, B, R), out_sales_index (D, B, R))``:
+    s_e, rho, n_firms, strata_low, strata_width, strata_weight (B, M), thresholds (D, B, R), firm_chunk,
+    out_active (D, B, R), out_sales_index (D, B, R))`` (``out_active``: real active pairs, float64):
     entry ``d`` is ``direct_cell_sums`` with ``productivity_keys[d]``, ``shock_keys[d]`` and
-    ``thresholds[d]``. On CUDA the batch is one launch (a grid dimension over it); on the CPU a loop.
-    Periods of one draw: repeat the draw's keys along the first axis.
+    ``thresholds[d]`` (the strata are the blocks', the same for every entry). On CUDA the batch is one
+    launch (a grid dimension over it); on the CPU a loop. Periods of one draw: repeat the draw's keys
+    along the first axis.
     """
     target = resolve_device(device)
     if precision not in PRECISIONS or (target, precision) not in KERNELS:
@@ -201,12 +203,12 @@ def batch_cell_sums(device="cpu", precision="float64"):
         return run
     single = kernel("direct_cell_sums", "cpu", precision)
 
-    def run_cpu(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
-                out_active, out_sales_index):
+    def run_cpu(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+                strata_weight, thresholds, firm_chunk, out_active, out_sales_index):
         for d in range(thresholds.shape[0]):
             single(np.ascontiguousarray(productivity_keys[d]), np.ascontiguousarray(shock_keys[d]), sm1_over_theta,
-                   s_a, s_e, rho, n_firms, np.ascontiguousarray(thresholds[d]), firm_chunk, out_active[d],
-                   out_sales_index[d])
+                   s_a, s_e, rho, n_firms, strata_low, strata_width, strata_weight,
+                   np.ascontiguousarray(thresholds[d]), firm_chunk, out_active[d], out_sales_index[d])
 
     return run_cpu
 

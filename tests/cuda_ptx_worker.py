@@ -29,7 +29,7 @@ def main():
     u1, u2 = T.uint64[::1], T.uint64[:, ::1]
     f1, f2, f3 = T.float64[::1], T.float64[:, ::1], T.float64[:, :, ::1]
     i8 = T.int64
-    static = (u2, u2, f1, f1, f1, f1, i8, f3, i8, i8, T.int64[:, :, ::1], f3)
+    static = (u2, u2, f1, f1, f1, f1, i8, f2, f2, f2, f3, i8, i8, f3, f3)  # with the strata (B, M); real pairs
     signatures = {
         "_direct_kernel_f64": static,
         "_direct_kernel_f32": static,
@@ -38,7 +38,7 @@ def main():
         "_dynamic_sums_kernel": (u1, u1, u1, u1, f1, f1, f1, f1, i8, f3, f2, f1, f2, T.float64, T.float64, f3, f3, f2,
                                  T.float64[:, :, :, :, ::1], i8, T.float64[:, :, :, ::1]),
     }
-    register = (u2, u2, f1, f1, f1, f1, i8, f3, i8, T.int64[:, :, ::1], f3)
+    register = (u2, u2, f1, f1, f1, f1, i8, f2, f2, f2, f3, i8, f3, f3)
     kernels = {name: getattr(kdyn if name in ("_baseline_costs_kernel", "_dynamic_sums_kernel") else kc, name)
                for name in signatures}
     # the per-period kernels of the dynamic ge closure (kernels.cuda.dynamic_ge)

@@ -1,4 +1,5 @@
-"""Runs the CUDA kernels on the cases of ``tests.cuda_cases`` and saves their outputs (``.npz``).
+"""Runs the CUDA kernels on the cases of ``tests.cuda_cases`` (the brute-force static kernels: of
+``tests.reference_cases``) and saves their outputs (``.npz``).
 
 Started by ``tests/test_cuda.py`` in a subprocess with ``NUMBA_ENABLE_CUDASIM=1`` (the simulator must be
 chosen before ``numba.cuda`` is imported, so it cannot run inside the test process). Every kernel is
@@ -19,7 +20,7 @@ import numpy as np
 
 from engine import devices
 from kernels.cuda import device as kdevice
-from tests import cuda_cases
+from tests import cuda_cases, reference_cases
 from tests.cuda_cases import SIM_DRAWS as DRAWS
 from tests.cuda_cases import SIM_FIRM_CHUNK as FIRM_CHUNK
 from tests.cuda_cases import SIM_SIZES as SIZES
@@ -30,18 +31,19 @@ def static_section(results, static_seed):
     from kernels.reference.cuda import static as kcuda
 
     n_firms = SIZES["n_firms"]
-    case = cuda_cases.static_case(static_seed, SIZES["n_blocks"], SIZES["n_dest"], n_firms, DRAWS)
+    case = reference_cases.static_case(static_seed, SIZES["n_blocks"], SIZES["n_dest"], n_firms, DRAWS)
     for precision in ("float64", "float32", "float32_fast"):
-        active, sales = cuda_cases.run_static(devices.direct_cell_sums("cuda", precision), case, n_firms, FIRM_CHUNK)
+        active, sales = reference_cases.run_static(devices.direct_cell_sums("cuda", precision), case, n_firms,
+                                                   FIRM_CHUNK)
         results[f"static_{precision}_active"], results[f"static_{precision}_sales"] = active, sales
-        batch_active = np.full(active.shape, -1, dtype=np.int64)
+        batch_active = np.full(active.shape, np.nan)
         batch_sales = np.full(sales.shape, np.nan)
-        devices.batch_cell_sums("cuda", precision)(case[0], case[1], *case[2], n_firms, case[3], FIRM_CHUNK,
+        devices.batch_cell_sums("cuda", precision)(case[0], case[1], *case[2], n_firms, *case[4], case[3], FIRM_CHUNK,
                                                    batch_active, batch_sales)
         results[f"batch_{precision}_active"], results[f"batch_{precision}_sales"] = batch_active, batch_sales
     # the bit-compatible float32 kernel in its other layout (shared-memory accumulators, as float64)
-    batch = (np.full(case[3].shape, -1, dtype=np.int64), np.full(case[3].shape, np.nan))
-    kcuda.direct_cell_sums_draws(case[0], case[1], *case[2], n_firms, case[3], FIRM_CHUNK, *batch,
+    batch = (np.full(case[3].shape, np.nan), np.full(case[3].shape, np.nan))
+    kcuda.direct_cell_sums_draws(case[0], case[1], *case[2], n_firms, *case[4], case[3], FIRM_CHUNK, *batch,
                                  precision="float32", layout="register" if kcuda.F32_LAYOUT == "shared" else "shared")
     results["batch_float32_other_layout_active"], results["batch_float32_other_layout_sales"] = batch
 

@@ -81,34 +81,59 @@ def test_rank_and_evaluate_match_reference(rng):
 
 
 @pytest.mark.parametrize("firm_chunk", [1, 97, 4096])
-def test_direct_cell_sums_match_reference(rng, firm_chunk):
+def test_direct_cell_sums_match_reference_and_ranking(rng, firm_chunk):
+    """The brute force counts real pairs and weighted sales as the NumPy reference and as ``rank_cells`` +
+    ``evaluate_cells`` (``tail_count[first]``, ``tail_sales[first]``), with strata of blocks that have
+    fewer real firms than ``M`` (equal weights below one), a few times more and many times more."""
     n_blocks, n_dest, n_firms = 4, 3, int(rng.integers(300, 2000))
     sigma, theta, s_a, s_e, rho = _random_blocks(rng, n_blocks)
     pk, sk = _keys(rng, 0, n_blocks)
+    real = np.round(n_firms * np.array([0.6, 3.0, 40.0, 700.0]))
+    low, width, weight = block_strata(real, n_firms, s_a)
+    assert weight.min() < 1.0 and weight.max() > 100.0
     thresholds = rng.normal(0.5, 1.0, (n_blocks, n_dest))
-    active = np.empty((n_blocks, n_dest), dtype=np.int64)
-    sales = np.empty((n_blocks, n_dest))
-    brute.direct_cell_sums(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
-                             active, sales)
-    ref_active, ref_sales = ref.cell_sums(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, thresholds)
-    np.testing.assert_array_equal(active, ref_active)
-    np.testing.assert_allclose(sales, ref_sales, rtol=1e-12)
+    thresholds[0, 0], thresholds[-1, -1] = np.inf, -np.inf  # a closed cell and one open to every pair
+    active = np.full((n_blocks, n_dest), np.nan)
+    sales = np.full((n_blocks, n_dest), np.nan)
+    brute.direct_cell_sums(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, low, width, weight, thresholds,
+                           firm_chunk, active, sales)
+    ref_active, ref_sales = ref.cell_sums(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, thresholds, low, width,
+                                          weight)
+    np.testing.assert_allclose(active, ref_active, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(sales, ref_sales, rtol=1e-12, atol=0)
+    assert active[0, 0] == 0.0 and sales[0, 0] == 0.0
+    np.testing.assert_allclose(active[-1, -1], real[-1], rtol=1e-12)
+    assert 0 < active.sum() < real.sum() * n_dest
+    entry_sorted = np.empty((n_blocks, n_dest, n_firms))
+    tail, count = np.empty((n_blocks, n_dest, n_firms + 1)), np.empty((n_blocks, n_dest, n_firms + 1))
+    kernels.rank_cells(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, low, width, weight, entry_sorted, tail,
+                       count)
+    first = np.empty((1, n_blocks, n_dest), dtype=np.int64)
+    ranked_sales = np.empty((1, n_blocks, n_dest))
+    kernels.evaluate_cells(entry_sorted, tail, thresholds[None], first, ranked_sales)
+    blocks, dests = np.indices((n_blocks, n_dest))
+    np.testing.assert_allclose(active, count[blocks, dests, first[0]], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(sales, ranked_sales[0], rtol=1e-12, atol=0)
 
 
 def test_firm_scores_match_reference(rng):
     sigma, theta, s_a, s_e, rho = (float(x[0]) for x in _random_blocks(rng, 1))
     pk, sk = (int(k[0]) for k in _keys(rng, 3, 1))
     n_firms, n_dest = 800, 5
+    low, width, weight = (x[0] for x in block_strata(np.array([50.0 * n_firms]), n_firms, np.array([s_a])))
     firms = np.sort(rng.choice(n_firms, 50, replace=False)).astype(np.int64)
     slp = np.empty(firms.size)
     sales = np.empty((firms.size, n_dest))
     entry = np.empty((firms.size, n_dest))
-    kernels.firm_scores(np.uint64(pk), np.uint64(sk), (sigma - 1) / theta, s_a, s_e, rho, firms, n_dest,
-                        slp, sales, entry)
-    phi, ref_sales, ref_entry = ref.block_scores(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, n_dest)
+    pair_weight = np.empty((firms.size, n_dest))
+    kernels.firm_scores(np.uint64(pk), np.uint64(sk), (sigma - 1) / theta, s_a, s_e, rho,
+                        np.stack([low, width, weight]), firms, n_dest, slp, sales, entry, pair_weight)
+    phi, ref_sales, ref_entry, ref_weight = ref.block_scores(pk, sk, sigma, theta, s_a, s_e, rho, n_firms, n_dest,
+                                                             low, width, weight)
     np.testing.assert_allclose(np.exp(slp / (sigma - 1)), phi[firms], rtol=1e-12)
     np.testing.assert_allclose(sales, ref_sales[firms], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(entry, ref_entry[firms], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(pair_weight, ref_weight[firms])
 
 
 def test_radix_argsort_is_the_stable_order(rng):

@@ -1,7 +1,9 @@
 """Reference and benchmark kernels: NOT on the product path (no engine run calls them).
 
 The brute-force cell sums regenerate every firm's random numbers and test every firm against the
-thresholds, with no ranking and no storage:
+thresholds, with no ranking and no storage; they take each block's strata of the demand shock
+(``engine.firms.sampling``: low edges, widths and weights, (B, M)) and count real pairs, as
+``kernels.static.rank_cells`` does:
 
 - ``static``: ``direct_cell_sums`` (float64) and ``direct_cell_sums_f32`` on the CPU;
 - ``float32``: the float32 math, random numbers and per-firm scores they use;

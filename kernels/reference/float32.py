@@ -1,5 +1,5 @@
-"""The float32 variants of ``kernels.fastmath``, ``kernels.rng`` and ``kernels.firm`` (reference and
-benchmark; not on the product path, see ``kernels.reference``).
+"""The float32 variants of ``kernels.fastmath``, ``kernels.rng``, ``kernels.normal`` and ``kernels.firm``
+(reference and benchmark; not on the product path, see ``kernels.reference``).
 
 They draw the same hashes and uniforms as the float64 functions and keep the arithmetic in float32
 (scores within about 1e-5 of the float64 ones); they exist for the speed of the brute-force
@@ -10,8 +10,12 @@ float32 kernel bit for bit).
 - math: ``log_f32``, ``log_positive_f32``, ``exp_f32``, ``exp_bounded_f32``, ``sincos_turns_f32``
   take and return float32 and keep their arithmetic in float32: relative error below 1.5 float32
   ulps (1.8e-7), ``sincos_turns_f32`` absolute error below 3e-7 (``tests/test_fastmath.py``); the
-  same branch-free algorithms as their float64 twins in ``kernels.fastmath``;
-- random numbers: ``uniform_open0_f32``, ``box_muller_uniforms_f32``, ``box_muller_f32``;
+  same branch-free algorithms as their float64 twins in ``kernels.fastmath`` (``sincos_turns_f32``
+  served Box-Muller, which the stratified demand shock replaced: no kernel calls it now);
+- random numbers: ``uniform_open0_f32``; the stratified normals of a pair (``kernels.firm.stratified_normals``):
+  ``stratified_tails_f32`` (the two probabilities, from the float64 uniforms and stratum, as float32
+  signed tails) and ``stratified_normals_f32`` (their quantiles, ``normal_quantile_f32``: AS 241's
+  PPND7 in float32 arithmetic, relative error below 5e-7);
 - per firm: ``scaled_log_productivity_f32``, ``scores_f32`` and the vectorised loops
   ``fill_scaled_log_productivity_f32``, ``fill_scores_f32`` (as ``kernels.firm.fill_*``).
 """
@@ -23,15 +27,11 @@ from numba import njit
 
 from kernels.fastmath import FASTMATH, f32_bits, f32_from_bits, prefer_wide_vectors
 from kernels.firm import combine
-from kernels.rng import GOLDEN, finalize, hash_at, stream_position
+from kernels.rng import GOLDEN, finalize, hash_at, open_uniforms, stream_position
 
 _FLAGS = dict(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 _S11 = np.uint64(11)
-_S32 = np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
 _F32_TWO_M53 = np.float32(2.0**-53)
-_F32_TWO_M32 = np.float32(2.0**-32)
-_M2_F32 = np.float32(-2.0)
 
 
 # ------------------------------------------------------------------------------------ float32
@@ -184,19 +184,78 @@ def uniform_open0_f32(h):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def box_muller_uniforms_f32(h):
-    """``box_muller_uniforms(h)`` rounded to float32 (``u2`` may round up to exactly 1)."""
-    u1 = np.float32(h >> _S32) * _F32_TWO_M32 + _F32_TWO_M32
-    u2 = np.float32(h & _LOW32) * _F32_TWO_M32
-    return u1, u2
+def _signed_tail(p):
+    """A float64 probability ``p`` in (0, 1) as one float32 that keeps the precision of both tails:
+    ``p`` when ``p <= 1/2``, else ``-(1 - p)`` (exact in float64); rounded once."""
+    return np.float32(p if p <= 0.5 else p - 1.0)
 
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def box_muller_f32(minus_2_log_u1, u2):
-    """float32 ``box_muller``."""
-    radius = math.sqrt(minus_2_log_u1)
-    sin_angle, cos_angle = sincos_turns_f32(u2)
-    return radius * cos_angle, radius * sin_angle
+def stratified_tails_f32(h, stratum_low, stratum_width):
+    """The probabilities of the pair's two normals (``kernels.firm.stratified_normals``) as signed float32
+    tails (``normal_quantile_f32``): ``stratum_low + u1 * stratum_width`` and ``u2``, from the float64
+    ``open_uniforms(h)`` (exact) and the float64 stratum, so that a probability near 1 does not lose
+    its distance to 1 to float32 rounding."""
+    u1, u2 = open_uniforms(h)
+    return _signed_tail(stratum_low + u1 * stratum_width), _signed_tail(u2)
+
+
+# The normal quantile in float32: Wichura (1988), "Algorithm AS 241: The Percentage Points of the Normal
+# Distribution", Applied Statistics 37(3), 477-484, PPND7 (about 7 significant digits; the float64
+# kernels use PPND16, ``kernels.normal``). Its three rational functions (the central region
+# |p - 1/2| <= 0.425 in (p - 1/2)**2, the tails in s = sqrt(-log r), r = min(p, 1 - p), split at s = 5)
+# have numerators of degree 3 and denominators of degree 3 (central) or 2 (tails): written as one
+# rational function whose coefficients are selected, so that the loop has no branches.
+_PA = (_F32(3.3871327179), _F32(5.0434271938e1), _F32(1.5929113202e2), _F32(5.9109374720e1))
+_PB = (_F32(1.7895169469e1), _F32(7.8757757664e1), _F32(6.7187563600e1))
+_PC = (_F32(1.4234372777), _F32(2.7568153900), _F32(1.3067284816), _F32(1.7023821103e-1))
+_PD = (_F32(7.3700164250e-1), _F32(1.2021132975e-1))
+_PE = (_F32(6.6579051150), _F32(3.0812263860), _F32(4.2868294337e-1), _F32(1.7337203997e-2))
+_PF = (_F32(2.4197894225e-1), _F32(1.2258202635e-2))
+_P_SPLIT1 = _F32(0.425)
+_P_SPLIT2 = _F32(5.0)
+_P_CONST1 = _F32(0.180625)
+_P_CONST2 = _F32(1.6)
+
+
+@njit(**_FLAGS)
+def ppnd7_f32(v, r, s):
+    """PPND7 of the signed tail ``v`` (see ``normal_quantile_f32``), given ``r = |v|`` and the tail
+    variable ``s = sqrt(-log r)`` (computed by the caller: ``kernels.reference.cuda.fastmath`` takes
+    its log from CUDA's intrinsic)."""
+    q = _F_HALF - r  # |p - 1/2|
+    central = q <= _P_SPLIT1
+    far = s > _P_SPLIT2
+    x = _P_CONST1 - q * q if central else (s - _P_SPLIT2 if far else s - _P_CONST2)
+    n0 = _PA[0] if central else (_PE[0] if far else _PC[0])
+    n1 = _PA[1] if central else (_PE[1] if far else _PC[1])
+    n2 = _PA[2] if central else (_PE[2] if far else _PC[2])
+    n3 = _PA[3] if central else (_PE[3] if far else _PC[3])
+    d1 = _PB[0] if central else (_PF[0] if far else _PD[0])
+    d2 = _PB[1] if central else (_PF[1] if far else _PD[1])
+    d3 = _PB[2] if central else _F_ZERO
+    value = (((n3 * x + n2) * x + n1) * x + n0) / (((d3 * x + d2) * x + d1) * x + _F_ONE)
+    value = value * q if central else value
+    return -value if v > _F_ZERO else value
+
+
+@njit(**_FLAGS)
+def normal_quantile_f32(v):
+    """``Phi^-1(p)`` in float32 arithmetic (branch-free) for a signed tail ``v`` in ``[-1/2, 1/2]``:
+    ``p = v`` when ``v > 0``, ``p = 1 + v`` when ``v <= 0`` (``stratified_tails_f32``).
+
+    Relative error below 5e-7 (``tests/test_fastmath.py``; PPND7's own error is 1.2e-7, the rest is
+    float32 rounding). ``|v|`` below the smallest normal float32 is taken as it (a quantile of 12.95).
+    """
+    r = max(abs(v), _F_MIN_NORMAL)
+    return ppnd7_f32(v, r, math.sqrt(-log_positive_f32(r)))
+
+
+@njit(**_FLAGS)
+def stratified_normals_f32(v1, v2):
+    """float32 ``kernels.firm.stratified_normals`` from the signed tails of ``stratified_tails_f32``: the
+    demand shock ``-Phi^-1(p1)`` (``p1`` is its upper-tail probability) and the independent normal."""
+    return -normal_quantile_f32(v1), normal_quantile_f32(v2)
 
 
 # ------------------------------------------------------------------------------------- per firm
@@ -211,10 +270,11 @@ def scaled_log_productivity_f32(productivity_key, firm, sigma_minus_1_over_theta
 
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def scores_f32(shock_key, pair, scaled_log_phi, s_a, s_e, rho, rho_complement):
-    """float32 ``scores`` (the same arithmetic as ``fill_scores_f32``); every float argument is float32."""
-    u1, u2 = box_muller_uniforms_f32(hash_at(shock_key, pair))
-    z1, z2 = box_muller_f32(_M2_F32 * log_positive_f32(u1), u2)
+def scores_f32(shock_key, pair, stratum_low, stratum_width, scaled_log_phi, s_a, s_e, rho, rho_complement):
+    """float32 ``scores`` (the same arithmetic as ``fill_scores_f32``): ``stratum_low``, ``stratum_width``
+    float64, every other float argument float32."""
+    v1, v2 = stratified_tails_f32(hash_at(shock_key, pair), stratum_low, stratum_width)
+    z1, z2 = stratified_normals_f32(v1, v2)
     return combine(z1, z2, scaled_log_phi, s_a, s_e, rho, rho_complement)
 
 
@@ -232,9 +292,9 @@ def fill_scaled_log_productivity_f32(productivity_key, first_firm, sigma_minus_1
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
-def fill_scores_f32(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e, rho, rho_complement,
-                    out_sales, out_entry):
-    """float32 ``fill_scores`` (arrays float32; the float64 parameters are rounded once)."""
+def fill_scores_f32(shock_key, first_pair, pair_stride, stratum_low, stratum_width, scaled_log_phi, s_a, s_e, rho,
+                    rho_complement, out_sales, out_entry):
+    """float32 ``fill_scores`` (strata float64, the other arrays float32; the float64 parameters are rounded once)."""
     prefer_wide_vectors()
     a = np.float32(s_a)
     e = np.float32(s_e)
@@ -242,11 +302,9 @@ def fill_scores_f32(shock_key, first_pair, pair_stride, scaled_log_phi, s_a, s_e
     rc = np.float32(rho_complement)
     position = stream_position(shock_key, first_pair)
     step = pair_stride * GOLDEN
-    for j in range(scaled_log_phi.size):  # 64-bit integer work: 8 lanes per vector
-        out_sales[j], out_entry[j] = box_muller_uniforms_f32(finalize(position))
+    for j in range(scaled_log_phi.size):  # 64-bit integer and float64 work: 8 lanes per vector
+        out_sales[j], out_entry[j] = stratified_tails_f32(finalize(position), stratum_low[j], stratum_width[j])
         position += step
     for j in range(scaled_log_phi.size):  # float32 only: 16 lanes per vector
-        out_sales[j] = _M2_F32 * log_positive_f32(out_sales[j])
-    for j in range(scaled_log_phi.size):
-        z1, z2 = box_muller_f32(out_sales[j], out_entry[j])
+        z1, z2 = stratified_normals_f32(out_sales[j], out_entry[j])
         out_sales[j], out_entry[j] = combine(z1, z2, scaled_log_phi[j], a, e, r, rc)

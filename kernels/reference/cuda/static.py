@@ -24,11 +24,17 @@ H200 the float32 kernel alone ran at 156 G evaluations/s, against 63-81 G/s meas
 shared-memory float32 kernel with transfers (bench/README.md, "GPU"; ``bench/gpu_check.py`` times
 both layouts the same way).
 
+Every kernel draws the stratified demand shock as the CPU does: firm ``f`` of block ``b`` takes, in
+destination ``n``, stratum ``(f + stratum_offset) % M`` of the block's strata (``strata_low``,
+``strata_width``, ``strata_weight``, (B, M) on the device), and adds its weight (the real pairs it
+stands for) to the cell's count and its weight times ``exp(sales_score)`` to the sales.
+
 Agreement with the CPU: the random numbers (counter-based hashes) are bitwise identical; the
-floating-point scores agree to rounding (FMA contraction can differ in the last bit), so counts are
-identical unless a score lies within about 1e-15 of a threshold, and sums agree to about 1e-15
-relative (the order of the float64 additions differs). ``tests/test_cuda.py`` checks this under the
-CUDA simulator. In float32 the scores are rounded as in ``kernels.reference.static.direct_cell_sums_f32``.
+floating-point scores agree to rounding (FMA contraction can differ in the last bit), so the same
+pairs are active unless a score lies within about 1e-15 of a threshold, and the real pairs and the
+sums agree to about 1e-15 relative (the order of the float64 additions differs).
+``tests/test_cuda.py`` checks this under the CUDA simulator. In float32 the scores are rounded as in
+``kernels.reference.static.direct_cell_sums_f32``.
 """
 
 import math
@@ -46,6 +52,7 @@ from kernels.reference import float32 as _float32
 DEST_GROUP = 2 if SIMULATOR else 16
 
 _hash_at = device_function(_rng.hash_at)
+_stratum_offset = device_function(_firm.stratum_offset)
 
 
 @cuda.jit(device=True)
@@ -62,8 +69,8 @@ def _make_direct_kernel(scaled_log_productivity, scores, exp, cast):
     """The static brute-force kernel for one precision (``cast``: the float type of the arithmetic)."""
 
     @cuda.jit
-    def kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
-               chunks_per_block, out_active, out_sales_index):
+    def kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+               strata_weight, thresholds, firm_chunk, chunks_per_block, out_active, out_sales_index):
         d = cuda.blockIdx.y
         b = cuda.blockIdx.x // chunks_per_block
         first = (cuda.blockIdx.x % chunks_per_block) * firm_chunk
@@ -71,7 +78,8 @@ def _make_direct_kernel(scaled_log_productivity, scores, exp, cast):
         tid = cuda.threadIdx.x
         n_dest = thresholds.shape[2]
         sales_acc = cuda.shared.array((DEST_GROUP, THREADS), np.float64)
-        count_acc = cuda.shared.array((DEST_GROUP, THREADS), np.int64)
+        count_acc = cuda.shared.array((DEST_GROUP, THREADS), np.float64)
+        offsets = cuda.local.array(DEST_GROUP, np.int64)
         productivity_key = productivity_keys[d, b]
         shock_key = shock_keys[d, b]
         r = rho[b]
@@ -84,16 +92,20 @@ def _make_direct_kernel(scaled_log_productivity, scores, exp, cast):
             width = min(DEST_GROUP, n_dest - group)
             for k in range(width):
                 sales_acc[k, tid] = 0.0
-                count_acc[k, tid] = 0
+                count_acc[k, tid] = 0.0
+                offsets[k] = np.int64(_stratum_offset(shock_key, group + k, n_firms))
             f = first + tid
             while f < stop:
                 slp = scaled_log_productivity(productivity_key, np.uint64(f), sm1)
                 for k in range(width):
                     n = group + k
-                    sales, entry = scores(shock_key, np.uint64(f * n_dest + n), slp, a, e, r, rho_c)
+                    j = f + offsets[k]  # the pair's stratum (kernels.firm.stratum_offset)
+                    j = j - n_firms if j >= n_firms else j
+                    sales, entry = scores(shock_key, np.uint64(f * n_dest + n), strata_low[b, j], strata_width[b, j],
+                                          slp, a, e, r, rho_c)
                     if entry >= cast(thresholds[d, b, n]):
-                        count_acc[k, tid] += 1
-                        sales_acc[k, tid] += _as_f64(exp(sales))
+                        count_acc[k, tid] += strata_weight[b, j]
+                        sales_acc[k, tid] += _as_f64(exp(sales)) * strata_weight[b, j]
                 f += THREADS
             tree_reduce(sales_acc, width, tid)
             tree_reduce(count_acc, width, tid)
@@ -133,7 +145,7 @@ def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_p
 
     Each thread first computes the scaled log productivity of its ``firms_per_thread`` firms (firm
     ``first + tid + k * threads``) into shared memory (float32, ``firms_per_thread x threads``); then,
-    per destination, it loops over its firms with a register count (int32) and a register sum
+    per destination, it loops over its firms with a register count of real pairs and a register sum
     (float64), the warp adds them up with shuffles, and the first lane of each warp adds them to the
     output cell with one atomic add each (``threads / 32`` atomics per CUDA block and cell). There is
     ``fastmath=True`` (float32_fast only) compiles the kernel with NVVM's fast-math options, so that
@@ -149,8 +161,8 @@ def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_p
         raise ValueError(f"the simulator runs the register layout with {THREADS} threads per block only")
 
     @cuda.jit(fastmath=fastmath)
-    def kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, chunks_per_block,
-               out_active, out_sales_index):
+    def kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+               strata_weight, thresholds, chunks_per_block, out_active, out_sales_index):
         d = cuda.blockIdx.y
         b = cuda.blockIdx.x // chunks_per_block
         first = (cuda.blockIdx.x % chunks_per_block) * chunk
@@ -174,14 +186,19 @@ def _make_register_kernel(scaled_log_productivity, scores, exp, threads, firms_p
                 mine = k + 1
         for n in range(n_dest):
             threshold = np.float32(thresholds[d, b, n])
-            count = np.int32(0)
+            offset = np.int64(_stratum_offset(shock_key, n, n_firms))
+            count = 0.0
             total = 0.0
             for k in range(mine):
                 f = first + tid + k * threads
-                sales, entry = scores(shock_key, np.uint64(f * n_dest + n), slp[k, tid], a, e, r, rho_c)
-                weight = np.float64(exp(sales))
+                j = f + offset  # the pair's stratum (kernels.firm.stratum_offset)
+                j = j - n_firms if j >= n_firms else j
+                pair_weight = strata_weight[b, j]
+                sales, entry = scores(shock_key, np.uint64(f * n_dest + n), strata_low[b, j], strata_width[b, j],
+                                      slp[k, tid], a, e, r, rho_c)
+                weight = np.float64(exp(sales)) * pair_weight
                 if entry >= threshold:
-                    count += np.int32(1)
+                    count += pair_weight
                     total += weight
             _add_to_cell(count, total, out_active, out_sales_index, d, b, n, tid, lane, reduce_space)
 
@@ -196,7 +213,7 @@ if SIMULATOR:
         reduce_space[1, tid] = total
         tree_reduce(reduce_space, 2, tid)
         if tid == 0 and reduce_space[0, 0] > 0:
-            cuda.atomic.add(out_active, (d, b, n), np.int64(reduce_space[0, 0]))
+            cuda.atomic.add(out_active, (d, b, n), reduce_space[0, 0])
             cuda.atomic.add(out_sales_index, (d, b, n), reduce_space[1, 0])
         cuda.syncthreads()
 else:
@@ -209,7 +226,7 @@ else:
             total += cuda.shfl_down_sync(_FULL_MASK, total, offset)
             offset //= 2
         if lane == 0 and count > 0:
-            cuda.atomic.add(out_active, (d, b, n), np.int64(count))
+            cuda.atomic.add(out_active, (d, b, n), count)
             cuda.atomic.add(out_sales_index, (d, b, n), total)
 
 
@@ -237,9 +254,9 @@ def register_kernel(precision, threads=None, firms_per_thread=None):
     return _REGISTER_KERNELS[key]
 
 
-def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
-                           firm_chunk, out_active, out_sales_index, precision="float64", layout=None, threads=None,
-                           firms_per_thread=None):
+def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low,
+                           strata_width, strata_weight, thresholds, firm_chunk, out_active, out_sales_index,
+                           precision="float64", layout=None, threads=None, firms_per_thread=None):
     """``kernels.reference.static.direct_cell_sums`` for ``D`` draws in one launch (grid: chunks x draws).
 
     Parameters
@@ -248,15 +265,18 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
         Per-draw block keys (``kernels.static.block_keys`` of each draw).
     sm1_over_theta, s_a, s_e, rho : ndarray of float64, shape (B,)
     n_firms : int
+    strata_low, strata_width, strata_weight : ndarray of float64, shape (B, M)
+        The blocks' strata (``engine.firms.sampling``; the same for every draw).
     thresholds : ndarray of float64, shape (D, B, R)
     firm_chunk : int
         Firms per CUDA block (a multiple of ``THREADS`` keeps every thread busy).
-    out_active : ndarray of int64, shape (D, B, R)
+    out_active : ndarray of float64, shape (D, B, R)
+        Real active pairs.
     out_sales_index : ndarray of float64, shape (D, B, R)
     precision : {"float64", "float32", "float32_fast"}
-        Arithmetic of the scores and ``exp`` (sums are float64 either way). "float32" evaluates the
-        CPU float32 kernel's expressions (bit for bit); "float32_fast" the same hashes and uniforms
-        with CUDA's fast single-precision intrinsics (``kernels.reference.cuda.fastmath``).
+        Arithmetic of the scores and ``exp`` (strata, weights and sums are float64 either way).
+        "float32" evaluates the CPU float32 kernel's expressions (bit for bit); "float32_fast" the same
+        hashes and uniforms with CUDA's fast single-precision intrinsics (``kernels.reference.cuda.fastmath``).
     layout : {None, "shared", "register"}
         Kernel layout (None: "shared" for float64, ``F32_LAYOUT`` for float32, "register" for
         float32_fast). "register" ignores ``firm_chunk`` (a CUDA block takes ``threads *
@@ -269,10 +289,10 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
         raise ValueError("float32_fast has the register layout only")
     n_draws, n_blocks, n_dest = thresholds.shape
     if n_draws == 0 or n_blocks == 0 or n_dest == 0 or n_firms == 0:
-        out_active[...] = 0
+        out_active[...] = 0.0
         out_sales_index[...] = 0.0
         return
-    d_active = cuda.to_device(np.zeros(out_active.shape, dtype=np.int64))
+    d_active = cuda.to_device(np.zeros(out_active.shape, dtype=np.float64))
     d_sales = cuda.to_device(np.zeros(out_sales_index.shape, dtype=np.float64))
     inputs = (cuda.to_device(np.ascontiguousarray(productivity_keys, dtype=np.uint64)),
               cuda.to_device(np.ascontiguousarray(shock_keys, dtype=np.uint64)),
@@ -280,7 +300,11 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
               cuda.to_device(np.ascontiguousarray(s_a, dtype=np.float64)),
               cuda.to_device(np.ascontiguousarray(s_e, dtype=np.float64)),
               cuda.to_device(np.ascontiguousarray(rho, dtype=np.float64)),
-              np.int64(n_firms), cuda.to_device(np.ascontiguousarray(thresholds, dtype=np.float64)))
+              np.int64(n_firms),
+              cuda.to_device(np.ascontiguousarray(strata_low, dtype=np.float64)),
+              cuda.to_device(np.ascontiguousarray(strata_width, dtype=np.float64)),
+              cuda.to_device(np.ascontiguousarray(strata_weight, dtype=np.float64)),
+              cuda.to_device(np.ascontiguousarray(thresholds, dtype=np.float64)))
     if layout == "register":
         threads = F32_THREADS if threads is None else threads
         firms_per_thread = F32_FIRMS_PER_THREAD if firms_per_thread is None else firms_per_thread
@@ -296,36 +320,34 @@ def direct_cell_sums_draws(productivity_keys, shock_keys, sm1_over_theta, s_a, s
     out_sales_index[...] = d_sales.copy_to_host()
 
 
-def direct_cell_sums(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds, firm_chunk,
-                     out_active, out_sales_index):
+def _one_draw(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+              strata_weight, thresholds, firm_chunk, out_active, out_sales_index, precision):
+    """``direct_cell_sums_draws`` for one draw, with the CPU kernel's arguments and outputs."""
+    active = np.empty((1, *out_active.shape))
+    sales = np.empty((1, *out_sales_index.shape))
+    direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
+                           s_e, rho, n_firms, strata_low, strata_width, strata_weight, np.asarray(thresholds)[None],
+                           firm_chunk, active, sales, precision=precision)
+    out_active[...] = active[0]
+    out_sales_index[...] = sales[0]
+
+
+def direct_cell_sums(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+                     strata_weight, thresholds, firm_chunk, out_active, out_sales_index):
     """``kernels.reference.static.direct_cell_sums`` on the GPU: same arguments, same outputs (one draw)."""
-    active = np.empty((1, *out_active.shape), dtype=np.int64)
-    sales = np.empty((1, *out_sales_index.shape))
-    direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
-                           s_e, rho, n_firms, np.asarray(thresholds)[None], firm_chunk, active, sales)
-    out_active[...] = active[0]
-    out_sales_index[...] = sales[0]
+    _one_draw(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+              strata_weight, thresholds, firm_chunk, out_active, out_sales_index, "float64")
 
 
-def direct_cell_sums_f32_fast(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
-                              firm_chunk, out_active, out_sales_index):
+def direct_cell_sums_f32_fast(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low,
+                              strata_width, strata_weight, thresholds, firm_chunk, out_active, out_sales_index):
     """``direct_cell_sums_f32`` with CUDA's fast float32 intrinsics (``kernels.reference.cuda.fastmath``; GPU only)."""
-    active = np.empty((1, *out_active.shape), dtype=np.int64)
-    sales = np.empty((1, *out_sales_index.shape))
-    direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
-                           s_e, rho, n_firms, np.asarray(thresholds)[None], firm_chunk, active, sales,
-                           precision="float32_fast")
-    out_active[...] = active[0]
-    out_sales_index[...] = sales[0]
+    _one_draw(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+              strata_weight, thresholds, firm_chunk, out_active, out_sales_index, "float32_fast")
 
 
-def direct_cell_sums_f32(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, thresholds,
-                         firm_chunk, out_active, out_sales_index):
+def direct_cell_sums_f32(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low,
+                         strata_width, strata_weight, thresholds, firm_chunk, out_active, out_sales_index):
     """``kernels.reference.static.direct_cell_sums_f32`` on the GPU: scores and ``exp`` in float32, sums in float64."""
-    active = np.empty((1, *out_active.shape), dtype=np.int64)
-    sales = np.empty((1, *out_sales_index.shape))
-    direct_cell_sums_draws(np.asarray(productivity_keys)[None], np.asarray(shock_keys)[None], sm1_over_theta, s_a,
-                           s_e, rho, n_firms, np.asarray(thresholds)[None], firm_chunk, active, sales,
-                           precision="float32")
-    out_active[...] = active[0]
-    out_sales_index[...] = sales[0]
+    _one_draw(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
+              strata_weight, thresholds, firm_chunk, out_active, out_sales_index, "float32")
