@@ -11,12 +11,11 @@ see its docstring). Layout and determinism as in ``kernels.static``: each parall
 ``firm_chunk`` firms of one block) writes its own partial sums, reduced in a fixed order.
 
 Speed: the inner loops run over slices of firms in short passes (``kernels.firm.fill_scores``,
-``exp_where_active``, ``vector_sum``); the float64 normal quantile of ``fill_scores`` (branches and a
-libm ``log``) does not vectorise, the float32 one does. Measured on the 2-core development machine
-(Emerald Rapids, AVX-512, shared), default draw of 80 blocks x 20,000 firms x 10 destinations:
-``direct_cell_sums`` about 56 M firm-destination evaluations per second on 1 thread and 96 M on 2
-(float32: about 210 M on 1 thread); with Box-Muller normals it was 314 M and 616 M (float32 627 M and
-1.25 G). ``bench/README.md`` has the numbers and the commands.
+``exp_where_active``, ``vector_sum``); both normal quantiles are branch-free and vectorise. Measured
+on the 2-core development machine (Emerald Rapids, AVX-512, shared), default draw of 80 blocks x
+20,000 firms x 10 destinations: ``direct_cell_sums`` about 81 M firm-destination evaluations per
+second (float32: about 168 M); with Box-Muller normals it was 314 M on 1 thread and 616 M on 2
+(float32 627 M and 1.25 G). ``bench/README.md`` has the numbers and the commands.
 """
 
 import math
