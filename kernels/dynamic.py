@@ -127,9 +127,12 @@ def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_d
     offset = np.int64(stratum_offset(shock_key, n, m))
     low = np.empty(slp.size)
     width = np.empty(slp.size)
-    for f in range(slp.size):
-        k = (f + offset) % m
-        low[f], width[f], weight[f] = strata[0, k], strata[1, k], strata[2, k]
+    # firm f takes stratum (f + offset) % M: two contiguous runs of the strata
+    head = min(slp.size, m - offset)
+    low[:head], width[:head], weight[:head] = strata[0, offset:offset + head], strata[1, offset:offset + head], \
+        strata[2, offset:offset + head]
+    tail = slp.size - head
+    low[head:], width[head:], weight[head:] = strata[0, :tail], strata[1, :tail], strata[2, :tail]
     fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), low, width, slp, s_a, s_e, rho, rho_c, sales, entry)
 
 
