@@ -23,7 +23,8 @@ random inputs (``ULP = 2**-52``, relative):
 - ``sincos_turns(u)``: ``(sin(2 pi u), cos(2 pi u))`` with an exact reduction in turns (``2 pi u``
   is never rounded as a whole): absolute error below 1 ULP of the exact value, i.e. closer to it
   than ``np.sin(2 * np.pi * u)`` (up to 7e-16 off near ``u = 1``, from rounding the angle first).
-  Used by Box-Muller.
+  It served Box-Muller, which the stratified demand shock replaced (docs/model.md 2.1): no kernel
+  calls it now.
 - float32 variants (``log_f32``, ``exp_bounded_f32``, ``sincos_turns_f32`` ...) are in
   ``kernels.reference.float32`` (only the brute-force float32 kernels use them).
 """

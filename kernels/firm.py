@@ -108,12 +108,12 @@ STRATA_LABEL = np.uint64(0x57A7_A000_0000)
 
 # Loops over slices, written for LLVM's loop vectoriser (see bench/README.md): each
 # runs from zero over its slice with every iteration independent; the hash state is an induction
-# variable (one addition per element, see ``kernels.rng.stream_position``); and Box-Muller is
-# split into three passes through the output arrays: (hash, uniforms), (log), (sqrt, sin/cos,
-# scores). Short passes let the CPU overlap many iterations (a single pass has a chain of two
-# 64-bit multiplies, a division, a square root and three polynomials per element), the division
-# and the square root land in different passes, and in float32 only the hash pass works on
-# 64-bit lanes. Every function asks for 512-bit vectors (``prefer_wide_vectors``).
+# variable (one addition per element, see ``kernels.rng.stream_position``); and the draw is
+# split into three passes through the output arrays: (hash, uniforms), (the two branch-free normal
+# quantiles), (scores). Short passes let the CPU overlap many iterations (a single pass has a chain
+# of two 64-bit multiplies, a logarithm, a square root and several rational functions per element),
+# and in float32 only the hash pass works on 64-bit lanes. Every function asks for 512-bit vectors
+# (``prefer_wide_vectors``).
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)

@@ -8,20 +8,18 @@ The hash is the output function of splitmix64 (Steele, Lea & Flood 2014, "Fast s
 pseudorandom number generators"): ``hash_at(key, i)`` is the ``i``-th output of a splitmix64
 sequence started at ``key``. It passes BigCrush as a generator; we use it only as a mixing function.
 
-Normals come from Box-Muller on the two 32-bit halves of one hash, so one hash gives a pair of
-independent standard normals, cut at ``sqrt(-2 log 2**-32)`` = 6.66 standard deviations (the
-tails beyond that have probability 2.7e-11 and do not matter for the aggregates we report).
+Normals come from the normal quantile (``kernels.normal``) of the two open uniforms of one hash
+(``open_uniforms``), so one hash gives a pair of independent standard normals, cut at 6.34 standard
+deviations (tail probability 2.3e-10); the demand shock's uniform is placed in its stratum first
+(``kernels.firm.stratified_normals``, docs/model.md section 2.1).
 
 All functions are ``numba.njit`` and work on scalars (``numpy.uint64``); the NumPy reference in
 ``tests/reference.py`` mirrors them on arrays bit for bit.
 """
 
-import math
-
 import numpy as np
 from numba import njit
 
-from kernels.fastmath import FASTMATH, log_positive, sincos_turns
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -80,37 +78,7 @@ def uniform_open0(h):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def box_muller_uniforms(h):
-    """The two uniforms of ``normal_pair``: ``u1`` on (0, 1] from the high 32 bits, ``u2`` on [0, 1).
-
-    ``u1 = ((h >> 32) + 1) * 2**-32``, the ``+ 1`` done exactly in floating point (see ``uniform_open0``).
-    """
-    u1 = np.float64(h >> _S32) * _TWO_M32 + _TWO_M32
-    u2 = np.float64(h & _LOW32) * _TWO_M32
-    return u1, u2
-
-
-@njit(inline="always", cache=True, error_model="numpy")
 def open_uniforms(h):
     """Two uniforms on the open interval (0, 1) from the 32-bit halves of ``h``:
     ``(k + 1/2) * 2**-32``, so a quantile function of either is finite."""
     return (np.float64(h >> _S32) + 0.5) * _TWO_M32, (np.float64(h & _LOW32) + 0.5) * _TWO_M32
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def box_muller(minus_2_log_u1, u2):
-    """``(z1, z2)`` from ``-2 log(u1)`` and ``u2``: ``sqrt(-2 log u1) * (cos, sin)(2 pi u2)``.
-
-    Split from the logarithm so that a loop can take the log in one pass and the square root in
-    another (both use the divider unit; see ``kernels.firm.fill_scores``).
-    """
-    radius = math.sqrt(minus_2_log_u1)
-    sin_angle, cos_angle = sincos_turns(u2)  # sin and cos of 2 pi u2, exact reduction
-    return radius * cos_angle, radius * sin_angle
-
-
-@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
-def normal_pair(h):
-    """Two independent standard normals from one hash (Box-Muller on its 32-bit halves)."""
-    u1, u2 = box_muller_uniforms(h)
-    return box_muller(-2.0 * log_positive(u1), u2)

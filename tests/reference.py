@@ -38,13 +38,6 @@ def uniform_open0(h):
     return ((h >> np.uint64(11)) + np.uint64(1)).astype(np.float64) * 2.0**-53
 
 
-def normal_pair(h):
-    u1 = ((h >> np.uint64(32)) + np.uint64(1)).astype(np.float64) * 2.0**-32
-    u2 = (h & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0**-32
-    radius = np.sqrt(-2.0 * np.log(u1))
-    return radius * np.cos(2 * np.pi * u2), radius * np.sin(2 * np.pi * u2)
-
-
 STRATA_LABEL = np.uint64(0x57A7_A000_0000)
 
 

@@ -21,8 +21,6 @@ Stated accuracy, asserted below (in brackets: the largest error seen in 15 runs 
   absolute error below 3e-7; ``normal_quantile_f32`` (AS 241's PPND7, whose own error is 1.2e-7):
   relative error below 5e-7 against SciPy's ``ndtri`` in float64 [3.9e-7 over 15 runs of 2 million
   values];
-- ``normal_pair``: within 5e-15 (absolute) of the NumPy reference Box-Muller of
-  ``tests/reference.py``, which rounds the angle (7e-16, times a radius of up to 6.7).
 
 The float32 kernel ``direct_cell_sums_f32`` draws the same random numbers as ``direct_cell_sums``
 with float32 arithmetic. Its results match within: the real active pairs of a cell differ by at most
@@ -44,9 +42,7 @@ from engine.firms.sampling import block_strata
 from kernels import fastmath
 from kernels.reference import float32
 from kernels.reference import static as brute
-from kernels.rng import normal_pair
 from kernels.sort import sort_scores
-from tests import reference as ref
 
 FM = fastmath.FASTMATH
 LONG = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant  # extended precision available
@@ -211,15 +207,6 @@ def test_sincos_turns_is_exact_in_the_angle(rng):
     eighths = (np.arange(-8, 9) / 8)
     s8, c8 = apply(_sincos_turns, eighths, 2)
     np.testing.assert_array_equal(s8[eighths * 4 % 1 == 0], np.round(np.sin(2 * np.pi * eighths[eighths * 4 % 1 == 0])))
-
-
-def test_normal_pair_matches_the_numpy_reference(rng):
-    key = rng.integers(0, 2**63, dtype=np.uint64)
-    h = ref.hash_at(key, np.arange(20_000, dtype=np.uint64))
-    z1, z2 = ref.normal_pair(h)
-    got = np.array([normal_pair(v) for v in h[:2000]])
-    np.testing.assert_allclose(got[:, 0], z1[:2000], rtol=0, atol=5e-15)
-    np.testing.assert_allclose(got[:, 1], z2[:2000], rtol=0, atol=5e-15)
 
 
 # ---------------------------------------------------------------------------------- float32
