@@ -1,6 +1,6 @@
-"""Branch-free polynomial ``log``, ``exp`` and ``sin``/``cos`` that LLVM can vectorise.
+"""Branch-free polynomial ``log`` and ``exp`` that LLVM can vectorise.
 
-The PyPI llvmlite has no SVML, so ``math.log``/``math.exp``/``math.sin`` inside a Numba loop are
+The PyPI llvmlite has no SVML, so ``math.log``/``math.exp`` inside a Numba loop are
 one scalar libm call per element and stop the loop from vectorising (bench/README.md).
 These are the fdlibm/musl algorithms (Cody-Waite argument reduction with split constants, fdlibm's
 minimax polynomials; for ``exp`` a polynomial fitted here instead of fdlibm's rational function)
@@ -17,15 +17,7 @@ random inputs (``ULP = 2**-52``, relative):
 - ``exp``: below 1 ULP for results in the normal range; overflow to ``inf`` above 709.78, gradual
   underflow below -708.4 (error at most one subnormal step); ``exp(nan) = nan``. ``exp_bounded``:
   the same for -708.39 <= x <= 709.43, 0 below and inf above, with fewer instructions.
-- ``sincos(x)``: fdlibm's medium-size three-step reduction by pi/2 (about 150 bits of pi/2), error
-  below 1.25 ULP of ``max(|result|, 2**-30)`` for ``|x| <= 2**20 * pi / 2`` (1.6e6); larger ``|x|``
-  give values that are not accurate (use ``math.sin`` there); inf and NaN give NaN.
-- ``sincos_turns(u)``: ``(sin(2 pi u), cos(2 pi u))`` with an exact reduction in turns (``2 pi u``
-  is never rounded as a whole): absolute error below 1 ULP of the exact value, i.e. closer to it
-  than ``np.sin(2 * np.pi * u)`` (up to 7e-16 off near ``u = 1``, from rounding the angle first).
-  It served Box-Muller, which the stratified demand shock replaced (docs/model.md 2.1): no kernel
-  calls it now.
-- float32 variants (``log_f32``, ``exp_bounded_f32``, ``sincos_turns_f32`` ...) are in
+- float32 variants (``log_f32``, ``exp_bounded_f32``, ...) are in
   ``kernels.reference.float32`` (only the brute-force float32 kernels use them).
 """
 
@@ -215,109 +207,3 @@ def exp_bounded(x):
     y = y * f64_from_bits((f64_bits(t) + _I1023) << _I52)  # only k + 1023 survives in the exponent field
     y = _INF if x > _EXPB_HI else y
     return 0.0 if x < _EXPB_LO else y
-
-
-# sin/cos: fdlibm __kernel_sin, __kernel_cos (|x| <= pi/4, with the tail y of the reduced argument)
-_S1 = -1.66666666666666324348e-01
-_S2 = 8.33333333332248946124e-03
-_S3 = -1.98412698298579493134e-04
-_S4 = 2.75573137070700676789e-06
-_S5 = -2.50507602534068634195e-08
-_S6 = 1.58969099521155010221e-10
-_C1 = 4.16666666666666019037e-02
-_C2 = -1.38888888888741095749e-03
-_C3 = 2.48015872894767294178e-05
-_C4 = -2.75573143513906633035e-07
-_C5 = 2.08757232129817482790e-09
-_C6 = -1.13596475577881948265e-11
-
-
-@njit(**_FLAGS)
-def _kernel_sin(x, y):
-    z = x * x
-    w = z * z
-    r = _S2 + z * (_S3 + z * _S4) + z * w * (_S5 + z * _S6)
-    v = z * x
-    return x - ((z * (0.5 * y - v * r) - y) - v * _S1)
-
-
-@njit(**_FLAGS)
-def _kernel_cos(x, y):
-    z = x * x
-    w = z * z
-    r = z * (_C1 + z * (_C2 + z * _C3)) + w * w * (_C4 + z * (_C5 + z * _C6))
-    hz = 0.5 * z
-    w = 1.0 - hz
-    return w + (((1.0 - w) - hz) + (z * r - x * y))
-
-
-@njit(**_FLAGS)
-def _quadrant(s, c, q):
-    """(sin, cos) of ``x + q * pi/2`` from (sin x, cos x) and the integer quadrant ``q``."""
-    swap = (q & 1) != 0
-    sin_out = c if swap else s
-    cos_out = s if swap else c
-    sin_out = -sin_out if (q & 2) != 0 else sin_out
-    cos_out = -cos_out if ((q + 1) & 2) != 0 else cos_out
-    return sin_out, cos_out
-
-
-_INV_PIO2 = 6.36619772367581382433e-01
-_PIO2_1 = 1.57079632673412561417e00  # first 33 bits of pi/2
-_PIO2_2 = 6.07710050630396597660e-11  # second 33 bits
-_PIO2_2T = 2.02226624879595063154e-21
-_PIO2_3 = 2.02226624871116645580e-21  # third 33 bits
-_PIO2_3T = 8.47842766036889956997e-32
-_I3 = np.int64(3)
-
-
-@njit(**_FLAGS)
-def sincos(x):
-    """``(sin(x), cos(x))`` of a float64; accurate for ``|x| <= 2**20 * pi / 2`` (see module doc)."""
-    fn = (x * _INV_PIO2 + _ROUNDER) - _ROUNDER
-    fn = 0.0 if not (abs(x) < _INF) else fn  # inf/nan: keep the arithmetic finite, fixed below
-    # fdlibm __ieee754_rem_pio2, medium size, with the second and third rounds always taken
-    r = x - fn * _PIO2_1
-    t = r
-    w = fn * _PIO2_2
-    r = t - w
-    w = fn * _PIO2_2T - ((t - r) - w)
-    t = r
-    w = fn * _PIO2_3
-    r = t - w
-    w = fn * _PIO2_3T - ((t - r) - w)
-    y0 = r - w
-    y1 = (r - y0) - w
-    s, c = _quadrant(_kernel_sin(y0, y1), _kernel_cos(y0, y1), np.int64(fn) & _I3)
-    bad = not (abs(x) < _INF)
-    return (_NAN if bad else s), (_NAN if bad else c)
-
-
-_TWO_PI = 6.283185307179586  # 2 pi rounded to double (relative error 3.9e-17)
-
-
-@njit(**_FLAGS)
-def _sin_horner(x, z):
-    """sin of ``|x| <= pi/4`` (``z = x * x``): fdlibm's coefficients in one Horner chain of FMAs."""
-    return x + x * z * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
-
-
-@njit(**_FLAGS)
-def _cos_horner(z):
-    """cos of ``|x| <= pi/4`` from ``z = x * x``: fdlibm's coefficients in one Horner chain of FMAs."""
-    return 1.0 + z * (-0.5 + z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6))))))
-
-
-@njit(**_FLAGS)
-def sincos_turns(u):
-    """``(sin(2 pi u), cos(2 pi u))`` of a float64 ``u`` (exact reduction for ``|u| < 2**50``).
-
-    ``r = u - q/4`` with ``q = rint(4u)`` is exact (Sterbenz) and in [-1/8, 1/8], so unlike
-    ``sin(2 * pi * u)`` no multiple of pi is lost in rounding: the only roundings are the one of
-    ``2 pi r`` (half an ulp) and the polynomials' (fdlibm's coefficients evaluated as plain Horner
-    chains of FMAs, without fdlibm's tail corrections: about half the instructions, below 1 ulp more).
-    """
-    qf = (u * 4.0 + _ROUNDER) - _ROUNDER
-    x = (u - qf * 0.25) * _TWO_PI
-    z = x * x
-    return _quadrant(_sin_horner(x, z), _cos_horner(z), np.int64(qf) & _I3)

@@ -12,13 +12,8 @@ Stated accuracy, asserted below (in brackets: the largest error seen in 15 runs 
 - ``exp``: relative error below 1 ULP for results in the normal range [0.64 ULP]; absolute error
   at most ``2**-1074`` (one subnormal step) for subnormal results [0.75 step]; ``exp_bounded``
   equal to ``exp`` in its range;
-- ``sincos`` (``|x| <= 2**20 pi/2``): error below 1.25 ULP relative to ``max(|result|, 2**-30)``,
-  so also next to the zeros of sin and cos [0.98 ULP];
-- ``sincos_turns``: absolute error below 1 ULP [0.70 ULP]; the angle ``2 pi u`` is never rounded,
-  whereas NumPy's float64 ``sin(2 * pi * u)`` is off by up to 3 ULP (7e-16) near u = 1;
 - float32 ``log_f32``/``log_positive_f32`` and ``exp_f32``/``exp_bounded_f32``: relative error
-  below 1.5 float32 ulps ``1.5 * 2**-23`` = 1.8e-7 [0.95 and 0.66 ulps]; ``sincos_turns_f32``:
-  absolute error below 3e-7; ``normal_quantile_f32`` (AS 241's PPND7, whose own error is 1.2e-7):
+  below 1.5 float32 ulps ``1.5 * 2**-23`` = 1.8e-7 [0.95 and 0.66 ulps]; ``normal_quantile_f32`` (AS 241's PPND7, whose own error is 1.2e-7):
   relative error below 5e-7 against SciPy's ``ndtri`` in float64 [3.9e-7 over 15 runs of 2 million
   values];
 
@@ -78,18 +73,6 @@ def _exp_bounded(x, out):
 
 
 @njit(error_model="numpy", fastmath=FM)
-def _sincos(x, out_sin, out_cos):
-    for j in range(x.size):
-        out_sin[j], out_cos[j] = fastmath.sincos(x[j])
-
-
-@njit(error_model="numpy", fastmath=FM)
-def _sincos_turns(u, out_sin, out_cos):
-    for j in range(u.size):
-        out_sin[j], out_cos[j] = fastmath.sincos_turns(u[j])
-
-
-@njit(error_model="numpy", fastmath=FM)
 def _log_f32(x, out):
     for j in range(x.size):
         out[j] = float32.log_f32(x[j])
@@ -111,12 +94,6 @@ def _exp_f32(x, out):
 def _exp_bounded_f32(x, out):
     for j in range(x.size):
         out[j] = float32.exp_bounded_f32(x[j])
-
-
-@njit(error_model="numpy", fastmath=FM)
-def _sincos_turns_f32(u, out_sin, out_cos):
-    for j in range(u.size):
-        out_sin[j], out_cos[j] = float32.sincos_turns_f32(u[j])
 
 
 @njit(error_model="numpy", fastmath=FM)
@@ -178,39 +155,6 @@ def test_exp_underflows_gradually_and_overflows_to_inf(rng):
     np.testing.assert_array_equal(bounded, [0.0, 0.0, np.inf, np.inf, np.inf, 0.0])
 
 
-def test_sincos_is_within_one_ulp_for_medium_arguments(rng):
-    x = np.concatenate([rng.uniform(-10, 10, 100_000), rng.uniform(-1.6e6, 1.6e6, 100_000),
-                        np.pi / 2 * rng.integers(-2**20, 2**20, 20_000),  # next to the zeros of sin, cos
-                        np.exp2(rng.uniform(-1074, 0, 10_000)) * rng.choice([-1, 1], 10_000)])
-    s, c = apply(_sincos, x, 2)
-    xl = x.astype(np.longdouble)
-    for got, exact in ((s, np.sin(xl)), (c, np.cos(xl))):
-        scale = np.maximum(np.abs(exact), np.longdouble(2.0**-30))
-        err = np.asarray(np.abs(got - exact) / scale, dtype=np.float64)
-        assert err.max() < SLACK * 1.25 * ULP, err.max() / ULP
-    assert np.all(s[x == 0] == x[x == 0])  # sin(+-0) = +-0
-    s, c = apply(_sincos, np.array([np.inf, -np.inf, np.nan]), 2)
-    assert np.isnan(s).all() and np.isnan(c).all()
-
-
-def test_sincos_turns_is_exact_in_the_angle(rng):
-    u = np.concatenate([rng.integers(0, 2**32, 200_000) * 2.0**-32,  # Box-Muller's u2
-                        rng.uniform(0, 1, 100_000), rng.uniform(-1e3, 1e3, 50_000),
-                        np.arange(-8, 9) / 8])
-    s, c = apply(_sincos_turns, u, 2)
-    # 2 pi u, in long double and reduced to [-1/2, 1/2) turn first so that it is exact
-    r = u.astype(np.longdouble)
-    r = r - np.round(r)
-    angle = 2 * np.pi * r if not LONG else np.longdouble("6.283185307179586476925286766559") * r
-    for got, exact in ((s, np.sin(angle)), (c, np.cos(angle))):
-        assert np.asarray(np.abs(got - exact), dtype=np.float64).max() < SLACK * ULP
-    eighths = (np.arange(-8, 9) / 8)
-    s8, c8 = apply(_sincos_turns, eighths, 2)
-    np.testing.assert_array_equal(s8[eighths * 4 % 1 == 0], np.round(np.sin(2 * np.pi * eighths[eighths * 4 % 1 == 0])))
-
-
-# ---------------------------------------------------------------------------------- float32
-
 def test_float32_functions(rng):
     x = np.exp2(rng.uniform(-149, 128, 200_000)).astype(np.float32)
     x = x[np.isfinite(x) & (x > 0)]
@@ -232,12 +176,6 @@ def test_float32_functions(rng):
     special = np.array([-np.inf, -200, 89, np.inf, np.nan], dtype=np.float32)
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(apply(_exp_f32, special), np.exp(special))
-
-    u = (rng.integers(0, 2**32, 200_000) * 2.0**-32).astype(np.float32)
-    s, c = apply(_sincos_turns_f32, u, 2)
-    angle = 2 * np.pi * u.astype(np.float64)
-    assert np.abs(s - np.sin(angle)).max() < 3e-7
-    assert np.abs(c - np.cos(angle)).max() < 3e-7
 
 
 def test_float32_normal_quantile(rng):

@@ -7,11 +7,10 @@ They draw the same hashes and uniforms as the float64 functions and keep the ari
 which compiles these bodies as device functions: the default CUDA ``float32`` reproduces the CPU
 float32 kernel bit for bit).
 
-- math: ``log_f32``, ``log_positive_f32``, ``exp_f32``, ``exp_bounded_f32``, ``sincos_turns_f32``
-  take and return float32 and keep their arithmetic in float32: relative error below 1.5 float32
-  ulps (1.8e-7), ``sincos_turns_f32`` absolute error below 3e-7 (``tests/test_fastmath.py``); the
-  same branch-free algorithms as their float64 twins in ``kernels.fastmath`` (``sincos_turns_f32``
-  served Box-Muller, which the stratified demand shock replaced: no kernel calls it now);
+- math: ``log_f32``, ``log_positive_f32``, ``exp_f32``, ``exp_bounded_f32`` take and return
+  float32 and keep their arithmetic in float32: relative error below 1.5 float32 ulps (1.8e-7,
+  ``tests/test_fastmath.py``); the same branch-free algorithms as their float64 twins in
+  ``kernels.fastmath``;
 - random numbers: ``uniform_open0_f32``; the stratified normals of a pair (``kernels.firm.stratified_normals``):
   ``stratified_tails_f32`` (the two probabilities, from the float64 uniforms and stratum, as float32
   signed tails) and ``stratified_normals_f32`` (their quantiles, ``normal_quantile_f32``: AS 241's
@@ -145,34 +144,6 @@ def exp_bounded_f32(x):
     y = p * f32_from_bits(np.int32((np.int32(kf) + _I127) << _I23))
     y = _F_INF if x > _FEXPB_HI else y
     return _F_ZERO if x < _FEXPB_LO else y
-
-
-# sinf/cosf on [-pi/4, pi/4]: Cephes polynomials
-_FS1 = _F32(-1.6666654611e-1)
-_FS2 = _F32(8.3321608736e-3)
-_FS3 = _F32(-1.9515295891e-4)
-_FC1 = _F32(4.166664568298827e-2)
-_FC2 = _F32(-1.388731625493765e-3)
-_FC3 = _F32(2.443315711809948e-5)
-_F_TWO_PI = _F32(6.283185307179586)
-_I3_32 = np.int32(3)
-
-
-@njit(**_FLAGS)
-def sincos_turns_f32(u):
-    """``(sin(2 pi u), cos(2 pi u))`` of a float32 ``u``, in float32 arithmetic (exact reduction)."""
-    qf = (u * _F_FOUR + _F_ROUNDER) - _F_ROUNDER
-    x = (u - qf * _F_QUARTER) * _F_TWO_PI
-    z = x * x
-    s = x + x * z * (_FS1 + z * (_FS2 + z * _FS3))
-    c = _F_ONE - _F_HALF * z + z * z * (_FC1 + z * (_FC2 + z * _FC3))
-    q = np.int32(qf) & _I3_32
-    swap = (q & _I1_32) != 0
-    sin_out = c if swap else s
-    cos_out = s if swap else c
-    sin_out = -sin_out if (q & np.int32(2)) != 0 else sin_out
-    cos_out = -cos_out if ((q + _I1_32) & np.int32(2)) != 0 else cos_out
-    return sin_out, cos_out
 
 
 # ------------------------------------------------------------------------------- random numbers
