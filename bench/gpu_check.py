@@ -296,9 +296,15 @@ def kernel_checks(report, write, quick, cuda, numba):
             rel = np.where(counts_equal & (sums[i] != 0), np.abs(g_sums[i] - sums[i]) / np.abs(sums[i]), 0.0)
         entry[name] = {"largest_difference": float(np.abs(g_sums[i] - sums[i]).max()),
                        "max_rel_difference_where_no_flip": float(rel.max())}
+    # the half-population split (docs/model.md section 8.2) is a signed sum: against the cell's sales
+    split_gap = np.abs(g_sums[6] - sums[6])[counts_equal]
+    entry["split"] = {"largest_difference": float(np.abs(g_sums[6] - sums[6]).max()),
+                      "max_difference_over_largest_sales_where_no_flip": float(
+                          split_gap.max() / max(np.abs(sums[1]).max(), 1e-300)) if split_gap.size else 0.0}
     passed = (entry["initial_z_equal"] and entry["costs_inf_pattern_equal"]
               and entry["costs_max_abs_difference"] < 1e-10
-              and all(entry[n]["max_rel_difference_where_no_flip"] <= 1e-12 for n in names))
+              and all(entry[n]["max_rel_difference_where_no_flip"] <= 1e-12 for n in names)
+              and entry["split"]["max_difference_over_largest_sales_where_no_flip"] <= 1e-12)
     entry["passed"] = bool(passed)
     ok &= passed
     report["agreement"]["dynamic"] = entry
@@ -348,7 +354,7 @@ def kernel_checks(report, write, quick, cuda, numba):
     report["speed"]["cpu_direct_cell_sums_float64_one_draw_s"] = time.perf_counter() - t0
 
     baseline, dsums = dcase
-    out = [np.zeros(dcase[1][-1].shape[:3]) for _ in range(6)]
+    out = [np.zeros(dcase[1][-1].shape[:3]) for _ in range(7)]
     median, best = _timed(lambda: kdyn.dynamic_cell_sums(*dsums, *out), 2 if quick else 5, cuda.synchronize)
     pair_periods = d_blocks * d_dest * d_firms * d_periods
     t0 = time.perf_counter()

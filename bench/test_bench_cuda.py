@@ -73,7 +73,7 @@ def test_cuda_dynamic_cell_sums(benchmark, request, gpu):
     full = not benchmarks_disabled(request.config)
     blocks, dest, firms, periods = (40, 10, 20_000, 24) if full else (4, 3, 2000, 6)
     baseline, sums = cuda_cases.dynamic_case(2025, blocks, dest, firms, periods)
-    out = [np.zeros((periods, blocks, dest)) for _ in range(6)]
+    out = [np.zeros((periods, blocks, dest)) for _ in range(7)]
     gpu.dynamic_cell_sums(*sums, *out)  # compile
     benchmark.pedantic(gpu.dynamic_cell_sums, args=(*sums, *out), rounds=5 if full else 1, iterations=1)
     evaluations = blocks * dest * firms * periods

@@ -37,7 +37,7 @@ def test_dynamic_firm_kernel(benchmark, request, default_dynamic):
     n_periods = len(path.dates)
     thresholds = np.broadcast_to(population.thresholds[:, None] - population.offset[:, :, None, None],
                                  (n_periods, *population.offset.shape, *population.thresholds.shape[1:])).copy()
-    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(6)]
+    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(7)]
     args = (*population.keys, *population.kernel_params, firms, population.strata, population.z_score,
             population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
             population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
@@ -70,7 +70,7 @@ def test_dynamic_kernel_against_numpy(benchmark, request, default_dynamic):
             population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds, offset,
             thresholds)
     expected = benchmark.pedantic(numpy_sums, args=args, rounds=1, iterations=1)
-    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(6)]
+    out = [np.empty((n_periods, *population.offset.shape)) for _ in range(7)]
     dynamic_cell_sums(*args, *out)
     start = time.perf_counter()
     dynamic_cell_sums(*args, *out)

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.fastmath import FASTMATH
-from kernels.firm import fill_scaled_log_productivity, fill_scores, stratum_offset
+from kernels.firm import fill_scaled_log_productivity, fill_scores, half_sign, stratum_offset
 from kernels.rng import hash_at, uniform_open0
 
 #: Bits of the period in a firm's ``z`` counter: horizons up to 65,535 periods.
@@ -182,7 +182,8 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
                       strata, z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
-                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base):
+                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base,
+                      out_split):
     """Simulate every firm-destination pair over the periods and sum per cell.
 
     Period 0 reproduces the calibration: a pair exports iff ``offset >= baseline_entry_cost`` (the
@@ -207,6 +208,10 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
     out_both, out_both_base : ndarray (T, B, R)
         Outputs: over pairs exporting both in ``t`` and in period 0, the summed ``exp(v + z_score)``
         at ``t``'s and at period 0's ``z`` (the intensive margin of docs/model.md section 5).
+    out_split : ndarray (T, B, R)
+        Output: the summed ``exp(v + z_score)`` of the exporting pairs, each times its
+        ``kernels.firm.half_sign`` (``+1`` odd firm, ``-1`` even firm, ``0`` certainty pair): the two
+        half-populations of the cell sum to ``out_sales +- out_split`` (docs/model.md section 8.2).
     """
     n_periods, n_blocks, n_dest = out_active.shape
     for b in prange(n_blocks):
@@ -217,6 +222,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         base = np.empty(n_firms, dtype=np.bool_)
         visit = np.empty(n_firms, dtype=np.int64)
         weight = np.empty(n_firms)
+        half = np.empty(n_firms)
         paths = np.empty((n_periods, n_firms), dtype=np.int64)
         z_exp = np.exp(z_score[b])
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
@@ -229,6 +235,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                 out_exits[t, b, n] = 0.0
                 out_both[t, b, n] = 0.0
                 out_both_base[t, b, n] = 0.0
+                out_split[t, b, n] = 0.0
             if not offset[b, n] > -np.inf:
                 continue
             block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
@@ -240,7 +247,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             lowest = np.inf
             for t in range(1, n_periods):
                 lowest = min(lowest, thresholds[t, b, n].min())
-            active, total = 0.0, 0.0
+            active, total, split = 0.0, 0.0, 0.0
             n_visit = 0
             for f in range(n_firms):
                 j = paths[0, f]
@@ -254,16 +261,20 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                     visit[n_visit] = f
                     n_visit += 1
                 sales[f] = np.exp(sales[f]) * weight[f]  # from here on: the real pairs' exp(v)
+                half[f] = half_sign(f, weight[f])
                 if a:
                     active += weight[f]
-                    total += sales[f] * z_exp[j]
+                    value = sales[f] * z_exp[j]
+                    total += value
+                    split += half[f] * value
             out_active[0, b, n] = active
             out_sales[0, b, n] = total
             out_both[0, b, n] = total
             out_both_base[0, b, n] = total
+            out_split[0, b, n] = split
             for t in range(1, n_periods):
                 table = thresholds[t, b, n]
-                active, total, entries, exits, both, both_base = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                active, total, entries, exits, both, both_base, split = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
                 for k in range(n_visit):
                     f = visit[k]
                     j = paths[t, f]
@@ -273,6 +284,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                     if a:
                         active += weight[f]
                         total += value
+                        split += half[f] * value
                         if base[f]:
                             both += value
                             both_base += sales[f] * z_exp[paths[0, f]]
@@ -287,6 +299,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                 out_exits[t, b, n] = exits
                 out_both[t, b, n] = both
                 out_both_base[t, b, n] = both_base
+                out_split[t, b, n] = split
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)

@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from kernels.dynamic import baseline_entry_cost, block_scores, inverse_uniform, z_initial, z_step
 from kernels.fastmath import FASTMATH
-from kernels.firm import fill_scaled_log_productivity
+from kernels.firm import fill_scaled_log_productivity, half_sign
 from kernels.rng import hash_at, uniform_open0
 
 
@@ -81,7 +81,7 @@ def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e,
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
                           offset, z_score, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
-                          out_entrant_cost, out_incumbent_cost):
+                          out_entrant_cost, out_incumbent_cost, out_split):
     """Period 0 as in ``dynamic_cell_sums``: each firm's ``z`` index and each pair's status.
 
     Parameters
@@ -98,6 +98,9 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
     out_entrant_cost, out_incumbent_cost : ndarray (B, R)
         Summed ``eta = exp(v - u)`` of the exporters that did not / did export before period 0
         (the first pay the fixed cost ``F``, the others ``lambda F``).
+    out_split : ndarray (B, R)
+        The exporters' summed ``exp(v + z_score)`` times their ``kernels.firm.half_sign``, as
+        ``dynamic_cell_sums``'s ``out_split``.
     """
     n_blocks, n_dest, n_firms = sales.shape
     for b in prange(n_blocks):
@@ -106,7 +109,7 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
             out_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
         for n in range(n_dest):
             c = offset[b, n]
-            active, total, entrants, incumbents = 0.0, 0.0, 0.0, 0.0
+            active, total, entrants, incumbents, split = 0.0, 0.0, 0.0, 0.0, 0.0
             for f in range(n_firms):
                 if not c > -np.inf:
                     out_status[b, n, f] = False
@@ -120,7 +123,9 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                 out_status[b, n, f] = a
                 if a:
                     active += weight[b, n, f]
-                    total += sales[b, n, f] * z_exp[j]
+                    value = sales[b, n, f] * z_exp[j]
+                    total += value
+                    split += half_sign(f, weight[b, n, f]) * value
                     if c >= inverse_uniform(y_low, y_step, status_prob[b, j], us) - u:
                         incumbents += eta[b, n, f]
                     else:
@@ -129,6 +134,7 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
             out_sales[b, n] = total
             out_entrant_cost[b, n] = entrants
             out_incumbent_cost[b, n] = incumbents
+            out_split[b, n] = split
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -236,12 +242,12 @@ def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, statu
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
                           out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
-                          out_incumbent_cost):
+                          out_incumbent_cost, out_split):
     """Move every pair's status to this period at the solved shift (B, R) (hard rule: no fraction).
 
     The loop body is ``dynamic_cell_sums``'s period loop with ``thresholds - shift``: with a zero
-    shift the outputs (B, R) are that kernel's period ``t`` bit for bit. ``z_base`` (B, M) and
-    ``base`` (B, R, M): each firm's ``z`` index and each pair's status in period 0.
+    shift the outputs (B, R) are that kernel's period ``t`` bit for bit (``out_split`` included).
+    ``z_base`` (B, M) and ``base`` (B, R, M): each firm's ``z`` index and each pair's status in period 0.
     """
     n_blocks, n_dest, n_firms = sales.shape
     for b in prange(n_blocks):
@@ -249,7 +255,7 @@ def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, s
         for n in range(n_dest):
             table = thresholds[b, n]
             g = shift[b, n]
-            active, total, entries, exits, both, both_base = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+            active, total, entries, exits, both, both_base, split = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
             entrants, incumbents = 0.0, 0.0
             for f in range(n_firms):
                 j = z_index[b, f]
@@ -259,6 +265,7 @@ def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, s
                 if a:
                     active += weight[b, n, f]
                     total += value
+                    split += half_sign(f, weight[b, n, f]) * value
                     if base[b, n, f]:
                         both += value
                         both_base += sales[b, n, f] * z_exp[z_base[b, f]]
@@ -278,3 +285,4 @@ def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, s
             out_both_base[b, n] = both_base
             out_entrant_cost[b, n] = entrants
             out_incumbent_cost[b, n] = incumbents
+            out_split[b, n] = split

@@ -106,6 +106,26 @@ def stratum_offset(shock_key, destination, n_firms):
 STRATA_LABEL = np.uint64(0x57A7_A000_0000)
 
 
+#: A pair whose weight is at most this stands for itself alone: a *certainty* pair (the top of a cell,
+#: simulated at its real count; ``engine.firms.sampling``). Above it a pair is *sampled*.
+CERTAINTY_WEIGHT = 1.0 + 1e-9
+
+
+@njit(inline="always", cache=True)
+def half_sign(firm, weight):
+    """The pair's sign in the split of a cell into two half-populations (docs/model.md section 8.2):
+    ``+1`` for a sampled pair of an odd firm, ``-1`` for one of an even firm, ``0`` for a certainty
+    pair (``weight <= CERTAINTY_WEIGHT``), which belongs to both halves.
+
+    With ``X`` a cell's weighted sum and ``S`` the same sum with each pair's term times its sign, the
+    half-populations (certainty pairs, and the sampled pairs of one parity at twice their weight) sum
+    to ``X + S`` (odd firms) and ``X - S`` (even firms).
+    """
+    if weight <= CERTAINTY_WEIGHT:
+        return 0.0
+    return 1.0 if firm % 2 == 1 else -1.0
+
+
 # Loops over slices, written for LLVM's loop vectoriser (see bench/README.md): each
 # runs from zero over its slice with every iteration independent; the hash state is an induction
 # variable (one addition per element, see ``kernels.rng.stream_position``); and the draw is

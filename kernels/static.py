@@ -29,7 +29,8 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.fastmath import FASTMATH, exp_bounded, prefer_wide_vectors
-from kernels.firm import fill_scaled_log_productivity, fill_scores, scaled_log_productivity, scores, stratum_offset
+from kernels.firm import (fill_scaled_log_productivity, fill_scores, half_sign, scaled_log_productivity, scores,
+                          stratum_offset)
 from kernels.rng import derive_key
 from kernels.sort import sort_scores
 
@@ -93,8 +94,8 @@ def rotated(values, offset, out):
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def _rank_block(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
-                strata_weight, out_entry_sorted, out_tail_sales, out_tail_count):
-    """``rank_cells`` for one block: outputs of shapes (R, M), (R, M + 1) and (R, M + 1)."""
+                strata_weight, out_entry_sorted, out_tail_sales, out_tail_count, out_tail_split):
+    """``rank_cells`` for one block: outputs of shapes (R, M), (R, M + 1), (R, M + 1) and (R, M + 1)."""
     n_dest = out_entry_sorted.shape[0]
     rho_c = math.sqrt(1.0 - rho * rho)
     slp = np.empty(n_firms)
@@ -104,6 +105,7 @@ def _rank_block(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_fi
     low = np.empty(n_firms)
     width = np.empty(n_firms)
     pair_weight = np.empty(n_firms)
+    signed = np.empty(n_firms)
     order = np.empty(n_firms, dtype=np.int64)
     packed = np.empty(n_firms, dtype=np.uint64)
     scratch = np.empty(n_firms, dtype=np.uint64)
@@ -122,14 +124,16 @@ def _rank_block(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_fi
             exp_into(sales[first:stop], weight[first:stop])
         for f in range(n_firms):
             weight[f] *= pair_weight[f]  # the real pairs it stands for (engine.firms.sampling)
+            signed[f] = half_sign(f, pair_weight[f]) * weight[f]
         sort_scores(entry, out_entry_sorted[n], order, packed, scratch, counts)
         _tail_sums(order, weight, out_tail_sales[n])
         _tail_sums(order, pair_weight, out_tail_count[n])
+        _tail_sums(order, signed, out_tail_split[n])
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def rank_cells(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata_low, strata_width,
-               strata_weight, out_entry_sorted, out_tail_sales, out_tail_count):
+               strata_weight, out_entry_sorted, out_tail_sales, out_tail_count, out_tail_split):
     """Sort every cell's firms by entry score and accumulate their sales from the top.
 
     Parallel over blocks. Per destination, the scores of the block's firms are drawn in
@@ -155,12 +159,16 @@ def rank_cells(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_f
         for, and ``[M] = 0``).
     out_tail_count : ndarray of float64, shape (B, R, M + 1)
         Output: the same sums of the weights: real pairs of rank ``j`` and above.
+    out_tail_split : ndarray of float64, shape (B, R, M + 1)
+        Output: the sums of ``out_tail_sales`` with each pair's term times its ``kernels.firm.half_sign``
+        (``+1`` odd firm, ``-1`` even firm, ``0`` certainty pair): the cell's two half-populations
+        above rank ``j`` sum to ``tail_sales +- tail_split`` (docs/model.md section 8.2).
     """
     n_blocks = out_entry_sorted.shape[0]
     for b in prange(n_blocks):
         _rank_block(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_firms,
                     strata_low[b], strata_width[b], strata_weight[b], out_entry_sorted[b], out_tail_sales[b],
-                    out_tail_count[b])
+                    out_tail_count[b], out_tail_split[b])
 
 
 @njit(parallel=True, cache=True)

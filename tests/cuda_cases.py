@@ -117,7 +117,8 @@ def run_static(function, case, n_firms, firm_chunk):
 
 
 def run_dynamic(baseline_function, sums_function, case):
-    """``(costs, initial_z, six sums stacked (6, T, B, R))`` of the dynamic kernels on ``case``."""
+    """``(costs, initial_z, seven sums stacked (7, T, B, R))`` of the dynamic kernels on ``case`` (the last:
+    the half-population split)."""
     baseline, sums = case
     n_blocks, n_firms = baseline[0].size, baseline[8]
     thresholds = sums[-1]
@@ -125,7 +126,7 @@ def run_dynamic(baseline_function, sums_function, case):
     costs = np.full((n_blocks, n_dest, n_firms), np.nan)
     initial = np.full((n_blocks, n_firms), -1, dtype=np.int64)
     baseline_function(*baseline, costs, initial)
-    out = [np.full((n_periods, n_blocks, n_dest), np.nan) for _ in range(6)]
+    out = [np.full((n_periods, n_blocks, n_dest), np.nan) for _ in range(7)]
     sums_function(*sums, *out)
     return costs, initial, np.stack(out)
 
@@ -171,7 +172,7 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
     eta, weight = empty((n_blocks, n_dest, m), np.float32), empty((n_blocks, n_dest, m), np.float64)
     kernels["dynamic_pair_scores"](keys[0], keys[1], *case["params"], m, case["strata"], sales, entry, eta, weight)
     z, status = empty((n_blocks, m), np.int64), empty((n_blocks, n_dest, m), np.bool_)
-    initial = [np.full((n_blocks, n_dest), np.nan) for _ in range(4)]
+    initial = [np.full((n_blocks, n_dest), np.nan) for _ in range(5)]
     kernels["dynamic_initial_state"](keys[2], keys[3], case["cum_invariant"], case["y_low"], case["y_step"],
                                      case["status_prob"], case["stationary"], case["offset"], case["z_score"], sales,
                                      entry, eta, weight, z, status, *initial)
@@ -187,7 +188,7 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
         marginal, slope = np.full((4, *shifts.shape[1:]), np.nan), np.full((4, *shifts.shape[1:]), np.nan)
         kernels["dynamic_period_aggregates"](sales, entry, eta, weight, z, case["z_score"], status, table,
                                              np.ascontiguousarray(shifts[t]), *hard, marginal, slope)
-        committed = [np.full((n_blocks, n_dest), np.nan) for _ in range(8)]
+        committed = [np.full((n_blocks, n_dest), np.nan) for _ in range(9)]
         kernels["dynamic_period_commit"](sales, entry, eta, weight, z, z_base, case["z_score"], status, base, table,
                                          np.ascontiguousarray(case["commit_shift"][t]), *committed)
         out["aggregates"].append(np.stack(hard))

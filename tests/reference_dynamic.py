@@ -39,10 +39,12 @@ def first_above(y_grid, values, level):
 
 def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score, cum_invariant, cum_transition, y_grid,
               status_prob, stationary, offset, thresholds):
-    """Every output of ``kernels.dynamic.dynamic_cell_sums``, (6, T, B, R)."""
+    """Every output of ``kernels.dynamic.dynamic_cell_sums``, (7, T, B, R); the last, the half-population
+    split, adds each active pair's value with sign +1 (odd firm) or -1 (even firm) when it is sampled
+    (weight above 1) and 0 when it stands for itself alone (docs/model.md section 8.2)."""
     productivity_keys, shock_keys, z_keys, status_keys = keys
     n_periods, n_blocks, n_dest = thresholds.shape[:3]
-    out = np.zeros((6, n_periods, n_blocks, n_dest))
+    out = np.zeros((7, n_periods, n_blocks, n_dest))
     for b in range(n_blocks):
         _, sales, entry, weight = block_scores(productivity_keys[b], shock_keys[b], sigma[b], theta[b], s_a[b],
                                                s_e[b], rho[b], n_firms, n_dest, *(s[b] for s in strata))
@@ -57,12 +59,14 @@ def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score, cum_i
                 cost = min(stationary[b, j0, 0], max(stationary[b, j0, 1], g)) - entry[f, n]
                 was = base = offset[b, n] >= cost
                 w = weight[f, n]
+                sign = 0.0 if w <= 1.0 + 1e-9 else (1.0 if f % 2 else -1.0)
                 value0 = w * np.exp(sales[f, n] + z_score[b, j0])
                 if base:
                     out[0, 0, b, n] += w
                     out[1, 0, b, n] += value0
                     out[4, 0, b, n] += value0
                     out[5, 0, b, n] += value0
+                    out[6, 0, b, n] += sign * value0
                 for t in range(1, n_periods):
                     j = paths[t, f]
                     now = entry[f, n] >= thresholds[t, b, n, j, int(was)]
@@ -70,6 +74,7 @@ def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score, cum_i
                     if now:
                         out[0, t, b, n] += w
                         out[1, t, b, n] += value
+                        out[6, t, b, n] += sign * value
                         out[2, t, b, n] += w * (not was)
                         if base:
                             out[4, t, b, n] += value

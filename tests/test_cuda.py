@@ -270,14 +270,18 @@ def test_cuda_dynamic_baseline_costs_equal_the_cpu_kernel(simulated):
 
 def test_cuda_dynamic_cell_sums_equal_the_cpu_kernel(simulated):
     """Counts of real pairs (active, entries, exits: sums of the strata weights, multiples of 1/4 in the
-    case, so exact in any order) identical in every period; the three sums within 1e-12."""
+    case, so exact in any order) identical in every period; the three sums within 1e-12; the
+    half-population split (a signed sum) within 1e-12 of the cell's sales."""
     _, _, sums = _dynamic_cpu()
     got = simulated["dynamic_sums"]
-    names = ("active", "sales", "entries", "exits", "both", "both_base")
+    names = ("active", "sales", "entries", "exits", "both", "both_base", "split")
     for i in (0, 2, 3):
         np.testing.assert_array_equal(got[i], sums[i], err_msg=f"{names[i]}, seed {DYNAMIC_SEED}")
     for i in (1, 4, 5):
         np.testing.assert_allclose(got[i], sums[i], rtol=1e-12, atol=0, err_msg=f"{names[i]}, seed {DYNAMIC_SEED}")
+    np.testing.assert_allclose(got[6], sums[6], rtol=0, atol=1e-12 * sums[1].max(),
+                               err_msg=f"split, seed {DYNAMIC_SEED}")
+    assert np.any(sums[6] != 0), f"no sampled pair in the case, seed {DYNAMIC_SEED}"
     assert np.all(got[:, :, 0, -1] == 0), "the closed cell must stay empty"
     assert sums[2, 1:].sum() > 0 and sums[3, 1:].sum() > 0, f"no churn in the case, seed {DYNAMIC_SEED}"
     assert np.any(sums[0] % 1.0 != 0.0), "the counts must weigh pairs (not count them)"
@@ -316,11 +320,19 @@ def test_cuda_dynamic_ge_kernels_equal_the_cpu_kernels(simulated, state):
     for name in ("sales", "entry"):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-14, err_msg=f"{name}, {seed}")
     counts = {"initial": [0], "aggregates": [0], "commit": [0, 2, 3]}
+    splits = {"initial": 4, "commit": 8}  # the half-population split, a signed sum: against the cell's sales
     for name, rows in counts.items():
         axis = 0 if name == "initial" else 1
         np.testing.assert_array_equal(np.take(got[name], rows, axis), np.take(want[name], rows, axis),
                                       err_msg=f"{name} counts, {seed}")
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=0, err_msg=f"{name}, {seed}")
+        others = [k for k in range(want[name].shape[axis]) if k != splits.get(name)]
+        np.testing.assert_allclose(np.take(got[name], others, axis), np.take(want[name], others, axis), rtol=1e-12,
+                                   atol=0, err_msg=f"{name}, {seed}")
+        if name in splits:
+            sales = np.take(want[name], 1, axis)
+            np.testing.assert_allclose(np.take(got[name], splits[name], axis), np.take(want[name], splits[name], axis),
+                                       rtol=0, atol=1e-12 * sales.max(), err_msg=f"{name} split, {seed}")
+            assert np.any(np.take(want[name], splits[name], axis) != 0), f"{name}: no sampled pair, {seed}"
     for name in ("marginal", "slope"):
         np.testing.assert_array_equal(got[name] == 0, want[name] == 0, err_msg=f"{name} pattern, {seed}")
         np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=0, err_msg=f"{name}, {seed}")
@@ -391,6 +403,7 @@ def test_gpu_dynamic_equals_the_cpu_on_a_real_gpu(request):
     for i in (0, 2, 3):
         np.testing.assert_array_equal(g_sums[i], sums[i], err_msg=f"seed {seed}")
     np.testing.assert_allclose(g_sums[[1, 4, 5]], sums[[1, 4, 5]], rtol=1e-12, err_msg=f"seed {seed}")
+    np.testing.assert_allclose(g_sums[6], sums[6], rtol=0, atol=1e-12 * sums[1].max(), err_msg=f"split, seed {seed}")
 
 
 def test_gpu_dynamic_ge_kernels_equal_the_cpu_on_a_real_gpu(request):
@@ -414,6 +427,8 @@ def test_gpu_dynamic_ge_kernels_equal_the_cpu_on_a_real_gpu(request):
     for k in (1, 4, 5):
         np.testing.assert_allclose(got["commit"][:, k][same], want["commit"][:, k][same], rtol=1e-12,
                                    err_msg=f"seed {seed}")
+    np.testing.assert_allclose(got["commit"][:, 8][same], want["commit"][:, 8][same], rtol=0,
+                               atol=1e-12 * want["commit"][:, 1].max(), err_msg=f"split, seed {seed}")
     hard_same = got["aggregates"][:, 0] == want["aggregates"][:, 0]
     np.testing.assert_allclose(got["aggregates"][:, 1][hard_same], want["aggregates"][:, 1][hard_same], rtol=1e-12,
                                err_msg=f"seed {seed}")

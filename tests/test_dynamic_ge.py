@@ -58,7 +58,7 @@ def _start(case):
     dynamic_pair_scores(keys[0], keys[1], *case["params"], m, case["strata"], sales, entry, eta, weight)
     z = np.empty((n_blocks, m), dtype=np.int64)
     status = np.empty((n_blocks, n_dest, m), dtype=np.bool_)
-    initial = [np.empty((n_blocks, n_dest)) for _ in range(4)]
+    initial = [np.empty((n_blocks, n_dest)) for _ in range(5)]
     dynamic_initial_state(keys[2], keys[3], case["chain"].cum_invariant, y[0], y[1] - y[0], case["status_prob"],
                           case["stationary"], case["offset"], case["z_score"], sales, entry, eta, weight, z, status,
                           *initial)
@@ -70,7 +70,7 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
     case = _random_case(np.random.default_rng(seed))
     n_periods, n_blocks, n_dest = case["thresholds"].shape[:3]
     keys, y, chain = case["keys"], case["y"], case["chain"]
-    expected = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(6)]
+    expected = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(7)]
     dynamic_cell_sums(*keys, *case["params"], case["n_firms"], case["strata"], case["z_score"], chain.cum_invariant,
                       chain.cum_transition, y[0], y[1] - y[0], case["status_prob"], case["stationary"], case["offset"],
                       case["thresholds"], *expected)
@@ -78,6 +78,7 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
     base, z_base = status.copy(), z.copy()
     for k, name in enumerate(("active", "sales")):
         assert np.array_equal(initial[k], expected[k][0]), f"period 0 {name}, seed {seed}"
+    assert np.array_equal(initial[4], expected[6][0]), f"period 0 split, seed {seed}"
     zero = np.zeros((n_blocks, n_dest))
     for t in range(1, n_periods):
         dynamic_z_advance(keys[2], t, chain.cum_transition, z)
@@ -86,10 +87,11 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
         marginal, slope = np.empty((4, 1, n_blocks, n_dest)), np.empty((4, 1, n_blocks, n_dest))
         dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, zero[None], *hard, marginal, slope)
         assert np.array_equal(hard[0][0], expected[0][t]) and np.array_equal(hard[1][0], expected[1][t]), seed
-        out = [np.empty((n_blocks, n_dest)) for _ in range(8)]
+        out = [np.empty((n_blocks, n_dest)) for _ in range(9)]
         dynamic_period_commit(*pairs, z, z_base, case["z_score"], status, base, table, zero, *out)
         for k, name in enumerate(("active", "sales", "entries", "exits", "both", "both_base")):
             assert np.array_equal(out[k], expected[k][t]), f"period {t} {name}, seed {seed}"
+        assert np.array_equal(out[8], expected[6][t]), f"period {t} split, seed {seed}"
         # the cost indices split the exporters' eta between entrants and incumbents
         assert np.allclose(out[6] + out[7], hard[2][0] + hard[3][0], rtol=1e-12, atol=0), seed
     assert sum(e[1:].sum() for e in expected[2:4]) > 0, f"no churn in the random case, seed {seed}"

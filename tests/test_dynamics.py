@@ -75,8 +75,8 @@ def test_kernel_matches_numpy_reference_on_random_inputs(request):
     offset = rng.normal(0, 1, (n_blocks, n_dest))
     offset[0, 2] = -np.inf  # a cell with no flow
     thresholds = rng.normal(1.0, 1.0, (n_periods, n_blocks, n_dest, 5, 2))
-    strata = block_strata(rng.choice([100.0, 5e4], n_blocks), n_firms, s_a)  # equal and unequal weights
-    out = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(6)]
+    strata = block_strata(rng.permutation([100.0, 5e4, 5e4]), n_firms, s_a)  # equal and unequal weights
+    out = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(7)]
     dynamic_cell_sums(*keys, (sigma - 1) / theta, s_a, s_e, rho, n_firms, np.stack(strata, axis=1), z_score,
                       chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], status_prob, stationary, offset,
                       thresholds, *out)
@@ -85,6 +85,11 @@ def test_kernel_matches_numpy_reference_on_random_inputs(request):
                                            offset, thresholds)
     for name, got, want in zip(("active", "sales", "entries", "exits", "both", "both_base"), out, expected):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{name}, seed {seed}")
+    # the half-population split: a signed sum, so compared against the size of the cell's sales
+    np.testing.assert_allclose(out[6], expected[6], rtol=0, atol=1e-9 * out[1].max(), err_msg=f"split, seed {seed}")
+    certain = strata[2].max(axis=1) <= 1.0  # fewer real firms than simulated: every pair at its real count
+    assert np.all(out[6][:, certain] == 0.0) and np.any(out[6][:, ~certain] != 0.0), f"seed {seed}"
+    assert np.all(np.abs(out[6]) <= out[1] * (1 + 1e-12)), f"a half below zero, seed {seed}"
     assert out[2][1:].sum() > 0 and out[3][1:].sum() > 0, f"no churn in the random case, seed {seed}"
 
 

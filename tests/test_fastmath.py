@@ -255,10 +255,9 @@ def test_kernels_do_not_depend_on_thread_count(rng):
                 fn(pk, sk, sm1, s_a, s_e, rho, n_firms, *strata, thresholds, 1024, active, sales)
                 run += [active, sales]
             entry = np.empty((n_blocks, n_dest, n_firms))
-            tail = np.empty((n_blocks, n_dest, n_firms + 1))
-            count = np.empty((n_blocks, n_dest, n_firms + 1))
-            kernels.rank_cells(pk, sk, sm1, s_a, s_e, rho, n_firms, *strata, entry, tail, count)
-            results.append(run + [entry, tail, count])
+            tails = [np.empty((n_blocks, n_dest, n_firms + 1)) for _ in range(3)]  # sales, count, split
+            kernels.rank_cells(pk, sk, sm1, s_a, s_e, rho, n_firms, *strata, entry, *tails)
+            results.append(run + [entry, *tails])
     finally:
         numba.set_num_threads(previous)
     for a, b in zip(results[0], results[-1]):
@@ -274,8 +273,8 @@ def test_firm_scores_give_the_ranked_scores_bit_for_bit(rng):
     strata = block_strata(np.array([2e5, 1e3]), n_firms, s_a)
     entry = np.empty((n_blocks, n_dest, n_firms))
     tail = np.empty((n_blocks, n_dest, n_firms + 1))
-    count = np.empty((n_blocks, n_dest, n_firms + 1))
-    kernels.rank_cells(pk, sk, sm1, s_a, s_e, rho, n_firms, *strata, entry, tail, count)
+    count, split = np.empty((n_blocks, n_dest, n_firms + 1)), np.empty((n_blocks, n_dest, n_firms + 1))
+    kernels.rank_cells(pk, sk, sm1, s_a, s_e, rho, n_firms, *strata, entry, tail, count, split)
     firms = np.arange(n_firms, dtype=np.int64)
     for b in range(n_blocks):
         slp = np.empty(n_firms)

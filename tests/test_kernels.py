@@ -61,9 +61,9 @@ def test_rank_and_evaluate_match_reference(rng):
     real = rng.integers(n_firms // 2, 50 * n_firms, n_blocks).astype(float)  # some blocks below M: equal strata
     low, width, weight = block_strata(real, n_firms, s_a)
     entry_sorted = np.empty((n_blocks, n_dest, n_firms))
-    tail, count = np.empty((n_blocks, n_dest, n_firms + 1)), np.empty((n_blocks, n_dest, n_firms + 1))
+    tail, count, split = (np.empty((n_blocks, n_dest, n_firms + 1)) for _ in range(3))
     kernels.rank_cells(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, low, width, weight, entry_sorted, tail,
-                       count)
+                       count, split)
     assert np.all(np.diff(entry_sorted, axis=2) >= 0)
     np.testing.assert_allclose(count[..., 0], np.broadcast_to(real[:, None], count[..., 0].shape), rtol=1e-12)
     thresholds = rng.normal(0.5, 1.5, (n_periods, n_blocks, n_dest))
@@ -80,6 +80,20 @@ def test_rank_and_evaluate_match_reference(rng):
         np.testing.assert_allclose(sales[t], ref_sales, rtol=1e-9, atol=0)
     assert first[0, 0, 0] == n_firms and sales[0, 0, 0] == 0.0
     assert first[1, 0, 0] == 0
+    # the half-population split (docs/model.md section 8.2): above a rank, the sampled pairs' weighted
+    # exp(sales score) with +1 for odd firms and -1 for even ones; certainty pairs (weight 1) count 0
+    for b in range(n_blocks):
+        _, v, u, w = ref.block_scores(pk[b], sk[b], sigma[b], theta[b], s_a[b], s_e[b], rho[b], n_firms, n_dest,
+                                      low[b], width[b], weight[b])
+        sign = np.where(w <= 1.0 + 1e-9, 0.0, np.where(np.arange(n_firms)[:, None] % 2 == 1, 1.0, -1.0))
+        for n in range(n_dest):
+            scores = np.concatenate([[-np.inf], entry_sorted[b, n], [np.inf]])
+            for rank in (0, n_firms // 2, n_firms - 1, n_firms):
+                above = u[:, n] >= 0.5 * (scores[rank] + scores[rank + 1])  # between two ranks: no last-bit tie
+                want = (sign[:, n] * w[:, n] * np.exp(v[:, n]))[above].sum()
+                np.testing.assert_allclose(split[b, n, rank], want, rtol=0, atol=1e-9 * tail[b, n, rank] + 1e-300)
+        if w.max() <= 1.0:
+            assert np.all(split[b] == 0.0)
 
 
 @pytest.mark.parametrize("firm_chunk", [1, 97, 4096])

@@ -75,14 +75,14 @@ class DynamicFirms:
                                             population.strata, self.sales, self.entry, self.eta, self.weight)
         self.z = arrays.empty((n_blocks, m), np.int64)
         self.base = arrays.empty((n_blocks, n_dest, m), np.bool_)
-        out = [np.empty((n_blocks, n_dest)) for _ in range(4)]
+        out = [np.empty((n_blocks, n_dest)) for _ in range(5)]
         y = population.y_grid
         self._kernel["dynamic_initial_state"](
             self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0], population.status_prob,
             population.thresholds, population.offset, population.z_score, self.sales, self.entry, self.eta, self.weight,
             self.z,
             self.base, *out)
-        self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost"), out))
+        self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost", "split"), out))
         self.z_base = arrays.copy(self.z)
         self.status = arrays.copy(self.base)
         self.reference_status = arrays.copy(self.base)
@@ -130,14 +130,14 @@ class DynamicFirms:
 
     def commit(self, thresholds, shift, reference=False):
         """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
-        returns its hard aggregates (B, R)."""
-        out = [np.empty(shift.shape) for _ in range(8)]
+        returns its hard aggregates (B, R), with the half-population ``split`` of the sales index."""
+        out = [np.empty(shift.shape) for _ in range(9)]
         self._kernel["dynamic_period_commit"](
             self.sales, self.entry, self.eta, self.weight, self.z, self.z_base, self.population.z_score,
             self.reference_status if reference else self.status, self.base, thresholds,
             np.ascontiguousarray(shift, dtype=np.float64), *out)
         return dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost",
-                         "incumbents_cost"), out))
+                         "incumbents_cost", "split"), out))
 
 
 def period_accounts(aggregates, scale, tariff0, margin0, fixed_cost_unit, sunk_cost_ratio, n_sectors):

@@ -260,17 +260,17 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     factors = cell_factors(path, population.tariff, params, n_sectors)
     thresholds = np.ascontiguousarray(entry_thresholds(population, path, params, model, labels, factors))
     shape = (n_periods, *population.offset.shape)
-    out = [np.empty(shape) for _ in range(6)]
+    out = [np.empty(shape) for _ in range(7)]
     firm_loop = devices.dynamic_cell_sums(population.device)
     offset = population.offset if only is None else np.where(only, population.offset, -np.inf)
     firm_loop(*population.keys, *population.kernel_params, population.n_firms, population.strata, population.z_score,
               population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
               population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
               offset, thresholds, *out)
-    names = ("active", "sales_index", "entries", "exits", "both", "both_base")
+    names = ("active", "sales_index", "entries", "exits", "both", "both_base", "split")
     if only is not None:
         out = [np.where(only, value, others.firm_sums[name]) for name, value in zip(names, out)]
-    active, sales_index, entries, exits, both, both_base = out
+    active, sales_index, entries, exits, both, both_base, _split = out
     base = sales_index[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         per_index = np.where(base > 0, population.flows / base, 0.0)

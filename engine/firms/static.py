@@ -49,6 +49,9 @@ class Population:
         Weighted: real pairs times ``exp(sales_score)`` from each rank up.
     tail_count : ndarray (B, R, M + 1)
         Real pairs from each rank up (``engine.firms.sampling``).
+    tail_split : ndarray (B, R, M + 1)
+        ``tail_sales`` with each pair's term times its ``kernels.firm.half_sign``: the two
+        half-populations of a cell (docs/model.md section 8.2) sum to ``tail_sales +- tail_split``.
     strata : ndarray (B, 3, M)
         Each block's strata low edges, widths and weights.
     """
@@ -60,6 +63,7 @@ class Population:
     entry_sorted: np.ndarray
     tail_sales: np.ndarray
     tail_count: np.ndarray
+    tail_split: np.ndarray
     strata: np.ndarray
 
     def evaluate(self, thresholds, cells=None):
@@ -90,6 +94,15 @@ class Population:
         marginal_sales = self.tail_sales[blocks, dests, below] - self.tail_sales[blocks, dests, first]
         marginal_count = self.tail_count[blocks, dests, below] - self.tail_count[blocks, dests, first]
         return count + fraction * marginal_count, sales_index + fraction * marginal_sales
+
+    def split(self, thresholds):
+        """The cells' sales-index split between their two half-populations (docs/model.md section 8.2)
+        at ``thresholds`` (T, B, R), with the marginal-firm rule of ``evaluate``: the half of the odd
+        firms sums to ``sales_index + split``, that of the even firms to ``sales_index - split``."""
+        _, _, fraction, _, first, blocks, dests = self._marginal(thresholds, None)
+        below = np.maximum(first - 1, 0)
+        tail = self.tail_split
+        return tail[blocks, dests, first] + fraction * (tail[blocks, dests, below] - tail[blocks, dests, first])
 
     def marginal(self, thresholds):
         """The hard count, its summed sales, and the marginal firm's fraction and score.
@@ -153,8 +166,8 @@ def simulate_population(stream_keys, draw, n_firms, params, real_firms, scratch=
     params : DrawParameters
     real_firms : ndarray (R, K)
         Real firms per (origin, sector), ``N``: the strata of the demand shock (``engine.firms.sampling``).
-    scratch : (ndarray, ndarray, ndarray), optional
-        Preallocated ``(B, R, M)``, ``(B, R, M + 1)`` and ``(B, R, M + 1)`` arrays, reused across draws.
+    scratch : (ndarray, ndarray, ndarray, ndarray), optional
+        Preallocated ``(B, R, M)`` and three ``(B, R, M + 1)`` arrays, reused across draws.
 
     Returns
     -------
@@ -165,15 +178,20 @@ def simulate_population(stream_keys, draw, n_firms, params, real_firms, scratch=
     productivity_keys = block_keys(np.uint64(stream_keys[0]), draw, n_blocks)
     shock_keys = block_keys(np.uint64(stream_keys[1]), draw, n_blocks)
     if scratch is None:
-        scratch = (np.empty((n_blocks, n_regions, n_firms)), np.empty((n_blocks, n_regions, n_firms + 1)),
-                   np.empty((n_blocks, n_regions, n_firms + 1)))
-    entry_sorted, tail_sales, tail_count = scratch
+        scratch = population_scratch(n_blocks, n_regions, n_firms)
+    entry_sorted, tail_sales, tail_count, tail_split = scratch
     kernel_params = kernel_parameters(params, n_regions)
     low, width, weight = block_strata(real_firms.reshape(-1), n_firms, kernel_params[1])
     rank_cells(productivity_keys, shock_keys, *kernel_params, n_firms, low, width, weight, entry_sorted, tail_sales,
-               tail_count)
-    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales, tail_count,
+               tail_count, tail_split)
+    return Population(draw, n_firms, productivity_keys, shock_keys, entry_sorted, tail_sales, tail_count, tail_split,
                       np.stack([low, width, weight], axis=1))
+
+
+def population_scratch(n_blocks, n_regions, n_firms):
+    """The arrays ``simulate_population`` ranks a draw into (``scratch``): entry scores (B, R, M) and the
+    tail sums of sales, counts and the half-population split (B, R, M + 1) each."""
+    return (np.empty((n_blocks, n_regions, n_firms)), *(np.empty((n_blocks, n_regions, n_firms + 1)) for _ in range(3)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,7 +27,7 @@ from engine.devices import resolve_device
 from engine.errors import ConvergenceError, InputError
 from engine.firms.dynamic import dynamic_population
 from engine.firms.rows import firm_rows, kept_firms
-from engine.firms.static import fit_baseline, simulate_population
+from engine.firms.static import fit_baseline, population_scratch, simulate_population
 from engine.outputs.tables import firm_batches, with_no_policy
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
@@ -234,7 +234,7 @@ def simulate_draw(plan, draw, scratch=None):
     plan : RunPlan
     draw : int
     scratch : list, optional
-        Reusable ``(entry_sorted, tail_sales)`` buffers, one per distinct population; grown as
+        Reusable ``engine.firms.static.population_scratch`` buffers, one per distinct population; grown as
         needed (pass the same list for every draw of a process to avoid reallocating).
 
     Returns
@@ -271,9 +271,7 @@ def simulate_draw(plan, draw, scratch=None):
             n_regions, n_blocks = calib.n_regions, calib.n_regions * calib.n_sectors
             n_static = sum(1 for k in cache if k[0] != "dynamic")
             if len(scratch) <= n_static:
-                scratch.append((np.empty((n_blocks, n_regions, plan.firms)),
-                                np.empty((n_blocks, n_regions, plan.firms + 1)),
-                                np.empty((n_blocks, n_regions, plan.firms + 1))))
+                scratch.append(population_scratch(n_blocks, n_regions, plan.firms))
             population = simulate_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
                                              calib.firms, scratch[n_static])
             cache[key] = (population, fit_baseline(population, calib))
@@ -332,9 +330,10 @@ def _where(worst, calibration):
 def memory_estimate(plan):
     """Bytes one worker process needs for ``plan`` (populations, one chunk of results, firm rows).
 
-    Populations: two ``(B, R, M)`` float64 arrays per distinct population (one per scenario if a
+    Populations: four ``(B, R, M)`` float64 arrays per distinct population (entry scores and the
+    tail sums of sales, real pairs and the half-population split; one population per scenario if a
     scenario samples firm parameters, else one shared). Checked against ``bench/``'s peak memory
-    (1.81 GB measured at 125,000 firms; 1.9 GB estimated). Results: 16 float64 flow
+    (1.81 GB measured at 125,000 firms with two arrays; 1.9 GB estimated). Results: 16 float64 flow
     columns and their Arrow copy per (draw, period, cell) of a chunk. Summary: four variables'
     (draws, cells) arrays of one period, and their copies.
     """
@@ -343,7 +342,7 @@ def memory_estimate(plan):
     blocks = n_regions * n_sectors
     firm_specs = {"sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr"}
     distinct = len(plan.models) if any(p.name in firm_specs for s in plan.scenarios for p in s.parameter) else 1
-    populations = distinct * 2 * blocks * n_regions * (plan.firms + 1) * 8
+    populations = distinct * 4 * blocks * n_regions * (plan.firms + 1) * 8
     periods = max(s.periods for s in plan.scenarios) + 1
     results = plan.draws_per_chunk * len(plan.models) * periods * blocks * n_regions * 16 * 8 * 3
     firm_rows = 0

@@ -37,8 +37,8 @@ from kernels.cuda.device import SIMULATOR, THREADS, chunks, cuda, device_functio
 #: Firms per thread of the dynamic kernel (a CUDA block takes THREADS times as many firms).
 DYNAMIC_FIRMS_PER_THREAD = 4 if SIMULATOR else 16
 _DYN_CHUNK = THREADS * DYNAMIC_FIRMS_PER_THREAD
-#: Sums per cell of the dynamic kernel: active, sales, entries, exits, both, both_base.
-_N_SUMS = 6
+#: Sums per cell of the dynamic kernel: active, sales, entries, exits, both, both_base, split.
+_N_SUMS = 7
 
 _hash_at = device_function(_rng.hash_at)
 _uniform_open0 = device_function(_rng.uniform_open0)
@@ -48,6 +48,7 @@ _baseline_entry_cost = device_function(_dynamic.baseline_entry_cost)
 _scaled_log_productivity = device_function(_firm.scaled_log_productivity)
 _scores = device_function(_firm.scores)
 _stratum_offset = device_function(_firm.stratum_offset)
+_half_sign = device_function(_firm.half_sign)
 
 
 @cuda.jit
@@ -133,6 +134,7 @@ def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1
     status = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.int64)
     base = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.int64)
     base_weight = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)
+    half = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)  # kernels.firm.half_sign of the pair
     z_key = z_keys[b]
     r = rho[b]
     rho_c = math.sqrt(1.0 - r * r)
@@ -167,9 +169,11 @@ def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1
             status[k] = a
             base[k] = a
             base_weight[k] = exp_v[k] * z_exp[b, j]
+            half[k] = _half_sign(f, weight[k])
             if a:
                 acc[0, tid] += weight[k]
                 acc[1, tid] += base_weight[k]
+                acc[6, tid] += half[k] * base_weight[k]
         acc[4, tid] = acc[1, tid]
         acc[5, tid] = acc[1, tid]
         _reduce_and_add(acc, out, 0, b, n, tid)
@@ -187,6 +191,7 @@ def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1
                 if a:
                     acc[0, tid] += weight[k]
                     acc[1, tid] += value
+                    acc[6, tid] += half[k] * value
                     if base[k]:
                         acc[4, tid] += value
                         acc[5, tid] += base_weight[k]
@@ -200,7 +205,7 @@ def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1
 
 @cuda.jit(device=True)
 def _reduce_and_add(acc, out, t, b, n, tid):
-    """Reduce the block's (6, THREADS) sums and add them to ``out[:, t, b, n]`` (one atomic each)."""
+    """Reduce the block's (7, THREADS) sums and add them to ``out[:, t, b, n]`` (one atomic each)."""
     tree_reduce(acc, _N_SUMS, tid)
     if tid < _N_SUMS:
         cuda.atomic.add(out, (tid, t, b, n), acc[tid, 0])
@@ -209,12 +214,13 @@ def _reduce_and_add(acc, out, t, b, n, tid):
 
 def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
                       strata, z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
-                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base):
+                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base,
+                      out_split):
     """``kernels.dynamic.dynamic_cell_sums`` on the GPU: same arguments, same outputs.
 
     ``exp(z_score)`` is taken once on the host (NumPy) instead of per block in the kernel.
     """
-    outs = (out_active, out_sales, out_entries, out_exits, out_both, out_both_base)
+    outs = (out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_split)
     n_periods, n_blocks, n_dest = out_active.shape
     d_out = cuda.to_device(np.zeros((_N_SUMS, n_periods, n_blocks, n_dest)))
     if n_periods > 0 and n_blocks > 0 and n_dest > 0 and n_firms > 0:

@@ -46,6 +46,7 @@ _uniform_open0 = device_function(_rng.uniform_open0)
 _scaled_log_productivity = device_function(_firm.scaled_log_productivity)
 _scores = device_function(_firm.scores)
 _stratum_offset = device_function(_firm.stratum_offset)
+_half_sign = device_function(_firm.half_sign)
 _z_initial = device_function(_dynamic.z_initial)
 _z_step = device_function(_dynamic.z_step)
 _baseline_entry_cost = device_function(_dynamic.baseline_entry_cost)
@@ -169,15 +170,15 @@ def dynamic_z_advance(z_keys, period, cum_transition, z_index):
 @cuda.jit
 def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
                           offset, z_exp, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
-                          out_entrant_cost, out_incumbent_cost):
+                          out_entrant_cost, out_incumbent_cost, out_split):
     """One CUDA block per cell (b, n): ``dynamic_initial_state``'s loop over the cell's firms."""
     n_dest = sales.shape[1]
     n_firms = sales.shape[2]
     b = cuda.blockIdx.x // n_dest
     n = cuda.blockIdx.x % n_dest
     tid = cuda.threadIdx.x
-    acc = cuda.shared.array((4, THREADS), np.float64)
-    for i in range(4):
+    acc = cuda.shared.array((5, THREADS), np.float64)
+    for i in range(5):
         acc[i, tid] = 0.0
     c = offset[b, n]
     open_cell = c > -np.inf
@@ -197,28 +198,31 @@ def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, sta
             out_status[b, n, f] = a
             if a:
                 acc[0, tid] += weight[b, n, f]
-                acc[1, tid] += sales[b, n, f] * z_exp[b, j]
+                value = sales[b, n, f] * z_exp[b, j]
+                acc[1, tid] += value
+                acc[4, tid] += _half_sign(f, weight[b, n, f]) * value
                 if c >= _inverse_uniform(y_low, y_step, status_prob[b, j], us) - u:
                     acc[3, tid] += np.float64(eta[b, n, f])
                 else:
                     acc[2, tid] += np.float64(eta[b, n, f])
         f += THREADS
-    tree_reduce(acc, 4, tid)
+    tree_reduce(acc, 5, tid)
     if tid == 0:
         out_active[b, n] = acc[0, 0]
         out_sales[b, n] = acc[1, 0]
         out_entrant_cost[b, n] = acc[2, 0]
         out_incumbent_cost[b, n] = acc[3, 0]
+        out_split[b, n] = acc[4, 0]
 
 
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
                           offset, z_score, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
-                          out_entrant_cost, out_incumbent_cost):
+                          out_entrant_cost, out_incumbent_cost, out_split):
     """``kernels.dynamic_ge.dynamic_initial_state`` on the GPU: same arguments, same outputs."""
     n_blocks, n_dest, n_firms = sales.shape
     if n_blocks == 0 or n_dest == 0:
         return
-    outs = _Outputs((out_z, out_status, out_active, out_sales, out_entrant_cost, out_incumbent_cost))
+    outs = _Outputs((out_z, out_status, out_active, out_sales, out_entrant_cost, out_incumbent_cost, out_split))
     _initial_state_kernel[n_blocks * n_dest, THREADS](
         _in(z_keys, np.uint64), _in(status_keys, np.uint64), _in(cum_invariant, np.float64), np.float64(y_low),
         np.float64(y_step), _in(status_prob, np.float64), _in(stationary_thresholds, np.float64),
@@ -326,14 +330,14 @@ def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, statu
 
 @cuda.jit
 def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, status, base, thresholds, shift, out):
-    """One CUDA block per cell (b, n): ``dynamic_period_commit``'s loop; ``out`` (8, B, R)."""
+    """One CUDA block per cell (b, n): ``dynamic_period_commit``'s loop; ``out`` (9, B, R)."""
     n_dest = sales.shape[1]
     n_firms = sales.shape[2]
     b = cuda.blockIdx.x // n_dest
     n = cuda.blockIdx.x % n_dest
     tid = cuda.threadIdx.x
-    acc = cuda.shared.array((8, THREADS), np.float64)
-    for i in range(8):
+    acc = cuda.shared.array((9, THREADS), np.float64)
+    for i in range(9):
         acc[i, tid] = 0.0
     g = shift[b, n]
     f = tid
@@ -345,6 +349,7 @@ def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, sta
         if a:
             acc[0, tid] += weight[b, n, f]
             acc[1, tid] += value
+            acc[8, tid] += _half_sign(f, weight[b, n, f]) * value
             if base[b, n, f]:
                 acc[4, tid] += value
                 acc[5, tid] += sales[b, n, f] * z_exp[b, z_base[b, f]]
@@ -357,22 +362,22 @@ def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, sta
             acc[3, tid] += weight[b, n, f]
         status[b, n, f] = a
         f += THREADS
-    tree_reduce(acc, 8, tid)
-    if tid < 8:
+    tree_reduce(acc, 9, tid)
+    if tid < 9:
         out[tid, b, n] = acc[tid, 0]
 
 
 def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, thresholds, shift,
                           out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
-                          out_incumbent_cost):
+                          out_incumbent_cost, out_split):
     """``kernels.dynamic_ge.dynamic_period_commit`` on the GPU: same arguments, same outputs (``status`` in place)."""
     outs = (out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
-            out_incumbent_cost)
+            out_incumbent_cost, out_split)
     n_blocks, n_dest, _ = sales.shape
     if n_blocks == 0 or n_dest == 0:
         return
     state = _Outputs((status,), copy_in=True)
-    d_out = cuda.device_array((8, n_blocks, n_dest), dtype=np.float64)
+    d_out = cuda.device_array((9, n_blocks, n_dest), dtype=np.float64)
     _period_commit_kernel[n_blocks * n_dest, THREADS](
         _in(sales, np.float64), _in(entry, np.float64), _in(eta, np.float32), _in(weight, np.float64),
         _in(z_index, np.int64), _in(z_base, np.int64), _z_exp(z_score), *state.device, _in(base, np.bool_),
