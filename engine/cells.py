@@ -109,9 +109,28 @@ class CellResults:
     export_price_index: np.ndarray
     export_quantity_index: np.ndarray
     operating_profit: np.ndarray
+    exports_halves: np.ndarray
 
 
-def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, margin, log_fx_cell):
+def half_exports(unit, sales_index, split, base_index, base_split, extra=0.0):
+    """Exports of a cell's two half-populations (docs/model.md section 8.2), (2, T, B, R): the odd firms'
+    half, then the even firms'.
+
+    A half's sales index is ``sales_index +- split`` (its certainty pairs and its sampled pairs of one
+    parity at twice their weight). Like the whole population it is calibrated to the baseline flow
+    (its baseline index ``base_index +- base_split`` (B, R) is scaled to the whole's), then it sells at
+    the cell's ``unit`` (exports per unit of sales index at the solved prices), plus ``extra``
+    (purchases that do not come from the firms). A half with no exporter at the baseline exports
+    ``extra`` only.
+    """
+    halves = np.maximum(np.stack([sales_index + split, sales_index - split]), 0.0)
+    base = np.maximum(np.stack([base_index + base_split, base_index - base_split]), 0.0)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rescale = np.where(base > 0, base_index / base, 0.0)
+    return unit * rescale * halves + extra
+
+
+def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, margin, log_fx_cell, exports_halves):
     """Every ``CellResults`` column per cell (T, B, R), from what a firm model and its closure solved.
 
     Parameters
@@ -125,6 +144,9 @@ def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, m
         The change of exports since period 0 of the firms selling both then and now.
     log_price, margin, log_fx_cell : ndarray (T, B, R)
         Customs unit value against period 0, operating margin and ``log e_in``.
+    exports_halves : ndarray (2, T, B, R)
+        Exports of the cell's two half-populations of simulated firms (``half_exports``; docs/model.md
+        section 8.2), at the same prices and market levels.
     """
     return dict(
         tariff=tariff,
@@ -139,6 +161,7 @@ def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, m
         export_price_index=np.exp(log_price),
         export_quantity_index=quantity_index(exports, log_price),
         operating_profit=exports * margin * np.exp(-log_fx_cell),  # in the origin's currency
+        exports_halves=exports_halves,
     )
 
 

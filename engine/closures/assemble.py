@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from engine.cells import by_origin_region, cell_results, to_cells, trade_cells
+from engine.cells import by_origin_region, cell_results, half_exports, to_cells, trade_cells
 from engine.closures.dynamic_ge import simulate_dynamic_ge
 from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
 from engine.closures.ge import solve_wage_equilibrium
@@ -62,8 +62,11 @@ def run_static(population, baseline, path, params, closure="pe"):
     if closure == "ge":  # unit costs, and with them prices, move with the origin's wage
         log_wage = np.log(solved.wage / solved.wage[:1])  # (T, R)
         log_price = log_price + by_origin_region(log_wage, n_sectors)
+    # the firm sample's two half-populations at the solved thresholds and prices (docs/model.md section 8.2)
+    halves = half_exports(unit_scale, sales_index, population.split(threshold), baseline.sales_index,
+                          population.split(baseline.threshold[None])[0])
     cells = trade_cells(tariff, exports, active, np.maximum(active - previous, 0),
-                        np.maximum(previous - active, 0), intensive, log_price, margin, log_fx_cell)
+                        np.maximum(previous - active, 0), intensive, log_price, margin, log_fx_cell, halves)
     regions = (wage_region_results(accounts, solved, cells, params) if closure == "ge"
                else region_results(accounts, solved, cells, params, n_sectors))
     return cell_results(cells, n_sectors), CellState(threshold=threshold, unit_exports=unit_scale), regions

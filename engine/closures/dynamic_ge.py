@@ -36,7 +36,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from engine import devices
-from engine.cells import by_origin_region, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.cells import by_origin_region, half_exports, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.closures.ge import RECORDED, Period, record_period, solve_period
 from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, income_parts, wage_region_results
 from engine.closures.welfare import region_accounts
@@ -212,7 +212,8 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     -------
     dict of (T, ...) arrays and lists: ``solved`` fields of ``WageMarkets`` (``active`` with the
     marginal pair's fraction), ``entries`` and ``exits`` (``gross_flows``), the committed hard
-    aggregates ``both`` and ``both_base``, and ``accounts`` (one ``LabourAccounts`` per period).
+    aggregates ``both``, ``both_base`` and ``split`` (the half-populations' split of the sales index,
+    docs/model.md section 8.2), and ``accounts`` (one ``LabourAccounts`` per period).
     """
     population = firms.population
     n_sectors = params.sigma.size
@@ -229,7 +230,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     lam = params.sunk_cost_ratio
     n_periods = tariff.shape[0]
     zero = np.zeros(population.offset.shape)
-    hard = ("hard_active", "entries", "exits", "both", "both_base")
+    hard = ("hard_active", "entries", "exits", "both", "both_base", "split")
     out = {k: [] for k in (*RECORDED, "labour", *hard)}
     accounts = []
     iterations = np.zeros(n_periods, dtype=np.int64)
@@ -332,7 +333,9 @@ def simulate_dynamic_ge(population, path, params):
     log_wage = np.log(solved["wage"] / solved["wage"][:1])
     log_price = factors["log_price"] + by_origin_region(log_wage, n_sectors)
     cells = trade_cells(tariff, exports, solved["active"], solved["entries"], solved["exits"],
-                        intensive, log_price, factors["margin"], factors["log_exchange"])
+                        intensive, log_price, factors["margin"], factors["log_exchange"],
+                        half_exports(unit_exports, solved["sales_index"], solved["split"], solved["sales_index"][0],
+                                     solved["split"][0]))
     regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
                                   labour=solved["labour"])
     return cells, _against_no_policy_path(regions, cells, solved, params), solved

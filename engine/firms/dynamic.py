@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from engine import devices
-from engine.cells import by_origin_region, log_exchange, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.cells import (by_origin_region, half_exports, log_exchange, operating_margin, sigma_kappa, to_cells,
+                          trade_cells)
 from engine.errors import InputError
 from engine.firms.bellman import (
     Chain,
@@ -270,7 +271,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     names = ("active", "sales_index", "entries", "exits", "both", "both_base", "split")
     if only is not None:
         out = [np.where(only, value, others.firm_sums[name]) for name, value in zip(names, out)]
-    active, sales_index, entries, exits, both, both_base, _split = out
+    active, sales_index, entries, exits, both, both_base, split = out
     base = sales_index[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         per_index = np.where(base > 0, population.flows / base, 0.0)
@@ -278,9 +279,11 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     exports = per_index * value * sales_index
     intensive = per_index * (value * both - both_base)
     tariff = factors["tariff"]
-    exports = exports + _purchases(path, population.flows)
+    purchases = _purchases(path, population.flows)
+    exports = exports + purchases
+    halves = half_exports(per_index * value, sales_index, split, base, split[0], purchases)
     cells = trade_cells(tariff, exports, active, entries, exits, intensive, factors["log_price"],
-                        factors["margin"], factors["log_exchange"])
+                        factors["margin"], factors["log_exchange"], halves)
     return dict(cells, sales_index=sales_index, active=active,
                 state=DynamicState(thresholds=thresholds, unit_exports=per_index * value,
                                    firm_sums=dict(zip(names, out))),

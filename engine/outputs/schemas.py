@@ -23,8 +23,9 @@ from engine._version import __version__
 
 #: Version of the output tables' layout and schemas, in every manifest; a run is never resumed
 #: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk; 3: failed
-#: draws; 4: the draw's no-policy path in flows, regions and summary.
-OUTPUT_SCHEMA_VERSION = 4
+#: draws; 4: the draw's no-policy path in flows, regions and summary; 5: the firm-sampling error of the
+#: policy effect (``exports_effect_halves_pp`` in flows).
+OUTPUT_SCHEMA_VERSION = 5
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
 
@@ -72,6 +73,13 @@ FLOWS_SCHEMA = pa.schema(
           (("exports", _MUSD), ("sales", _MUSD), ("tariff_revenue", _MUSD), ("exporters", "firms"))),
         _field("exports_effect_pct", pa.float64(), "policy effect on exports: 100 * (exports / exports_no_policy "
                "- 1); 0 where both are 0, NaN where only exports_no_policy is", "percent"),
+        _field("exports_effect_halves_pp", pa.float64(), "the policy effect on exports in the half-population of "
+               "the odd simulated firms minus that in the half of the even ones (each half: the cell's certainty "
+               "pairs and its sampled pairs of one parity at twice their weight, calibrated to the baseline flow "
+               "like the whole, at the same prices); its spread across draws measures the firm-sampling error of "
+               "exports_effect_pct (docs/model.md section 8.2). Exactly 0 where no policy touches the cell; each "
+               "half's percent as exports_effect_pct's (0 where both its levels are 0, NaN where only its "
+               "no-policy level is)", "percentage points"),
     ],
     metadata={"table": "flows", "engine_version": __version__,
               "grain": "one row per (draw, period, origin, destination, sector); scenario is the "

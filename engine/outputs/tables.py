@@ -51,6 +51,7 @@ def with_no_policy(cells, accounts, cells0, accounts0):
     and ``region_tables``."""
     flows = SimpleNamespace(**vars(cells), **{f"{n}_no_policy": getattr(cells0, n) for n in NO_POLICY_FLOWS})
     flows.exports_effect_pct = percent_change(cells.exports, cells0.exports)
+    flows.exports_effect_halves_pp = halves_difference(cells.exports_halves, cells0.exports_halves)
     regions = SimpleNamespace(**vars(accounts), **{f"{n}_no_policy": getattr(accounts0, n) for n in NO_POLICY_REGIONS})
     regions.price_index_effect_pct = percent_change(accounts.price_index, accounts0.price_index)
     regions.real_income_effect_pct = 100.0 * ((1.0 + accounts.real_income_change_pct / 100.0)
@@ -63,6 +64,17 @@ def percent_change(value, reference):
     finite percent exists; summaries leave those out)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(reference != 0, 100.0 * (value / reference - 1.0), np.where(value == 0, 0.0, np.nan))
+
+
+def halves_difference(halves, halves0):
+    """The policy effect on exports in the odd firms' half-population minus that in the even firms'
+    (docs/model.md section 8.2), in percentage points.
+
+    ``halves`` and ``halves0`` (2, ...) are the two halves' exports on the policy path and on the
+    no-policy path (``engine.cells.half_exports``); each half's effect is ``percent_change``. Where
+    the two paths are the same (a cell no policy touches) the difference is exactly 0.
+    """
+    return percent_change(halves[0], halves0[0]) - percent_change(halves[1], halves0[1])
 
 
 def flows_table(draws, dates, calibration, results):
