@@ -10,6 +10,9 @@ DEFAULT_DRAWS = 20
 DEFAULT_FIRMS = 20_000
 #: Seed when the user gives none (runs are reproducible by default).
 DEFAULT_SEED = 2025
+#: ``--precision``: the firm-sampling standard error, in percentage points, above which a cell's policy
+#: effect on exports is flagged and more simulated firms are advised (docs/model.md section 8.2).
+DEFAULT_PRECISION = 1.0
 #: The scenario run by ``engine simulate`` with no argument.
 DEFAULT_SCENARIO = "us_japan_2025"
 #: Market closures (docs/model.md section 6), the default first; ``engine.closures.registry`` says

@@ -105,12 +105,17 @@ def _zero_draws(tmp_path):
     return ["--draws", "0"], "--draws"
 
 
+def _negative_precision(tmp_path):
+    return ["--precision", "-1"], "--precision"
+
+
 BAD_INPUTS = {
     "malformed-toml": _malformed_toml,
     "unknown-region": _unknown_region,
     "negative-rate": _negative_rate,
     "missing-calibration-file": _missing_calibration_file,
     "zero-draws": _zero_draws,
+    "negative-precision": _negative_precision,
 }
 
 

@@ -8,6 +8,7 @@ Parquet files (means over draws, linear 5 % and 95 % quantiles, per-draw differe
 import re
 
 import duckdb
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -24,6 +25,9 @@ REGION_PE = re.compile(rf"^(\w+)\s+({NUMBER})% \[({NUMBER}) to ({NUMBER})\]\s+({
 BRANCH = re.compile(r"^  branch (\S+): (.*) of (\d+) draws$")
 UNREACHED = re.compile(r"^  branch (\S+): reached by none of the (\d+) draws$")
 COMPARISON = re.compile(rf"^  (\w+): ({NUMBER}) \[({NUMBER}) to ({NUMBER})\]$")
+PRECISION = re.compile(r"^Precision: in (\d{4}-\d{2}), (\d+) cells?'s? policy effects? ha(?:s|ve) a firm-sampling "
+                       r"error above ([\d.]+) pp .*?: (.*?)(?:; and (\d+) more)?\. --firms ([\d,]+) would bring")
+NAMED = re.compile(rf"(\w+) -> (\w+) (\w+) ({NUMBER}) pp \(about ({NUMBER}) firms for ([\d.]+) pp\)")
 
 
 def number(text):
@@ -205,3 +209,31 @@ def test_comparison_is_the_per_draw_difference_of_the_flows(run):
     for text, value, name in zip(printed[SCENARIOS[1]], values, ("mean", "5 %", "95 %")):
         assert_printed(text, value, f"comparison {name}")
     assert abs(values[0]) > 1.0  # the scenarios differ
+
+
+def test_precision_warning_is_the_flows_tables(run):
+    """The warning's count, cells, errors and firms (docs/model.md section 8.2) from the flows:
+    per cell of the main scenario's last period ``se = sqrt(mean(halves^2)) / 2`` over the draws,
+    the cells above 1 pp, the worst three in order, and ``ceil(firms se^2)`` rounded up to two digits."""
+    stdout, db = run
+    lines = [line for line in stdout.splitlines() if line.startswith("Precision:")]
+    assert len(lines) == 1, stdout[-3000:]
+    match = PRECISION.match(lines[0])
+    assert match, lines[0]
+    rows = db.execute(f"""
+        select origin, destination, sector, sqrt(avg(exports_effect_halves_pp ^ 2)) / 2 as se from flows
+        where scenario = '{SCENARIOS[0]}' and not isnan(exports_effect_halves_pp)
+          and period = (select max(period) from flows where scenario = '{SCENARIOS[0]}')
+        group by 1, 2, 3 having se > 1 order by se desc""").fetchall()
+    assert int(match.group(2)) == len(rows) > 3 and float(match.group(3)) == 1.0
+    last = db.execute(f"select strftime(max(date), '%Y-%m') from flows where scenario = '{SCENARIOS[0]}'").fetchone()
+    assert match.group(1) == last[0]
+    assert int(match.group(5) or 0) == len(rows) - 3
+    named = NAMED.findall(match.group(4))
+    assert len(named) == 3
+    for (origin, destination, sector, se_text, firms_text, precision), row in zip(named, rows):
+        assert (origin, destination, sector) == row[:3] and precision == "1"
+        assert abs(number(se_text) - row[3]) <= 0.5 * 10 ** (np.floor(np.log10(row[3])) - 1) + 1e-9, (se_text, row)
+        needed = np.ceil(FIRMS * row[3] ** 2)
+        assert needed <= number(firms_text) < needed * 1.1 + 1, (firms_text, row)
+    assert number(match.group(6)) >= np.ceil(FIRMS * rows[0][3] ** 2)

@@ -49,9 +49,13 @@ EXIT_FAILED_DRAWS = 4
 @click.option("--device", type=click.Choice(config.DEVICES), default="cpu", show_default=True,
               help="Where the dynamic model's firm loops run (pe and ge): cpu, cuda (an NVIDIA GPU and the [cuda] "
                    "extra) or auto (cuda when usable).")
+@click.option("--precision", type=float, default=config.DEFAULT_PRECISION, show_default=True, metavar="PP",
+              help="Firm-sampling error allowed on a cell's policy effect on exports, in percentage points (the "
+                   "standard error of one draw, from two half-populations of the simulated firms): the summary "
+                   "warns about the cells above it and says how many --firms would reach it (docs/model.md 8.2).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary, only the output path.")
 def simulate_command(scenarios, draws, firms, seed, out, overwrite, resume, scheduler, local_cluster, draws_per_chunk,
-                     threads, calibration, closure, firm_output, dynamics, device, quiet):
+                     threads, calibration, closure, firm_output, dynamics, device, precision, quiet):
     """Simulate SCENARIOS (shipped names or TOML files) and write Parquet.
 
     With no SCENARIOS it runs us_japan_2025 on the embedded calibration. Several scenarios
@@ -69,6 +73,7 @@ def simulate_command(scenarios, draws, firms, seed, out, overwrite, resume, sche
       engine simulate us_japan_2025 --draws 200 --seed 7 --out runs/usjp
       engine simulate us_japan_2025 liberation_day_2025 --closure ge --dynamics static
       engine simulate us_japan_2025 --firms 50000 --threads 2 --firm-output sample
+      engine simulate --firms 100000 --precision 0.5         # more firms, a tighter precision warning
       engine simulate --draws 1000 --out runs/big --resume         # finish an interrupted run
       engine simulate --draws 1000 --out runs/big --local-cluster 4
       duckdb -c "select * from read_parquet('runs/usjp/flows/*/*.parquet', hive_partitioning=true) limit 5"
@@ -88,7 +93,7 @@ def simulate_command(scenarios, draws, firms, seed, out, overwrite, resume, sche
     options = dict(draws=draws, firms=firms, seed=seed, out=out, overwrite=overwrite, resume=resume,
                    threads=threads, calibration=calibration, closure=closure, firm_output=firm_output,
                    draws_per_chunk=draws_per_chunk, scheduler=scheduler, local_cluster=local_cluster,
-                   command=command, dynamics=dynamics, device=device)
+                   command=command, dynamics=dynamics, device=device, precision=precision)
     if quiet:
         result = run_simulate(names, progress=False, **options)
         click.echo(str(result.path))

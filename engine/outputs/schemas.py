@@ -24,7 +24,8 @@ from engine._version import __version__
 #: Version of the output tables' layout and schemas, in every manifest; a run is never resumed
 #: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk; 3: failed
 #: draws; 4: the draw's no-policy path in flows, regions and summary; 5: the firm-sampling error of the
-#: policy effect (``exports_effect_halves_pp`` in flows).
+#: policy effect (``exports_effect_halves_pp`` in flows, ``exports_effect_firm_se_pp`` and
+#: ``firms_for_precision`` in summary).
 OUTPUT_SCHEMA_VERSION = 5
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
@@ -32,11 +33,11 @@ RUN_KIND = "tradeflow-engine run"
 _MUSD = "USD million per year (annual rate, baseline exchange rates)"
 
 
-def _field(name, dtype, description, unit=""):
+def _field(name, dtype, description, unit="", nullable=False):
     meta = {"description": description}
     if unit:
         meta["unit"] = unit
-    return pa.field(name, dtype, nullable=False, metadata=meta)
+    return pa.field(name, dtype, nullable=nullable, metadata=meta)
 
 
 _KEYS = [
@@ -193,6 +194,14 @@ def _summary_schema():
     for name, q in SUMMARY_STATS:
         fields.append(_field(f"exports_effect_pct_{name}", pa.float64(), f"{q:.0%} quantile across draws of {what}",
                              "percent"))
+    fields.append(_field("exports_effect_firm_se_pp", pa.float64(), "standard error of one draw's "
+                         "exports_effect_pct due to the sampled firms: sqrt(mean across draws of "
+                         "exports_effect_halves_pp^2) / 2 (two half-populations, docs/model.md section 8.2); null for "
+                         "sector ALL and where no draw has a value", "percentage points", nullable=True))
+    fields.append(_field("firms_for_precision", pa.float64(), "simulated firms per origin-sector (--firms) that "
+                         "would bring exports_effect_firm_se_pp down to the run's precision (manifest 'precision'): "
+                         "ceil(firms * (se / precision)^2) where se is above it, else the run's firms; null where "
+                         "the se is", "firms", nullable=True))
     return pa.schema(fields, metadata={
         "table": "summary", "engine_version": __version__,
         "grain": "one row per (period, origin, destination, sector) plus sector ALL per pair; statistics "

@@ -247,4 +247,62 @@ def run_summary(result):
     if len(names) > 1:
         exporter, importer = focus_pair(manifest["scenarios"][0], regions)
         blocks.append("\n".join(scenario_comparison(flows, names, exporter, importer)))
+    warning = precision_warning(result)
+    if warning:
+        blocks.append(warning)
     return "\n\n".join(blocks)
+
+
+#: Cells the precision warning names (the largest errors first).
+WORST_SHOWN = 3
+
+
+def precision_warning(result, shown=WORST_SHOWN):
+    """A short warning when cells of the main (first) scenario's last period have a firm-sampling
+    error of the policy effect on exports above the run's precision (docs/model.md section 8.2): how
+    many, the worst ``shown`` with the simulated firms each would need, and the ``--firms`` that
+    brings them all within. Empty when every cell is within (or the run predates the estimate)."""
+    manifest = result.manifest
+    precision = manifest.get("precision")
+    name = manifest["scenarios"][0]["name"]
+    summary = result.scan("summary").filter(pl.col("scenario") == name)
+    if precision is None or "exports_effect_firm_se_pp" not in summary.collect_schema().names():
+        return ""
+    last = summary.select(pl.col("period").max()).collect().item()
+    se = pl.col("exports_effect_firm_se_pp")
+    above = (summary.filter((pl.col("period") == last) & (pl.col("sector") != "ALL") & se.is_not_nan()
+                            & (se > precision))
+             .select("origin", "destination", "sector", "exports_effect_firm_se_pp", "firms_for_precision")
+             .sort("exports_effect_firm_se_pp", descending=True).collect())
+    if above.is_empty():
+        return ""
+    count = above.height
+    worst = "; ".join(f"{row['origin']} -> {row['destination']} {row['sector']} "
+                      f"{_pp(row['exports_effect_firm_se_pp'])} pp (about {_round_up(row['firms_for_precision']):,} "
+                      f"firms for {precision:g} pp)" for row in above.head(shown).iter_rows(named=True))
+    more = f"; and {count - shown} more" if count > shown else ""
+    needed = _round_up(above["firms_for_precision"].max())
+    cells = "1 cell's policy effect has" if count == 1 else f"{count} cells' policy effects have"
+    return (f"Precision: in {last_label(result, name)}, {cells} a firm-sampling error above {precision:g} pp (se of "
+            f"one draw, from two half-populations of the simulated firms; docs/model.md section 8.2): "
+            f"{worst}{more}. --firms {needed:,} would bring {'it' if count == 1 else 'them all'} within "
+            f"{precision:g} pp (every cell: the summary's firms_for_precision).")
+
+
+def last_label(result, scenario):
+    """The last period of ``scenario`` as YYYY-MM."""
+    last = (result.scan("summary").filter(pl.col("scenario") == scenario).select(pl.col("date").max())
+            .collect().item())
+    return last.strftime("%Y-%m")
+
+
+def _pp(value):
+    """Percentage points to two significant digits (whole numbers from 100 on)."""
+    return f"{value:.2g}" if value < 100 else f"{value:.0f}"
+
+
+def _round_up(firms):
+    """``firms`` rounded up to two significant digits (an advice, not a count)."""
+    firms = int(np.ceil(firms))
+    step = 10 ** max(len(str(firms)) - 2, 0)
+    return -(-firms // step) * step

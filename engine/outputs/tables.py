@@ -8,6 +8,7 @@ import polars as pl
 import pyarrow as pa
 
 from engine._version import __version__
+from engine.config import DEFAULT_PRECISION
 from engine.outputs.schemas import (
     FIRMS_SCHEMA,
     FLOWS_SCHEMA,
@@ -153,8 +154,9 @@ def draws_table(records, columns):
     return pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
 
 
-def summary_frame(flows, calibration, dates, periods=None):
-    """Mean and 5/50/95 % across draws per (period, origin, destination, sector), plus pair totals.
+def summary_frame(flows, calibration, dates, periods=None, firms=None, precision=DEFAULT_PRECISION):
+    """Mean and 5/50/95 % across draws per (period, origin, destination, sector), plus pair totals, and
+    each cell's firm-sampling error of the policy effect (``firm_sampling_error``).
 
     Periods are read one at a time and only their numeric columns are held, as a (draws, cells)
     array per variable: memory is ``draws x cells x 8 bytes`` per variable, whatever the number
@@ -169,13 +171,18 @@ def summary_frame(flows, calibration, dates, periods=None):
         First day of each period.
     periods : sequence of int, optional
         Only these periods (default all): executors summarise periods in parallel and stack them.
+    firms : int, optional
+        The run's simulated firms per origin-sector (``firms_for_precision`` is null without it).
+    precision : float
+        The stated precision of a cell's policy effect, percentage points (``--precision``).
 
     Returns
     -------
     pyarrow.Table
         With ``engine.outputs.schemas.SUMMARY_SCHEMA``. Sector ``ALL`` rows are the totals of an
         (origin, destination) pair over sectors (computed per draw, then summarised). Value columns
-        are ``{variable}_{stat}``.
+        are ``{variable}_{stat}``; ``exports_effect_firm_se_pp`` and ``firms_for_precision`` are null
+        in them (the halves of a total are not in the flows) and where no draw has a value.
     """
     n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
     grid = np.indices((n_regions, n_regions, n_sectors + 1)).reshape(3, -1)
@@ -186,7 +193,8 @@ def summary_frame(flows, calibration, dates, periods=None):
     for period in range(len(dates)) if periods is None else periods:
         date = dates[period]
         frame = flows.filter(pl.col("period") == period).select(
-            "draw", *SUMMARY_VARIABLES, *(f"{v}_no_policy" for v in SUMMARY_VARIABLES)).collect()
+            "draw", *SUMMARY_VARIABLES, *(f"{v}_no_policy" for v in SUMMARY_VARIABLES),
+            "exports_effect_halves_pp").collect()
         frame = frame.sort("draw", maintain_order=True)
         columns = {"period": np.full(grid.shape[1], period, dtype=np.int32),
                    "date": np.full(grid.shape[1], np.datetime64(date, "D")),
@@ -212,5 +220,45 @@ def summary_frame(flows, calibration, dates, periods=None):
             add(f"{variable}_effect", values - reference)
             if variable == "exports":
                 add("exports_effect_pct", percent_change(values, reference))
+        halves = frame["exports_effect_halves_pp"].to_numpy().reshape(-1, n_regions, n_regions, n_sectors)
+        se, needed = firm_sampling_error(halves, firms, precision)
+        no_total = np.full((n_regions, n_regions, 1), np.nan)  # sector ALL: the halves of a total are not kept
+        for column, values in (("exports_effect_firm_se_pp", se), ("firms_for_precision", needed)):
+            values = np.concatenate([values, no_total], axis=-1).reshape(-1)
+            columns[column] = pa.array(values, pa.float64(), mask=np.isnan(values))  # null: no estimate
         parts.append(pa.Table.from_pydict(columns, schema=SUMMARY_SCHEMA))
     return pa.concat_tables(parts)
+
+
+def firm_sampling_error(halves, firms, precision):
+    """Per cell, the standard error of one draw's policy effect due to the sampled firms, and the
+    simulated firms that would bring it to ``precision`` (docs/model.md section 8.2).
+
+    Parameters
+    ----------
+    halves : ndarray (D, ...)
+        ``exports_effect_halves_pp`` of each draw (NaN: left out).
+    firms : int or None
+        The run's simulated firms per origin-sector, ``M``.
+    precision : float
+        Percentage points.
+
+    Returns
+    -------
+    se : ndarray (...)
+        ``sqrt(mean over draws of halves^2) / 2``: the two half-population estimates of a draw are
+        independent with twice the variance of the full one, so their difference has four times it.
+        NaN where no draw has a value.
+    firms_needed : ndarray (...)
+        ``ceil(M (se / precision)^2)`` where ``se > precision``, else ``M``: the variance of the sampled
+        part falls like ``1 / M`` (a first figure: docs/model.md section 8.2 has how it held in a test);
+        NaN where ``se`` is, or without ``firms``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a cell whose every draw is NaN stays NaN
+        se = np.sqrt(np.nanmean(np.square(halves), axis=0)) / 2.0
+    if firms is None:
+        return se, np.full(se.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        needed = np.where(se > precision, np.ceil(firms * np.square(se / precision)), float(firms))
+    return se, np.where(np.isnan(se), np.nan, needed)

@@ -115,7 +115,8 @@ def summarise(plan, run_dir, name, periods=None):
 
     model = next(m for m in plan.models if m.scenario.name == name)
     flows = pl.scan_parquet(part_path(run_dir, "flows", name, 0).parent / "*.parquet")
-    return summary_frame(flows, plan.calibration, model.scenario.dates, periods)
+    return summary_frame(flows, plan.calibration, model.scenario.dates, periods, firms=plan.firms,
+                         precision=plan.precision)
 
 
 class LocalExecutor:

@@ -74,6 +74,11 @@ class RunPlan:
     device : {"cpu", "cuda"}
         Where the dynamic model's firm loops run (closures pe and ge; ``engine.devices``), resolved
         on the machine that built the plan.
+    precision : float
+        The stated precision of a cell's policy effect on exports, percentage points
+        (``--precision``): the summary's ``firms_for_precision`` and the printed warning
+        (docs/model.md section 8.2). It changes no simulated number, so it is not in the fingerprint
+        (a run resumed with another precision summarises with the new one).
     """
 
     calibration: object
@@ -88,6 +93,7 @@ class RunPlan:
     draws_columns: tuple = field(default=())
     seed_record: object = None
     device: str = "cpu"
+    precision: float = config.DEFAULT_PRECISION
 
     @property
     def seed(self):
@@ -132,9 +138,17 @@ def _check_int(name, value, low, high=None):
         raise InputError(f"--{name.replace('_', '-')}", f"must be an integer {allowed}, got {value!r}")
 
 
+def check_precision(precision):
+    """Raise ``InputError`` unless ``precision`` is a finite number of percentage points above 0."""
+    if (isinstance(precision, bool) or not isinstance(precision, (int, float, np.integer, np.floating))
+            or not 0 < precision < np.inf):
+        raise InputError("--precision", "must be a number of percentage points above 0 (the firm-sampling "
+                                        f"standard error allowed on a cell's policy effect, e.g. 1), got {precision!r}")
+
+
 def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS, seed=config.DEFAULT_SEED,
                calibration=None, closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK,
-               dynamics=None, device="cpu"):
+               dynamics=None, device="cpu", precision=config.DEFAULT_PRECISION):
     """Load and check every input, and freeze the run plan (``scenarios`` as in ``engine.runs.simulate.simulate``).
 
     Every bad input surfaces here, before any work: option ranges, scenario files, codes, every
@@ -142,6 +156,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     costs the same for 10 or 10^6 draws) and plausibility bounds. ``dynamics`` ("static", "myopic"
     or "forward") overrides every scenario's ``[dynamics] mode``. ``device`` ("cpu", "cuda" or
     "auto") runs the dynamic model's firm loops (closures ``pe`` and ``ge``) on a GPU (``engine.devices``).
+    ``precision`` (percentage points, > 0) is the stated precision of a cell's policy effect (``RunPlan``).
 
     Raises
     ------
@@ -150,6 +165,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     _check_int("draws", draws, 1)
     _check_int("firms", firms, 2, 10**8)
     _check_int("draws_per_chunk", draws_per_chunk, 1)
+    check_precision(precision)
     if not isinstance(seed, np.random.SeedSequence):
         _check_int("seed", seed, 0)
     if firm_output not in (None, *config.FIRM_OUTPUTS):
@@ -199,6 +215,7 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
     return RunPlan(device=resolved, calibration=calib, models=tuple(models), closures=tuple(closures),
                    seed_entropy=root.entropy, seed_spawn_key=tuple(root.spawn_key), draws=draws, firms=firms,
                    draws_per_chunk=draws_per_chunk, firm_output=firm_output, draws_columns=tuple(sorted(columns)),
+                   precision=float(precision),
                    seed_record=str(root.entropy) if isinstance(seed, np.random.SeedSequence) else int(seed))
 
 
@@ -334,8 +351,8 @@ def memory_estimate(plan):
     tail sums of sales, real pairs and the half-population split; one population per scenario if a
     scenario samples firm parameters, else one shared). Checked against ``bench/``'s peak memory
     (1.81 GB measured at 125,000 firms with two arrays; 1.9 GB estimated). Results: 16 float64 flow
-    columns and their Arrow copy per (draw, period, cell) of a chunk. Summary: four variables'
-    (draws, cells) arrays of one period, and their copies.
+    columns and their Arrow copy per (draw, period, cell) of a chunk. Summary: five variables'
+    (draws, cells) arrays of one period (four and the halves' effect difference), and their copies.
     """
     calib = plan.calibration
     n_regions, n_sectors = calib.n_regions, calib.n_sectors
@@ -349,5 +366,5 @@ def memory_estimate(plan):
     if plan.firm_output:
         kept = kept_firms(plan.firms, plan.firm_output)
         firm_rows = len(plan.models) * periods * blocks * kept * n_regions * 80
-    summary = 4 * 3 * plan.draws * n_regions * n_regions * (n_sectors + 1) * 8  # summary_frame, per period
+    summary = 5 * 3 * plan.draws * n_regions * n_regions * (n_sectors + 1) * 8  # summary_frame, per period
     return populations + results + firm_rows + summary + 300 * 2**20  # + the interpreter, libraries, kernels

@@ -125,7 +125,8 @@ def _progress_callback(progress, total, already):
 def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT_FIRMS,
              seed=config.DEFAULT_SEED, out=None, overwrite=False, resume=False, threads=None, calibration=None,
              closure=None, firm_output=None, draws_per_chunk=config.DRAWS_PER_CHUNK, progress="auto",
-             command=None, scheduler=None, local_cluster=None, executor=None, dynamics=None, device="cpu"):
+             command=None, scheduler=None, local_cluster=None, executor=None, dynamics=None, device="cpu",
+             precision=config.DEFAULT_PRECISION):
     """Run scenarios x draws and write the results as Parquet.
 
     Each draw samples its parameters, policy path (branch points) and exchange-rate paths, is
@@ -163,6 +164,10 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     device : {"cpu", "cuda", "auto"}
         Where the dynamic model's firm loops run, closures pe and ge (``engine.devices``; the
         ``[cuda]`` extra and an NVIDIA GPU); ``auto`` picks CUDA when it can run.
+    precision : float
+        Percentage points (> 0): the firm-sampling standard error allowed on a cell's policy effect on
+        exports. The summary's ``firms_for_precision`` says how many simulated firms would reach it,
+        and the printed summary warns about the cells above it (docs/model.md section 8.2).
     firm_output : {None, "sample", "all"}
         Also write firm-level rows: the first ``config.FIRM_SAMPLE`` firms of each (origin,
         sector) (a random sample, since firm numbers are assigned at random) or all of them.
@@ -200,7 +205,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
                                 or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS):
         raise InputError("--threads", f"must be an integer from 1 to {numba.config.NUMBA_NUM_THREADS}, got {threads!r}")
     plan = build_plan(scenarios, draws=draws, firms=firms, seed=seed, calibration=calibration, closure=closure,
-                      firm_output=firm_output, draws_per_chunk=draws_per_chunk, dynamics=dynamics, device=device)
+                      firm_output=firm_output, draws_per_chunk=draws_per_chunk, dynamics=dynamics, device=device,
+                      precision=precision)
     if executor is None and scheduler is None:  # the work runs on this machine
         _check_memory(plan, available_memory(), local_cluster or 1)
 
@@ -343,6 +349,7 @@ def _manifest(plan, chunks, timings, command, executor):
         "seed_spawn_key": list(seed.spawn_key),
         "draws": plan.draws,
         "firms_per_block": plan.firms,
+        "precision": plan.precision,
         "threads": numba.get_num_threads(),
         "executor": executor,
         "draws_per_chunk": plan.draws_per_chunk,
