@@ -141,8 +141,8 @@ def test_destinations_scaling(benchmark, problem, record, threads, full, impleme
 
 # ---------------------------------------------------------------------------------- rank_cells
 
-def _rank(p, entry, tail, count):
-    kernels.rank_cells(*p.params(), entry, tail, count)
+def _rank(p, entry, tail, count, split):
+    kernels.rank_cells(*p.params(), entry, tail, count, split)
     return entry, tail, count
 
 
@@ -154,9 +154,9 @@ def test_rank_cells_default_draw(benchmark, problem, record, threads, full, n_th
     p = problem(**DEFAULT_DRAW)
     entry = np.empty((p.blocks, p.dest, p.firms))
     tail = np.empty((p.blocks, p.dest, p.firms + 1))
-    tail_count = np.empty((p.blocks, p.dest, p.firms + 1))
-    _rank(p, entry, tail, tail_count)
-    benchmark.pedantic(_rank, args=(p, entry, tail, tail_count), rounds=10 if full else 1, iterations=1,
+    tail_count, tail_split = np.empty_like(tail), np.empty_like(tail)
+    _rank(p, entry, tail, tail_count, tail_split)
+    benchmark.pedantic(_rank, args=(p, entry, tail, tail_count, tail_split), rounds=10 if full else 1, iterations=1,
                        warmup_rounds=1 if full else 0)
     record("rank_cells (one draw)", f"rank_cells {n_threads} thread{'s' * (n_threads > 1)}", p.evaluations,
            implementation="rank_cells", dtype="float64", threads=n_threads)

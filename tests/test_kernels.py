@@ -121,9 +121,9 @@ def test_direct_cell_sums_match_reference_and_ranking(rng, firm_chunk):
     np.testing.assert_allclose(active[-1, -1], real[-1], rtol=1e-12)
     assert 0 < active.sum() < real.sum() * n_dest
     entry_sorted = np.empty((n_blocks, n_dest, n_firms))
-    tail, count = np.empty((n_blocks, n_dest, n_firms + 1)), np.empty((n_blocks, n_dest, n_firms + 1))
+    tail, count, split = (np.empty((n_blocks, n_dest, n_firms + 1)) for _ in range(3))
     kernels.rank_cells(pk, sk, (sigma - 1) / theta, s_a, s_e, rho, n_firms, low, width, weight, entry_sorted, tail,
-                       count)
+                       count, split)
     first = np.empty((1, n_blocks, n_dest), dtype=np.int64)
     ranked_sales = np.empty((1, n_blocks, n_dest))
     kernels.evaluate_cells(entry_sorted, tail, thresholds[None], first, ranked_sales)
