@@ -18,6 +18,7 @@ from engine.errors import InputError
 
 #: Public name -> the module that defines it.
 _LAZY = {
+    "backtest": "engine.outputs.backtest",
     "CalibrationData": "engine.calibration.data",
     "load_calibration": "engine.calibration.data",
     "SimulationResult": "engine.runs.result",

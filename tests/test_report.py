@@ -96,6 +96,9 @@ def run(tmp_path_factory):
 def report(run, tmp_path_factory):
     """The report and figures written by the command, and the Report object of the same run."""
     folder = tmp_path_factory.mktemp("report-out")
+    realized = Path(__file__).resolve().parents[1] / "data" / "examples" / "made_up_realized_levels.csv"
+    result = CliRunner().invoke(main, ["backtest", str(run.path), "--realized", str(realized)])
+    assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["report", str(run.path), "--out", str(folder / "report.html"),
                                        "--figures", str(folder / "figures")])
     assert result.exit_code == 0, result.output
@@ -240,6 +243,9 @@ def test_report_html_is_self_contained_and_has_every_chart_with_data(report):
                    for n in built.notes)
     assert text.count("too few draws to say") == 2 and f"needs at least {MIN_DRAWS} draws" in text
     assert "differences" in built.charts
+    # engine backtest wrote its tables into the run: the chart, its table and what was compared
+    assert "backtest" in built.charts and '<table class="facts backtest">' in text
+    assert "Against realized trade" in text and "DEU" in text
     assert set(page.specs) == set(built.charts)
     for name, (target, spec) in page.specs.items():
         assert target in page.divs, name

@@ -6,7 +6,10 @@ A calibration folder holds these tables, each as ``NAME.csv`` or ``NAME.parquet`
 ============================  ==========================================================================
 table                         columns (one row per ...)
 ============================  ==========================================================================
-``regions``                   ``code, name, gdp_usd_m`` (region; GDP in USD million per year)
+``regions``                   ``code, name, gdp_usd_m`` (region; GDP in USD million per year) and
+                              optional ``members`` (the region's ISO3 country codes, separated by
+                              spaces; ``engine calibrate`` writes them, ``engine backtest`` maps
+                              countries to regions with them)
 ``sectors``                   ``code, name, sigma, theta, shock_demand_sd, shock_cost_sd, shock_corr``
                               and optional ``exporter_share`` (sector)
 ``flows``                     ``origin, destination, sector, value_usd_m`` (every cell, incl. domestic
@@ -26,7 +29,7 @@ tariff rates >= 0; firms > 0; shares in (0, 1]; no duplicate rows.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +68,9 @@ class CalibrationData:
         Real number of firms ``N_ik``.
     participation : ndarray (R, R, K)
         Target share of the block's firms selling in each destination.
+    members : dict
+        Region code -> tuple of the ISO3 codes of its countries; empty when the regions table has no
+        ``members`` column.
     """
 
     source: str
@@ -82,6 +88,7 @@ class CalibrationData:
     tariffs: np.ndarray
     firms: np.ndarray
     participation: np.ndarray
+    members: dict = field(default_factory=dict)
 
     @property
     def n_regions(self):
@@ -167,6 +174,26 @@ def _warn_zero_domestic(path, frame, flows, regions, sectors):
                 row_label(path, line), regions[i], regions[i], sectors[k], consequence, more)
 
 
+def _region_members(path, regions):
+    """The optional ``members`` column: region -> ISO3 codes; each country in one region at most."""
+    if "members" not in regions.columns:
+        return {}
+    out, seen = {}, {}
+    for row in regions.iter_rows(named=True):
+        where = f"{row_label(path, row['_index'])}, field 'members'"
+        codes = tuple(str(row["members"] or "").split())
+        for iso in codes:
+            if len(iso) != 3 or not iso.isalpha() or not iso.isupper():
+                raise InputError(path, f"{iso!r} is not an ISO3 country code (three capital letters); list the "
+                                       "region's countries separated by spaces", where)
+            if iso in seen:
+                raise InputError(path, f"country {iso} is in region {seen[iso]!r} and in {row['code']!r}; a "
+                                       "country belongs to one region at most", where)
+            seen[iso] = row["code"]
+        out[row["code"]] = codes
+    return out
+
+
 def load_calibration(folder):
     """Load and validate a calibration folder (see the module docstring for the format).
 
@@ -196,6 +223,7 @@ def load_calibration(folder):
     check_unique(path, regions, ["code"])
     check_rule(path, regions, pl.col("gdp_usd_m") <= 0, "gdp_usd_m", "must be > 0")
     region_codes = tuple(regions["code"].to_list())
+    members = _region_members(path, regions)
 
     path = find_table(folder, "sectors")
     sectors = read_table(path, ["code", "name"],
@@ -280,4 +308,5 @@ def load_calibration(folder):
         tariffs=tariffs,
         firms=firms,
         participation=participation,
+        members=members,
     )

@@ -56,7 +56,8 @@ def main(verbose):
         logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
-from engine.cli.calibrate import calibrate_command  # noqa: E402  (each command module imports click only)
+from engine.cli.backtest import backtest_command  # noqa: E402  (each command module imports click only)
+from engine.cli.calibrate import calibrate_command  # noqa: E402
 from engine.cli.diagnose import diagnose_command  # noqa: E402
 from engine.cli.export import export_command  # noqa: E402
 from engine.cli.report import report_command  # noqa: E402
@@ -65,7 +66,7 @@ from engine.cli.simulate import simulate_command  # noqa: E402
 from engine.cli.summary import summary_command  # noqa: E402
 
 for _command in (simulate_command, scenarios_group, calibrate_command, diagnose_command, report_command,
-                 export_command, summary_command):
+                 export_command, summary_command, backtest_command):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -65,6 +65,12 @@ class SimulationResult:
 
         return build_report(self, out=out, figures=figures)
 
+    def backtest(self, realized, base=None, windows=(), scenario=None, write=True):
+        """This run against realized trade (``engine.outputs.backtest.backtest``; ``engine backtest``)."""
+        from engine.outputs.backtest import backtest
+
+        return backtest(self, realized, base=base, windows=windows, scenario=scenario, write=write)
+
     def charts(self):
         """Name -> Altair chart of every chart of the report."""
         return self.report().charts

@@ -145,7 +145,8 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        output.write_all(tmp, rspec, sspec, gdp_m, flows, rates, firms, participation, exp_share)
+        output.write_all(tmp, rspec, sspec, gdp_m, flows, rates, firms, participation, exp_share,
+                         [r.members for r in rspec.regions])
         context = dict(baci=baci, baci_countries=baci_countries, year=year, rows=baci_rows, gdp=gdp, groups=groups,
                        tariffs=tariffs, labels=labels, mfn=mfn, notes=notes, rest=rest)
         output.write_sources(tmp, rspec, sspec, context)

@@ -24,11 +24,12 @@ def _cells(regions, sectors):
     return [(o, d, k) for o in range(len(regions)) for d in range(len(regions)) for k in range(len(sectors))]
 
 
-def write_all(folder, rspec, sspec, gdp_m, flows, rates, firms, participation, exp_share):
-    """The six tables of ``engine.calibration.data`` (see its module docstring for the format)."""
+def write_all(folder, rspec, sspec, gdp_m, flows, rates, firms, participation, exp_share, members):
+    """The six tables of ``engine.calibration.data`` (see its module docstring for the format);
+    ``members``: each region's ISO3 codes (``ROW`` resolved)."""
     R, S = rspec.codes, sspec.codes
-    _write_csv(folder / "regions.csv", ["code", "name", "gdp_usd_m"],
-               [[r.code, r.name, fmt(g)] for r, g in zip(rspec.regions, gdp_m)])
+    _write_csv(folder / "regions.csv", ["code", "name", "gdp_usd_m", "members"],
+               [[r.code, r.name, fmt(g), " ".join(m)] for r, g, m in zip(rspec.regions, gdp_m, members)])
     sigma = 1.0 + W.THETA / W.EKK_THETA_OVER_SIGMA_MINUS_1
     _write_csv(folder / "sectors.csv", ["code", "name", "hs_chapters", "sigma", "theta", "shock_demand_sd",
                                         "shock_cost_sd", "shock_corr", "exporter_share"],

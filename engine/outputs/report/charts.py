@@ -245,3 +245,30 @@ def differences_chart(frame, exporter, importer):
         title=alt.TitleParams(f"{exporter} to {importer} exports: difference between scenarios, draw by draw",
                               subtitle="median and 5-95 % band of the per-draw difference; draws share firms and "
                                        "shocks across scenarios (common random numbers)"))
+
+
+def backtest_chart(frame, what):
+    """Engine band (5-95 % of draws), the engine's central path and the realized points, by month and
+    series (``engine.outputs.backtest``)."""
+    frame = _dates(frame.with_columns(
+        pl.col("first").alias("date"),
+        (pl.col("origin") + " -> " + pl.col("destination") + ", " + pl.col("sector")).alias("series")))
+    month = _month_axis()
+    tooltip = [alt.Tooltip("date:T", title="month", format="%b %Y", formatType="utc"),
+               alt.Tooltip("engine_mean_pct:Q", title="engine", format="+.1f"),
+               alt.Tooltip("engine_p5_pct:Q", title="engine 5 %", format="+.1f"),
+               alt.Tooltip("engine_p95_pct:Q", title="engine 95 %", format="+.1f"),
+               alt.Tooltip("realized_pct:Q", title="realized", format="+.1f"),
+               alt.Tooltip("error_pp:Q", title="error, pp", format="+.1f")]
+    base = alt.Chart()
+    layers = [base.mark_area(opacity=0.25, color=_BAND).encode(month, alt.Y("engine_p5_pct:Q", title=what),
+                                                              alt.Y2("engine_p95_pct:Q")),
+              base.mark_line(strokeWidth=2, color="#1f3b63").encode(month, alt.Y("engine_mean_pct:Q"),
+                                                                    tooltip=tooltip),
+              base.mark_point(filled=True, size=40, color="#e45756").encode(month, alt.Y("realized_pct:Q"),
+                                                                            tooltip=tooltip)]
+    return alt.layer(*layers, data=frame).properties(width=340, height=170).facet(
+        facet=alt.Facet("series:N", title=None, header=alt.Header(labelFontWeight="bold")), columns=2,
+    ).resolve_scale(y="independent").properties(
+        title=alt.TitleParams("Against realized trade: engine (line, 5-95 % band of draws) and realized (points)",
+                              subtitle=what))

@@ -20,6 +20,7 @@ from pathlib import Path
 from engine.errors import InputError
 from engine.outputs.attribution import (MIN_DRAWS, TARGET_HALFWIDTH, UNEXPLAINED, band_error, input_groups,
                                         shapley_effects)
+from engine.outputs.backtest import read_backtest
 from engine.outputs.report.data import ScenarioData, scenario_differences
 from engine.outputs.summary import focus_pair
 
@@ -82,6 +83,7 @@ class Report:
         for record in result.manifest["scenarios"]:
             self._scenario_section(charts, ScenarioData(result, record))
         exporter, importer = focus_pair(result.manifest["scenarios"][0], result.manifest["calibration"]["regions"])
+        self._backtest_section(charts)
         differences = scenario_differences(result, exporter, importer)
         if differences is not None:
             self.charts["differences"] = charts.differences_chart(differences, exporter, importer)
@@ -90,6 +92,22 @@ class Report:
                                 "the months both cover. "
                                 "Because every scenario uses the same firms, shocks and uncertain inputs in a "
                                 "draw, the band holds the policy difference, not Monte Carlo noise.")]})
+
+    def _backtest_section(self, charts):
+        """Written by ``engine backtest`` into the run folder: the monthly chart and the windows' table."""
+        written = read_backtest(self.result.path)
+        if written is None:
+            self.notes.append("no comparison with realized trade (run engine backtest RUN --realized FILE)")
+            return
+        windows, monthly, meta = written
+        what = ("percent change on the same month a year earlier" if "year earlier" in meta["comparison"]
+                else "percent change from the base")
+        self.charts["backtest"] = charts.backtest_chart(monthly, what)
+        self.tables["backtest"] = _backtest_table(windows)
+        self.sections.append({"title": "Against realized trade", "paragraphs": [html.escape(meta["comparison"])]
+                              + [f"Note: {html.escape(n)}" for n in meta["notes"]],
+                              "items": [("backtest", "Written by engine backtest (RUN/backtest/); the table "
+                                                     "gives every window.")]})
 
     def _add(self, items, name, chart, caption):
         self.charts[name] = chart
@@ -262,6 +280,17 @@ def _attribution_table(shapley):
                    f"<td>[{100 * lo:.1f}, {100 * hi:.1f}]</td></tr>" for label, e, lo, hi in rows)
     return ('<table class="facts attribution"><tr><td>input</td><td>Shapley effect</td><td>90 % interval</td></tr>'
             f"{body}<tr><td>total</td><td>100.0 %</td><td></td></tr></table>")
+
+
+def _backtest_table(windows):
+    """The backtest's windows as an HTML table."""
+    body = "".join(
+        f"<tr><td>{html.escape(r['origin'])} -&gt; {html.escape(r['destination'])}, {html.escape(r['sector'])}</td>"
+        f"<td>{html.escape(r['window'])}</td><td>{r['engine_mean_pct']:+.1f} [{r['engine_p5_pct']:+.1f}, "
+        f"{r['engine_p95_pct']:+.1f}]</td><td>{r['realized_pct']:+.1f}</td><td>{r['error_pp']:+.1f}</td>"
+        f"<td>{'yes' if r['in_band'] else 'no'}</td></tr>" for r in windows.iter_rows(named=True))
+    return ('<table class="facts backtest"><tr><td>series</td><td>window</td><td>engine % [5-95 %]</td>'
+            f"<td>realized %</td><td>error, pp</td><td>in band</td></tr>{body}</table>")
 
 
 def _error_text(error):
