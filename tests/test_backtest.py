@@ -201,7 +201,7 @@ def test_the_calibration_lists_each_region_s_countries(run, calibration_copy):
     text = regions.read_text()
     for old, new, message in ((",JPN\n", ",JPN DEU\n", "line 5, field 'members': country DEU is in region 'JPN' "
                                                         "and in 'EU'"),
-                              (",JPN\n", ",jpn\n", "line 3, field 'members': 'jpn' is not an ISO3 country code")):
+                              (",JPN\n", ",jpn\n", "line 3, field 'members': 'jpn' is not a country code")):
         regions.write_text(text.replace(old, new, 1))
         with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
             engine.load_calibration(calibration_copy)

@@ -183,9 +183,10 @@ def _region_members(path, regions):
         where = f"{row_label(path, row['_index'])}, field 'members'"
         codes = tuple(str(row["members"] or "").split())
         for iso in codes:
-            if len(iso) != 3 or not iso.isalpha() or not iso.isupper():
-                raise InputError(path, f"{iso!r} is not an ISO3 country code (three capital letters); list the "
-                                       "region's countries separated by spaces", where)
+            if len(iso) != 3 or not iso.isalnum() or iso != iso.upper():
+                raise InputError(path, f"{iso!r} is not a country code (three capital letters or digits: ISO3, or "
+                                       "BACI's codes such as S19); list the region's countries separated by spaces",
+                                 where)
             if iso in seen:
                 raise InputError(path, f"country {iso} is in region {seen[iso]!r} and in {row['code']!r}; a "
                                        "country belongs to one region at most", where)

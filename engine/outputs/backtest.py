@@ -349,6 +349,9 @@ def compare(result, realized, base=None, windows=None, scenario=None):
         if not usable:
             notes.append(f"{label}: no month of the run has realized data to compare")
             continue
+        if not levels.min() > 0:
+            notes.append(f"{label}: the engine's series has months without exports, so its changes are undefined")
+            continue
         values = dict(zip(series["date"].to_list(), series["value"].to_list()))
         mean_path = levels.mean(axis=0)
         each_month = {f"{m:%Y-%m}": (m,) for m in usable}
