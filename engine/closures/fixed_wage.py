@@ -40,6 +40,7 @@ import numpy as np
 
 from engine import config
 from engine.cells import by_market, to_market_cells
+from engine.closures.nest import by_nest, nest_spending, to_nest_cells
 from engine.closures.welfare import RegionResults, region_accounts  # noqa: F401 (RegionResults re-exported)
 from engine.errors import ConvergenceError, InputError
 from engine.firms.static import Baseline, continuation_threshold, sunk_cost_thresholds
@@ -116,10 +117,11 @@ class Markets:
     residual: np.ndarray
 
 
-def market_price_sum(accounts, log_demand_change, sales_index, n_sectors):
+def market_price_sum(accounts, log_demand_change, sales_index, n_sectors, nested=False):
+    """``Pi`` per market (R, K), or per nest (R, K, 2) with ``nested`` (docs/model.md section 6.5)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(accounts.sales_index0 > 0, sales_index / accounts.sales_index0, 0.0)
-    return by_market(accounts.sales0 * np.exp(log_demand_change) * ratio, n_sectors)
+    return (by_nest if nested else by_market)(accounts.sales0 * np.exp(log_demand_change) * ratio, n_sectors)
 
 
 def market_expenditure(accounts, tariff_revenue):
@@ -128,7 +130,7 @@ def market_expenditure(accounts, tariff_revenue):
 
 
 def solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params, general,
-                  commitments=()):
+                  commitments=(), fixed_spending=False):
     """Entry thresholds, active firms and market demand levels in every period.
 
     Parameters
@@ -147,6 +149,11 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
         log shift of ``d`` common to its cells) that makes the cells' exports exceed, by the amount,
         what they are on the same path without any commitment (solved first, in the same closure;
         so the amount holds whatever sunk costs and market levels do).
+    fixed_spending : bool
+        With ``general``: each market's spending stays at its baseline (wages and incomes fixed, the
+        partial equilibrium with moving price indices of docs/model.md section 6.5) instead of
+        moving with tariff revenue. With ``params.eta`` different from ``sigma`` the market levels
+        are solved per nest (domestic, imports), ``market`` is then (T, R, K, 2).
 
     Returns
     -------
@@ -173,16 +180,20 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                        iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
 
     out = {name: np.empty_like(static) for name in ("threshold", "sales_index", "market_cells", "active")}
-    market = np.zeros((n_periods, n_regions, n_sectors))
-    price_sum = np.empty_like(market)
-    expenditure = np.empty_like(market)
+    eta = getattr(params, "eta", None)
+    nested = general and eta is not None and bool(np.any(eta != params.sigma))
+    spread = to_nest_cells if nested else to_market_cells
+    market = np.zeros((n_periods, n_regions, n_sectors, 2) if nested else (n_periods, n_regions, n_sectors))
+    price_sum = np.empty((n_periods, n_regions, n_sectors))
+    expenditure = np.empty_like(price_sum)
     revenue = np.empty((n_periods, n_regions))
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
-    open_market = accounts.expenditure0 > 0
+    price_sum0 = by_nest(accounts.sales0, n_sectors) if nested else None
+    open_market = price_sum0 > 0 if nested else accounts.expenditure0 > 0
     log_lambda = np.log(params.sunk_cost_ratio)
     previous = baseline.threshold
-    a = np.zeros((n_regions, n_sectors))
+    a = np.zeros(market.shape[1:])
     x = np.zeros(len(commitments))
     if commitments:
         reference = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
@@ -198,7 +209,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                                      f"its cells export on this path ({targets[c] - amounts[c]:g})", key)
 
         def shift_cells(a, x):
-            cells = to_market_cells(a, n_regions) if general else np.zeros_like(static[t])
+            cells = spread(a, n_regions) if general else np.zeros_like(static[t])
             for (blocks, dests, *_), x_c in zip(commitments, x):
                 cells[blocks, dests] += x_c
             return cells
@@ -211,14 +222,15 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             active, sales_index = population.evaluate(threshold[None])
             exports = unit_scale[t] * np.exp(shift) * sales_index[0]
             tr = tariff_revenue_by_destination(tariff[t], exports, n_sectors)
-            pi = market_price_sum(accounts, log_demand_change[t] + shift - to_market_cells(a, n_regions),
-                                  sales_index[0], n_sectors)
-            return shift, threshold, active[0], sales_index[0], tr, market_expenditure(accounts, tr), pi
+            pi = market_price_sum(accounts, log_demand_change[t] + shift - spread(a, n_regions),
+                                  sales_index[0], n_sectors, nested)
+            spend = accounts.expenditure0 if fixed_spending else market_expenditure(accounts, tr)
+            return shift, threshold, active[0], sales_index[0], tr, spend, pi
 
         def committed_exports(a, x):
             """Exports of each commitment's cells (C,) at shifts ``a`` and ``x``."""
             totals = np.zeros(len(commitments))
-            a_cells = to_market_cells(a, n_regions) if general else np.zeros_like(static[t])
+            a_cells = spread(a, n_regions) if general else np.zeros_like(static[t])
             for c, (blocks, dests, *_) in enumerate(commitments):
                 shift = a_cells[blocks, dests] + x[c]
                 entrant = static[t, blocks, dests] - shift
@@ -238,9 +250,12 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             shift, threshold, active, sales_index, tr, spend, pi = state(a, x)
             evaluations += 1
             excess = np.zeros_like(a)
+            target = spend
+            if nested:  # each nest's spending moves with its price index against the market's (6.19)
+                target, composite = nest_spending(spend, pi, price_sum0, params.sigma, eta)
             if general:  # a + log Pi(a) - log E(a): increasing in a, zero at the equilibrium
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    excess = np.where(open_market, a + np.log(pi) - np.log(spend), 0.0)
+                    excess = np.where(open_market, a + np.log(pi) - np.log(target), 0.0)
             x_gap = commitment_gap(a, x) if commitments else np.zeros(0)
             # NaN must fail the test below (Python's max would drop it)
             residual = float(np.max(np.abs(np.concatenate([excess.ravel(), x_gap]))))
@@ -255,6 +270,8 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                                    f"after {evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
         out["threshold"][t], out["sales_index"][t], out["active"][t] = threshold, sales_index, active
         out["market_cells"][t] = shift
+        if nested:  # the market's price sum that gives its composite price index through (6.16)
+            pi = accounts.expenditure0 * composite ** (1.0 - params.sigma)
         market[t], price_sum[t], expenditure[t], revenue[t] = a, pi, spend, tr
         iterations[t], residuals[t] = evaluations if general else 0, residual if general else 0.0
         previous = threshold

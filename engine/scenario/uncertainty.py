@@ -36,6 +36,7 @@ class DrawParameters:
     pass_through: np.ndarray
     sunk_cost_ratio: float = 1.0
     dynamics: object = None  # engine.scenario.schema.Dynamics; None: the static model
+    eta: np.ndarray | None = None  # (K,) domestic vs imports (docs/model.md section 6.5); None: sigma
 
     @classmethod
     def from_calibration(cls, calibration):

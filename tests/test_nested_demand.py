@@ -1,0 +1,121 @@
+r"""Nested demand (docs/model.md section 6.5) in the partial equilibrium with moving price indices.
+
+The exact limit: Pareto productivity, no firm-destination shocks, full pass-through, static entry,
+many firms. A cell's consumer spending is then (Chaney 2008; docs/model.md (13.1))
+
+    x_i = x_i0 T_i^(1 - theta sigma/(sigma-1)) A_g^(theta/(sigma-1)),   T_i = (1 + t_i) / (1 + t_i0),
+
+with ``A_g`` the demand level of the cell's nest (domestic or imports) relative to the baseline. A
+nest's price index is ``P_g^(1-sigma) = (sum_g x_i / sum_g x_i0) / A_g`` and its spending
+``E_g = E s_g (P_g / P)^(1-eta)`` with ``P^(1-eta) = sum_g s_g P_g^(1-eta)`` and ``E`` fixed. The test
+solves the two nests' markets of the taxed destination with SciPy on these closed forms, on its own,
+and compares the engine's static model with 200,000 firms per block.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy.optimize import fsolve
+
+from engine.calibration.data import load_calibration
+from engine.closures.fixed_wage import baseline_accounts, solve_markets
+from engine.firms.static import fit_baseline, policy_shift, simulate_population
+from engine.scenario.policy import policy_path
+from engine.scenario.read import load_scenario
+from engine.scenario.uncertainty import DrawParameters, stream_keys
+from tests.conftest import make_calibration, write_scenario
+
+SIGMA, THETA, N_FIRMS, ETA = 3.0, 8.0, 200_000, 1.5
+#: R0 and R1 sell to R2, which buys most at home; every cell has an interior entry threshold.
+FLOWS = np.array([[[1000.0], [150.0], [200.0]], [[120.0], [900.0], [300.0]], [[80.0], [90.0], [1500.0]]])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("nested")
+    share = np.full(FLOWS.shape, 0.2)
+    share[np.arange(3), np.arange(3)] = 0.5
+    calibration = load_calibration(make_calibration(folder / "cal", FLOWS, participation=share, sigma=SIGMA,
+                                                    theta=THETA))
+    params = DrawParameters.from_calibration(calibration)
+    keys = stream_keys(2718)
+    population = simulate_population((keys["productivity"], keys["shocks"]), 0, N_FIRMS, params, calibration.firms)
+    return folder, calibration, params, population, fit_baseline(population, calibration)
+
+
+def _solve(setup, exporters, rate, eta, fixed_spending=True):
+    """Consumer sales (T, B, R) and the solved markets of a tariff of R2 on ``exporters``."""
+    folder, calibration, params, population, baseline = setup
+    events = "".join(f'[[tariff]]\ndate = "2025-02-01"\nimporter = "R2"\nexporter = "{e}"\nsectors = "ALL"\n'
+                     f"rate = {rate}\n" for e in exporters)
+    text = f'name = "x"\nstart = "2025-01"\nperiods = 2\n{events}'
+    path = policy_path(load_scenario(write_scenario(folder, text, f"x{len(exporters)}")), calibration)
+    params = replace(params, eta=None if eta is None else np.full(1, eta))
+    log_demand_change, tariff, static = policy_shift(baseline, path, params, 1)
+    markets = solve_markets(population, baseline, baseline_accounts(baseline, 1), log_demand_change, static,
+                            tariff, params, True, fixed_spending=fixed_spending)
+    sales = baseline.scale * np.exp(log_demand_change + markets.market_cells) * markets.sales_index
+    return sales, markets
+
+
+def _closed_form(taxed, rate, eta):
+    """Period-1 consumer sales of R0, R1 and R2 in R2 relative to the baseline (the module docstring)."""
+    x0 = FLOWS[:, 2, 0]
+    tax = np.array([1.0 + rate if i in taxed else 1.0 for i in range(3)]) ** (1 - THETA * SIGMA / (SIGMA - 1))
+    nests = [np.array([2]), np.array([0, 1])]
+    share = np.array([x0[g].sum() for g in nests]) / x0.sum()
+
+    def sales(log_a):
+        return [x0[g] * tax[g] * np.exp(log_a[j] * THETA / (SIGMA - 1)) for j, g in enumerate(nests)]
+
+    def excess(log_a):
+        x = sales(log_a)
+        price = np.array([(x[j].sum() / x0[g].sum() / np.exp(log_a[j])) ** (1 / (1 - SIGMA))
+                          for j, g in enumerate(nests)])
+        composite = (share * price ** (1 - eta)).sum() ** (1 / (1 - eta))
+        spend = x0.sum() * share * (price / composite) ** (1 - eta)
+        return [np.log(x[j].sum()) - np.log(spend[j]) for j in range(2)]
+
+    log_a = fsolve(excess, [0.0, 0.0], xtol=1e-13)
+    x = sales(log_a)
+    out = np.empty(3)
+    out[2], out[[0, 1]] = x[0][0] / x0[2], x[1] / x0[[0, 1]]
+    return out, log_a
+
+
+@pytest.mark.parametrize("taxed", [("R0",), ("R0", "R1")])
+def test_nested_pe_matches_the_continuum_closed_form(setup, taxed):
+    sales, markets = _solve(setup, taxed, 0.10, ETA)
+    engine = sales[1, [0, 1, 2], 2] / sales[0, [0, 1, 2], 2]
+    expected, log_a = _closed_form([int(e[1]) for e in taxed], 0.10, ETA)
+    np.testing.assert_allclose(engine, expected, rtol=0.01)
+    np.testing.assert_allclose(markets.market[1, 2, 0], log_a, atol=0.01)
+    # markets with no policy stay where they were, and the equilibrium is solved to tolerance
+    np.testing.assert_allclose(markets.market[1, :2], 0.0, atol=1e-9)
+    assert markets.residual.max() < 1e-9
+
+
+def test_the_nest_at_eta_equal_to_sigma_is_the_one_tier_model(setup):
+    """``eta = sigma`` (up to 1e-9, so that the nested solver runs) gives the flat model's solution."""
+    flat, flat_markets = _solve(setup, ("R0",), 0.10, None)
+    nested, nested_markets = _solve(setup, ("R0",), 0.10, SIGMA * (1 + 1e-9))
+    np.testing.assert_allclose(nested, flat, rtol=1e-7)
+    np.testing.assert_allclose(nested_markets.market[..., 0], flat_markets.market, atol=1e-7)
+    np.testing.assert_allclose(nested_markets.market[..., 1], flat_markets.market, atol=1e-7)
+    np.testing.assert_allclose(nested_markets.price_sum, flat_markets.price_sum, rtol=1e-7)
+
+
+def test_a_tariff_on_one_supplier_diverts_and_on_all_suppliers_does_not(setup):
+    """One supplier taxed: its sales fall by at least 1.5x (in logs) what they fall when every
+    supplier is taxed, and the untaxed supplier gains. At eta = sigma both fall nearly alike (the
+    import share is small, so the market's price index barely moves)."""
+    def log_change(taxed, eta):
+        sales, _ = _solve(setup, taxed, 0.20, eta)
+        return np.log(sales[1, [0, 1], 2] / sales[0, [0, 1], 2])
+
+    one, every = log_change(("R0",), ETA), log_change(("R0", "R1"), ETA)
+    assert one[0] < 1.5 * every[0] < 0
+    assert one[1] > 0.01
+    flat_one, flat_every = log_change(("R0",), None), log_change(("R0", "R1"), None)
+    assert flat_one[0] < flat_every[0] < 0.8 * flat_one[0]
