@@ -15,15 +15,21 @@ and compares the engine's static model with 200,000 firms per block.
 from dataclasses import replace
 
 import numpy as np
+import polars as pl
 import pytest
+from click.testing import CliRunner
 from scipy.optimize import fsolve
 
+import engine
 from engine.calibration.data import load_calibration
+from engine.cli.main import main
 from engine.closures.fixed_wage import baseline_accounts, solve_markets
+from engine.errors import InputError
 from engine.firms.static import fit_baseline, policy_shift, simulate_population
+from engine.paths import default_calibration_dir
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
-from engine.scenario.uncertainty import DrawParameters, stream_keys
+from engine.scenario.uncertainty import DrawParameters, sample_parameters, stream_keys
 from tests.conftest import make_calibration, write_scenario
 
 SIGMA, THETA, N_FIRMS, ETA = 3.0, 8.0, 200_000, 1.5
@@ -119,3 +125,55 @@ def test_a_tariff_on_one_supplier_diverts_and_on_all_suppliers_does_not(setup):
     assert one[1] > 0.01
     flat_one, flat_every = log_change(("R0",), None), log_change(("R0", "R1"), None)
     assert flat_one[0] < flat_every[0] < 0.8 * flat_one[0]
+
+
+ETA_SCENARIO = """
+name = "nest"
+start = "2025-01"
+periods = 3
+closure = "ge_fixed_wage"
+[dynamics]
+mode = "static"
+
+[[parameter]]
+name = "eta"
+sectors = ["machinery"]
+dist = "uniform"
+low = 1.0
+high = 1.6
+
+[[tariff]]
+date = "2025-02-01"
+importer = "USA"
+exporter = "JPN"
+sectors = "ALL"
+rate = "20%"
+"""
+
+
+def test_eta_is_a_sampled_parameter_of_the_fixed_wage_closure(tmp_path):
+    scenario = write_scenario(tmp_path, ETA_SCENARIO, "nest")
+    calibration = load_calibration(default_calibration_dir())
+    params, sampled = sample_parameters(load_scenario(scenario), calibration, 5, 0)
+    machinery = calibration.sectors.index("machinery")
+    assert 1.0 <= params.eta[machinery] <= 1.6 and sampled["eta.machinery"] == params.eta[machinery]
+    others = np.arange(calibration.n_sectors) != machinery
+    np.testing.assert_array_equal(params.eta[others], params.sigma[others])  # one tier elsewhere
+    run = engine.simulate(scenario, draws=2, firms=500, seed=5, out=tmp_path / "run")
+    assert "eta.machinery" in run.draws.columns
+    # with the default firm model and closure, eta would be silently ignored: refused instead
+    pe = write_scenario(tmp_path, ETA_SCENARIO.replace('closure = "ge_fixed_wage"', 'closure = "pe"'), "pe")
+    result = CliRunner().invoke(main, ["simulate", str(pe), "--out", str(tmp_path / "pe")])
+    assert result.exit_code == 2 and "parameter #1: eta (nested demand" in result.output
+    assert not (tmp_path / "pe").exists()
+
+
+def test_the_calibration_s_eta_column_is_optional_and_checked(calibration_copy):
+    sectors = calibration_copy / "sectors.csv"
+    frame = pl.read_csv(sectors)
+    assert load_calibration(calibration_copy).eta is None
+    frame.with_columns((pl.col("sigma") / 2).alias("eta")).write_csv(sectors)
+    np.testing.assert_allclose(load_calibration(calibration_copy).eta, frame["sigma"].to_numpy() / 2)
+    frame.with_columns(pl.lit(0.0).alias("eta")).write_csv(sectors)
+    with pytest.raises(InputError, match="field 'eta': must be > 0"):
+        load_calibration(calibration_copy)

@@ -11,7 +11,9 @@ table                         columns (one row per ...)
                               spaces; ``engine calibrate`` writes them, ``engine backtest`` maps
                               countries to regions with them)
 ``sectors``                   ``code, name, sigma, theta, shock_demand_sd, shock_cost_sd, shock_corr``
-                              and optional ``exporter_share`` (sector)
+                              and optional ``exporter_share`` and ``eta`` (the elasticity between
+                              domestic goods and imports, docs/model.md section 6.5; absent: sigma)
+                              (sector)
 ``flows``                     ``origin, destination, sector, value_usd_m`` (every cell, incl. domestic
                               ``origin == destination``; USD million per year at customs value, i.e.
                               net of the importer's tariff)
@@ -68,6 +70,9 @@ class CalibrationData:
         Real number of firms ``N_ik``.
     participation : ndarray (R, R, K)
         Target share of the block's firms selling in each destination.
+    eta : ndarray (K,) or None
+        Elasticity between the domestic and the import composite (docs/model.md section 6.5);
+        None when the sectors table has no ``eta`` column (one tier: ``eta = sigma``).
     members : dict
         Region code -> tuple of the ISO3 codes of its countries; empty when the regions table has no
         ``members`` column.
@@ -89,6 +94,7 @@ class CalibrationData:
     firms: np.ndarray
     participation: np.ndarray
     members: dict = field(default_factory=dict)
+    eta: np.ndarray | None = None
 
     @property
     def n_regions(self):
@@ -229,8 +235,10 @@ def load_calibration(folder):
     path = find_table(folder, "sectors")
     sectors = read_table(path, ["code", "name"],
                          ["sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr"],
-                         ["exporter_share"])
+                         ["exporter_share", "eta"])
     check_unique(path, sectors, ["code"])
+    if "eta" in sectors.columns:
+        check_rule(path, sectors, pl.col("eta") <= 0, "eta", "must be > 0")
     check_rule(path, sectors, pl.col("sigma") <= 1, "sigma", "must be > 1")
     check_rule(path, sectors, pl.col("theta") <= pl.col("sigma") - 1, "theta",
                "must be > sigma - 1 (Pareto shape above sigma - 1 keeps mean sales finite)")
@@ -310,4 +318,5 @@ def load_calibration(folder):
         firms=firms,
         participation=participation,
         members=members,
+        eta=sectors["eta"].to_numpy() if "eta" in sectors.columns else None,
     )

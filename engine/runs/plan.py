@@ -196,6 +196,13 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
             raise InputError("--firm-output", f"firm rows are not available with the {pair.firm_model} firm model in "
                                               f"{closure_used} in this version; add --dynamics static (the static "
                                               "firm model), or run in partial equilibrium (--closure pe)")
+        nested = [spec for spec in scenario.parameter if spec.name == "eta"]
+        if (nested or calib.eta is not None) and (pair.firm_model, pair.closure) != ("static", "ge_fixed_wage"):
+            source, field = ((scenario.source, f"parameter #{scenario.parameter.index(nested[0]) + 1}") if nested
+                             else (f"{calib.source}/sectors", "eta"))
+            raise InputError(source, "eta (nested demand, docs/model.md section 6.5) works with --dynamics static and "
+                                     f"--closure ge_fixed_wage only in this version, not with the {pair.firm_model} "
+                                     f"firm model in {pair.closure}; remove it, or run that combination", field)
         if device != "cpu" and "cuda" not in pair.devices:
             raise InputError("--device", f"{device} runs the dynamic model (closures pe and ge) in this version; "
                                          f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "

@@ -50,7 +50,7 @@ ALL = "ALL"
 #: the last option takes what the others leave (``engine.scenario.policy``).
 PROBABILITY_TOLERANCE = 1e-5
 PARAMETERS = ("sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "pass_through",
-              "sunk_cost_ratio")
+              "sunk_cost_ratio", "eta")
 
 
 def parse_rate(value):
@@ -174,7 +174,7 @@ class ParameterSpec(_Frozen):
     """
 
     name: Literal["sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr", "pass_through",
-                  "sunk_cost_ratio"]
+                  "sunk_cost_ratio", "eta"]
     sectors: Codes = ALL
     origins: Codes = ALL
     shared: bool = True

@@ -65,6 +65,7 @@ def check_supports(scenario, calibration):
     low = {name: np.array(getattr(calibration, name), dtype=float) for name in
            ("sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr")}
     low["pass_through"] = np.ones((n_regions, n_sectors))
+    low["eta"] = np.array(calibration.eta if calibration.eta is not None else calibration.sigma, dtype=float)
     high = {name: value.copy() for name, value in low.items()}
     low["sunk_cost_ratio"] = high["sunk_cost_ratio"] = np.array(float(scenario.sunk_cost_ratio))
     who = {}  # name -> description of the last spec setting it (for messages)
@@ -94,6 +95,7 @@ def check_supports(scenario, calibration):
         return f" for sector {calibration.sectors[int(np.argwhere(mask)[0][-1])]}" if np.ndim(mask) else ""
 
     simple = [("sigma", low["sigma"] <= 1.0, "sigma <= 1"),
+              ("eta", low["eta"] <= 0.0, "eta <= 0"),
               ("shock_demand_sd", low["shock_demand_sd"] < 0, "a negative shock_demand_sd"),
               ("shock_cost_sd", low["shock_cost_sd"] < 0, "a negative shock_cost_sd"),
               ("shock_corr", (low["shock_corr"] <= -1) | (high["shock_corr"] >= 1), "|shock_corr| >= 1"),

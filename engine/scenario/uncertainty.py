@@ -44,7 +44,7 @@ class DrawParameters:
         return cls(sigma=calibration.sigma, theta=calibration.theta,
                    shock_demand_sd=calibration.shock_demand_sd, shock_cost_sd=calibration.shock_cost_sd,
                    shock_corr=calibration.shock_corr,
-                   pass_through=np.ones((calibration.n_regions, calibration.n_sectors)))
+                   pass_through=np.ones((calibration.n_regions, calibration.n_sectors)), eta=calibration.eta)
 
 
 def base_sequence(seed):
@@ -133,6 +133,8 @@ def sample_parameters(scenario, calibration, seed, draw):
     values = {name: np.array(getattr(calibration, name), dtype=float) for name in
               ("sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr")}
     values["pass_through"] = np.ones((calibration.n_regions, calibration.n_sectors))
+    # eta: the calibration's, else the draw's sigma (one tier) unless a [[parameter]] sets it
+    nested = calibration.eta is not None or any(spec.name == "eta" for spec in scenario.parameter)
     sunk = scenario.sunk_cost_ratio
     sampled = {}
     for spec in scenario.parameter:
@@ -156,14 +158,25 @@ def sample_parameters(scenario, calibration, seed, draw):
             sampled[name] = value
             if spec.name == "sunk_cost_ratio":
                 sunk = value
-            else:
+            elif spec.name != "eta":  # eta_values reads it from sampled
                 values[spec.name][target] = value
+    if nested:
+        values["eta"] = eta_values(values, calibration, sampled)
     _check_sampled(values, sunk, calibration, scenario.source, draw)
     params = DrawParameters(sigma=values["sigma"], theta=values["theta"], shock_demand_sd=values["shock_demand_sd"],
                             shock_cost_sd=values["shock_cost_sd"], shock_corr=values["shock_corr"],
                             pass_through=values["pass_through"], sunk_cost_ratio=float(sunk),
-                            dynamics=scenario.dynamics)
+                            dynamics=scenario.dynamics, eta=values.get("eta"))
     return params, sampled
+
+
+def eta_values(values, calibration, sampled):
+    """The draw's eta (K,): sampled where a ``[[parameter]]`` set it, else the calibration's, else the
+    draw's sigma (a sector left at one tier)."""
+    eta = np.array(calibration.eta if calibration.eta is not None else values["sigma"], dtype=float)
+    for k, sector in enumerate(calibration.sectors):
+        eta[k] = sampled.get(f"eta.{sector}", eta[k])
+    return eta
 
 
 def _column_name(name, target, calibration):
@@ -179,6 +192,7 @@ def _check_sampled(values, sunk, calibration, source, draw):
     rules = [
         *((name, ~np.isfinite(array), "must be a finite number") for name, array in values.items()),
         ("sigma", values["sigma"] <= 1.0, "sigma must be > 1"),
+        ("eta", values.get("eta", np.ones(1)) <= 0.0, "eta must be > 0"),
         ("theta", values["theta"] <= values["sigma"] - 1.0, "theta must be > sigma - 1"),
         ("shock_demand_sd", values["shock_demand_sd"] < 0, "must be >= 0"),
         ("shock_cost_sd", values["shock_cost_sd"] < 0, "must be >= 0"),
