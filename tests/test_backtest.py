@@ -126,7 +126,7 @@ def test_countries_are_added_into_their_region(run, tmp_path):
     b = backtest(run, _write(tmp_path / "region.csv", by_region), write=False)
     assert a.windows["origin"].unique().to_list() == ["EU"]
     np.testing.assert_allclose(a.windows["realized_pct"].to_numpy(), b.windows["realized_pct"].to_numpy(), rtol=1e-12)
-    assert any("2 of its 27 countries (DEU, FRA)" in n for n in a.notes) and not b.notes
+    assert any("2 of EU's 27 countries (DEU, FRA)" in n for n in a.notes) and not b.notes
 
 
 @pytest.mark.parametrize("rows, options, message", [
@@ -172,7 +172,7 @@ def test_bad_file_formats(run, tmp_path):
     pl.DataFrame({"date": ["2025-01", "2025-02"], "origin": ["JPN", "JPN"], "destination": ["USA", "USA"],
                   "value": [1e9, 1.1e9], "kind": ["level", "level"]}).write_parquet(parquet)
     out = backtest(run, parquet, write=False)  # Parquet, no sector column: all sectors
-    assert out.windows["sector"].to_list() == ["ALL", "ALL"] and out.windows["realized_pct"][1] == pytest.approx(10)
+    assert out.windows["sector"].to_list() == ["ALL"] and out.windows["realized_pct"][0] == pytest.approx(10)
 
 
 def _touch(path):
@@ -207,3 +207,39 @@ def test_the_calibration_lists_each_region_s_countries(run, calibration_copy):
             engine.load_calibration(calibration_copy)
     regions.write_text("\n".join(",".join(line.split(",")[:3]) for line in text.splitlines()) + "\n")
     assert engine.load_calibration(calibration_copy).members == {}  # the column is optional
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([["2025-01", "EU", "USA", "", "100", "level"], ["2025-01", "DEU", "USA", "", "50", "level"]],
+     "2025-01 gives region EU and some of its countries (DEU)"),
+    ([["2025-01", "DEU", "USA", "", "100", "level"], ["2025-02", "DEU", "USA", "", "100", "level"],
+      ["2025-02", "FRA", "USA", "", "100", "level"]],
+     "2025-02 gives the countries DEU, FRA and 2025-01 gives DEU (FRA in one month only)"),
+])
+def test_a_region_s_total_is_never_a_false_change(run, tmp_path, rows, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        backtest(run, _write(tmp_path / "bad.csv", rows), write=False)
+
+
+def test_default_windows_leave_out_the_base_and_short_windows_are_noted(run, tmp_path):
+    jpn = _mean_path(run, "JPN", "USA")
+    out = backtest(run, _write(tmp_path / "mean.csv", _levels(jpn, "JPN", "USA")), write=False)
+    assert "2025-01" not in out.windows["window"].to_list() and out.windows.height == len(jpn) - 1
+    assert "2025-01" in out.monthly["window"].to_list()  # the chart still starts at the base
+    out = backtest(run, _write(tmp_path / "mean.csv", _levels(jpn, "JPN", "USA")), windows=["late=2026-07..2027-06"],
+                   write=False)
+    assert any("window late compares 6 of its 12 months" in n for n in out.notes)
+    for base in ("2025-02..", "..2025-02", " "):
+        with pytest.raises(InputError, match="--base"):
+            backtest(run, tmp_path / "mean.csv", base=base, write=False)
+    assert "year earlier" in backtest(run, tmp_path / "mean.csv", base="YoY", write=False).comparison
+
+
+def test_simulate_overwrite_replaces_a_backtested_run(run, tmp_path):
+    good = _write(tmp_path / "good.csv", _levels(_mean_path(run, "JPN", "USA"), "JPN", "USA"))
+    folder = tmp_path / "again"
+    engine.simulate(["us_japan_2025"], draws=1, firms=300, seed=SEED, out=folder, dynamics="static")
+    backtest(folder, good)
+    (folder / ".backtest.0123abcd.tmp").mkdir()  # left by a killed backtest
+    engine.simulate(["us_japan_2025"], draws=1, firms=300, seed=SEED, out=folder, dynamics="static", overwrite=True)
+    assert not (folder / "backtest").exists() and not (folder / ".backtest.0123abcd.tmp").exists()

@@ -103,9 +103,11 @@ def parse_month(text, source, field):
 
 def month_range(text, source, field):
     """``YYYY-MM`` or ``YYYY-MM..YYYY-MM`` (both ends included) as a tuple of months."""
-    first, _, last = str(text).partition("..")
+    first, dots, last = str(text).partition("..")
+    if dots and not (first.strip() and last.strip()):
+        raise InputError(source, f"{text!r}: write YYYY-MM or YYYY-MM..YYYY-MM (both ends)", field)
     start = parse_month(first, source, field)
-    end = parse_month(last, source, field) if last else start
+    end = parse_month(last, source, field) if dots else start
     if end < start:
         raise InputError(source, f"{text!r} ends before it starts", field)
     months = []
@@ -173,7 +175,7 @@ def read_realized(path, regions, sectors, members):
     path, frame = _read(path)
     country_region = {iso: region for region, codes in members.items() for iso in codes}
     region_set, sector_set = set(regions), set(sectors)
-    rows, unmapped, given = [], {}, {}
+    rows, unmapped = [], {}
     has_sector = "sector" in frame.columns
     for i, row in enumerate(frame.iter_rows(named=True)):
         where = row_label(path, i)
@@ -185,7 +187,6 @@ def read_realized(path, regions, sectors, members):
                 mapped.append(code)
             elif code.upper() in country_region:
                 mapped.append(country_region[code.upper()])
-                given.setdefault(mapped[-1], set()).add(code.upper())
             else:
                 unmapped.setdefault(code or "(empty)", f"{where}, field '{column}'")
                 mapped.append(None)
@@ -212,8 +213,9 @@ def read_realized(path, regions, sectors, members):
         if None not in mapped and mapped[0] == mapped[1]:
             raise InputError(path, f"{row['origin']} -> {row['destination']} is trade inside region {mapped[0]}, "
                                    "which the run does not report apart from domestic sales", f"{where}")
-        rows.append((month, *mapped, sector, kind, value, i, str(row["origin"]).strip().upper(),
-                     str(row["destination"]).strip().upper()))
+        given = [str(row[c] or "").strip() for c in ("origin", "destination")]
+        given = [code if code in region_set else code.upper() for code in given]
+        rows.append((month, *mapped, sector, kind, value, i, *given))
     if unmapped:
         listed = ", ".join(f"{code!r} ({where})" for code, where in list(unmapped.items())[:20])
         more = f" and {len(unmapped) - 20} more" if len(unmapped) > 20 else ""
@@ -243,11 +245,37 @@ def read_realized(path, regions, sectors, members):
     if duplicated.height:
         raise InputError(path, "duplicate row: the same month, origin, destination and sector appear twice",
                          row_label(path, int(duplicated["row"][1])))
-    notes = [f"{region}: the file gives {len(codes)} of its {len(members[region])} countries "
-             f"({', '.join(sorted(codes))}); the engine's series is the whole region"
-             for region, codes in given.items() if set(members[region]) - codes]
+    notes = _check_countries(path, table, members)
     return (table.group_by(keys + ["kind"], maintain_order=True).agg(pl.col("value").sum())
             .sort(keys)), notes
+
+
+def _check_countries(path, table, members):
+    """Each series that adds countries into a region gives the same countries in every month, and
+    never the region's own code beside them (either would add up to a false change). Returns notes
+    on series that cover a region only in part."""
+    notes = []
+    for (origin, destination, sector), series in table.group_by(["origin", "destination", "sector"],
+                                                                maintain_order=True):
+        label = f"{origin} -> {destination}, {'all sectors' if sector == _ALL else sector}"
+        for side, region in (("given_origin", origin), ("given_destination", destination)):
+            codes = series.group_by("date", maintain_order=True).agg(pl.col(side).unique().sort(), pl.col("row").min())
+            sets = [frozenset(c) for c in codes[side].to_list()]
+            for month, row, given in zip(codes["date"].to_list(), codes["row"].to_list(), sets):
+                if region in given and len(given) > 1:
+                    raise InputError(path, f"{label}: {month:%Y-%m} gives region {region} and some of its countries "
+                                           f"({', '.join(sorted(given - {region}))}); they would be added twice: "
+                                           "give one or the other", row_label(path, row))
+                if given != sets[0]:
+                    differ = sorted(given ^ sets[0])
+                    raise InputError(path, f"{label}: {month:%Y-%m} gives the countries {', '.join(sorted(given))} "
+                                           f"and {codes['date'][0]:%Y-%m} gives {', '.join(sorted(sets[0]))} "
+                                           f"({', '.join(differ)} in one month only); a region's total needs the "
+                                           "same countries every month", row_label(path, row))
+            if region not in sets[0] and set(members.get(region, ())) - sets[0]:
+                notes.append(f"{label}: the file gives {len(sets[0])} of {region}'s {len(members[region])} countries "
+                             f"({', '.join(sorted(sets[0]))}); the engine's series is the whole region")
+    return notes
 
 
 def _engine_paths(result, scenario, series):
@@ -316,6 +344,10 @@ def compare(result, realized, base=None, windows=None, scenario=None):
     table, partial = read_realized(realized, calibration["regions"], calibration["sectors"],
                                    calibration.get("members", {}))
     kinds = set(table["kind"].unique().to_list())
+    if base is not None and str(base).strip().lower() == "yoy":
+        base = "yoy"
+    elif base is not None and not str(base).strip():
+        raise InputError("--base", "is empty; give YYYY-MM, YYYY-MM..YYYY-MM or yoy")
     if base is None:
         base = "yoy" if kinds == {"yoy_pct"} else None
     yoy = base == "yoy"
@@ -355,12 +387,17 @@ def compare(result, realized, base=None, windows=None, scenario=None):
         values = dict(zip(series["date"].to_list(), series["value"].to_list()))
         mean_path = levels.mean(axis=0)
         each_month = {f"{m:%Y-%m}": (m,) for m in usable}
-        for rows, items in ((monthly_rows, each_month), (window_rows, windows or each_month)):
+        compared = windows or {name: span for name, span in each_month.items() if span[0] not in base_months}
+        for rows, items in ((monthly_rows, each_month), (window_rows, compared)):
             for name, span in items.items():
                 covered = [m for m in span if m in usable]
                 if not covered:
                     notes.append(f"{label}: window {name} has no month with realized data in the run")
                     continue
+                if rows is window_rows and len(covered) < len(span):
+                    notes.append(f"{label}: window {name} compares {len(covered)} of its {len(span)} months (the "
+                                 "others lie outside the run or have no realized data" +
+                                 (", or none a year earlier)" if yoy else ")"))
                 at = [months.index(m) for m in covered]
                 if yoy:
                     draws = _yoy(levels, months, covered)

@@ -27,6 +27,7 @@ run never leaves a stale lock).
 import errno
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -42,9 +43,11 @@ except ImportError:  # pragma: no cover - Windows: no advisory lock, exclusive c
     fcntl = None
 
 MARKERS = "_chunks"
-#: What the engine writes at the top of a run folder (``engine report`` adds report.html);
-#: ``--overwrite`` refuses a folder holding anything else.
-ENGINE_ENTRIES = frozenset({"manifest.json", ".lock", MARKERS, "report.html", *TABLES})
+#: What the engine writes at the top of a run folder (``engine report`` adds report.html, ``engine
+#: backtest`` the backtest folder); ``--overwrite`` refuses a folder holding anything else.
+ENGINE_ENTRIES = frozenset({"manifest.json", ".lock", MARKERS, "report.html", "backtest", *TABLES})
+#: Temporary folders of an ``engine backtest`` that was killed (``engine.outputs.backtest.write_backtest``).
+_BACKTEST_LEFTOVER = re.compile(r"^\.backtest\.[0-9a-f]{8}\.(tmp|old)$")
 
 
 def environment_error(path, exc, action="write"):
@@ -124,7 +127,8 @@ class RunStore:
         if manifest is None:
             raise InputError(out, "is not an engine run folder (no engine manifest.json), so --overwrite will "
                                   "not replace it; choose another --out")
-        foreign = sorted(entry.name for entry in out.iterdir() if entry.name not in ENGINE_ENTRIES)
+        foreign = sorted(entry.name for entry in out.iterdir()
+                         if entry.name not in ENGINE_ENTRIES and not _BACKTEST_LEFTOVER.match(entry.name))
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise InputError(out, f"holds {shown}, which engine simulate did not write, so --overwrite will not "
