@@ -215,6 +215,17 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
     """
     n_periods, n_blocks, n_dest = out_active.shape
     for b in prange(n_blocks):
+        if not offset[b].max() > -np.inf:  # no open cell (the no-policy path's untouched blocks): all zero
+            for t in range(n_periods):
+                for n in range(n_dest):
+                    out_active[t, b, n] = 0.0
+                    out_sales[t, b, n] = 0.0
+                    out_entries[t, b, n] = 0.0
+                    out_exits[t, b, n] = 0.0
+                    out_both[t, b, n] = 0.0
+                    out_both_base[t, b, n] = 0.0
+                    out_split[t, b, n] = 0.0
+            continue
         slp = np.empty(n_firms)
         sales = np.empty(n_firms)
         entry = np.empty(n_firms)
