@@ -215,16 +215,16 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
     """
     n_periods, n_blocks, n_dest = out_active.shape
     for b in prange(n_blocks):
-        if not offset[b].max() > -np.inf:  # no open cell (the no-policy path's untouched blocks): all zero
-            for t in range(n_periods):
-                for n in range(n_dest):
-                    out_active[t, b, n] = 0.0
-                    out_sales[t, b, n] = 0.0
-                    out_entries[t, b, n] = 0.0
-                    out_exits[t, b, n] = 0.0
-                    out_both[t, b, n] = 0.0
-                    out_both_base[t, b, n] = 0.0
-                    out_split[t, b, n] = 0.0
+        for t in range(n_periods):  # a closed cell keeps these zeros
+            for n in range(n_dest):
+                out_active[t, b, n] = 0.0
+                out_sales[t, b, n] = 0.0
+                out_entries[t, b, n] = 0.0
+                out_exits[t, b, n] = 0.0
+                out_both[t, b, n] = 0.0
+                out_both_base[t, b, n] = 0.0
+                out_split[t, b, n] = 0.0
+        if not offset[b].max() > -np.inf:  # no open cell (the no-policy path's untouched blocks)
             continue
         slp = np.empty(n_firms)
         sales = np.empty(n_firms)
@@ -239,14 +239,6 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
         block_paths(z_keys[b], n_firms, n_periods, cum_invariant, cum_transition, paths)
         for n in range(n_dest):
-            for t in range(n_periods):
-                out_active[t, b, n] = 0.0
-                out_sales[t, b, n] = 0.0
-                out_entries[t, b, n] = 0.0
-                out_exits[t, b, n] = 0.0
-                out_both[t, b, n] = 0.0
-                out_both_base[t, b, n] = 0.0
-                out_split[t, b, n] = 0.0
             if not offset[b, n] > -np.inf:
                 continue
             block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
