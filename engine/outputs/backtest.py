@@ -71,6 +71,8 @@ class Backtest:
         The same per month (the chart's paths and points).
     comparison : str
         What was compared with what, in words.
+    year_on_year : bool
+        Changes on the same month a year earlier (else against a base).
     notes : list of str
         Windows left out and why.
     path : Path or None
@@ -81,6 +83,7 @@ class Backtest:
     monthly: pl.DataFrame
     comparison: str
     notes: list
+    year_on_year: bool = False
     path: Path | None = None
 
 
@@ -307,10 +310,10 @@ def _yoy(levels, months, wanted):
     return 100.0 * (levels[..., now] / levels[..., before] - 1.0).mean(axis=-1)
 
 
-def _realized_yoy(series, wanted):
-    """Realized year-on-year percent changes of the months ``wanted`` (given, or from levels)."""
-    values = dict(zip(series["date"].to_list(), series["value"].to_list()))
-    if series["kind"][0] == "yoy_pct":
+def _realized_yoy(values, kind, wanted):
+    """Realized year-on-year percent changes of the months ``wanted`` (given, or from levels;
+    ``values``: month -> value)."""
+    if kind == "yoy_pct":
         return np.array([values[m] for m in wanted])
     return np.array([100.0 * (values[m] / values[_shift(m, -12)] - 1.0) for m in wanted])
 
@@ -402,7 +405,7 @@ def compare(result, realized, base=None, windows=None, scenario=None):
                 if yoy:
                     draws = _yoy(levels, months, covered)
                     central = float(_yoy(mean_path, months, covered))
-                    observed = float(_realized_yoy(series, covered).mean())
+                    observed = float(_realized_yoy(values, kind, covered).mean())
                 else:
                     where = [months.index(m) for m in base_months]
                     draws = _change(levels, at, where)
@@ -429,7 +432,7 @@ def compare(result, realized, base=None, windows=None, scenario=None):
                                    "needs; " + "; ".join(notes))
     comparison = _describe(scenario, base_months, yoy, run_months, kinds)
     return Backtest(windows=pl.DataFrame(window_rows, schema=schema), monthly=pl.DataFrame(monthly_rows, schema=schema),
-                    comparison=comparison, notes=partial + notes)
+                    comparison=comparison, notes=partial + notes, year_on_year=yoy)
 
 
 def _describe(scenario, base_months, yoy, run_months, kinds):
@@ -456,7 +459,7 @@ def write_backtest(run, backtest):
     tmp = run / f".{FOLDER}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
     try:
-        meta = {"comparison": backtest.comparison, "notes": backtest.notes}
+        meta = {"comparison": backtest.comparison, "notes": backtest.notes, "year_on_year": backtest.year_on_year}
         for name, frame in (("windows", backtest.windows), ("monthly", backtest.monthly)):
             frame.write_parquet(tmp / f"{name}.parquet", compression="zstd")
         (tmp / "comparison.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

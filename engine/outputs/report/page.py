@@ -100,7 +100,7 @@ class Report:
             self.notes.append("no comparison with realized trade (run engine backtest RUN --realized FILE)")
             return
         windows, monthly, meta = written
-        what = ("percent change on the same month a year earlier" if "year earlier" in meta["comparison"]
+        what = ("percent change on the same month a year earlier" if meta["year_on_year"]
                 else "percent change from the base")
         self.charts["backtest"] = charts.backtest_chart(monthly, what)
         self.tables["backtest"] = _backtest_table(windows)
