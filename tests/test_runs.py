@@ -24,6 +24,7 @@ from engine.errors import InputError
 from engine.outputs.schemas import OUTPUT_SCHEMA_VERSION
 from engine.runs.plan import build_plan
 from engine.runs.store import RunStore
+from tests.conftest import write_scenario
 
 TABLES = ("flows", "draws", "regions", "prices", "summary")
 
@@ -344,3 +345,15 @@ def test_keys_the_engine_fills_in_are_unknown_keys_in_a_file(key):
     with pytest.raises(InputError) as err:
         parse_scenario(f'name = "x"\nstart = "2025-01"\nperiods = 3\n{key} = "mine"\n', "a.toml")
     assert err.value.field == key and "unknown key" in str(err.value)
+
+
+def test_runs_on_two_calibrations_in_one_process(tmp_path, small_calibration):
+    """A process keeps the static model's population buffers between runs (engine.runs.executors); a
+    run on another calibration with the same number of firms gets new ones, not a shape error."""
+    scenario = write_scenario(tmp_path, 'name = "plain"\nstart = "2025-01"\nperiods = 3\n'
+                              '[[tariff]]\ndate = "2025-02-01"\nimporter = "R1"\nexporter = "R0"\nrate = 0.1\n')
+    small = engine.simulate(scenario, draws=1, firms=300, calibration=small_calibration, out=tmp_path / "a",
+                            progress=False)
+    default = engine.simulate(draws=1, firms=300, dynamics="static", out=tmp_path / "b", progress=False)
+    assert small.flows["origin"].n_unique() == 3
+    assert default.flows["origin"].n_unique() == 10 and default.flows["exports"].sum() > 0

@@ -50,8 +50,9 @@ def run_chunk(plan, run_dir, part, draws, on_draw=None):
     """
     started = time.perf_counter()
     global _SCRATCH
-    if _SCRATCH and _SCRATCH[0][0].shape[-1] != plan.firms:
-        _SCRATCH = []
+    calib = plan.calibration
+    if _SCRATCH and _SCRATCH[0][0].shape != (calib.n_regions * calib.n_sectors, calib.n_regions, plan.firms):
+        _SCRATCH = []  # another calibration or firm count in this process: the buffers would not fit
     names = [m.scenario.name for m in plan.models]
     cells = {n: [] for n in names}
     accounts = {n: [] for n in names}
