@@ -104,6 +104,9 @@ class CellResults:
     exporters: np.ndarray
     entries: np.ndarray
     exits: np.ndarray
+    final_sales: np.ndarray
+    stock_change: np.ndarray
+    importer_stock: np.ndarray
     exports_intensive: np.ndarray
     exports_extensive: np.ndarray
     export_price_index: np.ndarray
@@ -112,31 +115,31 @@ class CellResults:
     exports_halves: np.ndarray
 
 
-def half_exports(unit, sales_index, split, base_index, base_split, extra=0.0):
+def half_exports(unit, sales_index, split, base_index, base_split):
     """Exports of a cell's two half-populations (docs/model.md section 8.2), (2, T, B, R): the odd firms'
     half, then the even firms'.
 
     A half's sales index is ``sales_index +- split`` (its certainty pairs and its sampled pairs of one
     parity at twice their weight). Like the whole population it is calibrated to the baseline flow
     (its baseline index ``base_index +- base_split`` (B, R) is scaled to the whole's), then it sells at
-    the cell's ``unit`` (exports per unit of sales index at the solved prices), plus ``extra``
-    (purchases that do not come from the firms). A half with no exporter at the baseline exports
-    ``extra`` only.
+    the cell's ``unit`` (exports per unit of sales index at the solved prices). A half with no exporter
+    at the baseline exports nothing (purchase commitments are added by the caller).
     """
     halves = np.maximum(np.stack([sales_index + split, sales_index - split]), 0.0)
     base = np.maximum(np.stack([base_index + base_split, base_index - base_split]), 0.0)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         rescale = np.where(base > 0, base_index / base, 0.0)
-    return unit * rescale * halves + extra
+    return unit * rescale * halves
 
 
-def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, margin, log_fx_cell, exports_halves):
+def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, margin, log_fx_cell, exports_halves,
+                stocks=None):
     """Every ``CellResults`` column per cell (T, B, R), from what a firm model and its closure solved.
 
     Parameters
     ----------
     tariff, exports : ndarray (T, B, R)
-        Tariff in force and exports (customs value, USD million a year).
+        Tariff in force and final sales (customs value of what buyers take, USD million a year).
     active, entries, exits : ndarray (T, B, R)
         Real firms selling, starting and stopping (each simulated pair counts the real pairs it stands
         for, ``engine.firms.sampling``; the marginal pair by its fraction).
@@ -147,21 +150,30 @@ def trade_cells(tariff, exports, active, entries, exits, intensive, log_price, m
     exports_halves : ndarray (2, T, B, R)
         Exports of the cell's two half-populations of simulated firms (``half_exports``; docs/model.md
         section 8.2), at the same prices and market levels.
+    stocks : tuple, optional
+        Importers' stocks (``engine.firms.inventories.importer_stocks``): (stock change (T, B, R), stock
+        (T, B, R), the halves' stock changes (2, T, B, R)). Customs imports (``exports``) are final
+        sales plus the stock change; without it they are equal.
     """
+    change, stock, halves_change = stocks if stocks is not None else (np.zeros_like(exports),) * 2 + (0.0,)
+    customs = exports + change
     return dict(
         tariff=tariff,
-        exports=exports,
+        exports=customs,
         sales=exports * (1.0 + tariff),
-        tariff_revenue=exports * tariff,
+        tariff_revenue=customs * tariff,
+        final_sales=exports,
+        stock_change=change,
+        importer_stock=stock,
         exporters=active,
         entries=entries,
         exits=exits,
         exports_intensive=intensive,
         exports_extensive=exports - exports[:1] - intensive,
         export_price_index=np.exp(log_price),
-        export_quantity_index=quantity_index(exports, log_price),
-        operating_profit=exports * margin * np.exp(-log_fx_cell),  # in the origin's currency
-        exports_halves=exports_halves,
+        export_quantity_index=quantity_index(customs, log_price),
+        operating_profit=customs * margin * np.exp(-log_fx_cell),  # in the origin's currency
+        exports_halves=exports_halves + halves_change,
     )
 
 

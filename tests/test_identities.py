@@ -110,7 +110,8 @@ def identity_violations(flows, regions, prices, closure):
     shape = (n_runs, PERIODS, N_REGIONS, N_REGIONS, N_SECTORS)  # (case, period, origin, destination, sector)
     f = {c: flows[c].to_numpy().reshape(shape) for c in ("exporters", "entries", "exits", "exports", "sales",
                                                          "tariff", "tariff_revenue", "tariff_revenue_no_policy",
-                                                         "exports_intensive", "exports_extensive")}
+                                                         "exports_intensive", "exports_extensive", "final_sales",
+                                                         "stock_change")}
     r = {c: regions[c].to_numpy().reshape(shape[:3]) for c in ("tariff_revenue", "tariff_revenue_no_policy",
                                                                "import_share", "domestic_share", "expenditure",
                                                                "purchases")}
@@ -127,15 +128,20 @@ def identity_violations(flows, regions, prices, closure):
                                                         f["exporters"][:, :-1]])),
         "entries, exits >= 0 and 0 in period 0": int((f["entries"] < 0).sum() + (f["exits"] < 0).sum()
                                                      + (f["entries"][:, 0] != 0).sum() + (f["exits"][:, 0] != 0).sum()),
-        "sales = exports (1 + tariff)": violations(f["sales"], f["exports"] * (1.0 + f["tariff"])),
+        "sales = final_sales (1 + tariff)": violations(f["sales"], f["final_sales"] * (1.0 + f["tariff"])),
         "tariff_revenue = exports tariff": violations(f["tariff_revenue"], f["exports"] * f["tariff"]),
-        "intensive + extensive = exports - exports(0)": violations(
-            f["exports_intensive"] + f["exports_extensive"], f["exports"] - f["exports"][:, :1],
+        "exports = final_sales + stock_change": violations(f["exports"], f["final_sales"] + f["stock_change"],
+                                                           np.maximum(f["exports"], f["final_sales"])),
+        "no stock change in domestic cells or period 0": int(
+            (f["stock_change"][:, :, home, home, :] != 0).sum() + (f["stock_change"][:, 0] != 0).sum()),
+        "intensive + extensive + stock_change = exports - exports(0)": violations(
+            f["exports_intensive"] + f["exports_extensive"] + f["stock_change"], f["exports"] - f["exports"][:, :1],
             np.maximum(f["exports"], f["exports"][:, :1])),
+        # regional accounts collect the tariff at the border, but in ge they are those of final sales
+        # (the equilibrium's; docs/model.md section 11.9)
         "regions tariff_revenue = sum of flows into the region": violations(
-            r["tariff_revenue"], f["tariff_revenue"].sum(axis=(2, 4))),
-        "regions tariff_revenue_no_policy = sum of flows": violations(
-            r["tariff_revenue_no_policy"], f["tariff_revenue_no_policy"].sum(axis=(2, 4))),
+            r["tariff_revenue"], (f["final_sales"] * f["tariff"] if closure == "ge"
+                                  else f["tariff_revenue"]).sum(axis=(2, 4))),
         "regions domestic_share = domestic sales / sales into the region": violations(
             r["domestic_share"], domestic.sum(axis=-1) / into, np.ones(into.shape)),
         "regions import_share = 1 - domestic_share": violations(
@@ -144,6 +150,9 @@ def identity_violations(flows, regions, prices, closure):
             p["domestic_share"], domestic / f["sales"].sum(axis=2), np.ones(domestic.shape)),
         "regions expenditure = sum of prices expenditure": violations(r["expenditure"], p["expenditure"].sum(axis=-1)),
     }
+    if closure != "ge":
+        found["regions tariff_revenue_no_policy = sum of flows"] = violations(
+            r["tariff_revenue_no_policy"], f["tariff_revenue_no_policy"].sum(axis=(2, 4)))
     if closure != "pe":  # market demand clears (pe holds demand levels fixed: sales need not match spending)
         found["expenditure + purchases = sales into the region"] = violations(r["expenditure"] + r["purchases"], into)
         found["prices expenditure = sales in the market (sector S1: no purchases)"] = violations(

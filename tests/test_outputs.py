@@ -222,17 +222,19 @@ def test_all_firm_output_adds_up_to_flows(tmp_path):
                                            pl.col("weight").sum().alias("firm_count"))
     joined = result.flows.join(sums, on=KEYS, how="left").with_columns(
         pl.col("firm_exports").fill_null(0.0), pl.col("firm_count").fill_null(0.0))
-    np.testing.assert_allclose(joined["firm_exports"].to_numpy(), joined["exports"].to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(joined["firm_exports"].to_numpy(), joined["final_sales"].to_numpy(), rtol=1e-9,
+                               atol=1e-9)
     np.testing.assert_allclose(joined["firm_count"].to_numpy(), joined["exporters"].to_numpy(), rtol=1e-12)
     assert result.firms["firm_id"].max() == 149
 
 
 def test_dynamic_model_firm_rows_add_up_to_flows(tmp_path):
     """The dynamic model (the shipped scenario: forward-looking firms, tariff changes, beliefs):
-    with every firm written, weight * exports over a cell's firms is the cell's exports in every
-    period and the summed weights its exporters; firms enter and leave between periods. Japan's
-    purchase commitment (US farm goods) is added to flows as purchases, not firm sales: that cell's
-    flows exceed its firms' sales by exactly the amount in force."""
+    with every firm written, weight * exports over a cell's firms is the cell's final sales in every
+    period (customs imports add importers' stock changes, docs/model.md section 11.9) and the summed
+    weights its exporters; firms enter and leave between periods. Japan's purchase commitment (US farm
+    goods) is added to flows as purchases, not firm sales: that cell's final sales exceed its firms'
+    sales by exactly the amount in force."""
     result = engine.simulate(SCENARIO, draws=1, firms=150, seed=7, out=tmp_path / "dyn", firm_output="all")
     assert result.manifest["scenarios"][0]["text"].count('mode = "forward"') == 1
     sums = result.firms.group_by(KEYS).agg((pl.col("weight") * pl.col("exports")).sum().alias("firm_exports"),
@@ -243,14 +245,15 @@ def test_dynamic_model_firm_rows_add_up_to_flows(tmp_path):
     # by day in the month it starts)
     amounts = set(_values(tomllib.loads((scenarios_dir() / f"{SCENARIO}.toml").read_text()), "usd_per_year"))
     purchase = (pl.col("origin") == "USA") & (pl.col("destination") == "JPN") & (pl.col("sector") == "agri_food")
-    gap = joined.filter(purchase).select(pl.col("exports") - pl.col("firm_exports"))["exports"].to_numpy()
+    gap = joined.filter(purchase).select(pl.col("final_sales") - pl.col("firm_exports"))["final_sales"].to_numpy()
     (amount,) = amounts
     tolerance = 1e-9 * amount
     assert ((gap > -tolerance) & (gap < amount + tolerance)).all(), gap
     assert (np.abs(gap - amount) < tolerance).sum() >= 6, gap  # seed 7 draws a deal path: in force for months
     assert ((gap > tolerance) & (gap < amount - tolerance)).sum() <= 1, gap  # the first month, pro rata
     joined = joined.filter(~purchase)
-    np.testing.assert_allclose(joined["firm_exports"].to_numpy(), joined["exports"].to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(joined["firm_exports"].to_numpy(), joined["final_sales"].to_numpy(), rtol=1e-9,
+                               atol=1e-9)
     np.testing.assert_allclose(joined["firm_count"].to_numpy(), joined["exporters"].to_numpy(), rtol=1e-12)
     n_periods = result.flows["period"].n_unique()
     pairs = result.firms.group_by("firm_id", "origin", "sector", "destination").agg(pl.col("period").n_unique())

@@ -40,7 +40,7 @@ from engine.cells import by_origin_region, half_exports, operating_margin, sigma
 from engine.closures.ge import RECORDED, Period, record_period, solve_period
 from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, income_parts, wage_region_results
 from engine.closures.welfare import region_accounts
-from engine.firms.dynamic import cell_factors, entry_thresholds
+from engine.firms.dynamic import cell_factors, entry_thresholds, inventory_layer
 
 
 class DynamicFirms:
@@ -332,12 +332,22 @@ def simulate_dynamic_ge(population, path, params):
     intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
     log_wage = np.log(solved["wage"] / solved["wage"][:1])
     log_price = factors["log_price"] + by_origin_region(log_wage, n_sectors)
-    cells = trade_cells(tariff, exports, solved["active"], solved["entries"], solved["exits"],
-                        intensive, log_price, factors["margin"], factors["log_exchange"],
-                        half_exports(unit_exports, solved["sales_index"], solved["split"], solved["sales_index"][0],
-                                     solved["split"][0]))
+    halves = half_exports(unit_exports, solved["sales_index"], solved["split"], solved["sales_index"][0],
+                          solved["split"][0])
+
+    def cells_with(stocks):
+        return trade_cells(tariff, exports, solved["active"], solved["entries"], solved["exits"], intensive,
+                           log_price, factors["margin"], factors["log_exchange"], halves, stocks)
+
+    cells = cells_with(None)
     regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
                                   labour=solved["labour"])
+    # importers' stocks re-time customs values and tariff revenue in the flows only: the equilibrium and
+    # the regional accounts are those of final sales (docs/model.md section 11.9)
+    stocks = inventory_layer(np.concatenate([exports[None], halves]), log_price, path, params, model,
+                             path.branch_labels, population.tariff)
+    if stocks is not None:
+        cells = cells_with(stocks)
     return cells, _against_no_policy_path(regions, cells, solved, params), solved
 
 

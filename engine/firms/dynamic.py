@@ -27,6 +27,7 @@ from engine.firms.bellman import (
     solve_stationary,
     y_grid_for,
 )
+from engine.firms.inventories import expected_cost_drive, importer_stocks
 from engine.firms.static import kernel_parameters
 from engine.scenario.beliefs import belief_epochs
 from engine.scenario.defaults import DYNAMICS_DEFAULTS
@@ -280,15 +281,38 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     intensive = per_index * (value * both - both_base)
     tariff = factors["tariff"]
     purchases = _purchases(path, population.flows)
-    exports = exports + purchases
-    halves = half_exports(per_index * value, sales_index, split, base, split[0], purchases)
-    cells = trade_cells(tariff, exports, active, entries, exits, intensive, factors["log_price"],
-                        factors["margin"], factors["log_exchange"], halves)
+    halves = half_exports(per_index * value, sales_index, split, base, split[0])
+    stocks = inventory_layer(np.concatenate([exports[None], halves]), factors["log_price"], path, params, model,
+                             labels, population.tariff)
+    cells = trade_cells(tariff, exports + purchases, active, entries, exits, intensive, factors["log_price"],
+                        factors["margin"], factors["log_exchange"], halves + purchases, stocks)
     return dict(cells, sales_index=sales_index, active=active,
                 state=DynamicState(thresholds=thresholds, unit_exports=per_index * value,
                                    firm_sums=dict(zip(names, out))),
                 log_price_term=np.log(to_cells(path.demand)) + (1.0 - sigma_kappa(params, path.fx.shape[1])[0])
                 * factors["log_consumer_price"])
+
+
+def inventory_layer(final_sales, log_price, path, params, model, labels, baseline_tariff):
+    """Importers' stocks (``engine.firms.inventories``) of the firms' final sales and their halves
+    ((3, T, B, R): the whole, then the two halves): the ``stocks`` argument of
+    ``engine.cells.trade_cells``, or None when ``[dynamics] inventories`` is off or the model is static.
+
+    Purchase commitments are not stocked: they are added to customs imports as they are.
+    """
+    settings = params.dynamics
+    if not settings.inventories or settings.mode == "static":
+        return None
+    n_sectors = params.sigma.size
+    n_regions = path.fx.shape[1]
+
+    def log_landed_cost(calendar):
+        return cell_factors(calendar, baseline_tariff, params, n_sectors)["log_consumer_price"]
+
+    drive = expected_cost_drive(model, labels, log_landed_cost, settings, final_sales.shape[1])
+    importer = np.arange(n_regions * n_sectors)[:, None] // n_sectors != np.arange(n_regions)[None, :]
+    change, stock = importer_stocks(final_sales, log_price, drive, settings, importer)
+    return change[0], stock[0], change[1:]
 
 
 def _purchases(path, flows):

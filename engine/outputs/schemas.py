@@ -25,8 +25,9 @@ from engine._version import __version__
 #: across versions. 2: one schema per table across parts and scenarios, firm rows per chunk; 3: failed
 #: draws; 4: the draw's no-policy path in flows, regions and summary; 5: the firm-sampling error of the
 #: policy effect (``exports_effect_halves_pp`` in flows, ``exports_effect_firm_se_pp`` and
-#: ``firms_for_precision`` in summary).
-OUTPUT_SCHEMA_VERSION = 5
+#: ``firms_for_precision`` in summary); 6: importers' stocks (``final_sales``, ``stock_change``,
+#: ``importer_stock`` in flows; ``exports`` are customs imports).
+OUTPUT_SCHEMA_VERSION = 6
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
 
@@ -52,16 +53,25 @@ FLOWS_SCHEMA = pa.schema(
         _field("destination", pa.string(), "importing region code (= origin for domestic sales)"),
         _field("sector", pa.string(), "sector code"),
         _field("tariff", pa.float64(), "ad-valorem tariff in force, day-weighted mean over the month", "fraction"),
-        _field("exports", pa.float64(), "value sold, net of the importer's tariff (customs value)", _MUSD),
-        _field("sales", pa.float64(), "consumer value, exports * (1 + tariff)", _MUSD),
-        _field("tariff_revenue", pa.float64(), "tariff collected by the destination, exports * tariff", _MUSD),
+        _field("exports", pa.float64(), "customs value of what crosses the border (net of the importer's "
+               "tariff): final_sales + stock_change", _MUSD),
+        _field("sales", pa.float64(), "consumer value, final_sales * (1 + tariff)", _MUSD),
+        _field("tariff_revenue", pa.float64(), "tariff collected by the destination at the border, "
+               "exports * tariff", _MUSD),
+        _field("final_sales", pa.float64(), "customs value of what buyers take: the firm model's sales "
+               "(and purchase commitments); equal to exports without importers' stocks", _MUSD),
+        _field("stock_change", pa.float64(), "importers' stock change at this month's customs price, times "
+               "12 (dynamic model with [dynamics] inventories; 0 otherwise and in domestic cells; docs/model.md "
+               "section 11.9)", _MUSD),
+        _field("importer_stock", pa.float64(), "importers' stock of the cell's goods at the end of the month, "
+               "at this month's customs price (a level, not a rate)", "USD million"),
         _field("exporters", pa.float64(), "real firms selling in the cell", "firms"),
         _field("entries", pa.float64(), "real firms selling now that did not sell in the previous period", "firms"),
         _field("exits", pa.float64(), "real firms that sold in the previous period and no longer do", "firms"),
-        _field("exports_intensive", pa.float64(), "change in exports against period 0 from firms that sell in "
-               "both periods", _MUSD),
-        _field("exports_extensive", pa.float64(), "change in exports against period 0 from firms that started "
-               "or stopped selling (exports change = intensive + extensive)", _MUSD),
+        _field("exports_intensive", pa.float64(), "change in final sales against period 0 from firms that sell "
+               "in both periods", _MUSD),
+        _field("exports_extensive", pa.float64(), "change in final sales against period 0 from firms that "
+               "started or stopped selling (exports change = intensive + extensive + stock_change)", _MUSD),
         _field("export_price_index", pa.float64(), "customs unit value of the cell's exports, in the "
                "destination's currency, against period 0 (price at constant composition)", "index, period 0 = 1"),
         _field("export_quantity_index", pa.float64(), "exports / period-0 exports / export_price_index "

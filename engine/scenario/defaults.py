@@ -56,4 +56,22 @@ DYNAMICS_DEFAULTS = {
     # System"); Japan's exports to the US about 85-90% (Japanese Ministry of Finance invoicing
     # statistics, as reported by Ito, Koibuchi, Sato & Shimizu 2018): 0.9 for every pair (assumption)
     "dollar_invoicing": 0.9,
+    # importers' stock of a cell's goods, in months of its final sales (engine.firms.inventories): US
+    # manufacturers hold about 1.5 months of sales (1 month and 4 days in 2005, 12 days more by 2019:
+    # Carreras-Valle, "Increasing Inventories: The Role of Delivery Times", AEJ: Macro), and importers
+    # hold substantially larger stocks of imported goods than of domestic ones (Alessandria, Kaboski &
+    # Midrigan 2010, AER): 2 months (assumption within that range)
+    "inventory_months": 2.0,
+    # share of the gap to the target stock closed in a month: the rate of an (S, s) population that
+    # orders about every three months. Imports are lumpy: about half of German firm-good-country import
+    # pairs trade once or twice a year (Wagner 2016, Economics E-Journal), large importers more often;
+    # per-shipment costs make shipments infrequent (Hornok & Koren 2015, REStat; Alessandria, Kaboski &
+    # Midrigan 2010). Assumption within that range
+    "inventory_adjustment": 1.0 / 3.0,
+    # rise of the stock (in baseline stocks) per unit of expected monthly landed-cost growth
+    # (docs/model.md section 11.9), calibrated: with it an announced permanent tariff change makes the
+    # year-on-year elasticity of customs imports 56% larger than that of final sales in the year it
+    # takes effect (Khan & Khederlarian 2021, JIE, NAFTA's announced phase-outs); reproduce with
+    # ``python data/calibrate_inventories.py --check``
+    "inventory_price_response": 3.15,
 }

@@ -18,7 +18,9 @@ Structure::
     [[parameter]]   name, sectors, origins, shared, dist, value | mean, sd, low, high | alpha, beta |
                     values, weights
     [dynamics]      mode = "static" | "myopic" | "forward", persistence, productivity_sd, grid_points,
-                    discount, half_life, price_reset, dollar_invoicing   (engine.firms.bellman)
+                    discount, half_life, price_reset, dollar_invoicing   (engine.firms.bellman),
+                    inventories, inventory_months, inventory_adjustment,
+                    inventory_price_response                            (engine.firms.inventories)
     events and branches may carry ``announced`` (when firms learn of them; dynamic model only)
 
 Tariff modes (how an event combines with what is in force in its cells):
@@ -258,6 +260,12 @@ class Dynamics(_Frozen):
     half_life: float = Field(default=DYNAMICS_DEFAULTS["half_life"], ge=0.0, le=600.0)
     price_reset: float = Field(default=DYNAMICS_DEFAULTS["price_reset"], gt=0.0, le=1.0)
     dollar_invoicing: float = Field(default=DYNAMICS_DEFAULTS["dollar_invoicing"], ge=0.0, le=1.0)
+    # importers' stocks between final sales and customs imports (engine.firms.inventories)
+    inventories: bool = True
+    inventory_months: float = Field(default=DYNAMICS_DEFAULTS["inventory_months"], ge=0.0, le=24.0)
+    inventory_adjustment: float = Field(default=DYNAMICS_DEFAULTS["inventory_adjustment"], gt=0.0, le=1.0)
+    inventory_price_response: float = Field(default=DYNAMICS_DEFAULTS["inventory_price_response"], ge=0.0,
+                                            le=100.0)
 
 
 class Scenario(Events):
