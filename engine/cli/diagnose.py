@@ -19,7 +19,8 @@ from engine import config
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a parameter for every sector: sigma, theta, shock_demand_sd, shock_cost_sd, "
                    "shock_corr, pass_through, sunk_cost_ratio, or a [dynamics] setting (persistence, "
-                   "productivity_sd, grid_points, discount, half_life, price_reset, dollar_invoicing). Repeatable.")
+                   "productivity_sd, grid_points, discount, half_life, price_reset, dollar_invoicing, inventories (1 or "
+                   "0), inventory_months, inventory_adjustment, inventory_price_response). Repeatable.")
 @click.option("--calibration", "-c", type=click.Path(), default=None, help="Calibration folder.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="Also write the profile as a CSV (or .parquet) file.")
@@ -86,6 +87,10 @@ def parse_settings(settings):
             lam = value
         elif name in PARAMETERS:
             parameters[name] = value
+        elif name == "inventories":
+            if value not in (0.0, 1.0):
+                raise InputError("--set", f"inventories is 1 (importers' stocks on) or 0 (off), got {text.strip()!r}")
+            dynamics[name] = bool(value)
         elif name in dynamic_names:
             dynamics[name] = int(value) if name == "grid_points" and value.is_integer() else value
         else:

@@ -7,8 +7,9 @@ The elasticity of customs-value exports with respect to ``1 + tariff`` at horizo
 ``(log X_h - log X0_h) / log((1 + t1) / (1 + t0))`` (the denominator averaged over sectors with
 baseline export weights, since MFN rates ``t0`` differ), for monthly flows at 1, 3, 6, 12, 24, 60
 and 120 months and for annual flows in year 1 (months 1-12) and years 8-10 (months 85-120). It
-is split into the intensive and extensive margins (the exact split of docs/model.md section 5, each
-divided by the flow without the tariff) and into price (customs unit value) and volume.
+is split into the intensive and extensive margins of final sales (the exact split of docs/model.md
+section 5) and importers' stock changes (section 11.9), each divided by the flow without the tariff,
+and into price (customs unit value) and volume.
 """
 
 import numpy as np
@@ -31,7 +32,8 @@ def _scenario_text(name, exporter, importer, tariff, periods, dynamics, sunk_cos
     lines = [f'name = "{name}"', 'start = "2025-01"', f"periods = {periods}",
              f'focus = {{ exporter = "{exporter}", importer = "{importer}" }}',
              f"sunk_cost_ratio = {sunk_cost_ratio!r}", "", "[dynamics]"]
-    lines += [f"{k} = {v!r}".replace("'", '"') for k, v in dynamics.items()]
+    lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}".replace("'", '"')
+              for k, v in dynamics.items()]
     for key, value in parameters.items():
         lines += ["", "[[parameter]]", f'name = "{key}"', 'dist = "fixed"', f"value = {float(value)!r}"]
     if tariff is not None:
@@ -66,7 +68,7 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
     -------
     polars.DataFrame, float
         One row per horizon: ``horizon`` (text), ``months``, ``elasticity`` (mean across draws),
-        ``p5``/``p95`` across draws, ``intensive``, ``extensive``, ``price``, ``volume``; and the
+        ``p5``/``p95`` across draws, ``intensive``, ``extensive``, ``stocks``, ``price``, ``volume``; and the
         monthly exporter exit rate (exits / exporters) of the pair without the tariff.
     """
     dynamics = {"mode": "forward", **(dynamics or {})}
@@ -90,7 +92,8 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
                        / step["weight"].sum())
     flows = (pair.join(weights, on=["scenario", "draw", "sector"])
              .group_by("scenario", "draw", "period")
-             .agg(pl.col("exports", "exports_intensive", "exports_extensive", "exporters", "exits").sum(),
+             .agg(pl.col("exports", "exports_intensive", "exports_extensive", "stock_change", "exporters",
+                         "exits").sum(),
                   (pl.col("export_price_index") * pl.col("weight")).sum().alias("price_weighted"))
              .sort("scenario", "draw", "period"))
     windows = [(f"{h} months", (h, h)) for h in HORIZONS if h < periods]
@@ -101,18 +104,20 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
             continue
         sums = (flows.filter(pl.col("period").is_between(first, last))
                 .group_by("scenario", "draw").agg(pl.col("exports", "exports_intensive", "exports_extensive",
-                                                         "price_weighted").sum()))
+                                                         "stock_change", "price_weighted").sum()))
         wide = sums.filter(pl.col("scenario") == "with_tariff").join(
             sums.filter(pl.col("scenario") == "without_tariff"), on="draw", suffix="_0").sort("draw")
         x1, x0 = wide["exports"].to_numpy(), wide["exports_0"].to_numpy()
         total = np.log(x1 / x0) / log_change
         intensive = (wide["exports_intensive"] - wide["exports_intensive_0"]).to_numpy() / x0 / log_change
         extensive = (wide["exports_extensive"] - wide["exports_extensive_0"]).to_numpy() / x0 / log_change
+        stocks = (wide["stock_change"] - wide["stock_change_0"]).to_numpy() / x0 / log_change
         price = np.log(wide["price_weighted"].to_numpy() / wide["price_weighted_0"].to_numpy()) / log_change
         rows.append({"horizon": label, "months": f"{first}-{last}" if first != last else str(first),
                      "elasticity": float(total.mean()), "p5": float(np.percentile(total, 5)),
                      "p95": float(np.percentile(total, 95)), "intensive": float(intensive.mean()),
-                     "extensive": float(extensive.mean()), "price": float(price.mean()),
+                     "extensive": float(extensive.mean()), "stocks": float(stocks.mean()),
+                     "price": float(price.mean()),
                      "volume": float((total - price).mean())})
     quiet = flows.filter((pl.col("scenario") == "without_tariff") & (pl.col("period") >= 1))
     churn = float((quiet["exits"] / quiet["exporters"]).mean())
@@ -124,10 +129,11 @@ def format_profile(profile, exporter, importer, tariff):
     head = (f"Trade elasticity of {exporter} -> {importer} customs-value exports w.r.t. 1 + tariff "
             f"(permanent unanticipated +{tariff:.2%} from month 1, PE, vs the same draws without it)")
     lines = [head, f"{'horizon':<12} {'months':>7} {'elasticity':>10} {'[5%-95%]':>16} {'intensive':>9} "
-                   f"{'extensive':>9} {'price':>7} {'volume':>7}"]
+                   f"{'extensive':>9} {'stocks':>7} {'price':>7} {'volume':>7}"]
     for r in profile.iter_rows(named=True):
         lines.append(f"{r['horizon']:<12} {r['months']:>7} {r['elasticity']:>10.2f} "
                      f"{'[' + format(r['p5'], '.2f') + ', ' + format(r['p95'], '.2f') + ']':>16} "
-                     f"{r['intensive']:>9.2f} {r['extensive']:>9.2f} {r['price']:>7.2f} {r['volume']:>7.2f}")
+                     f"{r['intensive']:>9.2f} {r['extensive']:>9.2f} {r['stocks']:>7.2f} {r['price']:>7.2f} "
+                     f"{r['volume']:>7.2f}")
     return "\n".join(lines)
 

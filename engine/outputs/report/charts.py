@@ -96,7 +96,8 @@ def margins_chart(frame, exporter, importer):
         _month_axis(),
         alt.Y("usd_bn:Q", title="change against the baseline, USD bn per year", stack="zero"),
         alt.Color("component:N", title=None, scale=alt.Scale(
-            domain=["intensive margin", "extensive margin", "total change"], range=["#4c78a8", "#f58518", "#222222"]),
+            domain=["intensive margin", "extensive margin", "importers' stocks", "total change"],
+            range=["#4c78a8", "#f58518", "#54a24b", "#222222"]),
             legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("date:T", title="month", format="%b %Y", formatType="utc"), "component:N",
                  alt.Tooltip("usd_bn:Q", title="USD bn", format=",.2f")])
@@ -106,7 +107,8 @@ def margins_chart(frame, exporter, importer):
     return alt.layer(parts, total).properties(
         width=WIDTH, height=220,
         title=alt.TitleParams(f"{exporter} to {importer}: change in exports through each margin (mean across draws)",
-                              subtitle="intensive: firms selling in both months; extensive: entry and exit"))
+                              subtitle="intensive: firms selling in both months; extensive: entry and exit; "
+                                       "importers' stocks: customs imports minus final sales"))
 
 
 def price_volume_chart(frame, exporter, importer):

@@ -33,7 +33,7 @@ FAN_MEASURES = {
 #: Fewest simulated baseline sellers in a decile for its exit rate and export change to be shown.
 MIN_SELLERS = 20
 _FLOW_SUMS = ("exports", "exporters", "entries", "exits", "exports_intensive", "exports_extensive",
-              "tariff_revenue", "exports_no_policy")
+              "stock_change", "tariff_revenue", "exports_no_policy")
 
 
 def _quantile_aggs(column):
@@ -114,14 +114,16 @@ class ScenarioData:
 
     def margins(self):
         """Mean across draws of the change in exports against the baseline, split into the
-        intensive margin (firms selling in both months) and the extensive margin (entry and exit),
-        USD bn per year."""
+        intensive margin (firms selling in both months), the extensive margin (entry and exit) and
+        importers' stock changes (runs written before output schema 6 have none), USD bn per year."""
         if not {"exports_intensive", "exports_extensive"} <= set(self.totals.columns):
             return None
+        stocks = ([(pl.col("stock_change").mean() / 1e3).alias("importers' stocks")]
+                  if "stock_change" in self.totals.columns else [])
         base = self.totals.filter(pl.col("period") == 0).select("draw", pl.col("exports").alias("base"))
         frame = self.totals.join(base, on="draw").group_by("date").agg(
             (pl.col("exports_intensive").mean() / 1e3).alias("intensive margin"),
-            (pl.col("exports_extensive").mean() / 1e3).alias("extensive margin"),
+            (pl.col("exports_extensive").mean() / 1e3).alias("extensive margin"), *stocks,
             ((pl.col("exports") - pl.col("base")).mean() / 1e3).alias("total change")).sort("date")
         return frame.unpivot(index="date", variable_name="component", value_name="usd_bn")
 

@@ -128,7 +128,8 @@ class Report:
         margins = data.margins()
         if margins is not None:
             self._add(items, f"{name}.margins", charts.margins_chart(margins, ex, im),
-                      "Bars add up to the line exactly (the flows table's intensive and extensive columns).")
+                      "Bars add up to the line exactly (the flows table's intensive, extensive and "
+                      "stock_change columns).")
         else:
             self.notes.append(f"{name}: no margins chart (the flows table has no exports_intensive/extensive)")
         prices = data.price_volume()
