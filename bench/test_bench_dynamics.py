@@ -126,3 +126,30 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     print(f"dynamic model, one draw, {firms} firms per block: pe {timings['pe']:.3f} s, ge {timings['ge']:.3f} s, "
           f"ratio {ratio:.2f}")
     assert (regions.ge_residual <= config.GE_TOLERANCE).all() and ratio > 0
+
+
+def test_inventories_cost_of_the_default_run(request, tmp_path):
+    """The default run (us_japan_2025, 20 draws x 20,000 firms, pe) with importers' stocks against the
+    same run with ``[dynamics] inventories = false`` (docs/model.md section 11.9; issue target: at most
+    10% more), alternated, median of 2 each, compiled first. Printed; with benchmarks disabled it runs
+    tiny once each and checks that the stocks moved customs imports and nothing else."""
+    import engine
+
+    small = benchmarks_disabled(request.config)
+    scenario = load_scenario("us_japan_2025")
+    off = scenario.model_copy(update={"dynamics": scenario.dynamics.model_copy(update={"inventories": False})})
+    options = dict(draws=2, firms=500) if small else dict(draws=20, firms=20_000)
+    engine.simulate(scenario, draws=1, firms=500, out=tmp_path / "compile", progress=False)
+    timings, runs = {"on": [], "off": []}, {}
+    for repeat in range(1 if small else 2):
+        for label, chosen in (("on", scenario), ("off", off)):
+            start = time.perf_counter()
+            runs[label] = engine.simulate(chosen, out=tmp_path / f"{label}{repeat}", progress=False, **options)
+            timings[label].append(time.perf_counter() - start)
+    on, off_s = (sorted(timings[k])[len(timings[k]) // 2] for k in ("on", "off"))
+    print(f"default run, {options['draws']} draws x {options['firms']} firms: inventories on {on:.2f} s, "
+          f"off {off_s:.2f} s, ratio {on / off_s:.3f}")
+    keys = ["draw", "period", "origin", "destination", "sector"]
+    with_stocks, without = runs["on"].flows.sort(keys), runs["off"].flows.sort(keys)
+    assert with_stocks["final_sales"].equals(without["exports"])
+    assert (with_stocks["exports"] - with_stocks["final_sales"]).abs().max() > 0
