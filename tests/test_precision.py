@@ -113,11 +113,11 @@ def test_population_split_follows_the_marginal_firm_rule(tmp_path):
 
 def test_half_exports_are_calibrated_like_the_whole_and_their_effects_differ():
     """Each half's baseline is scaled to the whole's (so a half that is 10 % larger at the baseline is
-    not a 10 % larger cell), purchases are added to both; the difference of the halves' effects is 0
+    not a 10 % larger cell), purchases (added by the caller) go to both alike; the difference of the halves' effects is 0
     where the paths are the same and NaN where a half has no-policy exports 0 and policy exports not."""
     unit = np.array([[2.0], [3.0]])  # (T, cell)
     index, split = np.array([[100.0], [80.0]]), np.array([[10.0], [4.0]])
-    halves = half_exports(unit, index, split, index[0], split[0], extra=5.0)
+    halves = half_exports(unit, index, split, index[0], split[0]) + 5.0
     np.testing.assert_allclose(halves[:, 0, 0], [205.0, 205.0])  # period 0: the whole's level
     np.testing.assert_allclose(halves[:, 1, 0], [3 * 84 * 100 / 110 + 5, 3 * 76 * 100 / 90 + 5])
     policy = np.array([[110.0], [90.0]])
