@@ -79,6 +79,8 @@ class WageMarkets:
     purchases: np.ndarray
     price_sum: np.ndarray
     expenditure: np.ndarray
+    employment: np.ndarray  # (T, R) labour supplied against the baseline (1 with fixed labour)
+    tax: np.ndarray  # (T, R) income-tax rate that tariff revenue replaces (0 unless revenue = "income_tax")
     iterations: np.ndarray
     residual: np.ndarray
 
@@ -103,6 +105,11 @@ class Period:
         self.fd_step = 1e-6 * max(1.0, population.n_firms / 1e4)
         self.base_committed = [max(float((acc.sales0[b, n] / (1.0 + acc.tariff0[b, n])).sum()), 1e-12)
                                for b, n, *_ in commitments]
+        # labour supply (docs/model.md section 6.6): one more unknown per region, log employment
+        settings = params.ge
+        self.kappa = 0.0 if settings is None else float(settings.labour_supply)
+        self.tax_relief = settings is not None and settings.revenue == "income_tax"
+        self.n_l = n_regions if self.kappa > 0 else 0
         self._structure()
 
     def _structure(self):
@@ -146,16 +153,17 @@ class Period:
         return out
 
     def unpack(self, z):
-        n_a = int(self.open_market.sum())
-        n_w = int(self.free_wage.sum())
+        """Market levels (R, K), log wages (R,), commitment shifts (C,) and log employment (R,)."""
+        n_a, n_w, n_c = self.n_a, self.n_w, len(self.commitments)
         a = np.zeros((self.n_regions, self.n_sectors))
         a[self.open_market] = z[:n_a]
         lw = np.zeros(self.n_regions)
         lw[self.free_wage] = z[n_a:n_a + n_w]
-        return a, lw, z[n_a + n_w:]
+        log_employment = z[n_a + n_w + n_c:] if self.n_l else np.zeros(self.n_regions)
+        return a, lw, z[n_a + n_w:n_a + n_w + n_c], log_employment
 
     def size(self):
-        return int(self.open_market.sum() + self.free_wage.sum()) + len(self.commitments)
+        return int(self.open_market.sum() + self.free_wage.sum()) + len(self.commitments) + self.n_l
 
     def unknown(self, j):
         """Where the ``j``-th residual is: ``("market", n, k)``, ``("labour", n)`` or ``("commitment", c)``."""
@@ -163,10 +171,12 @@ class Period:
             return ("market", *divmod(int(self.markets[j]), self.n_sectors))
         if j < self.n_a + self.n_w:
             return ("labour", int(self.free[j - self.n_a]))
-        return ("commitment", j - self.n_a - self.n_w)
+        if j < self.n_a + self.n_w + len(self.commitments):
+            return ("commitment", j - self.n_a - self.n_w)
+        return ("labour supply", j - self.n_a - self.n_w - len(self.commitments))
 
     def state(self, z):
-        a, lw, x = self.unpack(z)
+        a, lw, x, log_employment = self.unpack(z)
         n_sectors = self.n_sectors
         origin_lw = by_origin_region(lw, n_sectors)
         a_cells = to_market_cells(a, self.n_regions)
@@ -186,7 +196,9 @@ class Period:
         labour_demand = by_origin(exports - operating, n_sectors) + by_destination(fixed)
         profits = by_origin(operating - fixed, n_sectors)
         revenue = by_destination(self.tariff * exports)
-        world_gdp = float((np.exp(lw) * self.acc.labour + profits).sum())
+        employment = np.exp(log_employment)
+        labour_income = np.exp(lw) * self.acc.labour * employment
+        world_gdp = float((labour_income + profits).sum())
         growth = world_gdp / self.acc.world_gdp0
         deficit = self.acc.deficit_share * world_gdp
         purchases = np.zeros(self.n_regions)
@@ -197,14 +209,19 @@ class Period:
             np.add.at(purchases, dests, sales[blocks, dests] - private[blocks, dests])
             commit_gap[c] = ((bought_exports - self.amounts[c] * growth) / self.base_committed[c]
                              if self.amounts[c] != 0 else x[c])
-        income = np.exp(lw) * self.acc.labour + profits + revenue + deficit
+        income = labour_income + profits + revenue + deficit
         spending = income - purchases
         expenditure = self.acc.beta * spending[:, None]
         price_sum = by_market(private * np.exp(-a_cells), n_sectors)
         with np.errstate(divide="ignore", invalid="ignore"):
             market_gap = np.where(self.open_market, a + np.log(price_sum) - np.log(expenditure), 0.0)
-            labour_gap = lw + np.log(self.acc.labour) - np.log(labour_demand)
-        residual = np.concatenate([market_gap[self.open_market], labour_gap[self.free_wage], commit_gap])
+            labour_gap = lw + np.log(self.acc.labour) + log_employment - np.log(labour_demand)
+        tax = (revenue - self.acc.tariff_revenue0 * growth) / (labour_income + profits) if self.tax_relief else 0.0
+        gaps = [market_gap[self.open_market], labour_gap[self.free_wage], commit_gap]
+        if self.n_l:  # employment = (real after-tax wage)^kappa, against the baseline
+            log_price = self.log_price_index(price_sum)
+            gaps.append(log_employment - self.kappa * (lw - np.log1p(-tax) - log_price))
+        residual = np.concatenate(gaps)
         with np.errstate(over="ignore", invalid="ignore"):
             unit_sales = np.where(sales_index > 0, self.acc.scale * np.exp(self.ldc + shift), 0.0)
         slopes = dict(sales=np.nan_to_num(unit_sales * firms["slope_sales"]) * firms["moves"],
@@ -213,7 +230,15 @@ class Period:
                               lw=lw, profits=profits, revenue=revenue, deficit=deficit, purchases=purchases,
                               price_sum=price_sum, expenditure=expenditure, world_gdp=world_gdp, x=x,
                               a=a, sales=sales, exports=exports, fixed=fixed, private=private, spending=spending,
-                              labour_demand=labour_demand, slopes=slopes)
+                              labour_demand=labour_demand, slopes=slopes, employment=employment,
+                              labour_income=labour_income, tax=np.broadcast_to(tax, profits.shape))
+
+    def log_price_index(self, price_sum):
+        """Log consumer price index of every region against the baseline (R,), from the markets' price
+        sums in this period's units (Cobb-Douglas over sectors, docs/model.md section 10)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_sector = np.where(self.open_market, np.log(price_sum / self.acc.expenditure0), 0.0)
+        return (self.acc.beta * log_sector / self.one_minus_sigma[:self.n_sectors, 0]).sum(axis=1)
 
     def firm_side(self, entrant):
         """The firm model's side of the period at the cells' entrant thresholds (B, R): the
@@ -276,9 +301,12 @@ class Period:
             np.add.at(d_purchases[:, n_a + n_w + c], dest[cells], private[cells])
             rows = self.market_row[self.cell_market[cells]]
             np.add.at(d_private[:, n_a + n_w + c], rows[rows >= 0], -private[cells][rows >= 0])
-        labour = self.acc.labour * np.exp(state["lw"])
+        labour = state["labour_income"]
         d_labour_income = np.zeros((n_regions, size))
         d_labour_income[self.free, n_a + np.arange(n_w)] = labour[self.free]
+        employment_column = n_a + n_w + len(self.commitments) + np.arange(self.n_l)
+        if self.n_l:
+            d_labour_income[np.arange(n_regions), employment_column] = labour
         d_world = d_labour_income.sum(axis=0) + d_profits.sum(axis=0)
         d_spending = (d_labour_income + d_profits + d_revenue + np.outer(self.acc.deficit_share, d_world)
                       - d_purchases)
@@ -291,6 +319,8 @@ class Period:
                 - d_spending[market_region] / state["spending"][market_region, None]]
         d_lw = np.zeros((n_w, size))
         d_lw[np.arange(n_w), n_a + np.arange(n_w)] = 1.0
+        if self.n_l:
+            d_lw[np.arange(n_w), employment_column[self.free]] = 1.0
         rows.append(d_lw - d_demand[self.free] / state["labour_demand"][self.free, None])
         exports = sales / one_plus_t
         for c, cells in enumerate(self.commit_cells):
@@ -305,12 +335,33 @@ class Period:
                 row -= self.amounts[c] * d_world / self.acc.world_gdp0
                 row /= self.base_committed[c]
             rows.append(row[None])
+        if self.n_l:
+            rows.append(self._supply_rows(state, d_labour_income, d_profits, d_revenue, d_world, d_price_sum,
+                                          price_sum, employment_column))
         return np.concatenate(rows)
+
+    def _supply_rows(self, state, d_labour_income, d_profits, d_revenue, d_world, d_price_sum, price_sum, column):
+        """Rows of the labour-supply residuals ``log l - kappa (lw - log(1 - tax) - log P)``."""
+        n_regions, n_a = self.n_regions, self.n_a
+        market_region, market_sector = self.markets // self.n_sectors, self.markets % self.n_sectors
+        weight = (self.acc.beta.reshape(-1)[self.markets] / self.one_minus_sigma[market_sector, 0])[:, None]
+        d_log_price = np.zeros((n_regions, self.size()))
+        np.add.at(d_log_price, market_region, weight * d_price_sum / price_sum[:, None])
+        d_real = d_log_price * -1.0
+        d_real[self.free, n_a + np.arange(self.n_w)] += 1.0
+        if self.tax_relief:
+            tax, gdp = state["tax"], state["labour_income"] + state["profits"]
+            d_tax = (d_revenue - np.outer(self.acc.tariff_revenue0, d_world) / self.acc.world_gdp0
+                     - tax[:, None] * (d_labour_income + d_profits)) / gdp[:, None]
+            d_real += d_tax / (1.0 - tax)[:, None]
+        rows = -self.kappa * d_real
+        rows[np.arange(n_regions), column] += 1.0
+        return rows
 
 
 #: What ``record_period`` keeps of each solved period.
 RECORDED = ("threshold", "active", "sales_index", "market_cells", "wage", "profits", "tariff_revenue", "deficit",
-            "purchases", "price_sum", "expenditure")
+            "purchases", "price_sum", "expenditure", "employment", "tax")
 
 
 def solve_period(period, z, t):
@@ -337,6 +388,8 @@ def record_period(out, state, acc, sigma):
         out[name].append(state[name] * rescale)
     out["tariff_revenue"].append(state["revenue"] * rescale)
     out["price_sum"].append(state["price_sum"] * rescale ** (1.0 - sigma)[None, :])
+    out["employment"].append(state["employment"])
+    out["tax"].append(state["tax"])
 
 
 def solve_wage_equilibrium(population, baseline, log_demand_change, static, tariff, params, commitments=(),

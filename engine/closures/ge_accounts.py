@@ -108,10 +108,11 @@ def baseline_parts(acc):
 def wage_region_results(acc, solved, cells, params, labour=None):
     """``engine.closures.welfare.RegionResults`` of the ``ge`` closure from the baseline accounts ``acc``
     and a solved path (``WageMarkets`` or an object with its fields); ``labour``, (R,) or (T, R):
-    endowments (default the baseline's)."""
-    labour = acc.labour if labour is None else labour
+    endowments (default the baseline's), times the path's ``employment``."""
+    labour = (acc.labour if labour is None else labour) * solved.employment
     return region_accounts(
         sales=cells["sales"], n_sectors=params.sigma.size, sigma=params.sigma, expenditure0=acc.expenditure0,
         price_sum=solved.price_sum, sector_expenditure=solved.expenditure,
         income_parts=income_parts(solved, labour), baseline_parts=baseline_parts(acc),
-        purchases=solved.purchases, wage=solved.wage, iterations=solved.iterations, residual=solved.residual)
+        purchases=solved.purchases, wage=solved.wage, iterations=solved.iterations, residual=solved.residual,
+        ge=params.ge, tax=solved.tax, employment=solved.employment)

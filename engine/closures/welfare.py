@@ -59,6 +59,7 @@ class RegionResults:
     import_share: np.ndarray
     domestic_share: np.ndarray
     wage: np.ndarray
+    employment: np.ndarray
     profits: np.ndarray
     deficit: np.ndarray
     purchases: np.ndarray
@@ -76,7 +77,7 @@ class RegionResults:
 
 
 def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_expenditure, income_parts,
-                    baseline_parts, purchases, wage, iterations, residual):
+                    baseline_parts, purchases, wage, iterations, residual, ge=None, tax=None, employment=None):
     """Price indices, welfare, its decomposition and trade shares.
 
     Parameters
@@ -97,6 +98,13 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
         Government purchases (consumer value).
     wage : ndarray (T, R)
     iterations, residual : ndarray (T,)
+    ge : engine.scenario.schema.GeneralEquilibrium, optional
+        Labour supply and the use of tariff revenue (docs/model.md section 6.6); None: fixed labour,
+        lump-sum rebate (the welfare above).
+    tax : ndarray (T, R), optional
+        The income-tax rate that tariff revenue replaces (``revenue = "income_tax"``).
+    employment : ndarray (T, R), optional
+        Labour supplied against the baseline (default 1: fixed labour).
 
     Returns
     -------
@@ -112,9 +120,14 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
     price_index = np.exp((beta[None] * np.log(sector_price)).sum(axis=-1))
     income = sum(income_parts[s] for s in SOURCES)
     spending = income - purchases
-    parts = {s: 100.0 * (income_parts[s] / price_index - baseline_parts[s]) / spending0 for s in SOURCES}
-    parts_purchases = -100.0 * purchases / price_index / spending0
-    welfare = 100.0 * (spending / spending0 / price_index - 1.0)
+    if ge is None or (ge.labour_supply == 0.0 and ge.revenue == "lump_sum"):
+        parts = {s: 100.0 * (income_parts[s] / price_index - baseline_parts[s]) / spending0 for s in SOURCES}
+        parts_purchases = -100.0 * purchases / price_index / spending0
+        welfare = 100.0 * (spending / spending0 / price_index - 1.0)
+        value0 = spending0
+    else:
+        parts, parts_purchases, welfare, value0 = _welfare_with_work(income_parts, baseline_parts, purchases,
+                                                                     price_index, ge, tax)
     domestic_cells = np.zeros(sales.shape[1:], dtype=bool)
     for i in range(n_regions):
         domestic_cells[i * n_sectors:(i + 1) * n_sectors, i] = True
@@ -127,12 +140,34 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
         income=income - income_parts["deficit"] - income_parts["tariff_revenue"],
         tariff_revenue=income_parts["tariff_revenue"], expenditure=spending, price_index=price_index,
         real_income_change_pct=welfare, import_share=1.0 - overall_domestic, domestic_share=overall_domestic,
-        wage=wage, profits=income_parts["profits"], deficit=income_parts["deficit"], purchases=purchases,
+        wage=wage, employment=np.ones_like(wage) if employment is None else employment,
+        profits=income_parts["profits"], deficit=income_parts["deficit"], purchases=purchases,
         welfare_labour_pct=parts["labour"], welfare_profits_pct=parts["profits"],
         welfare_tariff_revenue_pct=parts["tariff_revenue"], welfare_deficit_pct=parts["deficit"],
-        welfare_purchases_pct=parts_purchases, equivalent_variation=welfare / 100.0 * spending0,
+        welfare_purchases_pct=parts_purchases, equivalent_variation=welfare / 100.0 * value0,
         sector_expenditure=sector_expenditure, sector_price_index=sector_price,
         sector_domestic_share=sector_domestic, ge_iterations=iterations, ge_residual=residual)
+
+
+def _welfare_with_work(income_parts, baseline_parts, purchases, price_index, ge, tax):
+    """Welfare with labour supply and the use of tariff revenue (docs/model.md section 6.6): the money
+    value of utility ``V = C - kappa / (1 + kappa) (1 - tax) W L / P`` (consumption less the disutility
+    of work, GHH preferences), against its baseline; the disutility is counted in the labour part.
+    With ``revenue = "government"`` tariff revenue buys goods consumers do not value: it is left out of
+    consumption in both periods. Returns (parts, purchases part, welfare, baseline value), percent."""
+    effort = ge.labour_supply / (1.0 + ge.labour_supply)
+    tax = np.zeros_like(price_index) if tax is None else tax
+    private = [s for s in SOURCES if not (s == "tariff_revenue" and ge.revenue == "government")]
+    labour0 = baseline_parts["labour"]
+    value0 = sum(baseline_parts[s] for s in private) - effort * (1.0 - tax) * labour0
+    parts = {s: 100.0 * (income_parts[s] / price_index - baseline_parts[s]) / value0 if s in private
+             else np.zeros_like(price_index) for s in SOURCES}
+    # the after-tax wage bill of the period (tax 0: revenue replaced it) against the baseline's (1 - tax)
+    parts["labour"] = parts["labour"] - 100.0 * effort * (income_parts["labour"] / price_index
+                                                           - (1.0 - tax) * labour0) / value0
+    parts_purchases = -100.0 * purchases / price_index / value0
+    welfare = sum(parts.values()) + parts_purchases
+    return parts, parts_purchases, welfare, value0
 
 
 def present_value(equivalent_variation, periods_per_year=12, rate=ANNUAL_DISCOUNT_RATE):

@@ -26,8 +26,8 @@ from engine._version import __version__
 #: draws; 4: the draw's no-policy path in flows, regions and summary; 5: the firm-sampling error of the
 #: policy effect (``exports_effect_halves_pp`` in flows, ``exports_effect_firm_se_pp`` and
 #: ``firms_for_precision`` in summary); 6: importers' stocks (``final_sales``, ``stock_change``,
-#: ``importer_stock`` in flows; ``exports`` are customs imports).
-OUTPUT_SCHEMA_VERSION = 6
+#: ``importer_stock`` in flows; ``exports`` are customs imports); 7: ``employment`` in regions.
+OUTPUT_SCHEMA_VERSION = 7
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
 
@@ -127,12 +127,14 @@ REGIONS_SCHEMA = pa.schema(
         _field("import_share", pa.float64(), "imports in consumer spending (at consumer prices)", "fraction"),
         _field("domestic_share", pa.float64(), "domestic goods in consumer spending", "fraction"),
         _field("wage", pa.float64(), "wage (ge: numeraire world GDP; 1 in ge_fixed_wage and pe)", "baseline = 1"),
+        _field("employment", pa.float64(), "labour supplied (ge with [ge] labour_supply; 1 with fixed labour, "
+               "docs/model.md section 6.6)", "baseline = 1"),
         _field("profits", pa.float64(), "operating profits of the region's firms net of fixed and sunk costs "
                "(ge; 0 where income excludes them)", _MUSD),
         _field("deficit", pa.float64(), "trade deficit (ge: fixed share of world GDP)", _MUSD),
         _field("purchases", pa.float64(), "government purchases under commitments (ge), consumer value", _MUSD),
-        _field("welfare_labour_pct", pa.float64(), "welfare decomposition: real wage bill (terms of trade)",
-               "percent of baseline spending"),
+        _field("welfare_labour_pct", pa.float64(), "welfare decomposition: real wage bill (terms of trade), net "
+               "of the disutility of work when labour supply responds", "percent of baseline spending"),
         _field("welfare_profits_pct", pa.float64(), "welfare decomposition: real profits",
                "percent of baseline spending"),
         _field("welfare_tariff_revenue_pct", pa.float64(), "welfare decomposition: real tariff revenue "

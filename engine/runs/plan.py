@@ -32,7 +32,7 @@ from engine.outputs.tables import firm_batches, with_no_policy
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import ScenarioModel
 from engine.scenario.read import load_scenario
-from engine.scenario.schema import Scenario
+from engine.scenario.schema import GeneralEquilibrium, Scenario
 from engine.scenario.supports import check_plausibility, check_supports
 from engine.scenario.uncertainty import (
     base_sequence,
@@ -203,6 +203,11 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
             raise InputError(source, "eta (nested demand, docs/model.md section 6.5) works with --dynamics static and "
                                      f"--closure ge_fixed_wage only in this version, not with the {pair.firm_model} "
                                      f"firm model in {pair.closure}; remove it, or run that combination", field)
+        if scenario.ge != GeneralEquilibrium() and (pair.firm_model, pair.closure) != ("static", "ge"):
+            raise InputError(scenario.source, "[ge] labour_supply and revenue (docs/model.md section 6.6) work with "
+                                              "--closure ge and --dynamics static in this version, not with the "
+                                              f"{pair.firm_model} firm model in {pair.closure}; remove them, or run "
+                                              "that combination", "ge")
         if device != "cpu" and "cuda" not in pair.devices:
             raise InputError("--device", f"{device} runs the dynamic model (closures pe and ge) in this version; "
                                          f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "

@@ -21,6 +21,8 @@ Structure::
                     discount, half_life, price_reset, dollar_invoicing   (engine.firms.bellman),
                     inventories, inventory_months, inventory_adjustment,
                     inventory_price_response                            (engine.firms.inventories)
+    [ge]            labour_supply (elasticity, default 0), revenue = "lump_sum" | "income_tax" |
+                    "government"                                        (engine.closures.ge)
     events and branches may carry ``announced`` (when firms learn of them; dynamic model only)
 
 Tariff modes (how an event combines with what is in force in its cells):
@@ -268,6 +270,14 @@ class Dynamics(_Frozen):
                                             le=100.0)
 
 
+class GeneralEquilibrium(_Frozen):
+    """Settings of the ``ge`` closure (docs/model.md section 6.6): how labour supply responds and what
+    tariff revenue pays for. The defaults are fixed labour and a lump-sum rebate."""
+
+    labour_supply: float = Field(default=0.0, ge=0.0, le=10.0)  # elasticity kappa of L to the real after-tax wage
+    revenue: Literal["lump_sum", "income_tax", "government"] = "lump_sum"
+
+
 class Scenario(Events):
     """A validated scenario. Dense arrays come from ``engine.scenario.policy``."""
 
@@ -281,6 +291,7 @@ class Scenario(Events):
     closure: Literal[CLOSURES] = "pe"
     sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
     dynamics: Dynamics = Dynamics()
+    ge: GeneralEquilibrium = GeneralEquilibrium()
     groups: dict[str, tuple[str, ...]] = {}
     fx_process: tuple[FxProcess, ...] = ()
     parameter: tuple[ParameterSpec, ...] = ()

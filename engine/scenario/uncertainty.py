@@ -37,6 +37,7 @@ class DrawParameters:
     sunk_cost_ratio: float = 1.0
     dynamics: object = None  # engine.scenario.schema.Dynamics; None: the static model
     eta: np.ndarray | None = None  # (K,) domestic vs imports (docs/model.md section 6.5); None: sigma
+    ge: object = None  # engine.scenario.schema.GeneralEquilibrium; None: fixed labour, lump-sum revenue
 
     @classmethod
     def from_calibration(cls, calibration):
@@ -166,7 +167,7 @@ def sample_parameters(scenario, calibration, seed, draw):
     params = DrawParameters(sigma=values["sigma"], theta=values["theta"], shock_demand_sd=values["shock_demand_sd"],
                             shock_cost_sd=values["shock_cost_sd"], shock_corr=values["shock_corr"],
                             pass_through=values["pass_through"], sunk_cost_ratio=float(sunk),
-                            dynamics=scenario.dynamics, eta=values.get("eta"))
+                            dynamics=scenario.dynamics, eta=values.get("eta"), ge=scenario.ge)
     return params, sampled
 
 
