@@ -52,6 +52,9 @@ KERNELS = {
         "dynamic_z_advance": "kernels.dynamic_ge:dynamic_z_advance",
         "dynamic_period_aggregates": "kernels.dynamic_ge:dynamic_period_aggregates",
         "dynamic_period_commit": "kernels.dynamic_ge:dynamic_period_commit",
+        # CPU only: the window of shifts that spares dynamic_period_aggregates most pairs
+        "dynamic_window_prepare": "kernels.dynamic_ge:dynamic_window_prepare",
+        "dynamic_window_aggregates": "kernels.dynamic_ge:dynamic_window_aggregates",
     },
     ("cpu", "float32"): {
         "direct_cell_sums": "kernels.reference.static:direct_cell_sums_f32",

@@ -7,7 +7,9 @@ period), before the state moves on. The kernels here split the same firm loop in
 scores (``dynamic_pair_scores``, once per draw and scenario, cached), the state in period 0
 (``dynamic_initial_state``), the ``z`` transition (``dynamic_z_advance``), the aggregates at
 several shifts without touching the state (``dynamic_period_aggregates``, whose marginal pair is
-stored by ``store_marginal_pair``) and the commit at the solved shift (``dynamic_period_commit``).
+stored by ``store_marginal_pair``; on the CPU mostly through a window of shifts that leaves only the
+pairs near the margin to loop over, ``dynamic_window_prepare`` and ``dynamic_window_aggregates``) and
+the commit at the solved shift (``dynamic_period_commit``).
 With shift 0 they reproduce ``kernels.dynamic.dynamic_cell_sums`` bit for bit
 (``tests/test_dynamic_ge.py``). The per-firm math (``z_initial``, ``z_step``, ``inverse_uniform``,
 ``baseline_entry_cost``) and the pair scores (``block_scores``) are those of ``kernels.dynamic``.
@@ -207,6 +209,129 @@ def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, statu
             if not table.min() < np.inf:
                 continue  # a closed cell (no baseline flow): nobody ever exports
             for f in range(n_firms):
+                j = z_index[b, f]
+                was = status[b, n, f]
+                h = table[j, np.int64(was)]
+                u = entry[b, n, f]
+                point = h - u
+                value = sales[b, n, f] * z_exp[j]
+                cost = np.float64(eta[b, n, f])
+                for s in range(n_shifts):
+                    if u >= h - shifts[s, b, n]:
+                        out_active[s, b, n] += weight[b, n, f]
+                        out_sales[s, b, n] += value
+                        if was:
+                            out_incumbent_cost[s, b, n] += cost
+                        else:
+                            out_entrant_cost[s, b, n] += cost
+                        if point > low[s]:
+                            low[s] = point
+                    elif point < high[s]:
+                        next_high[s] = high[s]
+                        high[s] = point
+                        marginal[s] = f
+                    elif point < next_high[s]:
+                        next_high[s] = point
+            for s in range(n_shifts):
+                f = marginal[s]
+                if f >= 0:
+                    store_marginal_pair(low[s], high[s], next_high[s], shifts[s, b, n],
+                                        weight[b, n, f], sales[b, n, f] * z_exp[z_index[b, f]],
+                                        np.float64(eta[b, n, f]), 3 if status[b, n, f] else 2, out_marginal,
+                                        out_slope, s, b, n)
+
+
+#: Slack (in units of the shift) by which a pair's entry point must clear a window's edge to be fixed
+#: as exporting or not at every shift of the window (``dynamic_window_prepare``): far above rounding.
+WINDOW_SLACK = 1e-9
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_window_prepare(sales, entry, eta, weight, z_index, z_score, status, thresholds, lower, upper, out_fixed,
+                           out_low, out_high, out_next_high, out_marginal_pair, candidates, out_count):
+    """Split every cell's pairs for the shifts of a window ``[lower, upper]`` (B, R) of this period.
+
+    A pair whose entry point ``h - u`` lies below the window exports at every shift in it, one above
+    it at none; only the others (the candidates) can change. ``dynamic_window_aggregates`` then
+    loops over the candidates alone and gives ``dynamic_period_aggregates``'s results at any shift
+    inside the window (up to the order of summation).
+
+    Outputs: ``out_fixed`` (4, B, R) the four hard sums of the pairs below the window; ``out_low``
+    their largest entry point; ``out_high``, ``out_next_high`` the two smallest entry points above
+    it and ``out_marginal_pair`` the firm of the smallest (-1: none); ``candidates`` (B, R, M) the
+    candidates' firm numbers (int32), the first ``out_count`` (B, R) of each cell, in firm order.
+    """
+    n_blocks, n_dest, n_firms = sales.shape
+    for b in prange(n_blocks):
+        z_exp = np.exp(z_score[b])
+        for n in range(n_dest):
+            for k in range(4):
+                out_fixed[k, b, n] = 0.0
+            low, high, next_high, marginal, count = -np.inf, np.inf, np.inf, -1, 0
+            table = thresholds[b, n]
+            if table.min() < np.inf:
+                below, above = lower[b, n] - WINDOW_SLACK, upper[b, n] + WINDOW_SLACK
+                for f in range(n_firms):
+                    j = z_index[b, f]
+                    was = status[b, n, f]
+                    point = table[j, np.int64(was)] - entry[b, n, f]
+                    if point < below:
+                        out_fixed[0, b, n] += weight[b, n, f]
+                        out_fixed[1, b, n] += sales[b, n, f] * z_exp[j]
+                        if was:
+                            out_fixed[3, b, n] += np.float64(eta[b, n, f])
+                        else:
+                            out_fixed[2, b, n] += np.float64(eta[b, n, f])
+                        if point > low:
+                            low = point
+                    elif point > above:
+                        if point < high:
+                            next_high = high
+                            high = point
+                            marginal = f
+                        elif point < next_high:
+                            next_high = point
+                    else:
+                        candidates[b, n, count] = f
+                        count += 1
+            out_low[b, n] = low
+            out_high[b, n] = high
+            out_next_high[b, n] = next_high
+            out_marginal_pair[b, n] = marginal
+            out_count[b, n] = count
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_window_aggregates(sales, entry, eta, weight, z_index, z_score, status, thresholds, shifts, fixed, fixed_low,
+                              fixed_high, fixed_next_high, fixed_marginal, candidates, counts, out_active, out_sales,
+                              out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
+    """``dynamic_period_aggregates`` at shifts inside a window of ``dynamic_window_prepare`` (its
+    outputs are the arguments from ``fixed`` to ``counts``): the pairs fixed by the window enter as
+    sums and extreme entry points, the candidates pair by pair with the same rule."""
+    n_shifts = shifts.shape[0]
+    n_blocks, n_dest, n_firms = sales.shape
+    for b in prange(n_blocks):
+        z_exp = np.exp(z_score[b])
+        low = np.empty(n_shifts)
+        high = np.empty(n_shifts)
+        next_high = np.empty(n_shifts)
+        marginal = np.empty(n_shifts, dtype=np.int64)
+        for n in range(n_dest):
+            for s in range(n_shifts):
+                out_active[s, b, n] = fixed[0, b, n]
+                out_sales[s, b, n] = fixed[1, b, n]
+                out_entrant_cost[s, b, n] = fixed[2, b, n]
+                out_incumbent_cost[s, b, n] = fixed[3, b, n]
+                for k in range(4):
+                    out_marginal[k, s, b, n] = 0.0
+                    out_slope[k, s, b, n] = 0.0
+                low[s] = fixed_low[b, n]
+                high[s] = fixed_high[b, n]
+                next_high[s] = fixed_next_high[b, n]
+                marginal[s] = fixed_marginal[b, n]
+            table = thresholds[b, n]
+            for c in range(counts[b, n]):
+                f = candidates[b, n, c]
                 j = z_index[b, f]
                 was = status[b, n, f]
                 h = table[j, np.int64(was)]

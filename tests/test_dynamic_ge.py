@@ -15,6 +15,8 @@ from kernels.dynamic_ge import (
     dynamic_pair_scores,
     dynamic_period_aggregates,
     dynamic_period_commit,
+    dynamic_window_aggregates,
+    dynamic_window_prepare,
     dynamic_z_advance,
 )
 from tests.conftest import node_seed, write_scenario
@@ -147,6 +149,40 @@ def test_aggregates_are_continuous_and_rising_in_the_shift(request):
                                    atol=1e-6 * max(1.0, np.abs(slope[k]).max()), err_msg=f"{name}, seed {seed}")
     heaviest = case["strata"][:, 2].max(axis=1)[None, :, None]
     assert np.all(marginal[0] <= heaviest) and marginal[0].max() > 0, seed
+
+
+def test_window_aggregates_equal_the_full_pass_inside_the_window(request):
+    """``dynamic_window_aggregates`` after ``dynamic_window_prepare`` gives ``dynamic_period_aggregates``'s
+    hard sums, marginal pair and slopes at every shift inside the window (to rounding: the sums run in
+    another order), in random cells with random per-cell windows, some so wide that every pair is a
+    candidate and some so narrow that hardly any is."""
+    seed = node_seed(request.node.nodeid)
+    rng = np.random.default_rng(seed)
+    case = _random_case(rng, n_firms=400)
+    pairs, z, status, _ = _start(case)
+    dynamic_z_advance(case["keys"][2], 1, case["chain"].cum_transition, z)
+    table = np.ascontiguousarray(case["thresholds"][1])
+    n_blocks, n_dest = case["offset"].shape
+    centre = rng.normal(0.0, 0.5, (n_blocks, n_dest))
+    half = rng.choice([0.01, 0.1, 0.5, 20.0], (n_blocks, n_dest))
+    lower, upper = centre - half, centre + half
+    prepared = (np.empty((4, n_blocks, n_dest)), *(np.empty((n_blocks, n_dest)) for _ in range(3)),
+                np.empty((n_blocks, n_dest), dtype=np.int64), np.empty((n_blocks, n_dest, case["n_firms"]), dtype=np.int32),
+                np.empty((n_blocks, n_dest), dtype=np.int64))
+    dynamic_window_prepare(*pairs, z, case["z_score"], status, table, lower, upper, *prepared)
+    counts = prepared[-1]
+    assert counts.max() == case["n_firms"] or half.max() < 20.0, seed
+    shifts = lower[None] + rng.uniform(0.0, 1.0, (50, n_blocks, n_dest)) * (upper - lower)[None]
+    shifts[0], shifts[1] = lower, upper  # the edges belong to the window
+    shifts = np.ascontiguousarray(shifts)
+    want = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]
+    got = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]
+    dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts, *want)
+    dynamic_window_aggregates(*pairs, z, case["z_score"], status, table, shifts, *prepared, *got)
+    for k, name in enumerate(("active", "sales", "entrant cost", "incumbent cost", "marginal", "slope")):
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12 * max(1.0, np.abs(want[k]).max()),
+                                   err_msg=f"{name}, seed {seed}")
+    assert want[4].max() > 0, seed
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,10 @@ from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, inc
 from engine.closures.welfare import region_accounts
 from engine.firms.dynamic import cell_factors, entry_thresholds, inventory_layer
 
+#: Half-width of the window of threshold shifts around those asked for (``DynamicFirms``): Newton's
+#: later steps in a period move the shifts by less than this in nearly every cell.
+WINDOW_HALF_WIDTH = 0.1
+
 
 class DynamicFirms:
     """The firm-destination pairs of one draw and scenario, one period at a time.
@@ -91,6 +95,39 @@ class DynamicFirms:
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
         self.period = 0
         self._zero_period, self._zero_marginal = -1, None
+        self._window = None  # (period, thresholds, lower, upper, prepared arrays): CPU only
+        self._prepared = None
+
+    def _period_aggregates(self, thresholds, stacked, hard, marginal, slope):
+        """``dynamic_period_aggregates`` at the shifts ``stacked`` (S, B, R). On the CPU through a window
+        of shifts per cell (``kernels.dynamic_ge.dynamic_window_prepare``): one pass over every pair
+        when the period's first shifts arrive or a shift leaves the window, then only the pairs whose
+        entry point lies in it (about 1 % at the default size). The results are the full pass's up to
+        the order of summation."""
+        if self.population.device != "cpu":
+            self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
+                                                      self.population.z_score, self.status, thresholds, stacked,
+                                                      *hard, marginal, slope)
+            return
+        window = self._window
+        low, high = stacked.min(axis=0), stacked.max(axis=0)
+        if (window is None or window[0] != self.period or window[1] is not thresholds
+                or np.any(low < window[2]) or np.any(high > window[3])):
+            lower, upper = low - WINDOW_HALF_WIDTH, high + WINDOW_HALF_WIDTH
+            n_blocks, n_dest = lower.shape
+            if self._prepared is None:  # allocated once: the candidates' list is as large as the pairs
+                self._prepared = (np.empty((4, n_blocks, n_dest)), *(np.empty((n_blocks, n_dest)) for _ in range(3)),
+                                  np.empty((n_blocks, n_dest), dtype=np.int64),
+                                  np.empty((n_blocks, n_dest, self.n_firms), dtype=np.int32),
+                                  np.empty((n_blocks, n_dest), dtype=np.int64))
+            prepared = self._prepared
+            devices.kernel("dynamic_window_prepare", "cpu")(self.sales, self.entry, self.eta, self.weight, self.z,
+                                                            self.population.z_score, self.status, thresholds, lower,
+                                                            upper, *prepared)
+            window = self._window = (self.period, thresholds, lower, upper, prepared)
+        devices.kernel("dynamic_window_aggregates", "cpu")(self.sales, self.entry, self.eta, self.weight, self.z,
+                                                           self.population.z_score, self.status, thresholds, stacked,
+                                                           *window[4], *hard, marginal, slope)
 
     def advance(self, period):
         """Move every firm's ``z`` to ``period`` (called once per period, in order)."""
@@ -114,9 +151,7 @@ class DynamicFirms:
         hard = [np.empty(stacked.shape) for _ in range(4)]
         marginal = np.empty((4, *stacked.shape))
         slope = np.empty((4, *stacked.shape))
-        self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
-                                                  self.population.z_score,
-                                                  self.status, thresholds, stacked, *hard, marginal, slope)
+        self._period_aggregates(thresholds, stacked, hard, marginal, slope)
         if first:
             self._zero_marginal, self._zero_period = marginal[:, 0].copy(), self.period
         names = ("active", "sales_index", "entrants_cost", "incumbents_cost")
