@@ -295,3 +295,41 @@ def test_chain_rule_jacobian_matches_finite_differences(monkeypatch):
     assert checked, "no month moved the equilibrium"
     share_close, median_error = checked[0]
     assert share_close > 0.99 and median_error < 1e-6, checked
+
+
+def test_no_policy_path_from_the_reference_state_equals_its_full_solve(tmp_path, monkeypatch):
+    """In ``ge`` the draw's no-policy path is taken from the policy run's reference state (no pass over the
+    pairs); solved in full instead, every no-policy column and effect is the same to rounding."""
+    from engine.closures import dynamic_ge
+
+    def run(folder):
+        return engine.simulate(["us_japan_2025"], draws=1, firms=800, seed=4, closure="ge", out=folder)
+
+    known, calls = dynamic_ge.KnownReference._at, []
+
+    def counted(self, shift):
+        try:
+            return known(self, shift)
+        except dynamic_ge.PathOffReference:
+            calls.append("off")
+            raise
+
+    monkeypatch.setattr(dynamic_ge.KnownReference, "_at", counted)
+    fast = run(tmp_path / "fast")
+    assert calls == [], "the no-policy path left the reference state"
+
+    def off_reference(self, shift):
+        calls.append("forced")
+        raise dynamic_ge.PathOffReference
+
+    monkeypatch.setattr(dynamic_ge.KnownReference, "_at", off_reference)
+    full = run(tmp_path / "full")
+    assert calls, "the full solve was not forced"
+    keys = ["draw", "period", "origin", "destination", "sector"]
+    for table, key in (("flows", keys), ("regions", ["draw", "period", "region"])):
+        a, b = (r.scan(table).collect().sort(key) for r in (fast, full))
+        for column in a.columns:
+            if column.endswith(("_no_policy", "_effect_pct")) and a[column].dtype.is_float():
+                np.testing.assert_allclose(a[column].to_numpy(), b[column].to_numpy(), rtol=1e-10,
+                                           atol=1e-9 * max(1.0, np.nanmax(np.abs(b[column].to_numpy()))),
+                                           err_msg=f"{table}.{column}")

@@ -41,8 +41,17 @@ def test_no_policy_columns_are_the_run_without_the_policy(tmp_path, mode, closur
     for name in ("exports", "sales", "tariff_revenue", "exporters"):
         np.testing.assert_allclose(policy[f"{name}_no_policy"].to_numpy(), none[name].to_numpy(), rtol=1e-12,
                                    atol=1e-9, err_msg=name)
-        np.testing.assert_array_equal(none[f"{name}_no_policy"].to_numpy(), none[name].to_numpy())
-    assert (none["exports_effect_pct"] == 0).all()
+        if (mode, closure) == ("forward", "ge"):
+            # the no-policy path is the policy run's reference state, whose sums run in the commit's order,
+            # the run's in the solver's window (engine.closures.dynamic_ge.KnownReference): equal to rounding
+            np.testing.assert_allclose(none[f"{name}_no_policy"].to_numpy(), none[name].to_numpy(), rtol=1e-13,
+                                       atol=0.0, err_msg=name)
+        else:
+            np.testing.assert_array_equal(none[f"{name}_no_policy"].to_numpy(), none[name].to_numpy())
+    if (mode, closure) == ("forward", "ge"):  # to rounding, as above
+        assert none["exports_effect_pct"].abs().max() < 1e-10
+    else:
+        assert (none["exports_effect_pct"] == 0).all()
     raised = policy.filter(pl.col("tariff") > none["tariff"] + 0.05)  # where a tariff rose by 5 points or more
     assert raised.height > 0 and (raised["exports_effect_pct"] < 0).mean() > 0.9
     untouched = policy.filter(pl.col("tariff") == none["tariff"])["exports_effect_pct"]

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from engine.cells import by_origin_region, cell_results, half_exports, to_cells, trade_cells
-from engine.closures.dynamic_ge import simulate_dynamic_ge
+from engine.closures.dynamic_ge import KnownReference, PathOffReference, simulate_dynamic_ge
 from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
 from engine.closures.ge import solve_wage_equilibrium
 from engine.closures.ge_accounts import wage_region_results
@@ -77,13 +77,14 @@ def run_dynamic(population, baseline, path, params, closure):
     and ``ge`` (``engine.closures.dynamic_ge``): (CellResults, state, RegionResults).
 
     ``state`` is the ``engine.firms.dynamic.DynamicState`` in ``pe`` (firm-level rows are built
-    from it) and None in ``ge``.
+    from it) and in ``ge`` the ``engine.closures.dynamic_ge.KnownReference`` of the draw's no-policy
+    path.
     """
 
     n_sectors = params.sigma.size
     if closure == "ge":
-        cells, regions, _solved = simulate_dynamic_ge(population, path, params)
-        return cell_results(cells, n_sectors), None, regions
+        cells, regions, solved = simulate_dynamic_ge(population, path, params)
+        return cell_results(cells, n_sectors), KnownReference(population, solved["references"]), regions
     if closure != "pe":
         raise ValueError(f"the dynamic model runs in pe and ge, not {closure!r} (engine.closures.registry)")
     cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
@@ -97,8 +98,9 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
     ``path`` is ``engine.scenario.uncertainty.no_policy_path``. In ``pe`` the dynamic model's firm loop
     runs only in the cells a policy touches (``touched``, (B, R)); the others are those of the policy
     run (``state``, its ``DynamicState``): in partial equilibrium cells are independent, so theirs are
-    the same. The static model (a binary search per cell and period) and the general equilibria (every
-    market moves) run in full.
+    the same. The static model (a binary search per cell and period) and ``ge_fixed_wage`` (every
+    market moves) run in full; the dynamic model's ``ge`` takes the firm side from the policy run's
+    reference state (``state``, a ``KnownReference``), and solves in full only if the path leaves it.
     """
     n_sectors = params.sigma.size
     if firm_model == "static":
@@ -108,5 +110,11 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
         raw = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels, only=touched,
                                others=state)
         return cell_results(raw, n_sectors), dynamic_pe_regions(population, raw, params)
+    if isinstance(state, KnownReference):
+        try:
+            cells, regions, _solved = simulate_dynamic_ge(population, path, params, firms=state)
+            return cell_results(cells, n_sectors), regions
+        except PathOffReference:
+            pass
     cells, _, regions = run_dynamic(population, None, path, params, closure)
     return cells, regions

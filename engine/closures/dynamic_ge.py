@@ -267,7 +267,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     zero = np.zeros(population.offset.shape)
     hard = ("hard_active", "entries", "exits", "both", "both_base", "split")
     out = {k: [] for k in (*RECORDED, "labour", *hard)}
-    accounts = []
+    accounts, references = [], []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
     z = None
@@ -279,6 +279,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
         else:
             firms.advance(t)
             reference_agg = firms.commit(firms.reference_thresholds, zero, reference=True)
+        references.append(reference_agg)
         acc = period_accounts(reference_agg, scale, tariff0, margin0, unit, lam, n_sectors)
         amounts = [c[2][t] for c in commitments]
         if reference is None:
@@ -298,8 +299,48 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     solved = {k: np.stack(v) for k, v in out.items()}
     solved["entries"], solved["exits"] = gross_flows(solved["active"], solved.pop("hard_active"), solved["entries"],
                                                      solved["exits"])
-    solved.update(iterations=iterations, residual=residuals, accounts=accounts, scale=scale)
+    solved.update(iterations=iterations, residual=residuals, accounts=accounts, scale=scale, references=references)
     return solved
+
+
+class PathOffReference(Exception):
+    """The no-policy path's equilibrium left the policy run's reference state (``KnownReference``)."""
+
+
+class KnownReference:
+    """The firm side of the draw's no-policy path in ``ge``, from the policy run (``solved["references"]``).
+
+    The policy run moves a reference state on the same ``z`` paths with the no-policy thresholds at
+    zero shift (``DynamicFirms``); on the no-policy path the equilibrium is that state (each
+    period's accounts are built from it, so the residual at zero shift is zero), so its commits and
+    its aggregates at zero shift are the reference's, already computed: no pass over the pairs. A
+    shift other than zero (the solver leaving the reference) raises ``PathOffReference``, and the
+    caller solves the path in full.
+    """
+
+    def __init__(self, population, references):
+        self.population, self.references = population, references
+        self.n_firms = population.n_firms
+        self.initial = references[0]
+        self.reference_thresholds = None
+        self.period = 0
+
+    def advance(self, period):
+        self.period = period
+
+    def _at(self, shift):
+        if np.any(shift != 0.0):
+            raise PathOffReference
+        return self.references[self.period]
+
+    def commit(self, thresholds, shift, reference=False):
+        return self._at(shift)
+
+    def aggregates(self, thresholds, shift):
+        known = self._at(shift)
+        names = ("active", "sales_index", "entrants_cost", "incumbents_cost")
+        # slopes are not known; the solver asks for them only away from the solution, which raises first
+        return {name: known[name] for name in names}, {name: np.zeros(shift.shape) for name in names}
 
 
 def gross_flows(active, hard_active, hard_entries, hard_exits):
@@ -347,8 +388,12 @@ class _FxNeutralModel:
         return self._neutral_cache[labels]
 
 
-def simulate_dynamic_ge(population, path, params):
-    """``engine.closures.assemble.run_dynamic`` in the ``ge`` closure: (cells, regions)."""
+def simulate_dynamic_ge(population, path, params, firms=None):
+    """``engine.closures.assemble.run_dynamic`` in the ``ge`` closure: (cells, regions, solved).
+
+    ``firms``: the firm side (default a fresh ``DynamicFirms``); the no-policy path passes the policy
+    run's ``KnownReference``.
+    """
 
     n_sectors = params.sigma.size
     path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)
@@ -358,7 +403,7 @@ def simulate_dynamic_ge(population, path, params):
     tariff = factors["tariff"]
     log_demand_change = factors["log_value"] + np.log1p(tariff) - np.log1p(population.tariff)
     commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
-    firms = DynamicFirms(population)
+    firms = DynamicFirms(population) if firms is None else firms
     solved = solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, factors["margin"], params,
                                             commitments)
     unit_sales = solved["scale"] * np.exp(log_demand_change + solved["market_cells"])
