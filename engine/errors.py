@@ -27,8 +27,8 @@ class ConvergenceError(RuntimeError):
     """The general-equilibrium fixed point did not reach its tolerance.
 
     ``worst``: where the largest residual was, when known: ``("market", n, k)`` (destination
-    ``n``'s sector-``k`` market), ``("labour", n)`` or ``("commitment", c)`` (the ``c``-th purchase
-    commitment); ``engine.runs.plan.simulate_draw`` names it with the scenario and the draw."""
+    ``n``'s sector-``k`` market), ``("labour", n)``, ``("commitment", c)`` (the ``c``-th purchase
+    commitment) or ``("labour supply", n)`` (``[ge] labour_supply``); ``engine.runs.plan.simulate_draw`` names it with the scenario and the draw."""
 
     def __init__(self, message, worst=None):
         super().__init__(message)

@@ -128,3 +128,10 @@ def test_labour_supply_outside_the_static_ge_is_refused(tmp_path):
         build_plan(path, draws=1, firms=100, closure="pe")
     assert "[ge] labour_supply" in str(error.value) and "--closure ge" in str(error.value)
     build_plan(path, draws=1, firms=100, closure="ge")  # the static model in ge: accepted
+
+
+def test_a_labour_supply_residual_is_named_in_a_failure(default_calibration):
+    """A draw that fails on a labour-supply residual is marked failed with its region named (the run goes on)."""
+    from engine.runs.plan import _where
+
+    assert _where(("labour supply", 1), default_calibration) == "; largest residual in the labour supply of JPN"

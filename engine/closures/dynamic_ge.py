@@ -23,7 +23,7 @@ expenditure shares of period ``t`` are those of the same firms simulated without
 change (common random numbers): in the continuum they equal the period-0 values (the invariant
 distribution), and with finitely many firms they keep the churn noise of the no-policy path out of
 the equilibrium, so a scenario with no policy change is its own equilibrium (``z = 0``) and
-reproduces the partial-equilibrium run. Period 0 reproduces the data exactly, as in PE.
+reproduces the partial-equilibrium run (to rounding: the solver's window sums in another order). Period 0 reproduces the data exactly, as in PE.
 
 Exchange rates: as in the static ``ge`` closure, the exogenous FX path is nominal and solved
 FX-neutral (wages flexible); the sticky-invoicing channel of the dynamic PE model is not in this
@@ -51,7 +51,8 @@ class DynamicFirms:
     """The firm-destination pairs of one draw and scenario, one period at a time.
 
     Scores are generated once (``dynamic_pair_scores``) and cached: ``exp(v)`` and ``u`` as float64
-    (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (320 MB for 20,000 firms,
+    (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (4 more on the CPU for the
+    window's list of candidates) (320 MB for 20,000 firms,
     80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
     paths: the scenario's and the no-policy path's (``reference``).
 
@@ -66,6 +67,9 @@ class DynamicFirms:
         self._kernel = {name: devices.kernel(name, device) for name in (
             "dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance", "dynamic_period_aggregates",
             "dynamic_period_commit")}
+        if device == "cpu":
+            self._kernel.update({name: devices.kernel(name, "cpu") for name in (
+                "dynamic_window_prepare", "dynamic_window_aggregates")})
         arrays = devices.state_arrays(device)
         n_blocks, n_dest = population.offset.shape
         m = population.n_firms
@@ -112,7 +116,7 @@ class DynamicFirms:
         window = self._window
         low, high = stacked.min(axis=0), stacked.max(axis=0)
         if (window is None or window[0] != self.period or window[1] is not thresholds
-                or np.any(low < window[2]) or np.any(high > window[3])):
+                or not np.all(low >= window[2]) or not np.all(high <= window[3])):
             lower, upper = low - WINDOW_HALF_WIDTH, high + WINDOW_HALF_WIDTH
             n_blocks, n_dest = lower.shape
             if self._prepared is None:  # allocated once: the candidates' list is as large as the pairs
@@ -121,11 +125,11 @@ class DynamicFirms:
                                   np.empty((n_blocks, n_dest, self.n_firms), dtype=np.int32),
                                   np.empty((n_blocks, n_dest), dtype=np.int64))
             prepared = self._prepared
-            devices.kernel("dynamic_window_prepare", "cpu")(self.sales, self.entry, self.eta, self.weight, self.z,
+            self._kernel["dynamic_window_prepare"](self.sales, self.entry, self.eta, self.weight, self.z,
                                                             self.population.z_score, self.status, thresholds, lower,
                                                             upper, *prepared)
             window = self._window = (self.period, thresholds, lower, upper, prepared)
-        devices.kernel("dynamic_window_aggregates", "cpu")(self.sales, self.entry, self.eta, self.weight, self.z,
+        self._kernel["dynamic_window_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
                                                            self.population.z_score, self.status, thresholds, stacked,
                                                            *window[4], *hard, marginal, slope)
 

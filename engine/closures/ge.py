@@ -107,9 +107,9 @@ class Period:
                                for b, n, *_ in commitments]
         # labour supply (docs/model.md section 6.6): one more unknown per region, log employment
         settings = params.ge
-        self.kappa = 0.0 if settings is None else float(settings.labour_supply)
+        self.labour_elasticity = 0.0 if settings is None else float(settings.labour_supply)
         self.tax_relief = settings is not None and settings.revenue == "income_tax"
-        self.n_l = n_regions if self.kappa > 0 else 0
+        self.n_l = n_regions if self.labour_elasticity > 0 else 0
         self._structure()
 
     def _structure(self):
@@ -220,7 +220,7 @@ class Period:
         gaps = [market_gap[self.open_market], labour_gap[self.free_wage], commit_gap]
         if self.n_l:  # employment = (real after-tax wage)^kappa, against the baseline
             log_price = self.log_price_index(price_sum)
-            gaps.append(log_employment - self.kappa * (lw - np.log1p(-tax) - log_price))
+            gaps.append(log_employment - self.labour_elasticity * (lw - np.log1p(-tax) - log_price))
         residual = np.concatenate(gaps)
         with np.errstate(over="ignore", invalid="ignore"):
             unit_sales = np.where(sales_index > 0, self.acc.scale * np.exp(self.ldc + shift), 0.0)
@@ -347,14 +347,14 @@ class Period:
         weight = (self.acc.beta.reshape(-1)[self.markets] / self.one_minus_sigma[market_sector, 0])[:, None]
         d_log_price = np.zeros((n_regions, self.size()))
         np.add.at(d_log_price, market_region, weight * d_price_sum / price_sum[:, None])
-        d_real = d_log_price * -1.0
+        d_real = -d_log_price
         d_real[self.free, n_a + np.arange(self.n_w)] += 1.0
         if self.tax_relief:
             tax, gdp = state["tax"], state["labour_income"] + state["profits"]
             d_tax = (d_revenue - np.outer(self.acc.tariff_revenue0, d_world) / self.acc.world_gdp0
                      - tax[:, None] * (d_labour_income + d_profits)) / gdp[:, None]
             d_real += d_tax / (1.0 - tax)[:, None]
-        rows = -self.kappa * d_real
+        rows = -self.labour_elasticity * d_real
         rows[np.arange(n_regions), column] += 1.0
         return rows
 

@@ -143,8 +143,9 @@ REGIONS_SCHEMA = pa.schema(
                "percent of baseline spending"),
         _field("welfare_purchases_pct", pa.float64(), "welfare decomposition: cost of commitments",
                "percent of baseline spending"),
-        _field("equivalent_variation", pa.float64(), "equivalent variation: baseline spending x welfare change",
-               _MUSD),
+        _field("equivalent_variation", pa.float64(), "equivalent variation: baseline spending x welfare change "
+               "(with a non-default [ge]: the change in consumption less the disutility of work, docs/model.md "
+               "section 6.6; the welfare_* parts are then percent of that baseline value)", _MUSD),
         _field("ge_iterations", pa.int32(), "evaluations of the whole system in the period (ge: Newton "
                "steps and line search; ge_fixed_wage: safeguarded secant; 0 in PE)"),
         _field("ge_residual", pa.float64(), "max |a + log P-sum - log E| (and, in ge, |log labour supply - "

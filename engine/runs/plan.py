@@ -352,6 +352,7 @@ def _where(worst, calibration):
     kind, *index = worst
     place = {"market": lambda: f"the {sectors[index[1]]} market of {regions[index[0]]}",
              "labour": lambda: f"the labour market of {regions[index[0]]}",
+             "labour supply": lambda: f"the labour supply of {regions[index[0]]}",
              "commitment": lambda: f"purchase commitment #{index[0] + 1}"}[kind]()
     return f"; largest residual in {place}"
 
