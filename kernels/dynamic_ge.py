@@ -56,6 +56,50 @@ def store_marginal_pair(low, high, next_high, shift, count, value, pair_cost, co
 
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def add_pair(f, b, n, table, sales, entry, eta, weight, z_index, z_exp, status, shifts, out_active, out_sales,
+             out_entrant_cost, out_incumbent_cost, low, high, next_high, marginal):
+    """Pair ``(b, n, f)`` at every shift: into the hard sums if it exports (``u >= h - shift``), else into
+    the two smallest entry points of the non-exporters (``high`` and its firm ``marginal``, ``next_high``);
+    ``low`` keeps the exporters' largest (``dynamic_period_aggregates``)."""
+    j = z_index[b, f]
+    was = status[b, n, f]
+    h = table[j, np.int64(was)]
+    u = entry[b, n, f]
+    point = h - u
+    value = sales[b, n, f] * z_exp[j]
+    cost = np.float64(eta[b, n, f])
+    for s in range(shifts.shape[0]):
+        if u >= h - shifts[s, b, n]:
+            out_active[s, b, n] += weight[b, n, f]
+            out_sales[s, b, n] += value
+            if was:
+                out_incumbent_cost[s, b, n] += cost
+            else:
+                out_entrant_cost[s, b, n] += cost
+            if point > low[s]:
+                low[s] = point
+        elif point < high[s]:
+            next_high[s] = high[s]
+            high[s] = point
+            marginal[s] = f
+        elif point < next_high[s]:
+            next_high[s] = point
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def store_marginal_pairs(b, n, sales, eta, weight, z_index, z_exp, status, shifts, low, high, next_high, marginal,
+                         out_marginal, out_slope):
+    """``store_marginal_pair`` of cell ``(b, n)`` at every shift, after every pair went through ``add_pair``."""
+    for s in range(shifts.shape[0]):
+        f = marginal[s]
+        if f >= 0:
+            store_marginal_pair(low[s], high[s], next_high[s], shifts[s, b, n],
+                                weight[b, n, f], sales[b, n, f] * z_exp[z_index[b, f]],
+                                np.float64(eta[b, n, f]), 3 if status[b, n, f] else 2, out_marginal,
+                                out_slope, s, b, n)
+
+
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata, out_sales,
                         out_entry, out_eta, out_weight):
@@ -209,36 +253,10 @@ def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, statu
             if not table.min() < np.inf:
                 continue  # a closed cell (no baseline flow): nobody ever exports
             for f in range(n_firms):
-                j = z_index[b, f]
-                was = status[b, n, f]
-                h = table[j, np.int64(was)]
-                u = entry[b, n, f]
-                point = h - u
-                value = sales[b, n, f] * z_exp[j]
-                cost = np.float64(eta[b, n, f])
-                for s in range(n_shifts):
-                    if u >= h - shifts[s, b, n]:
-                        out_active[s, b, n] += weight[b, n, f]
-                        out_sales[s, b, n] += value
-                        if was:
-                            out_incumbent_cost[s, b, n] += cost
-                        else:
-                            out_entrant_cost[s, b, n] += cost
-                        if point > low[s]:
-                            low[s] = point
-                    elif point < high[s]:
-                        next_high[s] = high[s]
-                        high[s] = point
-                        marginal[s] = f
-                    elif point < next_high[s]:
-                        next_high[s] = point
-            for s in range(n_shifts):
-                f = marginal[s]
-                if f >= 0:
-                    store_marginal_pair(low[s], high[s], next_high[s], shifts[s, b, n],
-                                        weight[b, n, f], sales[b, n, f] * z_exp[z_index[b, f]],
-                                        np.float64(eta[b, n, f]), 3 if status[b, n, f] else 2, out_marginal,
-                                        out_slope, s, b, n)
+                add_pair(f, b, n, table, sales, entry, eta, weight, z_index, z_exp, status, shifts, out_active,
+                         out_sales, out_entrant_cost, out_incumbent_cost, low, high, next_high, marginal)
+            store_marginal_pairs(b, n, sales, eta, weight, z_index, z_exp, status, shifts, low, high, next_high,
+                                 marginal, out_marginal, out_slope)
 
 
 #: Slack (in units of the shift) by which a pair's entry point must clear a window's edge to be fixed
@@ -331,37 +349,10 @@ def dynamic_window_aggregates(sales, entry, eta, weight, z_index, z_score, statu
                 marginal[s] = fixed_marginal[b, n]
             table = thresholds[b, n]
             for c in range(counts[b, n]):
-                f = candidates[b, n, c]
-                j = z_index[b, f]
-                was = status[b, n, f]
-                h = table[j, np.int64(was)]
-                u = entry[b, n, f]
-                point = h - u
-                value = sales[b, n, f] * z_exp[j]
-                cost = np.float64(eta[b, n, f])
-                for s in range(n_shifts):
-                    if u >= h - shifts[s, b, n]:
-                        out_active[s, b, n] += weight[b, n, f]
-                        out_sales[s, b, n] += value
-                        if was:
-                            out_incumbent_cost[s, b, n] += cost
-                        else:
-                            out_entrant_cost[s, b, n] += cost
-                        if point > low[s]:
-                            low[s] = point
-                    elif point < high[s]:
-                        next_high[s] = high[s]
-                        high[s] = point
-                        marginal[s] = f
-                    elif point < next_high[s]:
-                        next_high[s] = point
-            for s in range(n_shifts):
-                f = marginal[s]
-                if f >= 0:
-                    store_marginal_pair(low[s], high[s], next_high[s], shifts[s, b, n],
-                                        weight[b, n, f], sales[b, n, f] * z_exp[z_index[b, f]],
-                                        np.float64(eta[b, n, f]), 3 if status[b, n, f] else 2, out_marginal,
-                                        out_slope, s, b, n)
+                add_pair(candidates[b, n, c], b, n, table, sales, entry, eta, weight, z_index, z_exp, status, shifts,
+                         out_active, out_sales, out_entrant_cost, out_incumbent_cost, low, high, next_high, marginal)
+            store_marginal_pairs(b, n, sales, eta, weight, z_index, z_exp, status, shifts, low, high, next_high,
+                                 marginal, out_marginal, out_slope)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
