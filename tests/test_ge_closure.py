@@ -15,6 +15,7 @@ from engine.errors import ConvergenceError
 from engine.firms.static import policy_shift
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
+from engine.scenario.schema import GeneralEquilibrium
 from engine.scenario.uncertainty import draw_policy
 from kernels.fixed_costs import cost_tails
 from tests.conftest import draw_population, write_scenario
@@ -80,15 +81,20 @@ def test_marginal_aggregates_match_the_population_rule(default_draw):
         assert cost_index[t, b, n] == pytest.approx(expected, rel=1e-9)
 
 
-def test_chain_rule_jacobian_matches_finite_differences(default_calibration):
+@pytest.mark.parametrize("ge", [None, GeneralEquilibrium(labour_supply=0.5),
+                                GeneralEquilibrium(labour_supply=0.5, revenue="income_tax")],
+                         ids=["fixed_labour", "labour_supply", "income_tax"])
+def test_chain_rule_jacobian_matches_finite_differences(default_calibration, ge):
     """The solver's Jacobian (``Period.jacobian``) against one-sided finite differences of the
-    residuals, at a random point of the deal path in September (commitment in force, sunk costs)."""
+    residuals, at a random point of the deal path in September (commitment in force, sunk costs);
+    with a labour supply (docs/model.md section 6.6) also its rows and columns: log employment as
+    unknowns, the real after-tax wage through the price index and the tax that revenue replaces."""
     from engine.cells import to_cells
     from engine.closures.ge import Period
     from engine.closures.newton import jacobian
 
     population, baseline, params = draw_population(default_calibration, 20_000, seed=5)
-    params = replace(params, sunk_cost_ratio=0.6)
+    params = replace(params, sunk_cost_ratio=0.6, ge=ge)
     path = policy_path(load_scenario("us_japan_2025"), default_calibration, DEAL)
     ldc, tariff, static = policy_shift(baseline, path, params, params.sigma.size)
     tail = np.empty_like(population.tail_sales)
@@ -109,6 +115,11 @@ def test_chain_rule_jacobian_matches_finite_differences(default_calibration):
     # single entries differ
     assert np.linalg.norm(analytic - numeric) < 5e-3 * np.linalg.norm(numeric)
     assert np.abs(analytic - numeric).max() < 0.05
+    if ge is not None:
+        assert period.n_l == default_calibration.n_regions
+        supply = slice(period.size() - period.n_l, None)  # the new rows and columns, smooth in the unknowns
+        np.testing.assert_allclose(analytic[supply], numeric[supply], atol=2e-3)
+        np.testing.assert_allclose(analytic[:, supply], numeric[:, supply], atol=1e-6)
 
 
 def test_fixed_costs_paid_never_exceed_operating_profits_at_the_baseline(default_calibration, default_draw):

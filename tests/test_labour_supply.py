@@ -1,24 +1,19 @@
 """Labour supply and the use of tariff revenue in the ``ge`` closure (docs/model.md section 6.6): the
-solver's Jacobian with the extra unknowns, the labour-supply condition at the solution, the welfare
-that subtracts the disutility of work, and the defaults that leave today's results unchanged."""
+labour-supply condition at the solution, the welfare that subtracts the disutility of work, and the
+defaults that leave today's results unchanged (the solver's Jacobian with the extra unknowns is
+checked in ``tests/test_ge_closure.py``)."""
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from engine.cells import to_cells
 from engine.closures.assemble import run_static
-from engine.closures.ge import Period
-from engine.closures.ge_accounts import labour_accounts
-from engine.closures.newton import jacobian
 from engine.errors import InputError
-from engine.firms.static import policy_shift
 from engine.runs.plan import build_plan
 from engine.scenario.policy import policy_path
 from engine.scenario.read import load_scenario
 from engine.scenario.schema import GeneralEquilibrium
-from kernels.fixed_costs import cost_tails
 from tests.conftest import draw_population, write_scenario
 
 WELFARE_PARTS = ("welfare_labour_pct", "welfare_profits_pct", "welfare_tariff_revenue_pct", "welfare_deficit_pct",
@@ -42,34 +37,6 @@ def us_tariff(tmp_path_factory, default_calibration):
 def _regions(draw, path, ge):
     population, baseline, params = draw
     return run_static(population, baseline, path, replace(params, ge=ge), closure="ge")[2]
-
-
-@pytest.mark.parametrize("ge", [GeneralEquilibrium(labour_supply=0.5), RELIEF], ids=["lump_sum", "income_tax"])
-def test_jacobian_with_labour_supply_matches_finite_differences(default_calibration, ge):
-    """The chain-rule Jacobian, now with log employment as unknowns and the labour-supply rows (real
-    after-tax wage through the price index and the tax that revenue replaces), against centred
-    differences at a random point of the deal path with the purchase commitment in force."""
-    population, baseline, params = draw_population(default_calibration, 20_000, seed=5)
-    params = replace(params, sunk_cost_ratio=0.6, ge=ge)
-    path = policy_path(load_scenario("us_japan_2025"), default_calibration, (("july_decision", "deal"),))
-    ldc, tariff, static = policy_shift(baseline, path, params, params.sigma.size)
-    tail = np.empty_like(population.tail_sales)
-    cost_tails(population.entry_sorted, population.tail_sales, tail)
-    acc = labour_accounts(baseline, params, tail, population)
-    commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
-    t = 12
-    period = Period(population, tail, acc, params, ldc[t], static[t], tariff[t], baseline.threshold, commitments,
-                    [c[2][t] for c in commitments], 0)
-    assert period.n_l == default_calibration.n_regions
-    z = np.random.default_rng(1).normal(scale=0.02, size=period.size())
-    _, state = period.state(z)
-    analytic = period.jacobian(state)
-    period.fd_step = 1e-6
-    numeric = jacobian(period, z)
-    assert np.linalg.norm(analytic - numeric) < 5e-3 * np.linalg.norm(numeric)
-    supply = slice(period.size() - period.n_l, None)  # the new rows and columns, smooth in the unknowns
-    np.testing.assert_allclose(analytic[supply], numeric[supply], atol=2e-3)
-    np.testing.assert_allclose(analytic[:, supply], numeric[:, supply], atol=1e-6)
 
 
 def test_employment_follows_the_real_after_tax_wage(draw, us_tariff):
