@@ -81,20 +81,26 @@ def test_marginal_aggregates_match_the_population_rule(default_draw):
         assert cost_index[t, b, n] == pytest.approx(expected, rel=1e-9)
 
 
-@pytest.mark.parametrize("ge", [None, GeneralEquilibrium(labour_supply=0.5),
-                                GeneralEquilibrium(labour_supply=0.5, revenue="income_tax")],
-                         ids=["fixed_labour", "labour_supply", "income_tax"])
-def test_chain_rule_jacobian_matches_finite_differences(default_calibration, ge):
+@pytest.mark.parametrize("ge, nested, fixed_spending", [
+    (None, False, False), (GeneralEquilibrium(labour_supply=0.5), False, False),
+    (GeneralEquilibrium(labour_supply=0.5, revenue="income_tax"), False, False), (None, True, False),
+    (GeneralEquilibrium(labour_supply=0.5), True, False), (None, True, True), (None, False, True)],
+    ids=["fixed_labour", "labour_supply", "income_tax", "nested", "nested_labour_supply", "nested_pe_moving",
+         "pe_moving"])
+def test_chain_rule_jacobian_matches_finite_differences(default_calibration, ge, nested, fixed_spending):
     """The solver's Jacobian (``Period.jacobian``) against one-sided finite differences of the
     residuals, at a random point of the deal path in September (commitment in force, sunk costs);
     with a labour supply (docs/model.md section 6.6) also its rows and columns: log employment as
-    unknowns, the real after-tax wage through the price index and the tax that revenue replaces."""
+    unknowns, the real after-tax wage through the price index and the tax that revenue replaces;
+    with nested demand (section 6.5, ``eta = sigma / 2``) the two nests' market rows, and with
+    fixed spending and wages (``pe_moving``) the market rows alone, thresholds moving with part of
+    the shift."""
     from engine.cells import to_cells
     from engine.closures.ge import Period
     from engine.closures.newton import jacobian
 
     population, baseline, params = draw_population(default_calibration, 20_000, seed=5)
-    params = replace(params, sunk_cost_ratio=0.6, ge=ge)
+    params = replace(params, sunk_cost_ratio=0.6, ge=ge, eta=params.sigma / 2 if nested else None)
     path = policy_path(load_scenario("us_japan_2025"), default_calibration, DEAL)
     ldc, tariff, static = policy_shift(baseline, path, params, params.sigma.size)
     tail = np.empty_like(population.tail_sales)
@@ -104,17 +110,21 @@ def test_chain_rule_jacobian_matches_finite_differences(default_calibration, ge)
     t = 12
     assert commitments[0][2][t] > 0
     period = Period(population, tail, acc, params, ldc[t], static[t], tariff[t], baseline.threshold, commitments,
-                     [c[2][t] for c in commitments], 0)
+                     [c[2][t] for c in commitments], 0, fixed_spending=fixed_spending)
+    assert period.nested == nested and period.n_w == (0 if fixed_spending else default_calibration.n_regions - 1)
+    if fixed_spending:  # pe_moving's gradual demand: thresholds move with part of the shift (dynamic_ge)
+        period.threshold_weight = 0.8
+        period.threshold_offset = np.random.default_rng(1).normal(scale=0.01, size=static[t].shape)
     z = np.random.default_rng(0).normal(scale=0.02, size=period.size())
+    # both centred over the same narrow step: where a threshold sits on a kink of the marginal-firm
+    # ramp (as calibration puts the baseline's), the mean of its two sides; a wider step lets a
+    # ramp's end fall inside it, and then single entries differ
+    period.fd_step = 1e-8
     f, state = period.state(z)
     analytic = period.jacobian(state)
-    period.fd_step = 1e-6
     numeric = jacobian(period, z)
-    # both centred: where a threshold sits on a kink of the marginal-firm ramp (as calibration puts
-    # the baseline's), the mean of its two sides; elsewhere a ramp's end inside the step makes
-    # single entries differ
-    assert np.linalg.norm(analytic - numeric) < 5e-3 * np.linalg.norm(numeric)
-    assert np.abs(analytic - numeric).max() < 0.05
+    assert np.linalg.norm(analytic - numeric) < 1e-4 * np.linalg.norm(numeric)
+    assert np.abs(analytic - numeric).max() < 1e-3
     if ge is not None:
         assert period.n_l == default_calibration.n_regions
         supply = slice(period.size() - period.n_l, None)  # the new rows and columns, smooth in the unknowns

@@ -25,6 +25,7 @@ from engine.calibration.data import load_calibration
 from engine.cli.main import main
 from engine.closures.fixed_wage import baseline_accounts, solve_markets
 from engine.errors import InputError
+from engine.outputs.report.data import ScenarioData
 from engine.firms.static import fit_baseline, policy_shift, simulate_population
 from engine.paths import default_calibration_dir
 from engine.scenario.policy import policy_path
@@ -158,22 +159,147 @@ def test_eta_is_a_sampled_parameter_of_the_fixed_wage_closure(tmp_path):
     machinery = calibration.sectors.index("machinery")
     assert 1.0 <= params.eta[machinery] <= 1.6 and sampled["eta.machinery"] == params.eta[machinery]
     others = np.arange(calibration.n_sectors) != machinery
-    np.testing.assert_array_equal(params.eta[others], params.sigma[others])  # one tier elsewhere
+    np.testing.assert_array_equal(params.eta[others], calibration.eta[others])  # the calibration's elsewhere
     run = engine.simulate(scenario, draws=2, firms=500, seed=5, out=tmp_path / "run")
     assert "eta.machinery" in run.draws.columns
-    # with the default firm model and closure, eta would be silently ignored: refused instead
+    # pe holds every price index fixed, so a sampled eta would be silently ignored: refused instead
     pe = write_scenario(tmp_path, ETA_SCENARIO.replace('closure = "ge_fixed_wage"', 'closure = "pe"'), "pe")
     result = CliRunner().invoke(main, ["simulate", str(pe), "--out", str(tmp_path / "pe")])
     assert result.exit_code == 2 and "parameter #1: eta (nested demand" in result.output
+    assert "--closure pe_moving" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "pe").exists()
 
 
 def test_the_calibration_s_eta_column_is_optional_and_checked(calibration_copy):
     sectors = calibration_copy / "sectors.csv"
     frame = pl.read_csv(sectors)
+    # shipped: GTAP's rule of two (docs/model.md section 6.5)
+    np.testing.assert_allclose(load_calibration(calibration_copy).eta, frame["sigma"].to_numpy() / 2, rtol=1e-8)
+    frame.drop("eta").write_csv(sectors)
     assert load_calibration(calibration_copy).eta is None
-    frame.with_columns((pl.col("sigma") / 2).alias("eta")).write_csv(sectors)
-    np.testing.assert_allclose(load_calibration(calibration_copy).eta, frame["sigma"].to_numpy() / 2)
     frame.with_columns(pl.lit(0.0).alias("eta")).write_csv(sectors)
     with pytest.raises(InputError, match="field 'eta': must be > 0"):
         load_calibration(calibration_copy)
+
+
+# --------------------------------------------------------------------------- the Newton closures
+
+
+def test_newton_s_moving_index_pe_equals_the_secant_solver(setup):
+    """The moving-index partial equilibrium in ``engine.closures.ge.Period`` (Newton, wages and
+    spending fixed: ``pe_moving``, and ``ge``'s per-period machinery) and in ``solve_markets``
+    (safeguarded secant) solve the same nested equations (6.17)-(6.19) on the same static firms."""
+    from engine.closures import newton as solver
+    from engine.closures.ge import Period
+    from engine.closures.ge_accounts import labour_accounts
+    from kernels.fixed_costs import cost_tails
+
+    folder, calibration, params, population, baseline = setup
+    _, markets = _solve(setup, ("R0",), 0.10, ETA)
+    events = '[[tariff]]\ndate = "2025-02-01"\nimporter = "R2"\nexporter = "R0"\nsectors = "ALL"\nrate = 0.1\n'
+    path = policy_path(load_scenario(write_scenario(folder, f'name = "x"\nstart = "2025-01"\nperiods = 2\n{events}',
+                                                    "newton")), calibration)
+    params = replace(params, eta=np.full(1, ETA))
+    ldc, tariff, static = policy_shift(baseline, path, params, 1)
+    tail = np.empty_like(population.tail_sales)
+    cost_tails(population.entry_sorted, population.tail_sales, tail)
+    acc = labour_accounts(baseline, params, tail, population)
+    period = Period(population, tail, acc, params, ldc[1], static[1], tariff[1], baseline.threshold, (), [], 0,
+                    fixed_spending=True)
+    assert period.nested and period.n_w == 0 and period.size() == 6  # two nests in each of 3 markets
+    _z, state, evaluations, residual = solver.newton(period, np.zeros(period.size()), 50)
+    assert residual < 1e-10
+    np.testing.assert_allclose(state["a"], markets.market[1], atol=1e-8)
+    assert abs(state["a"][2, 0, 1]) > 0.01  # the taxed destination's import nest moved
+
+
+DYNAMIC = """name = "{name}"
+start = "2025-01"
+periods = 25
+sunk_cost_ratio = 0.5
+focus = {{ exporter = "R0", importer = "R2" }}
+[dynamics]
+mode = "forward"
+{body}"""
+ETA_FIXED = '[[parameter]]\nname = "eta"\ndist = "fixed"\nvalue = {eta}\n'
+TARIFF = '[[tariff]]\ndate = "2025-03-01"\nimporter = "R2"\nexporter = {exporter}\nrate = "20%"\n'
+
+
+def _dynamic_run(folder, calibration, name, body, closure, **kw):
+    path = write_scenario(folder, DYNAMIC.format(name=name, body=body), name)
+    return engine.simulate([path], closure=closure, calibration=calibration, seed=5, out=folder / f"{name}_{closure}",
+                           **{"draws": 2, "firms": 1500, **kw})
+
+
+def _supplier_log_change(run, origin):
+    """Per draw, log of ``origin``'s customs exports to R2 in year 2 (months 13-24) against period 0."""
+    flows = (run.scan("flows").filter((pl.col("destination") == "R2") & (pl.col("origin") == origin))
+             .collect().sort("draw", "period"))
+    x = flows["exports"].to_numpy().reshape(flows["draw"].n_unique(), -1)
+    return np.log(x[:, 13:].mean(axis=1) / x[:, 0])
+
+
+def test_pe_moving_with_no_policy_is_pe(tmp_path, small_calibration):
+    """With no policy the moving-index closure solves every nest at its no-policy level (a = 0), so
+    its flows are ``pe``'s and every price index is 1 (the dynamic firms churn all the while)."""
+    body = ETA_FIXED.format(eta=1.5)
+    moving = _dynamic_run(tmp_path, small_calibration, "quiet", body, "pe_moving")
+    fixed = _dynamic_run(tmp_path, small_calibration, "quiet", "", "pe")
+    key = ["draw", "period", "origin", "destination"]
+    a, b = moving.flows.sort(key), fixed.flows.sort(key)
+    for column in ("exports", "exporters", "entries", "exits", "final_sales", "stock_change"):
+        np.testing.assert_allclose(a[column].to_numpy(), b[column].to_numpy(), rtol=1e-12, atol=1e-9,
+                                   err_msg=column)
+    assert b["entries"].sum() > 0
+    regions = moving.scan("regions").collect()
+    np.testing.assert_allclose(regions["price_index"].to_numpy(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(moving.scan("prices").collect()["import_price_index"].to_numpy(), 1.0, rtol=1e-12)
+
+
+@pytest.fixture()
+def small_supplier(tmp_path):
+    """The dynamic model's small case (``small_calibration``) with R0 a small supplier of R2 (1/9 of
+    its imports, as Japan is a small supplier of the US)."""
+    flows = np.array([[[900.0], [60.0], [10.0]], [[50.0], [700.0], [80.0]], [[20.0], [25.0], [500.0]]])
+    share = np.array([[[1.0], [0.3], [0.2]], [[0.25], [1.0], [0.3]], [[0.15], [0.2], [1.0]]])
+    return make_calibration(tmp_path / "cal", flows, participation=share, firms=2000.0, sigma=3.0, theta=4.0,
+                            shock_demand_sd=0.5, shock_cost_sd=0.3, shock_corr=-0.3)
+
+
+@pytest.mark.parametrize("closure", ["pe_moving", "ge"])
+def test_a_tariff_on_one_supplier_diverts_with_the_dynamic_firms(tmp_path, small_supplier, closure):
+    """The issue's must-show on a small case with the dynamic firm model: +20 pp on R0 alone cuts
+    R0's exports to R2 by at least 1.5x (in logs) what the same tariff on R0 and R1 does, R1 gains,
+    and R2's import price index rises; at eta = sigma (one tier) in pe_moving both cuts are alike."""
+    small_calibration = small_supplier
+    one = _dynamic_run(tmp_path, small_calibration, "one", ETA_FIXED.format(eta=1.5) + TARIFF.format(exporter='"R0"'),
+                       closure)
+    every = _dynamic_run(tmp_path, small_calibration, "every",
+                         ETA_FIXED.format(eta=1.5) + TARIFF.format(exporter='"ALL"'), closure)
+    alone, shared = _supplier_log_change(one, "R0"), _supplier_log_change(every, "R0")
+    assert np.all(alone < 1.5 * shared) and np.all(shared < 0), (alone, shared)
+    assert np.all(_supplier_log_change(one, "R1") > 0.005)
+    prices = one.scan("prices").filter((pl.col("region") == "R2") & (pl.col("period") == 24)).collect()
+    assert np.all(prices["import_price_index"].to_numpy() > 1.001)
+    # the report's diversion chart: the taxed supplier loses, the other supplier and R2's own producers gain
+    suppliers = ScenarioData(one, one.manifest["scenarios"][0]).suppliers()
+    median = dict(zip(suppliers["supplier"], suppliers["p50"]))
+    assert median["R0"] < -5 and median["R1"] > 0.5 and median["R2 (domestic)"] > 0, median
+    if closure == "pe_moving":
+        flat_one = _dynamic_run(tmp_path, small_calibration, "flat_one", TARIFF.format(exporter='"R0"'), closure)
+        flat_every = _dynamic_run(tmp_path, small_calibration, "flat_every", TARIFF.format(exporter='"ALL"'), closure)
+        ratio = _supplier_log_change(flat_one, "R0") / _supplier_log_change(flat_every, "R0")
+        assert np.all((ratio > 0.9) & (ratio < 1.3)), ratio
+
+
+def test_the_dynamic_nest_at_eta_equal_to_sigma_is_the_one_tier_model(tmp_path, small_calibration):
+    body = TARIFF.format(exporter='"R0"')
+    flat = _dynamic_run(tmp_path, small_calibration, "flat", body, "ge")
+    nested = _dynamic_run(tmp_path, small_calibration, "nested", ETA_FIXED.format(eta=3.0 * (1 + 1e-9)) + body, "ge")
+    key = ["draw", "period", "origin", "destination"]
+    a, b = nested.flows.sort(key), flat.flows.sort(key)
+    np.testing.assert_allclose(a["exports"].to_numpy(), b["exports"].to_numpy(), rtol=1e-6)
+    ra, rb = (r.scan("regions").collect().sort("draw", "period", "region") for r in (nested, flat))
+    np.testing.assert_allclose(ra["wage"].to_numpy(), rb["wage"].to_numpy(), rtol=1e-7)
+    np.testing.assert_allclose(ra["real_income_change_pct"].to_numpy(), rb["real_income_change_pct"].to_numpy(),
+                               atol=1e-6)

@@ -29,10 +29,11 @@ def run_static(population, baseline, path, params, closure="pe"):
     baseline : Baseline
     path : engine.scenario.policy.PolicyPath
     params : DrawParameters
-    closure : {"pe", "ge", "ge_fixed_wage"}
+    closure : {"pe", "ge", "ge_fixed_wage", "pe_moving"}
         Partial equilibrium (market demand levels fixed), general equilibrium with wages, profits
         and deficits (``engine.closures.ge``) or with wages fixed by an outside good
-        (``engine.closures.fixed_wage``); docs/model.md.
+        (``engine.closures.fixed_wage``), or partial equilibrium with moving price indices (wages
+        and spending fixed, section 6.5); docs/model.md.
 
     Returns
     -------
@@ -49,7 +50,7 @@ def run_static(population, baseline, path, params, closure="pe"):
     else:
         accounts = baseline_accounts(baseline, n_sectors)
         solved = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
-                               closure == "ge_fixed_wage", commitments)
+                               closure != "pe", commitments, fixed_spending=closure == "pe_moving")
     active, sales_index, threshold = solved.active, solved.sales_index, solved.threshold
     unit_scale = baseline.scale * np.exp(log_demand_change + solved.market_cells) / (1.0 + tariff)
     exports = unit_scale * sales_index
@@ -73,20 +74,21 @@ def run_static(population, baseline, path, params, closure="pe"):
 
 
 def run_dynamic(population, baseline, path, params, closure):
-    """``run_static`` for the dynamic model (``baseline`` is None: it calibrates itself), closures ``pe``
-    and ``ge`` (``engine.closures.dynamic_ge``): (CellResults, state, RegionResults).
+    """``run_static`` for the dynamic model (``baseline`` is None: it calibrates itself), closures ``pe``,
+    ``ge`` and ``pe_moving`` (``engine.closures.dynamic_ge``): (CellResults, state, RegionResults).
 
     ``state`` is the ``engine.firms.dynamic.DynamicState`` in ``pe`` (firm-level rows are built
-    from it) and in ``ge`` the ``engine.closures.dynamic_ge.KnownReference`` of the draw's no-policy
+    from it) and otherwise the ``engine.closures.dynamic_ge.KnownReference`` of the draw's no-policy
     path.
     """
 
     n_sectors = params.sigma.size
-    if closure == "ge":
-        cells, regions, solved = simulate_dynamic_ge(population, path, params)
+    if closure in ("ge", "pe_moving"):
+        cells, regions, solved = simulate_dynamic_ge(population, path, params, closure=closure)
         return cell_results(cells, n_sectors), KnownReference(population, solved["references"]), regions
     if closure != "pe":
-        raise ValueError(f"the dynamic model runs in pe and ge, not {closure!r} (engine.closures.registry)")
+        raise ValueError(f"the dynamic model runs in pe, ge and pe_moving, not {closure!r} "
+                         "(engine.closures.registry)")
     cells = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels)
     return cell_results(cells, n_sectors), cells["state"], dynamic_pe_regions(population, cells, params)
 
@@ -99,8 +101,9 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
     runs only in the cells a policy touches (``touched``, (B, R)); the others are those of the policy
     run (``state``, its ``DynamicState``): in partial equilibrium cells are independent, so theirs are
     the same. The static model (a binary search per cell and period) and ``ge_fixed_wage`` (every
-    market moves) run in full; the dynamic model's ``ge`` takes the firm side from the policy run's
-    reference state (``state``, a ``KnownReference``), and solves in full only if the path leaves it.
+    market moves) run in full; the dynamic model's ``ge`` and ``pe_moving`` take the firm side from the
+    policy run's reference state (``state``, a ``KnownReference``), and solve in full only if the path
+    leaves it (in ``pe_moving``, a path whose exchange rates move).
     """
     n_sectors = params.sigma.size
     if firm_model == "static":
@@ -112,7 +115,7 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
         return cell_results(raw, n_sectors), dynamic_pe_regions(population, raw, params)
     if isinstance(state, KnownReference):
         try:
-            cells, regions, _solved = simulate_dynamic_ge(population, path, params, firms=state)
+            cells, regions, _solved = simulate_dynamic_ge(population, path, params, firms=state, closure=closure)
             return cell_results(cells, n_sectors), regions
         except PathOffReference:
             pass

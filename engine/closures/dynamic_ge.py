@@ -38,9 +38,10 @@ import numpy as np
 from engine import devices
 from engine.cells import by_origin_region, half_exports, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.closures.ge import RECORDED, Period, record_period, solve_period
+from engine.closures.fixed_wage import dynamic_pe_regions
 from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, income_parts, wage_region_results
 from engine.closures.welfare import region_accounts
-from engine.firms.dynamic import cell_factors, entry_thresholds, inventory_layer
+from engine.firms.dynamic import cell_factors, demand_persistence, entry_thresholds, inventory_layer
 
 #: Half-width of the window of threshold shifts around those asked for (``DynamicFirms``): Newton's
 #: later steps in a period move the shifts by less than this in nearly every cell.
@@ -192,10 +193,10 @@ class _DynamicPeriod(Period):
     """One period of the ``ge`` closure with the dynamic firms: ``firm_side`` asks the firm loop."""
 
     def __init__(self, firms, thresholds, first, acc, params, log_demand_change, tariff, margin, commitments,
-                 amounts, reference):
+                 amounts, reference, fixed_spending):
         zeros = np.zeros(tariff.shape)
         super().__init__(firms, None, acc, params, log_demand_change, zeros, tariff, zeros, commitments, amounts,
-                         reference)
+                         reference, fixed_spending)
         self.firms, self.thresholds, self.first = firms, thresholds, first
         self.exact_step = self.fd_step  # while fd_step is here, the kernel's exact slopes are used
         self.margin = margin  # the dynamic model's margins (sticky prices)
@@ -232,7 +233,7 @@ class _DynamicPeriod(Period):
 
 
 def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, margin, params, commitments=(),
-                                   reference=None):
+                                   reference=None, fixed_spending=False):
     """Solve the ``ge`` closure period by period with the dynamic firms.
 
     Parameters
@@ -246,6 +247,9 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
         operating margins, from ``engine.firms.dynamic.cell_factors``.
     params, commitments, reference :
         As in ``engine.closures.ge.solve_wage_equilibrium``.
+    fixed_spending : bool
+        Wages and consumer spending fixed at the no-policy path's: the moving-index partial
+        equilibrium ``pe_moving`` (``engine.closures.ge.Period``).
 
     Returns
     -------
@@ -256,6 +260,10 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     """
     population = firms.population
     n_sectors = params.sigma.size
+    # pe_moving: the demand shifts reach quantities gradually (11.7, persistence ``keep``) and the
+    # thresholds with the present-value weight of that path (docs/model.md section 6.5)
+    keep, weight = demand_persistence(params.dynamics) if fixed_spending else (0.0, 0.0)
+    quantity_shift = np.zeros(population.offset.shape)
     n_regions = population.offset.shape[1]
     sigma, kappa = sigma_kappa(params, n_regions)
     tariff0 = population.tariff
@@ -270,7 +278,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     n_periods = tariff.shape[0]
     zero = np.zeros(population.offset.shape)
     hard = ("hard_active", "entries", "exits", "both", "both_base", "split")
-    out = {k: [] for k in (*RECORDED, "labour", *hard)}
+    out = {k: [] for k in (*RECORDED, "labour", "quantity_shift", *hard)}
     accounts, references = [], []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
@@ -290,11 +298,14 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
             reference = int(np.argmax(acc.labour))
         period_thresholds = np.ascontiguousarray(thresholds[t])
         period = _DynamicPeriod(firms, period_thresholds, t == 0, acc, params, log_demand_change[t], tariff[t],
-                                margin[t], commitments, amounts, reference)
+                                margin[t], commitments, amounts, reference, fixed_spending)
+        period.threshold_weight, period.threshold_offset = 1.0 - weight, weight * quantity_shift
         z, state, iterations[t], residuals[t] = solve_period(period, z, t)
+        quantity_shift = keep * quantity_shift + (1.0 - keep) * state["shift"]
+        out["quantity_shift"].append(quantity_shift)
         if t > 0:
             committed = firms.commit(period_thresholds, -state["threshold"])
-        record_period(out, state, acc, params.sigma)
+        record_period(out, state, acc, params.sigma, period)
         out["labour"].append(acc.labour)
         out["hard_active"].append(committed["active"])
         for name in hard[1:]:
@@ -392,25 +403,40 @@ class _FxNeutralModel:
         return self._neutral_cache[labels]
 
 
-def simulate_dynamic_ge(population, path, params, firms=None):
-    """``engine.closures.assemble.run_dynamic`` in the ``ge`` closure: (cells, regions, solved).
+def simulate_dynamic_ge(population, path, params, firms=None, closure="ge"):
+    """``engine.closures.assemble.run_dynamic`` in the ``ge`` or ``pe_moving`` closure: (cells, regions,
+    solved).
 
     ``firms``: the firm side (default a fresh ``DynamicFirms``); the no-policy path passes the policy
-    run's ``KnownReference``.
+    run's ``KnownReference``. ``pe_moving`` (docs/model.md section 6.5) holds wages and consumer
+    spending at the no-policy path's and solves each market's (or nest's) level; it keeps the
+    exchange-rate path and its sticky invoicing, as ``pe`` does.
     """
 
     n_sectors = params.sigma.size
-    path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)
-    model = _fx_neutral(path.beliefs)
+    moving_pe = closure == "pe_moving"
+    if moving_pe:
+        model = path.beliefs
+    else:
+        path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)
+        model = _fx_neutral(path.beliefs)
     factors = cell_factors(path, population.tariff, params, n_sectors)
     thresholds = entry_thresholds(population, path, params, model, path.branch_labels, factors)
     tariff = factors["tariff"]
     log_demand_change = factors["log_value"] + np.log1p(tariff) - np.log1p(population.tariff)
     commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
     firms = DynamicFirms(population) if firms is None else firms
-    solved = solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, factors["margin"], params,
-                                            commitments)
-    unit_sales = solved["scale"] * np.exp(log_demand_change + solved["market_cells"])
+    # pe_moving solves the markets on the firms' price terms (frictionless CES spending, docs/model.md
+    # section 6.5): customer capital holds back quantities, not prices, and price indices use prices
+    # only (section 11.3); ge clears the budget on what is spent
+    market_basis = (np.log(to_cells(path.demand)) + (1.0 - sigma_kappa(params, path.fx.shape[1])[0])
+                    * factors["log_consumer_price"]) if moving_pe else log_demand_change
+    solved = solve_dynamic_wage_equilibrium(firms, thresholds, market_basis, tariff, factors["margin"], params,
+                                            commitments, fixed_spending=moving_pe)
+    # in pe_moving the markets' demand shifts reach quantities gradually, as the policy's own (11.7);
+    # in ge at once (docs/model.md section 12, limits)
+    shift = solved["quantity_shift"] if moving_pe else solved["market_cells"]
+    unit_sales = solved["scale"] * np.exp(log_demand_change + shift)
     exports = unit_sales * solved["sales_index"] / (1.0 + tariff)
     unit_exports = unit_sales / (1.0 + tariff)
     intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
@@ -424,15 +450,30 @@ def simulate_dynamic_ge(population, path, params, firms=None):
                            log_price, factors["margin"], factors["log_exchange"], halves, stocks)
 
     cells = cells_with(None)
-    regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
-                                  labour=solved["labour"])
+    if not moving_pe:
+        regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
+                                      labour=solved["labour"])
     # importers' stocks re-time customs values and tariff revenue in the flows only: the equilibrium and
     # the regional accounts are those of final sales (docs/model.md section 11.9)
     stocks = inventory_layer(np.concatenate([exports[None], halves]), log_price, path, params, model,
                              path.branch_labels, population.tariff)
     if stocks is not None:
         cells = cells_with(stocks)
+    if moving_pe:  # pe's accounts (tariff revenue at customs), with the solved price indices
+        at = dict(cells, sales_index=solved["sales_index"], active=solved["active"])
+        return cells, dynamic_pe_regions(population, at, params, _reference_units(solved),
+                                         solved["import_price"]), solved
     return cells, _against_no_policy_path(regions, cells, solved, params), solved
+
+
+def _reference_units(solved):
+    """Each period's market price sums (T, R, K) against the no-policy path's in the same period, in
+    period 0's units (``_against_no_policy_path``)."""
+    accounts = solved["accounts"]
+    reference_expenditure = np.stack([a.expenditure0 for a in accounts])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(reference_expenditure > 0, accounts[0].expenditure0 / reference_expenditure, 1.0)
+    return solved["price_sum"] * ratio
 
 
 def _against_no_policy_path(regions, cells, solved, params):
@@ -462,8 +503,8 @@ def _against_no_policy_path(regions, cells, solved, params):
         income_parts={k: v * to_base for k, v in parts.items()},
         baseline_parts={k: v * to_base for k, v in reference.items()},
         purchases=solved["purchases"] * to_base, wage=solved["wage"], iterations=solved["iterations"],
-        residual=solved["residual"])
+        residual=solved["residual"], import_price=solved["import_price"])
     names = ("price_index", "real_income_change_pct", "welfare_labour_pct", "welfare_profits_pct",
              "welfare_tariff_revenue_pct", "welfare_deficit_pct", "welfare_purchases_pct", "equivalent_variation",
-             "sector_price_index")
+             "sector_price_index", "sector_import_price_index")
     return replace(regions, **{name: getattr(adjusted, name) for name in names})

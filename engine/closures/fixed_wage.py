@@ -40,7 +40,7 @@ import numpy as np
 
 from engine import config
 from engine.cells import by_market, to_market_cells
-from engine.closures.nest import by_nest, nest_spending, to_nest_cells
+from engine.closures.nest import IMPORTS, by_nest, nest_prices, nest_spending, to_nest_cells
 from engine.closures.welfare import RegionResults, region_accounts  # noqa: F401 (RegionResults re-exported)
 from engine.errors import ConvergenceError, InputError
 from engine.firms.static import Baseline, continuation_threshold, sunk_cost_thresholds
@@ -96,6 +96,8 @@ class Markets:
         each market, plus purchase-commitment shifts.
     price_sum : ndarray (T, R, K)
         ``Pi``, the price sum relative to its baseline scale.
+    import_price : ndarray (T, R, K)
+        The import composite's price index against the baseline (docs/model.md (6.17)).
     expenditure : ndarray (T, R, K)
     tariff_revenue : ndarray (T, R)
     iterations : ndarray (T,) of int
@@ -111,6 +113,7 @@ class Markets:
     market: np.ndarray
     market_cells: np.ndarray
     price_sum: np.ndarray
+    import_price: np.ndarray
     expenditure: np.ndarray
     tariff_revenue: np.ndarray
     iterations: np.ndarray
@@ -122,6 +125,13 @@ def market_price_sum(accounts, log_demand_change, sales_index, n_sectors, nested
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(accounts.sales_index0 > 0, sales_index / accounts.sales_index0, 0.0)
     return (by_nest if nested else by_market)(accounts.sales0 * np.exp(log_demand_change) * ratio, n_sectors)
+
+
+def import_price_index(accounts, log_demand_change, sales_index, sigma):
+    """The import composite's price index per market (..., R, K) against the baseline, (6.17)."""
+    n_sectors = sigma.size
+    nest_sum = market_price_sum(accounts, log_demand_change, sales_index, n_sectors, nested=True)
+    return nest_prices(nest_sum, by_nest(accounts.sales0, n_sectors), sigma)[..., IMPORTS]
 
 
 def market_expenditure(accounts, tariff_revenue):
@@ -176,6 +186,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
         return Markets(threshold=threshold, active=active, sales_index=sales_index, market=zeros,
                        market_cells=np.zeros_like(static),
                        price_sum=market_price_sum(accounts, log_demand_change, sales_index, n_sectors),
+                       import_price=import_price_index(accounts, log_demand_change, sales_index, params.sigma),
                        expenditure=market_expenditure(accounts, revenue), tariff_revenue=revenue,
                        iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
 
@@ -185,6 +196,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
     spread = to_nest_cells if nested else to_market_cells
     market = np.zeros((n_periods, n_regions, n_sectors, 2) if nested else (n_periods, n_regions, n_sectors))
     price_sum = np.empty((n_periods, n_regions, n_sectors))
+    import_price = np.empty_like(price_sum)
     expenditure = np.empty_like(price_sum)
     revenue = np.empty((n_periods, n_regions))
     iterations = np.zeros(n_periods, dtype=np.int64)
@@ -270,12 +282,15 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                                    f"after {evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
         out["threshold"][t], out["sales_index"][t], out["active"][t] = threshold, sales_index, active
         out["market_cells"][t] = shift
+        import_price[t] = import_price_index(accounts, log_demand_change[t] + shift - spread(a, n_regions),
+                                             sales_index, params.sigma)
         if nested:  # the market's price sum that gives its composite price index through (6.16)
             pi = accounts.expenditure0 * composite ** (1.0 - params.sigma)
         market[t], price_sum[t], expenditure[t], revenue[t] = a, pi, spend, tr
         iterations[t], residuals[t] = evaluations if general else 0, residual if general else 0.0
         previous = threshold
-    return Markets(market=market, price_sum=price_sum, expenditure=expenditure, tariff_revenue=revenue,
+    return Markets(market=market, price_sum=price_sum, import_price=import_price, expenditure=expenditure,
+                   tariff_revenue=revenue,
                    iterations=iterations, residual=residuals, **out)
 
 
@@ -375,12 +390,17 @@ def region_results(accounts, markets, cells, params, n_sectors):
         baseline_parts={"labour": accounts.income, "profits": np.zeros(n_regions),
                         "tariff_revenue": accounts.tariff_revenue0, "deficit": accounts.deficit},
         purchases=np.zeros((n_periods, n_regions)), wage=np.ones((n_periods, n_regions)),
-        iterations=markets.iterations, residual=markets.residual)
+        iterations=markets.iterations, residual=markets.residual, import_price=markets.import_price)
 
 
-def dynamic_pe_regions(population, cells, params):
+def dynamic_pe_regions(population, cells, params, price_sum=None, import_price=None):
     """``region_results`` of the dynamic model in ``pe``: its cells were simulated with market demand
-    fixed; the baseline is period 0 of those cells (``engine.firms.dynamic.simulate_dynamic``)."""
+    fixed; the baseline is period 0 of those cells (``engine.firms.dynamic.simulate_dynamic``).
+
+    ``price_sum`` and ``import_price`` (T, R, K): the markets' solved price sums and import price
+    indices of ``pe_moving`` (``engine.closures.dynamic_ge``), where spending stays at the baseline's;
+    by default those of the cells with market demand fixed, and spending moves with tariff revenue.
+    """
     n_sectors = params.sigma.size
     sales_index0 = cells["sales_index"][0]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -390,9 +410,14 @@ def dynamic_pe_regions(population, cells, params):
     accounts = baseline_accounts(baseline, n_sectors)
     n_periods = cells["exports"].shape[0]
     revenue = tariff_revenue_by_destination(cells["tariff"], cells["exports"], n_sectors)
+    if price_sum is None:
+        price_sum = market_price_sum(accounts, cells["log_price_term"], cells["sales_index"], n_sectors)
+        import_price = import_price_index(accounts, cells["log_price_term"], cells["sales_index"], params.sigma)
+        expenditure = market_expenditure(accounts, revenue)
+    else:
+        expenditure = np.broadcast_to(accounts.expenditure0, price_sum.shape)
     markets = Markets(threshold=None, active=cells["active"], sales_index=cells["sales_index"],
                       market=np.zeros((n_periods, *accounts.beta.shape)), market_cells=None,
-                      price_sum=market_price_sum(accounts, cells["log_price_term"], cells["sales_index"], n_sectors),
-                      expenditure=market_expenditure(accounts, revenue), tariff_revenue=revenue,
+                      price_sum=price_sum, import_price=import_price, expenditure=expenditure, tariff_revenue=revenue,
                       iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
     return region_results(accounts, markets, cells, params, n_sectors)

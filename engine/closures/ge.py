@@ -54,6 +54,7 @@ from engine.cells import (by_destination, by_market, by_origin, by_origin_region
                           to_market_cells)
 from engine.closures import newton as solver
 from engine.closures.ge_accounts import cell_aggregates, labour_accounts
+from engine.closures.nest import IMPORTS, by_nest, nest_prices, nest_spending, to_nest_cells
 from engine.errors import ConvergenceError
 from engine.firms.static import continuation_threshold
 from kernels.fixed_costs import cost_tails
@@ -81,6 +82,7 @@ class WageMarkets:
     expenditure: np.ndarray
     employment: np.ndarray  # (T, R) labour supplied against the baseline (1 with fixed labour)
     tax: np.ndarray  # (T, R) income-tax rate that tariff revenue replaces (0 unless revenue = "income_tax")
+    import_price: np.ndarray  # (T, R, K) the import composite's price index against the baseline (6.17)
     iterations: np.ndarray
     residual: np.ndarray
 
@@ -89,7 +91,7 @@ class Period:
     """Residuals of one period's equilibrium as a function of the stacked unknowns."""
 
     def __init__(self, population, tail_cost, acc, params, log_demand_change, static, tariff, previous,
-                 commitments, amounts, reference):
+                 commitments, amounts, reference, fixed_spending=False):
         self.population, self.tail_cost, self.acc, self.params = population, tail_cost, acc, params
         self.ldc, self.static, self.tariff, self.previous = log_demand_change, static, tariff, previous
         self.commitments, self.amounts = commitments, amounts
@@ -98,8 +100,19 @@ class Period:
         sigma, kappa = sigma_kappa(params, n_regions)
         self.one_minus_sigma = 1.0 - sigma
         self.margin = np.exp(log_margin(tariff, kappa, 1.0 - self.one_minus_sigma))
-        self.open_market = acc.expenditure0 > 0
-        self.free_wage = np.ones(n_regions, dtype=bool)
+        # nested demand (docs/model.md section 6.5): one market level per nest (domestic, imports)
+        eta = params.eta
+        self.nested = eta is not None and bool(np.any(eta != params.sigma))
+        if self.nested:
+            self.eta = eta
+            self.nest_sales0 = by_nest(acc.sales0, self.n_sectors)
+            self.open_market = self.nest_sales0 > 0
+        else:
+            self.open_market = acc.expenditure0 > 0
+        # the moving-index partial equilibrium (section 6.5): wages and consumer spending fixed
+        self.fixed_spending = fixed_spending
+        self.threshold_weight, self.threshold_offset = 1.0, 0.0
+        self.free_wage = np.zeros(n_regions, dtype=bool) if fixed_spending else np.ones(n_regions, dtype=bool)
         self.free_wage[reference] = False
         self.log_lambda = np.log(params.sunk_cost_ratio)
         self.fd_step = 1e-6 * max(1.0, population.n_firms / 1e4)
@@ -119,21 +132,25 @@ class Period:
         n_blocks = n_regions * n_sectors
         block, dest = np.indices((n_blocks, n_regions)).reshape(2, -1)
         origin, sector = block // n_sectors, block % n_sectors
-        markets = np.flatnonzero(self.open_market.ravel())  # market index n * K + k
+        # market index n * K + k, or with nests (n * K + k) * 2 + g (g = 1: an import cell)
+        markets = np.flatnonzero(self.open_market.ravel())
+        self.n_nests = 2 if self.nested else 1
         free = np.flatnonzero(self.free_wage)
         n_a, n_w = markets.size, free.size
-        market_column = np.full(n_regions * n_sectors, -1)
+        market_column = np.full(self.open_market.size, -1)
         market_column[markets] = np.arange(n_a)
         wage_column = np.full(n_regions, -1)
         wage_column[free] = n_a + np.arange(n_w)
-        self.cell_market = dest * n_sectors + sector
+        self.cell_market = (dest * n_sectors + sector) * self.n_nests + (origin != dest) * (self.n_nests - 1)
         self.col_market = market_column[self.cell_market]
         self.col_origin_wage, self.col_dest_wage = wage_column[origin], wage_column[dest]
         self.cell_origin, self.cell_dest = origin, dest
         self.sigma_cell = self.one_minus_sigma[block, 0]
         self.commit_cells = [blocks * n_regions + dests for blocks, dests, *_rest in self.commitments]
-        self.market_row = np.full(n_regions * n_sectors, -1)
+        self.market_row = np.full(self.open_market.size, -1)
         self.market_row[markets] = np.arange(n_a)
+        self.market_sector = (markets // self.n_nests) % n_sectors
+        self.market_region = markets // (self.n_nests * n_sectors)
         self.markets, self.free, self.n_a, self.n_w = markets, free, n_a, n_w
 
     def _accumulate(self, group, n_groups, by_shift, by_wage):
@@ -153,9 +170,10 @@ class Period:
         return out
 
     def unpack(self, z):
-        """Market levels (R, K), log wages (R,), commitment shifts (C,) and log employment (R,)."""
+        """Market levels (R, K) (with nests (R, K, 2)), log wages (R,), commitment shifts (C,) and log
+        employment (R,)."""
         n_a, n_w, n_c = self.n_a, self.n_w, len(self.commitments)
-        a = np.zeros((self.n_regions, self.n_sectors))
+        a = np.zeros(self.open_market.shape)
         a[self.open_market] = z[:n_a]
         lw = np.zeros(self.n_regions)
         lw[self.free_wage] = z[n_a:n_a + n_w]
@@ -166,9 +184,12 @@ class Period:
         return int(self.open_market.sum() + self.free_wage.sum()) + len(self.commitments) + self.n_l
 
     def unknown(self, j):
-        """Where the ``j``-th residual is: ``("market", n, k)``, ``("labour", n)`` or ``("commitment", c)``."""
+        """Where the ``j``-th residual is: ``("market", n, k)`` (with nests ``("market", n, k, nest)``),
+        ``("labour", n)`` or ``("commitment", c)``."""
         if j < self.n_a:
-            return ("market", *divmod(int(self.markets[j]), self.n_sectors))
+            market = divmod(int(self.markets[j]) // self.n_nests, self.n_sectors)
+            nest = (("domestic", "imports")[int(self.markets[j]) % 2],) if self.nested else ()
+            return ("market", *market, *nest)
         if j < self.n_a + self.n_w:
             return ("labour", int(self.free[j - self.n_a]))
         if j < self.n_a + self.n_w + len(self.commitments):
@@ -179,12 +200,14 @@ class Period:
         a, lw, x, log_employment = self.unpack(z)
         n_sectors = self.n_sectors
         origin_lw = by_origin_region(lw, n_sectors)
-        a_cells = to_market_cells(a, self.n_regions)
+        a_cells = (to_nest_cells if self.nested else to_market_cells)(a, self.n_regions)
         x_cells = np.zeros_like(a_cells)
         for (blocks, dests, *_), x_c in zip(self.commitments, x):
             x_cells[blocks, dests] += x_c
         shift = self.one_minus_sigma * origin_lw + a_cells + x_cells
-        entrant = self.static - shift + lw[None, :]  # fixed costs in the destination's labour
+        # fixed costs in the destination's labour; thresholds move with the share ``threshold_weight`` of
+        # the shift and ``threshold_offset`` (pe_moving's gradual demand, engine.closures.dynamic_ge)
+        entrant = self.static - (self.threshold_weight * shift + self.threshold_offset) + lw[None, :]
         firms = self.firm_side(entrant)
         threshold, active, sales_index = firms["threshold"], firms["active"], firms["sales_index"]
         with np.errstate(over="ignore", invalid="ignore"):
@@ -198,7 +221,8 @@ class Period:
         revenue = by_destination(self.tariff * exports)
         employment = np.exp(log_employment)
         labour_income = np.exp(lw) * self.acc.labour * employment
-        world_gdp = float((labour_income + profits).sum())
+        # with fixed spending (and wages) nothing is nominal to rescale: world GDP stays the numeraire's
+        world_gdp = self.acc.world_gdp0 if self.fixed_spending else float((labour_income + profits).sum())
         growth = world_gdp / self.acc.world_gdp0
         deficit = self.acc.deficit_share * world_gdp
         purchases = np.zeros(self.n_regions)
@@ -210,16 +234,22 @@ class Period:
             commit_gap[c] = ((bought_exports - self.amounts[c] * growth) / self.base_committed[c]
                              if self.amounts[c] != 0 else x[c])
         income = labour_income + profits + revenue + deficit
-        spending = income - purchases
+        # consumers' spending; fixed, government purchases come on top (as in pe)
+        spending = self.acc.spending0 if self.fixed_spending else income - purchases
         expenditure = self.acc.beta * spending[:, None]
-        price_sum = by_market(private * np.exp(-a_cells), n_sectors)
+        if self.nested:  # each nest's spending (6.19) and the market's composite price index (6.18)
+            price_sum = by_nest(private * np.exp(-a_cells), n_sectors)
+            target, composite = nest_spending(expenditure, price_sum, self.nest_sales0, self.params.sigma, self.eta)
+        else:
+            price_sum = by_market(private * np.exp(-a_cells), n_sectors)
+            target, composite = expenditure, None
         with np.errstate(divide="ignore", invalid="ignore"):
-            market_gap = np.where(self.open_market, a + np.log(price_sum) - np.log(expenditure), 0.0)
+            market_gap = np.where(self.open_market, a + np.log(price_sum) - np.log(target), 0.0)
             labour_gap = lw + np.log(self.acc.labour) + log_employment - np.log(labour_demand)
         tax = (revenue - self.acc.tariff_revenue0 * growth) / (labour_income + profits) if self.tax_relief else 0.0
         gaps = [market_gap[self.open_market], labour_gap[self.free_wage], commit_gap]
         if self.n_l:  # employment = (real after-tax wage)^kappa, against the baseline
-            log_price = self.log_price_index(price_sum)
+            log_price = self.log_price_index(price_sum, composite)
             gaps.append(log_employment - self.labour_elasticity * (lw - np.log1p(-tax) - log_price))
         residual = np.concatenate(gaps)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -229,16 +259,27 @@ class Period:
         return residual, dict(threshold=threshold, active=active, sales_index=sales_index, shift=shift,
                               lw=lw, profits=profits, revenue=revenue, deficit=deficit, purchases=purchases,
                               price_sum=price_sum, expenditure=expenditure, world_gdp=world_gdp, x=x,
+                              target=target, composite=composite, a_cells=a_cells,
                               a=a, sales=sales, exports=exports, fixed=fixed, private=private, spending=spending,
                               labour_demand=labour_demand, slopes=slopes, employment=employment,
                               labour_income=labour_income, tax=np.broadcast_to(tax, profits.shape))
 
-    def log_price_index(self, price_sum):
+    def log_price_index(self, price_sum, composite=None):
         """Log consumer price index of every region against the baseline (R,), from the markets' price
-        sums in this period's units (Cobb-Douglas over sectors, docs/model.md section 10)."""
+        sums in this period's units (Cobb-Douglas over sectors, docs/model.md section 10); with nests
+        from the markets' composite price indices (6.18)."""
+        if composite is not None:
+            return (self.acc.beta * np.log(composite)).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_sector = np.where(self.open_market, np.log(price_sum / self.acc.expenditure0), 0.0)
         return (self.acc.beta * log_sector / self.one_minus_sigma[:self.n_sectors, 0]).sum(axis=1)
+
+    def market_price_sum(self, state):
+        """Each market's price sum (R, K) in this period's units: with nests the one that gives the
+        composite price index through (6.16), ``E_nk(0) P_hat^(1 - sigma)``."""
+        if not self.nested:
+            return state["price_sum"]
+        return self.acc.expenditure0 * state["composite"] ** self.one_minus_sigma[:self.n_sectors, 0]
 
     def firm_side(self, entrant):
         """The firm model's side of the period at the cells' entrant thresholds (B, R): the
@@ -285,8 +326,9 @@ class Period:
             keep[cells] *= np.exp(-x_c)
         n_a, n_w, size, n_regions = self.n_a, self.n_w, self.size(), self.n_regions
         # dh = dlw_n - ds: sales = q S(h) -> dsales = sales ds + q S' dh
-        sales_s, sales_w = sales - slope_sales, slope_sales
-        fixed_s, fixed_w = -slope_fixed, fixed + slope_fixed
+        weight = self.threshold_weight
+        sales_s, sales_w = sales - weight * slope_sales, slope_sales
+        fixed_s, fixed_w = -weight * slope_fixed, fixed + slope_fixed
         exports_s, exports_w = sales_s / one_plus_t, sales_w / one_plus_t
         acc = self._accumulate
         origin, dest = self.cell_origin, self.cell_dest
@@ -307,16 +349,26 @@ class Period:
         employment_column = n_a + n_w + len(self.commitments) + np.arange(self.n_l)
         if self.n_l:
             d_labour_income[np.arange(n_regions), employment_column] = labour
-        d_world = d_labour_income.sum(axis=0) + d_profits.sum(axis=0)
+        # with fixed spending world GDP is held at the baseline's (``state``)
+        d_world = np.zeros(size) if self.fixed_spending else d_labour_income.sum(axis=0) + d_profits.sum(axis=0)
         d_spending = (d_labour_income + d_profits + d_revenue + np.outer(self.acc.deficit_share, d_world)
                       - d_purchases)
         price_sum = state["price_sum"].reshape(-1)[self.markets]
         a_flat = state["a"].reshape(-1)[self.markets]
         d_price_sum = np.exp(-a_flat)[:, None] * d_private
         d_price_sum[np.arange(n_a), np.arange(n_a)] -= price_sum
-        market_region = self.markets // self.n_sectors
-        rows = [np.eye(n_a, size) + d_price_sum / price_sum[:, None]
-                - d_spending[market_region] / state["spending"][market_region, None]]
+        market_region = self.market_region
+        d_log_pi = d_price_sum / price_sum[:, None]
+        rows = [np.eye(n_a, size) + d_log_pi]
+        if not self.fixed_spending:
+            rows[0] -= d_spending[market_region] / state["spending"][market_region, None]
+        if self.nested:  # (6.19): d log E_g = d log E + (1-eta)/(1-sigma) (d log Pi_g - sum_h w_h d log Pi_h)
+            weight = self.nest_weight(state)
+            market = self.markets // 2
+            mean = np.zeros((self.open_market.size // 2, size))
+            np.add.at(mean, market, weight[:, None] * d_log_pi)
+            c = ((1.0 - self.eta[self.market_sector]) / self.one_minus_sigma[self.market_sector, 0])[:, None]
+            rows[0] -= c * (d_log_pi - mean[market])
         d_lw = np.zeros((n_w, size))
         d_lw[np.arange(n_w), n_a + np.arange(n_w)] = 1.0
         if self.n_l:
@@ -343,8 +395,10 @@ class Period:
     def _supply_rows(self, state, d_labour_income, d_profits, d_revenue, d_world, d_price_sum, price_sum, column):
         """Rows of the labour-supply residuals ``log l - kappa (lw - log(1 - tax) - log P)``."""
         n_regions, n_a = self.n_regions, self.n_a
-        market_region, market_sector = self.markets // self.n_sectors, self.markets % self.n_sectors
-        weight = (self.acc.beta.reshape(-1)[self.markets] / self.one_minus_sigma[market_sector, 0])[:, None]
+        market_region, market_sector = self.market_region, self.market_sector
+        beta = self.acc.beta.reshape(-1)[self.markets // self.n_nests]
+        nest_weight = self.nest_weight(state) if self.nested else 1.0  # d log P = sum_h w_h d log P_h (6.18)
+        weight = (beta * nest_weight / self.one_minus_sigma[market_sector, 0])[:, None]
         d_log_price = np.zeros((n_regions, self.size()))
         np.add.at(d_log_price, market_region, weight * d_price_sum / price_sum[:, None])
         d_real = -d_log_price
@@ -358,10 +412,26 @@ class Period:
         rows[np.arange(n_regions), column] += 1.0
         return rows
 
+    def import_price(self, state):
+        """The import composite's price index against this period's baseline (R, K), (6.17) (1 in a
+        market without imports), with or without nests."""
+        if self.nested:
+            nest_sum, nest_sum0 = state["price_sum"], self.nest_sales0
+        else:
+            nest_sum = by_nest(state["private"] * np.exp(-state["a_cells"]), self.n_sectors)
+            nest_sum0 = by_nest(self.acc.sales0, self.n_sectors)
+        return nest_prices(nest_sum, nest_sum0, self.params.sigma)[..., IMPORTS]
+
+    def nest_weight(self, state):
+        """Each open nest's share of its market's spending now, ``w_g`` of (6.18)-(6.19) (n_a,)."""
+        market = self.markets // 2
+        target = state["target"].reshape(-1)
+        return target[self.markets] / state["expenditure"].reshape(-1)[market]
+
 
 #: What ``record_period`` keeps of each solved period.
 RECORDED = ("threshold", "active", "sales_index", "market_cells", "wage", "profits", "tariff_revenue", "deficit",
-            "purchases", "price_sum", "expenditure", "employment", "tax")
+            "purchases", "price_sum", "expenditure", "employment", "tax", "import_price")
 
 
 def solve_period(period, z, t):
@@ -375,7 +445,7 @@ def solve_period(period, z, t):
         raise ConvergenceError(f"period {t}: {error}", error.worst) from None
 
 
-def record_period(out, state, acc, sigma):
+def record_period(out, state, acc, sigma, period):
     """Append a solved period's ``RECORDED`` values to the lists of ``out``, in the world-GDP numeraire
     (every nominal value times ``Y_w(0) / Y_w``; ``Pi_nk`` times its power ``1 - sigma_k``)."""
     rescale = acc.world_gdp0 / state["world_gdp"]
@@ -387,7 +457,8 @@ def record_period(out, state, acc, sigma):
     for name in ("profits", "deficit", "purchases", "expenditure"):
         out[name].append(state[name] * rescale)
     out["tariff_revenue"].append(state["revenue"] * rescale)
-    out["price_sum"].append(state["price_sum"] * rescale ** (1.0 - sigma)[None, :])
+    out["price_sum"].append(period.market_price_sum(state) * rescale ** (1.0 - sigma)[None, :])
+    out["import_price"].append(period.import_price(state) * rescale)
     out["employment"].append(state["employment"])
     out["tax"].append(state["tax"])
 
@@ -433,6 +504,6 @@ def solve_wage_equilibrium(population, baseline, log_demand_change, static, tari
                          previous, commitments, amounts, reference)
         z, state, iterations[t], residuals[t] = solve_period(period, z, t)
         previous = state["threshold"]
-        record_period(out, state, acc, params.sigma)
+        record_period(out, state, acc, params.sigma, period)
     arrays = {k: np.stack(v) for k, v in out.items()}
     return WageMarkets(iterations=iterations, residual=residuals, **arrays), acc

@@ -115,4 +115,4 @@ def wage_region_results(acc, solved, cells, params, labour=None):
         price_sum=solved.price_sum, sector_expenditure=solved.expenditure,
         income_parts=income_parts(solved, labour), baseline_parts=baseline_parts(acc),
         purchases=solved.purchases, wage=solved.wage, iterations=solved.iterations, residual=solved.residual,
-        ge=params.ge, tax=solved.tax, employment=solved.employment)
+        import_price=solved.import_price, ge=params.ge, tax=solved.tax, employment=solved.employment)

@@ -65,6 +65,10 @@ REGISTRY = {
                                    fallback=False),
     ("dynamic", "ge"): Combination("dynamic", "ge", _DYNAMIC, firm_rows=False, devices=("cpu", "cuda"),
                                    fallback=True),
+    ("static", "pe_moving"): Combination("static", "pe_moving", _STATIC, firm_rows=True, devices=("cpu",),
+                                         fallback=False),
+    ("dynamic", "pe_moving"): Combination("dynamic", "pe_moving", _DYNAMIC, firm_rows=False,
+                                          devices=("cpu", "cuda"), fallback=True),
 }
 
 

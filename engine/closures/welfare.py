@@ -44,7 +44,8 @@ SOURCES = ("labour", "profits", "tariff_revenue", "deficit")
 class RegionResults:
     """Regional accounts of one draw and scenario: (T, R) unless stated; values USD million per year.
 
-    ``price_index`` and ``sector_price_index`` (T, R, K) are relative to the baseline (1 = unchanged);
+    ``price_index``, ``sector_price_index`` and ``sector_import_price_index`` (T, R, K) are relative to
+    the baseline (1 = unchanged);
     ``real_income_change_pct`` is the welfare change (module docstring) and the ``welfare_*_pct``
     its exact decomposition; ``wage`` the wage index (baseline 1; the numeraire is world GDP in
     ``ge``, the outside good in ``ge_fixed_wage`` and ``pe``); shares are of consumer spending on the
@@ -72,12 +73,14 @@ class RegionResults:
     sector_expenditure: np.ndarray
     sector_price_index: np.ndarray
     sector_domestic_share: np.ndarray
+    sector_import_price_index: np.ndarray
     ge_iterations: np.ndarray
     ge_residual: np.ndarray
 
 
 def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_expenditure, income_parts,
-                    baseline_parts, purchases, wage, iterations, residual, ge=None, tax=None, employment=None):
+                    baseline_parts, purchases, wage, iterations, residual, import_price, ge=None, tax=None,
+                    employment=None):
     """Price indices, welfare, its decomposition and trade shares.
 
     Parameters
@@ -98,6 +101,8 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
         Government purchases (consumer value).
     wage : ndarray (T, R)
     iterations, residual : ndarray (T,)
+    import_price : ndarray (T, R, K)
+        The import composite's price index per market against the baseline (docs/model.md (6.17)).
     ge : engine.scenario.schema.GeneralEquilibrium, optional
         Labour supply and the use of tariff revenue (docs/model.md section 6.6); None: fixed labour,
         lump-sum rebate (the welfare above).
@@ -146,7 +151,8 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
         welfare_tariff_revenue_pct=parts["tariff_revenue"], welfare_deficit_pct=parts["deficit"],
         welfare_purchases_pct=parts_purchases, equivalent_variation=welfare / 100.0 * value0,
         sector_expenditure=sector_expenditure, sector_price_index=sector_price,
-        sector_domestic_share=sector_domestic, ge_iterations=iterations, ge_residual=residual)
+        sector_domestic_share=sector_domestic, sector_import_price_index=import_price, ge_iterations=iterations,
+        ge_residual=residual)
 
 
 def _welfare_with_work(income_parts, baseline_parts, purchases, price_index, ge, tax):

@@ -187,18 +187,34 @@ def cell_factors(path, baseline_tariff, params, n_sectors, calendar_fx=None):
     margin = 1.0 - (1.0 - margin0) * np.exp(log_cost - log_price)
     log_consumer_price = log_price + log_t
     desired = np.log(to_cells(path.demand)) - sigma * log_consumer_price
-    keep = 0.0 if settings.half_life == 0.0 or settings.mode == "static" else 2.0 ** (-1.0 / settings.half_life)
-    quantity = np.empty_like(desired)
-    previous = np.zeros(desired.shape[1:])
-    for t in range(desired.shape[0]):
-        previous = keep * previous + (1.0 - keep) * desired[t]
-        quantity[t] = previous
-    log_value = log_price + quantity
+    log_value = log_price + gradual(desired, settings)
     with np.errstate(divide="ignore", invalid="ignore"):
         multiplier = np.exp(log_value - log_e) * margin / margin0
     return {"log_price": log_price, "log_value": log_value, "margin": margin, "margin0": margin0,
             "multiplier": np.where(np.isfinite(multiplier), multiplier, 0.0), "tariff": tariff,
             "log_consumer_price": log_consumer_price, "log_exchange": log_e}
+
+
+def demand_persistence(settings):
+    """``d`` of (11.7) (0: quantities move at once) and the present-value weight ``omega`` that a
+    firm expecting a demand level to persist puts on the part of it quantities have not reached:
+    the discounted mean of ``d^(k+1)`` over future months ``k``, ``d (1 - delta) / (1 - delta d)``
+    (``delta`` the monthly discount with exporter survival; 0 when myopic, so ``omega = d``)."""
+    keep = 0.0 if settings.half_life == 0.0 or settings.mode == "static" else 2.0 ** (-1.0 / settings.half_life)
+    delta = settings.discount if settings.mode == "forward" else 0.0
+    return keep, keep * (1.0 - delta) / (1.0 - delta * keep)
+
+
+def gradual(desired, settings):
+    """Log quantities (T, ...) that move toward ``desired`` with the half-life of customer capital,
+    (11.7); ``desired`` itself without it (static model, or ``half_life = 0``)."""
+    keep = demand_persistence(settings)[0]
+    quantity = np.empty_like(desired)
+    previous = np.zeros(desired.shape[1:])
+    for t in range(desired.shape[0]):
+        previous = keep * previous + (1.0 - keep) * desired[t]
+        quantity[t] = previous
+    return quantity
 
 
 def entry_thresholds(population, path, params, model, labels, factors):

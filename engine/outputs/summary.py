@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 
 from engine.closures.welfare import present_value
+from engine.config import PARTIAL_CLOSURES
 
 #: Quantiles shown as a band across draws.
 BAND = (0.05, 0.95)
@@ -125,7 +126,7 @@ def region_lines(result, scenario, regions_shown, closure="ge"):
                 f"{row['tariff_revenue_hi'] / 1e3:.1f}]")
 
     rows = {code: table.filter(pl.col("region") == code).row(0, named=True) for code in regions_shown}
-    if closure == "pe":
+    if closure in PARTIAL_CLOSURES:
         return [f"{'region':<8}{'price index effect':>26}{'tariff revenue (level), $bn/yr':>32}"] + [
             f"{code:<8} {prices_and_revenue(row)}" for code, row in rows.items()]
     lines = [f"{'region':<8}{'real income effect':>26}{'price index effect':>30}{'tariff revenue (level), $bn/yr':>32}"]
@@ -233,8 +234,8 @@ def run_summary(result):
         lines += [f"Regions in {dates[1].strftime('%Y-%m')} (mean [5%-95%] across draws; effects: against each draw's "
                   "no-policy path):"]
         lines += region_lines(result, record["name"], (importer, exporter), closure=record["closure"])
-        if record["closure"] == "pe":
-            lines.append("  welfare: not measured in pe (wages fixed in local currency, profits left out of income); "
+        if record["closure"] in PARTIAL_CLOSURES:
+            lines.append(f"  welfare: not measured in {record['closure']} (wages fixed in local currency, profits left out of income); "
                          "--closure ge gives real income, EV and their decomposition (docs/model.md)")
         elif record["closure"] != "ge":
             lines.append(f"  note: {record['closure']} fixes wages in local currency and leaves profits out of income, "

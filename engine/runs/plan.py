@@ -197,12 +197,11 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
                                               f"{closure_used} in this version; add --dynamics static (the static "
                                               "firm model), or run in partial equilibrium (--closure pe)")
         nested = [spec for spec in scenario.parameter if spec.name == "eta"]
-        if (nested or calib.eta is not None) and (pair.firm_model, pair.closure) != ("static", "ge_fixed_wage"):
-            source, field = ((scenario.source, f"parameter #{scenario.parameter.index(nested[0]) + 1}") if nested
-                             else (f"{calib.source}/sectors", "eta"))
-            raise InputError(source, "eta (nested demand, docs/model.md section 6.5) works with --dynamics static and "
-                                     f"--closure ge_fixed_wage only in this version, not with the {pair.firm_model} "
-                                     f"firm model in {pair.closure}; remove it, or run that combination", field)
+        if nested and pair.closure == "pe":  # a calibration's eta is fine: fixed indices leave every nest as is
+            raise InputError(scenario.source, "eta (nested demand, docs/model.md section 6.5) has no effect in pe, "
+                                              "which holds every price index fixed; run --closure pe_moving (price "
+                                              "indices solved) or ge, or remove it",
+                             f"parameter #{scenario.parameter.index(nested[0]) + 1}")
         if scenario.ge != GeneralEquilibrium() and (pair.firm_model, pair.closure) != ("static", "ge"):
             raise InputError(scenario.source, "[ge] labour_supply and revenue (docs/model.md section 6.6) work with "
                                               "--closure ge and --dynamics static in this version, not with the "

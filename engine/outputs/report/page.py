@@ -17,6 +17,7 @@ import re
 import uuid
 from pathlib import Path
 
+from engine.config import PARTIAL_CLOSURES
 from engine.errors import InputError
 from engine.outputs.attribution import (MIN_DRAWS, TARGET_HALFWIDTH, UNEXPLAINED, band_error, input_groups,
                                         shapley_effects)
@@ -139,13 +140,22 @@ class Report:
         else:
             self.notes.append(f"{name}: no price vs volume chart (the flows table has no unit value or quantity "
                               "column in this run)")
-        if data.record.get("closure") == "pe":
+        suppliers = data.suppliers()
+        if suppliers is not None:
+            caption = ("Diversion: every supplier's exports to the importer, including its own producers. In pe "
+                       "every price index is fixed, so a tariff on one supplier moves no other (--closure pe_moving "
+                       "or ge solve them; docs/model.md section 6.5)." if data.record.get("closure") == "pe" else
+                       "Diversion: every supplier's exports to the importer, including its own producers; a "
+                       "tariff on some suppliers moves sales towards the others and towards domestic goods.")
+            self._add(items, f"{name}.suppliers", charts.suppliers_chart(suppliers, im, last_label), caption)
+        if data.record.get("closure") in PARTIAL_CLOSURES:
             # pe holds wages and leaves profits out of income: its real income is not welfare
             self._add(items, f"{name}.regions", charts.regions_chart(data.region_bands(), last_label),
                       "PE closure: real income here is accounting with wages fixed in local currency and profits "
                       "left out of income (exchange rates move it, foreign tariffs barely do), not welfare; the "
                       "price index and tariff revenue are meaningful. Welfare: run with --closure ge.")
-            self.notes.append(f"{name}: no welfare decomposition in the pe closure (--closure ge measures welfare)")
+            self.notes.append(f"{name}: no welfare decomposition in the {data.record['closure']} closure (--closure ge "
+                              "measures welfare)")
         else:
             caption = ("Welfare is the policy effect on real income: against each draw's no-policy path "
                        "(regions.real_income_effect_pct)."
