@@ -226,7 +226,7 @@ def _rows(spec):
 
 
 #: Charts of every scenario; the attribution is not among them: with DRAWS draws it says "too few".
-EXPECTED = ["calendar", "fan", "fan_by_path", "margins", "regions", "band_error", "firm_deciles"]
+EXPECTED = ["calendar", "fan", "fan_by_path", "margins", "suppliers", "regions", "band_error", "firm_deciles"]
 
 
 def test_report_html_is_self_contained_and_has_every_chart_with_data(report):

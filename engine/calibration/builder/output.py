@@ -32,9 +32,10 @@ def write_all(folder, rspec, sspec, gdp_m, flows, rates, firms, participation, e
                [[r.code, r.name, fmt(g), " ".join(m)] for r, g, m in zip(rspec.regions, gdp_m, members)])
     sigma = 1.0 + W.THETA / W.EKK_THETA_OVER_SIGMA_MINUS_1
     _write_csv(folder / "sectors.csv", ["code", "name", "hs_chapters", "sigma", "theta", "shock_demand_sd",
-                                        "shock_cost_sd", "shock_corr", "exporter_share"],
+                                        "shock_cost_sd", "shock_corr", "exporter_share", "eta"],
                [[s.code, s.name, chapters_text(s.chapters), fmt(sigma), fmt(W.THETA), fmt(W.SHOCK_DEMAND_SD),
-                 fmt(W.SHOCK_COST_SD), fmt(W.SHOCK_CORR), fmt(e)] for s, e in zip(sspec.sectors, exp_share)])
+                 fmt(W.SHOCK_COST_SD), fmt(W.SHOCK_CORR), fmt(e), fmt(W.ETA_OVER_SIGMA * sigma)]
+                for s, e in zip(sspec.sectors, exp_share)])
     for name, column, values in (("flows.csv", "value_usd_m", flows), ("tariffs.csv", "rate", rates),
                                  ("participation.csv", "share", participation)):
         _write_csv(folder / name, ["origin", "destination", "sector", column],
@@ -100,6 +101,9 @@ def write_readme(folder, rspec, sspec, gdp_m, flows, rates, firms, context):
             + (f"; replaced from `{context['gdp']}` where it has a value" if context["gdp"] else "") + ") / 1e6 |",
             "| sectors.csv | `theta`, `sigma` | **literature, same for every sector**: theta = 4 (Simonovska & "
             "Waugh 2014); sigma = 1 + theta / 2.46 (theta/(sigma-1) = 2.46, Eaton, Kortum & Kramarz 2011 Table 3) |",
+            "| sectors.csv | `eta` | **literature**: eta = sigma / 2, GTAP's rule of two (ESUBD = ESUBM / 2, "
+            "Hertel et al. 2007) between domestic goods and imports; Feenstra, Luck, Obstfeld & Russ (2018) find "
+            "the macro elasticity well below the micro one (docs/model.md section 6.5) |",
             "| sectors.csv | `shock_*` | **literature**: EKK (2011) Table 3 (1.69, 0.34, -0.65), French firms, "
             "one aggregate |",
             "| sectors.csv | `exporter_share` | **proxy**: 0.04 x BJRS_k / 18 (4% of US firms export, "

@@ -16,6 +16,9 @@ from engine.paths import world_dir
 #: Literature constants and the files that state them (checked on load).
 THETA = 4.0  # Simonovska & Waugh (2014), "roughly four"
 EKK_THETA_OVER_SIGMA_MINUS_1 = 2.46  # Eaton, Kortum & Kramarz (2011), Table 3
+# domestic vs imported goods (docs/model.md section 6.5): GTAP's "rule of two", ESUBD = ESUBM / 2
+# (Hertel et al. 2007), applied to the elasticity between varieties
+ETA_OVER_SIGMA = 0.5
 SHOCK_DEMAND_SD = 1.69  # EKK (2011) Table 3
 SHOCK_COST_SD = 0.34  # EKK (2011) Table 3
 SHOCK_CORR = -0.65  # EKK (2011) Table 3

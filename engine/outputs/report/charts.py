@@ -141,6 +141,23 @@ def regions_chart(frame, last_label):
                                        "policy effects against each draw's no-policy path; tariff revenue: level"))
 
 
+def suppliers_chart(frame, importer, last_label):
+    """Policy effect on each supplier's exports to the importer: 5-95 % (line), 25-75 % (bar),
+    median (tick) across draws."""
+    base = alt.Chart()
+    y = alt.Y("supplier:N", title=None, sort=alt.EncodingSortField("p50", order="ascending"))
+    x = alt.X("p5:Q", title=f"policy effect on exports to {importer}, %")
+    tooltip = ["supplier:N", alt.Tooltip("p50:Q", title="median", format="+.2f"),
+               alt.Tooltip("p5:Q", title="5 %", format="+.2f"), alt.Tooltip("p95:Q", title="95 %", format="+.2f")]
+    return alt.layer(
+        base.mark_rule(color="#7a7a7a").encode(x, alt.X2("p95:Q"), y),
+        base.mark_bar(height=10, color=_BAND, opacity=0.6).encode(alt.X("p25:Q"), alt.X2("p75:Q"), y),
+        base.mark_tick(color="#1f3b63", thickness=2, size=16).encode(alt.X("p50:Q"), y, tooltip=tooltip),
+        data=frame).properties(width=WIDTH, height=220, title=alt.TitleParams(
+            f"Suppliers of {importer} in {last_label}: who loses and who gains",
+            subtitle="policy effect against each draw's no-policy path; line 5-95 %, bar 25-75 %, tick median"))
+
+
 def welfare_decomposition_chart(frame, last_label):
     """Components of the real income change by region (mean across draws)."""
     return alt.Chart(frame).mark_bar().encode(

@@ -178,6 +178,23 @@ class ScenarioData:
                   for j, name in enumerate(("5 %", "50 %", "95 %"))]
         return pl.concat(frames)
 
+    def suppliers(self):
+        """Quantiles across draws of the policy effect on each supplier's exports to the importer in
+        the last month, percent against the draw's no-policy path (its own producers labelled
+        ``"<code> (domestic)"``): who gains when one supplier is taxed (diversion, docs/model.md
+        section 6.5). None for runs written before output schema 4 (no no-policy path)."""
+        flows = self.result.scan("flows").filter(
+            (pl.col("scenario") == self.name) & (pl.col("destination") == self.importer)
+            & (pl.col("period") == self.last_period))
+        if "exports_no_policy" not in flows.collect_schema().names():
+            return None
+        per = (flows.group_by("draw", "origin").agg(pl.col("exports").sum(), pl.col("exports_no_policy").sum())
+               .collect().join(self.draws.select("draw"), on="draw")
+               .with_columns(percent_effect("exports", "exports_no_policy").alias("effect"),
+                             pl.when(pl.col("origin") == self.importer).then(pl.format("{} (domestic)", "origin"))
+                             .otherwise(pl.col("origin")).alias("supplier")))
+        return per.group_by("supplier").agg(_quantile_aggs("effect")).sort("p50")
+
     # --- regions -------------------------------------------------------------------------------
     def regions_last(self):
         """Regions in the last month, one row per (draw, region)."""
