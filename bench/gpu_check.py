@@ -174,7 +174,8 @@ def dynamic_ge_checks(report, write, quick, cuda):
     n_shifts = 2
     sales, entry_scores = kd.device_empty((blocks, dest, firms)), kd.device_empty((blocks, dest, firms))
     eta, weight = kd.device_empty((blocks, dest, firms), np.float32), kd.device_empty((blocks, dest, firms))
-    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, case["strata"], sales, entry_scores, eta, weight)
+    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, case["strata"], sales, entry_scores, eta, weight,
+                           np.arange(dest, dtype=np.int64), dest)
     z = cuda.to_device(want["z"][-1])
     status = cuda.to_device(want["status"][-1])
     table = np.ascontiguousarray(case["thresholds"][-1])

@@ -99,7 +99,8 @@ def test_cuda_dynamic_period_aggregates(benchmark, request, gpu):
     want = cuda_cases.run_dynamic_ge({n: getattr(dynamic_ge, n) for n in names}, case)
     sales, entry = kd.device_empty((blocks, dest, firms)), kd.device_empty((blocks, dest, firms))
     eta, weight = kd.device_empty((blocks, dest, firms), np.float32), kd.device_empty((blocks, dest, firms))
-    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, case["strata"], sales, entry, eta, weight)
+    kd.dynamic_pair_scores(*case["keys"][:2], *case["params"], firms, case["strata"], sales, entry, eta, weight,
+                           np.arange(dest, dtype=np.int64), dest)
     z, status = kd.device_copy(want["z"][-1]), kd.device_copy(want["status"][-2])
     table, shifts = np.ascontiguousarray(case["thresholds"][1]), np.ascontiguousarray(case["shifts"][1])
     outs = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]

@@ -102,44 +102,48 @@ def store_marginal_pairs(b, n, sales, eta, weight, z_index, z_exp, status, shift
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata, out_sales,
-                        out_entry, out_eta, out_weight):
+                        out_entry, out_eta, out_weight, dests, n_regions):
     """Per pair the real pairs it stands for ``w`` (``strata`` (B, 3, M), ``engine.firms.sampling``), their
-    ``w exp(v)`` and the entry score ``u`` (``kernels.firm.fill_scores``), (B, R, M) each, and their
-    fixed-cost factor ``w eta = w exp(v - u)`` in float32 (it only enters the cost index)."""
-    n_blocks, n_dest = out_sales.shape[0], out_sales.shape[1]
+    ``w exp(v)`` and the entry score ``u`` (``kernels.firm.fill_scores``), (B, D, M) each, and their
+    fixed-cost factor ``w eta = w exp(v - u)`` in float32 (it only enters the cost index).
+
+    ``dests`` (D,) int64: the destinations (of ``n_regions``) whose pairs are drawn, in this order; a
+    destination's pairs are the same whichever others are drawn with it."""
+    n_blocks = out_sales.shape[0]
     for b in prange(n_blocks):
         slp = np.empty(n_firms)
         sales = np.empty(n_firms)
         entry = np.empty(n_firms)
         weight = np.empty(n_firms)
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
-        for n in range(n_dest):
-            block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
-                         strata[b], slp, sales, entry, weight)
+        for j in range(dests.size):
+            block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_regions,
+                         dests[j], strata[b], slp, sales, entry, weight)
             for f in range(n_firms):
                 sales[f] = np.exp(sales[f]) * weight[f]
-                out_sales[b, n, f] = sales[f]
-                out_entry[b, n, f] = entry[f]
-                out_eta[b, n, f] = sales[f] * np.exp(-entry[f])
-                out_weight[b, n, f] = weight[f]
+                out_sales[b, j, f] = sales[f]
+                out_entry[b, j, f] = entry[f]
+                out_eta[b, j, f] = sales[f] * np.exp(-entry[f])
+                out_weight[b, j, f] = weight[f]
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
                           offset, z_score, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
-                          out_entrant_cost, out_incumbent_cost, out_split):
-    """Period 0 as in ``dynamic_cell_sums``: each firm's ``z`` index and each pair's status.
+                          out_entrant_cost, out_incumbent_cost, out_split, dests):
+    """Period 0 as in ``dynamic_cell_sums``: each firm's ``z`` index and each pair's status, in the
+    destinations ``dests`` (D,) of ``offset``'s (the pair arrays and outputs are (B, D, ...)).
 
     Parameters
     ----------
     z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds, offset, z_score :
         As in ``dynamic_cell_sums``.
-    sales, entry, eta : ndarray (B, R, M)
-        From ``dynamic_pair_scores``.
+    sales, entry, eta : ndarray (B, D, M)
+        From ``dynamic_pair_scores`` with the same ``dests``.
     out_z : ndarray of int64 (B, M)
-    out_status : ndarray of bool (B, R, M)
+    out_status : ndarray of bool (B, D, M)
         Whether the pair exports in period 0 (``False`` in closed cells).
-    out_active, out_sales : ndarray (B, R)
+    out_active, out_sales : ndarray (B, D)
         Exporting pairs and their summed ``exp(v + z_score)``.
     out_entrant_cost, out_incumbent_cost : ndarray (B, R)
         Summed ``eta = exp(v - u)`` of the exporters that did not / did export before period 0
@@ -149,12 +153,13 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
         ``dynamic_cell_sums``'s ``out_split``.
     """
     n_blocks, n_dest, n_firms = sales.shape
+    n_regions = offset.shape[1]
     for b in prange(n_blocks):
         z_exp = np.exp(z_score[b])
         for f in range(n_firms):
             out_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
         for n in range(n_dest):
-            c = offset[b, n]
+            c = offset[b, dests[n]]
             active, total, entrants, incumbents, split = 0.0, 0.0, 0.0, 0.0, 0.0
             for f in range(n_firms):
                 if not c > -np.inf:
@@ -162,7 +167,7 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                     continue
                 j = out_z[b, f]
                 u = entry[b, n, f]
-                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
+                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_regions + dests[n])))
                 cost = baseline_entry_cost(u, us, y_low, y_step, status_prob[b, j], stationary_thresholds[b, j, 1],
                                            stationary_thresholds[b, j, 0])
                 a = c >= cost

@@ -170,12 +170,14 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
     n_blocks, n_dest = case["offset"].shape
     sales, entry = empty((n_blocks, n_dest, m), np.float64), empty((n_blocks, n_dest, m), np.float64)
     eta, weight = empty((n_blocks, n_dest, m), np.float32), empty((n_blocks, n_dest, m), np.float64)
-    kernels["dynamic_pair_scores"](keys[0], keys[1], *case["params"], m, case["strata"], sales, entry, eta, weight)
+    dests = np.arange(n_dest, dtype=np.int64)
+    kernels["dynamic_pair_scores"](keys[0], keys[1], *case["params"], m, case["strata"], sales, entry, eta, weight,
+                                   dests, n_dest)
     z, status = empty((n_blocks, m), np.int64), empty((n_blocks, n_dest, m), np.bool_)
     initial = [np.full((n_blocks, n_dest), np.nan) for _ in range(5)]
     kernels["dynamic_initial_state"](keys[2], keys[3], case["cum_invariant"], case["y_low"], case["y_step"],
                                      case["status_prob"], case["stationary"], case["offset"], case["z_score"], sales,
-                                     entry, eta, weight, z, status, *initial)
+                                     entry, eta, weight, z, status, *initial, dests)
     out = {"sales": to_host(sales), "entry": to_host(entry), "eta": to_host(eta), "weight": to_host(weight),
            "initial": np.stack(initial), "z": [to_host(z)], "status": [to_host(status)], "aggregates": [],
            "marginal": [], "slope": [], "commit": []}

@@ -57,13 +57,14 @@ def _start(case):
     keys, y = case["keys"], case["y"]
     eta = np.empty((n_blocks, n_dest, m), dtype=np.float32)
     weight = np.empty((n_blocks, n_dest, m))
-    dynamic_pair_scores(keys[0], keys[1], *case["params"], m, case["strata"], sales, entry, eta, weight)
+    dests = np.arange(n_dest, dtype=np.int64)
+    dynamic_pair_scores(keys[0], keys[1], *case["params"], m, case["strata"], sales, entry, eta, weight, dests, n_dest)
     z = np.empty((n_blocks, m), dtype=np.int64)
     status = np.empty((n_blocks, n_dest, m), dtype=np.bool_)
     initial = [np.empty((n_blocks, n_dest)) for _ in range(5)]
     dynamic_initial_state(keys[2], keys[3], case["chain"].cum_invariant, y[0], y[1] - y[0], case["status_prob"],
                           case["stationary"], case["offset"], case["z_score"], sales, entry, eta, weight, z, status,
-                          *initial)
+                          *initial, dests)
     return (sales, entry, eta, weight), z, status, initial
 
 
@@ -333,3 +334,28 @@ def test_no_policy_path_from_the_reference_state_equals_its_full_solve(tmp_path,
                 np.testing.assert_allclose(a[column].to_numpy(), b[column].to_numpy(), rtol=1e-10,
                                            atol=1e-9 * max(1.0, np.nanmax(np.abs(b[column].to_numpy()))),
                                            err_msg=f"{table}.{column}")
+
+
+def test_pairs_of_some_destinations_are_those_of_the_full_draw(request):
+    """``dests``: the scores and period-0 state of a subset of destinations (``pe_moving`` draws only
+    the markets a policy touches) equal those columns of the full draw, bit for bit."""
+    seed = node_seed(request.node.nodeid)
+    case = _random_case(np.random.default_rng(seed))
+    (sales, entry, eta, weight), z, status, initial = _start(case)
+    keys, y, m = case["keys"], case["y"], case["n_firms"]
+    n_blocks, n_dest = case["offset"].shape
+    dests = np.array([2, 0], dtype=np.int64)
+    part = [np.empty((n_blocks, dests.size, m)) for _ in range(2)] + [
+        np.empty((n_blocks, dests.size, m), dtype=np.float32), np.empty((n_blocks, dests.size, m))]
+    dynamic_pair_scores(keys[0], keys[1], *case["params"], m, case["strata"], *part, dests, n_dest)
+    for got, want in zip(part, (sales, entry, eta, weight)):
+        np.testing.assert_array_equal(got, want[:, dests])
+    z_part, status_part = np.empty((n_blocks, m), dtype=np.int64), np.empty((n_blocks, dests.size, m), dtype=np.bool_)
+    initial_part = [np.empty((n_blocks, dests.size)) for _ in range(5)]
+    dynamic_initial_state(keys[2], keys[3], case["chain"].cum_invariant, y[0], y[1] - y[0], case["status_prob"],
+                          case["stationary"], case["offset"], case["z_score"], *part, z_part, status_part,
+                          *initial_part, dests)
+    np.testing.assert_array_equal(z_part, z)
+    np.testing.assert_array_equal(status_part, status[:, dests])
+    for got, want in zip(initial_part, initial):
+        np.testing.assert_array_equal(got, want[:, dests])

@@ -240,8 +240,8 @@ def _supplier_log_change(run, origin):
 
 
 def test_pe_moving_with_no_policy_is_pe(tmp_path, small_calibration):
-    """With no policy the moving-index closure solves every nest at its no-policy level (a = 0), so
-    its flows are ``pe``'s and every price index is 1 (the dynamic firms churn all the while)."""
+    """With no policy the moving-index closure is ``pe`` (every nest at its no-policy level), flows and
+    price indices alike, though the dynamic firms churn all the while."""
     body = ETA_FIXED.format(eta=1.5)
     moving = _dynamic_run(tmp_path, small_calibration, "quiet", body, "pe_moving")
     fixed = _dynamic_run(tmp_path, small_calibration, "quiet", "", "pe")
@@ -251,9 +251,12 @@ def test_pe_moving_with_no_policy_is_pe(tmp_path, small_calibration):
         np.testing.assert_allclose(a[column].to_numpy(), b[column].to_numpy(), rtol=1e-12, atol=1e-9,
                                    err_msg=column)
     assert b["entries"].sum() > 0
-    regions = moving.scan("regions").collect()
-    np.testing.assert_allclose(regions["price_index"].to_numpy(), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(moving.scan("prices").collect()["import_price_index"].to_numpy(), 1.0, rtol=1e-12)
+    for table, key in (("regions", ["draw", "period", "region"]), ("prices", ["draw", "period", "region", "sector"])):
+        a, b = (r.scan(table).collect().sort(key) for r in (moving, fixed))
+        for column in ("price_index", "price_index_effect_pct", "import_price_index", "expenditure"):
+            if column in a.columns:
+                np.testing.assert_allclose(a[column].to_numpy(), b[column].to_numpy(), rtol=1e-12, atol=1e-12,
+                                           err_msg=f"{table}.{column}")
 
 
 @pytest.fixture()
@@ -279,8 +282,15 @@ def test_a_tariff_on_one_supplier_diverts_with_the_dynamic_firms(tmp_path, small
     alone, shared = _supplier_log_change(one, "R0"), _supplier_log_change(every, "R0")
     assert np.all(alone < 1.5 * shared) and np.all(shared < 0), (alone, shared)
     assert np.all(_supplier_log_change(one, "R1") > 0.005)
-    prices = one.scan("prices").filter((pl.col("region") == "R2") & (pl.col("period") == 24)).collect()
-    assert np.all(prices["import_price_index"].to_numpy() > 1.001)
+    # R2's import prices rise against the no-policy path (in ge the prices table is against it, in
+    # pe_moving against period 0, as pe's: compared with a run with no policy on the same draws)
+    def import_prices(run):
+        return run.scan("prices").filter((pl.col("region") == "R2") & (pl.col("period") == 24)).collect().sort(
+            "draw")["import_price_index"].to_numpy()
+
+    quiet = 1.0 if closure == "ge" else import_prices(_dynamic_run(tmp_path, small_calibration, "quiet",
+                                                                   ETA_FIXED.format(eta=1.5), closure))
+    assert np.all(import_prices(one) / quiet > 1.001)
     # the report's diversion chart: the taxed supplier loses, the other supplier and R2's own producers gain
     suppliers = ScenarioData(one, one.manifest["scenarios"][0]).suppliers()
     median = dict(zip(suppliers["supplier"], suppliers["p50"]))
@@ -303,3 +313,20 @@ def test_the_dynamic_nest_at_eta_equal_to_sigma_is_the_one_tier_model(tmp_path, 
     np.testing.assert_allclose(ra["wage"].to_numpy(), rb["wage"].to_numpy(), rtol=1e-7)
     np.testing.assert_allclose(ra["real_income_change_pct"].to_numpy(), rb["real_income_change_pct"].to_numpy(),
                                atol=1e-6)
+
+
+def test_pe_moving_changes_only_the_markets_a_policy_touches(tmp_path, small_supplier):
+    """``engine.closures.moving_pe``: the no-policy path is ``pe``'s, and so is every market no policy
+    touches (destinations other than R2 here); only R2's market moves, on the same draws."""
+    body = ETA_FIXED.format(eta=1.5) + TARIFF.format(exporter='"R0"')
+    moving = _dynamic_run(tmp_path, small_supplier, "one", body, "pe_moving")
+    fixed = _dynamic_run(tmp_path, small_supplier, "one", TARIFF.format(exporter='"R0"'), "pe")
+    key = ["draw", "period", "origin", "destination"]
+    a, b = moving.flows.sort(key), fixed.flows.sort(key)
+    for column in ("exports_no_policy", "exporters_no_policy"):
+        np.testing.assert_array_equal(a[column].to_numpy(), b[column].to_numpy(), err_msg=column)
+    other = (a["destination"] != "R2").to_numpy()
+    for column in ("exports", "exporters", "entries", "exits", "stock_change"):
+        np.testing.assert_array_equal(a[column].to_numpy()[other], b[column].to_numpy()[other], err_msg=column)
+    moved = np.abs(a["exports"].to_numpy()[~other] / b["exports"].to_numpy()[~other] - 1.0)
+    assert moved.max() > 0.01

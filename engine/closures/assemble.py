@@ -16,6 +16,7 @@ from engine.closures.dynamic_ge import KnownReference, PathOffReference, simulat
 from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
 from engine.closures.ge import solve_wage_equilibrium
 from engine.closures.ge_accounts import wage_region_results
+from engine.closures.moving_pe import NoPolicy, simulate_moving_pe
 from engine.firms.dynamic import simulate_dynamic
 from engine.firms.static import CellState, flexible_prices, policy_shift
 
@@ -78,14 +79,17 @@ def run_dynamic(population, baseline, path, params, closure):
     ``ge`` and ``pe_moving`` (``engine.closures.dynamic_ge``): (CellResults, state, RegionResults).
 
     ``state`` is the ``engine.firms.dynamic.DynamicState`` in ``pe`` (firm-level rows are built
-    from it) and otherwise the ``engine.closures.dynamic_ge.KnownReference`` of the draw's no-policy
-    path.
+    from it), in ``ge`` the ``engine.closures.dynamic_ge.KnownReference`` of the draw's no-policy path,
+    in ``pe_moving`` that path itself (``engine.closures.moving_pe.NoPolicy``).
     """
 
     n_sectors = params.sigma.size
-    if closure in ("ge", "pe_moving"):
-        cells, regions, solved = simulate_dynamic_ge(population, path, params, closure=closure)
+    if closure == "ge":
+        cells, regions, solved = simulate_dynamic_ge(population, path, params)
         return cell_results(cells, n_sectors), KnownReference(population, solved["references"]), regions
+    if closure == "pe_moving":
+        cells, no_policy, regions = simulate_moving_pe(population, path, params)
+        return cells, no_policy, regions
     if closure != "pe":
         raise ValueError(f"the dynamic model runs in pe, ge and pe_moving, not {closure!r} "
                          "(engine.closures.registry)")
@@ -101,9 +105,10 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
     runs only in the cells a policy touches (``touched``, (B, R)); the others are those of the policy
     run (``state``, its ``DynamicState``): in partial equilibrium cells are independent, so theirs are
     the same. The static model (a binary search per cell and period) and ``ge_fixed_wage`` (every
-    market moves) run in full; the dynamic model's ``ge`` and ``pe_moving`` take the firm side from the
-    policy run's reference state (``state``, a ``KnownReference``), and solve in full only if the path
-    leaves it (in ``pe_moving``, a path whose exchange rates move).
+    market moves) run in full; the dynamic model's ``ge`` takes the firm side from the policy run's
+    reference state (``state``, a ``KnownReference``), and solves in full only if the path leaves it;
+    ``pe_moving`` computed the path in its policy run (``state``, a ``NoPolicy``): its no-policy path
+    is ``pe``'s.
     """
     n_sectors = params.sigma.size
     if firm_model == "static":
@@ -113,11 +118,21 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
         raw = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels, only=touched,
                                others=state)
         return cell_results(raw, n_sectors), dynamic_pe_regions(population, raw, params)
+    if isinstance(state, NoPolicy):  # pe_moving: the policy run solved against this very path
+        if _same_path(state.path, path):
+            return cell_results(state.raw, n_sectors), state.regions
+        return run_no_policy(firm_model, population, baseline, path, params, "pe", touched, state.raw["state"])
     if isinstance(state, KnownReference):
         try:
-            cells, regions, _solved = simulate_dynamic_ge(population, path, params, firms=state, closure=closure)
+            cells, regions, _solved = simulate_dynamic_ge(population, path, params, firms=state)
             return cell_results(cells, n_sectors), regions
         except PathOffReference:
             pass
     cells, _, regions = run_dynamic(population, None, path, params, closure)
     return cells, regions
+
+
+def _same_path(a, b):
+    """Whether two policy paths have the same inputs (``pe_moving``'s no-policy path against the plan's)."""
+    return a.branch_labels == b.branch_labels and all(
+        np.array_equal(getattr(a, name), getattr(b, name)) for name in ("tariff", "iceberg", "demand", "fx"))

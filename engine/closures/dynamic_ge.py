@@ -38,10 +38,9 @@ import numpy as np
 from engine import devices
 from engine.cells import by_origin_region, half_exports, operating_margin, sigma_kappa, to_cells, trade_cells
 from engine.closures.ge import RECORDED, Period, record_period, solve_period
-from engine.closures.fixed_wage import dynamic_pe_regions
 from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, income_parts, wage_region_results
 from engine.closures.welfare import region_accounts
-from engine.firms.dynamic import cell_factors, demand_persistence, entry_thresholds, inventory_layer
+from engine.firms.dynamic import cell_factors, entry_thresholds, inventory_layer
 
 #: Half-width of the window of threshold shifts around those asked for (``DynamicFirms``): Newton's
 #: later steps in a period move the shifts by less than this in nearly every cell.
@@ -60,10 +59,19 @@ class DynamicFirms:
     The kernels are those of ``population.device`` (``engine.devices``: ``kernels.dynamic_ge`` or
     their CUDA twins); the per-pair and per-firm arrays live where they run (``state_arrays``: on
     the GPU they stay in device memory for the whole draw, and each call moves only per-cell arrays).
+
+    With ``dests`` only those destinations' pairs are drawn and moved (the same pairs as in a full
+    run); every (B, R) array in and out is still over all cells, the others' values coming from
+    ``background(period)`` (a dict of (B, R) arrays: the names of ``commit``'s outputs and the two
+    cost indices), as ``engine.closures.moving_pe`` needs.
     """
 
-    def __init__(self, population):
+    def __init__(self, population, dests=None, background=None):
         self.population = population
+        n_regions = population.offset.shape[1]
+        self.dests = np.arange(n_regions, dtype=np.int64) if dests is None else np.asarray(dests, dtype=np.int64)
+        self.background = background
+        self._cut = None  # (thresholds given, their columns of ``dests``)
         device = population.device
         self._kernel = {name: devices.kernel(name, device) for name in (
             "dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance", "dynamic_period_aggregates",
@@ -72,7 +80,7 @@ class DynamicFirms:
             self._kernel.update({name: devices.kernel(name, "cpu") for name in (
                 "dynamic_window_prepare", "dynamic_window_aggregates")})
         arrays = devices.state_arrays(device)
-        n_blocks, n_dest = population.offset.shape
+        n_blocks, n_dest = population.offset.shape[0], self.dests.size
         m = population.n_firms
         self.n_firms = m
         self.sales = arrays.empty((n_blocks, n_dest, m), np.float64)
@@ -81,7 +89,8 @@ class DynamicFirms:
         self.weight = arrays.empty((n_blocks, n_dest, m), np.float64)
         productivity_keys, shock_keys, self.z_keys, status_keys = population.keys
         self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m,
-                                            population.strata, self.sales, self.entry, self.eta, self.weight)
+                                            population.strata, self.sales, self.entry, self.eta, self.weight,
+                                            self.dests, n_regions)
         self.z = arrays.empty((n_blocks, m), np.int64)
         self.base = arrays.empty((n_blocks, n_dest, m), np.bool_)
         out = [np.empty((n_blocks, n_dest)) for _ in range(5)]
@@ -89,19 +98,45 @@ class DynamicFirms:
         self._kernel["dynamic_initial_state"](
             self.z_keys, status_keys, population.chain.cum_invariant, y[0], y[1] - y[0], population.status_prob,
             population.thresholds, population.offset, population.z_score, self.sales, self.entry, self.eta, self.weight,
-            self.z,
-            self.base, *out)
-        self.initial = dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost", "split"), out))
+            self.z, self.base, *out, self.dests)
+        self.period = 0
+        self.initial = self._full(dict(zip(("active", "sales_index", "entrants_cost", "incumbents_cost", "split"),
+                                           out)))
         self.z_base = arrays.copy(self.z)
         self.status = arrays.copy(self.base)
         self.reference_status = arrays.copy(self.base)
         with np.errstate(invalid="ignore"):
-            reference = population.thresholds[:, None, :, :] - population.offset[:, :, None, None]
+            reference = population.thresholds[:, None, :, :] - population.offset[:, self.dests, None, None]
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
-        self.period = 0
         self._zero_period, self._zero_marginal = -1, None
         self._window = None  # (period, thresholds, lower, upper, prepared arrays): CPU only
         self._prepared = None
+
+    def _part(self, x):
+        """The ``dests`` columns of a (..., B, R) array (itself with every destination)."""
+        return x if self.background is None else np.ascontiguousarray(x[..., self.dests])
+
+    def _part_thresholds(self, thresholds):
+        """The ``dests`` of thresholds (B, R, Nz, 2), the same object for the same argument (the
+        window of shifts is kept per thresholds object)."""
+        if self.background is None:
+            return thresholds
+        if self._cut is None or self._cut[0] is not thresholds:
+            self._cut = (thresholds, np.ascontiguousarray(thresholds[:, self.dests]))
+        return self._cut[1]
+
+    def _full(self, values, fill=None):
+        """Per-cell values of the ``dests`` columns spread over every cell: the others from
+        ``background`` (or ``fill``)."""
+        if self.background is None:
+            return values
+        out = {}
+        for name, value in values.items():
+            whole = np.full(value.shape[:-1] + (self.population.offset.shape[1],), fill) if fill is not None else \
+                np.array(self.background(self.period)[name], dtype=float)
+            whole[..., self.dests] = value
+            out[name] = whole
+        return out
 
     def _period_aggregates(self, thresholds, stacked, hard, marginal, slope):
         """``dynamic_period_aggregates`` at the shifts ``stacked`` (S, B, R). On the CPU through a window
@@ -151,6 +186,7 @@ class DynamicFirms:
         than one pair per cell. The marginal part at shift 0 is computed once per period.
         """
         first = self._zero_period != self.period
+        thresholds, shift = self._part_thresholds(thresholds), self._part(shift)
         stacked = np.stack([np.zeros(shift.shape), shift]) if first else shift[None]
         stacked = np.ascontiguousarray(stacked, dtype=np.float64)
         hard = [np.empty(stacked.shape) for _ in range(4)]
@@ -166,18 +202,20 @@ class DynamicFirms:
         # the cost indices are not clipped: the marginal pair at the shift and at 0 may differ in
         # last status, so one of the two parts may dip below zero by less than a pair; their sum
         # (what is paid) does not
-        return values, {name: slope[k, -1] for k, name in enumerate(names)}
+        return self._full(values), self._full({name: slope[k, -1] for k, name in enumerate(names)}, fill=0.0)
 
     def commit(self, thresholds, shift, reference=False):
         """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
         returns its hard aggregates (B, R), with the half-population ``split`` of the sales index."""
+        shift = self._part(shift)
         out = [np.empty(shift.shape) for _ in range(9)]
         self._kernel["dynamic_period_commit"](
             self.sales, self.entry, self.eta, self.weight, self.z, self.z_base, self.population.z_score,
-            self.reference_status if reference else self.status, self.base, thresholds,
+            self.reference_status if reference else self.status, self.base,
+            thresholds if reference else self._part_thresholds(thresholds),
             np.ascontiguousarray(shift, dtype=np.float64), *out)
-        return dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost",
-                         "incumbents_cost", "split"), out))
+        return self._full(dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base",
+                                    "entrants_cost", "incumbents_cost", "split"), out)))
 
 
 def period_accounts(aggregates, scale, tariff0, margin0, fixed_cost_unit, sunk_cost_ratio, n_sectors):
@@ -193,10 +231,10 @@ class _DynamicPeriod(Period):
     """One period of the ``ge`` closure with the dynamic firms: ``firm_side`` asks the firm loop."""
 
     def __init__(self, firms, thresholds, first, acc, params, log_demand_change, tariff, margin, commitments,
-                 amounts, reference, fixed_spending):
+                 amounts, reference, fixed_spending=False, markets=None):
         zeros = np.zeros(tariff.shape)
         super().__init__(firms, None, acc, params, log_demand_change, zeros, tariff, zeros, commitments, amounts,
-                         reference, fixed_spending)
+                         reference, fixed_spending, markets)
         self.firms, self.thresholds, self.first = firms, thresholds, first
         self.exact_step = self.fd_step  # while fd_step is here, the kernel's exact slopes are used
         self.margin = margin  # the dynamic model's margins (sticky prices)
@@ -233,7 +271,7 @@ class _DynamicPeriod(Period):
 
 
 def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, margin, params, commitments=(),
-                                   reference=None, fixed_spending=False):
+                                   reference=None):
     """Solve the ``ge`` closure period by period with the dynamic firms.
 
     Parameters
@@ -247,9 +285,6 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
         operating margins, from ``engine.firms.dynamic.cell_factors``.
     params, commitments, reference :
         As in ``engine.closures.ge.solve_wage_equilibrium``.
-    fixed_spending : bool
-        Wages and consumer spending fixed at the no-policy path's: the moving-index partial
-        equilibrium ``pe_moving`` (``engine.closures.ge.Period``).
 
     Returns
     -------
@@ -260,10 +295,6 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     """
     population = firms.population
     n_sectors = params.sigma.size
-    # pe_moving: the demand shifts reach quantities gradually (11.7, persistence ``keep``) and the
-    # thresholds with the present-value weight of that path (docs/model.md section 6.5)
-    keep, weight = demand_persistence(params.dynamics) if fixed_spending else (0.0, 0.0)
-    quantity_shift = np.zeros(population.offset.shape)
     n_regions = population.offset.shape[1]
     sigma, kappa = sigma_kappa(params, n_regions)
     tariff0 = population.tariff
@@ -278,7 +309,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     n_periods = tariff.shape[0]
     zero = np.zeros(population.offset.shape)
     hard = ("hard_active", "entries", "exits", "both", "both_base", "split")
-    out = {k: [] for k in (*RECORDED, "labour", "quantity_shift", *hard)}
+    out = {k: [] for k in (*RECORDED, "labour", *hard)}
     accounts, references = [], []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
@@ -298,11 +329,8 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
             reference = int(np.argmax(acc.labour))
         period_thresholds = np.ascontiguousarray(thresholds[t])
         period = _DynamicPeriod(firms, period_thresholds, t == 0, acc, params, log_demand_change[t], tariff[t],
-                                margin[t], commitments, amounts, reference, fixed_spending)
-        period.threshold_weight, period.threshold_offset = 1.0 - weight, weight * quantity_shift
+                                margin[t], commitments, amounts, reference)
         z, state, iterations[t], residuals[t] = solve_period(period, z, t)
-        quantity_shift = keep * quantity_shift + (1.0 - keep) * state["shift"]
-        out["quantity_shift"].append(quantity_shift)
         if t > 0:
             committed = firms.commit(period_thresholds, -state["threshold"])
         record_period(out, state, acc, params.sigma, period)
@@ -403,40 +431,25 @@ class _FxNeutralModel:
         return self._neutral_cache[labels]
 
 
-def simulate_dynamic_ge(population, path, params, firms=None, closure="ge"):
-    """``engine.closures.assemble.run_dynamic`` in the ``ge`` or ``pe_moving`` closure: (cells, regions,
-    solved).
+def simulate_dynamic_ge(population, path, params, firms=None):
+    """``engine.closures.assemble.run_dynamic`` in the ``ge`` closure: (cells, regions, solved).
 
     ``firms``: the firm side (default a fresh ``DynamicFirms``); the no-policy path passes the policy
-    run's ``KnownReference``. ``pe_moving`` (docs/model.md section 6.5) holds wages and consumer
-    spending at the no-policy path's and solves each market's (or nest's) level; it keeps the
-    exchange-rate path and its sticky invoicing, as ``pe`` does.
+    run's ``KnownReference``.
     """
 
     n_sectors = params.sigma.size
-    moving_pe = closure == "pe_moving"
-    if moving_pe:
-        model = path.beliefs
-    else:
-        path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)
-        model = _fx_neutral(path.beliefs)
+    path = replace(path, fx=np.ones_like(path.fx))  # flexible wages absorb exchange rates (docs/model.md)
+    model = _fx_neutral(path.beliefs)
     factors = cell_factors(path, population.tariff, params, n_sectors)
     thresholds = entry_thresholds(population, path, params, model, path.branch_labels, factors)
     tariff = factors["tariff"]
     log_demand_change = factors["log_value"] + np.log1p(tariff) - np.log1p(population.tariff)
     commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
     firms = DynamicFirms(population) if firms is None else firms
-    # pe_moving solves the markets on the firms' price terms (frictionless CES spending, docs/model.md
-    # section 6.5): customer capital holds back quantities, not prices, and price indices use prices
-    # only (section 11.3); ge clears the budget on what is spent
-    market_basis = (np.log(to_cells(path.demand)) + (1.0 - sigma_kappa(params, path.fx.shape[1])[0])
-                    * factors["log_consumer_price"]) if moving_pe else log_demand_change
-    solved = solve_dynamic_wage_equilibrium(firms, thresholds, market_basis, tariff, factors["margin"], params,
-                                            commitments, fixed_spending=moving_pe)
-    # in pe_moving the markets' demand shifts reach quantities gradually, as the policy's own (11.7);
-    # in ge at once (docs/model.md section 12, limits)
-    shift = solved["quantity_shift"] if moving_pe else solved["market_cells"]
-    unit_sales = solved["scale"] * np.exp(log_demand_change + shift)
+    solved = solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, factors["margin"], params,
+                                            commitments)
+    unit_sales = solved["scale"] * np.exp(log_demand_change + solved["market_cells"])
     exports = unit_sales * solved["sales_index"] / (1.0 + tariff)
     unit_exports = unit_sales / (1.0 + tariff)
     intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
@@ -450,30 +463,15 @@ def simulate_dynamic_ge(population, path, params, firms=None, closure="ge"):
                            log_price, factors["margin"], factors["log_exchange"], halves, stocks)
 
     cells = cells_with(None)
-    if not moving_pe:
-        regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
-                                      labour=solved["labour"])
+    regions = wage_region_results(solved["accounts"][0], SimpleNamespace(**solved), cells, params,
+                                  labour=solved["labour"])
     # importers' stocks re-time customs values and tariff revenue in the flows only: the equilibrium and
     # the regional accounts are those of final sales (docs/model.md section 11.9)
     stocks = inventory_layer(np.concatenate([exports[None], halves]), log_price, path, params, model,
                              path.branch_labels, population.tariff)
     if stocks is not None:
         cells = cells_with(stocks)
-    if moving_pe:  # pe's accounts (tariff revenue at customs), with the solved price indices
-        at = dict(cells, sales_index=solved["sales_index"], active=solved["active"])
-        return cells, dynamic_pe_regions(population, at, params, _reference_units(solved),
-                                         solved["import_price"]), solved
     return cells, _against_no_policy_path(regions, cells, solved, params), solved
-
-
-def _reference_units(solved):
-    """Each period's market price sums (T, R, K) against the no-policy path's in the same period, in
-    period 0's units (``_against_no_policy_path``)."""
-    accounts = solved["accounts"]
-    reference_expenditure = np.stack([a.expenditure0 for a in accounts])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(reference_expenditure > 0, accounts[0].expenditure0 / reference_expenditure, 1.0)
-    return solved["price_sum"] * ratio
 
 
 def _against_no_policy_path(regions, cells, solved, params):

@@ -393,13 +393,14 @@ def region_results(accounts, markets, cells, params, n_sectors):
         iterations=markets.iterations, residual=markets.residual, import_price=markets.import_price)
 
 
-def dynamic_pe_regions(population, cells, params, price_sum=None, import_price=None):
+def dynamic_pe_regions(population, cells, params, reference=None, price_ratio=1.0, import_ratio=1.0):
     """``region_results`` of the dynamic model in ``pe``: its cells were simulated with market demand
     fixed; the baseline is period 0 of those cells (``engine.firms.dynamic.simulate_dynamic``).
 
-    ``price_sum`` and ``import_price`` (T, R, K): the markets' solved price sums and import price
-    indices of ``pe_moving`` (``engine.closures.dynamic_ge``), where spending stays at the baseline's;
-    by default those of the cells with market demand fixed, and spending moves with tariff revenue.
+    ``pe_moving`` (``engine.closures.moving_pe``): ``reference``, the draw's no-policy path
+    (``simulate_dynamic``'s output), sets spending (held at that path's) and the price sums and
+    import price indices, times ``price_ratio`` and ``import_ratio`` (T, R, K) of each market against
+    it. By default the cells' own, and spending moves with tariff revenue.
     """
     n_sectors = params.sigma.size
     sales_index0 = cells["sales_index"][0]
@@ -410,12 +411,12 @@ def dynamic_pe_regions(population, cells, params, price_sum=None, import_price=N
     accounts = baseline_accounts(baseline, n_sectors)
     n_periods = cells["exports"].shape[0]
     revenue = tariff_revenue_by_destination(cells["tariff"], cells["exports"], n_sectors)
-    if price_sum is None:
-        price_sum = market_price_sum(accounts, cells["log_price_term"], cells["sales_index"], n_sectors)
-        import_price = import_price_index(accounts, cells["log_price_term"], cells["sales_index"], params.sigma)
-        expenditure = market_expenditure(accounts, revenue)
-    else:
-        expenditure = np.broadcast_to(accounts.expenditure0, price_sum.shape)
+    spent = cells if reference is None else reference
+    price_sum = market_price_sum(accounts, spent["log_price_term"], spent["sales_index"], n_sectors) * price_ratio
+    import_price = import_price_index(accounts, spent["log_price_term"], spent["sales_index"],
+                                      params.sigma) * import_ratio
+    expenditure = market_expenditure(accounts, revenue if reference is None else tariff_revenue_by_destination(
+        reference["tariff"], reference["exports"], n_sectors))
     markets = Markets(threshold=None, active=cells["active"], sales_index=cells["sales_index"],
                       market=np.zeros((n_periods, *accounts.beta.shape)), market_cells=None,
                       price_sum=price_sum, import_price=import_price, expenditure=expenditure, tariff_revenue=revenue,

@@ -91,7 +91,7 @@ class Period:
     """Residuals of one period's equilibrium as a function of the stacked unknowns."""
 
     def __init__(self, population, tail_cost, acc, params, log_demand_change, static, tariff, previous,
-                 commitments, amounts, reference, fixed_spending=False):
+                 commitments, amounts, reference, fixed_spending=False, markets=None):
         self.population, self.tail_cost, self.acc, self.params = population, tail_cost, acc, params
         self.ldc, self.static, self.tariff, self.previous = log_demand_change, static, tariff, previous
         self.commitments, self.amounts = commitments, amounts
@@ -109,6 +109,8 @@ class Period:
             self.open_market = self.nest_sales0 > 0
         else:
             self.open_market = acc.expenditure0 > 0
+        if markets is not None:  # only these markets (R, K) are solved; the others keep a = 0
+            self.open_market = self.open_market & (markets[..., None] if self.nested else markets)
         # the moving-index partial equilibrium (section 6.5): wages and consumer spending fixed
         self.fixed_spending = fixed_spending
         self.threshold_weight, self.threshold_offset = 1.0, 0.0

@@ -296,7 +296,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     exports = per_index * value * sales_index
     intensive = per_index * (value * both - both_base)
     tariff = factors["tariff"]
-    purchases = _purchases(path, population.flows)
+    purchases = purchases_of(path, population.flows)
     halves = half_exports(per_index * value, sales_index, split, base, split[0])
     stocks = inventory_layer(np.concatenate([exports[None], halves]), factors["log_price"], path, params, model,
                              labels, population.tariff)
@@ -331,7 +331,7 @@ def inventory_layer(final_sales, log_price, path, params, model, labels, baselin
     return change[0], stock[0], change[1:]
 
 
-def _purchases(path, flows):
+def purchases_of(path, flows):
     """Purchase commitments as purchases: the amount in force, spread over its cells by baseline flow."""
     extra = np.zeros((len(path.dates), *flows.shape))
     for mask, amounts, _where in path.commitments:

@@ -106,30 +106,30 @@ class _Outputs:
 
 @cuda.jit
 def _pair_scores_kernel(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata,
-                        chunks_per_block, out_sales, out_entry, out_eta, out_weight):
+                        chunks_per_block, dests, n_regions, out_sales, out_entry, out_eta, out_weight):
     b = cuda.blockIdx.x // chunks_per_block
     f = (cuda.blockIdx.x % chunks_per_block) * THREADS + cuda.threadIdx.x
     if f >= n_firms:
         return
-    n_dest = out_sales.shape[1]
     m = strata.shape[2]
     r = rho[b]
     rho_c = math.sqrt(1.0 - r * r)
     slp = _scaled_log_productivity(productivity_keys[b], np.uint64(f), sm1_over_theta[b])
-    for n in range(n_dest):
+    for j in range(dests.size):
+        n = dests[j]
         k = (f + np.int64(_stratum_offset(shock_keys[b], n, m))) % m
-        sales, entry = _scores(shock_keys[b], np.uint64(f * n_dest + n), strata[b, 0, k], strata[b, 1, k], slp,
+        sales, entry = _scores(shock_keys[b], np.uint64(f * n_regions + n), strata[b, 0, k], strata[b, 1, k], slp,
                                s_a[b], s_e[b], r, rho_c)
         weight = strata[b, 2, k]
         value = math.exp(sales) * weight
-        out_sales[b, n, f] = value
-        out_entry[b, n, f] = entry
-        out_eta[b, n, f] = value * math.exp(-entry)
-        out_weight[b, n, f] = weight
+        out_sales[b, j, f] = value
+        out_entry[b, j, f] = entry
+        out_eta[b, j, f] = value * math.exp(-entry)
+        out_weight[b, j, f] = weight
 
 
 def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e, rho, n_firms, strata, out_sales,
-                        out_entry, out_eta, out_weight):
+                        out_entry, out_eta, out_weight, dests, n_regions):
     """``kernels.dynamic_ge.dynamic_pair_scores`` on the GPU: same arguments, same outputs."""
     n_blocks, n_dest = out_sales.shape[0], out_sales.shape[1]
     if n_blocks == 0 or n_dest == 0 or n_firms == 0:
@@ -139,7 +139,7 @@ def dynamic_pair_scores(productivity_keys, shock_keys, sm1_over_theta, s_a, s_e,
     _pair_scores_kernel[n_blocks * per_block, THREADS](
         _in(productivity_keys, np.uint64), _in(shock_keys, np.uint64), _in(sm1_over_theta, np.float64),
         _in(s_a, np.float64), _in(s_e, np.float64), _in(rho, np.float64), np.int64(n_firms), _in(strata, np.float64),
-        np.int64(per_block), *outs.device)
+        np.int64(per_block), _in(dests, np.int64), np.int64(n_regions), *outs.device)
     outs.finish()
 
 
@@ -169,18 +169,20 @@ def dynamic_z_advance(z_keys, period, cum_transition, z_index):
 
 @cuda.jit
 def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
-                          offset, z_exp, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
+                          offset, z_exp, sales, entry, eta, weight, dests, out_z, out_status, out_active, out_sales,
                           out_entrant_cost, out_incumbent_cost, out_split):
-    """One CUDA block per cell (b, n): ``dynamic_initial_state``'s loop over the cell's firms."""
+    """One CUDA block per cell (b, n): ``dynamic_initial_state``'s loop over the cell's firms (``n``
+    indexes ``dests``)."""
     n_dest = sales.shape[1]
     n_firms = sales.shape[2]
+    n_regions = offset.shape[1]
     b = cuda.blockIdx.x // n_dest
     n = cuda.blockIdx.x % n_dest
     tid = cuda.threadIdx.x
     acc = cuda.shared.array((5, THREADS), np.float64)
     for i in range(5):
         acc[i, tid] = 0.0
-    c = offset[b, n]
+    c = offset[b, dests[n]]
     open_cell = c > -np.inf
     f = tid
     while f < n_firms:
@@ -191,7 +193,7 @@ def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, sta
             out_status[b, n, f] = False
         else:
             u = entry[b, n, f]
-            us = _uniform_open0(_hash_at(status_keys[b], np.uint64(f * n_dest + n)))
+            us = _uniform_open0(_hash_at(status_keys[b], np.uint64(f * n_regions + dests[n])))
             cost = _baseline_entry_cost(u, us, y_low, y_step, status_prob[b, j], stationary_thresholds[b, j, 1],
                                         stationary_thresholds[b, j, 0])
             a = c >= cost
@@ -217,7 +219,7 @@ def _initial_state_kernel(z_keys, status_keys, cum_invariant, y_low, y_step, sta
 
 def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, status_prob, stationary_thresholds,
                           offset, z_score, sales, entry, eta, weight, out_z, out_status, out_active, out_sales,
-                          out_entrant_cost, out_incumbent_cost, out_split):
+                          out_entrant_cost, out_incumbent_cost, out_split, dests):
     """``kernels.dynamic_ge.dynamic_initial_state`` on the GPU: same arguments, same outputs."""
     n_blocks, n_dest, n_firms = sales.shape
     if n_blocks == 0 or n_dest == 0:
@@ -227,7 +229,7 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
         _in(z_keys, np.uint64), _in(status_keys, np.uint64), _in(cum_invariant, np.float64), np.float64(y_low),
         np.float64(y_step), _in(status_prob, np.float64), _in(stationary_thresholds, np.float64),
         _in(offset, np.float64), _z_exp(z_score), _in(sales, np.float64), _in(entry, np.float64),
-        _in(eta, np.float32), _in(weight, np.float64), *outs.device)
+        _in(eta, np.float32), _in(weight, np.float64), _in(dests, np.int64), *outs.device)
     outs.finish()
 
 

@@ -1,0 +1,136 @@
+"""``pe_moving`` with the dynamic firm model: the partial equilibrium with moving price indices
+(docs/model.md section 6.5).
+
+The run is ``pe``'s (``engine.firms.dynamic.simulate_dynamic``) with the markets a policy touches
+solved again, period by period, with their demand levels free:
+
+1. ``pe`` on the policy path, every cell (market levels fixed), and on the draw's no-policy path in the
+   cells the policy touches (cells are independent in ``pe``; the others are the policy run's).
+2. The markets (destination-sector) with a touched cell: each nest's level ``a_t`` solved by Newton
+   (``engine.closures.ge.Period`` with wages and spending fixed, ``engine.closures.dynamic_ge``'s firm
+   side on those destinations' pairs only), against the no-policy path in the same month: spending
+   and the nests' shares are that path's, so with no policy ``a = 0`` and the run is ``pe`` exactly.
+   Markets clear on the firms' price terms (frictionless CES spending); the shift reaches quantities
+   gradually and thresholds with its present-value weight, (6.22).
+3. Every other market is ``pe``'s, unchanged.
+
+Exchange rates move prices as in ``pe``; diversion is the policy's, measured against the no-policy
+path that carries the same exchange rates. Purchase commitments are purchases on top, as in ``pe``.
+"""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from engine.cells import by_market, cell_results, half_exports, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.closures.dynamic_ge import DynamicFirms, _DynamicPeriod, gross_flows
+from engine.closures.fixed_wage import dynamic_pe_regions
+from engine.closures.ge import solve_period
+from engine.closures.ge_accounts import accounts_from_cells
+from engine.firms.dynamic import (cell_factors, demand_persistence, inventory_layer, purchases_of,
+                                  simulate_dynamic)
+
+
+@dataclass(frozen=True, eq=False)
+class NoPolicy:
+    """The draw's no-policy path as the policy run computed it: its path, raw ``simulate_dynamic``
+    output (``raw``) and its regions (``engine.closures.assemble.run_no_policy`` returns them)."""
+
+    path: object
+    raw: dict
+    regions: object
+
+
+def no_policy_of(path):
+    """The no-policy path of ``path`` (``engine.scenario.uncertainty.no_policy_path``), with its
+    exchange rates (the same draw of the same process) taken from ``path``."""
+    model = path.beliefs.without_policy()
+    return replace(model.arrays(path.branch_labels), branch_labels=path.branch_labels, beliefs=model, fx=path.fx,
+                   no_policy=True)
+
+
+def simulate_moving_pe(population, path, params):
+    """One policy path in ``pe_moving``: (CellResults, NoPolicy, RegionResults)."""
+    n_sectors = params.sigma.size
+    labels = path.branch_labels
+    raw = simulate_dynamic(population, path, params, path.beliefs, labels)
+    touched = to_cells(path.beliefs.policy_cells())
+    no_policy = no_policy_of(path)
+    raw0 = (simulate_dynamic(population, no_policy, params, no_policy.beliefs, labels, only=touched,
+                             others=raw["state"]) if touched.any() else raw)
+    reference = NoPolicy(no_policy, raw0, dynamic_pe_regions(population, raw0, params))
+    markets = by_market(touched.astype(float), n_sectors) > 0  # (R, K)
+    if not markets.any():
+        return cell_results(raw, n_sectors), reference, dynamic_pe_regions(population, raw, params)
+    cells, price_ratio, import_ratio = _solve_markets(population, path, params, raw, raw0, markets)
+    regions = dynamic_pe_regions(population, cells, params, reference=raw0, price_ratio=price_ratio,
+                                 import_ratio=import_ratio)
+    return cell_results(cells, n_sectors), reference, regions
+
+
+def _solve_markets(population, path, params, raw, raw0, markets):
+    """Cells (T, B, R) of the policy path with the markets ``markets`` (R, K) solved, and each
+    market's price sum and import price index against the no-policy path's (T, R, K)."""
+    n_sectors = params.sigma.size
+    n_periods = path.fx.shape[0]
+    n_regions = population.offset.shape[1]
+    sums, sums0 = raw["state"].firm_sums, raw0["state"].firm_sums
+    thresholds = raw["state"].thresholds
+    factors = cell_factors(path, population.tariff, params, n_sectors)
+    tariff, tariff0 = factors["tariff"], population.tariff
+    actual = factors["log_value"] + np.log1p(tariff) - np.log1p(tariff0)  # consumer sales against the baseline
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(sums["sales_index"][0] > 0, population.flows * (1.0 + tariff0) / sums["sales_index"][0], 0.0)
+    zero = np.zeros(scale.shape)
+    background = {**{name: sums[name] for name in ("active", "sales_index", "entries", "exits", "both", "both_base",
+                                                   "split")},
+                  "entrants_cost": np.zeros((n_periods, *zero.shape)), "incumbents_cost": np.zeros((n_periods,
+                                                                                                     *zero.shape))}
+    dests = np.flatnonzero(markets.any(axis=1))
+    firms = DynamicFirms(population, dests, lambda t: {name: value[t] for name, value in background.items()})
+    margin0 = operating_margin(tariff0, sigma_kappa(params, n_regions)[1], sigma_kappa(params, n_regions)[0])
+    keep, weight = demand_persistence(params.dynamics)
+    quantity_shift = zero
+    names = ("active", "sales_index", "hard_active", "entries", "exits", "both", "both_base", "split", "shift")
+    out = {name: [] for name in names}
+    price_ratio, import_ratio = [], []
+    z = None
+    for t in range(n_periods):
+        if t > 0:
+            firms.advance(t)
+        # the no-policy path's price terms this month: its spending and nest shares (section 6.5)
+        reference = scale * np.exp(raw0["log_price_term"][t]) * sums0["sales_index"][t]
+        acc = accounts_from_cells(scale, tariff0, reference, margin0, zero, zero, n_sectors)
+        period = _DynamicPeriod(firms, np.ascontiguousarray(thresholds[t]), t == 0, acc, params,
+                                raw["log_price_term"][t], tariff[t], factors["margin"][t], (), [], 0,
+                                fixed_spending=True, markets=markets)
+        period.threshold_weight, period.threshold_offset = 1.0 - weight, weight * quantity_shift
+        z, state, _evaluations, _residual = solve_period(period, z, t)
+        committed = (firms.commit(period.thresholds, -state["threshold"]) if t > 0 else
+                     dict(firms.initial, entries=zero, exits=zero, both=firms.initial["sales_index"],
+                          both_base=firms.initial["sales_index"]))
+        quantity_shift = keep * quantity_shift + (1.0 - keep) * state["shift"]
+        for name in ("active", "sales_index"):
+            out[name].append(state[name])
+        out["hard_active"].append(committed["active"])
+        for name in ("entries", "exits", "both", "both_base", "split"):
+            out[name].append(committed[name])
+        out["shift"].append(quantity_shift)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(markets & (acc.expenditure0 > 0), period.market_price_sum(state) / acc.expenditure0, 1.0)
+        price_ratio.append(ratio)
+        import_ratio.append(np.where(markets, period.import_price(state), 1.0))
+    solved = {name: np.stack(value) for name, value in out.items()}
+    entries, exits = gross_flows(solved["active"], solved["hard_active"], solved["entries"], solved["exits"])
+    unit_exports = scale * np.exp(actual + solved["shift"]) / (1.0 + tariff)
+    exports = unit_exports * solved["sales_index"]
+    intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
+    halves = half_exports(unit_exports, solved["sales_index"], solved["split"], solved["sales_index"][0],
+                          solved["split"][0])
+    purchases = purchases_of(path, population.flows)
+    stocks = inventory_layer(np.concatenate([exports[None], halves]), factors["log_price"], path, params,
+                             path.beliefs, path.branch_labels, tariff0)
+    cells = trade_cells(tariff, exports + purchases, solved["active"], entries, exits, intensive, factors["log_price"],
+                        factors["margin"], factors["log_exchange"], halves + purchases, stocks)
+    cells = dict(cells, sales_index=solved["sales_index"], active=solved["active"])
+    return cells, np.stack(price_ratio), np.stack(import_ratio)
