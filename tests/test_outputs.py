@@ -228,14 +228,17 @@ def test_all_firm_output_adds_up_to_flows(tmp_path):
     assert result.firms["firm_id"].max() == 149
 
 
-def test_dynamic_model_firm_rows_add_up_to_flows(tmp_path):
+@pytest.mark.parametrize("closure", ["pe", "pe_moving"])
+def test_dynamic_model_firm_rows_add_up_to_flows(tmp_path, closure):
     """The dynamic model (the shipped scenario: forward-looking firms, tariff changes, beliefs):
     with every firm written, weight * exports over a cell's firms is the cell's final sales in every
     period (customs imports add importers' stock changes, docs/model.md section 11.9) and the summed
     weights its exporters; firms enter and leave between periods. Japan's purchase commitment (US farm
     goods) is added to flows as purchases, not firm sales: that cell's final sales exceed its firms'
-    sales by exactly the amount in force."""
-    result = engine.simulate(SCENARIO, draws=1, firms=150, seed=7, out=tmp_path / "dyn", firm_output="all")
+    sales by exactly the amount in force. In ``pe_moving`` too, where the US markets' levels move
+    (the pairs exporting at the solved shifts)."""
+    result = engine.simulate(SCENARIO, draws=1, firms=150, seed=7, out=tmp_path / "dyn", firm_output="all",
+                             closure=closure)
     assert result.manifest["scenarios"][0]["text"].count('mode = "forward"') == 1
     sums = result.firms.group_by(KEYS).agg((pl.col("weight") * pl.col("exports")).sum().alias("firm_exports"),
                                            pl.col("weight").sum().alias("firm_count"))

@@ -16,7 +16,7 @@ from engine.closures.dynamic_ge import KnownReference, PathOffReference, simulat
 from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
 from engine.closures.ge import solve_wage_equilibrium
 from engine.closures.ge_accounts import wage_region_results
-from engine.closures.moving_pe import NoPolicy, simulate_moving_pe
+from engine.closures.moving_pe import MovingState, simulate_moving_pe
 from engine.firms.dynamic import simulate_dynamic
 from engine.firms.static import CellState, flexible_prices, policy_shift
 
@@ -70,7 +70,7 @@ def run_static(population, baseline, path, params, closure="pe"):
     cells = trade_cells(tariff, exports, active, np.maximum(active - previous, 0),
                         np.maximum(previous - active, 0), intensive, log_price, margin, log_fx_cell, halves)
     regions = (wage_region_results(accounts, solved, cells, params) if closure == "ge"
-               else region_results(accounts, solved, cells, params, n_sectors))
+               else region_results(accounts, solved, cells, params, n_sectors, closure == "pe_moving"))
     return cell_results(cells, n_sectors), CellState(threshold=threshold, unit_exports=unit_scale), regions
 
 
@@ -80,7 +80,7 @@ def run_dynamic(population, baseline, path, params, closure):
 
     ``state`` is the ``engine.firms.dynamic.DynamicState`` in ``pe`` (firm-level rows are built
     from it), in ``ge`` the ``engine.closures.dynamic_ge.KnownReference`` of the draw's no-policy path,
-    in ``pe_moving`` that path itself (``engine.closures.moving_pe.NoPolicy``).
+    in ``pe_moving`` a ``engine.closures.moving_pe.MovingState`` (that path, and what firm rows need).
     """
 
     n_sectors = params.sigma.size
@@ -107,7 +107,7 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
     the same. The static model (a binary search per cell and period) and ``ge_fixed_wage`` (every
     market moves) run in full; the dynamic model's ``ge`` takes the firm side from the policy run's
     reference state (``state``, a ``KnownReference``), and solves in full only if the path leaves it;
-    ``pe_moving`` computed the path in its policy run (``state``, a ``NoPolicy``): its no-policy path
+    ``pe_moving`` computed the path in its policy run (``state``, a ``MovingState``): its no-policy path
     is ``pe``'s.
     """
     n_sectors = params.sigma.size
@@ -118,7 +118,7 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
         raw = simulate_dynamic(population, path, params, path.beliefs, path.branch_labels, only=touched,
                                others=state)
         return cell_results(raw, n_sectors), dynamic_pe_regions(population, raw, params)
-    if isinstance(state, NoPolicy):  # pe_moving: the policy run solved against this very path
+    if isinstance(state, MovingState):  # pe_moving: the policy run solved against this very path
         if _same_path(state.path, path):
             return cell_results(state.raw, n_sectors), state.regions
         return run_no_policy(firm_model, population, baseline, path, params, "pe", touched, state.raw["state"])

@@ -375,10 +375,11 @@ def _solve_increasing(function, start, guess):
     return x
 
 
-def region_results(accounts, markets, cells, params, n_sectors):
-    """Price indices, expenditure, welfare and trade shares from solved markets (``pe`` and
-    ``ge_fixed_wage``: income is the fixed baseline wage bill, no profits, no government purchases;
-    commitments are demand shifts)."""
+def region_results(accounts, markets, cells, params, n_sectors, fixed_spending=False):
+    """Price indices, expenditure, welfare and trade shares from solved markets (``pe``,
+    ``ge_fixed_wage`` and ``pe_moving``: income is the fixed baseline wage bill, no profits, no
+    government purchases; commitments are demand shifts). ``fixed_spending``: consumers spend the
+    markets' spending (``pe_moving``), not their income."""
     n_periods = markets.price_sum.shape[0]
     n_regions = accounts.income.size
     fixed = lambda v: np.broadcast_to(v, (n_periods, n_regions)).copy()  # noqa: E731
@@ -390,7 +391,8 @@ def region_results(accounts, markets, cells, params, n_sectors):
         baseline_parts={"labour": accounts.income, "profits": np.zeros(n_regions),
                         "tariff_revenue": accounts.tariff_revenue0, "deficit": accounts.deficit},
         purchases=np.zeros((n_periods, n_regions)), wage=np.ones((n_periods, n_regions)),
-        iterations=markets.iterations, residual=markets.residual, import_price=markets.import_price)
+        iterations=markets.iterations, residual=markets.residual, import_price=markets.import_price,
+        spent=markets.expenditure.sum(axis=-1) if fixed_spending else None)
 
 
 def dynamic_pe_regions(population, cells, params, reference=None, price_ratio=1.0, import_ratio=1.0):
@@ -421,4 +423,4 @@ def dynamic_pe_regions(population, cells, params, reference=None, price_ratio=1.
                       market=np.zeros((n_periods, *accounts.beta.shape)), market_cells=None,
                       price_sum=price_sum, import_price=import_price, expenditure=expenditure, tariff_revenue=revenue,
                       iterations=np.zeros(n_periods, dtype=np.int64), residual=np.zeros(n_periods))
-    return region_results(accounts, markets, cells, params, n_sectors)
+    return region_results(accounts, markets, cells, params, n_sectors, fixed_spending=reference is not None)

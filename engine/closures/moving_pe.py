@@ -16,6 +16,9 @@ solved again, period by period, with their demand levels free:
 
 Exchange rates move prices as in ``pe``; diversion is the policy's, measured against the no-policy
 path that carries the same exchange rates. Purchase commitments are purchases on top, as in ``pe``.
+Flows are the pairs that export at the solved shifts (the hard rule of the state carried forward,
+so firm rows add up to them); the markets clear with the marginal pair's fraction (section 12), less
+than one pair per cell from them.
 """
 
 from dataclasses import dataclass, replace
@@ -23,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from engine.cells import by_market, cell_results, half_exports, operating_margin, sigma_kappa, to_cells, trade_cells
-from engine.closures.dynamic_ge import DynamicFirms, _DynamicPeriod, gross_flows
+from engine.closures.dynamic_ge import DynamicFirms, _DynamicPeriod
 from engine.closures.fixed_wage import dynamic_pe_regions
 from engine.closures.ge import solve_period
 from engine.closures.ge_accounts import accounts_from_cells
@@ -32,13 +35,17 @@ from engine.firms.dynamic import (cell_factors, demand_persistence, inventory_la
 
 
 @dataclass(frozen=True, eq=False)
-class NoPolicy:
-    """The draw's no-policy path as the policy run computed it: its path, raw ``simulate_dynamic``
-    output (``raw``) and its regions (``engine.closures.assemble.run_no_policy`` returns them)."""
+class MovingState:
+    """What the draw's other steps need of a ``pe_moving`` run: the no-policy path as the policy run
+    computed it (its path, raw ``simulate_dynamic`` output and regions, which
+    ``engine.closures.assemble.run_no_policy`` returns), and the policy run's thresholds at the solved
+    shifts and unit exports (``engine.firms.dynamic.DynamicState``'s, for firm rows)."""
 
     path: object
     raw: dict
     regions: object
+    thresholds: np.ndarray
+    unit_exports: np.ndarray
 
 
 def no_policy_of(path):
@@ -50,7 +57,7 @@ def no_policy_of(path):
 
 
 def simulate_moving_pe(population, path, params):
-    """One policy path in ``pe_moving``: (CellResults, NoPolicy, RegionResults)."""
+    """One policy path in ``pe_moving``: (CellResults, MovingState, RegionResults)."""
     n_sectors = params.sigma.size
     labels = path.branch_labels
     raw = simulate_dynamic(population, path, params, path.beliefs, labels)
@@ -58,19 +65,23 @@ def simulate_moving_pe(population, path, params):
     no_policy = no_policy_of(path)
     raw0 = (simulate_dynamic(population, no_policy, params, no_policy.beliefs, labels, only=touched,
                              others=raw["state"]) if touched.any() else raw)
-    reference = NoPolicy(no_policy, raw0, dynamic_pe_regions(population, raw0, params))
+    regions0 = dynamic_pe_regions(population, raw0, params)
     markets = by_market(touched.astype(float), n_sectors) > 0  # (R, K)
     if not markets.any():
-        return cell_results(raw, n_sectors), reference, dynamic_pe_regions(population, raw, params)
-    cells, price_ratio, import_ratio = _solve_markets(population, path, params, raw, raw0, markets)
+        state = raw["state"]
+        return (cell_results(raw, n_sectors), MovingState(no_policy, raw0, regions0, state.thresholds,
+                                                          state.unit_exports), dynamic_pe_regions(population, raw, params))
+    cells, price_ratio, import_ratio, thresholds, unit_exports = _solve_markets(population, path, params, raw, raw0,
+                                                                                markets)
     regions = dynamic_pe_regions(population, cells, params, reference=raw0, price_ratio=price_ratio,
                                  import_ratio=import_ratio)
-    return cell_results(cells, n_sectors), reference, regions
+    return cell_results(cells, n_sectors), MovingState(no_policy, raw0, regions0, thresholds, unit_exports), regions
 
 
 def _solve_markets(population, path, params, raw, raw0, markets):
-    """Cells (T, B, R) of the policy path with the markets ``markets`` (R, K) solved, and each
-    market's price sum and import price index against the no-policy path's (T, R, K)."""
+    """Cells (T, B, R) of the policy path with the markets ``markets`` (R, K) solved, each market's
+    price sum and import price index against the no-policy path's (T, R, K), and the thresholds at
+    the solved shifts (T, B, R, Nz, 2) and unit exports (T, B, R) of firm rows."""
     n_sectors = params.sigma.size
     n_periods = path.fx.shape[0]
     n_regions = population.offset.shape[1]
@@ -91,7 +102,7 @@ def _solve_markets(population, path, params, raw, raw0, markets):
     margin0 = operating_margin(tariff0, sigma_kappa(params, n_regions)[1], sigma_kappa(params, n_regions)[0])
     keep, weight = demand_persistence(params.dynamics)
     quantity_shift = zero
-    names = ("active", "sales_index", "hard_active", "entries", "exits", "both", "both_base", "split", "shift")
+    names = ("active", "sales_index", "entries", "exits", "both", "both_base", "split", "shift", "threshold_shift")
     out = {name: [] for name in names}
     price_ratio, import_ratio = [], []
     z = None
@@ -110,18 +121,15 @@ def _solve_markets(population, path, params, raw, raw0, markets):
                      dict(firms.initial, entries=zero, exits=zero, both=firms.initial["sales_index"],
                           both_base=firms.initial["sales_index"]))
         quantity_shift = keep * quantity_shift + (1.0 - keep) * state["shift"]
-        for name in ("active", "sales_index"):
-            out[name].append(state[name])
-        out["hard_active"].append(committed["active"])
-        for name in ("entries", "exits", "both", "both_base", "split"):
+        for name in ("active", "sales_index", "entries", "exits", "both", "both_base", "split"):
             out[name].append(committed[name])
         out["shift"].append(quantity_shift)
+        out["threshold_shift"].append(-state["threshold"] if t > 0 else zero)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(markets & (acc.expenditure0 > 0), period.market_price_sum(state) / acc.expenditure0, 1.0)
         price_ratio.append(ratio)
         import_ratio.append(np.where(markets, period.import_price(state), 1.0))
     solved = {name: np.stack(value) for name, value in out.items()}
-    entries, exits = gross_flows(solved["active"], solved["hard_active"], solved["entries"], solved["exits"])
     unit_exports = scale * np.exp(actual + solved["shift"]) / (1.0 + tariff)
     exports = unit_exports * solved["sales_index"]
     intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
@@ -130,7 +138,10 @@ def _solve_markets(population, path, params, raw, raw0, markets):
     purchases = purchases_of(path, population.flows)
     stocks = inventory_layer(np.concatenate([exports[None], halves]), factors["log_price"], path, params,
                              path.beliefs, path.branch_labels, tariff0)
-    cells = trade_cells(tariff, exports + purchases, solved["active"], entries, exits, intensive, factors["log_price"],
-                        factors["margin"], factors["log_exchange"], halves + purchases, stocks)
+    cells = trade_cells(tariff, exports + purchases, solved["active"], solved["entries"], solved["exits"], intensive,
+                        factors["log_price"], factors["margin"], factors["log_exchange"], halves + purchases, stocks)
     cells = dict(cells, sales_index=solved["sales_index"], active=solved["active"])
-    return cells, np.stack(price_ratio), np.stack(import_ratio)
+    # firm rows: each pair exports iff its entry score clears the threshold less the solved shift,
+    # the comparison dynamic_period_commit makes
+    shifted = thresholds - solved["threshold_shift"][..., None, None]
+    return cells, np.stack(price_ratio), np.stack(import_ratio), shifted, unit_exports

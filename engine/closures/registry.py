@@ -67,7 +67,7 @@ REGISTRY = {
                                    fallback=True),
     ("static", "pe_moving"): Combination("static", "pe_moving", _STATIC, firm_rows=True, devices=("cpu",),
                                          fallback=False),
-    ("dynamic", "pe_moving"): Combination("dynamic", "pe_moving", _DYNAMIC, firm_rows=False,
+    ("dynamic", "pe_moving"): Combination("dynamic", "pe_moving", _DYNAMIC, firm_rows=True,
                                           devices=("cpu", "cuda"), fallback=True),
 }
 

@@ -80,7 +80,7 @@ class RegionResults:
 
 def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_expenditure, income_parts,
                     baseline_parts, purchases, wage, iterations, residual, import_price, ge=None, tax=None,
-                    employment=None):
+                    employment=None, spent=None):
     """Price indices, welfare, its decomposition and trade shares.
 
     Parameters
@@ -110,6 +110,10 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
         The income-tax rate that tariff revenue replaces (``revenue = "income_tax"``).
     employment : ndarray (T, R), optional
         Labour supplied against the baseline (default 1: fixed labour).
+    spent : ndarray (T, R), optional
+        Consumer spending where it is not income less purchases: ``pe_moving`` holds it at the
+        no-policy path's and does not spend tariff revenue (docs/model.md section 6.5). Real income
+        is still income less purchases over the price index.
 
     Returns
     -------
@@ -143,7 +147,8 @@ def region_accounts(sales, n_sectors, sigma, expenditure0, price_sum, sector_exp
         overall_domestic = domestic.sum(axis=-1) / market_sales.sum(axis=-1)
     return RegionResults(
         income=income - income_parts["deficit"] - income_parts["tariff_revenue"],
-        tariff_revenue=income_parts["tariff_revenue"], expenditure=spending, price_index=price_index,
+        tariff_revenue=income_parts["tariff_revenue"], expenditure=spending if spent is None else spent,
+        price_index=price_index,
         real_income_change_pct=welfare, import_share=1.0 - overall_domestic, domestic_share=overall_domestic,
         wage=wage, employment=np.ones_like(wage) if employment is None else employment,
         profits=income_parts["profits"], deficit=income_parts["deficit"], purchases=purchases,

@@ -121,7 +121,7 @@ REGIONS_SCHEMA = pa.schema(
                "(ge_fixed_wage, pe)", _MUSD),
         _field("tariff_revenue", pa.float64(), "tariff revenue collected and rebated to consumers", _MUSD),
         _field("expenditure", pa.float64(), "consumer spending: income + tariff revenue + deficit - government "
-               "purchases", _MUSD),
+               "purchases (pe_moving: the no-policy path's, held fixed; tariff revenue is not spent)", _MUSD),
         _field("price_index", pa.float64(), "consumer price index, Cobb-Douglas over sectors", "baseline = 1"),
         _field("real_income_change_pct", pa.float64(), "real income against the baseline: welfare in ge; "
                "in pe and ge_fixed_wage accounting with wages fixed and profits left out", "percent"),
