@@ -330,3 +330,43 @@ def test_pe_moving_changes_only_the_markets_a_policy_touches(tmp_path, small_sup
         np.testing.assert_array_equal(a[column].to_numpy()[other], b[column].to_numpy()[other], err_msg=column)
     moved = np.abs(a["exports"].to_numpy()[~other] / b["exports"].to_numpy()[~other] - 1.0)
     assert moved.max() > 0.01
+
+
+def test_a_market_whose_imports_all_stop(tmp_path, small_supplier):
+    """A prohibitive tariff (1000 %) on every supplier of R2: in pe its import price index no longer
+    exists (null, not inf); where the nest's level is solved, the level rises until some importers
+    sell again (the nest's price sum is floored, engine.closures.nest.NEST_FLOOR), so the run completes."""
+    body = '[[tariff]]\ndate = "2025-03-01"\nimporter = "R2"\nexporter = "ALL"\nrate = "1000%"\n'
+    cases = [("static", "pe", ""), ("static", "pe_moving", ETA_FIXED.format(eta=1.5)),
+             ("static", "ge_fixed_wage", ETA_FIXED.format(eta=1.5)), ("forward", "pe_moving", ETA_FIXED.format(eta=1.5))]
+    for mode, closure, parameter in cases:
+        text = (f'name = "shut"\nstart = "2025-01"\nperiods = 6\n[dynamics]\nmode = "{mode}"\n{parameter}{body}')
+        run = engine.simulate([write_scenario(tmp_path, text, "shut")], closure=closure, calibration=small_supplier,
+                              seed=5, draws=2, firms=500, out=tmp_path / f"{mode}_{closure}", progress=False)
+        prices = run.scan("prices").filter((pl.col("region") == "R2") & (pl.col("period") == 5)).collect()
+        index = prices["import_price_index"].to_numpy()
+        if closure == "pe" and mode == "static":
+            assert np.isnan(index).all()
+        else:
+            assert np.isfinite(index).all() and (index > 2.0).all(), (mode, closure, index)
+
+
+def test_static_pe_moving_commitments_come_on_top(tmp_path, small_supplier):
+    """As in pe, a purchase commitment in pe_moving is bought on top of consumers' spending: the
+    committed cell's exports rise by the amount against the same run without it. Its market's other
+    suppliers lose only through the commitment's entry margin (the sellers it brings in sell to
+    consumers too, which lowers the import price index): less than half the amount here, where the
+    commitment is half the cell's trade."""
+    base = ETA_FIXED.format(eta=1.5) + '[[tariff]]\ndate = "2025-02-01"\nimporter = "R2"\nexporter = "ALL"\nrate = "30%"\n'
+    deal = base + ('[[demand]]\ndate = "2025-03-01"\nimporter = "R2"\nexporter = "R0"\nsectors = "ALL"\n'
+                   'usd_per_year = 5\n')
+    runs = []
+    for name, body in (("plain", base), ("deal", deal)):
+        text = f'name = "{name}"\nstart = "2025-01"\nperiods = 5\n[dynamics]\nmode = "static"\n{body}'
+        runs.append(engine.simulate([write_scenario(tmp_path, text, name)], closure="pe_moving",
+                                    calibration=small_supplier, seed=5, draws=1, firms=2000, out=tmp_path / name,
+                                    progress=False).flows.filter(pl.col("destination") == "R2").sort("period", "origin"))
+    plain, deal = runs
+    gap = (deal["exports"] - plain["exports"]).to_numpy().reshape(-1, 3)  # (period, origin)
+    np.testing.assert_allclose(gap[3:, 0], 5.0, rtol=1e-6)
+    assert (gap[3:, 1:] <= 0).all() and -gap[3:, 1:].sum(axis=1).min() < 2.5, gap

@@ -48,8 +48,8 @@ EXIT_FAILED_DRAWS = 4
               help="Firm model for every scenario: the static model, or dynamic firms that are myopic or "
                    "forward-looking (docs/model.md section 11) [default: each scenario's [dynamics] mode].")
 @click.option("--device", type=click.Choice(config.DEVICES), default="cpu", show_default=True,
-              help="Where the dynamic model's firm loops run (pe and ge): cpu, cuda (an NVIDIA GPU and the [cuda] "
-                   "extra) or auto (cuda when usable).")
+              help="Where the dynamic model's firm loops run (pe, pe_moving and ge): cpu, cuda (an NVIDIA GPU and "
+                   "the [cuda] extra) or auto (cuda when usable).")
 @click.option("--precision", type=float, default=config.DEFAULT_PRECISION, show_default=True, metavar="PP",
               help="Firm-sampling error allowed on a cell's policy effect on exports, in percentage points (the "
                    "standard error of one draw, from two half-populations of the simulated firms): the summary "

@@ -104,7 +104,8 @@ class DynamicFirms:
                                            out)))
         self.z_base = arrays.copy(self.z)
         self.status = arrays.copy(self.base)
-        self.reference_status = arrays.copy(self.base)
+        # the no-policy path's state moves alongside (``ge``); with ``background`` the caller has it
+        self.reference_status = arrays.copy(self.base) if background is None else None
         with np.errstate(invalid="ignore"):
             reference = population.thresholds[:, None, :, :] - population.offset[:, self.dests, None, None]
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
@@ -207,6 +208,9 @@ class DynamicFirms:
     def commit(self, thresholds, shift, reference=False):
         """Move the scenario's state (or the no-policy path's) to this period at ``shift`` (B, R);
         returns its hard aggregates (B, R), with the half-population ``split`` of the sales index."""
+        if reference and self.background is not None:
+            raise ValueError("DynamicFirms with a background moves no no-policy state (engine.closures.moving_pe "
+                             "takes it from pe)")
         shift = self._part(shift)
         out = [np.empty(shift.shape) for _ in range(9)]
         self._kernel["dynamic_period_commit"](
@@ -313,7 +317,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     accounts, references = [], []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
-    z = None
+    z = previous = None
     for t in range(n_periods):
         if t == 0:
             reference_agg = dict(initial)
@@ -330,7 +334,8 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
         period_thresholds = np.ascontiguousarray(thresholds[t])
         period = _DynamicPeriod(firms, period_thresholds, t == 0, acc, params, log_demand_change[t], tariff[t],
                                 margin[t], commitments, amounts, reference)
-        z, state, iterations[t], residuals[t] = solve_period(period, z, t)
+        z, state, iterations[t], residuals[t] = solve_period(period, z, t, previous)
+        previous = period
         if t > 0:
             committed = firms.commit(period_thresholds, -state["threshold"])
         record_period(out, state, acc, params.sigma, period)

@@ -40,7 +40,7 @@ import numpy as np
 
 from engine import config
 from engine.cells import by_market, to_market_cells
-from engine.closures.nest import IMPORTS, by_nest, nest_prices, nest_spending, to_nest_cells
+from engine.closures.nest import NEST_FLOOR, by_nest, import_price_of, nest_spending, to_nest_cells
 from engine.closures.welfare import RegionResults, region_accounts  # noqa: F401 (RegionResults re-exported)
 from engine.errors import ConvergenceError, InputError
 from engine.firms.static import Baseline, continuation_threshold, sunk_cost_thresholds
@@ -131,7 +131,7 @@ def import_price_index(accounts, log_demand_change, sales_index, sigma):
     """The import composite's price index per market (..., R, K) against the baseline, (6.17)."""
     n_sectors = sigma.size
     nest_sum = market_price_sum(accounts, log_demand_change, sales_index, n_sectors, nested=True)
-    return nest_prices(nest_sum, by_nest(accounts.sales0, n_sectors), sigma)[..., IMPORTS]
+    return import_price_of(nest_sum, by_nest(accounts.sales0, n_sectors), sigma)
 
 
 def market_expenditure(accounts, tariff_revenue):
@@ -209,7 +209,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
     x = np.zeros(len(commitments))
     if commitments:
         reference = solve_markets(population, baseline, accounts, log_demand_change, static, tariff, params,
-                                  general)
+                                  general, fixed_spending=fixed_spending)
         reference_exports = unit_scale * np.exp(reference.market_cells) * reference.sales_index
         reference = [reference_exports[:, blocks, dests].sum(axis=1) for blocks, dests, *_ in commitments]
     for t in range(n_periods):
@@ -234,7 +234,10 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             active, sales_index = population.evaluate(threshold[None])
             exports = unit_scale[t] * np.exp(shift) * sales_index[0]
             tr = tariff_revenue_by_destination(tariff[t], exports, n_sectors)
-            pi = market_price_sum(accounts, log_demand_change[t] + shift - spread(a, n_regions),
+            # with fixed spending commitments are purchases on top of consumers' (as in pe): their
+            # shift stays out of the price sums
+            private = spread(a, n_regions) if fixed_spending else shift
+            pi = market_price_sum(accounts, log_demand_change[t] + private - spread(a, n_regions),
                                   sales_index[0], n_sectors, nested)
             spend = accounts.expenditure0 if fixed_spending else market_expenditure(accounts, tr)
             return shift, threshold, active[0], sales_index[0], tr, spend, pi
@@ -264,6 +267,7 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
             excess = np.zeros_like(a)
             target = spend
             if nested:  # each nest's spending moves with its price index against the market's (6.19)
+                pi = np.maximum(pi, NEST_FLOOR * price_sum0)
                 target, composite = nest_spending(spend, pi, price_sum0, params.sigma, eta)
             if general:  # a + log Pi(a) - log E(a): increasing in a, zero at the equilibrium
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -282,7 +286,8 @@ def solve_markets(population, baseline, accounts, log_demand_change, static, tar
                                    f"after {evaluations} evaluations (tolerance {config.GE_TOLERANCE:g})")
         out["threshold"][t], out["sales_index"][t], out["active"][t] = threshold, sales_index, active
         out["market_cells"][t] = shift
-        import_price[t] = import_price_index(accounts, log_demand_change[t] + shift - spread(a, n_regions),
+        private = spread(a, n_regions) if fixed_spending else shift
+        import_price[t] = import_price_index(accounts, log_demand_change[t] + private - spread(a, n_regions),
                                              sales_index, params.sigma)
         if nested:  # the market's price sum that gives its composite price index through (6.16)
             pi = accounts.expenditure0 * composite ** (1.0 - params.sigma)

@@ -54,7 +54,7 @@ from engine.cells import (by_destination, by_market, by_origin, by_origin_region
                           to_market_cells)
 from engine.closures import newton as solver
 from engine.closures.ge_accounts import cell_aggregates, labour_accounts
-from engine.closures.nest import IMPORTS, by_nest, nest_prices, nest_spending, to_nest_cells
+from engine.closures.nest import NEST_FLOOR, by_nest, import_price_of, nest_spending, to_nest_cells
 from engine.errors import ConvergenceError
 from engine.firms.static import continuation_threshold
 from kernels.fixed_costs import cost_tails
@@ -240,7 +240,7 @@ class Period:
         spending = self.acc.spending0 if self.fixed_spending else income - purchases
         expenditure = self.acc.beta * spending[:, None]
         if self.nested:  # each nest's spending (6.19) and the market's composite price index (6.18)
-            price_sum = by_nest(private * np.exp(-a_cells), n_sectors)
+            price_sum = np.maximum(by_nest(private * np.exp(-a_cells), n_sectors), NEST_FLOOR * self.nest_sales0)
             target, composite = nest_spending(expenditure, price_sum, self.nest_sales0, self.params.sigma, self.eta)
         else:
             price_sum = by_market(private * np.exp(-a_cells), n_sectors)
@@ -361,6 +361,8 @@ class Period:
         d_price_sum[np.arange(n_a), np.arange(n_a)] -= price_sum
         market_region = self.market_region
         d_log_pi = d_price_sum / price_sum[:, None]
+        if self.nested:  # a nest at its floor (``state``) does not move with the unknowns
+            d_log_pi[price_sum <= NEST_FLOOR * self.nest_sales0.reshape(-1)[self.markets]] = 0.0
         rows = [np.eye(n_a, size) + d_log_pi]
         if not self.fixed_spending:
             rows[0] -= d_spending[market_region] / state["spending"][market_region, None]
@@ -416,13 +418,13 @@ class Period:
 
     def import_price(self, state):
         """The import composite's price index against this period's baseline (R, K), (6.17) (1 in a
-        market without imports), with or without nests."""
+        market without imports, NaN in one whose imports have all stopped), with or without nests."""
         if self.nested:
             nest_sum, nest_sum0 = state["price_sum"], self.nest_sales0
         else:
             nest_sum = by_nest(state["private"] * np.exp(-state["a_cells"]), self.n_sectors)
             nest_sum0 = by_nest(self.acc.sales0, self.n_sectors)
-        return nest_prices(nest_sum, nest_sum0, self.params.sigma)[..., IMPORTS]
+        return import_price_of(nest_sum, nest_sum0, self.params.sigma)
 
     def nest_weight(self, state):
         """Each open nest's share of its market's spending now, ``w_g`` of (6.18)-(6.19) (n_a,)."""
@@ -436,10 +438,18 @@ RECORDED = ("threshold", "active", "sales_index", "market_cells", "wage", "profi
             "purchases", "price_sum", "expenditure", "employment", "tax", "import_price")
 
 
-def solve_period(period, z, t):
+def solve_period(period, z, t, previous=None):
     """Newton (``engine.closures.newton``) on period ``t`` from ``z`` (None: zeros); a failure names the period.
 
+    ``previous``: the ``Period`` that ``z`` solved, when the unknowns may differ from month to month (a
+    nest that opens or closes in the dynamic model's reference): ``z`` is carried over by unknown, 0
+    for a new one.
+
     Returns (z, state, evaluations, residual)."""
+    if z is not None and previous is not None and not (
+            np.array_equal(previous.markets, period.markets) and np.array_equal(previous.free, period.free)):
+        known = {previous.unknown(j): value for j, value in enumerate(z)}
+        z = np.array([known.get(period.unknown(j), 0.0) for j in range(period.size())])
     z = np.zeros(period.size()) if z is None else z
     try:
         return solver.newton(period, z, config.GE_MAX_ITERATIONS)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.cells import by_market, cell_results, half_exports, operating_margin, sigma_kappa, to_cells, trade_cells
+from engine.cells import (by_market, cell_results, half_exports, operating_margin, sigma_kappa, to_cells,
+                          to_market_cells, trade_cells)
 from engine.closures.dynamic_ge import DynamicFirms, _DynamicPeriod
 from engine.closures.fixed_wage import dynamic_pe_regions
 from engine.closures.ge import solve_period
@@ -66,13 +67,23 @@ def simulate_moving_pe(population, path, params):
     raw0 = (simulate_dynamic(population, no_policy, params, no_policy.beliefs, labels, only=touched,
                              others=raw["state"]) if touched.any() else raw)
     regions0 = dynamic_pe_regions(population, raw0, params)
-    markets = by_market(touched.astype(float), n_sectors) > 0  # (R, K)
+    # the markets whose firms or prices the policy moves (a purchase commitment alone, added on top of
+    # the firms' sales as in pe, moves neither)
+    sums, sums0 = raw["state"].firm_sums, raw0["state"].firm_sums
+    moved = touched & (np.any(raw["log_price_term"] != raw0["log_price_term"], axis=0)
+                       | np.any(sums["sales_index"] != sums0["sales_index"], axis=0)
+                       | np.any(sums["active"] != sums0["active"], axis=0))
+    markets = by_market(moved.astype(float), n_sectors) > 0  # (R, K)
     if not markets.any():
         state = raw["state"]
         return (cell_results(raw, n_sectors), MovingState(no_policy, raw0, regions0, state.thresholds,
                                                           state.unit_exports), dynamic_pe_regions(population, raw, params))
-    cells, price_ratio, import_ratio, thresholds, unit_exports = _solve_markets(population, path, params, raw, raw0,
-                                                                                markets)
+    solved, price_ratio, import_ratio, thresholds, unit_exports = _solve_markets(population, path, params, raw, raw0,
+                                                                                 markets)
+    # every cell of a market not solved is pe's own (its values computed once, bit for bit)
+    inside = to_market_cells(markets, markets.shape[0])
+    cells = {name: np.where(inside, value, raw[name]) for name, value in solved.items()}
+    unit_exports = np.where(inside, unit_exports, raw["state"].unit_exports)
     regions = dynamic_pe_regions(population, cells, params, reference=raw0, price_ratio=price_ratio,
                                  import_ratio=import_ratio)
     return cell_results(cells, n_sectors), MovingState(no_policy, raw0, regions0, thresholds, unit_exports), regions
@@ -105,7 +116,7 @@ def _solve_markets(population, path, params, raw, raw0, markets):
     names = ("active", "sales_index", "entries", "exits", "both", "both_base", "split", "shift", "threshold_shift")
     out = {name: [] for name in names}
     price_ratio, import_ratio = [], []
-    z = None
+    z = previous = None
     for t in range(n_periods):
         if t > 0:
             firms.advance(t)
@@ -116,7 +127,8 @@ def _solve_markets(population, path, params, raw, raw0, markets):
                                 raw["log_price_term"][t], tariff[t], factors["margin"][t], (), [], 0,
                                 fixed_spending=True, markets=markets)
         period.threshold_weight, period.threshold_offset = 1.0 - weight, weight * quantity_shift
-        z, state, _evaluations, _residual = solve_period(period, z, t)
+        z, state, _evaluations, _residual = solve_period(period, z, t, previous)
+        previous = period
         committed = (firms.commit(period.thresholds, -state["threshold"]) if t > 0 else
                      dict(firms.initial, entries=zero, exits=zero, both=firms.initial["sales_index"],
                           both_base=firms.initial["sales_index"]))

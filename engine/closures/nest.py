@@ -44,6 +44,19 @@ def nest_prices(price_sum, price_sum0, sigma):
         return ratio ** (1.0 / (1.0 - sigma[:, None]))
 
 
+#: A nest's price sum is floored at this share of its baseline's in the solvers: a nest every seller has
+#: left (a prohibitive tariff on every import) has no price index, and its market residual would be
+#: -inf; floored, it is large and finite, and the nest's level rises until some seller comes back.
+NEST_FLOOR = 1e-12
+
+
+def import_price_of(price_sum, price_sum0, sigma):
+    """The import nest's price index (..., R, K) from the nests' price sums (6.17): 1 in a market
+    without imports at the baseline, NaN in one whose imports have all stopped (no price exists)."""
+    price = nest_prices(price_sum, price_sum0, sigma)[..., IMPORTS]
+    return np.where(np.isfinite(price), price, np.nan)
+
+
 def composite_price(nest_price, share0, eta):
     """The destination-sector's price index relative to the baseline (6.18):
     ``P^(1-eta) = sum_g s_g P_g^(1-eta)``, the Cobb-Douglas limit at ``eta = 1``."""

@@ -124,7 +124,7 @@ REGIONS_SCHEMA = pa.schema(
                "purchases (pe_moving: the no-policy path's, held fixed; tariff revenue is not spent)", _MUSD),
         _field("price_index", pa.float64(), "consumer price index, Cobb-Douglas over sectors", "baseline = 1"),
         _field("real_income_change_pct", pa.float64(), "real income against the baseline: welfare in ge; "
-               "in pe and ge_fixed_wage accounting with wages fixed and profits left out", "percent"),
+               "in pe, pe_moving and ge_fixed_wage accounting with wages fixed and profits left out", "percent"),
         _field("import_share", pa.float64(), "imports in consumer spending (at consumer prices)", "fraction"),
         _field("domestic_share", pa.float64(), "domestic goods in consumer spending", "fraction"),
         _field("wage", pa.float64(), "wage (ge: numeraire world GDP; 1 in ge_fixed_wage and pe)", "baseline = 1"),
@@ -174,7 +174,8 @@ PRICES_SCHEMA = pa.schema(
         _field("price_index", pa.float64(), "CES price index of the sector", "baseline = 1"),
         _field("domestic_share", pa.float64(), "domestic goods in spending on the sector", "fraction"),
         _field("import_price_index", pa.float64(), "price index of the sector's imports, every foreign supplier "
-               "(the import nest, docs/model.md (6.17)); 1 without imports", "baseline = 1"),
+               "(the import nest, docs/model.md (6.17)), as price_index (dynamic ge: against the no-policy path); "
+               "1 without imports, null once every import has stopped", "baseline = 1"),
     ],
     metadata={"table": "prices", "engine_version": __version__,
               "grain": "one row per (draw, period, region, sector); scenario is the hive partition key"},

@@ -72,7 +72,7 @@ class RunPlan:
         Sampled-value columns of the ``draws`` table: the union over scenarios, so every part file
         of every scenario has one schema (null where a column does not apply).
     device : {"cpu", "cuda"}
-        Where the dynamic model's firm loops run (closures pe and ge; ``engine.devices``), resolved
+        Where the dynamic model's firm loops run (closures pe, pe_moving and ge; ``engine.devices``), resolved
         on the machine that built the plan.
     precision : float
         The stated precision of a cell's policy effect on exports, percentage points
@@ -208,10 +208,10 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
                                               f"{pair.firm_model} firm model in {pair.closure}; remove them, or run "
                                               "that combination", "ge")
         if device != "cpu" and "cuda" not in pair.devices:
-            raise InputError("--device", f"{device} runs the dynamic model (closures pe and ge) in this version; "
-                                         f"{scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and closure "
-                                         f"{closure_used!r}: use --device cpu, or --dynamics forward with --closure pe "
-                                         "or ge")
+            raise InputError("--device", f"{device} runs the dynamic model (closures pe, pe_moving and ge) in this "
+                                         f"version; {scenario.name} has dynamics.mode = {scenario.dynamics.mode!r} and "
+                                         f"closure {closure_used!r}: use --device cpu, or --dynamics forward with "
+                                         "--closure pe, pe_moving or ge")
         model = ScenarioModel(scenario, calib)
         model.check_all_paths()
         check_supports(scenario, calib)
@@ -243,9 +243,16 @@ class ScenarioDraw:
     firms: list | None = None
 
 
+#: Results that are NaN where they do not exist: a market's import price index once its imports have all
+#: stopped (docs/model.md section 6.5).
+UNDEFINED_WHERE_EMPTY = ("sector_import_price_index",)
+
+
 def _finite(name, draw, results):
     for key, value in vars(results).items():
         array = np.asarray(value)
+        if key in UNDEFINED_WHERE_EMPTY:
+            array = np.nan_to_num(array, nan=0.0, posinf=np.inf, neginf=-np.inf)
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise NonFiniteResult(name, f"draw {draw} gave a non-finite {key} (inf or NaN), so no output was "
                                         "written; an input is out of range (amounts are in USD million per year)")

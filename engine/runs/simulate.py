@@ -162,7 +162,7 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
     dynamics : {None, "static", "myopic", "forward"}
         Firm model for every scenario; default each scenario's ``[dynamics] mode``.
     device : {"cpu", "cuda", "auto"}
-        Where the dynamic model's firm loops run, closures pe and ge (``engine.devices``; the
+        Where the dynamic model's firm loops run, closures pe, pe_moving and ge (``engine.devices``; the
         ``[cuda]`` extra and an NVIDIA GPU); ``auto`` picks CUDA when it can run.
     precision : float
         Percentage points (> 0): the firm-sampling standard error allowed on a cell's policy effect on
