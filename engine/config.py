@@ -17,7 +17,7 @@ DEFAULT_PRECISION = 1.0
 DEFAULT_SCENARIO = "us_japan_2025"
 #: Market closures (docs/model.md section 6), the default first; ``engine.closures.registry`` says
 #: which firm model each runs with.
-CLOSURES = ("pe", "ge", "ge_fixed_wage", "pe_moving")
+CLOSURES = ("pe_moving", "pe", "ge", "ge_fixed_wage")
 #: The partial-equilibrium closures (wages and incomes fixed: no welfare measured).
 PARTIAL_CLOSURES = ("pe", "pe_moving")
 #: Firm models by a scenario's ``[dynamics] mode`` (docs/model.md section 11), the default first.

@@ -168,7 +168,8 @@ def test_myopic_without_shocks_is_the_static_model(tmp_path, small_calibration):
     settings = "productivity_sd = 0.0\nhalf_life = 0.0\nprice_reset = 1.0\n"
     dynamic = _scenario(tmp_path, "dyn", "\n" + settings + body, mode="myopic", periods=8)
     static = _scenario(tmp_path, "stat", body, mode="static", periods=8)
-    a = engine.simulate([dynamic, static], draws=2, firms=3000, seed=9, calibration=small_calibration).flows
+    a = engine.simulate([dynamic, static], draws=2, firms=3000, seed=9, calibration=small_calibration,
+                        closure="pe").flows
     d = a.filter(pl.col("scenario") == "dyn").sort("draw", "period", "origin", "destination")
     s = a.filter(pl.col("scenario") == "stat").sort("draw", "period", "origin", "destination")
     one_firm = 2000.0 / 3000

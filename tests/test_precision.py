@@ -172,7 +172,7 @@ def test_the_error_is_zero_with_every_pair_at_its_real_count_and_falls_with_more
 def test_cells_no_policy_touches_have_exactly_zero_halves_difference_in_pe(tmp_path):
     """In ``pe`` the dynamic model takes the untouched cells of the no-policy path, their split included,
     from the scenario's run (docs/model.md section 8.1): both halves have no effect there, exactly."""
-    result = _run(tmp_path, "forward", real_firms=5e4, firms=200, draws=2, sunk_cost_ratio=0.5)
+    result = _run(tmp_path, "forward", real_firms=5e4, firms=200, draws=2, sunk_cost_ratio=0.5, closure="pe")
     flows = result.scan("flows").collect()
     touched = pl.any_horizontal([(pl.col("origin") == i) & (pl.col("destination") == n) for i, n in TOUCHED])
     assert (flows.filter(~touched)["exports_effect_halves_pp"] == 0).all()

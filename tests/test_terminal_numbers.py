@@ -117,7 +117,7 @@ def expected_rows(db, scenario):
 def test_summary_table_numbers_are_the_flows_tables(run, scenario):
     stdout, db = run
     lines = blocks(stdout)[0][scenario]
-    assert lines[0] == f"{DRAWS} draws x {FIRMS:,} simulated firms per origin-sector, seed {SEED}, PE closure"
+    assert lines[0] == f"{DRAWS} draws x {FIRMS:,} simulated firms per origin-sector, seed {SEED}, PE_MOVING closure"
     rows = {m.group(1): m.groups()[1:] for m in map(ROW.match, lines) if m}
     expected = expected_rows(db, scenario)
     assert set(rows) == set(expected) and len(rows) == 9, sorted(rows)

@@ -100,7 +100,6 @@ def _solve_markets(population, path, params, raw, raw0, markets):
     thresholds = raw["state"].thresholds
     factors = cell_factors(path, population.tariff, params, n_sectors)
     tariff, tariff0 = factors["tariff"], population.tariff
-    actual = factors["log_value"] + np.log1p(tariff) - np.log1p(tariff0)  # consumer sales against the baseline
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(sums["sales_index"][0] > 0, population.flows * (1.0 + tariff0) / sums["sales_index"][0], 0.0)
     zero = np.zeros(scale.shape)
@@ -142,9 +141,14 @@ def _solve_markets(population, path, params, raw, raw0, markets):
         price_ratio.append(ratio)
         import_ratio.append(np.where(markets, period.import_price(state), 1.0))
     solved = {name: np.stack(value) for name, value in out.items()}
-    unit_exports = scale * np.exp(actual + solved["shift"]) / (1.0 + tariff)
+    # pe's arithmetic (engine.firms.dynamic.simulate_dynamic), so a month with no shift is pe's bit for bit
+    base = sums["sales_index"][0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_index = np.where(base > 0, population.flows / base, 0.0)
+    value = np.exp(factors["log_value"]) * np.exp(solved["shift"])
+    unit_exports = per_index * value
     exports = unit_exports * solved["sales_index"]
-    intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
+    intensive = per_index * (value * solved["both"] - solved["both_base"])
     halves = half_exports(unit_exports, solved["sales_index"], solved["split"], solved["sales_index"][0],
                           solved["split"][0])
     purchases = purchases_of(path, population.flows)

@@ -27,7 +27,7 @@ from engine._version import __version__
 #: policy effect (``exports_effect_halves_pp`` in flows, ``exports_effect_firm_se_pp`` and
 #: ``firms_for_precision`` in summary); 6: importers' stocks (``final_sales``, ``stock_change``,
 #: ``importer_stock`` in flows; ``exports`` are customs imports); 7: ``employment`` in regions; 8:
-#: ``import_price_index`` in prices (nested demand).
+#: ``import_share`` and ``import_price_index`` in prices (nested demand).
 OUTPUT_SCHEMA_VERSION = 8
 #: ``manifest.json`` ``kind`` of an engine run folder (what ``--overwrite`` may replace).
 RUN_KIND = "tradeflow-engine run"
@@ -173,6 +173,7 @@ PRICES_SCHEMA = pa.schema(
         _field("expenditure", pa.float64(), "consumer spending on the sector", _MUSD),
         _field("price_index", pa.float64(), "CES price index of the sector", "baseline = 1"),
         _field("domestic_share", pa.float64(), "domestic goods in spending on the sector", "fraction"),
+        _field("import_share", pa.float64(), "imports in spending on the sector (1 - domestic_share)", "fraction"),
         _field("import_price_index", pa.float64(), "price index of the sector's imports, every foreign supplier "
                "(the import nest, docs/model.md (6.17)), as price_index (dynamic ge: against the no-policy path); "
                "1 without imports, null once every import has stopped", "baseline = 1"),

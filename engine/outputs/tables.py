@@ -99,6 +99,7 @@ def region_tables(draws, dates, calibration, results):
                                 {**region_values, **per_period})
     price_values = {"expenditure": stack["sector_expenditure"], "price_index": stack["sector_price_index"],
                     "domestic_share": stack["sector_domestic_share"],
+                    "import_share": 1.0 - stack["sector_domestic_share"],
                     "import_price_index": stack["sector_import_price_index"]}
     prices_table = _grid_table(PRICES_SCHEMA.remove(2), [*axes, ("region", regions),
                                                          ("sector", np.array(calibration.sectors, dtype=object))],

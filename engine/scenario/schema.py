@@ -5,7 +5,7 @@ and uncertain parameters, validated into frozen objects.
 Structure::
 
     name, title, description, start ("YYYY-MM", period 0 = baseline), periods, focus, closure
-                                         # closure: pe | ge | ge_fixed_wage | pe_moving
+                                         # closure: pe_moving (default) | pe | ge | ge_fixed_wage
     requires = { regions = ["USA", "JPN"], sectors = [...] }   # codes the scenario is written for
     sunk_cost_ratio = 1.0                # lambda of docs/model.md section 4, or a [[parameter]]
     [groups]  asia = ["JPN", "KOR"]      # named region groups, usable wherever a region list is
@@ -289,7 +289,7 @@ class Scenario(Events):
     periods: int = Field(ge=1, le=600)
     focus: Focus | None = None
     requires: Requires = Requires()
-    closure: Literal[CLOSURES] = "pe"
+    closure: Literal[CLOSURES] = CLOSURES[0]
     sunk_cost_ratio: float = Field(default=1.0, gt=0.0, le=1.0)
     dynamics: Dynamics = Dynamics()
     ge: GeneralEquilibrium = GeneralEquilibrium()
