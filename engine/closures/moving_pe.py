@@ -103,13 +103,13 @@ def _solve_markets(population, path, params, raw, raw0, markets):
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(sums["sales_index"][0] > 0, population.flows * (1.0 + tariff0) / sums["sales_index"][0], 0.0)
     zero = np.zeros(scale.shape)
-    background = {**{name: sums[name] for name in ("active", "sales_index", "entries", "exits", "both", "both_base",
-                                                   "split")},
-                  "entrants_cost": np.zeros((n_periods, *zero.shape)), "incumbents_cost": np.zeros((n_periods,
-                                                                                                     *zero.shape))}
-    dests = np.flatnonzero(markets.any(axis=1))
-    firms = DynamicFirms(population, dests, lambda t: {name: value[t] for name, value in background.items()})
-    margin0 = operating_margin(tariff0, sigma_kappa(params, n_regions)[1], sigma_kappa(params, n_regions)[0])
+    # the other destinations' cells are pe's (fixed costs do not enter pe_moving's accounts)
+    kept = ("active", "sales_index", "entries", "exits", "both", "both_base", "split")
+    costs = {"entrants_cost": zero, "incumbents_cost": zero}
+    firms = DynamicFirms(population, np.flatnonzero(markets.any(axis=1)),
+                         lambda t: {**{name: sums[name][t] for name in kept}, **costs})
+    sigma, kappa = sigma_kappa(params, n_regions)
+    margin0 = operating_margin(tariff0, kappa, sigma)
     keep, weight = demand_persistence(params.dynamics)
     quantity_shift = zero
     names = ("active", "sales_index", "entries", "exits", "both", "both_base", "split", "shift", "threshold_shift")
