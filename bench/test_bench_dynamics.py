@@ -128,6 +128,20 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     assert (regions.ge_residual <= config.GE_TOLERANCE).all() and ratio > 0
 
 
+def _alternated(tmp_path, variants, repeats, **options):
+    """``engine.simulate`` of each variant (label -> its own arguments), alternated ``repeats`` times:
+    the last run of each and the median wall time of each, in the variants' order."""
+    import engine
+
+    timings, runs = {label: [] for label in variants}, {}
+    for repeat in range(repeats):
+        for label, arguments in variants.items():
+            start = time.perf_counter()
+            runs[label] = engine.simulate(out=tmp_path / f"{label}{repeat}", progress=False, **arguments, **options)
+            timings[label].append(time.perf_counter() - start)
+    return runs, [sorted(t)[len(t) // 2] for t in timings.values()]
+
+
 def test_inventories_cost_of_the_default_run(request, tmp_path):
     """The default run (us_japan_2025, 20 draws x 20,000 firms, pe) with importers' stocks against the
     same run with ``[dynamics] inventories = false`` (docs/model.md section 11.9; issue target: at most
@@ -140,13 +154,8 @@ def test_inventories_cost_of_the_default_run(request, tmp_path):
     off = scenario.model_copy(update={"dynamics": scenario.dynamics.model_copy(update={"inventories": False})})
     options = dict(draws=2, firms=500) if small else dict(draws=20, firms=20_000)
     engine.simulate(scenario, draws=1, firms=500, out=tmp_path / "compile", progress=False)
-    timings, runs = {"on": [], "off": []}, {}
-    for repeat in range(1 if small else 2):
-        for label, chosen in (("on", scenario), ("off", off)):
-            start = time.perf_counter()
-            runs[label] = engine.simulate(chosen, out=tmp_path / f"{label}{repeat}", progress=False, **options)
-            timings[label].append(time.perf_counter() - start)
-    on, off_s = (sorted(timings[k])[len(timings[k]) // 2] for k in ("on", "off"))
+    runs, (on, off_s) = _alternated(tmp_path, {"on": dict(scenarios=scenario), "off": dict(scenarios=off)},
+                                    1 if small else 2, **options)
     print(f"default run, {options['draws']} draws x {options['firms']} firms: inventories on {on:.2f} s, "
           f"off {off_s:.2f} s, ratio {on / off_s:.3f}")
     keys = ["draw", "period", "origin", "destination", "sector"]
@@ -167,14 +176,8 @@ def test_pe_moving_cost_of_the_default_run(request, tmp_path):
     for closure in ("pe", "pe_moving"):
         engine.simulate("us_japan_2025", draws=1, firms=500, out=tmp_path / f"compile_{closure}", progress=False,
                         closure=closure)
-    timings, runs = {"pe": [], "pe_moving": []}, {}
-    for repeat in range(1 if small else 2):
-        for closure in ("pe", "pe_moving"):
-            start = time.perf_counter()
-            runs[closure] = engine.simulate("us_japan_2025", out=tmp_path / f"{closure}{repeat}", progress=False,
-                                            closure=closure, **options)
-            timings[closure].append(time.perf_counter() - start)
-    pe, moving = (sorted(timings[k])[len(timings[k]) // 2] for k in ("pe", "pe_moving"))
+    runs, (pe, moving) = _alternated(tmp_path, {closure: dict(scenarios="us_japan_2025", closure=closure)
+                                                for closure in ("pe", "pe_moving")}, 1 if small else 2, **options)
     print(f"default run, {options['draws']} draws x {options['firms']} firms: pe {pe:.2f} s, pe_moving {moving:.2f} s, "
           f"ratio {moving / pe:.3f}")
     keys = ["draw", "period", "origin", "destination", "sector"]
