@@ -3,6 +3,7 @@
     python data/identify_dynamics.py                  # identify, print parameters and moments (minutes)
     python data/identify_dynamics.py --check          # also exit 1 if engine/scenario/defaults.py differs
     python data/identify_dynamics.py --three-moments  # the joint fit of all three parameters
+    python data/identify_dynamics.py --elasticities   # sigma and half-life against the tariff evidence
 
 Default: persistence and s_z solve the autocorrelation and growth-sd targets at the default
 lambda, and the table shows the exit rate that follows for several lambda. ``--three-moments``
@@ -10,6 +11,15 @@ fits (persistence, s_z, lambda) to all three targets (weighted relative misses) 
 that fit lands. Needs SciPy (``pip install -e '.[identify]'``). The method and the targets'
 sources are in ``engine.firms.identification``; data/README.md ("Dynamics parameters") tabulates the
 result.
+
+``--elasticities``: the simulated-method-of-moments fit of sigma and the adjustment half-life to the
+tariff evidence of ``engine.runs.diagnose.TARGETS`` (BLP's h = 1 and long run, the 2018-19
+experiment), each weighted by its standard error, on a grid with common random numbers (the same
+draws and firms at every point; 2 draws x 5,000 firms). The sales process is held while sigma moves:
+theta / (sigma - 1) (the firm-size tail) and (sigma - 1) s_z (the sales growth the firm moments fix),
+so the identified firm moments do not move. Prints every point's moments and J, the best point, its
+standardized misses (the binding moments) and the J test (3 moments, 2 parameters). docs/model.md
+section 11.8 has the result.
 """
 
 import argparse
@@ -33,13 +43,58 @@ def _table(result):
     return fresh
 
 
+def fit_elasticities(sigmas=(1.6, 1.8, 2.0, 2.3, 2.626), half_lives=(6.0, 12.0, 18.06, 30.0), draws=2, firms=5000,
+                     seed=2025):
+    """Grid SMM of (sigma, half-life) on the tariff evidence; prints the table and returns the best point."""
+    from scipy.stats import chi2
+
+    from engine.calibration.data import load_calibration
+    from engine.paths import default_calibration_dir
+    from engine.runs.diagnose import TARGETS, diagnose
+    from engine.scenario import defaults as p
+
+    cal = load_calibration(default_calibration_dir())
+    sigma0, theta0 = float(cal.sigma[0]), float(cal.theta[0])
+    tail, growth = theta0 / (sigma0 - 1.0), (sigma0 - 1.0) * p.PRODUCTIVITY_SD
+    names = list(TARGETS)
+    print(f"{'sigma':>6} {'half-life':>9} " + " ".join(f"{n:>9}" for n in names) + f" {'J':>8}")
+    print(f"{'target':>16} " + " ".join(f"{TARGETS[n].value:>9.2f}" for n in names)
+          + "\n" + f"{'se':>16} " + " ".join(f"{TARGETS[n].se:>9.3f}" for n in names))
+    best = None
+    for sigma in sigmas:
+        for half_life in half_lives:
+            d = diagnose(draws=draws, firms=firms, seed=seed, progress=False,
+                         dynamics={"half_life": half_life, "productivity_sd": growth / (sigma - 1.0)},
+                         parameters={"sigma": sigma, "theta": tail * (sigma - 1.0), "eta": sigma / 2.0})
+            m = d.moments()
+            misses = {n: (m[n] - TARGETS[n].value) / TARGETS[n].se for n in names}
+            j = float(sum(v * v for v in misses.values()))
+            print(f"{sigma:>6.2f} {half_life:>9.1f} " + " ".join(f"{m[n]:>9.2f}" for n in names) + f" {j:>8.1f}",
+                  flush=True)
+            if best is None or j < best[0]:
+                best = (j, sigma, half_life, m, misses, d)
+    j, sigma, half_life, m, misses, d = best
+    print(f"best: sigma {sigma:.2f} (theta {tail * (sigma - 1.0):.3f}, s_z {growth / (sigma - 1.0):.4f}), half-life "
+          f"{half_life:.1f} months; J = {j:.1f}, p = {chi2.sf(j, len(names) - 2):.2g} (chi2, {len(names) - 2} df)")
+    print("standardized misses (model - target) / se: "
+          + ", ".join(f"{n} {v:+.1f}" for n, v in sorted(misses.items(), key=lambda kv: -abs(kv[1]))))
+    print("BLP profile at the best point, h = 0..10: "
+          + " ".join(f"{e:.2f}" for e in d.annual["elasticity"].to_numpy()))
+    return best
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compare with engine/scenario/defaults.py")
     parser.add_argument("--three-moments", action="store_true", help="fit lambda too, to all three targets")
     parser.add_argument("--seed", type=int, default=20251)
     parser.add_argument("--firms", type=int, default=10000)
+    parser.add_argument("--elasticities", action="store_true",
+                        help="fit sigma and the half-life to the tariff evidence (engine diagnose's targets)")
     args = parser.parse_args(argv)
+    if args.elasticities:
+        fit_elasticities()
+        return 0
     from engine.scenario import defaults as p
 
     lam = None if args.three_moments else p.DEFAULT_SUNK_COST_RATIO

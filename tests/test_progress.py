@@ -71,7 +71,7 @@ def test_the_python_api_shows_a_bar_on_a_terminal_and_nothing_otherwise(capsys, 
 
 def test_diagnose_shows_progress_and_is_quiet_when_asked(monkeypatch):
     monkeypatch.setenv("ENGINE_PROGRESS_EVERY", "0")
-    args = ["diagnose", "--mode", "static", "--draws", "2", "--firms", "200"]
+    args = ["diagnose", "--mode", "static", "--draws", "2", "--firms", "200", "--fgkk-exporter", "none"]
     shown = CliRunner().invoke(main, args)
     assert shown.exit_code == 0, shown.output
     assert shown.stderr.splitlines()[0].startswith("Simulating 2 draw(s) of static firms"), shown.stderr
