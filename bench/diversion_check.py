@@ -59,7 +59,7 @@ def main(argv=None):
         tmp = Path(tmp)
         for closure in ("pe", "pe_moving", "ge"):
             # pe holds every price index fixed: eta changes nothing there (and a [[parameter]] on it is refused)
-            etas = (("eta = sigma / 2 (default)", ""),) + (() if closure == "pe" else
+            etas = (("eta of the calibration", ""),) + (() if closure == "pe" else
                                                             (("eta = sigma", ONE_TIER.format(sigma=sigma)),))
             for label, parameter in etas:
                 changes = {}

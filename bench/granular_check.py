@@ -22,7 +22,8 @@ import engine
 from engine.calibration.data import load_calibration
 from engine.firms.panel import default_cell_population
 from engine.paths import default_calibration_dir
-from engine.scenario.defaults import DYNAMICS_DEFAULTS
+from engine.scenario.defaults import DYNAMICS_DEFAULTS, productivity_sd_for
+from engine.scenario.schema import Dynamics
 from kernels.dynamic import block_scores
 from kernels.firm import fill_scaled_log_productivity
 
@@ -49,7 +50,7 @@ def granular_sd(months, firms=20_000):
     firms (eq. 2.6), with the Herfindahl of the real firms estimated from a stratified population."""
     population, cal = default_cell_population(firms, seed=SEED)
     n_sectors = cal.n_sectors
-    persistence, s_z = DYNAMICS_DEFAULTS["persistence"], DYNAMICS_DEFAULTS["productivity_sd"]
+    persistence, s_z = DYNAMICS_DEFAULTS["persistence"], productivity_sd_for(Dynamics(), cal.sigma)
     sm1_over_theta, s_a, s_e, rho = population.kernel_params
     out = np.empty(population.strata.shape[0])
     for b in range(out.size):

@@ -11,7 +11,7 @@ TINY = dict(blocks=4, firms=600, dest=3)
 class Problem:
     """Inputs of ``direct_cell_sums``/``rank_cells`` for ``blocks`` x ``firms`` x ``dest``.
 
-    Parameters are the default calibration's (sigma 2.63, theta 4, shock sd 1.69 and 0.34,
+    Parameters are the default calibration's ((sigma - 1) / theta = 1 / 2.46, shock sd 1.69 and 0.34,
     correlation -0.65, docs/model.md section 2 and data/default/sectors.csv); thresholds are drawn so that cells
     range from a few percent of firms active to most of them (the kernels are branch-free, so the
     time does not depend on the share). Real firms per block are log-uniform from 0.75 to 60 times
@@ -29,7 +29,7 @@ class Problem:
         self.evaluations = blocks * firms * dest
         self.productivity_keys = kernels.block_keys(np.uint64(seed), 0, blocks)
         self.shock_keys = kernels.block_keys(np.uint64(seed + 1), 0, blocks)
-        self.sm1_over_theta = np.full(blocks, (2.62601626 - 1.0) / 4.0)
+        self.sm1_over_theta = np.full(blocks, 1.0 / 2.46)
         self.s_a = np.full(blocks, 1.69)
         self.s_e = np.full(blocks, 0.34)
         self.rho = np.full(blocks, -0.65)

@@ -41,7 +41,7 @@ def test_dynamic_firm_kernel(benchmark, request, default_dynamic):
     args = (*population.keys, *population.kernel_params, firms, population.strata, population.z_score,
             population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
             population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
-            population.offset, thresholds, *out)
+            population.offset, thresholds, population.settings.relationship_loss, *out)
     dynamic_cell_sums(*args)
     benchmark.pedantic(dynamic_cell_sums, args=args, rounds=1 if benchmarks_disabled(request.config) else 5,
                        iterations=1)
@@ -71,9 +71,9 @@ def test_dynamic_kernel_against_numpy(benchmark, request, default_dynamic):
             thresholds)
     expected = benchmark.pedantic(numpy_sums, args=args, rounds=1, iterations=1)
     out = [np.empty((n_periods, *population.offset.shape)) for _ in range(7)]
-    dynamic_cell_sums(*args, *out)
+    dynamic_cell_sums(*args, 0.0, *out)  # the NumPy loop has no loss of relationships
     start = time.perf_counter()
-    dynamic_cell_sums(*args, *out)
+    dynamic_cell_sums(*args, 0.0, *out)
     kernel_s = time.perf_counter() - start
     np.testing.assert_allclose(out[0], expected[0], rtol=1e-12)  # real exporters: sums of weights
     np.testing.assert_allclose(out[1], expected[1], rtol=1e-9)

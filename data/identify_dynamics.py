@@ -43,7 +43,7 @@ def _table(result):
     return fresh
 
 
-def fit_elasticities(sigmas=(1.6, 1.8, 2.0, 2.3, 2.626), half_lives=(6.0, 12.0, 18.06, 30.0), draws=2, firms=5000,
+def fit_elasticities(sigmas=(1.4, 1.5, 1.6, 1.7, 1.8, 2.0), half_lives=(9.0, 12.0, 15.0, 18.06, 24.0), draws=2, firms=5000,
                      seed=2025):
     """Grid SMM of (sigma, half-life) on the tariff evidence; prints the table and returns the best point."""
     from scipy.stats import chi2
@@ -55,7 +55,7 @@ def fit_elasticities(sigmas=(1.6, 1.8, 2.0, 2.3, 2.626), half_lives=(6.0, 12.0, 
 
     cal = load_calibration(default_calibration_dir())
     sigma0, theta0 = float(cal.sigma[0]), float(cal.theta[0])
-    tail, growth = theta0 / (sigma0 - 1.0), (sigma0 - 1.0) * p.PRODUCTIVITY_SD
+    tail = theta0 / (sigma0 - 1.0)
     names = list(TARGETS)
     print(f"{'sigma':>6} {'half-life':>9} " + " ".join(f"{n:>9}" for n in names) + f" {'J':>8}")
     print(f"{'target':>16} " + " ".join(f"{TARGETS[n].value:>9.2f}" for n in names)
@@ -64,8 +64,8 @@ def fit_elasticities(sigmas=(1.6, 1.8, 2.0, 2.3, 2.626), half_lives=(6.0, 12.0, 
     for sigma in sigmas:
         for half_life in half_lives:
             d = diagnose(draws=draws, firms=firms, seed=seed, progress=False,
-                         dynamics={"half_life": half_life, "productivity_sd": growth / (sigma - 1.0)},
-                         parameters={"sigma": sigma, "theta": tail * (sigma - 1.0), "eta": sigma / 2.0})
+                         dynamics={"half_life": half_life},  # s_z: the identified sales dispersion / (sigma - 1)
+                         parameters={"sigma": sigma, "theta": tail * (sigma - 1.0)})
             m = d.moments()
             misses = {n: (m[n] - TARGETS[n].value) / TARGETS[n].se for n in names}
             j = float(sum(v * v for v in misses.values()))
@@ -74,7 +74,7 @@ def fit_elasticities(sigmas=(1.6, 1.8, 2.0, 2.3, 2.626), half_lives=(6.0, 12.0, 
             if best is None or j < best[0]:
                 best = (j, sigma, half_life, m, misses, d)
     j, sigma, half_life, m, misses, d = best
-    print(f"best: sigma {sigma:.2f} (theta {tail * (sigma - 1.0):.3f}, s_z {growth / (sigma - 1.0):.4f}), half-life "
+    print(f"best: sigma {sigma:.2f} (theta {tail * (sigma - 1.0):.3f}, s_z {p.SALES_DISPERSION / (sigma - 1.0):.4f}), half-life "
           f"{half_life:.1f} months; J = {j:.1f}, p = {chi2.sf(j, len(names) - 2):.2g} (chi2, {len(names) - 2} df)")
     print("standardized misses (model - target) / se: "
           + ", ".join(f"{n} {v:+.1f}" for n, v in sorted(misses.items(), key=lambda kv: -abs(kv[1]))))
@@ -97,8 +97,15 @@ def main(argv=None):
         return 0
     from engine.scenario import defaults as p
 
+    from engine.calibration.data import load_calibration
+    from engine.paths import default_calibration_dir
+
     lam = None if args.three_moments else p.DEFAULT_SUNK_COST_RATIO
-    grid = None if args.three_moments else ((0.7, 0.8, 0.85, 0.9, 0.95), (0.3, 0.4, 0.5, 0.6, 0.7))
+    # the start grid of s_z in units of the sales dispersion (sigma - 1) s_z, which the moments depend on: the
+    # same starts, and so the same root of the two equations, whatever the calibration's sigma
+    scale = float(load_calibration(default_calibration_dir()).sigma[0]) - 1.0
+    sales_sd = (0.4878, 0.6504, 0.8130, 0.9756, 1.1382)  # s_z of 0.3-0.7 at the EKK sigma of 2.626
+    grid = None if args.three_moments else ((0.7, 0.8, 0.85, 0.9, 0.95), tuple(v / scale for v in sales_sd))
     result = identify(seed=args.seed, n_firms=args.firms, sunk_cost_ratio=lam,
                       **({} if grid is None else {"grid": grid}))
     print(f"panel: {args.firms} firms per JPN->USA cell (8 sectors), 10 years after a 10-year burn-in, "
@@ -114,6 +121,12 @@ def main(argv=None):
             moments = fresh_panel_moments(result["annual_persistence"], result["productivity_sd"], other,
                                           seeds=range(100, 104))
             print(f"  lambda {other:<5} exit rate {moments['exit_rate'][0]:.3f}")
+        print("... and for a monthly loss of export relationships (docs/model.md section 11.2), at the default lambda:")
+        for loss in (0.01, 0.02, 0.04):
+            moments = fresh_panel_moments(result["annual_persistence"], result["productivity_sd"], lam,
+                                          seeds=range(100, 104), relationship_loss=loss)
+            print(f"  loss {loss:<5} exit rate {moments['exit_rate'][0]:.3f}, autocorrelation "
+                  f"{moments['sales_autocorrelation'][0]:.3f}, growth sd {moments['growth_sd'][0]:.3f}")
     if args.check:
         stored = (p.ANNUAL_PERSISTENCE, p.PRODUCTIVITY_SD, p.DEFAULT_SUNK_COST_RATIO)
         found = (result["annual_persistence"], result["productivity_sd"], result["sunk_cost_ratio"])

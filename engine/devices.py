@@ -50,6 +50,7 @@ KERNELS = {
         "dynamic_pair_scores": "kernels.dynamic_ge:dynamic_pair_scores",
         "dynamic_initial_state": "kernels.dynamic_ge:dynamic_initial_state",
         "dynamic_z_advance": "kernels.dynamic_ge:dynamic_z_advance",
+        "dynamic_relationship_loss": "kernels.dynamic_ge:dynamic_relationship_loss",
         "dynamic_period_aggregates": "kernels.dynamic_ge:dynamic_period_aggregates",
         "dynamic_period_commit": "kernels.dynamic_ge:dynamic_period_commit",
         # CPU only: the window of shifts that spares dynamic_period_aggregates most pairs
@@ -66,6 +67,7 @@ KERNELS = {
         "dynamic_pair_scores": "kernels.cuda.dynamic_ge:dynamic_pair_scores",
         "dynamic_initial_state": "kernels.cuda.dynamic_ge:dynamic_initial_state",
         "dynamic_z_advance": "kernels.cuda.dynamic_ge:dynamic_z_advance",
+        "dynamic_relationship_loss": "kernels.cuda.dynamic_ge:dynamic_relationship_loss",
         "dynamic_period_aggregates": "kernels.cuda.dynamic_ge:dynamic_period_aggregates",
         "dynamic_period_commit": "kernels.cuda.dynamic_ge:dynamic_period_commit",
     },

@@ -30,10 +30,30 @@ from numba import njit, prange
 
 from kernels.fastmath import FASTMATH
 from kernels.firm import fill_scaled_log_productivity, fill_scores, half_sign, stratum_offset
-from kernels.rng import hash_at, uniform_open0
+from kernels.rng import derive_key, hash_at, uniform_open0
 
 #: Bits of the period in a firm's ``z`` counter: horizons up to 65,535 periods.
 PERIOD_BITS = 16
+#: Label of the relationship-loss stream, derived from a block's status stream (``loss_stream``).
+LOSS_LABEL = np.uint64(0x1055_0000_0000)
+
+
+@njit(inline="always", cache=True)
+def loss_stream(status_key):
+    """The block's key of relationship-loss draws."""
+    return derive_key(status_key, LOSS_LABEL)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def relationship_lost(loss_key, pair, period, loss):
+    """Whether pair ``pair`` (``firm * R + destination``) loses its relationship at the start of
+    ``period`` (>= 1), with probability ``loss`` (docs/model.md section 11.2): it keeps its productivity
+    and must pay the entry cost again. Drawn at counter ``(pair << PERIOD_BITS) + period``, so it does
+    not depend on the pair's status or on the thread; never with ``loss = 0``."""
+    if loss <= 0.0:
+        return False
+    counter = (np.uint64(pair) << np.uint64(PERIOD_BITS)) + np.uint64(period)
+    return uniform_open0(hash_at(loss_key, counter)) < loss
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -189,7 +209,7 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
                       strata, z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
-                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base,
+                      offset, thresholds, loss, out_active, out_sales, out_entries, out_exits, out_both, out_both_base,
                       out_split):
     """Simulate every firm-destination pair over the periods and sum per cell.
 
@@ -209,6 +229,9 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         and stays closed.
     thresholds : ndarray (T, B, R, Nz, 2)
         Entry-score thresholds by period, grid index and last status (period 0 is not used).
+    loss : float
+        Monthly probability that an exporter loses its relationship (``relationship_lost``): it is then
+        read with the entrants' threshold, and counted as an exit (and an entry if it exports again).
     out_active, out_sales, out_entries, out_exits : ndarray (T, B, R)
         Outputs: exporting simulated firms, their summed ``exp(v + z_score)``, entries and exits
         against the previous period (0 in period 0).
@@ -243,6 +266,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         half = np.empty(n_firms)
         paths = np.empty((n_periods, n_firms), dtype=np.int64)
         z_exp = np.exp(z_score[b])
+        loss_key = loss_stream(status_keys[b])
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
         block_paths(z_keys[b], n_firms, n_periods, cum_invariant, cum_transition, paths)
         for n in range(n_dest):
@@ -289,7 +313,8 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                     f = visit[k]
                     j = paths[t, f]
                     was = status[f]
-                    a = entry[f] >= table[j, np.int64(was)]
+                    kept = was and not relationship_lost(loss_key, f * n_dest + n, t, loss)
+                    a = entry[f] >= table[j, np.int64(kept)]
                     value = sales[f] * z_exp[j]
                     if a:
                         active += weight[f]
@@ -298,9 +323,9 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
                         if base[f]:
                             both += value
                             both_base += sales[f] * z_exp[paths[0, f]]
-                        if not was:
+                        if not kept:
                             entries += weight[f]
-                    elif was:
+                    if was and not (a and kept):
                         exits += weight[f]
                     status[f] = a
                 out_active[t, b, n] = active
@@ -315,7 +340,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_theta, s_a, s_e, rho, strata,
                        cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds, offset,
-                       thresholds, out_slp, out_z, out_sales_score, out_weight, out_active):
+                       thresholds, loss, out_slp, out_z, out_sales_score, out_weight, out_active):
     """The first ``F`` firms of one block, pair by pair and period by period (firm-level output).
 
     The same decisions as ``dynamic_cell_sums`` makes for these firms (the same functions and
@@ -334,6 +359,8 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
     stationary_thresholds : ndarray (Nz, 2)
     offset : ndarray (R,)
     thresholds : ndarray (T, R, Nz, 2)
+    loss : float
+        As in ``dynamic_cell_sums``.
     out_slp : ndarray (F,)
         Output: each firm's scaled log productivity ``(sigma - 1) log phi``.
     out_z : ndarray of int64 (T, F)
@@ -348,6 +375,7 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
     sales = np.empty(n_firms)
     entry = np.empty(n_firms)
     weight = np.empty(n_firms)
+    loss_key = loss_stream(status_key)
     fill_scaled_log_productivity(productivity_key, np.uint64(0), sm1_over_theta, out_slp)
     block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out_z)
     for n in range(n_dest):
@@ -369,7 +397,8 @@ def dynamic_firm_paths(productivity_key, shock_key, z_key, status_key, sm1_over_
             was = offset[n] >= cost
             out_active[0, f, n] = was
             for t in range(1, n_periods):
-                was = entry[f] >= thresholds[t, n, out_z[t, f], np.int64(was)]
+                kept = was and not relationship_lost(loss_key, f * n_dest + n, t, loss)
+                was = entry[f] >= thresholds[t, n, out_z[t, f], np.int64(kept)]
                 out_active[t, f, n] = was
 
 

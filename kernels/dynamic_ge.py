@@ -12,14 +12,23 @@ pairs near the margin to loop over, ``dynamic_window_prepare`` and ``dynamic_win
 the commit at the solved shift (``dynamic_period_commit``).
 With shift 0 they reproduce ``kernels.dynamic.dynamic_cell_sums`` bit for bit
 (``tests/test_dynamic_ge.py``). The per-firm math (``z_initial``, ``z_step``, ``inverse_uniform``,
-``baseline_entry_cost``) and the pair scores (``block_scores``) are those of ``kernels.dynamic``.
+``baseline_entry_cost``, ``relationship_lost``) and the pair scores (``block_scores``) are those of
+``kernels.dynamic``; ``dynamic_relationship_loss`` draws the period's lost relationships.
 Loops take preallocated outputs last, do no I/O and hold no state.
 """
 
 import numpy as np
 from numba import njit, prange
 
-from kernels.dynamic import baseline_entry_cost, block_scores, inverse_uniform, z_initial, z_step
+from kernels.dynamic import (
+    baseline_entry_cost,
+    block_scores,
+    inverse_uniform,
+    loss_stream,
+    relationship_lost,
+    z_initial,
+    z_step,
+)
 from kernels.fastmath import FASTMATH
 from kernels.firm import fill_scaled_log_productivity, half_sign
 from kernels.rng import hash_at, uniform_open0
@@ -361,14 +370,16 @@ def dynamic_window_aggregates(sales, entry, eta, weight, z_index, z_score, statu
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, thresholds, shift, out_active,
-                          out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
+def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, lost, thresholds, shift,
+                          out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
                           out_incumbent_cost, out_split):
     """Move every pair's status to this period at the solved shift (B, R) (hard rule: no fraction).
 
     The loop body is ``dynamic_cell_sums``'s period loop with ``thresholds - shift``: with a zero
     shift the outputs (B, R) are that kernel's period ``t`` bit for bit (``out_split`` included).
     ``z_base`` (B, M) and ``base`` (B, R, M): each firm's ``z`` index and each pair's status in period 0.
+    ``lost`` (B, R, M): the pairs whose relationship is lost this period (``dynamic_relationship_loss``);
+    an exporter that lost it is an entrant (an exit and an entry if it exports again).
     """
     n_blocks, n_dest, n_firms = sales.shape
     for b in prange(n_blocks):
@@ -381,7 +392,8 @@ def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, s
             for f in range(n_firms):
                 j = z_index[b, f]
                 was = status[b, n, f]
-                a = entry[b, n, f] >= table[j, np.int64(was)] - g
+                kept = was and not lost[b, n, f]
+                a = entry[b, n, f] >= table[j, np.int64(kept)] - g
                 value = sales[b, n, f] * z_exp[j]
                 if a:
                     active += weight[b, n, f]
@@ -390,12 +402,12 @@ def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, s
                     if base[b, n, f]:
                         both += value
                         both_base += sales[b, n, f] * z_exp[z_base[b, f]]
-                    if not was:
+                    if not kept:
                         entries += weight[b, n, f]
                         entrants += eta[b, n, f]
                     else:
                         incumbents += eta[b, n, f]
-                elif was:
+                if was and not (a and kept):
                     exits += weight[b, n, f]
                 status[b, n, f] = a
             out_active[b, n] = active
@@ -407,3 +419,18 @@ def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, s
             out_entrant_cost[b, n] = entrants
             out_incumbent_cost[b, n] = incumbents
             out_split[b, n] = split
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def dynamic_relationship_loss(status_keys, period, loss, dests, n_regions, status, out_lost, out_kept):
+    """Draw which pairs lose their relationship at the start of ``period`` (``kernels.dynamic.relationship_lost``,
+    the draws of ``dynamic_cell_sums``) into ``out_lost`` (B, D, M), and each pair's status with the loss
+    (``status`` and not lost) into ``out_kept``: the status the thresholds of ``period`` are read with."""
+    n_blocks, n_dest, n_firms = status.shape
+    for b in prange(n_blocks):
+        loss_key = loss_stream(status_keys[b])
+        for n in range(n_dest):
+            for f in range(n_firms):
+                gone = relationship_lost(loss_key, f * n_regions + dests[n], period, loss)
+                out_lost[b, n, f] = gone
+                out_kept[b, n, f] = status[b, n, f] and not gone

@@ -62,9 +62,9 @@ def demand_strata(n_blocks, n_firms):
     return np.ascontiguousarray(np.stack([low, width, weight], axis=1))
 
 
-def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5):
+def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5, loss=0.1):
     """Arguments of ``dynamic_baseline_costs`` and ``dynamic_cell_sums`` (as ``tests/test_dynamics.py``),
-    with the strata of ``demand_strata``.
+    with the strata of ``demand_strata`` and a monthly loss of relationships ``loss``.
 
     Returns
     -------
@@ -87,7 +87,7 @@ def dynamic_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_z=5):
     common = (*keys, sm1_over_theta, s_a, s_e, rho, n_firms, demand_strata(n_blocks, n_firms))
     baseline = (*common, cum_invariant, y[0], y[1] - y[0], status_prob, stationary)
     sums = (*common, z_score, cum_invariant, cum_transition, y[0], y[1] - y[0], status_prob, stationary,
-            offset, thresholds)
+            offset, thresholds, loss)
     return baseline, sums
 
 
@@ -121,7 +121,7 @@ def run_dynamic(baseline_function, sums_function, case):
     the half-population split)."""
     baseline, sums = case
     n_blocks, n_firms = baseline[0].size, baseline[8]
-    thresholds = sums[-1]
+    thresholds = sums[18]
     n_periods, _, n_dest = thresholds.shape[:3]
     costs = np.full((n_blocks, n_dest, n_firms), np.nan)
     initial = np.full((n_blocks, n_firms), -1, dtype=np.int64)
@@ -133,7 +133,7 @@ def run_dynamic(baseline_function, sums_function, case):
 
 #: The per-period kernels of the dynamic ``ge`` closure, in the order ``run_dynamic_ge`` calls them.
 DYNAMIC_GE_KERNELS = ("dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance",
-                      "dynamic_period_aggregates", "dynamic_period_commit")
+                      "dynamic_relationship_loss", "dynamic_period_aggregates", "dynamic_period_commit")
 
 
 def dynamic_ge_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_shifts=2):
@@ -146,7 +146,7 @@ def dynamic_ge_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_shif
     """
     baseline, sums = dynamic_case(seed, n_blocks, n_dest, n_firms, n_periods)
     rng = np.random.default_rng([seed, 1])
-    thresholds = sums[-1].copy()
+    thresholds = sums[18].copy()
     thresholds[:, 0, -1] = np.inf
     shifts = rng.normal(0.0, 0.5, (n_periods, n_shifts, n_blocks, n_dest))
     shifts[:, 0] = 0.0
@@ -154,7 +154,7 @@ def dynamic_ge_case(seed, n_blocks=3, n_dest=3, n_firms=200, n_periods=5, n_shif
     return {"keys": baseline[:4], "params": baseline[4:8], "n_firms": n_firms, "strata": sums[9], "z_score": sums[10],
             "cum_invariant": sums[11], "cum_transition": sums[12], "y_low": sums[13], "y_step": sums[14],
             "status_prob": sums[15], "stationary": sums[16], "offset": sums[17], "thresholds": thresholds,
-            "shifts": shifts, "commit_shift": commit_shift}
+            "loss": sums[19], "shifts": shifts, "commit_shift": commit_shift}
 
 
 def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy):
@@ -163,7 +163,7 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
     ``kernels`` maps the names of ``DYNAMIC_GE_KERNELS`` to functions (the CPU kernels or their CUDA
     twins). The per-pair state is allocated with ``empty`` and ``copy`` (NumPy, or device arrays:
     ``engine.devices.state_arrays``) and read back with ``to_host``. Period 0 is the initial state;
-    in period ``t >= 1`` the ``z`` indices move, the aggregates are taken at ``shifts[t]`` and the
+    in period ``t >= 1`` the ``z`` indices move, relationships are lost, the aggregates are taken at ``shifts[t]`` and the
     state is committed at ``commit_shift[t]``. (``to_host`` must copy: the state changes in place.)
     """
     keys, m = case["keys"], case["n_firms"]
@@ -182,17 +182,19 @@ def run_dynamic_ge(kernels, case, empty=np.empty, copy=np.copy, to_host=np.copy)
            "initial": np.stack(initial), "z": [to_host(z)], "status": [to_host(status)], "aggregates": [],
            "marginal": [], "slope": [], "commit": []}
     z_base, base = copy(z), copy(status)
+    lost, kept = empty((n_blocks, n_dest, m), np.bool_), empty((n_blocks, n_dest, m), np.bool_)
     shifts = case["shifts"]
     for t in range(1, shifts.shape[0]):
         kernels["dynamic_z_advance"](keys[2], t, case["cum_transition"], z)
+        kernels["dynamic_relationship_loss"](keys[3], t, case["loss"], dests, n_dest, status, lost, kept)
         table = np.ascontiguousarray(case["thresholds"][t])
         hard = [np.full(shifts.shape[1:], np.nan) for _ in range(4)]
         marginal, slope = np.full((4, *shifts.shape[1:]), np.nan), np.full((4, *shifts.shape[1:]), np.nan)
-        kernels["dynamic_period_aggregates"](sales, entry, eta, weight, z, case["z_score"], status, table,
+        kernels["dynamic_period_aggregates"](sales, entry, eta, weight, z, case["z_score"], kept, table,
                                              np.ascontiguousarray(shifts[t]), *hard, marginal, slope)
         committed = [np.full((n_blocks, n_dest), np.nan) for _ in range(9)]
-        kernels["dynamic_period_commit"](sales, entry, eta, weight, z, z_base, case["z_score"], status, base, table,
-                                         np.ascontiguousarray(case["commit_shift"][t]), *committed)
+        kernels["dynamic_period_commit"](sales, entry, eta, weight, z, z_base, case["z_score"], status, base, lost,
+                                         table, np.ascontiguousarray(case["commit_shift"][t]), *committed)
         out["aggregates"].append(np.stack(hard))
         out["marginal"].append(marginal)
         out["slope"].append(slope)

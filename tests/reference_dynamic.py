@@ -7,7 +7,7 @@ period-by-period rule are written out pair by pair, each pair counting the real 
 
 import numpy as np
 
-from tests.reference import block_scores, hash_at, uniform_open0
+from tests.reference import block_scores, derive_key, hash_at, uniform_open0
 
 
 def z_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition):
@@ -37,11 +37,23 @@ def first_above(y_grid, values, level):
     return y_grid[low] + (y_grid[1] - y_grid[0]) * ((level - values[low]) / gap if gap > 0 else 1.0)
 
 
+def lost(status_key, pair, period, loss):
+    """Whether the pair's relationship is lost at the start of ``period`` (docs/model.md section 11.2): the
+    uniform at counter ``(pair << 16) + period`` of the block's loss stream (its status key with the
+    label ``0x1055_0000_0000`` derived) below ``loss``."""
+    if loss <= 0.0:
+        return False
+    key = derive_key(np.uint64(status_key), np.uint64(0x1055_0000_0000))
+    return uniform_open0(hash_at(key, np.uint64((pair << 16) + period))) < loss
+
+
 def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score, cum_invariant, cum_transition, y_grid,
-              status_prob, stationary, offset, thresholds):
+              status_prob, stationary, offset, thresholds, loss=0.0):
     """Every output of ``kernels.dynamic.dynamic_cell_sums``, (7, T, B, R); the last, the half-population
     split, adds each active pair's value with sign +1 (odd firm) or -1 (even firm) when it is sampled
-    (weight above 1) and 0 when it stands for itself alone (docs/model.md section 8.2)."""
+    (weight above 1) and 0 when it stands for itself alone (docs/model.md section 8.2). An exporter whose
+    relationship is lost (``lost``) faces the entrants' threshold; it is an exit, and an entry if it
+    exports again."""
     productivity_keys, shock_keys, z_keys, status_keys = keys
     n_periods, n_blocks, n_dest = thresholds.shape[:3]
     out = np.zeros((7, n_periods, n_blocks, n_dest))
@@ -69,17 +81,18 @@ def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score, cum_i
                     out[6, 0, b, n] += sign * value0
                 for t in range(1, n_periods):
                     j = paths[t, f]
-                    now = entry[f, n] >= thresholds[t, b, n, j, int(was)]
+                    kept = was and not lost(status_keys[b], f * n_dest + n, t, loss)
+                    now = entry[f, n] >= thresholds[t, b, n, j, int(kept)]
                     value = w * np.exp(sales[f, n] + z_score[b, j])
                     if now:
                         out[0, t, b, n] += w
                         out[1, t, b, n] += value
                         out[6, t, b, n] += sign * value
-                        out[2, t, b, n] += w * (not was)
+                        out[2, t, b, n] += w * (not kept)
                         if base:
                             out[4, t, b, n] += value
                             out[5, t, b, n] += value0
-                    elif was:
+                    if was and not (now and kept):
                         out[3, t, b, n] += w
                     was = now
     return out

@@ -15,6 +15,7 @@ from kernels.dynamic_ge import (
     dynamic_pair_scores,
     dynamic_period_aggregates,
     dynamic_period_commit,
+    dynamic_relationship_loss,
     dynamic_window_aggregates,
     dynamic_window_prepare,
     dynamic_z_advance,
@@ -68,7 +69,10 @@ def _start(case):
     return (sales, entry, eta, weight), z, status, initial
 
 
-def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(request):
+@pytest.mark.parametrize("loss", [0.0, 0.1])
+def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(request, loss):
+    """The per-period kernels reproduce ``dynamic_cell_sums`` bit for bit, also with lost relationships
+    (``dynamic_relationship_loss`` draws them; the aggregates read the status it leaves)."""
     seed = node_seed(request.node.nodeid)
     case = _random_case(np.random.default_rng(seed))
     n_periods, n_blocks, n_dest = case["thresholds"].shape[:3]
@@ -76,8 +80,10 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
     expected = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(7)]
     dynamic_cell_sums(*keys, *case["params"], case["n_firms"], case["strata"], case["z_score"], chain.cum_invariant,
                       chain.cum_transition, y[0], y[1] - y[0], case["status_prob"], case["stationary"], case["offset"],
-                      case["thresholds"], *expected)
+                      case["thresholds"], loss, *expected)
     pairs, z, status, initial = _start(case)
+    lost, kept = np.zeros(status.shape, dtype=np.bool_), np.empty(status.shape, dtype=np.bool_)
+    dests = np.arange(n_dest, dtype=np.int64)
     base, z_base = status.copy(), z.copy()
     for k, name in enumerate(("active", "sales")):
         assert np.array_equal(initial[k], expected[k][0]), f"period 0 {name}, seed {seed}"
@@ -85,19 +91,21 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
     zero = np.zeros((n_blocks, n_dest))
     for t in range(1, n_periods):
         dynamic_z_advance(keys[2], t, chain.cum_transition, z)
+        dynamic_relationship_loss(keys[3], t, loss, dests, n_dest, status, lost, kept)
         table = np.ascontiguousarray(case["thresholds"][t])
         hard = [np.empty((1, n_blocks, n_dest)) for _ in range(4)]
         marginal, slope = np.empty((4, 1, n_blocks, n_dest)), np.empty((4, 1, n_blocks, n_dest))
-        dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, zero[None], *hard, marginal, slope)
+        dynamic_period_aggregates(*pairs, z, case["z_score"], kept, table, zero[None], *hard, marginal, slope)
         assert np.array_equal(hard[0][0], expected[0][t]) and np.array_equal(hard[1][0], expected[1][t]), seed
         out = [np.empty((n_blocks, n_dest)) for _ in range(9)]
-        dynamic_period_commit(*pairs, z, z_base, case["z_score"], status, base, table, zero, *out)
+        dynamic_period_commit(*pairs, z, z_base, case["z_score"], status, base, lost, table, zero, *out)
         for k, name in enumerate(("active", "sales", "entries", "exits", "both", "both_base")):
             assert np.array_equal(out[k], expected[k][t]), f"period {t} {name}, seed {seed}"
         assert np.array_equal(out[8], expected[6][t]), f"period {t} split, seed {seed}"
         # the cost indices split the exporters' eta between entrants and incumbents
         assert np.allclose(out[6] + out[7], hard[2][0] + hard[3][0], rtol=1e-12, atol=0), seed
     assert sum(e[1:].sum() for e in expected[2:4]) > 0, f"no churn in the random case, seed {seed}"
+    assert (loss > 0) == bool(lost.any()), f"lost relationships drawn only with a loss, seed {seed}"
 
 
 def test_aggregates_are_continuous_and_rising_in_the_shift(request):

@@ -59,7 +59,29 @@ def test_stationary_thresholds_have_the_sunk_cost_band_and_myopic_closed_form():
     assert np.all(np.diff(forward.status_prob, axis=1) >= 0)
 
 
-def test_kernel_matches_numpy_reference_on_random_inputs(request):
+def test_losing_relationships_makes_exporting_worth_less():
+    """The loss of export relationships (docs/model.md section 11.2). If every relationship is lost
+    each month (``loss`` near 1) exporting today buys nothing tomorrow, so the thresholds are the
+    static rule ``e^(y + z) = c(x)`` however patient the firm; in between, a likelier loss makes
+    entering and staying worth less (both thresholds rise) and fewer firms hold the exporter status."""
+    grid, transition, invariant = rouwenhorst(7, 0.98, 0.5)
+    chain = Chain(grid, transition, invariant)
+    z = 2.0 * grid
+    y = y_grid_for(z, 0.2)
+    solved = {loss: solve_stationary(z, chain, 0.99, 0.2, y, loss) for loss in (0.0, 0.02, 0.1, 1.0 - 1e-12)}
+    certain = solved[1.0 - 1e-12]
+    np.testing.assert_allclose(certain.thresholds[:, 0], -z, atol=1e-3)
+    np.testing.assert_allclose(certain.thresholds[:, 1], np.log(0.2) - z, atol=1e-3)
+    for low, high in ((0.0, 0.02), (0.02, 0.1)):
+        assert np.all(solved[high].thresholds > solved[low].thresholds), (low, high)
+        assert np.all(solved[high].status_prob <= solved[low].status_prob + 1e-12), (low, high)
+        assert solved[high].status_prob.sum() < solved[low].status_prob.sum()
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.08])
+def test_kernel_matches_numpy_reference_on_random_inputs(request, loss):
+    """``dynamic_cell_sums`` against the NumPy reference, with and without the loss of relationships
+    (``loss``: an exporter that loses it faces the entrants' threshold; docs/model.md section 11.2)."""
     seed = node_seed(request.node.nodeid)
     rng = np.random.default_rng(seed)
     n_blocks, n_dest, n_firms, n_periods = 3, 3, 250, 6
@@ -79,10 +101,10 @@ def test_kernel_matches_numpy_reference_on_random_inputs(request):
     out = [np.empty((n_periods, n_blocks, n_dest)) for _ in range(7)]
     dynamic_cell_sums(*keys, (sigma - 1) / theta, s_a, s_e, rho, n_firms, np.stack(strata, axis=1), z_score,
                       chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], status_prob, stationary, offset,
-                      thresholds, *out)
+                      thresholds, loss, *out)
     expected = reference_dynamic.cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score,
                                            chain.cum_invariant, chain.cum_transition, y, status_prob, stationary,
-                                           offset, thresholds)
+                                           offset, thresholds, loss)
     for name, got, want in zip(("active", "sales", "entries", "exits", "both", "both_base"), out, expected):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{name}, seed {seed}")
     # the half-population split: a signed sum, so compared against the size of the cell's sales
@@ -91,6 +113,8 @@ def test_kernel_matches_numpy_reference_on_random_inputs(request):
     assert np.all(out[6][:, certain] == 0.0) and np.any(out[6][:, ~certain] != 0.0), f"seed {seed}"
     assert np.all(np.abs(out[6]) <= out[1] * (1 + 1e-12)), f"a half below zero, seed {seed}"
     assert out[2][1:].sum() > 0 and out[3][1:].sum() > 0, f"no churn in the random case, seed {seed}"
+    # gross flows add up: entries - exits is the change in exporters, lost relationships included
+    np.testing.assert_allclose(out[2][1:] - out[3][1:], np.diff(out[0], axis=0), rtol=0, atol=1e-9 * out[0].max())
 
 
 def test_period0_exact_and_no_policy_stays_at_baseline_in_expectation(tmp_path, small_calibration):
@@ -184,12 +208,59 @@ def test_myopic_without_shocks_is_the_static_model(tmp_path, small_calibration):
 def test_gradual_adjustment_makes_the_short_run_elasticity_smaller(small_calibration):
     from engine.runs.diagnose import diagnose
 
-    profile, churn = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=2, firms=2000,
-                              periods=121)
-    by = {r["horizon"]: r for r in profile.iter_rows(named=True)}
+    d = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=2, firms=2000,
+                 fgkk_exporter=None, progress=False)
+    by = {r["horizon"]: r for r in d.profile.iter_rows(named=True)}
     assert by["year 1"]["elasticity"] < 0 and by["years 8-10"]["elasticity"] < 0
     assert abs(by["year 1"]["elasticity"]) < 0.6 * abs(by["years 8-10"]["elasticity"]), by
-    assert 0 < churn < 0.2
+    assert 0 < d.churn < 0.2
+    # BLP's annual profile: h = 0..10, growing in size; a change in January weighs on all of year 0, one in
+    # July on half of it, the average over the months in between
+    annual = d.annual.sort("h")
+    assert annual["h"].to_list() == list(range(11))
+    e = annual["elasticity"].to_numpy()
+    assert np.all(e < 0) and np.all(np.diff(e[:6]) < 0), e
+    h0 = annual.row(0, named=True)
+    assert h0["january"] < h0["elasticity"] < h0["july"] < 0, h0
+    assert d.long_run[0] == pytest.approx(e[8:].mean(), rel=1e-9)
+    assert 0.0 < d.stopper < 0.5  # the annual stopper rate of the pair's exporters, with no policy
+
+
+def test_relative_log_change_differences_out_the_untaxed_suppliers():
+    """BLP's comparison (``engine.runs.diagnose._relative_log_change``) on made-up flows with a known
+    answer: the taxed pair's log change less the other suppliers', per sector, weighted by the pair's
+    period-0 exports; the importer's own sales never enter."""
+    from engine.runs.diagnose import _relative_log_change
+
+    rows = []
+    for scenario, taxed, other, home in (("with_tariff", (0.8, 0.5), (1.1, 1.3), 9.0),
+                                         ("without_tariff", (1.0, 1.0), (1.0, 1.0), 1.0)):
+        for k, sector in enumerate(("a", "b")):
+            for period in (0, 1, 2):
+                scale = 1.0 if period == 0 else 1.0 + period  # the market grows; the ratios hold
+                base = (3.0, 1.0)[k]  # the pair's period-0 weights: 3 and 1
+                for origin, factor in (("X", taxed[k]), ("Y", other[k]), ("M", home)):
+                    value = base * scale * (1.0 if period == 0 else factor)
+                    rows.append((scenario, 0, period, origin, sector, value))
+    market = pl.DataFrame(rows, schema=["scenario", "draw", "period", "origin", "sector", "exports"], orient="row")
+    got = _relative_log_change(market, "X", "M", 1, 2)
+    expected = (3 * (np.log(0.8) - np.log(1.1)) + 1 * (np.log(0.5) - np.log(1.3))) / 4
+    np.testing.assert_allclose(got, [expected], rtol=1e-12)
+    alone = _relative_log_change(market, "X", "M", 1, 2, sectors=["b"], against_others=False)
+    np.testing.assert_allclose(alone, [np.log(0.5)], rtol=1e-12)
+
+
+def test_the_2018_19_experiment_is_faster_without_gradual_adjustment():
+    """The 2018-19 experiment on the default calibration (small): the targeted sectors fall against the
+    untargeted ones, and more within the year when the intensive margin adjusts at once."""
+    from engine.runs.diagnose import diagnose
+
+    def fgkk(**dynamics):
+        return diagnose(exporter="JPN", importer="USA", draws=1, firms=300, periods=24, dynamics=dynamics,
+                        progress=False).fgkk[0]
+
+    default, instant = fgkk(), fgkk(half_life=0.0)
+    assert instant < default < 0, (instant, default)
 
 
 def test_diagnose_settings_change_what_they_name(small_calibration):
@@ -199,9 +270,9 @@ def test_diagnose_settings_change_what_they_name(small_calibration):
     from engine.runs.diagnose import diagnose
 
     def first_month(**settings):
-        profile, _ = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=1, firms=2000,
-                              periods=13, **settings)
-        return {r["horizon"]: r for r in profile.iter_rows(named=True)}["1 months"]["intensive"]
+        d = diagnose(small_calibration, exporter="R0", importer="R1", tariff=0.05, draws=1, firms=2000, periods=24,
+                     fgkk_exporter=None, progress=False, **settings)
+        return {r["horizon"]: r for r in d.profile.iter_rows(named=True)}["1 months"]["intensive"]
 
     default = first_month()
     instant = first_month(dynamics={"half_life": 0.0})
@@ -227,8 +298,14 @@ def test_diagnose_errors_name_its_settings(small_calibration):
     from engine.runs.diagnose import SETTINGS, diagnose
 
     with pytest.raises(InputError) as err:
-        diagnose(small_calibration, exporter="XXX", importer="R1", draws=1, firms=300, progress=False)
+        diagnose(small_calibration, exporter="XXX", importer="R1", draws=1, firms=300, fgkk_exporter=None,
+                 progress=False)
     assert err.value.source == SETTINGS and "XXX" in str(err.value)
+    # the 2018-19 experiment needs the default calibration's sectors: refused before anything runs
+    with pytest.raises(InputError) as err:
+        diagnose(small_calibration, exporter="R0", importer="R1", draws=1, firms=300, fgkk_exporter="R0",
+                 progress=False)
+    assert err.value.source == "--fgkk-exporter" and "machinery" in str(err.value) and "'none'" in str(err.value)
 
 
 @pytest.mark.parametrize("key, value, message", [

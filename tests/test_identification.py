@@ -12,7 +12,11 @@ from engine.scenario.defaults import (
     IDENTIFIED_MOMENTS,
     IDENTIFIED_MOMENTS_SD,
     PRODUCTIVITY_SD,
+    productivity_sd_for,
 )
+from engine.calibration.data import load_calibration
+from engine.paths import default_calibration_dir
+from engine.scenario.schema import Dynamics
 
 
 def _hand_panel():
@@ -74,7 +78,9 @@ def test_identified_defaults_reproduce_moments_on_fresh_seed():
     panel = draw_panel(seed, n_firms=10000)
     got = model_moments(ANNUAL_PERSISTENCE, PRODUCTIVITY_SD, DEFAULT_SUNK_COST_RATIO, panel)
     assert DYNAMICS_DEFAULTS["persistence"] == pytest.approx(ANNUAL_PERSISTENCE ** (1.0 / 12.0))
-    assert DYNAMICS_DEFAULTS["productivity_sd"] == PRODUCTIVITY_SD
+    # the default s_z is the identified sales dispersion over sigma - 1: at the default calibration, the identified s_z
+    sigma = load_calibration(default_calibration_dir()).sigma
+    assert productivity_sd_for(Dynamics(), sigma) == pytest.approx(PRODUCTIVITY_SD, rel=1e-12)
     for name in ("exit_rate", "sales_autocorrelation", "growth_sd"):
         assert got[name] == pytest.approx(IDENTIFIED_MOMENTS[name], abs=4.0 * IDENTIFIED_MOMENTS_SD[name]), name
     # the two targets that identify (rho, s_z) are met within 0.02 (solver tolerance plus noise);
@@ -105,8 +111,12 @@ def test_moments_move_with_parameters():
     """Identification needs each parameter to move the moments: a larger continuation cost raises
     exit, more persistence raises the autocorrelation, a larger sd raises growth dispersion."""
     panel = draw_panel(11, n_firms=3000, years=6, burn_in_years=8)
-    base = model_moments(0.85, 0.35, 0.1, panel, burn_in_years=8)
-    assert model_moments(0.85, 0.35, 0.6, panel, burn_in_years=8)["exit_rate"] > base["exit_rate"] + 0.01
-    assert model_moments(0.95, 0.35, 0.1, panel, burn_in_years=8)["sales_autocorrelation"] \
+    scale = 1.0 / (float(panel.sigma[0]) - 1.0)  # s_z for a sales dispersion (sigma - 1) s_z
+    base = model_moments(0.85, 0.57 * scale, 0.1, panel, burn_in_years=8)
+    assert model_moments(0.85, 0.57 * scale, 0.6, panel, burn_in_years=8)["exit_rate"] > base["exit_rate"] + 0.01
+    assert model_moments(0.95, 0.57 * scale, 0.1, panel, burn_in_years=8)["sales_autocorrelation"] \
         > base["sales_autocorrelation"] + 0.02
-    assert model_moments(0.85, 0.5, 0.1, panel, burn_in_years=8)["growth_sd"] > base["growth_sd"] + 0.05
+    assert model_moments(0.85, 0.81 * scale, 0.1, panel, burn_in_years=8)["growth_sd"] > base["growth_sd"] + 0.05
+    # losing export relationships (docs/model.md section 11.2) raises the exit rate
+    lossy = model_moments(0.85, 0.57 * scale, 0.1, panel, burn_in_years=8, relationship_loss=0.03)
+    assert lossy["exit_rate"] > base["exit_rate"] + 0.01

@@ -208,7 +208,7 @@ def test_comparison_is_the_per_draw_difference_of_the_flows(run):
     assert values[3] == DRAWS
     for text, value, name in zip(printed[SCENARIOS[1]], values, ("mean", "5 %", "95 %")):
         assert_printed(text, value, f"comparison {name}")
-    assert abs(values[0]) > 1.0  # the scenarios differ
+    assert abs(values[0]) > 0.1  # the scenarios differ (USD bn)
 
 
 def test_precision_warning_is_the_flows_tables(run):

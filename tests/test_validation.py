@@ -116,7 +116,7 @@ def test_unknown_sector_in_flows_lists_allowed_codes(calibration_copy):
         assert code in allowed, (code, str(error))
 
 
-@pytest.mark.parametrize("theta", ["1.5", "1.62601626"])  # sigma = 2.62601626: below and equal to sigma - 1
+@pytest.mark.parametrize("theta", ["0.4", "0.5"])  # sigma = 1.5: below and equal to sigma - 1
 def test_theta_not_above_sigma_minus_one(calibration_copy, theta):
     set_field(calibration_copy / "sectors.csv", 4, "theta", theta)
     error = load_error(calibration_copy)

@@ -75,7 +75,7 @@ class DynamicFirms:
         device = population.device
         self._kernel = {name: devices.kernel(name, device) for name in (
             "dynamic_pair_scores", "dynamic_initial_state", "dynamic_z_advance", "dynamic_period_aggregates",
-            "dynamic_period_commit")}
+            "dynamic_period_commit", "dynamic_relationship_loss")}
         if device == "cpu":
             self._kernel.update({name: devices.kernel(name, "cpu") for name in (
                 "dynamic_window_prepare", "dynamic_window_aggregates")})
@@ -87,7 +87,8 @@ class DynamicFirms:
         self.entry = arrays.empty((n_blocks, n_dest, m), np.float64)
         self.eta = arrays.empty((n_blocks, n_dest, m), np.float32)
         self.weight = arrays.empty((n_blocks, n_dest, m), np.float64)
-        productivity_keys, shock_keys, self.z_keys, status_keys = population.keys
+        productivity_keys, shock_keys, self.z_keys, self.status_keys = population.keys
+        status_keys = self.status_keys
         self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m,
                                             population.strata, self.sales, self.entry, self.eta, self.weight,
                                             self.dests, n_regions)
@@ -106,6 +107,10 @@ class DynamicFirms:
         self.status = arrays.copy(self.base)
         # the no-policy path's state moves alongside (``ge``); with ``background`` the caller has it
         self.reference_status = arrays.copy(self.base) if background is None else None
+        # relationships lost this period (none in period 0) and the status the thresholds are read with
+        self.loss = float(population.settings.relationship_loss)
+        self.lost = arrays.copy(np.zeros((n_blocks, n_dest, m), dtype=np.bool_))
+        self.kept = self.status if self.loss == 0.0 else arrays.copy(self.status)
         with np.errstate(invalid="ignore"):
             reference = population.thresholds[:, None, :, :] - population.offset[:, self.dests, None, None]
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
@@ -147,7 +152,7 @@ class DynamicFirms:
         the order of summation."""
         if self.population.device != "cpu":
             self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
-                                                      self.population.z_score, self.status, thresholds, stacked,
+                                                      self.population.z_score, self.kept, thresholds, stacked,
                                                       *hard, marginal, slope)
             return
         window = self._window
@@ -163,17 +168,22 @@ class DynamicFirms:
                                   np.empty((n_blocks, n_dest), dtype=np.int64))
             prepared = self._prepared
             self._kernel["dynamic_window_prepare"](self.sales, self.entry, self.eta, self.weight, self.z,
-                                                            self.population.z_score, self.status, thresholds, lower,
+                                                            self.population.z_score, self.kept, thresholds, lower,
                                                             upper, *prepared)
             window = self._window = (self.period, thresholds, lower, upper, prepared)
         self._kernel["dynamic_window_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
-                                                           self.population.z_score, self.status, thresholds, stacked,
+                                                           self.population.z_score, self.kept, thresholds, stacked,
                                                            *window[4], *hard, marginal, slope)
 
     def advance(self, period):
-        """Move every firm's ``z`` to ``period`` (called once per period, in order)."""
+        """Move every firm's ``z`` to ``period`` (called once per period, in order) and draw the
+        relationships lost at its start (the same draws for the scenario's and the no-policy state)."""
         assert period == self.period + 1
         self._kernel["dynamic_z_advance"](self.z_keys, period, self.population.chain.cum_transition, self.z)
+        if self.loss > 0.0:
+            self._kernel["dynamic_relationship_loss"](self.status_keys, period, self.loss, self.dests,
+                                                      self.population.offset.shape[1], self.status, self.lost,
+                                                      self.kept)
         self.period = period
 
     def aggregates(self, thresholds, shift):
@@ -215,7 +225,7 @@ class DynamicFirms:
         out = [np.empty(shift.shape) for _ in range(9)]
         self._kernel["dynamic_period_commit"](
             self.sales, self.entry, self.eta, self.weight, self.z, self.z_base, self.population.z_score,
-            self.reference_status if reference else self.status, self.base,
+            self.reference_status if reference else self.status, self.base, self.lost,
             thresholds if reference else self._part_thresholds(thresholds),
             np.ascontiguousarray(shift, dtype=np.float64), *out)
         return self._full(dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base",

@@ -150,8 +150,28 @@ def y_grid_for(z_score, sunk_cost_ratio, points=Y_POINTS):
     return np.linspace(low, high, points)
 
 
-def solve_stationary(z_score, chain, discount, sunk_cost_ratio, y_grid):
-    """Policy iteration on the stationary problem, every ``y`` of the grid at once."""
+def _status_transition(decision, transition, loss):
+    """(Ny, Nz, 2, Nz, 2): from ``(z_j, x_prev)`` to ``(z_j', x_next)`` under ``decision`` (Ny, Nz, 2):
+    an exporter keeps its relationship with probability ``1 - loss`` (``x_next = 1``) and loses it
+    with ``loss`` (``x_next = 0``: it must pay the entry cost again; docs/model.md section 11.2)."""
+    n_y, n_z, _ = decision.shape
+    chosen = decision[..., None].astype(float)  # (Ny, Nz, 2, 1)
+    matrix = np.zeros((n_y, n_z, 2, n_z, 2))
+    matrix[..., 1] = chosen * (1.0 - loss) * transition[None, :, None, :]
+    matrix[..., 0] = (1.0 - chosen * (1.0 - loss)) * transition[None, :, None, :]
+    return matrix
+
+
+def _continuation(expected, loss):
+    """``E W`` next month after exporting now: the relationship survives with ``1 - loss``."""
+    if loss == 0.0:
+        return expected[..., 1:2]
+    return (1.0 - loss) * expected[..., 1:2] + loss * expected[..., 0:1]
+
+
+def solve_stationary(z_score, chain, discount, sunk_cost_ratio, y_grid, loss=0.0):
+    """Policy iteration on the stationary problem, every ``y`` of the grid at once (``loss``: the
+    monthly probability that an exporter loses its relationship, section 11.2)."""
     n_y, n_z = y_grid.size, z_score.size
     cost = np.array([1.0, sunk_cost_ratio])
     flow = _flow(y_grid, z_score)  # (Ny, Nz)
@@ -162,16 +182,12 @@ def solve_stationary(z_score, chain, discount, sunk_cost_ratio, y_grid):
     for _ in range(200):
         if discount > 0.0:
             # states s = 2 j + x_prev; from (j, x_prev) to (j', decision) with P[j, j']
-            matrix = np.zeros((n_y, n_z, 2, n_z, 2))
-            chosen = decision.astype(np.int64)
-            for x_next in (0, 1):
-                matrix[:, :, :, :, x_next] = np.where((chosen == x_next)[..., None],
-                                                      transition[None, :, None, :], 0.0)
+            matrix = _status_transition(decision, transition, loss)
             system = np.eye(2 * n_z)[None] - discount * matrix.reshape(n_y, 2 * n_z, 2 * n_z)
             value = np.linalg.solve(system, np.where(decision, reward1, 0.0).reshape(n_y, 2 * n_z, 1))
             value = value.reshape(n_y, n_z, 2)
         expected = transition @ value  # E W(y, z', x_next) given z_j: (Ny, Nz, 2)
-        q_export = reward1 + discount * expected[..., 1:2]
+        q_export = reward1 + discount * _continuation(expected, loss)
         q_stay_out = discount * expected[..., 0:1]
         new_decision = q_export > q_stay_out
         if discount == 0.0 or np.array_equal(new_decision, decision):
@@ -182,12 +198,13 @@ def solve_stationary(z_score, chain, discount, sunk_cost_ratio, y_grid):
         raise RuntimeError("policy iteration did not converge")
     advantage = q_export - q_stay_out  # (Ny, Nz, 2)
     thresholds = _threshold_roots(advantage.reshape(n_y, 2 * n_z), y_grid).reshape(n_z, 2)
-    status = _invariant_status(decision, transition)
+    status = _invariant_status(decision, transition, loss)
     return Stationary(y_grid=y_grid, value=value, thresholds=thresholds, status_prob=status)
 
 
-def _invariant_status(decision, transition):
-    """P(last status = 1 | z_j, y) in the long-run distribution of the chain on (z, x_prev).
+def _invariant_status(decision, transition, loss=0.0):
+    """P(last status = 1 | z_j, y) in the long-run distribution of the chain on (z, x_prev), the
+    status after this month's loss of relationships (``loss``).
 
     The chain is started from the invariant ``z`` distribution and no exporting (a firm that
     never exported) and run for 2**14 months by repeated squaring. Where the invariant
@@ -196,11 +213,7 @@ def _invariant_status(decision, transition):
     static model's baseline, where exactly the firms above the entrants' threshold export.
     """
     n_y, n_z, _ = decision.shape
-    chosen = decision.astype(np.int64)
-    matrix = np.zeros((n_y, n_z, 2, n_z, 2))
-    for x_next in (0, 1):
-        matrix[:, :, :, :, x_next] = np.where((chosen == x_next)[..., None], transition[None, :, None, :], 0.0)
-    power = matrix.reshape(n_y, 2 * n_z, 2 * n_z)
+    power = _status_transition(decision, transition, loss).reshape(n_y, 2 * n_z, 2 * n_z)
     for _ in range(14):
         power = power @ power
     start = np.zeros(2 * n_z)
@@ -225,7 +238,7 @@ def shifted_values(stationary, shift):
 
 
 def backward_thresholds(stationary, z_score, chain, discount, sunk_cost_ratio, multipliers, info_keys,
-                        probabilities, first_period):
+                        probabilities, first_period, loss=0.0):
     """Thresholds of the finite-horizon problem with beliefs over branch paths.
 
     Parameters
@@ -237,6 +250,8 @@ def backward_thresholds(stationary, z_score, chain, discount, sunk_cost_ratio, m
     probabilities : ndarray (J,)
     first_period : int
         Solve back to this period.
+    loss : float
+        Monthly probability that an exporter loses its relationship (as ``solve_stationary``).
 
     Returns
     -------
@@ -261,7 +276,7 @@ def backward_thresholds(stationary, z_score, chain, discount, sunk_cost_ratio, m
             weight = probabilities[same] / probabilities[same].sum()
             mixed = sum(w * expected[k] for w, k in zip(weight, same))  # (C, Ny, Nz, 2)
             q_export = multipliers[j, t][:, None, None, None] * base_flow[None, :, :, None] - cost \
-                + discount * mixed[..., 1:2]
+                + discount * _continuation(mixed, loss)
             q_stay_out = discount * mixed[..., 0:1]
             new_values.append(np.maximum(q_export, q_stay_out))
             advantage = (q_export - q_stay_out).reshape(n_cells, y.size, 2 * n_z)

@@ -30,7 +30,7 @@ from engine.firms.bellman import (
 from engine.firms.inventories import expected_cost_drive, importer_stocks
 from engine.firms.static import kernel_parameters
 from engine.scenario.beliefs import belief_epochs
-from engine.scenario.defaults import DYNAMICS_DEFAULTS
+from engine.scenario.defaults import SALES_DISPERSION, productivity_sd_for
 from kernels import block_keys, derive_key
 from engine.firms.sampling import block_strata
 from kernels.dynamic import cell_rotations, weighted_cuts
@@ -89,7 +89,8 @@ def prepare(population, calibration, params, device="cpu"):
     settings = params.dynamics
     n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
     lam = params.sunk_cost_ratio
-    grid, transition, invariant = rouwenhorst(settings.grid_points, settings.persistence, settings.productivity_sd)
+    s_z = productivity_sd_for(settings, params.sigma)
+    grid, transition, invariant = rouwenhorst(settings.grid_points, settings.persistence, s_z)
     chain = Chain(grid, transition, invariant)
     discount = 0.0 if settings.mode == "myopic" else settings.discount
     z_scores = [(s - 1.0) * grid for s in params.sigma]
@@ -98,14 +99,14 @@ def prepare(population, calibration, params, device="cpu"):
     for s, z in zip(params.sigma, z_scores):
         if float(s) not in solved:
             try:
-                solved[float(s)] = solve_stationary(z, chain, discount, lam, y_grid)
+                solved[float(s)] = solve_stationary(z, chain, discount, lam, y_grid, settings.relationship_loss)
             except RuntimeError:
                 raise InputError("[dynamics]", f"the firms' stationary export problem has no solution the policy "
-                                               f"iteration finds at productivity_sd = {settings.productivity_sd:g} "
+                                               f"iteration finds at productivity_sd = {s_z:g} "
                                                f"with sigma = {s:g} (sales dispersion (sigma - 1) s_z = "
-                                               f"{(s - 1.0) * settings.productivity_sd:.3g}); use a smaller "
-                                               "productivity_sd (the default is "
-                                               f"{DYNAMICS_DEFAULTS['productivity_sd']:.4g})",
+                                               f"{(s - 1.0) * s_z:.3g}); use a smaller "
+                                               "productivity_sd (the default is the identified sales dispersion "
+                                               f"{SALES_DISPERSION:.4g} over sigma - 1)",
                                  "productivity_sd") from None
     stationary = [solved[float(s)] for s in params.sigma]
     z_score = np.ascontiguousarray(np.stack([z_scores[b % n_sectors] for b in range(n_regions * n_sectors)]))
@@ -242,7 +243,8 @@ def entry_thresholds(population, path, params, model, labels, factors):
                 solved = backward_thresholds(population.stationary[k], population.z_score[k], population.chain,
                                              discount, population.sunk_cost_ratio,
                                              multipliers[:, :, cells[:, 0], cells[:, 1]], epoch.info_keys,
-                                             np.asarray(epoch.probabilities), epoch.first_period)
+                                             np.asarray(epoch.probabilities), epoch.first_period,
+                                             population.settings.relationship_loss)
                 for t in range(epoch.first_period, last):
                     policy_y[t, cells[:, 0], cells[:, 1]] = solved[j_real, t]
     # exchange rates and market demand beyond the calendar: expected to persist, a shift of log M
@@ -284,7 +286,7 @@ def simulate_dynamic(population, path, params, model, labels, only=None, others=
     firm_loop(*population.keys, *population.kernel_params, population.n_firms, population.strata, population.z_score,
               population.chain.cum_invariant, population.chain.cum_transition, population.y_grid[0],
               population.y_grid[1] - population.y_grid[0], population.status_prob, population.thresholds,
-              offset, thresholds, *out)
+              offset, thresholds, population.settings.relationship_loss, *out)
     names = ("active", "sales_index", "entries", "exits", "both", "both_base", "split")
     if only is not None:
         out = [np.where(only, value, others.firm_sums[name]) for name, value in zip(names, out)]

@@ -87,13 +87,19 @@ WEIGHTS = {"exit_rate": 3.0, "sales_autocorrelation": 1.0, "growth_sd": 1.0}
 SEARCH_GRID = ((0.3, 0.5, 0.7, 0.85, 0.95), (0.2, 0.3, 0.4, 0.5, 0.7), (0.05, 0.1, 0.3, 0.6, 1.0))
 
 
+#: Coarse grid of the monthly loss of relationships searched with ``identify(relationship_loss=None)``.
+LOSS_GRID = (0.0, 0.02, 0.05)
+
+
 def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10, grid=SEARCH_GRID,
-             sunk_cost_ratio=None):
-    """Solve for (annual persistence, s_z[, lambda]) so that the simulated moments meet the targets.
+             sunk_cost_ratio=None, relationship_loss=0.0):
+    """Solve for (annual persistence, s_z[, lambda or the loss]) so that the simulated moments meet the targets.
 
     With ``sunk_cost_ratio`` None, all three parameters minimise the weighted relative misses of
     the three moments: the sum of squared ``WEIGHTS * (m - target) / target``. With a given
-    ``sunk_cost_ratio``, persistence and s_z solve the two equations of the autocorrelation and
+    ``sunk_cost_ratio`` and ``relationship_loss`` None, the third parameter is the monthly loss of
+    export relationships (docs/model.md section 11.2), fitted the same way (grid ``LOSS_GRID``). With
+    both given, persistence and s_z solve the two equations of the autocorrelation and
     the growth sd (exactly, when attainable) and the exit rate is an outcome. A coarse grid search
     (``grid``) picks the start; ``scipy.optimize.least_squares`` refines it with finite
     differences on common random numbers. The returned ``moments`` show how close the fit is.
@@ -102,7 +108,7 @@ def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10
     -------
     dict
         ``persistence`` (monthly), ``annual_persistence``, ``productivity_sd``, ``sunk_cost_ratio``,
-        ``moments`` (simulated at the solution), ``targets``, ``start``, ``cost`` and the panel's
+        ``relationship_loss``, ``moments`` (simulated at the solution), ``targets``, ``start``, ``cost`` and the panel's
         ``seed`` and ``n_firms``.
     """
     from itertools import product
@@ -111,32 +117,42 @@ def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10
 
     goal = np.array([(targets or {}).get(m, TARGETS[m].value) for m in MOMENT_NAMES])
     panel = draw_panel(seed, n_firms, years, burn_in_years)
+    three = sunk_cost_ratio is None or relationship_loss is None
     if sunk_cost_ratio is None:
         used, weight = slice(0, 3), np.array([WEIGHTS[m] for m in MOMENT_NAMES])
-        unpack = tuple
+        unpack = lambda x: (x[0], x[1], x[2], relationship_loss)  # noqa: E731
         starts = product(*grid)
         low, high = [0.3, 0.05, 0.005], [0.995, 3.0, 1.0]
+    elif relationship_loss is None:
+        used, weight = slice(0, 3), np.array([WEIGHTS[m] for m in MOMENT_NAMES])
+        unpack = lambda x: (x[0], x[1], sunk_cost_ratio, x[2])  # noqa: E731
+        starts = product(grid[0], grid[1], LOSS_GRID)
+        low, high = [0.3, 0.05, 0.0], [0.995, 3.0, 0.3]
     else:
         used, weight = slice(1, 3), np.ones(2)
-        unpack = lambda x: (x[0], x[1], sunk_cost_ratio)  # noqa: E731
+        unpack = lambda x: (x[0], x[1], sunk_cost_ratio, relationship_loss)  # noqa: E731
         starts = product(grid[0], grid[1])
         low, high = [0.3, 0.05], [0.995, 3.0]
 
+    def moments_at(x):
+        a, s, lam, loss = unpack(x)
+        return model_moments(a, s, lam, panel, burn_in_years, relationship_loss=loss)
+
     def residual(x):
-        got = model_moments(*unpack(x), panel, burn_in_years)
+        got = moments_at(x)
         miss = (np.array([got[m] for m in MOMENT_NAMES]) - goal) / np.abs(goal)
-        return (weight * miss[used]) if sunk_cost_ratio is None else miss[used]
+        return (weight * miss[used]) if three else miss[used]
 
     start = min(starts, key=lambda x: float(np.sum(residual(np.array(x)) ** 2)))
-    if sunk_cost_ratio is None:
+    if three:
         x = least_squares(residual, np.asarray(start, dtype=float), bounds=(low, high), diff_step=0.02, xtol=1e-4,
                           ftol=1e-6).x
     else:
         x = _damped_newton(residual, np.asarray(start, dtype=float), np.array(low), np.array(high))
-    a, s, lam = unpack(x)
-    moments = model_moments(a, s, lam, panel, burn_in_years)
+    a, s, lam, loss = unpack(x)
+    moments = moments_at(x)
     return {"persistence": float(a ** (1.0 / 12.0)), "annual_persistence": float(a), "productivity_sd": float(s),
-            "sunk_cost_ratio": float(lam), "moments": moments, "targets": dict(zip(MOMENT_NAMES, goal.tolist())),
+            "sunk_cost_ratio": float(lam), "relationship_loss": float(loss), "moments": moments, "targets": dict(zip(MOMENT_NAMES, goal.tolist())),
             "start": tuple(float(v) for v in start), "cost": float(0.5 * np.sum(residual(x) ** 2)), "seed": seed,
             "n_firms": n_firms}
 
@@ -170,7 +186,8 @@ def _damped_newton(residual, x, low, high, step=0.02, iterations=8, tolerance=2e
     return x
 
 
-def fresh_panel_moments(annual_persistence, productivity_sd, sunk_cost_ratio, seeds=range(100, 108), n_firms=10000):
+def fresh_panel_moments(annual_persistence, productivity_sd, sunk_cost_ratio, seeds=range(100, 108), n_firms=10000,
+                        relationship_loss=0.0):
     """Mean and standard deviation of the moments over independent panels (Monte Carlo check).
 
     Returns
@@ -180,7 +197,8 @@ def fresh_panel_moments(annual_persistence, productivity_sd, sunk_cost_ratio, se
     """
     rows = []
     for seed in seeds:
-        got = model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, draw_panel(seed, n_firms))
+        got = model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, draw_panel(seed, n_firms),
+                            relationship_loss=relationship_loss)
         rows.append([got[m] for m in MOMENT_NAMES])
     rows = np.array(rows)
     return {m: (float(rows[:, i].mean()), float(rows[:, i].std(ddof=1))) for i, m in enumerate(MOMENT_NAMES)}

@@ -97,6 +97,7 @@ class Panel:
     weight: np.ndarray  # (N,) real pairs per simulated pair (engine.firms.sampling)
     z_start: np.ndarray  # (N,) uniforms: initial z
     z_moves: np.ndarray  # (T, N) uniforms: z transitions
+    seed: int = 0  # of the relationship-loss uniforms (drawn month by month, the same in every trial)
 
 
 def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", importer="USA", sectors=None,
@@ -139,7 +140,7 @@ def draw_panel(seed, n_firms=10000, years=10, burn_in_years=10, exporter="JPN", 
     blocks = [origin * n_sectors + k for k in chosen]
     return Panel(entry_score=np.concatenate(entry), sales_score=np.concatenate(sales), cell=np.concatenate(cell),
                  share=participation[blocks, dest].astype(float), sigma=sigma[chosen],
-                 weight=np.concatenate(weight), z_start=rng.random(n), z_moves=rng.random((months, n)))
+                 weight=np.concatenate(weight), z_start=rng.random(n), z_moves=rng.random((months, n)), seed=seed)
 
 
 def default_model_constants():
@@ -177,14 +178,16 @@ def cell_offset(entry_score, share, probability, y_grid, weight):
     return 0.5 * (low + high)
 
 
-def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, panel, burn_in_years=10, constants=None):
+def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, panel, burn_in_years=10, constants=None,
+                   relationship_loss=0.0):
     """Monthly export sales of the panel's firms after a burn-in, with their weights.
 
     ``persistence`` is monthly. Per cell, the stationary problem is solved and the cell offset
     calibrated to its exporter share; firms start from the chain's invariant ``z`` and as
     non-exporters, and ``burn_in_years`` are simulated and dropped. A firm exports in month ``t``
-    iff ``u + c >= y*(z_t, x_(t-1))`` and then sells ``exp(v + (sigma - 1) z_t)``. Firms that can
-    never export (below every threshold) are left out.
+    iff ``u + c >= y*(z_t, x_(t-1))`` and then sells ``exp(v + (sigma - 1) z_t)``; an exporter loses
+    its relationship with probability ``relationship_loss`` a month (then ``x = 0``: docs/model.md
+    section 11.2). Firms that can never export (below every threshold) are left out.
 
     Returns
     -------
@@ -201,7 +204,8 @@ def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, panel, burn_in
         sigma = float(panel.sigma[c])
         if sigma not in solved:
             zs = (sigma - 1.0) * grid
-            st = solve_stationary(zs, chain, k["discount"], sunk_cost_ratio, y_grid_for(zs, sunk_cost_ratio))
+            st = solve_stationary(zs, chain, k["discount"], sunk_cost_ratio, y_grid_for(zs, sunk_cost_ratio),
+                                  relationship_loss)
             solved[sigma] = (zs, st, export_probability(st, invariant))
         zs, st, probability = solved[sigma]
         mine = panel.cell == c
@@ -218,10 +222,13 @@ def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, panel, burn_in
     n_months = panel.z_moves.shape[0]
     burn = 12 * burn_in_years
     sales = np.zeros((n_months - burn, keep.size))
+    losses = np.random.default_rng([panel.seed, 1])
     for t in range(n_months):
         if t > 0:
             moves = panel.z_moves[t, keep]
             state = np.minimum((moves[:, None] >= cum_transition[state]).sum(axis=1), grid.size - 1)
+            if relationship_loss > 0.0:
+                status = status * (losses.random(panel.entry_score.size)[keep] >= relationship_loss)
         exporting = y >= thresholds[cell, state, status]
         status = exporting.astype(np.int64)
         if t >= burn:
@@ -229,10 +236,11 @@ def simulate_panel(persistence, productivity_sd, sunk_cost_ratio, panel, burn_in
     return sales, panel.weight[keep]
 
 
-def model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, panel, burn_in_years=10, constants=None):
+def model_moments(annual_persistence, productivity_sd, sunk_cost_ratio, panel, burn_in_years=10, constants=None,
+                  relationship_loss=0.0):
     """The three annual moments at monthly persistence ``annual_persistence ** (1/12)``."""
     sales, weights = simulate_panel(annual_persistence ** (1.0 / 12.0), productivity_sd, sunk_cost_ratio, panel,
-                                    burn_in_years, constants)
+                                    burn_in_years, constants, relationship_loss)
     return annual_moments(sales, weights=weights)
 
 

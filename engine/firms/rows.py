@@ -90,7 +90,8 @@ def dynamic_rows(population, state, params, firm_output):
         dynamic_firm_paths(*(keys[b] for keys in population.keys), *(p[b] for p in population.kernel_params),
                            population.strata[b], chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], population.status_prob[b],
                            population.thresholds[b], population.offset[b],
-                           np.ascontiguousarray(state.thresholds[:, b]), slp, z_index, score, weight, active)
+                           np.ascontiguousarray(state.thresholds[:, b]), population.settings.relationship_loss, slp,
+                           z_index, score, weight, active)
         t, f, n = np.nonzero(active)
         if t.size == 0:
             continue

@@ -70,6 +70,8 @@ TARGETS = {
                  "year following the change; se about 0.11 (unverified); band of issue 22"),
     "long_run": Target(-2.0, -2.6, -1.5, 0.32, "BLP 2023: about -2 after 7-10 years (working paper -1.75 to "
                        "-2.25); mean of h = 8-10 here; se of h = 10 about 0.32 (unverified); band of issue 22"),
+    "stopper": Target(0.17, 0.14, 0.20, 0.03, "Alessandria, Choi & Ruhl (JIE 2021): stopper rate 17.0% among surviving "
+                      "US plants (their replication files); band of issue 22 (3 pp)"),
     "fgkk": Target(float(np.log(1.0 - 0.315)), -3.05 * _FGKK_LOG_RISE, -2.01 * _FGKK_LOG_RISE, 0.26 * _FGKK_LOG_RISE,
                    "Fajgelbaum, Goldberg, Kennedy & Khandelwal (QJE 2020): targeted varieties' imports -31.5% "
                    "relative to untargeted ones; interval and se: their variety elasticity 2.53 (se 0.26, "
@@ -95,6 +97,10 @@ class Diagnosis:
         The 2018-19 experiment's relative log change of the targeted sectors' exports: (mean, p5, p95).
     churn : float
         Monthly exits / exporters of the pair without the tariff.
+    stopper : float or None
+        The annual stopper rate with no policy: the share of the pair's exporters in year ``t - 1``
+        that do not export there in year ``t`` (the identification panel of ``engine.firms.panel`` at the
+        run's dynamics; None for the static model).
     """
 
     profile: pl.DataFrame
@@ -102,11 +108,12 @@ class Diagnosis:
     long_run: tuple
     fgkk: tuple | None
     churn: float
+    stopper: float | None = None
 
     def moments(self):
         """The fitted moments, keyed as ``TARGETS``: BLP's ``h1`` and ``long_run`` and the ``fgkk`` experiment."""
         return {"h1": float(self.annual.filter(pl.col("h") == 1)["elasticity"][0]),
-                "long_run": self.long_run[0], "fgkk": self.fgkk[0]}
+                "long_run": self.long_run[0], "fgkk": self.fgkk[0], "stopper": self.stopper}
 
 
 def _scenario_text(name, exporter, importer, tariffs, periods, dynamics, sunk_cost_ratio, parameters, closure):
@@ -274,7 +281,29 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
             if untargeted else np.zeros_like(targeted)
         step = _log_tariff_change(experiment, fgkk_exporter, 1, FGKK_TARGETED)
         found = _band((targeted - base) * rise / step)
-    return Diagnosis(profile, annual, long_run, found, churn)
+    stopper = None if dynamics["mode"] == "static" else _stopper_rate(calibration, exporter, importer, dynamics, lam,
+                                                                       parameters or {}, seed, min(firms, 5000))
+    return Diagnosis(profile, annual, long_run, found, churn, stopper)
+
+
+def _stopper_rate(calibration, exporter, importer, dynamics, lam, parameters, seed, firms):
+    """The annual stopper rate of the pair's firms with no policy, from the identification panel
+    (``engine.firms.panel``: the calibration's firms of the pair, the run's dynamics settings)."""
+    from dataclasses import replace
+
+    from engine.firms.panel import draw_panel, model_moments
+    from engine.scenario.defaults import productivity_sd_for
+    from engine.scenario.schema import Dynamics
+
+    settings = Dynamics(**dynamics)
+    panel = draw_panel(seed, firms, exporter=exporter, importer=importer, calibration=calibration)
+    if "sigma" in parameters:
+        panel = replace(panel, sigma=np.full_like(panel.sigma, float(parameters["sigma"])))
+    constants = {"grid_points": settings.grid_points, "discount": 0.0 if settings.mode == "myopic" else settings.discount}
+    s_z = productivity_sd_for(settings, panel.sigma)
+    moments = model_moments(settings.persistence ** 12, s_z, lam, panel, constants=constants,
+                            relationship_loss=settings.relationship_loss)
+    return float(moments["exit_rate"])
 
 
 def _check_fgkk(calibration, exporter):
@@ -353,6 +382,11 @@ def format_diagnosis(diagnosis, exporter, importer, tariff, closure=None, fgkk_e
                       "against the untargeted sectors",
                   f"    model {mean:.2f} {_interval(p5, p95)}   target {fg.value:.2f} [{fg.low:.2f}, {fg.high:.2f}] "
                   "(Fajgelbaum et al. 2020: -31.5%)"]
+    if diagnosis.stopper is not None:
+        st = TARGETS["stopper"]
+        lines += ["", f"Annual stopper rate, no policy ({exporter} -> {importer} exporters in year t-1 that do not export "
+                      f"there in year t): {diagnosis.stopper:.1%}   target {st.value:.0%} [{st.low:.0%}, {st.high:.0%}] "
+                      "(Alessandria, Choi & Ruhl 2021)"]
     lines += ["", f"Monthly profile of {exporter} -> {importer} (not relative; months after the change) and its "
                   "margins",
               f"{'horizon':<12} {'months':>7} {'elasticity':>10} {'[5%-95%]':>16} {'intensive':>9} "

@@ -19,14 +19,23 @@ The literature reports annual moments; conversions to months are stated per entr
 # at the same (rho, s_z) lifts it only to about 11% while the autocorrelation falls to 0.78 and the
 # growth sd rises to 0.64; a joint fit of all three parameters runs to lambda = 1 and an annual
 # persistence of 0.3 and still misses all three (exit 0.15, autocorrelation 0.75, growth sd 0.80).
-# So lambda is not identified by these moments here and stays an assumption (below).
+# So lambda is not identified by these moments here and stays an assumption (below). Nor is the loss of
+# export relationships (docs/model.md section 11.2): with the autocorrelation and the growth sd matched
+# again, the exit rate stays at 5.5% for a monthly loss from 0 to 4% (exporters that lose a
+# relationship mostly pay to enter again at once), so it is 0.
 
 #: Annual-equivalent persistence ``rho ** 12`` of the monthly AR(1) ``z`` (identified).
-ANNUAL_PERSISTENCE = 0.8001
+ANNUAL_PERSISTENCE = 0.8003
 
 #: Stationary standard deviation ``s_z`` of log productivity ``z``; sales move by ``(sigma - 1) z``
-#: (identified).
-PRODUCTIVITY_SD = 0.3999
+#: (identified at the calibration's sigma = 1.5: the moments fix the sales dispersion (sigma - 1) s_z = 0.650,
+#: the same as at the former sigma = 2.63 with s_z = 0.3999).
+PRODUCTIVITY_SD = 1.3008
+
+#: The sales dispersion the moments identify, ``(sigma - 1) s_z`` at the default calibration's sigma = 1.5. The
+#: default ``[dynamics] productivity_sd`` is this over ``sigma - 1`` of the run's calibration and draw
+#: (``productivity_sd_for``), so the firms' sales process is the identified one whatever sigma is.
+SALES_DISPERSION = 0.5 * PRODUCTIVITY_SD
 
 #: Monthly continuation-to-entry cost ratio lambda (the convention of docs/model.md section 4: incumbents pay lambda F
 #: a month, entrants F). Assumption, not identified (see above): entry costs about ten months of
@@ -37,18 +46,23 @@ DEFAULT_SUNK_COST_RATIO = 0.1
 #: Annual moments at these values: mean and Monte Carlo sd over 8 panels of 10,000 firms per cell
 #: (seeds 100-107): exit rate, autocorrelation of log annual export sales, sd of annual log
 #: export-sales growth.
-IDENTIFIED_MOMENTS = {"exit_rate": 0.0545, "sales_autocorrelation": 0.8444, "growth_sd": 0.4972}
-IDENTIFIED_MOMENTS_SD = {"exit_rate": 0.0009, "sales_autocorrelation": 0.0018, "growth_sd": 0.0026}
+IDENTIFIED_MOMENTS = {"exit_rate": 0.0545, "sales_autocorrelation": 0.8445, "growth_sd": 0.4971}
+IDENTIFIED_MOMENTS_SD = {"exit_rate": 0.0009, "sales_autocorrelation": 0.0018, "growth_sd": 0.0027}
 
 DYNAMICS_DEFAULTS = {
     "persistence": ANNUAL_PERSISTENCE ** (1.0 / 12.0),
-    "productivity_sd": PRODUCTIVITY_SD,
+    "productivity_sd": None,  # SALES_DISPERSION / (sigma - 1): productivity_sd_for
     "grid_points": 9,
     # annual discount 0.96 (a 4% real rate) times annual survival of 92% (exporter death), monthly
     "discount": (0.96 * 0.92) ** (1.0 / 12.0),
-    # new exporters keep growing for about five years (Ruhl & Willis 2017; Fitzgerald, Haller &
-    # Yedid-Levi 2023): 90% of the gap closed in 60 months, half-life 60 ln 2 / ln 10 months
-    "half_life": 60.0 * 0.6931471805599453 / 2.302585092994046,
+    # fitted with sigma to the tariff evidence (BLP 2023's profile, the 2018-19 episode, the stopper
+    # rate; prior 6-24 months; ``python data/identify_dynamics.py --elasticities``, docs/model.md section
+    # 11.8): 9 months (the growth of new exporters over about five years, Ruhl & Willis 2017, suggested 18)
+    "half_life": 9.0,
+    # monthly probability that an exporter loses a destination (it keeps its productivity and pays the
+    # entry cost again; docs/model.md section 11.2): not identified (with the autocorrelation and growth
+    # sd matched, the exit rate stays at 5.5% for any loss from 0 to 4% a month), so 0
+    "relationship_loss": 0.0,
     # median duration of US import prices about 10.6 months (Gopinath & Rigobon 2008, QJE):
     # a Calvo reset probability of 1 - 2 ** (-1 / 10.6) a month
     "price_reset": 1.0 - 2.0 ** (-1.0 / 10.6),
@@ -75,3 +89,15 @@ DYNAMICS_DEFAULTS = {
     # ``python data/calibrate_inventories.py --check``
     "inventory_price_response": 3.15,
 }
+
+
+def productivity_sd_for(settings, sigma):
+    """The stationary sd ``s_z`` of log productivity a run uses: ``[dynamics] productivity_sd`` when set,
+    otherwise ``SALES_DISPERSION / (sigma - 1)`` at the mean of the sectors' ``sigma`` (one chain serves
+    every sector of a draw; with one sigma, as in the shipped calibrations, the sales process is exactly
+    the identified one)."""
+    if settings.productivity_sd is not None:
+        return float(settings.productivity_sd)
+    import numpy as np
+
+    return SALES_DISPERSION / (float(np.mean(sigma)) - 1.0)

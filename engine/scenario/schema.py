@@ -257,10 +257,13 @@ class Dynamics(_Frozen):
 
     mode: Literal[DYNAMICS_MODES] = "static"
     persistence: float = Field(default=DYNAMICS_DEFAULTS["persistence"], ge=0.0, lt=1.0)
-    productivity_sd: float = Field(default=DYNAMICS_DEFAULTS["productivity_sd"], ge=0.0, le=5.0)
+    # None: the identified sales dispersion over sigma - 1 (engine.scenario.defaults.productivity_sd_for)
+    productivity_sd: float | None = Field(default=DYNAMICS_DEFAULTS["productivity_sd"], ge=0.0, le=5.0)
     grid_points: int = Field(default=DYNAMICS_DEFAULTS["grid_points"], ge=1, le=41)
     discount: float = Field(default=DYNAMICS_DEFAULTS["discount"], ge=0.0, lt=1.0)
     half_life: float = Field(default=DYNAMICS_DEFAULTS["half_life"], ge=0.0, le=600.0)
+    # monthly probability that an exporter loses its relationship in a destination (section 11.2)
+    relationship_loss: float = Field(default=DYNAMICS_DEFAULTS["relationship_loss"], ge=0.0, lt=1.0)
     price_reset: float = Field(default=DYNAMICS_DEFAULTS["price_reset"], gt=0.0, le=1.0)
     dollar_invoicing: float = Field(default=DYNAMICS_DEFAULTS["dollar_invoicing"], ge=0.0, le=1.0)
     # importers' stocks between final sales and customs imports (engine.firms.inventories)

@@ -49,6 +49,8 @@ _scaled_log_productivity = device_function(_firm.scaled_log_productivity)
 _scores = device_function(_firm.scores)
 _stratum_offset = device_function(_firm.stratum_offset)
 _half_sign = device_function(_firm.half_sign)
+_loss_stream = device_function(_dynamic.loss_stream)
+_relationship_lost = device_function(_dynamic.relationship_lost)
 
 
 @cuda.jit
@@ -110,7 +112,7 @@ def _to_device_params(*params):
 @cuda.jit
 def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
                          strata, z_exp, cum_invariant, cum_transition, y_low, y_step, status_prob,
-                         stationary_thresholds, offset, thresholds, chunks_per_block, out):
+                         stationary_thresholds, offset, thresholds, loss, chunks_per_block, out):
     """Per CUDA block: ``THREADS * DYNAMIC_FIRMS_PER_THREAD`` firms of one block, every destination and period.
 
     A thread keeps the state of its firms (``z`` index, status, baseline status and sales, the real
@@ -136,6 +138,7 @@ def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1
     base_weight = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)
     half = cuda.local.array(DYNAMIC_FIRMS_PER_THREAD, np.float64)  # kernels.firm.half_sign of the pair
     z_key = z_keys[b]
+    loss_key = _loss_stream(status_keys[b])
     r = rho[b]
     rho_c = math.sqrt(1.0 - r * r)
     mine = 0  # firms of this thread: first + tid + k * THREADS for k < mine
@@ -186,7 +189,10 @@ def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1
                 j = _z_step(z_key, f, t, j0, cum_transition)
                 state[k] = j
                 was = status[k]
-                a = entry[k] >= thresholds[t, b, n, j, was]
+                kept = 0
+                if was and not _relationship_lost(loss_key, f * n_dest + n, t, loss):
+                    kept = 1
+                a = entry[k] >= thresholds[t, b, n, j, kept]
                 value = exp_v[k] * z_exp[b, j]
                 if a:
                     acc[0, tid] += weight[k]
@@ -195,9 +201,9 @@ def _dynamic_sums_kernel(productivity_keys, shock_keys, z_keys, status_keys, sm1
                     if base[k]:
                         acc[4, tid] += value
                         acc[5, tid] += base_weight[k]
-                    if not was:
+                    if not kept:
                         acc[2, tid] += weight[k]
-                elif was:
+                if was and not (a and kept):
                     acc[3, tid] += weight[k]
                 status[k] = a
             _reduce_and_add(acc, out, t, b, n, tid)
@@ -214,7 +220,7 @@ def _reduce_and_add(acc, out, t, b, n, tid):
 
 def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_over_theta, s_a, s_e, rho, n_firms,
                       strata, z_score, cum_invariant, cum_transition, y_low, y_step, status_prob, stationary_thresholds,
-                      offset, thresholds, out_active, out_sales, out_entries, out_exits, out_both, out_both_base,
+                      offset, thresholds, loss, out_active, out_sales, out_entries, out_exits, out_both, out_both_base,
                       out_split):
     """``kernels.dynamic.dynamic_cell_sums`` on the GPU: same arguments, same outputs.
 
@@ -229,7 +235,8 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             *_to_device_keys(productivity_keys, shock_keys, z_keys, status_keys),
             *_to_device_params(sm1_over_theta, s_a, s_e, rho), np.int64(n_firms), _f64(strata),
             _f64(np.exp(z_score)), _f64(cum_invariant), _f64(cum_transition), np.float64(y_low), np.float64(y_step),
-            _f64(status_prob), _f64(stationary_thresholds), _f64(offset), _f64(thresholds), np.int64(per_block), d_out)
+            _f64(status_prob), _f64(stationary_thresholds), _f64(offset), _f64(thresholds), np.float64(loss),
+            np.int64(per_block), d_out)
     result = d_out.copy_to_host()
     for i, out in enumerate(outs):
         out[...] = result[i]

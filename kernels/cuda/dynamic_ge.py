@@ -5,7 +5,7 @@ Each host function here takes the arguments of its CPU twin in ``kernels.dynamic
 same outputs (``engine.devices`` picks one or the other):
 
 - ``dynamic_pair_scores``, ``dynamic_initial_state``, ``dynamic_z_advance``,
-  ``dynamic_period_aggregates``, ``dynamic_period_commit``.
+  ``dynamic_relationship_loss``, ``dynamic_period_aggregates``, ``dynamic_period_commit``.
 
 The per-firm math is not here: ``z_initial``, ``z_step``, ``baseline_entry_cost``,
 ``inverse_uniform`` (``kernels.dynamic``), ``store_marginal_pair`` (``kernels.dynamic_ge``), the scores
@@ -49,6 +49,8 @@ _stratum_offset = device_function(_firm.stratum_offset)
 _half_sign = device_function(_firm.half_sign)
 _z_initial = device_function(_dynamic.z_initial)
 _z_step = device_function(_dynamic.z_step)
+_loss_stream = device_function(_dynamic.loss_stream)
+_relationship_lost = device_function(_dynamic.relationship_lost)
 _baseline_entry_cost = device_function(_dynamic.baseline_entry_cost)
 _inverse_uniform = device_function(_dynamic.inverse_uniform)
 _store_marginal_pair = device_function(_dynamic_ge.store_marginal_pair)
@@ -162,6 +164,33 @@ def dynamic_z_advance(z_keys, period, cum_transition, z_index):
                                                      _in(cum_transition, np.float64), np.int64(per_block),
                                                      *state.device)
     state.finish()
+
+
+@cuda.jit
+def _relationship_loss_kernel(status_keys, period, loss, dests, n_regions, chunks_per_block, status, out_lost,
+                              out_kept):
+    b = cuda.blockIdx.x // chunks_per_block
+    f = (cuda.blockIdx.x % chunks_per_block) * THREADS + cuda.threadIdx.x
+    if f >= status.shape[2]:
+        return
+    loss_key = _loss_stream(status_keys[b])
+    for n in range(dests.size):
+        gone = _relationship_lost(loss_key, f * n_regions + dests[n], period, loss)
+        out_lost[b, n, f] = gone
+        out_kept[b, n, f] = status[b, n, f] and not gone
+
+
+def dynamic_relationship_loss(status_keys, period, loss, dests, n_regions, status, out_lost, out_kept):
+    """``kernels.dynamic_ge.dynamic_relationship_loss`` on the GPU: same arguments, same outputs."""
+    n_blocks, n_dest, n_firms = status.shape
+    if n_blocks == 0 or n_dest == 0 or n_firms == 0:
+        return
+    outs = _Outputs((out_lost, out_kept))
+    per_block = chunks(n_firms, THREADS)
+    _relationship_loss_kernel[n_blocks * per_block, THREADS](
+        _in(status_keys, np.uint64), np.int64(period), np.float64(loss), _in(dests, np.int64), np.int64(n_regions),
+        np.int64(per_block), _in(status, np.bool_), *outs.device)
+    outs.finish()
 
 
 # ------------------------------------------------------------------------------------ per cell
@@ -331,7 +360,8 @@ def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, statu
 
 
 @cuda.jit
-def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, status, base, thresholds, shift, out):
+def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, status, base, lost, thresholds, shift,
+                          out):
     """One CUDA block per cell (b, n): ``dynamic_period_commit``'s loop; ``out`` (9, B, R)."""
     n_dest = sales.shape[1]
     n_firms = sales.shape[2]
@@ -346,7 +376,8 @@ def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, sta
     while f < n_firms:
         j = z_index[b, f]
         was = status[b, n, f]
-        a = entry[b, n, f] >= thresholds[b, n, j, 1 if was else 0] - g
+        kept = was and not lost[b, n, f]
+        a = entry[b, n, f] >= thresholds[b, n, j, 1 if kept else 0] - g
         value = sales[b, n, f] * z_exp[b, j]
         if a:
             acc[0, tid] += weight[b, n, f]
@@ -355,12 +386,12 @@ def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, sta
             if base[b, n, f]:
                 acc[4, tid] += value
                 acc[5, tid] += sales[b, n, f] * z_exp[b, z_base[b, f]]
-            if not was:
+            if not kept:
                 acc[2, tid] += weight[b, n, f]
                 acc[6, tid] += np.float64(eta[b, n, f])
             else:
                 acc[7, tid] += np.float64(eta[b, n, f])
-        elif was:
+        if was and not (a and kept):
             acc[3, tid] += weight[b, n, f]
         status[b, n, f] = a
         f += THREADS
@@ -369,7 +400,7 @@ def _period_commit_kernel(sales, entry, eta, weight, z_index, z_base, z_exp, sta
         out[tid, b, n] = acc[tid, 0]
 
 
-def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, thresholds, shift,
+def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, status, base, lost, thresholds, shift,
                           out_active, out_sales, out_entries, out_exits, out_both, out_both_base, out_entrant_cost,
                           out_incumbent_cost, out_split):
     """``kernels.dynamic_ge.dynamic_period_commit`` on the GPU: same arguments, same outputs (``status`` in place)."""
@@ -383,7 +414,7 @@ def dynamic_period_commit(sales, entry, eta, weight, z_index, z_base, z_score, s
     _period_commit_kernel[n_blocks * n_dest, THREADS](
         _in(sales, np.float64), _in(entry, np.float64), _in(eta, np.float32), _in(weight, np.float64),
         _in(z_index, np.int64), _in(z_base, np.int64), _z_exp(z_score), *state.device, _in(base, np.bool_),
-        _in(thresholds, np.float64), _in(shift, np.float64), d_out)
+        _in(lost, np.bool_), _in(thresholds, np.float64), _in(shift, np.float64), d_out)
     state.finish()
     result = d_out.copy_to_host()
     for i, out in enumerate(outs):

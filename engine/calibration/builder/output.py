@@ -30,11 +30,11 @@ def write_all(folder, rspec, sspec, gdp_m, flows, rates, firms, participation, e
     R, S = rspec.codes, sspec.codes
     _write_csv(folder / "regions.csv", ["code", "name", "gdp_usd_m", "members"],
                [[r.code, r.name, fmt(g), " ".join(m)] for r, g, m in zip(rspec.regions, gdp_m, members)])
-    sigma = 1.0 + W.THETA / W.EKK_THETA_OVER_SIGMA_MINUS_1
+    sigma = W.SIGMA
     _write_csv(folder / "sectors.csv", ["code", "name", "hs_chapters", "sigma", "theta", "shock_demand_sd",
                                         "shock_cost_sd", "shock_corr", "exporter_share", "eta"],
                [[s.code, s.name, chapters_text(s.chapters), fmt(sigma), fmt(W.THETA), fmt(W.SHOCK_DEMAND_SD),
-                 fmt(W.SHOCK_COST_SD), fmt(W.SHOCK_CORR), fmt(e), fmt(W.ETA_OVER_SIGMA * sigma)]
+                 fmt(W.SHOCK_COST_SD), fmt(W.SHOCK_CORR), fmt(e), fmt(W.ETA)]
                 for s, e in zip(sspec.sectors, exp_share)])
     for name, column, values in (("flows.csv", "value_usd_m", flows), ("tariffs.csv", "rate", rates),
                                  ("participation.csv", "share", participation)):
@@ -99,11 +99,14 @@ def write_readme(folder, rspec, sspec, gdp_m, flows, rates, firms, context):
             "| table | what | real or proxy, and the rule |", "| --- | --- | --- |",
             "| regions.csv | `gdp_usd_m` | **real**: sum of member GDP (World Bank WDI 2023, current USD"
             + (f"; replaced from `{context['gdp']}` where it has a value" if context["gdp"] else "") + ") / 1e6 |",
-            "| sectors.csv | `theta`, `sigma` | **literature, same for every sector**: theta = 4 (Simonovska & "
-            "Waugh 2014); sigma = 1 + theta / 2.46 (theta/(sigma-1) = 2.46, Eaton, Kortum & Kramarz 2011 Table 3) |",
-            "| sectors.csv | `eta` | **literature**: eta = sigma / 2, GTAP's rule of two (ESUBD = ESUBM / 2, "
-            "Hertel et al. 2007) between domestic goods and imports; Feenstra, Luck, Obstfeld & Russ (2018) find "
-            "the macro elasticity well below the micro one (docs/model.md section 6.5) |",
+            f"| sectors.csv | `sigma`, `theta` | **fitted, same for every sector**: sigma = {W.SIGMA:g} fitted to the "
+            "tariff evidence (Boehm, Levchenko & Pandalai-Nayar 2023, Fajgelbaum et al. 2020; `python "
+            "data/identify_dynamics.py --elasticities`, docs/model.md section 11.8); theta = 2.46 (sigma - 1) "
+            "keeps the firm-size tail theta/(sigma-1) = 2.46 of Eaton, Kortum & Kramarz 2011 Table 3 |",
+            "| sectors.csv | `eta` | **literature**: eta = 1 between domestic goods and imports: Feenstra, Luck, "
+            "Obstfeld & Russ (2018) find the macro elasticity below the micro one and not different from one for "
+            "about half of goods; GTAP's rule of two (eta = sigma / 2) would make them complements at the fitted "
+            "sigma (docs/model.md section 6.5) |",
             "| sectors.csv | `shock_*` | **literature**: EKK (2011) Table 3 (1.69, 0.34, -0.65), French firms, "
             "one aggregate |",
             "| sectors.csv | `exporter_share` | **proxy**: 0.04 x BJRS_k / 18 (4% of US firms export, "

@@ -14,11 +14,18 @@ from functools import lru_cache
 from engine.paths import world_dir
 
 #: Literature constants and the files that state them (checked on load).
-THETA = 4.0  # Simonovska & Waugh (2014), "roughly four"
 EKK_THETA_OVER_SIGMA_MINUS_1 = 2.46  # Eaton, Kortum & Kramarz (2011), Table 3
-# domestic vs imported goods (docs/model.md section 6.5): GTAP's "rule of two", ESUBD = ESUBM / 2
-# (Hertel et al. 2007), applied to the elasticity between varieties
-ETA_OVER_SIGMA = 0.5
+#: The elasticity of substitution between varieties, fitted to the tariff evidence (Boehm, Levchenko &
+#: Pandalai-Nayar 2023's profile, the 2018-19 episode and the stopper rate; ``python
+#: data/identify_dynamics.py --elasticities``, docs/model.md section 11.8), with the sales process held
+SIGMA = 1.5
+#: The Pareto shape that keeps EKK's firm-size tail theta / (sigma - 1) at the fitted sigma
+THETA = EKK_THETA_OVER_SIGMA_MINUS_1 * (SIGMA - 1.0)
+# domestic vs imported goods (docs/model.md section 6.5): 1, the macro elasticity Feenstra, Luck, Obstfeld & Russ
+# (2018) find not different from one for about half of goods, below the fitted sigma between suppliers. (GTAP's
+# "rule of two", ESUBD = ESUBM / 2, would give 0.75 at sigma = 1.5: domestic goods and imports complements, so a
+# tariff would move spending away from domestic producers.)
+ETA = 1.0
 SHOCK_DEMAND_SD = 1.69  # EKK (2011) Table 3
 SHOCK_COST_SD = 0.34  # EKK (2011) Table 3
 SHOCK_CORR = -0.65  # EKK (2011) Table 3
@@ -75,8 +82,6 @@ def load_world():
     us = scalars["us_all_firms_exporter_share_2000"]
     if float(us["value"]) / 100 != US_ALL_FIRMS_EXPORTER_SHARE or "5.5 million" not in us["unit_or_note"]:
         raise ValueError("literature_scalars.csv no longer states that 4% of 5.5 million US firms export")
-    if "4" not in scalars["aggregate_trade_elasticity_theta"]["value"]:
-        raise ValueError("literature_scalars.csv no longer states a trade elasticity of about 4")
     return World(
         countries={r["iso3"]: r["name"] for r in countries},
         gdp_usd={r["iso3"]: float(r["gdp_usd"]) for r in countries},
