@@ -17,9 +17,9 @@ tariff evidence of ``engine.runs.diagnose.TARGETS`` (BLP's h = 1 and long run, t
 experiment), each weighted by its standard error, on a grid with common random numbers (the same
 draws and firms at every point; 2 draws x 5,000 firms). The sales process is held while sigma moves:
 theta / (sigma - 1) (the firm-size tail) and (sigma - 1) s_z (the sales growth the firm moments fix),
-so the identified firm moments do not move. Prints every point's moments and J, the best point, its
-standardized misses (the binding moments) and the J test (3 moments, 2 parameters). docs/model.md
-section 11.8 has the result.
+so the identified firm moments do not move (nor does the stopper rate, a constant part of J). Prints
+every point's moments and J, the best point, its standardized misses (the binding moments) and the J
+test (4 moments, 2 parameters). docs/model.md section 11.8 has the result.
 """
 
 import argparse

@@ -229,7 +229,8 @@ def dynamic_period_aggregates(sales, entry, eta, weight, z_index, z_score, statu
         This period's ``z`` index of every firm.
     z_score : ndarray (B, Nz)
     status : ndarray of bool (B, R, M)
-        Last period's status of every pair.
+        Last period's status of every pair, after this period's lost relationships
+        (``dynamic_relationship_loss``'s ``out_kept``).
     thresholds : ndarray (B, R, Nz, 2)
         This period's thresholds in ``u`` (as ``dynamic_cell_sums``'s ``thresholds[t]``).
     shifts : ndarray (S, B, R)

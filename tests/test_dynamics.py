@@ -306,6 +306,9 @@ def test_diagnose_errors_name_its_settings(small_calibration):
         diagnose(small_calibration, exporter="R0", importer="R1", draws=1, firms=300, fgkk_exporter="R0",
                  progress=False)
     assert err.value.source == "--fgkk-exporter" and "machinery" in str(err.value) and "'none'" in str(err.value)
+    with pytest.raises(InputError, match="is the importer"):
+        diagnose(small_calibration, exporter="R0", importer="R1", draws=1, firms=300, fgkk_exporter="R1",
+                 progress=False)
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -173,8 +173,10 @@ def test_eta_is_a_sampled_parameter_of_the_fixed_wage_closure(tmp_path):
 def test_the_calibration_s_eta_column_is_optional_and_checked(calibration_copy):
     sectors = calibration_copy / "sectors.csv"
     frame = pl.read_csv(sectors)
-    # shipped: GTAP's rule of two (docs/model.md section 6.5)
-    np.testing.assert_allclose(load_calibration(calibration_copy).eta, frame["sigma"].to_numpy() / 2, rtol=1e-8)
+    # shipped: 1, below the fitted sigma between suppliers (docs/model.md section 6.5)
+    loaded = load_calibration(calibration_copy)
+    np.testing.assert_array_equal(loaded.eta, 1.0)
+    assert np.all(loaded.eta < loaded.sigma)
     frame.drop("eta").write_csv(sectors)
     assert load_calibration(calibration_copy).eta is None
     frame.with_columns(pl.lit(0.0).alias("eta")).write_csv(sectors)

@@ -23,8 +23,9 @@ from engine import config
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a parameter for every sector: sigma, theta, shock_demand_sd, shock_cost_sd, "
                    "shock_corr, pass_through, sunk_cost_ratio, or a [dynamics] setting (persistence, "
-                   "productivity_sd, grid_points, discount, half_life, price_reset, dollar_invoicing, inventories (1 or "
-                   "0), inventory_months, inventory_adjustment, inventory_price_response). Repeatable.")
+                   "productivity_sd, grid_points, discount, half_life, relationship_loss, price_reset, "
+                   "dollar_invoicing, inventories (1 or 0), inventory_months, inventory_adjustment, "
+                   "inventory_price_response). Repeatable.")
 @click.option("--calibration", "-c", type=click.Path(), default=None, help="Calibration folder.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="Also write BLP's annual profile as a CSV (or .parquet) file, and the monthly one next to it.")

@@ -117,6 +117,8 @@ def identify(targets=None, seed=20251, n_firms=10000, years=10, burn_in_years=10
 
     goal = np.array([(targets or {}).get(m, TARGETS[m].value) for m in MOMENT_NAMES])
     panel = draw_panel(seed, n_firms, years, burn_in_years)
+    if sunk_cost_ratio is None and relationship_loss is None:
+        raise ValueError("identify fits lambda or the loss of relationships as its third parameter, not both")
     three = sunk_cost_ratio is None or relationship_loss is None
     if sunk_cost_ratio is None:
         used, weight = slice(0, 3), np.array([WEIGHTS[m] for m in MOMENT_NAMES])

@@ -99,8 +99,9 @@ class Diagnosis:
         Monthly exits / exporters of the pair without the tariff.
     stopper : float or None
         The annual stopper rate with no policy: the share of the pair's exporters in year ``t - 1``
-        that do not export there in year ``t`` (the identification panel of ``engine.firms.panel`` at the
-        run's dynamics; None for the static model).
+        that do not export there in year ``t`` (the identification panel of ``engine.firms.panel``: the
+        calibration's firms and scores, the run's dynamics settings, ``sunk_cost_ratio`` and ``sigma``;
+        other ``--set`` firm parameters do not enter it; None for the static model).
     """
 
     profile: pl.DataFrame
@@ -111,9 +112,12 @@ class Diagnosis:
     stopper: float | None = None
 
     def moments(self):
-        """The fitted moments, keyed as ``TARGETS``: BLP's ``h1`` and ``long_run`` and the ``fgkk`` experiment."""
-        return {"h1": float(self.annual.filter(pl.col("h") == 1)["elasticity"][0]),
-                "long_run": self.long_run[0], "fgkk": self.fgkk[0], "stopper": self.stopper}
+        """The fitted moments, keyed as ``TARGETS``: BLP's ``h1`` and ``long_run``, the ``fgkk`` experiment and the
+        ``stopper`` rate (None where not measured)."""
+        h1 = self.annual.filter(pl.col("h") == 1)["elasticity"]
+        return {"h1": float(h1[0]) if h1.len() else None,
+                "long_run": None if self.long_run is None else self.long_run[0],
+                "fgkk": None if self.fgkk is None else self.fgkk[0], "stopper": self.stopper}
 
 
 def _scenario_text(name, exporter, importer, tariffs, periods, dynamics, sunk_cost_ratio, parameters, closure):
@@ -168,6 +172,8 @@ def _relative_log_change(market, exporter, importer, first, last, sectors=None, 
                             & (pl.col("scenario") == "without_tariff")).select("draw", "sector",
                                                                                  pl.col("exports").alias("w"))
     both = taxed.join(others, on=["draw", "sector"], how="left").join(weights, on=["draw", "sector"])
+    # a sector the pair does not trade (no exports in the window or at baseline) has no change to weigh
+    both = both.filter((pl.col("w") > 0) & pl.col("change").is_finite())
     both = both.with_columns(pl.col("others").fill_null(0.0).fill_nan(0.0) * float(against_others))
     out = both.group_by("draw").agg(((pl.col("change") - pl.col("others")) * pl.col("w")).sum()
                                     / pl.col("w").sum()).sort("draw")
@@ -235,14 +241,14 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
     if periods < CHANGE + 12:
         raise InputError("periods", f"must be at least {CHANGE + 12} (a year after the change), got {periods}")
     if fgkk_exporter is not None:
-        _check_fgkk(calibration, fgkk_exporter)
+        _check_fgkk(calibration, fgkk_exporter, importer)
     options = dict(exporter=exporter, importer=importer, dynamics=dynamics, lam=lam, parameters=parameters or {},
                    closure=closure, draws=draws, firms=firms, seed=seed, threads=threads, progress=progress)
     market = _run(calibration, [("with_tariff", [(_period_date(CHANGE), "ALL", tariff)]), ("without_tariff", [])],
                   periods=periods, **options)
     log_change = _log_tariff_change(market, exporter, CHANGE)
     profile = _monthly_profile(market.filter(pl.col("origin") == exporter), periods, log_change)
-    rows = []
+    rows, by_year = [], {}
     for h in YEARS:
         # a change in month k (1-12) of year t: year t + h is periods CHANGE + 12 h - (k - 1) .. + 11
         by_month = [_relative_log_change(market, exporter, importer, CHANGE + 12 * h - (k - 1),
@@ -250,17 +256,13 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
                     for k in range(1, 13) if CHANGE + 12 * h - (k - 1) + 11 < periods]
         if len(by_month) < 12:
             break
-        mean, p5, p95 = _band(np.mean(by_month, axis=0))
+        by_year[h] = np.mean(by_month, axis=0)  # per draw, the change placed uniformly over the year
+        mean, p5, p95 = _band(by_year[h])
         rows.append({"h": h, "elasticity": mean, "p5": p5, "p95": p95, "january": float(by_month[0].mean()),
                      "july": float(by_month[6].mean())})
     annual = pl.DataFrame(rows, schema={"h": pl.Int64, "elasticity": pl.Float64, "p5": pl.Float64,
                                         "p95": pl.Float64, "january": pl.Float64, "july": pl.Float64})
-    long_run = None
-    if annual.height == len(YEARS):
-        late = [np.mean([_relative_log_change(market, exporter, importer, CHANGE + 12 * h - (k - 1),
-                                              CHANGE + 12 * h - (k - 1) + 11) for k in range(1, 13)], axis=0)
-                for h in (8, 9, 10)]
-        long_run = _band(np.mean(late, axis=0) / log_change)
+    long_run = _band(np.mean([by_year[h] for h in (8, 9, 10)], axis=0)) if annual.height == len(YEARS) else None
     quiet = (market.filter((pl.col("origin") == exporter) & (pl.col("scenario") == "without_tariff")
                            & (pl.col("period") >= 1))
              .group_by("draw", "period").agg(pl.col("exits", "exporters").sum()))
@@ -306,15 +308,16 @@ def _stopper_rate(calibration, exporter, importer, dynamics, lam, parameters, se
     return float(moments["exit_rate"])
 
 
-def _check_fgkk(calibration, exporter):
+def _check_fgkk(calibration, exporter, importer):
     """One clear error, before anything runs, when the calibration cannot hold the 2018-19 experiment."""
     from engine.calibration.data import load_calibration
     from engine.paths import default_calibration_dir
 
     cal = load_calibration(calibration or default_calibration_dir())
     missing = [k for k in FGKK_TARGETED if k not in cal.sectors]
-    if exporter not in cal.regions or missing or len(cal.sectors) == len(FGKK_TARGETED):
+    if exporter not in cal.regions or exporter == importer or missing or len(cal.sectors) == len(FGKK_TARGETED):
         why = (f"region {exporter!r} is not in the calibration ({', '.join(cal.regions)})" if exporter not in cal.regions
+               else f"the supplier {exporter!r} is the importer" if exporter == importer
                else f"it taxes the sectors {', '.join(FGKK_TARGETED)} and compares them with the others; the "
                     f"calibration's sectors are {', '.join(cal.sectors)}")
         raise InputError("--fgkk-exporter", f"the 2018-19 experiment cannot run: {why}. Name another supplier, or "
@@ -385,7 +388,7 @@ def format_diagnosis(diagnosis, exporter, importer, tariff, closure=None, fgkk_e
     if diagnosis.stopper is not None:
         st = TARGETS["stopper"]
         lines += ["", f"Annual stopper rate, no policy ({exporter} -> {importer} exporters in year t-1 that do not export "
-                      f"there in year t): {diagnosis.stopper:.1%}   target {st.value:.0%} [{st.low:.0%}, {st.high:.0%}] "
+                      f"there in year t; identification panel): {diagnosis.stopper:.1%}   target {st.value:.0%} [{st.low:.0%}, {st.high:.0%}] "
                       "(Alessandria, Choi & Ruhl 2021)"]
     lines += ["", f"Monthly profile of {exporter} -> {importer} (not relative; months after the change) and its "
                   "margins",
