@@ -87,7 +87,7 @@ DYNAMICS_DEFAULTS = {
     # year-on-year elasticity of customs imports 56% larger than that of final sales in the year it
     # takes effect (Khan & Khederlarian 2021, JIE, NAFTA's announced phase-outs); reproduce with
     # ``python data/calibrate_inventories.py --check``
-    "inventory_price_response": 3.15,
+    "inventory_price_response": 3.09,
 }
 
 
