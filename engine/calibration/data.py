@@ -22,6 +22,10 @@ table                         columns (one row per ...)
 ``firms``                     ``origin, sector, firms`` (real number of firms ``N_ik``)
 ``participation`` (optional)  ``origin, destination, sector, share`` (share of the block's firms that
                               sell in the destination, in (0, 1]; absent cells use the default rule)
+``products`` (optional)       ``origin, destination, sector, product, value_usd_m`` (trade of a cell by
+                              HS product code, 2, 4 or 6 digits, one level throughout: the weights that
+                              turn a scenario's ``products`` lists into coverage shares,
+                              docs/model.md section 9.2)
 ============================  ==========================================================================
 
 Rules checked (each error names the file, the line and the rule): codes are unique and known;
@@ -73,6 +77,8 @@ class CalibrationData:
     eta : ndarray (K,) or None
         Elasticity between the domestic and the import composite (docs/model.md section 6.5);
         None when the sectors table has no ``eta`` column (one tier: ``eta = sigma``).
+    products : Products or None
+        Trade of cells by HS product (the optional ``products`` table), or None.
     members : dict
         Region code -> tuple of the ISO3 codes of its countries; empty when the regions table has no
         ``members`` column.
@@ -95,6 +101,7 @@ class CalibrationData:
     participation: np.ndarray
     members: dict = field(default_factory=dict)
     eta: np.ndarray | None = None
+    products: "Products | None" = None
 
     @property
     def n_regions(self):
@@ -103,6 +110,56 @@ class CalibrationData:
     @property
     def n_sectors(self):
         return len(self.sectors)
+
+
+@dataclass(frozen=True, eq=False)
+class Products:
+    """Trade of cells by HS product code (the ``products`` table).
+
+    Attributes
+    ----------
+    source : str
+        The table's path, for messages.
+    codes : tuple of str, length P
+        HS codes, all of one length (2, 4 or 6 digits).
+    sector : ndarray (P,) int
+        The sector each code belongs to.
+    values : ndarray (R, R, P)
+        ``values[i, n, p]``: trade of product ``p`` from ``i`` to ``n``, USD million per year.
+    """
+
+    source: str
+    codes: tuple
+    sector: np.ndarray
+    values: np.ndarray
+
+
+def _load_products(path, region_codes, sector_codes, defined):
+    frame = read_table(path, ["origin", "destination", "sector", "product"], ["value_usd_m"])
+    for column, codes, what in (("origin", region_codes, "region code"), ("destination", region_codes, "region code"),
+                                ("sector", sector_codes, "sector code")):
+        check_codes(path, frame, column, codes, what, defined["region" if what == "region code" else "sector"])
+    check_unique(path, frame, ["origin", "destination", "product"])
+    check_rule(path, frame, pl.col("value_usd_m") < 0, "value_usd_m", "must be >= 0")
+    check_rule(path, frame, ~pl.col("product").str.contains(r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$"), "product",
+               "must be an HS code of 2, 4 or 6 digits (e.g. '87', '8703', '870323')")
+    lengths = frame["product"].str.len_chars().unique().to_list()
+    if len(lengths) > 1:
+        raise InputError(path, f"mixes HS codes of {' and '.join(str(n) for n in sorted(lengths))} digits; give "
+                               "every row at one level", "product")
+    codes = tuple(sorted(frame["product"].unique().to_list()))
+    sector = {}
+    for row in frame.iter_rows(named=True):
+        known = sector.setdefault(row["product"], row["sector"])
+        if known != row["sector"]:
+            raise InputError(path, f"product {row['product']} is in sector {known!r} on another row; a product "
+                                   "belongs to one sector", f"{row_label(path, row['_index'])}, field 'sector'")
+    values = np.zeros((len(region_codes), len(region_codes), len(codes)))
+    index = {c: j for j, c in enumerate(codes)}
+    for row in frame.iter_rows(named=True):
+        values[region_codes.index(row["origin"]), region_codes.index(row["destination"]),
+               index[row["product"]]] = row["value_usd_m"]
+    return Products(str(path), codes, np.array([sector_codes.index(sector[c]) for c in codes]), values)
 
 
 def default_participation(flows, exporter_share):
@@ -301,6 +358,9 @@ def load_calibration(folder):
         participation = np.where(np.isnan(participation), default_participation(flows, exporter_share),
                                  participation)
 
+    path = find_table(folder, "products", required=False)
+    products = None if path is None else _load_products(path, region_codes, sector_codes, defined)
+
     return CalibrationData(
         source=str(folder),
         regions=region_codes,
@@ -319,4 +379,5 @@ def load_calibration(folder):
         participation=participation,
         members=members,
         eta=sectors["eta"].to_numpy() if "eta" in sectors.columns else None,
+        products=products,
     )

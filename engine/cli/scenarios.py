@@ -49,6 +49,10 @@ def _compiled(scenario, calibration):
 def scenarios_show(scenario, calibration, exporter, importer):
     """Tariffs in force by month for one exporter-importer pair, on every branch path.
 
+    Where a measure covers part of a sector (products or coverage), the row gives the CES tariff
+    index the model uses and a second row, "avg", the trade-weighted mean at the baseline weights
+    (what duties collected over imports compare with; docs/model.md section 9.2).
+
     \b
     Examples:
       engine scenarios show us_japan_2025
@@ -71,13 +75,19 @@ def scenarios_show(scenario, calibration, exporter, importer):
         name = "; ".join(f"{b}={o}" for b, o in labels) or "(no branches)"
         click.echo(f"\npath {name}  (probability {probability:.3f})")
         click.echo(f"{'month':<9}" + "".join(f"{s:>10}" for s in short))
-        previous = None
-        for date, rates in model.calendar_table(labels, exporter, importer):
+        previous, partial = None, False
+        for date, rates, average in model.calendar_table(labels, exporter, importer):
             row = "".join(f"{100 * r:>10.2f}" for r in rates)
-            if row != previous:
+            mean = "".join(f"{100 * r:>10.2f}" for r in average)
+            if (row, mean) != previous:
                 click.echo(f"{date:%Y-%m}   {row}")
-            previous = row
-        click.echo("(months without a change are not repeated)")
+                if mean != row:
+                    click.echo(f"  avg     {mean}")
+                    partial = True
+            previous = (row, mean)
+        click.echo("(months without a change are not repeated" + (
+            "; 'avg': the trade-weighted mean where a measure covers part of a sector, above it the CES "
+            "index the model uses" if partial else "") + ")")
 
 
 @scenarios_group.command("validate")

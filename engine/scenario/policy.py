@@ -8,6 +8,14 @@ exchange rates. A draw picks its path with ``sample_path`` from uniforms of its 
 Calendar rules: events apply in date order (file order within a date, top-level events before
 branch options). Each month gets the day-weighted mean of what is in force on its days, computed as
 "first value + weighted changes" so that cells that did not change keep their value bit for bit.
+
+Part of a cell (docs/model.md section 9.2): a tariff event with ``products`` (HS codes) or a stated
+``coverage`` share applies to part of each cell's trade. The calendar then keeps the tariff of each
+*segment* of a cell: the product classes that the scenario's lists tell apart (weighted by the
+calibration's ``products`` table) crossed with in/out of each stated-coverage measure (independent
+shares). A cell's tariff is the CES index of its segments' tariffs at the baseline weights, ``(1 +
+T)^(1-sigma) = sum_s w_s (1 + t_s)^(1-sigma)`` (what the cell's demand responds to); the
+trade-weighted mean ``sum_s w_s t_s`` is kept beside it for comparison with duties collected.
 """
 
 import calendar
@@ -29,7 +37,8 @@ class PolicyPath:
     ----------
     dates : tuple of datetime.date, length T
     tariff : ndarray (T, R, R, K)
-        Ad-valorem tariff in force ``[t, origin, destination, sector]`` (day-weighted mean).
+        Ad-valorem tariff in force ``[t, origin, destination, sector]`` (day-weighted mean); in a
+        cell that a measure covers in part, the CES tariff index of its segments (module docstring).
     iceberg : ndarray (T, R, R, K)
         Iceberg trade cost relative to the baseline, ``tau(t) / tau(0)``.
     fx : ndarray (T, R)
@@ -54,6 +63,14 @@ class PolicyPath:
     branch_labels: tuple = ()  # ((branch label, option name), ...) of the path
     beliefs: object = None  # the ScenarioModel whose tree firms believe (engine.scenario.beliefs)
     no_policy: bool = False  # the draw's no-policy path (docs/model.md section 8.1)
+    #: trade-weighted mean tariff at the baseline weights (differs from ``tariff`` only in cells a
+    #: measure covers in part); None: equal to ``tariff``
+    tariff_average: np.ndarray | None = None
+
+    @property
+    def average_tariff(self):
+        """``tariff_average``, or ``tariff`` where no measure covers part of a cell."""
+        return self.tariff if self.tariff_average is None else self.tariff_average
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +81,26 @@ class _Located:
     event: object
     mask: np.ndarray | None  # (R, R, K) cells, or None for fx
     currency: int = -1
+
+
+@dataclass(frozen=True, eq=False)
+class _Segments:
+    """The parts of a cell that the scenario's tariff events tell apart (module docstring)."""
+
+    n: int  # segments S = classes x 2^len(measures)
+    product_class: np.ndarray  # (S,) product class of each segment
+    flags: np.ndarray  # (S, M) bool: the segment is inside each stated-coverage measure
+    measures: tuple  # layer names of the stated-coverage measures
+    class_weights: np.ndarray  # (R, R, K, C): each product class's share of the cell's trade
+    of_event: dict  # event order -> (S,) bool, the segments the event applies to
+
+    def weights(self, coverage):
+        """(R, R, K, S) baseline weights, given each stated measure's share ``coverage[name]`` (R, R, K)."""
+        w = self.class_weights[..., self.product_class]
+        for j, name in enumerate(self.measures):
+            share = coverage[name][..., None]
+            w = w * np.where(self.flags[:, j], share, 1.0 - share)
+        return w
 
 
 class ScenarioModel:
@@ -99,6 +136,7 @@ class ScenarioModel:
         self.fx_processes = [(self._currency(p.currency, f"fx_process #{j + 1}.currency"), p)
                              for j, p in enumerate(scenario.fx_process)]
         self.paths = self._enumerate(self.branches)
+        self.segments = self._segment(self._all_events(self.events, self.branches))
         self._cache = {}
         #: ``engine.scenario.beliefs.belief_epochs`` of this scenario, once computed.
         self.epochs = None
@@ -208,6 +246,98 @@ class ScenarioModel:
                                           "trades with itself here", key)
         return mask
 
+    # ---- parts of cells -------------------------------------------------------------------
+    @staticmethod
+    def _all_events(events, branches):
+        out = list(events)
+        for _label, options in branches:
+            for _option, option_events, children in options:
+                out.extend(ScenarioModel._all_events(option_events, children))
+        return out
+
+    def _segment(self, events):
+        """The segments of cells that ``events``' products lists and stated shares tell apart."""
+        tariffs = [e for e in events if e.kind == "tariff"]
+        listed = [e for e in tariffs if e.event.products is not None]
+        stated = []
+        for e in tariffs:
+            if e.event.coverage is not None and _layer(e) not in stated:
+                stated.append(_layer(e))
+        if len(stated) > 8:
+            raise InputError(self.source, f"{len(stated)} measures state a coverage share ({', '.join(stated)}); "
+                                          "at most 8 are supported", "tariff")
+        shape = self.calibration.flows.shape
+        if listed:
+            products = self.calibration.products
+            covers = np.array([self._products_covered(e, products) for e in listed])  # (E, P)
+            signatures, product_class = np.unique(covers.T, axis=0, return_inverse=True)
+            class_covered = {e.order: signatures[:, j] for j, e in enumerate(listed)}  # (C,) bool
+            n_classes = len(signatures)
+            values = products.values  # (R, R, P)
+            by_sector = np.zeros((*shape, n_classes))
+            for p, (k, c) in enumerate(zip(products.sector, product_class.reshape(-1))):
+                by_sector[:, :, k, c] += values[:, :, p]
+            total = by_sector.sum(axis=-1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                class_weights = np.where(total[..., None] > 0, by_sector / total[..., None], 0.0)
+            class_weights[..., 0] = np.where(total > 0, class_weights[..., 0], 1.0)
+            for e in listed:
+                missing = e.mask & (total <= 0)
+                if missing.any():
+                    i, n, k = (int(x[0]) for x in np.nonzero(missing))
+                    raise InputError(self.source, f"the calibration has no product weights for {self.regions[i]} -> "
+                                                  f"{self.regions[n]}, sector {self.sectors[k]} ({products.source}); "
+                                                  "narrow the event's cells or state coverage = share with its "
+                                                  "source", f"{e.key}.products")
+        else:
+            n_classes, class_covered = 1, {}
+            class_weights = np.ones((*shape, 1))
+        n = n_classes * 2 ** len(stated)
+        segment = np.arange(n)
+        flags = ((segment[:, None] % 2 ** len(stated)) >> np.arange(len(stated))[None, :]) & 1 == 1
+        product_class = segment // 2 ** len(stated)
+        of_event = {}
+        for e in tariffs:
+            if e.order in class_covered:
+                of_event[e.order] = class_covered[e.order][product_class]
+            elif e.event.coverage is not None:
+                of_event[e.order] = flags[:, stated.index(_layer(e))]
+            else:
+                of_event[e.order] = np.ones(n, dtype=bool)
+        return _Segments(n, product_class, flags, tuple(stated), class_weights, of_event)
+
+    def _products_covered(self, located, products):
+        """(P,) bool: the calibration's product codes an event's ``products`` less ``exclude_products`` cover."""
+        key = f"{located.key}.products"
+        if products is None:
+            raise InputError(self.source, f"the calibration ({self.calibration.source}) has no products table, "
+                                          "so HS codes cannot be weighted; state coverage = share with its "
+                                          "source instead", key)
+        detail = len(products.codes[0])
+        codes = np.array(products.codes)
+
+        def match(entries, field):
+            hit = np.zeros(len(codes), dtype=bool)
+            for entry in entries:
+                if len(entry) > detail:
+                    raise InputError(self.source, f"HS code {entry!r} is finer than the calibration's product "
+                                                  f"weights ({detail} digits, {products.source}); give its "
+                                                  f"{detail}-digit heading, or state coverage = share with its "
+                                                  "source", f"{located.key}.{field}")
+                found = np.char.startswith(codes, entry)
+                if not found.any():
+                    raise InputError(self.source, f"HS code {entry!r} matches no product of the calibration "
+                                                  f"({products.source}: {len(codes)} codes of {detail} digits, "
+                                                  f"{codes[0]} to {codes[-1]})", f"{located.key}.{field}")
+                hit |= found
+            return hit
+
+        covered = match(located.event.products, "products") & ~match(located.event.exclude_products,
+                                                                       "exclude_products")
+        if not covered.any():
+            raise InputError(self.source, "exclude_products removes every product the list covers", key)
+        return covered
+
     # ---- structure --------------------------------------------------------------------------
     def _locate(self, events, prefix):
         located = []
@@ -266,6 +396,7 @@ class ScenarioModel:
         for a_pos, a in enumerate(setting):
             for b in setting[a_pos + 1:]:
                 if a.event.date == b.event.date and (a.mask & b.mask).any() and (
+                        self.segments.of_event[a.order] & self.segments.of_event[b.order]).any() and (
                         a.event.mode != b.event.mode or a.event.rate != b.event.rate):
                     raise InputError(self.source, f"sets the whole tariff of cells that {a.key} also sets on "
                                                   f"{a.event.date} ({a.event.mode} {a.event.rate:g} vs "
@@ -326,28 +457,41 @@ class ScenarioModel:
         cal = self.calibration
         shape = cal.flows.shape
         n_regions = shape[0]
+        seg = self.segments
         changes = {}
         for e in sorted(events, key=lambda e: (e.event.date, e.order)):
             changes.setdefault(e.event.date, []).append(e)
-        mfn = cal.tariffs
-        base = mfn.copy()
+        mfn = cal.tariffs[..., None]
+        base = np.repeat(mfn, seg.n, axis=-1)  # (R, R, K, S) tariff of each segment of a cell
         layers, excluded_by = {}, {}
+        coverage = {name: np.ones(shape) for name in seg.measures}
         tau, demand, fx = np.ones(shape), np.ones(shape), np.ones(n_regions)
         commitments = {}  # event order -> (mask, USD million per year, key)
         committed = {}  # event order -> amount in force per period
         dates = self.scenario.dates
         out = {name: np.empty((len(dates), *s)) for name, s in
-               (("tariff", shape), ("iceberg", shape), ("demand", shape), ("fx", (n_regions,)))}
+               (("tariff", shape), ("tariff_average", shape), ("iceberg", shape), ("demand", shape),
+                ("fx", (n_regions,)))}
+        one_minus_sigma = (1.0 - cal.sigma)[:, None]
 
         def in_force():
             total = base.copy()
             for name, layer in layers.items():
-                blocked = np.zeros(shape, dtype=bool)
+                blocked = np.zeros(total.shape, dtype=bool)
                 for other in excluded_by.get(name, ()):
                     if other in layers:
                         blocked |= layers[other] != 0
                 total += np.where(blocked, 0.0, layer)
-            return total
+            first = total[..., 0]
+            if seg.n == 1:
+                return first, first
+            weights = seg.weights(coverage)
+            # where every part with trade has one tariff, that tariff, bit for bit
+            heaviest = np.take_along_axis(total, weights.argmax(axis=-1)[..., None], axis=-1)
+            uniform = ((total == heaviest) | (weights == 0)).all(axis=-1)
+            heaviest = heaviest[..., 0]
+            index = np.sum(weights * (1.0 + total) ** one_minus_sigma, axis=-1) ** (1.0 / one_minus_sigma[:, 0]) - 1.0
+            return np.where(uniform, heaviest, index), np.where(uniform, heaviest, np.sum(weights * total, axis=-1))
 
         for t, first in enumerate(dates):
             n_days = calendar.monthrange(first.year, first.month)[1]
@@ -364,24 +508,35 @@ class ScenarioModel:
                         demand[e.mask] *= 1.0 + ev.percent
                     elif e.kind == "demand":
                         commitments[e.order] = (e.mask, ev.usd_per_year, e.key)
-                    elif ev.mode == "add":
-                        name = ev.measure or f"_event{e.order}"
-                        layers.setdefault(name, np.zeros(shape))[e.mask] = ev.rate
-                        if ev.exclude_measures:
-                            excluded_by[name] = ev.exclude_measures
                     else:
-                        base[e.mask] = ev.rate if ev.mode == "replace" else np.maximum(mfn[e.mask], ev.rate)
-                        for layer in layers.values():
-                            layer[e.mask] = 0.0
+                        part = seg.of_event[e.order]
+                        inside = e.mask[..., None] & part
+                        if ev.mode == "add":
+                            name = _layer(e)
+                            layer = layers.setdefault(name, np.zeros(base.shape))
+                            layer[inside] = ev.rate
+                            layer[e.mask[..., None] & ~part] = 0.0
+                            if name in coverage:
+                                coverage[name][e.mask] = 1.0 if ev.coverage is None else ev.coverage
+                            if ev.exclude_measures:
+                                excluded_by[name] = ev.exclude_measures
+                        else:
+                            base[inside] = ev.rate if ev.mode == "replace" else np.maximum(
+                                np.broadcast_to(mfn, base.shape)[inside], ev.rate)
+                            for layer in layers.values():
+                                layer[inside] = 0.0
                 if todays or not stretches:
-                    stretches.append(({"tariff": in_force(), "iceberg": tau.copy(), "demand": demand.copy(),
-                                       "fx": fx.copy()}, 0))
+                    index, average = in_force()
+                    stretches.append(({"tariff": index, "tariff_average": average, "iceberg": tau.copy(),
+                                       "demand": demand.copy(), "fx": fx.copy()}, 0))
                 stretches[-1] = (stretches[-1][0], stretches[-1][1] + 1)
                 for order, (_mask, amount, _key) in commitments.items():
                     committed.setdefault(order, np.zeros(len(dates)))[t] += amount / n_days
             for name, array in out.items():
                 first_value = stretches[0][0][name]
                 array[t] = first_value + sum((s[name] - first_value) * days for s, days in stretches[1:]) / n_days
+        if seg.n == 1:
+            out["tariff_average"] = None
         label = ";".join(f"{b}={o}" for b, o in labels)
         seen = np.zeros(shape, dtype=bool)
         for order, (mask, amount, key) in sorted(commitments.items()):
@@ -400,10 +555,16 @@ class ScenarioModel:
             for o in sorted(commitments)), **out)
 
     def calendar_table(self, labels=(), exporter=None, importer=None):
-        """Tariffs in force by month for one exporter-importer pair: rows (date, sector rates)."""
+        """Tariffs in force by month for one exporter-importer pair: rows (date, sector rates (the CES
+        index where a measure covers part of a cell), trade-weighted mean sector rates)."""
         path = self.arrays(labels)
         i, n = self.regions.index(exporter), self.regions.index(importer)
-        return [(d, path.tariff[t, i, n, :]) for t, d in enumerate(path.dates)]
+        return [(d, path.tariff[t, i, n, :], path.average_tariff[t, i, n, :]) for t, d in enumerate(path.dates)]
+
+
+def _layer(located):
+    """The layer an ``add`` event writes: its measure, or one of its own."""
+    return located.event.measure or f"_event{located.order}"
 
 
 def policy_path(scenario, calibration, labels=()):

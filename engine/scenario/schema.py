@@ -9,7 +9,8 @@ Structure::
     requires = { regions = ["USA", "JPN"], sectors = [...] }   # codes the scenario is written for
     sunk_cost_ratio = 1.0                # lambda of docs/model.md section 4, or a [[parameter]]
     [groups]  asia = ["JPN", "KOR"]      # named region groups, usable wherever a region list is
-    [[tariff]]      date, importer, exporter, sectors, rate, mode, measure, exclude_measures, note
+    [[tariff]]      date, importer, exporter, sectors, rate, mode, measure, exclude_measures,
+                    coverage | products, exclude_products, note
     [[trade_cost]]  date, importer, exporter, sectors, change
     [[demand]]      date, importer, exporter, sectors, usd_per_year | percent
     [[fx]]          date, currency, change                 # deterministic move of a currency vs USD
@@ -98,13 +99,25 @@ class _CellEvent(_Frozen):
     note: str = ""
 
 
+HS_CODE = re.compile(r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{1,6}\*)$")
+
+
 class TariffEvent(_CellEvent):
-    """One dated tariff action."""
+    """One dated tariff action.
+
+    ``coverage`` (a share in (0, 1], ``add`` only) or ``products`` (HS codes, with
+    ``exclude_products``): the action applies to part of each cell's trade (docs/model.md section
+    9.2). A stated share is independent of the other measures' shares; later events of the same
+    measure may restate it (a share claimed under an exemption that rises over time).
+    """
 
     rate: float
     mode: Literal["add", "replace", "all_in"] = "add"
     measure: str | None = None
     exclude_measures: tuple[str, ...] = ()
+    coverage: float | None = None
+    products: tuple[str, ...] | None = None
+    exclude_products: tuple[str, ...] = ()
 
     @field_validator("rate", mode="before")
     @classmethod
@@ -113,6 +126,41 @@ class TariffEvent(_CellEvent):
         if not 0.0 <= rate <= 10.0:
             raise ValueError(f"must be between 0 and 10 (0% to 1000%), got {rate!r}")
         return rate
+
+    @field_validator("coverage", mode="before")
+    @classmethod
+    def _coverage(cls, value):
+        if value is None:
+            return None
+        share = parse_rate(value)
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"must be a share in (0, 1] (0.4 or '40%'), got {value!r}")
+        return share
+
+    @field_validator("products", "exclude_products", mode="before")
+    @classmethod
+    def _hs_codes(cls, value):
+        if value is None:
+            return None
+        codes = [value] if isinstance(value, str) else list(value)
+        for code in codes:
+            if not isinstance(code, str) or not HS_CODE.match(code.strip()):
+                raise ValueError(f"{code!r} is not an HS code: give 2, 4 or 6 digits as a string, or a "
+                                 "prefix ending in '*' (e.g. '87', '8703', '72*', '2*' for chapters 20-29)")
+        return tuple(c.strip().rstrip("*") for c in codes)
+
+    @model_validator(mode="after")
+    def _part_of_cells(self):
+        if self.coverage is not None and self.products is not None:
+            raise ValueError("give coverage (a stated share) or products (HS codes), not both")
+        if self.products is not None and not self.products:
+            raise ValueError("products is an empty list; give HS codes or leave products out (the whole cell)")
+        if self.exclude_products and self.products is None:
+            raise ValueError("exclude_products needs products (the codes they are taken out of)")
+        if self.coverage is not None and self.mode != "add":
+            raise ValueError(f"a stated coverage share needs mode 'add' (a layer on part of the trade); mode "
+                             f"{self.mode!r} sets the whole tariff; list the products instead")
+        return self
 
 
 class TradeCostEvent(_CellEvent):

@@ -149,6 +149,7 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
                          [r.members for r in rspec.regions])
         context = dict(baci=baci, baci_countries=baci_countries, year=year, rows=baci_rows, gdp=gdp, groups=groups,
                        tariffs=tariffs, labels=labels, mfn=mfn, notes=notes, rest=rest)
+        output.write_products(tmp, rspec, sspec, census)
         output.write_sources(tmp, rspec, sspec, context)
         output.write_readme(tmp, rspec, sspec, gdp_m, flows, rates, firms, context)
         _replace(tmp, out)

@@ -79,7 +79,8 @@ def pair_totals_usd_m(regions, pairs):
 
 
 def census_by_region_sector(regions, sectors, census, rest):
-    """US 2024 imports and duties (USD) by (origin region, sector), and by sector for the MFN proxy.
+    """US 2024 imports and duties (USD) by (origin region, sector), and by sector for the MFN proxy;
+    ``by_chapter[r]``: imports from region r by HS chapter (the ``products`` table's weights).
 
     A Census partner whose ISO3 is in no region goes to ``rest`` (the ROW index) or is dropped when
     there is none.
@@ -89,6 +90,7 @@ def census_by_region_sector(regions, sectors, census, rest):
     R, K = len(regions.regions), len(sectors.sectors)
     imports = [[[] for _ in range(K)] for _ in range(R)]
     duty = [[[] for _ in range(K)] for _ in range(R)]
+    chapters = [{} for _ in range(R)]
     mfn_imports, mfn_duty = [[] for _ in range(K)], [[] for _ in range(K)]
     for _code, iso, chapter, imp, dut in census:
         k = of_chapter[chapter]
@@ -96,12 +98,14 @@ def census_by_region_sector(regions, sectors, census, rest):
         if r is not None:
             imports[r][k].append(imp)
             duty[r][k].append(dut)
+            chapters[r].setdefault(chapter, []).append(imp)
         if iso not in MFN_PROXY_EXCLUDED:
             mfn_imports[k].append(imp)
             mfn_duty[k].append(dut)
     fs = lambda grid: [[math.fsum(c) for c in row] for row in grid]  # noqa: E731
     return {"imports": fs(imports), "duty": fs(duty),
-            "mfn_imports": [math.fsum(c) for c in mfn_imports], "mfn_duty": [math.fsum(c) for c in mfn_duty]}
+            "mfn_imports": [math.fsum(c) for c in mfn_imports], "mfn_duty": [math.fsum(c) for c in mfn_duty],
+            "by_chapter": [{ch: math.fsum(v) for ch, v in sorted(row.items())} for row in chapters]}
 
 
 def census_origin_mix(census):

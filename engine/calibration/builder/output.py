@@ -45,6 +45,19 @@ def write_all(folder, rspec, sspec, gdp_m, flows, rates, firms, participation, e
     (folder / "LICENSE-tradewartracker.txt").write_bytes((world_dir() / "LICENSE-tradewartracker.txt").read_bytes())
 
 
+def write_products(folder, rspec, sspec, census):
+    """``products.csv``: US imports by (origin region, HS chapter) in 2024 (Census), the weights that
+    turn a scenario's HS lists into coverage shares of the US import cells (docs/model.md section
+    9.2). Written only when the USA is a region of its own."""
+    usa = rspec.single("USA")
+    if usa is None:
+        return
+    of_chapter = sspec.sector_of_chapter()
+    rows = [[rspec.codes[o], rspec.codes[usa], sspec.codes[of_chapter[ch]], f"{ch:02d}", fmt(value / 1e6)]
+            for o in range(len(rspec.codes)) if o != usa for ch, value in census["by_chapter"][o].items() if value > 0]
+    _write_csv(folder / "products.csv", ["origin", "destination", "sector", "product", "value_usd_m"], rows)
+
+
 def write_sources(folder, rspec, sspec, context):
     """``SOURCES.txt``: per table, the world tables (``data/world/``) and user files it comes from."""
     baci = (f"{context['baci']} (BACI {context['year']}, by HS6 product); {context['baci_countries']}"
@@ -57,6 +70,7 @@ def write_sources(folder, rspec, sspec, context):
                        "EKK (2011) Econometrica Table 3 (transcribed)",
         "flows.csv": f"{baci}; {gdp}" + ("" if context["baci"] else f"; {census}"),
         "tariffs.csv": census + (f"; {context['tariffs']}" if context["tariffs"] else ""),
+        "products.csv": census,
         "firms.csv": "flows.csv (above); world/literature_scalars.csv",
         "participation.csv": "flows.csv (above); sectors.csv exporter_share (above)",
         "LICENSE-tradewartracker.txt": "world/LICENSE-tradewartracker.txt",
@@ -131,7 +145,12 @@ def write_readme(folder, rspec, sspec, gdp_m, flows, rates, firms, context):
             "Hernandez-Murillo 2007), output = flows summed over destinations incl. domestic; rounded, min 1 |",
             f"| participation.csv | `share` | **proxy**: 1 at home; abroad exporter_share x sqrt(flow / the origin's "
             f"largest foreign flow), floored at {PARTICIPATION_FLOOR:g} (EKK 2011 fact (i); the square root is our "
-            "assumption) |", "",
+            "assumption) |",
+            "| products.csv | `value_usd_m` | " + (
+                "**real**, destination USA only: US 2024 imports by HS chapter from the origin's countries (Census, "
+                "`us_imports_2024_hs2.csv`); the weights of a scenario's `products` lists (docs/model.md section "
+                "9.2); other destinations have none |" if usa is not None else
+                "not written: the USA is not a region of its own |"), "",
             "Every row order is origin, destination, sector, in the orders above; domestic cells are included. "
             "Flows are rounded to 10 significant digits before firms and participation are computed from them.",
             "", "## Checks", ""]
