@@ -96,3 +96,15 @@ def cell_sums(keys, sigma, theta, s_a, s_e, rho, n_firms, strata, z_score, cum_i
                         out[3, t, b, n] += w
                     was = now
     return out
+
+
+def backward_step(mixed, multiplier, base_flow, cost, discount, loss, y_grid):
+    """NumPy version of ``kernels.bellman.backward_step``: (this month's values, thresholds)."""
+    from engine.firms.bellman import _continuation, _threshold_roots
+
+    n_cells, n_y, n_z, _ = mixed.shape
+    q_export = multiplier[:, None, None, None] * base_flow[None, :, :, None] - cost \
+        + discount * _continuation(mixed, loss)
+    q_stay_out = discount * mixed[..., 0:1]
+    advantage = (q_export - q_stay_out).reshape(n_cells, n_y, 2 * n_z)
+    return np.maximum(q_export, q_stay_out), _threshold_roots(advantage, y_grid).reshape(n_cells, n_z, 2)

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels.bellman import backward_step, expect
+
 #: Points of the grid of the profit score ``y`` on which the Bellman problem is solved.
 Y_POINTS = 241
 
@@ -265,21 +267,25 @@ def backward_thresholds(stationary, z_score, chain, discount, sunk_cost_ratio, m
     with np.errstate(divide="ignore"):
         terminal = np.where(multipliers[:, -1] > 0, np.log(np.maximum(multipliers[:, -1], 1e-300)), -1e3)
     values = [shifted_values(stationary, terminal[j]) for j in range(n_paths)]  # W_(T) per path: (C, Ny, Nz, 2)
-    base_flow = np.exp(y[:, None] + z_score)  # (Ny, Nz)
+    base_flow = np.ascontiguousarray(np.exp(y[:, None] + z_score))  # (Ny, Nz)
+    transition = np.ascontiguousarray(chain.transition)
     for t in range(n_periods - 1, first_period - 1, -1):
-        # E W(y, z', x) given z_j, as one batched matrix product (about 12x faster than einsum)
-        expected = [chain.transition @ v for v in values]
+        # E W(y, z', x) given z_j (kernels.bellman: one pass, no temporaries)
+        expected = [np.empty(v.shape) for v in values]
+        for v, e in zip(values, expected):
+            expect(transition, np.ascontiguousarray(v), e)
         keys = info_keys[t]
         new_values = []
         for j in range(n_paths):
             same = [k for k in range(n_paths) if keys[k] == keys[j]]
-            weight = probabilities[same] / probabilities[same].sum()
-            mixed = sum(w * expected[k] for w, k in zip(weight, same))  # (C, Ny, Nz, 2)
-            q_export = multipliers[j, t][:, None, None, None] * base_flow[None, :, :, None] - cost \
-                + discount * _continuation(mixed, loss)
-            q_stay_out = discount * mixed[..., 0:1]
-            new_values.append(np.maximum(q_export, q_stay_out))
-            advantage = (q_export - q_stay_out).reshape(n_cells, y.size, 2 * n_z)
-            out[j, t] = _threshold_roots(advantage, y).reshape(n_cells, n_z, 2)
+            if len(same) == 1:  # the path is known this month (1.0 x expected, exactly)
+                mixed = expected[j]
+            else:
+                weight = probabilities[same] / probabilities[same].sum()
+                mixed = sum(w * expected[k] for w, k in zip(weight, same))  # (C, Ny, Nz, 2)
+            value = np.empty(mixed.shape)
+            backward_step(np.ascontiguousarray(mixed), np.ascontiguousarray(multipliers[j, t]), base_flow, cost,
+                          discount, loss, y, value, out[j, t])
+            new_values.append(value)
         values = new_values
     return out
