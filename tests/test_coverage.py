@@ -60,6 +60,10 @@ def test_exclusions_exemptions_and_cells_outside_the_list(tmp_path, default_cali
     body = ('[[tariff]]\ndate = "2025-02-01"\nimporter = "USA"\nexporter = "ALL"\nrate = "10%"\n'
             'products = ["2*", "3*"]\nexclude_products = ["27", "30"]\n')
     path = model_of(tmp_path, default_calibration, body).arrays()
+    everything_but = model_of(tmp_path, default_calibration, body.replace(
+        '["2*", "3*"]', '"ALL"').replace('["27", "30"]', '["0*", "1*", "27", "30", "4*", "5*", "6*", "7*", "8*", "9*"]'),
+        "all").arrays()
+    np.testing.assert_array_equal(everything_but.average_tariff, path.average_tariff)
     share = share_of(default_calibration, "KOR", "chem_pharma_plastics", {f"{c}" for c in range(28, 40) if c != 30})
     _index, average, mfn = cell(path, default_calibration, "KOR", "chem_pharma_plastics")
     assert average == pytest.approx(mfn + 0.10 * share, abs=1e-14)

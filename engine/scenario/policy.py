@@ -319,6 +319,9 @@ class ScenarioModel:
         def match(entries, field):
             hit = np.zeros(len(codes), dtype=bool)
             for entry in entries:
+                if entry == ALL:
+                    hit[:] = True
+                    continue
                 if len(entry) > detail:
                     raise InputError(self.source, f"HS code {entry!r} is finer than the calibration's product "
                                                   f"weights ({detail} digits, {products.source}); give its "

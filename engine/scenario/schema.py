@@ -105,7 +105,7 @@ HS_CODE = re.compile(r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{1,6}\*)$")
 class TariffEvent(_CellEvent):
     """One dated tariff action.
 
-    ``coverage`` (a share in (0, 1], ``add`` only) or ``products`` (HS codes, with
+    ``coverage`` (a share in (0, 1], ``add`` only) or ``products`` (HS codes or ``"ALL"``, with
     ``exclude_products``): the action applies to part of each cell's trade (docs/model.md section
     9.2). A stated share is independent of the other measures' shares; later events of the same
     measure may restate it (a share claimed under an exemption that rises over time).
@@ -142,6 +142,8 @@ class TariffEvent(_CellEvent):
     def _hs_codes(cls, value):
         if value is None:
             return None
+        if value == ALL:  # every product: the list to take exclude_products out of
+            return (ALL,)
         codes = [value] if isinstance(value, str) else list(value)
         for code in codes:
             if not isinstance(code, str) or not HS_CODE.match(code.strip()):
