@@ -4,6 +4,7 @@ Usage::
 
     python data/us_tariffs_2025.py            # ROW's rates and the June 2025 effective rates table
     python data/us_tariffs_2025.py --check    # exit 1 if the scenario's ROW rates differ from these
+    python data/us_tariffs_2025.py --run DIR  # also duties over imports in a run's own flows
 
 **ROW's reciprocal rates.** The rest of the world is one region; its rate is the average of its
 countries' rates weighted by US 2024 imports from them (Census, ``data/world/us_imports_2024_hs2.csv``)
@@ -116,9 +117,21 @@ def effective_rates(month="2025-06", labels=None, calibration=None):
     return out
 
 
+def run_rates(folder, month="2025-06"):
+    """{region: duties over imports (percent)} in a run's flows of ``month``, all draws pooled."""
+    import polars as pl
+
+    flows = pl.read_parquet(Path(folder) / "flows" / "*" / "*.parquet", hive_partitioning=True)
+    month_flows = flows.filter((pl.col("destination") == "USA") & (pl.col("origin") != "USA")
+                               & (pl.col("date").cast(pl.String).str.starts_with(month)))
+    rates = month_flows.group_by("origin").agg(100 * pl.col("tariff_revenue").sum() / pl.col("exports").sum())
+    return dict(rates.iter_rows())
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the scenario's ROW rates differ")
+    ap.add_argument("--run", help="a run folder of us_tariffs_2025: also its duties over imports")
     args = ap.parse_args(argv)
     april, august = row_rates()
     stated = scenario_row_rates()
@@ -129,11 +142,14 @@ def main(argv=None):
         print("matches" if ok else "DIFFERS: write the rates above into the scenario")
         return 0 if ok else 1
     rates = effective_rates()
-    print("\nJune 2025, US tariff by partner, percent (what happened: the first branch path)")
-    print(f"{'partner':<8}{'engine':>8}{'published':>11}")
+    run = run_rates(args.run) if args.run else {}
+    print("\nJune 2025, US tariff by partner, percent: the calendar's trade-weighted mean at the calibration's"
+          "\nweights" + (", duties over imports in the run's own flows" if run else "") + ", published")
+    print(f"{'partner':<8}{'weights':>8}" + (f"{'run':>8}" if run else "") + f"{'published':>11}")
     for code, value in rates.items():
         published = PUBLISHED.get(code)
-        print(f"{code:<8}{value:>8.1f}{'' if published is None else f'{published:>11.1f}'}")
+        print(f"{code:<8}{value:>8.1f}" + (f"{run[code]:>8.1f}" if run else "")
+              + ("" if published is None else f"{published:>11.1f}"))
     return 0
 
 
