@@ -172,6 +172,20 @@ def test_raw_baci_gives_real_bilateral_sector_detail(synthetic_baci, tmp_path):
     foreign = ~np.eye(len(regions), dtype=bool)
     np.testing.assert_allclose(cal.flows[foreign], expected[foreign], rtol=1e-9)
     assert "BACI 2023 from" in (built.path / "README.md").read_text()
+    # the products table: HS6 codes of every foreign cell, summing to its flow; one product checked
+    # against the raw rows
+    products = cal.products
+    assert len(products.codes[0]) == 6
+    by_cell = np.zeros(cal.flows.shape)
+    for p, sector in enumerate(products.sector):
+        by_cell[:, :, sector] += products.values[:, :, p]
+    np.testing.assert_allclose(by_cell[foreign], cal.flows[foreign], rtol=1e-8)
+    padded = np.array([x.zfill(6) for x in raw["k"]])
+    code = padded[np.flatnonzero(keep)[0]]
+    rows = (padded == code) & keep
+    want = np.zeros((len(regions), len(regions)))
+    np.add.at(want, (o[rows], d[rows]), raw["v"].to_numpy()[rows] / 1e3)
+    np.testing.assert_allclose(products.values[:, :, products.codes.index(code)], want, rtol=1e-8, atol=1e-12)
 
 
 def _bad_baci(tmp_path, synthetic_baci, line, field, value):

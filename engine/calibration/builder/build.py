@@ -15,7 +15,7 @@ from engine.paths import world_dir
 
 #: Files a calibration folder written by ``calibrate`` holds (an existing folder with only these may
 #: be overwritten).
-OUTPUT_FILES = ("regions.csv", "sectors.csv", "flows.csv", "tariffs.csv", "firms.csv", "participation.csv",
+OUTPUT_FILES = ("regions.csv", "sectors.csv", "flows.csv", "tariffs.csv", "firms.csv", "participation.csv", "products.csv",
                 "SOURCES.txt", "LICENSE-tradewartracker.txt", "README.md")
 
 
@@ -97,7 +97,7 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
         notes.append(f"countries without GDP (their region's GDP leaves them out): {', '.join(sorted(no_gdp))}")
 
     census = B.census_by_region_sector(rspec, sspec, world.census, rest)
-    baci_rows, year = 0, 2023
+    baci_rows, year, baci_products = 0, 2023, None
     if baci_codes is None:
         totals = B.pair_totals_usd_m(rspec, world.pairs)
         mix, fallback = B.census_origin_mix(census)
@@ -114,7 +114,7 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
         index = rspec.region_index()
         of_code = {code: index.get(iso, rest) for code, (iso, _) in baci_codes.items()}
         of_code = {code: (raw.DROPPED if r is None else r) for code, r in of_code.items()}
-        kusd, year, baci_rows, _chapters = raw.stream_baci(baci, baci_countries, of_code, sspec.sector_of_chapter(),
+        kusd, year, baci_rows, _chapters, baci_products = raw.stream_baci(baci, baci_countries, of_code, sspec.sector_of_chapter(),
                                                            R, K, sspec.source, progress=progress)
         foreign = (kusd / 1e3).tolist()
         if year != 2023 and gdp is None:
@@ -149,7 +149,7 @@ def calibrate(out, regions="default", sectors="default", groups=None, baci=None,
                          [r.members for r in rspec.regions])
         context = dict(baci=baci, baci_countries=baci_countries, year=year, rows=baci_rows, gdp=gdp, groups=groups,
                        tariffs=tariffs, labels=labels, mfn=mfn, notes=notes, rest=rest)
-        output.write_products(tmp, rspec, sspec, census)
+        output.write_products(tmp, rspec, sspec, census, baci_products)
         output.write_sources(tmp, rspec, sspec, context)
         output.write_readme(tmp, rspec, sspec, gdp_m, flows, rates, firms, context)
         _replace(tmp, out)

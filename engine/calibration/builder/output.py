@@ -45,14 +45,20 @@ def write_all(folder, rspec, sspec, gdp_m, flows, rates, firms, participation, e
     (folder / "LICENSE-tradewartracker.txt").write_bytes((world_dir() / "LICENSE-tradewartracker.txt").read_bytes())
 
 
-def write_products(folder, rspec, sspec, census):
-    """``products.csv``: US imports by (origin region, HS chapter) in 2024 (Census), the weights that
-    turn a scenario's HS lists into coverage shares of the US import cells (docs/model.md section
-    9.2). Written only when the USA is a region of its own."""
+def write_products(folder, rspec, sspec, census, baci_products=None):
+    """``products.csv``: the weights that turn a scenario's HS lists into coverage shares (docs/model.md
+    section 9.2). From a raw BACI file (``baci_products``): every foreign cell by HS6 product, USD
+    million; otherwise US imports by (origin region, HS chapter) in 2024 (Census), written only when the
+    USA is a region of its own."""
+    of_chapter = sspec.sector_of_chapter()
+    if baci_products is not None:
+        rows = [[rspec.codes[o], rspec.codes[d], sspec.codes[of_chapter[k // 10_000]], f"{k:06d}", fmt(v / 1e3)]
+                for o, d, k, v in baci_products.iter_rows() if v > 0]
+        _write_csv(folder / "products.csv", ["origin", "destination", "sector", "product", "value_usd_m"], rows)
+        return
     usa = rspec.single("USA")
     if usa is None:
         return
-    of_chapter = sspec.sector_of_chapter()
     rows = [[rspec.codes[o], rspec.codes[usa], sspec.codes[of_chapter[ch]], f"{ch:02d}", fmt(value / 1e6)]
             for o in range(len(rspec.codes)) if o != usa for ch, value in census["by_chapter"][o].items() if value > 0]
     _write_csv(folder / "products.csv", ["origin", "destination", "sector", "product", "value_usd_m"], rows)
@@ -70,7 +76,7 @@ def write_sources(folder, rspec, sspec, context):
                        "EKK (2011) Econometrica Table 3 (transcribed)",
         "flows.csv": f"{baci}; {gdp}" + ("" if context["baci"] else f"; {census}"),
         "tariffs.csv": census + (f"; {context['tariffs']}" if context["tariffs"] else ""),
-        "products.csv": census,
+        "products.csv": baci if context["baci"] else census,
         "firms.csv": "flows.csv (above); world/literature_scalars.csv",
         "participation.csv": "flows.csv (above); sectors.csv exporter_share (above)",
         "LICENSE-tradewartracker.txt": "world/LICENSE-tradewartracker.txt",
@@ -147,6 +153,8 @@ def write_readme(folder, rspec, sspec, gdp_m, flows, rates, firms, context):
             f"largest foreign flow), floored at {PARTICIPATION_FLOOR:g} (EKK 2011 fact (i); the square root is our "
             "assumption) |",
             "| products.csv | `value_usd_m` | " + (
+                f"**real**: BACI {year} by (exporter region, importer region, HS6 product), / 1000; the weights "
+                "of a scenario's `products` lists (docs/model.md section 9.2) |" if raw else
                 "**real**, destination USA only: US 2024 imports by HS chapter from the origin's countries (Census, "
                 "`us_imports_2024_hs2.csv`); the weights of a scenario's `products` lists (docs/model.md section "
                 "9.2); other destinations have none |" if usa is not None else

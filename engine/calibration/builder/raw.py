@@ -74,6 +74,9 @@ def stream_baci(path, countries, region_of_code, sector_of_chapter, n_regions, n
     rows : int
     chapters : set of int
         HS chapters present.
+    products : polars.DataFrame
+        ``o, d, k, v``: thousand USD by (exporter region, importer region, HS6 product), same-region
+        pairs left out (the calibration's ``products`` table).
     """
     path = Path(path)
     if not path.is_file():
@@ -91,7 +94,7 @@ def stream_baci(path, countries, region_of_code, sector_of_chapter, n_regions, n
     for chapter, sector in sector_of_chapter.items():
         chapter_sector[chapter] = sector
     totals = np.zeros(n_regions * n_regions * n_sectors)
-    year, rows, seen = None, 0, set()
+    year, rows, seen, parts = None, 0, set(), []
     size = path.stat().st_size
     for batch, done in _batches(path, header_line, block_bytes):
         batch = batch.with_row_index("_row", offset=rows)
@@ -122,13 +125,22 @@ def stream_baci(path, countries, region_of_code, sector_of_chapter, n_regions, n
         seen.update(np.unique(chapter).tolist())
         keep = (o >= 0) & (d >= 0) & (o != d)
         flat = (o[keep] * n_regions + d[keep]) * n_sectors + sector[keep]
-        totals += np.bincount(flat, weights=batch["value"].to_numpy()[keep], minlength=totals.size)
+        value = batch["value"].to_numpy()[keep]
+        totals += np.bincount(flat, weights=value, minlength=totals.size)
+        parts.append(pl.DataFrame({"o": o[keep], "d": d[keep], "k": k[keep], "v": value})
+                     .group_by(["o", "d", "k"]).agg(pl.col("v").sum()))
+        if len(parts) > 16:  # bounded: at most one row per (pair, product) between compactions
+            parts = [_sum_products(parts)]
         rows += batch.height
         if progress is not None:
             progress(done, size)
     if rows == 0:
         raise InputError(path, "has no data rows")
-    return totals.reshape(n_regions, n_regions, n_sectors), year, rows, seen
+    return totals.reshape(n_regions, n_regions, n_sectors), year, rows, seen, _sum_products(parts)
+
+
+def _sum_products(parts):
+    return pl.concat(parts).group_by(["o", "d", "k"]).agg(pl.col("v").sum()).sort(["o", "d", "k"])
 
 
 def _batches(path, header_line, block_bytes):
