@@ -472,9 +472,10 @@ class ScenarioModel:
         commitments = {}  # event order -> (mask, USD million per year, key)
         committed = {}  # event order -> amount in force per period
         dates = self.scenario.dates
-        out = {name: np.empty((len(dates), *s)) for name, s in
-               (("tariff", shape), ("tariff_average", shape), ("iceberg", shape), ("demand", shape),
-                ("fx", (n_regions,)))}
+        kept = (("tariff", shape), ("iceberg", shape), ("demand", shape), ("fx", (n_regions,)))
+        if seg.n > 1:  # a separate trade-weighted mean only where some cell is covered in part
+            kept += (("tariff_average", shape),)
+        out = {name: np.empty((len(dates), *s)) for name, s in kept}
         one_minus_sigma = (1.0 - cal.sigma)[:, None]
 
         def in_force():
@@ -538,8 +539,6 @@ class ScenarioModel:
             for name, array in out.items():
                 first_value = stretches[0][0][name]
                 array[t] = first_value + sum((s[name] - first_value) * days for s, days in stretches[1:]) / n_days
-        if seg.n == 1:
-            out["tariff_average"] = None
         label = ";".join(f"{b}={o}" for b, o in labels)
         seen = np.zeros(shape, dtype=bool)
         for order, (mask, amount, key) in sorted(commitments.items()):

@@ -45,6 +45,9 @@ def write_all(folder, rspec, sspec, gdp_m, flows, rates, firms, participation, e
     (folder / "LICENSE-tradewartracker.txt").write_bytes((world_dir() / "LICENSE-tradewartracker.txt").read_bytes())
 
 
+PRODUCTS_HEADER = ["origin", "destination", "sector", "product", "value_usd_m"]
+
+
 def write_products(folder, rspec, sspec, census, baci_products=None):
     """``products.csv``: the weights that turn a scenario's HS lists into coverage shares (docs/model.md
     section 9.2). From a raw BACI file (``baci_products``): every foreign cell by HS6 product, USD
@@ -54,14 +57,14 @@ def write_products(folder, rspec, sspec, census, baci_products=None):
     if baci_products is not None:
         rows = [[rspec.codes[o], rspec.codes[d], sspec.codes[of_chapter[k // 10_000]], f"{k:06d}", fmt(v / 1e3)]
                 for o, d, k, v in baci_products.iter_rows() if v > 0]
-        _write_csv(folder / "products.csv", ["origin", "destination", "sector", "product", "value_usd_m"], rows)
+        _write_csv(folder / "products.csv", PRODUCTS_HEADER, rows)
         return
     usa = rspec.single("USA")
     if usa is None:
         return
     rows = [[rspec.codes[o], rspec.codes[usa], sspec.codes[of_chapter[ch]], f"{ch:02d}", fmt(value / 1e6)]
             for o in range(len(rspec.codes)) if o != usa for ch, value in census["by_chapter"][o].items() if value > 0]
-    _write_csv(folder / "products.csv", ["origin", "destination", "sector", "product", "value_usd_m"], rows)
+    _write_csv(folder / "products.csv", PRODUCTS_HEADER, rows)
 
 
 def write_sources(folder, rspec, sspec, context):
