@@ -53,9 +53,12 @@ KERNELS = {
         "dynamic_relationship_loss": "kernels.dynamic_ge:dynamic_relationship_loss",
         "dynamic_period_aggregates": "kernels.dynamic_ge:dynamic_period_aggregates",
         "dynamic_period_commit": "kernels.dynamic_ge:dynamic_period_commit",
-        # CPU only: the window of shifts that spares dynamic_period_aggregates most pairs
+        # CPU only: the window of shifts that spares dynamic_period_aggregates most pairs, and the pass
+        # that ends a period with the commits and the next window in one
         "dynamic_window_prepare": "kernels.dynamic_ge:dynamic_window_prepare",
         "dynamic_window_aggregates": "kernels.dynamic_ge:dynamic_window_aggregates",
+        "dynamic_period_close": "kernels.dynamic_ge:dynamic_period_close",
+        "dynamic_visit_list": "kernels.dynamic_ge:dynamic_visit_list",
     },
     ("cpu", "float32"): {
         "direct_cell_sums": "kernels.reference.static:direct_cell_sums_f32",

@@ -9,7 +9,10 @@ scores (``dynamic_pair_scores``, once per draw and scenario, cached), the state 
 several shifts without touching the state (``dynamic_period_aggregates``, whose marginal pair is
 stored by ``store_marginal_pair``; on the CPU mostly through a window of shifts that leaves only the
 pairs near the margin to loop over, ``dynamic_window_prepare`` and ``dynamic_window_aggregates``) and
-the commit at the solved shift (``dynamic_period_commit``).
+the commit at the solved shift (``dynamic_period_commit``). On the CPU ``dynamic_period_close`` ends a
+period in one pass (the commit, the ``z`` step, the no-policy state's commit and the next window) over
+the pairs of ``dynamic_visit_list``: those that export, or whose entry score reaches the period's
+lowest threshold less shift (about half the pairs at the default size).
 With shift 0 they reproduce ``kernels.dynamic.dynamic_cell_sums`` bit for bit
 (``tests/test_dynamic_ge.py``). The per-firm math (``z_initial``, ``z_step``, ``inverse_uniform``,
 ``baseline_entry_cost``, ``relationship_lost``) and the pair scores (``block_scores``) are those of
@@ -294,44 +297,54 @@ def dynamic_window_prepare(sales, entry, eta, weight, z_index, z_score, status, 
     it and ``out_marginal_pair`` the firm of the smallest (-1: none); ``candidates`` (B, R, M) the
     candidates' firm numbers (int32), the first ``out_count`` (B, R) of each cell, in firm order.
     """
-    n_blocks, n_dest, n_firms = sales.shape
+    n_blocks, n_dest = sales.shape[:2]
     for b in prange(n_blocks):
         z_exp = np.exp(z_score[b])
         for n in range(n_dest):
-            for k in range(4):
-                out_fixed[k, b, n] = 0.0
-            low, high, next_high, marginal, count = -np.inf, np.inf, np.inf, -1, 0
-            table = thresholds[b, n]
-            if table.min() < np.inf:
-                below, above = lower[b, n] - WINDOW_SLACK, upper[b, n] + WINDOW_SLACK
-                for f in range(n_firms):
-                    j = z_index[b, f]
-                    was = status[b, n, f]
-                    point = table[j, np.int64(was)] - entry[b, n, f]
-                    if point < below:
-                        out_fixed[0, b, n] += weight[b, n, f]
-                        out_fixed[1, b, n] += sales[b, n, f] * z_exp[j]
-                        if was:
-                            out_fixed[3, b, n] += np.float64(eta[b, n, f])
-                        else:
-                            out_fixed[2, b, n] += np.float64(eta[b, n, f])
-                        if point > low:
-                            low = point
-                    elif point > above:
-                        if point < high:
-                            next_high = high
-                            high = point
-                            marginal = f
-                        elif point < next_high:
-                            next_high = point
-                    else:
-                        candidates[b, n, count] = f
-                        count += 1
-            out_low[b, n] = low
-            out_high[b, n] = high
-            out_next_high[b, n] = next_high
-            out_marginal_pair[b, n] = marginal
-            out_count[b, n] = count
+            window_cell(b, n, sales, entry, eta, weight, z_index[b], z_exp, status, thresholds[b, n], lower[b, n],
+                        upper[b, n], out_fixed, out_low, out_high, out_next_high, out_marginal_pair, candidates,
+                        out_count)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def window_cell(b, n, sales, entry, eta, weight, z, z_exp, status, table, lower, upper, out_fixed, out_low, out_high,
+                out_next_high, out_marginal_pair, candidates, out_count):
+    """``dynamic_window_prepare`` of cell ``(b, n)``: ``z`` (M,) the block's ``z`` indices, ``table``
+    (Nz, 2) the cell's thresholds, ``lower`` and ``upper`` its window."""
+    n_firms = sales.shape[2]
+    for k in range(4):
+        out_fixed[k, b, n] = 0.0
+    low, high, next_high, marginal, count = -np.inf, np.inf, np.inf, -1, 0
+    if table.min() < np.inf:
+        below, above = lower - WINDOW_SLACK, upper + WINDOW_SLACK
+        for f in range(n_firms):
+            j = z[f]
+            was = status[b, n, f]
+            point = table[j, np.int64(was)] - entry[b, n, f]
+            if point < below:
+                out_fixed[0, b, n] += weight[b, n, f]
+                out_fixed[1, b, n] += sales[b, n, f] * z_exp[j]
+                if was:
+                    out_fixed[3, b, n] += np.float64(eta[b, n, f])
+                else:
+                    out_fixed[2, b, n] += np.float64(eta[b, n, f])
+                if point > low:
+                    low = point
+            elif point > above:
+                if point < high:
+                    next_high = high
+                    high = point
+                    marginal = f
+                elif point < next_high:
+                    next_high = point
+            else:
+                candidates[b, n, count] = f
+                count += 1
+    out_low[b, n] = low
+    out_high[b, n] = high
+    out_next_high[b, n] = next_high
+    out_marginal_pair[b, n] = marginal
+    out_count[b, n] = count
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -435,3 +448,188 @@ def dynamic_relationship_loss(status_keys, period, loss, dests, n_regions, statu
                 gone = relationship_lost(loss_key, f * n_regions + dests[n], period, loss)
                 out_lost[b, n, f] = gone
                 out_kept[b, n, f] = status[b, n, f] and not gone
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def dynamic_visit_list(entry, status, cutoff, out_visit, out_count, out_skipped_max):
+    """The pairs a period's pass must visit: per cell, those whose entry score reaches ``cutoff`` (B, D)
+    or that export now (``status`` (B, D, M)), in firm order, into ``out_visit`` (B, D, M) (int32, the
+    first ``out_count`` (B, D) of each cell); ``out_skipped_max`` (B, D) the largest entry score of the
+    others (``-inf``: none). A pair left out exports at no threshold ``h`` and shift ``s`` with
+    ``h - s >= cutoff`` (it exports iff ``u >= h - s``), so while the thresholds stay there it
+    neither starts nor stops."""
+    n_blocks, n_dest, n_firms = entry.shape
+    for b in prange(n_blocks):
+        for n in range(n_dest):
+            c = cutoff[b, n]
+            count, skipped = 0, -np.inf
+            for f in range(n_firms):
+                u = entry[b, n, f]
+                if u >= c or status[b, n, f]:
+                    out_visit[b, n, count] = f
+                    count += 1
+                elif u > skipped:
+                    skipped = u
+            out_count[b, n] = count
+            out_skipped_max[b, n] = skipped
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_period_close(sales, entry, eta, weight, z_keys, next_period, cum_transition, z_index, z_base, z_score,
+                         status_keys, loss, dests, n_regions, visit, visit_count, skipped_max, commit, thresholds,
+                         shift, status, base, lost, kept, reference, reference_thresholds, reference_status,
+                         next_thresholds, lower, upper, out_commit, out_reference, out_fixed, out_low, out_high,
+                         out_next_high, out_marginal_pair, candidates, out_count):
+    """End one period and start the next in one pass over the pairs of ``visit`` (CPU): what
+    ``dynamic_period_commit`` (the scenario's state at ``shift``, if ``commit``), ``dynamic_z_advance``
+    and ``dynamic_relationship_loss`` (to ``next_period``), ``dynamic_period_commit`` again (the
+    no-policy state at ``reference_thresholds`` and zero shift, if ``reference``) and
+    ``dynamic_window_prepare`` (``next_thresholds``, window ``[lower, upper]``) do one after the other,
+    with the same results bit for bit: each sum runs over the same pairs in the same order.
+
+    ``visit``, ``visit_count``, ``skipped_max``: ``dynamic_visit_list``'s, with a cutoff that every
+    threshold less its shift reaches here (``thresholds - shift``, ``reference_thresholds``,
+    ``next_thresholds - upper``): the pairs left out export in none of these, before or after, so they
+    add nothing to any sum; they can only hold the window's two smallest entry points, and a cell
+    whose second smallest lies above their lowest possible one (``min(next_thresholds) -
+    skipped_max``) is prepared again over all its pairs (``window_cell``).
+
+    ``out_commit`` and ``out_reference`` (9, B, R): ``dynamic_period_commit``'s outputs in its order
+    (left as they are when not asked for); the window's outputs as ``dynamic_window_prepare``'s.
+    ``z_index`` is moved to ``next_period`` in place; ``status``, ``lost``, ``kept`` and
+    ``reference_status`` as the separate kernels move them.
+    """
+    n_blocks, n_dest, n_firms = sales.shape
+    for b in prange(n_blocks):
+        z_exp = np.exp(z_score[b])
+        z_next = np.empty(n_firms, dtype=np.int64)
+        for f in range(n_firms):
+            z_next[f] = z_step(z_keys[b], f, next_period, z_index[b, f], cum_transition)
+        loss_key = loss_stream(status_keys[b])
+        for n in range(n_dest):
+            table = thresholds[b, n]
+            g = shift[b, n]
+            active, total, entries, exits, both, both_base, split = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+            entrants, incumbents = 0.0, 0.0
+            r_active, r_total, r_entries, r_exits, r_both, r_both_base, r_split = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+            r_entrants, r_incumbents = 0.0, 0.0
+            reference_table = reference_thresholds[b, n]
+            next_table = next_thresholds[b, n]
+            lowest_next = next_table.min()
+            prepare = lowest_next < np.inf
+            below, above = lower[b, n] - WINDOW_SLACK, upper[b, n] + WINDOW_SLACK
+            fixed0, fixed1, fixed2, fixed3 = 0.0, 0.0, 0.0, 0.0
+            low, high, next_high, marginal, count = -np.inf, np.inf, np.inf, -1, 0
+            for i in range(visit_count[b, n]):
+                f = visit[b, n, i]
+                j = z_index[b, f]
+                jn = z_next[f]
+                u = entry[b, n, f]
+                w = weight[b, n, f]
+                # this period's commit (dynamic_period_commit)
+                a = status[b, n, f]
+                if commit:
+                    was = a
+                    held = was and not lost[b, n, f]
+                    a = u >= table[j, np.int64(held)] - g
+                    value = sales[b, n, f] * z_exp[j]
+                    if a:
+                        active += w
+                        total += value
+                        split += half_sign(f, w) * value
+                        if base[b, n, f]:
+                            both += value
+                            both_base += sales[b, n, f] * z_exp[z_base[b, f]]
+                        if not held:
+                            entries += w
+                            entrants += eta[b, n, f]
+                        else:
+                            incumbents += eta[b, n, f]
+                    if was and not (a and held):
+                        exits += w
+                    status[b, n, f] = a
+                # the next period's lost relationships (dynamic_relationship_loss)
+                gone = relationship_lost(loss_key, f * n_regions + dests[n], next_period, loss)
+                lost[b, n, f] = gone
+                held_next = a and not gone
+                kept[b, n, f] = held_next
+                value_next = sales[b, n, f] * z_exp[jn]
+                # the no-policy state's commit in the next period at zero shift
+                if reference:
+                    was = reference_status[b, n, f]
+                    held = was and not gone
+                    ra = u >= reference_table[jn, np.int64(held)] - 0.0
+                    if ra:
+                        r_active += w
+                        r_total += value_next
+                        r_split += half_sign(f, w) * value_next
+                        if base[b, n, f]:
+                            r_both += value_next
+                            r_both_base += sales[b, n, f] * z_exp[z_base[b, f]]
+                        if not held:
+                            r_entries += w
+                            r_entrants += eta[b, n, f]
+                        else:
+                            r_incumbents += eta[b, n, f]
+                    if was and not (ra and held):
+                        r_exits += w
+                    reference_status[b, n, f] = ra
+                # the next period's window (dynamic_window_prepare)
+                if prepare:
+                    point = next_table[jn, np.int64(held_next)] - u
+                    if point < below:
+                        fixed0 += w
+                        fixed1 += sales[b, n, f] * z_exp[jn]  # as window_cell writes it (the same rounding)
+                        if held_next:
+                            fixed3 += np.float64(eta[b, n, f])
+                        else:
+                            fixed2 += np.float64(eta[b, n, f])
+                        if point > low:
+                            low = point
+                    elif point > above:
+                        if point < high:
+                            next_high = high
+                            high = point
+                            marginal = f
+                        elif point < next_high:
+                            next_high = point
+                    else:
+                        candidates[b, n, count] = f
+                        count += 1
+            if commit:
+                out_commit[0, b, n] = active
+                out_commit[1, b, n] = total
+                out_commit[2, b, n] = entries
+                out_commit[3, b, n] = exits
+                out_commit[4, b, n] = both
+                out_commit[5, b, n] = both_base
+                out_commit[6, b, n] = entrants
+                out_commit[7, b, n] = incumbents
+                out_commit[8, b, n] = split
+            if reference:
+                out_reference[0, b, n] = r_active
+                out_reference[1, b, n] = r_total
+                out_reference[2, b, n] = r_entries
+                out_reference[3, b, n] = r_exits
+                out_reference[4, b, n] = r_both
+                out_reference[5, b, n] = r_both_base
+                out_reference[6, b, n] = r_entrants
+                out_reference[7, b, n] = r_incumbents
+                out_reference[8, b, n] = r_split
+            if prepare and next_high > lowest_next - skipped_max[b, n]:
+                # a pair left out may hold one of the two smallest entry points above the window
+                window_cell(b, n, sales, entry, eta, weight, z_next, z_exp, kept, next_table, lower[b, n],
+                            upper[b, n], out_fixed, out_low, out_high, out_next_high, out_marginal_pair, candidates,
+                            out_count)
+                continue
+            out_fixed[0, b, n] = fixed0
+            out_fixed[1, b, n] = fixed1
+            out_fixed[2, b, n] = fixed2
+            out_fixed[3, b, n] = fixed3
+            out_low[b, n] = low
+            out_high[b, n] = high
+            out_next_high[b, n] = next_high
+            out_marginal_pair[b, n] = marginal
+            out_count[b, n] = count
+        for f in range(n_firms):
+            z_index[b, f] = z_next[f]

@@ -14,8 +14,10 @@ from kernels.dynamic_ge import (
     dynamic_initial_state,
     dynamic_pair_scores,
     dynamic_period_aggregates,
+    dynamic_period_close,
     dynamic_period_commit,
     dynamic_relationship_loss,
+    dynamic_visit_list,
     dynamic_window_aggregates,
     dynamic_window_prepare,
     dynamic_z_advance,
@@ -106,6 +108,91 @@ def test_per_period_kernels_equal_the_all_periods_kernel_bitwise_at_zero_shift(r
         assert np.allclose(out[6] + out[7], hard[2][0] + hard[3][0], rtol=1e-12, atol=0), seed
     assert sum(e[1:].sum() for e in expected[2:4]) > 0, f"no churn in the random case, seed {seed}"
     assert (loss > 0) == bool(lost.any()), f"lost relationships drawn only with a loss, seed {seed}"
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.1])
+def test_period_close_equals_the_separate_kernels_bitwise(request, loss):
+    """``dynamic_period_close`` (one pass over the pairs of a visit list) leaves the state and gives
+    the outputs of the kernels it fuses, bit for bit: the scenario's commit at random shifts, the
+    ``z`` step, the lost relationships, the no-policy state's commit and the next period's window,
+    period after period (period 0 without a commit). The visit list's cutoff is the lowest
+    threshold less shift of each pass, so pairs just below it are left out, and cells whose window
+    edge a left-out pair could hold are prepared over all their pairs."""
+    seed = node_seed(request.node.nodeid)
+    rng = np.random.default_rng(seed)
+    case = _random_case(rng, n_firms=400, n_periods=8)
+    n_periods, n_blocks, n_dest = case["thresholds"].shape[:3]
+    keys, chain, m = case["keys"], case["chain"], case["n_firms"]
+    pairs, z, status, _ = _start(case)
+    dests = np.arange(n_dest, dtype=np.int64)
+    base, z_base = status.copy(), z.copy()
+    reference_table = np.ascontiguousarray(np.where(np.isinf(case["thresholds"][0]), np.inf,
+                                                    rng.normal(1.0, 1.0, case["thresholds"][0].shape)))
+    # the separate kernels' state (a) and the fused pass's (b)
+    a = dict(z=z.copy(), status=status.copy(), reference=status.copy(), lost=np.zeros_like(status),
+             kept=np.empty_like(status))
+    b = dict(z=z.copy(), status=status.copy(), reference=status.copy(), lost=np.zeros_like(status))
+    b["kept"] = b["status"] if loss == 0.0 else b["status"].copy()
+
+    def window_arrays():
+        return (np.empty((4, n_blocks, n_dest)), *(np.empty((n_blocks, n_dest)) for _ in range(3)),
+                np.empty((n_blocks, n_dest), dtype=np.int64), np.full((n_blocks, n_dest, m), -1, dtype=np.int32),
+                np.empty((n_blocks, n_dest), dtype=np.int64))
+
+    visit = (np.empty((n_blocks, n_dest, m), dtype=np.int32), np.empty((n_blocks, n_dest), dtype=np.int64),
+             np.empty((n_blocks, n_dest)))
+    zero = np.zeros((n_blocks, n_dest))
+    widened = 0
+    for t in range(n_periods - 1):
+        shift = np.zeros((n_blocks, n_dest)) if t == 0 else rng.normal(0.0, 0.3, (n_blocks, n_dest))
+        table, following = (np.ascontiguousarray(case["thresholds"][k]) for k in (t, t + 1))
+        lower = shift - rng.uniform(0.0, 0.5, shift.shape)
+        upper = shift + rng.uniform(0.0, 0.5, shift.shape)
+        want_commit = [np.empty((n_blocks, n_dest)) for _ in range(9)]
+        if t > 0:
+            dynamic_period_commit(*pairs, a["z"], z_base, case["z_score"], a["status"], base, a["lost"], table, shift,
+                                  *want_commit)
+        dynamic_z_advance(keys[2], t + 1, chain.cum_transition, a["z"])
+        a["kept"][:] = a["status"]
+        if loss > 0:
+            dynamic_relationship_loss(keys[3], t + 1, loss, dests, n_dest, a["status"], a["lost"], a["kept"])
+        want_reference = [np.empty((n_blocks, n_dest)) for _ in range(9)]
+        dynamic_period_commit(*pairs, a["z"], z_base, case["z_score"], a["reference"], base, a["lost"],
+                              reference_table, zero, *want_reference)
+        want_window = window_arrays()
+        dynamic_window_prepare(*pairs, a["z"], case["z_score"], a["kept"], following, lower, upper, *want_window)
+
+        floor = np.minimum(following.min(axis=(2, 3)) - upper, reference_table.min(axis=(2, 3)))
+        if t > 0:
+            floor = np.minimum(floor, table.min(axis=(2, 3)) - shift)
+        dynamic_visit_list(pairs[1], b["status"] | b["reference"], floor, *visit)
+        got_commit, got_reference = np.full((9, n_blocks, n_dest), np.nan), np.empty((9, n_blocks, n_dest))
+        got_window = window_arrays()
+        dynamic_period_close(*pairs, keys[2], t + 1, chain.cum_transition, b["z"], z_base, case["z_score"], keys[3],
+                             loss, dests, n_dest, *visit, t > 0, table, shift, b["status"], base, b["lost"],
+                             b["kept"], True, reference_table, b["reference"], following, lower, upper, got_commit,
+                             got_reference, *got_window)
+        for name in ("z", "status", "reference", "kept"):
+            assert np.array_equal(a[name], b[name]), f"period {t}: {name}, seed {seed}"
+        held = a["status"] | a["reference"]  # lost relationships matter (and are drawn) where pairs export
+        assert np.array_equal(a["lost"] & held, b["lost"] & held), f"period {t}: lost, seed {seed}"
+        if t > 0:
+            assert np.array_equal(np.stack(want_commit), got_commit), f"period {t}: commit, seed {seed}"
+        else:
+            assert np.isnan(got_commit).all(), seed  # nothing committed in period 0
+        assert np.array_equal(np.stack(want_reference), got_reference), f"period {t}: no-policy commit, seed {seed}"
+        counts = want_window[-1]
+        assert np.array_equal(counts, got_window[-1]), f"period {t}: candidates, seed {seed}"
+        for k in range(5):
+            assert np.array_equal(want_window[k], got_window[k]), f"period {t}: window output {k}, seed {seed}"
+        for i, j in np.ndindex(n_blocks, n_dest):
+            assert np.array_equal(want_window[5][i, j, :counts[i, j]], got_window[5][i, j, :counts[i, j]]), seed
+        # a cell whose second-lowest entry point above the window lies above every left-out pair's
+        # lowest possible one was prepared over all its pairs
+        left_out = visit[1] < m
+        widened += int((left_out & (got_window[3] > following.min(axis=(2, 3)) - visit[2])).sum())
+        assert left_out.any(), f"period {t}: every pair visited, seed {seed}"
+    assert widened > 0, f"no cell needed its full window pass, seed {seed}"
 
 
 def test_aggregates_are_continuous_and_rising_in_the_shift(request):

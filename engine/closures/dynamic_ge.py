@@ -42,6 +42,15 @@ from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, inc
 from engine.closures.welfare import region_accounts
 from engine.firms.dynamic import cell_factors, entry_thresholds, inventory_layer
 
+#: How far below the lowest threshold less shift of a period the cutoff of the pairs a pass visits is
+#: set (``DynamicFirms.close_period``): room for later periods' thresholds and shifts before the list
+#: of pairs must be built again. Only speed depends on it.
+VISIT_MARGIN = 0.5
+
+#: The aggregates ``dynamic_period_commit`` returns, in its order.
+COMMITTED = ("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost", "incumbents_cost",
+             "split")
+
 #: Half-width of the window of threshold shifts around those asked for (``DynamicFirms``): Newton's
 #: later steps in a period move the shifts by less than this in nearly every cell.
 WINDOW_HALF_WIDTH = 0.1
@@ -52,7 +61,7 @@ class DynamicFirms:
 
     Scores are generated once (``dynamic_pair_scores``) and cached: ``exp(v)`` and ``u`` as float64
     (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (4 more on the CPU for the
-    window's list of candidates) (320 MB for 20,000 firms,
+    window's list of candidates and 4 for the list of pairs a period's pass visits) (320 MB for 20,000 firms,
     80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
     paths: the scenario's and the no-policy path's (``reference``).
 
@@ -78,7 +87,7 @@ class DynamicFirms:
             "dynamic_period_commit", "dynamic_relationship_loss")}
         if device == "cpu":
             self._kernel.update({name: devices.kernel(name, "cpu") for name in (
-                "dynamic_window_prepare", "dynamic_window_aggregates")})
+                "dynamic_window_prepare", "dynamic_window_aggregates", "dynamic_period_close", "dynamic_visit_list")})
         arrays = devices.state_arrays(device)
         n_blocks, n_dest = population.offset.shape[0], self.dests.size
         m = population.n_firms
@@ -117,6 +126,7 @@ class DynamicFirms:
         self._zero_period, self._zero_marginal = -1, None
         self._window = None  # (period, thresholds, lower, upper, prepared arrays): CPU only
         self._prepared = None
+        self._visit = None  # (cutoff, arrays of dynamic_visit_list): CPU only
 
     def _part(self, x):
         """The ``dests`` columns of a (..., B, R) array (itself with every destination)."""
@@ -160,12 +170,7 @@ class DynamicFirms:
         if (window is None or window[0] != self.period or window[1] is not thresholds
                 or not np.all(low >= window[2]) or not np.all(high <= window[3])):
             lower, upper = low - WINDOW_HALF_WIDTH, high + WINDOW_HALF_WIDTH
-            n_blocks, n_dest = lower.shape
-            if self._prepared is None:  # allocated once: the candidates' list is as large as the pairs
-                self._prepared = (np.empty((4, n_blocks, n_dest)), *(np.empty((n_blocks, n_dest)) for _ in range(3)),
-                                  np.empty((n_blocks, n_dest), dtype=np.int64),
-                                  np.empty((n_blocks, n_dest, self.n_firms), dtype=np.int32),
-                                  np.empty((n_blocks, n_dest), dtype=np.int64))
+            self._allocate_window()
             prepared = self._prepared
             self._kernel["dynamic_window_prepare"](self.sales, self.entry, self.eta, self.weight, self.z,
                                                             self.population.z_score, self.kept, thresholds, lower,
@@ -185,6 +190,77 @@ class DynamicFirms:
                                                       self.population.offset.shape[1], self.status, self.lost,
                                                       self.kept)
         self.period = period
+
+    def close_period(self, thresholds, shift, next_thresholds):
+        """End this period and start the next: commit the scenario's state at ``shift`` (B, R) with this
+        period's ``thresholds`` (``None`` in period 0, whose state is the calibrated one), ``advance``
+        to the next period, commit the no-policy state there at zero shift (when these firms move
+        one) and, on the CPU, prepare the next period's window of shifts around ``shift`` and 0 for
+        ``next_thresholds`` (the very object the next period's evaluations pass).
+
+        On the CPU one pass over the pairs (``kernels.dynamic_ge.dynamic_period_close``) instead of
+        three, with the same results bit for bit. Returns this period's committed aggregates (as
+        ``commit``; ``None`` in period 0) and the next period's no-policy aggregates (``None``
+        without that state)."""
+        if self.population.device != "cpu":
+            committed = None if thresholds is None else self.commit(thresholds, shift)
+            self.advance(self.period + 1)
+            if self.reference_status is None:
+                return committed, None
+            return committed, self.commit(self.reference_thresholds, np.zeros(shift.shape), reference=True)
+        commit = thresholds is not None
+        shift = np.ascontiguousarray(self._part(shift), dtype=np.float64)
+        current = self._part_thresholds(thresholds) if commit else self.reference_thresholds
+        following = self._part_thresholds(next_thresholds)
+        reference = self.reference_status is not None
+        lower = np.minimum(shift, 0.0) - WINDOW_HALF_WIDTH
+        upper = np.maximum(shift, 0.0) + WINDOW_HALF_WIDTH
+        # the lowest threshold less shift a pair meets in this pass (B, D): the pairs below it are left out
+        floor = following.min(axis=(2, 3)) - upper
+        if commit:
+            floor = np.minimum(floor, current.min(axis=(2, 3)) - shift)
+        if reference:
+            floor = np.minimum(floor, self.reference_thresholds.min(axis=(2, 3)))
+        visit = self._visit_list(floor)
+        self._allocate_window()
+        out_commit, out_reference = np.empty((9, *shift.shape)), np.empty((9, *shift.shape))
+        population = self.population
+        self._kernel["dynamic_period_close"](
+            self.sales, self.entry, self.eta, self.weight, self.z_keys, self.period + 1,
+            population.chain.cum_transition, self.z, self.z_base, population.z_score, self.status_keys, self.loss,
+            self.dests, population.offset.shape[1], *visit, commit, current, shift, self.status, self.base,
+            self.lost, self.kept, reference, self.reference_thresholds,
+            self.reference_status if reference else self.status, following, lower, upper, out_commit,
+            out_reference, *self._prepared)
+        committed = self._full(dict(zip(COMMITTED, out_commit))) if commit else None
+        self.period += 1
+        self._window = (self.period, following, lower, upper, self._prepared)
+        return committed, dict(zip(COMMITTED, out_reference)) if reference else None
+
+    def _visit_list(self, floor):
+        """``kernels.dynamic_ge.dynamic_visit_list``'s arrays for a pass whose thresholds less shifts
+        reach down to ``floor`` (B, D): kept while the floor stays above their cutoff, else built again
+        (one pass) with the cutoff ``VISIT_MARGIN`` below it, from the pairs exporting now in either state."""
+        if self._visit is not None and np.all(floor >= self._visit[0]):
+            return self._visit[1]
+        n_blocks, n_dest, m = self.sales.shape
+        cutoff = floor - VISIT_MARGIN
+        arrays = self._visit[1] if self._visit is not None else (
+            np.empty((n_blocks, n_dest, m), dtype=np.int32), np.empty((n_blocks, n_dest), dtype=np.int64),
+            np.empty((n_blocks, n_dest)))
+        exporting = self.status if self.reference_status is None else self.status | self.reference_status
+        self._kernel["dynamic_visit_list"](self.entry, exporting, cutoff, *arrays)
+        self._visit = (cutoff, arrays)
+        return arrays
+
+    def _allocate_window(self):
+        """The window's arrays, allocated once: the candidates' list is as large as the pairs."""
+        if self._prepared is None:
+            n_blocks, n_dest = self.sales.shape[:2]
+            self._prepared = (np.empty((4, n_blocks, n_dest)), *(np.empty((n_blocks, n_dest)) for _ in range(3)),
+                              np.empty((n_blocks, n_dest), dtype=np.int64),
+                              np.empty((n_blocks, n_dest, self.n_firms), dtype=np.int32),
+                              np.empty((n_blocks, n_dest), dtype=np.int64))
 
     def aggregates(self, thresholds, shift):
         """Aggregates (B, R) of the period at the shift (B, R) and their slopes in it; the state
@@ -228,8 +304,7 @@ class DynamicFirms:
             self.reference_status if reference else self.status, self.base, self.lost,
             thresholds if reference else self._part_thresholds(thresholds),
             np.ascontiguousarray(shift, dtype=np.float64), *out)
-        return self._full(dict(zip(("active", "sales_index", "entries", "exits", "both", "both_base",
-                                    "entrants_cost", "incumbents_cost", "split"), out)))
+        return self._full(dict(zip(COMMITTED, out)))
 
 
 def period_accounts(aggregates, scale, tariff0, margin0, fixed_cost_unit, sunk_cost_ratio, n_sectors):
@@ -328,26 +403,27 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
     z = previous = None
+    committed = dict(initial, entries=zero, exits=zero, both=initial["sales_index"], both_base=initial["sales_index"])
+    reference_agg = dict(initial)
+    period_thresholds = np.ascontiguousarray(thresholds[0])
     for t in range(n_periods):
-        if t == 0:
-            reference_agg = dict(initial)
-            committed = dict(initial, entries=zero, exits=zero, both=initial["sales_index"],
-                             both_base=initial["sales_index"])
-        else:
-            firms.advance(t)
-            reference_agg = firms.commit(firms.reference_thresholds, zero, reference=True)
         references.append(reference_agg)
         acc = period_accounts(reference_agg, scale, tariff0, margin0, unit, lam, n_sectors)
         amounts = [c[2][t] for c in commitments]
         if reference is None:
             reference = int(np.argmax(acc.labour))
-        period_thresholds = np.ascontiguousarray(thresholds[t])
         period = _DynamicPeriod(firms, period_thresholds, t == 0, acc, params, log_demand_change[t], tariff[t],
                                 margin[t], commitments, amounts, reference)
         z, state, iterations[t], residuals[t] = solve_period(period, z, t, previous)
         previous = period
-        if t > 0:
-            committed = firms.commit(period_thresholds, -state["threshold"])
+        shift = zero if t == 0 else -state["threshold"]
+        if t + 1 < n_periods:
+            following = np.ascontiguousarray(thresholds[t + 1])
+            done, reference_agg = firms.close_period(None if t == 0 else period_thresholds, shift, following)
+            period_thresholds = following
+        else:
+            done = None if t == 0 else firms.commit(period_thresholds, shift)
+        committed = committed if done is None else done
         record_period(out, state, acc, params.sigma, period)
         out["labour"].append(acc.labour)
         out["hard_active"].append(committed["active"])
@@ -385,6 +461,11 @@ class KnownReference:
 
     def advance(self, period):
         self.period = period
+
+    def close_period(self, thresholds, shift, next_thresholds):
+        committed = None if thresholds is None else self.commit(thresholds, shift)
+        self.advance(self.period + 1)
+        return committed, self.commit(None, np.zeros(shift.shape))
 
     def _at(self, shift):
         if np.any(shift != 0.0):

@@ -116,21 +116,27 @@ def _solve_markets(population, path, params, raw, raw0, markets):
     out = {name: [] for name in names}
     price_ratio, import_ratio = [], []
     z = previous = None
+    period_thresholds = np.ascontiguousarray(thresholds[0])
     for t in range(n_periods):
-        if t > 0:
-            firms.advance(t)
         # the no-policy path's price terms this month: its spending and nest shares (section 6.5)
         reference = scale * np.exp(raw0["log_price_term"][t]) * sums0["sales_index"][t]
         acc = accounts_from_cells(scale, tariff0, reference, margin0, zero, zero, n_sectors)
-        period = _DynamicPeriod(firms, np.ascontiguousarray(thresholds[t]), t == 0, acc, params,
+        period = _DynamicPeriod(firms, period_thresholds, t == 0, acc, params,
                                 raw["log_price_term"][t], tariff[t], factors["margin"][t], (), [], 0,
                                 fixed_spending=True, markets=markets)
         period.threshold_weight, period.threshold_offset = 1.0 - weight, weight * quantity_shift
         z, state, _evaluations, _residual = solve_period(period, z, t, previous)
         previous = period
-        committed = (firms.commit(period.thresholds, -state["threshold"]) if t > 0 else
-                     dict(firms.initial, entries=zero, exits=zero, both=firms.initial["sales_index"],
-                          both_base=firms.initial["sales_index"]))
+        shift = zero if t == 0 else -state["threshold"]
+        if t + 1 < n_periods:  # this month's commit, the next month's advance and window in one pass
+            following = np.ascontiguousarray(thresholds[t + 1])
+            committed, _ = firms.close_period(None if t == 0 else period_thresholds, shift, following)
+            period_thresholds = following
+        else:
+            committed = None if t == 0 else firms.commit(period_thresholds, shift)
+        if committed is None:
+            committed = dict(firms.initial, entries=zero, exits=zero, both=firms.initial["sales_index"],
+                             both_base=firms.initial["sales_index"])
         quantity_shift = keep * quantity_shift + (1.0 - keep) * state["shift"]
         for name in ("active", "sales_index", "entries", "exits", "both", "both_base", "split"):
             out[name].append(committed[name])
