@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from bench.conftest import benchmarks_disabled
 from engine.calibration.data import load_calibration
@@ -113,8 +114,9 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     timings, regions = {}, None
     for closure in ("pe", "ge"):
         def one_draw():
-            population = dynamic_population(keys, 0, firms, params, calibration)
-            return run_dynamic(population, None, path, params, closure)
+            with threadpool_limits(limits=1, user_api="blas"):  # as a run's draws (engine.runs.executors)
+                population = dynamic_population(keys, 0, firms, params, calibration)
+                return run_dynamic(population, None, path, params, closure)
         one_draw()  # compile
         runs = []
         for _ in range(1 if benchmarks_disabled(request.config) else 3):

@@ -57,8 +57,10 @@ KERNELS = {
         # that ends a period with the commits and the next window in one
         "dynamic_window_prepare": "kernels.dynamic_ge:dynamic_window_prepare",
         "dynamic_window_aggregates": "kernels.dynamic_ge:dynamic_window_aggregates",
+        "dynamic_window_records": "kernels.dynamic_ge:dynamic_window_records",
         "dynamic_period_close": "kernels.dynamic_ge:dynamic_period_close",
         "dynamic_visit_list": "kernels.dynamic_ge:dynamic_visit_list",
+        "dynamic_z_range": "kernels.dynamic_ge:dynamic_z_range",
     },
     ("cpu", "float32"): {
         "direct_cell_sums": "kernels.reference.static:direct_cell_sums_f32",

@@ -347,15 +347,44 @@ def window_cell(b, n, sales, entry, eta, weight, z, z_exp, status, table, lower,
     out_count[b, n] = count
 
 
+@njit(parallel=True, cache=True, error_model="numpy")
+def dynamic_window_records(sales, entry, eta, weight, z_index, z_score, status, thresholds, candidates, counts, starts,
+                           out_threshold, out_entry, out_value, out_weight, out_cost, out_was):
+    """The candidates of a window (``dynamic_window_prepare``'s ``candidates`` and ``counts``) as
+    contiguous records, cell ``(b, n)``'s from ``starts[b, n]`` on: each one's threshold ``h`` and entry
+    score ``u``, sales ``w exp(v + z_score)``, real pairs ``w``, fixed-cost factor and last status.
+    ``dynamic_window_aggregates`` reads these instead of gathering the candidates from the (B, R, M)
+    arrays at every evaluation."""
+    n_blocks, n_dest = counts.shape
+    for b in prange(n_blocks):
+        z_exp = np.exp(z_score[b])
+        for n in range(n_dest):
+            table = thresholds[b, n]
+            k = starts[b, n]
+            for c in range(counts[b, n]):
+                f = candidates[b, n, c]
+                j = z_index[b, f]
+                was = status[b, n, f]
+                out_threshold[k] = table[j, np.int64(was)]
+                out_entry[k] = entry[b, n, f]
+                out_value[k] = sales[b, n, f] * z_exp[j]
+                out_weight[k] = weight[b, n, f]
+                out_cost[k] = np.float64(eta[b, n, f])
+                out_was[k] = was
+                k += 1
+
+
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
-def dynamic_window_aggregates(sales, entry, eta, weight, z_index, z_score, status, thresholds, shifts, fixed, fixed_low,
-                              fixed_high, fixed_next_high, fixed_marginal, candidates, counts, out_active, out_sales,
-                              out_entrant_cost, out_incumbent_cost, out_marginal, out_slope):
+def dynamic_window_aggregates(sales, eta, weight, z_index, z_score, status, shifts, fixed, fixed_low, fixed_high,
+                              fixed_next_high, fixed_marginal, candidates, counts, starts, threshold, entry, value,
+                              real, cost, was, out_active, out_sales, out_entrant_cost, out_incumbent_cost,
+                              out_marginal, out_slope):
     """``dynamic_period_aggregates`` at shifts inside a window of ``dynamic_window_prepare`` (its
-    outputs are the arguments from ``fixed`` to ``counts``): the pairs fixed by the window enter as
-    sums and extreme entry points, the candidates pair by pair with the same rule."""
+    outputs are the arguments from ``fixed`` to ``counts``; ``starts`` to ``was`` are
+    ``dynamic_window_records``'): the pairs fixed by the window enter as sums and extreme entry points,
+    the candidates record by record with the same rule as ``add_pair``."""
     n_shifts = shifts.shape[0]
-    n_blocks, n_dest, n_firms = sales.shape
+    n_blocks, n_dest = counts.shape
     for b in prange(n_blocks):
         z_exp = np.exp(z_score[b])
         low = np.empty(n_shifts)
@@ -375,10 +404,27 @@ def dynamic_window_aggregates(sales, entry, eta, weight, z_index, z_score, statu
                 high[s] = fixed_high[b, n]
                 next_high[s] = fixed_next_high[b, n]
                 marginal[s] = fixed_marginal[b, n]
-            table = thresholds[b, n]
+            first = starts[b, n]
             for c in range(counts[b, n]):
-                add_pair(candidates[b, n, c], b, n, table, sales, entry, eta, weight, z_index, z_exp, status, shifts,
-                         out_active, out_sales, out_entrant_cost, out_incumbent_cost, low, high, next_high, marginal)
+                k = first + c
+                h, u = threshold[k], entry[k]
+                point = h - u
+                for s in range(n_shifts):
+                    if u >= h - shifts[s, b, n]:
+                        out_active[s, b, n] += real[k]
+                        out_sales[s, b, n] += value[k]
+                        if was[k]:
+                            out_incumbent_cost[s, b, n] += cost[k]
+                        else:
+                            out_entrant_cost[s, b, n] += cost[k]
+                        if point > low[s]:
+                            low[s] = point
+                    elif point < high[s]:
+                        next_high[s] = high[s]
+                        high[s] = point
+                        marginal[s] = candidates[b, n, c]
+                    elif point < next_high[s]:
+                        next_high[s] = point
             store_marginal_pairs(b, n, sales, eta, weight, z_index, z_exp, status, shifts, low, high, next_high,
                                  marginal, out_marginal, out_slope)
 
@@ -450,28 +496,54 @@ def dynamic_relationship_loss(status_keys, period, loss, dests, n_regions, statu
                 out_kept[b, n, f] = status[b, n, f] and not gone
 
 
+@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_z_range(z_keys, first, last, cum_transition, z_index, out_low, out_high):
+    """The lowest and highest ``z`` index (B, M) each firm takes from its index now (``z_index``) over
+    periods ``first`` to ``last`` (``z_step``; ``z_index`` is not moved)."""
+    n_blocks, n_firms = z_index.shape
+    for b in prange(n_blocks):
+        for f in range(n_firms):
+            j = z_index[b, f]
+            low, high = j, j
+            for t in range(first, last + 1):
+                j = z_step(z_keys[b], f, t, j, cum_transition)
+                low, high = min(low, j), max(high, j)
+            out_low[b, f] = low
+            out_high[b, f] = high
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def dynamic_visit_list(entry, status, cutoff, out_visit, out_count, out_skipped_max):
-    """The pairs a period's pass must visit: per cell, those whose entry score reaches ``cutoff`` (B, D)
-    or that export now (``status`` (B, D, M)), in firm order, into ``out_visit`` (B, D, M) (int32, the
-    first ``out_count`` (B, D) of each cell); ``out_skipped_max`` (B, D) the largest entry score of the
-    others (``-inf``: none). A pair left out exports at no threshold ``h`` and shift ``s`` with
-    ``h - s >= cutoff`` (it exports iff ``u >= h - s``), so while the thresholds stay there it
-    neither starts nor stops."""
+def dynamic_visit_list(entry, status, cutoff, z_low, z_high, cells, out_visit, out_count, out_skipped_max):
+    """The pairs a period's pass must visit: per cell, those that export now (``status`` (B, D, M)) or
+    whose entry score reaches ``cutoff`` (B, D, Nz) at some ``z`` index their firm takes (``z_low`` to
+    ``z_high`` (B, M), ``dynamic_z_range``), in firm order, into ``out_visit`` (B, D, M) (int32, the
+    first ``out_count`` (B, D) of each cell). ``out_skipped_max`` (B, D, Nz): the largest entry score of
+    the others whose firm takes each index (``-inf``: none). A pair left out exports at no threshold
+    ``h`` and shift ``s`` of its indices with ``h - s >= cutoff`` (it exports iff ``u >= h - s``), so
+    while the thresholds stay there it neither starts nor stops. Only the cells where ``cells`` (B, D)
+    is true are listed (the others' outputs are left as they are)."""
     n_blocks, n_dest, n_firms = entry.shape
+    n_z = cutoff.shape[2]
     for b in prange(n_blocks):
         for n in range(n_dest):
-            c = cutoff[b, n]
-            count, skipped = 0, -np.inf
+            if not cells[b, n]:
+                continue
+            for j in range(n_z):
+                out_skipped_max[b, n, j] = -np.inf
+            count = 0
             for f in range(n_firms):
                 u = entry[b, n, f]
+                low, high = z_low[b, f], z_high[b, f]
+                c = cutoff[b, n, low]
+                for j in range(low + 1, high + 1):
+                    c = min(c, cutoff[b, n, j])
                 if u >= c or status[b, n, f]:
                     out_visit[b, n, count] = f
                     count += 1
-                elif u > skipped:
-                    skipped = u
+                else:
+                    for j in range(low, high + 1):
+                        out_skipped_max[b, n, j] = max(out_skipped_max[b, n, j], u)
             out_count[b, n] = count
-            out_skipped_max[b, n] = skipped
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -487,17 +559,19 @@ def dynamic_period_close(sales, entry, eta, weight, z_keys, next_period, cum_tra
     ``dynamic_window_prepare`` (``next_thresholds``, window ``[lower, upper]``) do one after the other,
     with the same results bit for bit: each sum runs over the same pairs in the same order.
 
-    ``visit``, ``visit_count``, ``skipped_max``: ``dynamic_visit_list``'s, with a cutoff that every
-    threshold less its shift reaches here (``thresholds - shift``, ``reference_thresholds``,
-    ``next_thresholds - upper``): the pairs left out export in none of these, before or after, so they
-    add nothing to any sum; they can only hold the window's two smallest entry points, and a cell
-    whose second smallest lies above their lowest possible one (``min(next_thresholds) -
-    skipped_max``) is prepared again over all its pairs (``window_cell``).
+    ``visit``, ``visit_count``, ``skipped_max``: ``dynamic_visit_list``'s, with a cutoff per ``z`` index
+    that every threshold of that index less its shift reaches here (``thresholds - shift``,
+    ``reference_thresholds``, ``next_thresholds - upper``) and ``z`` ranges that cover this period and
+    the next: the pairs left out export in none of these, before or after, so they add nothing to any
+    sum; they can only hold the window's two smallest entry points, and a cell whose second smallest
+    lies above their lowest possible one (over the indices, ``min(next_thresholds[j]) -
+    skipped_max[j]``) is prepared again over all its pairs (``window_cell``).
 
     ``out_commit`` and ``out_reference`` (9, B, R): ``dynamic_period_commit``'s outputs in its order
     (left as they are when not asked for); the window's outputs as ``dynamic_window_prepare``'s.
     ``z_index`` is moved to ``next_period`` in place; ``status``, ``lost``, ``kept`` and
-    ``reference_status`` as the separate kernels move them.
+    ``reference_status`` as the separate kernels move them (``kept`` must be ``status`` when ``loss``
+    is 0, as in ``DynamicFirms``: then ``lost`` and ``kept`` are not written).
     """
     n_blocks, n_dest, n_firms = sales.shape
     for b in prange(n_blocks):
@@ -515,8 +589,7 @@ def dynamic_period_close(sales, entry, eta, weight, z_keys, next_period, cum_tra
             r_entrants, r_incumbents = 0.0, 0.0
             reference_table = reference_thresholds[b, n]
             next_table = next_thresholds[b, n]
-            lowest_next = next_table.min()
-            prepare = lowest_next < np.inf
+            prepare = next_table.min() < np.inf
             below, above = lower[b, n] - WINDOW_SLACK, upper[b, n] + WINDOW_SLACK
             fixed0, fixed1, fixed2, fixed3 = 0.0, 0.0, 0.0, 0.0
             low, high, next_high, marginal, count = -np.inf, np.inf, np.inf, -1, 0
@@ -549,17 +622,19 @@ def dynamic_period_close(sales, entry, eta, weight, z_keys, next_period, cum_tra
                         exits += w
                     status[b, n, f] = a
                 # the next period's lost relationships (dynamic_relationship_loss)
-                gone = relationship_lost(loss_key, f * n_regions + dests[n], next_period, loss)
-                lost[b, n, f] = gone
+                gone = False
+                if loss > 0.0:  # without losses ``kept`` is ``status`` and nothing is lost
+                    gone = relationship_lost(loss_key, f * n_regions + dests[n], next_period, loss)
+                    lost[b, n, f] = gone
+                    kept[b, n, f] = a and not gone
                 held_next = a and not gone
-                kept[b, n, f] = held_next
-                value_next = sales[b, n, f] * z_exp[jn]
                 # the no-policy state's commit in the next period at zero shift
                 if reference:
                     was = reference_status[b, n, f]
                     held = was and not gone
                     ra = u >= reference_table[jn, np.int64(held)] - 0.0
                     if ra:
+                        value_next = sales[b, n, f] * z_exp[jn]
                         r_active += w
                         r_total += value_next
                         r_split += half_sign(f, w) * value_next
@@ -616,7 +691,10 @@ def dynamic_period_close(sales, entry, eta, weight, z_keys, next_period, cum_tra
                 out_reference[6, b, n] = r_entrants
                 out_reference[7, b, n] = r_incumbents
                 out_reference[8, b, n] = r_split
-            if prepare and next_high > lowest_next - skipped_max[b, n]:
+            bound = np.inf  # the lowest entry point a left-out pair can have in the next period
+            for j in range(next_table.shape[0]):
+                bound = min(bound, min(next_table[j, 0], next_table[j, 1]) - skipped_max[b, n, j])
+            if prepare and next_high > bound:
                 # a pair left out may hold one of the two smallest entry points above the window
                 window_cell(b, n, sales, entry, eta, weight, z_next, z_exp, kept, next_table, lower[b, n],
                             upper[b, n], out_fixed, out_low, out_high, out_next_high, out_marginal_pair, candidates,

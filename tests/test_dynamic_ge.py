@@ -20,7 +20,9 @@ from kernels.dynamic_ge import (
     dynamic_visit_list,
     dynamic_window_aggregates,
     dynamic_window_prepare,
+    dynamic_window_records,
     dynamic_z_advance,
+    dynamic_z_range,
 )
 from tests.conftest import node_seed, write_scenario
 
@@ -116,8 +118,9 @@ def test_period_close_equals_the_separate_kernels_bitwise(request, loss):
     the outputs of the kernels it fuses, bit for bit: the scenario's commit at random shifts, the
     ``z`` step, the lost relationships, the no-policy state's commit and the next period's window,
     period after period (period 0 without a commit). The visit list's cutoff is the lowest
-    threshold less shift of each pass, so pairs just below it are left out, and cells whose window
-    edge a left-out pair could hold are prepared over all their pairs."""
+    threshold less shift of each pass at each ``z`` index, the firms' ``z`` ranges those of the
+    periods to come, so pairs just below it are left out, and cells whose window edge a left-out pair
+    could hold are prepared over all their pairs."""
     seed = node_seed(request.node.nodeid)
     rng = np.random.default_rng(seed)
     case = _random_case(rng, n_firms=400, n_periods=8)
@@ -139,8 +142,11 @@ def test_period_close_equals_the_separate_kernels_bitwise(request, loss):
                 np.empty((n_blocks, n_dest), dtype=np.int64), np.full((n_blocks, n_dest, m), -1, dtype=np.int32),
                 np.empty((n_blocks, n_dest), dtype=np.int64))
 
+    n_z = case["z_score"].shape[1]
     visit = (np.empty((n_blocks, n_dest, m), dtype=np.int32), np.empty((n_blocks, n_dest), dtype=np.int64),
-             np.empty((n_blocks, n_dest)))
+             np.empty((n_blocks, n_dest, n_z)))
+    z_range = (np.empty((n_blocks, m), dtype=np.int64), np.empty((n_blocks, m), dtype=np.int64))
+    dynamic_z_range(keys[2], 1, n_periods - 1, chain.cum_transition, z, *z_range)
     zero = np.zeros((n_blocks, n_dest))
     widened = 0
     for t in range(n_periods - 1):
@@ -162,10 +168,20 @@ def test_period_close_equals_the_separate_kernels_bitwise(request, loss):
         want_window = window_arrays()
         dynamic_window_prepare(*pairs, a["z"], case["z_score"], a["kept"], following, lower, upper, *want_window)
 
-        floor = np.minimum(following.min(axis=(2, 3)) - upper, reference_table.min(axis=(2, 3)))
+        floor = np.minimum(following.min(axis=3) - upper[..., None], reference_table.min(axis=3))
         if t > 0:
-            floor = np.minimum(floor, table.min(axis=(2, 3)) - shift)
-        dynamic_visit_list(pairs[1], b["status"] | b["reference"], floor, *visit)
+            floor = np.minimum(floor, table.min(axis=3) - shift[..., None])
+        # listed in two goes (some cells, then the others) as in one
+        some = rng.uniform(size=(n_blocks, n_dest)) < 0.5
+        for cells in (some, ~some):
+            dynamic_visit_list(pairs[1], b["status"] | b["reference"], floor, *z_range, cells, *visit)
+        whole = tuple(np.empty_like(x) for x in visit)
+        dynamic_visit_list(pairs[1], b["status"] | b["reference"], floor, *z_range,
+                           np.ones((n_blocks, n_dest), dtype=np.bool_), *whole)
+        assert np.array_equal(visit[1], whole[1]) and np.array_equal(visit[2], whole[2]), seed
+        assert all(np.array_equal(visit[0][i, j, :visit[1][i, j]], whole[0][i, j, :visit[1][i, j]])
+                   for i, j in np.ndindex(n_blocks, n_dest)), seed
+        assert np.all((z_range[0] <= b["z"]) & (b["z"] <= z_range[1])), f"period {t}: z range, seed {seed}"
         got_commit, got_reference = np.full((9, n_blocks, n_dest), np.nan), np.empty((9, n_blocks, n_dest))
         got_window = window_arrays()
         dynamic_period_close(*pairs, keys[2], t + 1, chain.cum_transition, b["z"], z_base, case["z_score"], keys[3],
@@ -190,7 +206,7 @@ def test_period_close_equals_the_separate_kernels_bitwise(request, loss):
         # a cell whose second-lowest entry point above the window lies above every left-out pair's
         # lowest possible one was prepared over all its pairs
         left_out = visit[1] < m
-        widened += int((left_out & (got_window[3] > following.min(axis=(2, 3)) - visit[2])).sum())
+        widened += int((left_out & (got_window[3] > (following.min(axis=3) - visit[2]).min(axis=2))).sum())
         assert left_out.any(), f"period {t}: every pair visited, seed {seed}"
     assert widened > 0, f"no cell needed its full window pass, seed {seed}"
 
@@ -274,7 +290,13 @@ def test_window_aggregates_equal_the_full_pass_inside_the_window(request):
     want = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]
     got = [np.empty(shifts.shape) for _ in range(4)] + [np.empty((4, *shifts.shape)) for _ in range(2)]
     dynamic_period_aggregates(*pairs, z, case["z_score"], status, table, shifts, *want)
-    dynamic_window_aggregates(*pairs, z, case["z_score"], status, table, shifts, *prepared, *got)
+    counts = prepared[-1]
+    starts = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(counts.shape)
+    records = (*(np.empty(counts.sum()) for _ in range(5)), np.empty(counts.sum(), dtype=np.bool_))
+    dynamic_window_records(*pairs, z, case["z_score"], status, table, prepared[5], counts, starts, *records)
+    sales, _, eta, weight = pairs
+    dynamic_window_aggregates(sales, eta, weight, z, case["z_score"], status, shifts, *prepared, starts, *records,
+                              *got)
     for k, name in enumerate(("active", "sales", "entrant cost", "incumbent cost", "marginal", "slope")):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12 * max(1.0, np.abs(want[k]).max()),
                                    err_msg=f"{name}, seed {seed}")
@@ -454,3 +476,23 @@ def test_pairs_of_some_destinations_are_those_of_the_full_draw(request):
     np.testing.assert_array_equal(status_part, status[:, dests])
     for got, want in zip(initial_part, initial):
         np.testing.assert_array_equal(got, want[:, dests])
+
+
+def test_a_scenario_model_pickles_after_ge_used_it():
+    """``ge`` caches an exchange-rate-neutral view on the scenario model; the model still pickles (a Dask
+    run sends the plan to its workers and back): unpickling the view used to recurse without end."""
+    import pickle
+
+    from engine.calibration.data import load_calibration
+    from engine.closures.dynamic_ge import _fx_neutral
+    from engine.paths import default_calibration_dir
+    from engine.scenario.policy import ScenarioModel
+    from engine.scenario.read import load_scenario
+    from engine.scenario.uncertainty import draw_policy
+
+    model = ScenarioModel(load_scenario("us_japan_2025"), load_calibration(default_calibration_dir()))
+    labels = draw_policy(model, 1, 0)[0].branch_labels
+    neutral = _fx_neutral(model).arrays(labels)
+    copy = pickle.loads(pickle.dumps(model))
+    again = _fx_neutral(copy).arrays(labels)
+    assert np.array_equal(again.tariff, neutral.tariff) and np.all(again.fx == 1.0)

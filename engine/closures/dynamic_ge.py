@@ -72,11 +72,14 @@ class DynamicFirms:
     With ``dests`` only those destinations' pairs are drawn and moved (the same pairs as in a full
     run); every (B, R) array in and out is still over all cells, the others' values coming from
     ``background(period)`` (a dict of (B, R) arrays: the names of ``commit``'s outputs and the two
-    cost indices), as ``engine.closures.moving_pe`` needs.
+    cost indices), as ``engine.closures.moving_pe`` needs. ``periods``: how many the draw runs (on the
+    CPU a period's pass then leaves out the pairs that cannot export at any ``z`` their firm takes
+    before the last; without it, at any ``z``).
     """
 
-    def __init__(self, population, dests=None, background=None):
+    def __init__(self, population, dests=None, background=None, periods=None):
         self.population = population
+        self.periods = periods
         n_regions = population.offset.shape[1]
         self.dests = np.arange(n_regions, dtype=np.int64) if dests is None else np.asarray(dests, dtype=np.int64)
         self.background = background
@@ -87,7 +90,8 @@ class DynamicFirms:
             "dynamic_period_commit", "dynamic_relationship_loss")}
         if device == "cpu":
             self._kernel.update({name: devices.kernel(name, "cpu") for name in (
-                "dynamic_window_prepare", "dynamic_window_aggregates", "dynamic_period_close", "dynamic_visit_list")})
+                "dynamic_window_prepare", "dynamic_window_aggregates", "dynamic_period_close", "dynamic_visit_list", "dynamic_z_range",
+                "dynamic_window_records")})
         arrays = devices.state_arrays(device)
         n_blocks, n_dest = population.offset.shape[0], self.dests.size
         m = population.n_firms
@@ -127,6 +131,7 @@ class DynamicFirms:
         self._window = None  # (period, thresholds, lower, upper, prepared arrays): CPU only
         self._prepared = None
         self._visit = None  # (cutoff, arrays of dynamic_visit_list): CPU only
+        self._z_range = None
 
     def _part(self, x):
         """The ``dests`` columns of a (..., B, R) array (itself with every destination)."""
@@ -175,10 +180,10 @@ class DynamicFirms:
             self._kernel["dynamic_window_prepare"](self.sales, self.entry, self.eta, self.weight, self.z,
                                                             self.population.z_score, self.kept, thresholds, lower,
                                                             upper, *prepared)
-            window = self._window = (self.period, thresholds, lower, upper, prepared)
-        self._kernel["dynamic_window_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
-                                                           self.population.z_score, self.kept, thresholds, stacked,
-                                                           *window[4], *hard, marginal, slope)
+            window = self._window = (self.period, thresholds, lower, upper, prepared, self._records(thresholds))
+        self._kernel["dynamic_window_aggregates"](self.sales, self.eta, self.weight, self.z, self.population.z_score,
+                                                  self.kept, stacked, *window[4], *window[5],
+                                                  *hard, marginal, slope)
 
     def advance(self, period):
         """Move every firm's ``z`` to ``period`` (called once per period, in order) and draw the
@@ -215,12 +220,13 @@ class DynamicFirms:
         reference = self.reference_status is not None
         lower = np.minimum(shift, 0.0) - WINDOW_HALF_WIDTH
         upper = np.maximum(shift, 0.0) + WINDOW_HALF_WIDTH
-        # the lowest threshold less shift a pair meets in this pass (B, D): the pairs below it are left out
-        floor = following.min(axis=(2, 3)) - upper
+        # the lowest threshold less shift a pair meets in this pass, per z index (B, D, Nz): the pairs
+        # below it at every index their firm takes are left out
+        floor = following.min(axis=3) - upper[..., None]
         if commit:
-            floor = np.minimum(floor, current.min(axis=(2, 3)) - shift)
+            floor = np.minimum(floor, current.min(axis=3) - shift[..., None])
         if reference:
-            floor = np.minimum(floor, self.reference_thresholds.min(axis=(2, 3)))
+            floor = np.minimum(floor, self.reference_thresholds.min(axis=3))
         visit = self._visit_list(floor)
         self._allocate_window()
         out_commit, out_reference = np.empty((9, *shift.shape)), np.empty((9, *shift.shape))
@@ -234,24 +240,48 @@ class DynamicFirms:
             out_reference, *self._prepared)
         committed = self._full(dict(zip(COMMITTED, out_commit))) if commit else None
         self.period += 1
-        self._window = (self.period, following, lower, upper, self._prepared)
+        self._window = (self.period, following, lower, upper, self._prepared, self._records(following))
         return committed, dict(zip(COMMITTED, out_reference)) if reference else None
 
     def _visit_list(self, floor):
         """``kernels.dynamic_ge.dynamic_visit_list``'s arrays for a pass whose thresholds less shifts
-        reach down to ``floor`` (B, D): kept while the floor stays above their cutoff, else built again
-        (one pass) with the cutoff ``VISIT_MARGIN`` below it, from the pairs exporting now in either state."""
-        if self._visit is not None and np.all(floor >= self._visit[0]):
+        reach down to ``floor`` (B, D, Nz): kept while the floor stays above their cutoff; the cells
+        where it fell below are listed again with the cutoff ``VISIT_MARGIN`` below it, from the pairs
+        exporting now in either state."""
+        cells = np.ones(floor.shape[:2], dtype=np.bool_) if self._visit is None else \
+            np.any(floor < self._visit[0], axis=2)
+        if not cells.any():
             return self._visit[1]
         n_blocks, n_dest, m = self.sales.shape
+        if self._z_range is None:  # each firm's z indices from now to the last period
+            self._z_range = (np.zeros((n_blocks, m), dtype=np.int64),
+                             np.full((n_blocks, m), self.population.z_score.shape[1] - 1, dtype=np.int64))
+            if self.periods is not None:
+                self._kernel["dynamic_z_range"](self.z_keys, self.period + 1, self.periods - 1,
+                                                self.population.chain.cum_transition, self.z, *self._z_range)
         cutoff = floor - VISIT_MARGIN
+        if self._visit is not None:
+            cutoff = np.where(cells[..., None], cutoff, self._visit[0])
         arrays = self._visit[1] if self._visit is not None else (
             np.empty((n_blocks, n_dest, m), dtype=np.int32), np.empty((n_blocks, n_dest), dtype=np.int64),
-            np.empty((n_blocks, n_dest)))
+            np.empty(floor.shape))
         exporting = self.status if self.reference_status is None else self.status | self.reference_status
-        self._kernel["dynamic_visit_list"](self.entry, exporting, cutoff, *arrays)
+        self._kernel["dynamic_visit_list"](self.entry, exporting, cutoff, *self._z_range, cells, *arrays)
         self._visit = (cutoff, arrays)
         return arrays
+
+    def _records(self, thresholds):
+        """``kernels.dynamic_ge.dynamic_window_records`` of the window just prepared (for ``thresholds``,
+        this period's): the cells' starts, then the candidates' records."""
+        counts = self._prepared[6]
+        flat = counts.ravel()
+        starts = (np.cumsum(flat) - flat).reshape(counts.shape)
+        total = int(flat.sum())
+        records = (*(np.empty(total) for _ in range(5)), np.empty(total, dtype=np.bool_))
+        self._kernel["dynamic_window_records"](self.sales, self.entry, self.eta, self.weight, self.z,
+                                               self.population.z_score, self.kept, thresholds, self._prepared[5],
+                                               counts, starts, *records)
+        return (starts, *records)
 
     def _allocate_window(self):
         """The window's arrays, allocated once: the candidates' list is as large as the pairs."""
@@ -514,6 +544,8 @@ class _FxNeutralModel:
         self._neutral_cache = {}
 
     def __getattr__(self, name):
+        if name.startswith("__") or "_model" not in self.__dict__:  # unpickling looks up __setstate__ first
+            raise AttributeError(name)
         return getattr(self._model, name)
 
     def calendar(self, events, labels):
@@ -542,7 +574,7 @@ def simulate_dynamic_ge(population, path, params, firms=None):
     tariff = factors["tariff"]
     log_demand_change = factors["log_value"] + np.log1p(tariff) - np.log1p(population.tariff)
     commitments = [(*np.nonzero(to_cells(mask)), amounts, where) for mask, amounts, where in path.commitments]
-    firms = DynamicFirms(population) if firms is None else firms
+    firms = DynamicFirms(population, periods=thresholds.shape[0]) if firms is None else firms
     solved = solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff, factors["margin"], params,
                                             commitments)
     unit_sales = solved["scale"] * np.exp(log_demand_change + solved["market_cells"])

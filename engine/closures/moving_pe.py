@@ -107,7 +107,7 @@ def _solve_markets(population, path, params, raw, raw0, markets):
     kept = ("active", "sales_index", "entries", "exits", "both", "both_base", "split")
     costs = {"entrants_cost": zero, "incumbents_cost": zero}
     firms = DynamicFirms(population, np.flatnonzero(markets.any(axis=1)),
-                         lambda t: {**{name: sums[name][t] for name in kept}, **costs})
+                         lambda t: {**{name: sums[name][t] for name in kept}, **costs}, periods=n_periods)
     sigma, kappa = sigma_kappa(params, n_regions)
     margin0 = operating_margin(tariff0, kappa, sigma)
     keep, weight = demand_persistence(params.dynamics)
