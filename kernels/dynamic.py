@@ -131,6 +131,18 @@ def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, st
     return min(entry_threshold, max(stay_threshold, g)) - u
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def exports_at_baseline(c, u, status_key, pair, y_low, y_step, status_prob_column, stay_threshold, entry_threshold):
+    """Whether pair ``pair`` (``firm * R + destination``) exports in period 0: ``c >= baseline_entry_cost``
+    with its status uniform drawn at ``pair``. A pair below the lower of the two thresholds
+    (``u + c < min(entry, stay)``) exports whatever its status, so its uniform is not drawn: the same
+    answer (``min(entry, max(stay, G)) >= min(entry, stay)``, and subtracting ``u`` keeps the order)."""
+    if c < min(entry_threshold, stay_threshold) - u:
+        return False
+    us = uniform_open0(hash_at(status_key, np.uint64(pair)))
+    return c >= baseline_entry_cost(u, us, y_low, y_step, status_prob_column, stay_threshold, entry_threshold)
+
+
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def block_paths(z_key, n_firms, n_periods, cum_invariant, cum_transition, out):
     """``out[t, f]``: grid index of firm ``f``'s ``z`` in period ``t``."""
@@ -285,10 +297,8 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             n_visit = 0
             for f in range(n_firms):
                 j = paths[0, f]
-                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
-                cost = baseline_entry_cost(entry[f], us, y_low, y_step, status_prob[b, j],
-                                           stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
-                a = c >= cost
+                a = exports_at_baseline(c, entry[f], status_keys[b], f * n_dest + n, y_low, y_step, status_prob[b, j],
+                                        stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
                 status[f] = a
                 base[f] = a
                 if a or entry[f] >= lowest:

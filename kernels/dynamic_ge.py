@@ -24,8 +24,8 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.dynamic import (
-    baseline_entry_cost,
     block_scores,
+    exports_at_baseline,
     inverse_uniform,
     loss_stream,
     relationship_lost,
@@ -179,12 +179,12 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                     continue
                 j = out_z[b, f]
                 u = entry[b, n, f]
-                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_regions + dests[n])))
-                cost = baseline_entry_cost(u, us, y_low, y_step, status_prob[b, j], stationary_thresholds[b, j, 1],
-                                           stationary_thresholds[b, j, 0])
-                a = c >= cost
+                pair = f * n_regions + dests[n]
+                a = exports_at_baseline(c, u, status_keys[b], pair, y_low, y_step, status_prob[b, j],
+                                        stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
                 out_status[b, n, f] = a
                 if a:
+                    us = uniform_open0(hash_at(status_keys[b], np.uint64(pair)))
                     active += weight[b, n, f]
                     value = sales[b, n, f] * z_exp[j]
                     total += value

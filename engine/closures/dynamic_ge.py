@@ -45,7 +45,7 @@ from engine.firms.dynamic import cell_factors, entry_thresholds, inventory_layer
 #: How far below the lowest threshold less shift of a period the cutoff of the pairs a pass visits is
 #: set (``DynamicFirms.close_period``): room for later periods' thresholds and shifts before the list
 #: of pairs must be built again. Only speed depends on it.
-VISIT_MARGIN = 0.5
+VISIT_MARGIN = 0.1
 
 #: The aggregates ``dynamic_period_commit`` returns, in its order.
 COMMITTED = ("active", "sales_index", "entries", "exits", "both", "both_base", "entrants_cost", "incumbents_cost",
