@@ -693,7 +693,7 @@ def dynamic_period_close(sales, entry, eta, weight, z_keys, next_period, cum_tra
                 out_reference[8, b, n] = r_split
             bound = np.inf  # the lowest entry point a left-out pair can have in the next period
             for j in range(next_table.shape[0]):
-                bound = min(bound, min(next_table[j, 0], next_table[j, 1]) - skipped_max[b, n, j])
+                bound = min(bound, next_table[j, 0] - skipped_max[b, n, j])
             if prepare and next_high > bound:
                 # a pair left out may hold one of the two smallest entry points above the window
                 window_cell(b, n, sales, entry, eta, weight, z_next, z_exp, kept, next_table, lower[b, n],

@@ -220,13 +220,14 @@ class DynamicFirms:
         reference = self.reference_status is not None
         lower = np.minimum(shift, 0.0) - WINDOW_HALF_WIDTH
         upper = np.maximum(shift, 0.0) + WINDOW_HALF_WIDTH
-        # the lowest threshold less shift a pair meets in this pass, per z index (B, D, Nz): the pairs
-        # below it at every index their firm takes are left out
-        floor = following.min(axis=3) - upper[..., None]
+        # the lowest entrants' threshold less shift of this pass, per z index (B, D, Nz): the pairs that
+        # export in neither state and lie below it at every index their firm takes are left out (a
+        # pair that does not export can only start at the entrants' threshold)
+        floor = following[..., 0] - upper[..., None]
         if commit:
-            floor = np.minimum(floor, current.min(axis=3) - shift[..., None])
+            floor = np.minimum(floor, current[..., 0] - shift[..., None])
         if reference:
-            floor = np.minimum(floor, self.reference_thresholds.min(axis=3))
+            floor = np.minimum(floor, self.reference_thresholds[..., 0])
         visit = self._visit_list(floor)
         self._allocate_window()
         out_commit, out_reference = np.empty((9, *shift.shape)), np.empty((9, *shift.shape))
