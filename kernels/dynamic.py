@@ -135,8 +135,9 @@ def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, st
 def exports_at_baseline(c, u, status_key, pair, y_low, y_step, status_prob_column, stay_threshold, entry_threshold):
     """Whether pair ``pair`` (``firm * R + destination``) exports in period 0: ``c >= baseline_entry_cost``
     with its status uniform drawn at ``pair``. A pair below the lower of the two thresholds
-    (``u + c < min(entry, stay)``) exports whatever its status, so its uniform is not drawn: the same
-    answer (``min(entry, max(stay, G)) >= min(entry, stay)``, and subtracting ``u`` keeps the order)."""
+    (``u + c < min(entry, stay)``) does not export, whatever its status, so its uniform is not drawn:
+    the same answer (``min(entry, max(stay, G)) >= min(entry, stay)``, and subtracting ``u`` keeps the
+    order)."""
     if c < min(entry_threshold, stay_threshold) - u:
         return False
     us = uniform_open0(hash_at(status_key, np.uint64(pair)))

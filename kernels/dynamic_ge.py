@@ -11,11 +11,13 @@ stored by ``store_marginal_pair``; on the CPU mostly through a window of shifts 
 pairs near the margin to loop over, ``dynamic_window_prepare`` and ``dynamic_window_aggregates``) and
 the commit at the solved shift (``dynamic_period_commit``). On the CPU ``dynamic_period_close`` ends a
 period in one pass (the commit, the ``z`` step, the no-policy state's commit and the next window) over
-the pairs of ``dynamic_visit_list``: those that export, or whose entry score reaches the period's
-lowest threshold less shift (about half the pairs at the default size).
+the pairs of ``dynamic_visit_list``: those that export, or whose entry score reaches the entrants'
+threshold less shift at a ``z`` index their firm takes (``dynamic_z_range``; a quarter of the pairs
+at the default size), and the window's evaluations read its candidates as contiguous records
+(``dynamic_window_records``).
 With shift 0 they reproduce ``kernels.dynamic.dynamic_cell_sums`` bit for bit
 (``tests/test_dynamic_ge.py``). The per-firm math (``z_initial``, ``z_step``, ``inverse_uniform``,
-``baseline_entry_cost``, ``relationship_lost``) and the pair scores (``block_scores``) are those of
+``exports_at_baseline``, ``relationship_lost``) and the pair scores (``block_scores``) are those of
 ``kernels.dynamic``; ``dynamic_relationship_loss`` draws the period's lost relationships.
 Loops take preallocated outputs last, do no I/O and hold no state.
 """
@@ -102,7 +104,8 @@ def add_pair(f, b, n, table, sales, entry, eta, weight, z_index, z_exp, status, 
 @njit(inline="always", cache=True, error_model="numpy")
 def store_marginal_pairs(b, n, sales, eta, weight, z_index, z_exp, status, shifts, low, high, next_high, marginal,
                          out_marginal, out_slope):
-    """``store_marginal_pair`` of cell ``(b, n)`` at every shift, after every pair went through ``add_pair``."""
+    """``store_marginal_pair`` of cell ``(b, n)`` at every shift, after every pair went through ``add_pair``'s
+    rule (``dynamic_window_aggregates`` applies it to its records)."""
     for s in range(shifts.shape[0]):
         f = marginal[s]
         if f >= 0:
@@ -557,15 +560,18 @@ def dynamic_period_close(sales, entry, eta, weight, z_keys, next_period, cum_tra
     and ``dynamic_relationship_loss`` (to ``next_period``), ``dynamic_period_commit`` again (the
     no-policy state at ``reference_thresholds`` and zero shift, if ``reference``) and
     ``dynamic_window_prepare`` (``next_thresholds``, window ``[lower, upper]``) do one after the other,
-    with the same results bit for bit: each sum runs over the same pairs in the same order.
+    with the same sums bit for bit: each runs over the same pairs in the same order.
 
     ``visit``, ``visit_count``, ``skipped_max``: ``dynamic_visit_list``'s, with a cutoff per ``z`` index
-    that every threshold of that index less its shift reaches here (``thresholds - shift``,
-    ``reference_thresholds``, ``next_thresholds - upper``) and ``z`` ranges that cover this period and
-    the next: the pairs left out export in none of these, before or after, so they add nothing to any
-    sum; they can only hold the window's two smallest entry points, and a cell whose second smallest
-    lies above their lowest possible one (over the indices, ``min(next_thresholds[j]) -
-    skipped_max[j]``) is prepared again over all its pairs (``window_cell``).
+    that every entrants' threshold of that index less its shift reaches here (``thresholds - shift``,
+    ``reference_thresholds``, ``next_thresholds - upper``, column 0) and ``z`` ranges that cover this
+    period and the next: the pairs left out export in neither state, so they meet only entrants'
+    thresholds, start at none of these and add nothing to any sum (``lost`` is not drawn for them:
+    it is read only for exporters). They can only hold the window's two smallest entry points above
+    it, and a cell whose second smallest lies above their lowest possible one (over the indices,
+    ``next_thresholds[j, 0] - skipped_max[j]``) is prepared again over all its pairs
+    (``window_cell``). The candidates can differ from ``dynamic_window_prepare``'s only by a left-out
+    pair within rounding of the window's upper edge, which changes no aggregate inside the window.
 
     ``out_commit`` and ``out_reference`` (9, B, R): ``dynamic_period_commit``'s outputs in its order
     (left as they are when not asked for); the window's outputs as ``dynamic_window_prepare``'s.

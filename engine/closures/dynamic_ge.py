@@ -42,9 +42,9 @@ from engine.closures.ge_accounts import accounts_from_cells, baseline_parts, inc
 from engine.closures.welfare import region_accounts
 from engine.firms.dynamic import cell_factors, entry_thresholds, inventory_layer
 
-#: How far below the lowest threshold less shift of a period the cutoff of the pairs a pass visits is
-#: set (``DynamicFirms.close_period``): room for later periods' thresholds and shifts before the list
-#: of pairs must be built again. Only speed depends on it.
+#: How far below the lowest entrants' threshold less shift of a period the cutoff of the pairs a pass
+#: visits is set (``DynamicFirms._visit_list``): room for later periods' thresholds and shifts before a
+#: cell's list must be built again. Only speed depends on it.
 VISIT_MARGIN = 0.1
 
 #: The aggregates ``dynamic_period_commit`` returns, in its order.
@@ -128,7 +128,7 @@ class DynamicFirms:
             reference = population.thresholds[:, None, :, :] - population.offset[:, self.dests, None, None]
         self.reference_thresholds = np.ascontiguousarray(np.where(np.isnan(reference), np.inf, reference))
         self._zero_period, self._zero_marginal = -1, None
-        self._window = None  # (period, thresholds, lower, upper, prepared arrays): CPU only
+        self._window = None  # (period, thresholds, lower, upper, prepared arrays, records): CPU only
         self._prepared = None
         self._visit = None  # (cutoff, arrays of dynamic_visit_list): CPU only
         self._z_range = None
@@ -161,10 +161,10 @@ class DynamicFirms:
 
     def _period_aggregates(self, thresholds, stacked, hard, marginal, slope):
         """``dynamic_period_aggregates`` at the shifts ``stacked`` (S, B, R). On the CPU through a window
-        of shifts per cell (``kernels.dynamic_ge.dynamic_window_prepare``): one pass over every pair
-        when the period's first shifts arrive or a shift leaves the window, then only the pairs whose
-        entry point lies in it (about 1 % at the default size). The results are the full pass's up to
-        the order of summation."""
+        of shifts per cell, prepared by ``close_period`` around the last solved shifts (or here, by
+        ``kernels.dynamic_ge.dynamic_window_prepare``, one pass over every pair, when a shift leaves
+        it): only the records of the pairs whose entry point lies in it are looped over (about 0.5 %
+        at the default size). The results are the full pass's up to the order of summation."""
         if self.population.device != "cpu":
             self._kernel["dynamic_period_aggregates"](self.sales, self.entry, self.eta, self.weight, self.z,
                                                       self.population.z_score, self.kept, thresholds, stacked,
@@ -427,14 +427,12 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
                                                                                            0.0)), 0.0)
     lam = params.sunk_cost_ratio
     n_periods = tariff.shape[0]
-    zero = np.zeros(population.offset.shape)
     hard = ("hard_active", "entries", "exits", "both", "both_base", "split")
     out = {k: [] for k in (*RECORDED, "labour", *hard)}
     accounts, references = [], []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
     z = previous = None
-    committed = dict(initial, entries=zero, exits=zero, both=initial["sales_index"], both_base=initial["sales_index"])
     reference_agg = dict(initial)
     period_thresholds = np.ascontiguousarray(thresholds[0])
     for t in range(n_periods):
@@ -447,14 +445,7 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
                                 margin[t], commitments, amounts, reference)
         z, state, iterations[t], residuals[t] = solve_period(period, z, t, previous)
         previous = period
-        shift = zero if t == 0 else -state["threshold"]
-        if t + 1 < n_periods:
-            following = np.ascontiguousarray(thresholds[t + 1])
-            done, reference_agg = firms.close_period(None if t == 0 else period_thresholds, shift, following)
-            period_thresholds = following
-        else:
-            done = None if t == 0 else firms.commit(period_thresholds, shift)
-        committed = committed if done is None else done
+        committed, reference_agg, period_thresholds = end_period(firms, thresholds, t, period_thresholds, state)
         record_period(out, state, acc, params.sigma, period)
         out["labour"].append(acc.labour)
         out["hard_active"].append(committed["active"])
@@ -466,6 +457,28 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
                                                      solved["exits"])
     solved.update(iterations=iterations, residual=residuals, accounts=accounts, scale=scale, references=references)
     return solved
+
+
+def end_period(firms, thresholds, t, current, state):
+    """End period ``t`` of the firms at the solved ``state`` (``thresholds`` (T, B, R, Nz, 2), ``current``
+    the period's own, the object its evaluations passed): commit the state (not in period 0, whose
+    state is the calibrated one) and, before the last period, start the next
+    (``DynamicFirms.close_period``). Returns the committed aggregates (period 0's calibrated ones with
+    no entries or exits), the next period's no-policy aggregates (None without that state or after
+    the last period) and the next period's thresholds."""
+    shift = np.zeros(firms.population.offset.shape) if t == 0 else -state["threshold"]
+    commit_to = None if t == 0 else current
+    reference = None
+    if t + 1 < thresholds.shape[0]:
+        current = np.ascontiguousarray(thresholds[t + 1])
+        committed, reference = firms.close_period(commit_to, shift, current)
+    else:
+        committed = None if commit_to is None else firms.commit(commit_to, shift)
+    if committed is None:
+        initial, zero = firms.initial, np.zeros(shift.shape)
+        committed = dict(initial, entries=zero, exits=zero, both=initial["sales_index"],
+                         both_base=initial["sales_index"])
+    return committed, reference, current
 
 
 class PathOffReference(Exception):

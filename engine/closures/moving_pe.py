@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.cells import (by_market, cell_results, half_exports, operating_margin, sigma_kappa, to_cells,
                           to_market_cells, trade_cells)
-from engine.closures.dynamic_ge import DynamicFirms, _DynamicPeriod
+from engine.closures.dynamic_ge import DynamicFirms, _DynamicPeriod, end_period
 from engine.closures.fixed_wage import dynamic_pe_regions
 from engine.closures.ge import solve_period
 from engine.closures.ge_accounts import accounts_from_cells
@@ -127,16 +127,7 @@ def _solve_markets(population, path, params, raw, raw0, markets):
         period.threshold_weight, period.threshold_offset = 1.0 - weight, weight * quantity_shift
         z, state, _evaluations, _residual = solve_period(period, z, t, previous)
         previous = period
-        shift = zero if t == 0 else -state["threshold"]
-        if t + 1 < n_periods:  # this month's commit, the next month's advance and window in one pass
-            following = np.ascontiguousarray(thresholds[t + 1])
-            committed, _ = firms.close_period(None if t == 0 else period_thresholds, shift, following)
-            period_thresholds = following
-        else:
-            committed = None if t == 0 else firms.commit(period_thresholds, shift)
-        if committed is None:
-            committed = dict(firms.initial, entries=zero, exits=zero, both=firms.initial["sales_index"],
-                             both_base=firms.initial["sales_index"])
+        committed, _, period_thresholds = end_period(firms, thresholds, t, period_thresholds, state)
         quantity_shift = keep * quantity_shift + (1.0 - keep) * state["shift"]
         for name in ("active", "sales_index", "entries", "exits", "both", "both_base", "split"):
             out[name].append(committed[name])
