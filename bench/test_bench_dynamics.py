@@ -115,7 +115,8 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     for closure in ("pe", "ge"):
         def one_draw():
             with threadpool_limits(limits=1, user_api="blas"):  # as a run's draws (engine.runs.executors)
-                population = dynamic_population(keys, 0, firms, params, calibration)
+                population = dynamic_population(keys, 0, firms, params, calibration,  # as engine.runs.plan
+                                                keep_scores=closure == "ge")
                 return run_dynamic(population, None, path, params, closure)
         one_draw()  # compile
         runs = []

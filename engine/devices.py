@@ -53,8 +53,10 @@ KERNELS = {
         "dynamic_relationship_loss": "kernels.dynamic_ge:dynamic_relationship_loss",
         "dynamic_period_aggregates": "kernels.dynamic_ge:dynamic_period_aggregates",
         "dynamic_period_commit": "kernels.dynamic_ge:dynamic_period_commit",
-        # CPU only: the window of shifts that spares dynamic_period_aggregates most pairs, and the pass
-        # that ends a period with the commits and the next window in one
+        # CPU only: the baseline costs from pair scores ge keeps, the window of shifts that spares
+        # dynamic_period_aggregates most pairs, and the pass that ends a period with the commits and the
+        # next window in one
+        "dynamic_baseline_costs_of": "kernels.dynamic:dynamic_baseline_costs_of",
         "dynamic_window_prepare": "kernels.dynamic_ge:dynamic_window_prepare",
         "dynamic_window_aggregates": "kernels.dynamic_ge:dynamic_window_aggregates",
         "dynamic_window_records": "kernels.dynamic_ge:dynamic_window_records",

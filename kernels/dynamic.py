@@ -131,17 +131,95 @@ def baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob_column, st
     return min(entry_threshold, max(stay_threshold, g)) - u
 
 
+#: Levels of the status uniform at which ``cost_search`` tabulates the search's start.
+SEARCH_LEVELS = 512
+
+
+@njit(cache=True, error_model="numpy")
+def cost_search(y_low, y_step, status_prob, stationary_thresholds):
+    """Where ``baseline_entry_cost_at`` starts its search, for one block (``status_prob`` (Nz, Ny),
+    ``stationary_thresholds`` (Nz, 2)): ``(bounds, levels)``.
+
+    ``bounds`` (Nz, 2): grid indices ``low``, ``high`` with ``y[low] <= stay`` and ``y[high] >=
+    entry`` (a point to spare, clipped to the grid). ``levels`` (Nz, SEARCH_LEVELS + 2): per level
+    ``k / SEARCH_LEVELS`` the last grid index whose status probability is at most it (0 when none
+    is)."""
+    n_z, n_y = status_prob.shape
+    out_bounds = np.empty((n_z, 2), dtype=np.int64)
+    out_levels = np.empty((n_z, SEARCH_LEVELS + 2), dtype=np.int64)
+    n_levels = out_levels.shape[1]
+    for j in range(n_z):
+        stay, entry = stationary_thresholds[j, 1], stationary_thresholds[j, 0]
+        below = min(max((stay - y_low) / y_step - 1.0, 0.0), n_y - 1.0) if np.isfinite(stay) else 0.0
+        above = min(max((entry - y_low) / y_step + 1.0, 0.0), n_y - 1.0) if np.isfinite(entry) else n_y - 1.0
+        out_bounds[j, 0], out_bounds[j, 1] = int(np.floor(below)), int(np.ceil(above))
+        last = 0
+        for k in range(n_levels):
+            level = k / (n_levels - 2)
+            while last + 1 < n_y and status_prob[j, last + 1] <= level:
+                last += 1
+            out_levels[j, k] = last
+    return out_bounds, out_levels
+
+
 @njit(inline="always", cache=True, error_model="numpy")
-def exports_at_baseline(c, u, status_key, pair, y_low, y_step, status_prob_column, stay_threshold, entry_threshold):
-    """Whether pair ``pair`` (``firm * R + destination``) exports in period 0: ``c >= baseline_entry_cost``
-    with its status uniform drawn at ``pair``. A pair below the lower of the two thresholds
-    (``u + c < min(entry, stay)``) does not export, whatever its status, so its uniform is not drawn:
-    the same answer (``min(entry, max(stay, G)) >= min(entry, stay)``, and subtracting ``u`` keeps the
-    order)."""
-    if c < min(entry_threshold, stay_threshold) - u:
+def inverse_uniform_at(y_low, y_step, status_prob, j, level, levels):
+    """``inverse_uniform(y_low, y_step, status_prob[j], level)``, bit for bit, its bisection started
+    from ``cost_search``'s ``levels`` one below and two above ``level``'s: the last index whose value
+    is at most ``level``, so the answer, is the same from any bracket of it."""
+    last = status_prob.shape[1] - 1
+    if status_prob[j, 0] > level:
+        return -np.inf
+    if not status_prob[j, last] > level:
+        return np.inf
+    n_levels = levels.shape[1]
+    k = int(level * (n_levels - 2))
+    low = levels[j, max(k - 1, 0)]
+    high = min(levels[j, min(k + 2, n_levels - 1)] + 1, last)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if status_prob[j, mid] > level:
+            high = mid
+        else:
+            low = mid
+    gap = status_prob[j, high] - status_prob[j, low]
+    w = (level - status_prob[j, low]) / gap if gap > 0 else 1.0
+    return y_low + y_step * (low + w)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def baseline_entry_cost_at(u, status_uniform, y_low, y_step, status_prob, stationary_thresholds, j, bounds, levels):
+    """``baseline_entry_cost`` of a pair at grid index ``j``, bit for bit, with the search for ``G``
+    started from ``cost_search``'s tables (``status_prob``, ``stationary_thresholds``, ``bounds``,
+    ``levels``: the block's, indexed here rather than sliced per pair, which costs more than the search).
+
+    Only ``G`` between the two thresholds matters: below ``y[low]`` (so below ``stay``) the cost is
+    ``min(entry, stay)``, at or above ``y[high]`` (so above ``entry``) it is ``entry``, and with
+    ``stay >= entry`` it is ``entry`` whatever ``G`` (``inverse_uniform_at``)."""
+    stay, entry = stationary_thresholds[j, 1], stationary_thresholds[j, 0]
+    if not (np.isfinite(stay) and np.isfinite(entry)):
+        return baseline_entry_cost(u, status_uniform, y_low, y_step, status_prob[j], stay, entry)
+    if not stay < entry:
+        return entry - u
+    if status_uniform < status_prob[j, bounds[j, 0]]:
+        return stay - u
+    if not status_uniform < status_prob[j, bounds[j, 1]]:
+        return entry - u
+    g = inverse_uniform_at(y_low, y_step, status_prob, j, status_uniform, levels)
+    return min(entry, max(stay, g)) - u
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def exports_at_baseline(c, u, status_key, pair, y_low, y_step, status_prob, stationary_thresholds, j, bounds, levels):
+    """Whether pair ``pair`` (``firm * R + destination``) at grid index ``j`` exports in period 0:
+    ``c >= baseline_entry_cost`` with its status uniform drawn at ``pair`` (the block's arrays as in
+    ``baseline_entry_cost_at``). A pair below the lower of the two thresholds (``u + c < min(entry,
+    stay)``) does not export, whatever its status, so its uniform is not drawn: the same answer
+    (``min(entry, max(stay, G)) >= min(entry, stay)``, and subtracting ``u`` keeps the order)."""
+    if c < min(stationary_thresholds[j, 0], stationary_thresholds[j, 1]) - u:
         return False
     us = uniform_open0(hash_at(status_key, np.uint64(pair)))
-    return c >= baseline_entry_cost(u, us, y_low, y_step, status_prob_column, stay_threshold, entry_threshold)
+    return c >= baseline_entry_cost_at(u, us, y_low, y_step, status_prob, stationary_thresholds, j, bounds, levels)
 
 
 @njit(cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -174,6 +252,19 @@ def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_d
     tail = slp.size - head
     low[head:], width[head:], weight[head:] = strata[0, :tail], strata[1, :tail], strata[2, :tail]
     fill_scores(shock_key, np.uint64(n), np.uint64(n_dest), low, width, slp, s_a, s_e, rho, rho_c, sales, entry)
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
+def destination_costs(entry, initial_z, status_key, n, n_dest, y_low, y_step, status_prob, stationary_thresholds,
+                      out_cost):
+    """One block's ``baseline_entry_cost`` in destination ``n`` per firm (``entry``, ``initial_z``,
+    ``out_cost``: (M,); ``status_prob`` (Nz, Ny), ``stationary_thresholds`` (Nz, 2): the block's)."""
+    bounds, levels = cost_search(y_low, y_step, status_prob, stationary_thresholds)
+    for f in range(entry.size):
+        j = initial_z[f]
+        us = uniform_open0(hash_at(status_key, np.uint64(f * n_dest + n)))
+        out_cost[f] = baseline_entry_cost_at(entry[f], us, y_low, y_step, status_prob, stationary_thresholds, j, bounds,
+                                             levels)
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -212,11 +303,24 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
         for n in range(n_dest):
             block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
                          strata[b], slp, sales, entry, weight)
-            for f in range(n_firms):
-                j = out_initial_z[b, f]
-                us = uniform_open0(hash_at(status_keys[b], np.uint64(f * n_dest + n)))
-                out_cost[b, n, f] = baseline_entry_cost(entry[f], us, y_low, y_step, status_prob[b, j],
-                                                        stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
+            destination_costs(entry, out_initial_z[b], status_keys[b], n, n_dest, y_low, y_step, status_prob[b],
+                              stationary_thresholds[b], out_cost[b, n])
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
+def dynamic_baseline_costs_of(entry, z_keys, status_keys, cum_invariant, y_low, y_step, status_prob,
+                              stationary_thresholds, out_cost, out_initial_z):
+    """``dynamic_baseline_costs`` from entry scores already drawn: ``entry`` (B, R, M) as
+    ``kernels.dynamic_ge.dynamic_pair_scores`` gives them over all ``R`` destinations (the same
+    outputs, bit for bit, without drawing the scores again)."""
+    n_blocks, n_dest, n_firms = entry.shape
+    for b in prange(n_blocks):
+        for f in range(n_firms):
+            out_initial_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
+        for n in range(n_dest):
+            destination_costs(entry[b, n], out_initial_z[b], status_keys[b], n, n_dest, y_low, y_step, status_prob[b],
+                              stationary_thresholds[b], out_cost[b, n])
+
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -278,6 +382,7 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
         weight = np.empty(n_firms)
         half = np.empty(n_firms)
         paths = np.empty((n_periods, n_firms), dtype=np.int64)
+        bounds, levels = cost_search(y_low, y_step, status_prob[b], stationary_thresholds[b])
         z_exp = np.exp(z_score[b])
         loss_key = loss_stream(status_keys[b])
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
@@ -298,8 +403,8 @@ def dynamic_cell_sums(productivity_keys, shock_keys, z_keys, status_keys, sm1_ov
             n_visit = 0
             for f in range(n_firms):
                 j = paths[0, f]
-                a = exports_at_baseline(c, entry[f], status_keys[b], f * n_dest + n, y_low, y_step, status_prob[b, j],
-                                        stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
+                a = exports_at_baseline(c, entry[f], status_keys[b], f * n_dest + n, y_low, y_step, status_prob[b],
+                                        stationary_thresholds[b], j, bounds, levels)
                 status[f] = a
                 base[f] = a
                 if a or entry[f] >= lowest:

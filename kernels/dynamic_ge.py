@@ -27,8 +27,9 @@ from numba import njit, prange
 
 from kernels.dynamic import (
     block_scores,
+    cost_search,
     exports_at_baseline,
-    inverse_uniform,
+    inverse_uniform_at,
     loss_stream,
     relationship_lost,
     z_initial,
@@ -171,6 +172,7 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
     n_regions = offset.shape[1]
     for b in prange(n_blocks):
         z_exp = np.exp(z_score[b])
+        bounds, levels = cost_search(y_low, y_step, status_prob[b], stationary_thresholds[b])
         for f in range(n_firms):
             out_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
         for n in range(n_dest):
@@ -183,8 +185,8 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                 j = out_z[b, f]
                 u = entry[b, n, f]
                 pair = f * n_regions + dests[n]
-                a = exports_at_baseline(c, u, status_keys[b], pair, y_low, y_step, status_prob[b, j],
-                                        stationary_thresholds[b, j, 1], stationary_thresholds[b, j, 0])
+                a = exports_at_baseline(c, u, status_keys[b], pair, y_low, y_step, status_prob[b],
+                                        stationary_thresholds[b], j, bounds, levels)
                 out_status[b, n, f] = a
                 if a:
                     us = uniform_open0(hash_at(status_keys[b], np.uint64(pair)))
@@ -192,7 +194,7 @@ def dynamic_initial_state(z_keys, status_keys, cum_invariant, y_low, y_step, sta
                     value = sales[b, n, f] * z_exp[j]
                     total += value
                     split += half_sign(f, weight[b, n, f]) * value
-                    if c >= inverse_uniform(y_low, y_step, status_prob[b, j], us) - u:
+                    if c >= inverse_uniform_at(y_low, y_step, status_prob[b], j, us, levels) - u:
                         incumbents += eta[b, n, f]
                     else:
                         entrants += eta[b, n, f]

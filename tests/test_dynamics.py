@@ -7,13 +7,25 @@ printed on failure through the assertion messages), so a failure reruns exactly.
 import numpy as np
 import polars as pl
 import pytest
+from numba import njit
 
 import engine
 from engine.errors import InputError
 from engine.firms.bellman import Chain, rouwenhorst, solve_stationary, y_grid_for
 from engine.firms.sampling import block_strata
 from engine.scenario.read import load_scenario
-from kernels.dynamic import dynamic_cell_sums
+from kernels.dynamic import (
+    SEARCH_LEVELS,
+    baseline_entry_cost,
+    baseline_entry_cost_at,
+    cost_search,
+    dynamic_baseline_costs,
+    dynamic_baseline_costs_of,
+    dynamic_cell_sums,
+    inverse_uniform,
+    inverse_uniform_at,
+)
+from kernels.dynamic_ge import dynamic_pair_scores
 from tests import reference_dynamic
 from tests.conftest import node_seed, write_scenario
 
@@ -115,6 +127,75 @@ def test_kernel_matches_numpy_reference_on_random_inputs(request, loss):
     assert out[2][1:].sum() > 0 and out[3][1:].sum() > 0, f"no churn in the random case, seed {seed}"
     # gross flows add up: entries - exits is the change in exporters, lost relationships included
     np.testing.assert_allclose(out[2][1:] - out[3][1:], np.diff(out[0], axis=0), rtol=0, atol=1e-9 * out[0].max())
+
+
+@njit(cache=False)
+def _searches(y_low, y_step, status_prob, thresholds, z_index, uniforms, scores, out_fast, out_plain):
+    """Per case the tabulated searches (``out_fast``) and the plain ones (``out_plain``): ``G`` and the cost."""
+    bounds, levels = cost_search(y_low, y_step, status_prob, thresholds)
+    for i in range(uniforms.size):
+        j, us, u = z_index[i], uniforms[i], scores[i]
+        out_fast[i, 0] = inverse_uniform_at(y_low, y_step, status_prob, j, us, levels)
+        out_plain[i, 0] = inverse_uniform(y_low, y_step, status_prob[j], us)
+        out_fast[i, 1] = baseline_entry_cost_at(u, us, y_low, y_step, status_prob, thresholds, j, bounds, levels)
+        out_plain[i, 1] = baseline_entry_cost(u, us, y_low, y_step, status_prob[j], thresholds[j, 1], thresholds[j, 0])
+
+
+def test_tabulated_search_equals_the_bisection_bitwise(request):
+    """``inverse_uniform_at`` and ``baseline_entry_cost_at`` (the search started from ``cost_search``'s
+    tables) return what the plain bisection does, bit for bit: on smooth, step-like and flat status
+    probabilities, uniforms on the table's levels and on the probabilities themselves, and thresholds
+    inside, outside and beyond the grid, in either order."""
+    seed = node_seed(request.node.nodeid)
+    rng = np.random.default_rng(seed)
+    y = np.linspace(-6.0, 6.0, 61)
+    smooth = np.sort(rng.uniform(0, 1, (4, y.size)), axis=1)
+    steps = np.repeat(np.array([[0.0, 0.5, 1.0]]), 4, axis=0)[:, np.minimum(np.arange(y.size) // 20, 2)]
+    flat = np.round(smooth * 4) / 4  # plateaus: many points on each value
+    status_prob = np.ascontiguousarray(np.concatenate([smooth, steps, flat]))
+    n_z = status_prob.shape[0]
+    thresholds = rng.normal(0.0, 4.0, (n_z, 2))  # some outside the grid, either order
+    thresholds[0] = [np.inf, 0.5]
+    thresholds[5] = [1.0, -np.inf]
+    thresholds[6] = [7.0, -7.0]  # both beyond the grid's ends
+    n = 20_000
+    uniforms = np.concatenate([rng.uniform(0, 1, n), rng.choice(status_prob.ravel(), n),
+                               rng.integers(0, SEARCH_LEVELS + 1, n) / SEARCH_LEVELS, [1.0, 0.0, 1e-300]])
+    z_index = rng.integers(0, n_z, uniforms.size)
+    scores = rng.normal(0.0, 2.0, uniforms.size)
+    fast, plain = np.empty((uniforms.size, 2)), np.empty((uniforms.size, 2))
+    _searches(y[0], y[1] - y[0], status_prob, thresholds, z_index, uniforms, scores, fast, plain)
+    np.testing.assert_array_equal(fast, plain, err_msg=f"seed {seed}")
+    inside = np.isfinite(plain[:, 0])
+    assert inside.mean() > 0.5 and (~inside).any(), f"the cases miss a branch, seed {seed}"
+
+
+def test_baseline_costs_from_drawn_scores_equal_the_fused_kernel_bitwise(request):
+    """``dynamic_baseline_costs_of`` (from the scores ``dynamic_pair_scores`` drew, as ``ge`` keeps
+    them) gives ``dynamic_baseline_costs``'s costs and period-0 ``z`` bit for bit."""
+    seed = node_seed(request.node.nodeid)
+    rng = np.random.default_rng(seed)
+    n_blocks, n_dest, n_firms = 3, 4, 300
+    grid, transition, invariant = rouwenhorst(5, 0.9, 0.4)
+    chain = Chain(grid, transition, invariant)
+    keys = tuple(rng.integers(0, 2**63, n_blocks, dtype=np.uint64) for _ in range(4))
+    params = (rng.uniform(0.3, 0.6, n_blocks), rng.uniform(0.1, 0.8, n_blocks), rng.uniform(0.1, 0.5, n_blocks),
+              rng.uniform(-0.5, 0.5, n_blocks))
+    strata = np.stack(block_strata(rng.permutation([100.0, 5e4, 5e4]), n_firms, params[1]), axis=1)
+    y = np.linspace(-6, 6, 61)
+    status_prob = np.sort(rng.uniform(0, 1, (n_blocks, 5, y.size)), axis=2)
+    stationary = np.sort(rng.normal(0, 1, (n_blocks, 5, 2)), axis=2)[..., ::-1].copy()
+    grid_args = (chain.cum_invariant, y[0], y[1] - y[0], status_prob, stationary)
+    costs, initial = np.empty((n_blocks, n_dest, n_firms)), np.empty((n_blocks, n_firms), dtype=np.int64)
+    dynamic_baseline_costs(*keys, *params, n_firms, strata, *grid_args, costs, initial)
+    scores = [np.empty((n_blocks, n_dest, n_firms), dtype) for dtype in (np.float64, np.float64, np.float32,
+                                                                        np.float64)]
+    dynamic_pair_scores(keys[0], keys[1], *params, n_firms, strata, *scores, np.arange(n_dest), n_dest)
+    got_costs, got_initial = np.empty_like(costs), np.empty_like(initial)
+    dynamic_baseline_costs_of(scores[1], keys[2], keys[3], *grid_args, got_costs, got_initial)
+    np.testing.assert_array_equal(got_costs, costs, err_msg=f"seed {seed}")
+    np.testing.assert_array_equal(got_initial, initial, err_msg=f"seed {seed}")
+    assert np.isfinite(costs).all() and np.ptp(costs) > 0, f"seed {seed}"
 
 
 def test_period0_exact_and_no_policy_stays_at_baseline_in_expectation(tmp_path, small_calibration):

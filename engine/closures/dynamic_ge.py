@@ -59,7 +59,7 @@ WINDOW_HALF_WIDTH = 0.1
 class DynamicFirms:
     """The firm-destination pairs of one draw and scenario, one period at a time.
 
-    Scores are generated once (``dynamic_pair_scores``) and cached: ``exp(v)`` and ``u`` as float64
+    Scores are generated once (``dynamic_pair_scores``, or taken from ``population.scores``) and cached: ``exp(v)`` and ``u`` as float64
     (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (4 more on the CPU for the
     window's list of candidates and 4 for the list of pairs a period's pass visits) (320 MB for 20,000 firms,
     80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
@@ -96,15 +96,16 @@ class DynamicFirms:
         n_blocks, n_dest = population.offset.shape[0], self.dests.size
         m = population.n_firms
         self.n_firms = m
-        self.sales = arrays.empty((n_blocks, n_dest, m), np.float64)
-        self.entry = arrays.empty((n_blocks, n_dest, m), np.float64)
-        self.eta = arrays.empty((n_blocks, n_dest, m), np.float32)
-        self.weight = arrays.empty((n_blocks, n_dest, m), np.float64)
         productivity_keys, shock_keys, self.z_keys, self.status_keys = population.keys
         status_keys = self.status_keys
-        self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m,
-                                            population.strata, self.sales, self.entry, self.eta, self.weight,
-                                            self.dests, n_regions)
+        if population.scores is not None and dests is None:  # drawn once by engine.firms.dynamic.prepare
+            self.sales, self.entry, self.eta, self.weight = population.scores
+        else:
+            self.sales, self.entry, self.weight = (arrays.empty((n_blocks, n_dest, m), np.float64) for _ in range(3))
+            self.eta = arrays.empty((n_blocks, n_dest, m), np.float32)
+            self._kernel["dynamic_pair_scores"](productivity_keys, shock_keys, *population.kernel_params, m,
+                                                population.strata, self.sales, self.entry, self.eta, self.weight,
+                                                self.dests, n_regions)
         self.z = arrays.empty((n_blocks, m), np.int64)
         self.base = arrays.empty((n_blocks, n_dest, m), np.bool_)
         out = [np.empty((n_blocks, n_dest)) for _ in range(5)]

@@ -61,6 +61,8 @@ class DynamicPopulation:
     flows: np.ndarray  # (B, R) baseline exports (data)
     tariff: np.ndarray  # (B, R) baseline tariff
     device: str = "cpu"  # where the firm loops run (engine.devices): "cpu" or "cuda"
+    # the pairs' scores over all destinations, as dynamic_pair_scores gives them (CPU, kept for ge)
+    scores: tuple | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,12 +81,14 @@ class DynamicState:
     firm_sums: dict | None = None  # the firm loop's sums, for the no-policy path's untouched cells
 
 
-def prepare(population, calibration, params, device="cpu"):
+def prepare(population, calibration, params, device="cpu", keep_scores=False):
     """Solve the stationary problem and calibrate the cell offsets of one draw.
 
     ``population`` is an ``engine.firms.static.Population`` (its per-block keys are reused). ``device``
     ("cpu" or "cuda", resolved) runs the firm loops (``engine.devices``); the dynamic programme and
-    the order statistics stay on the CPU.
+    the order statistics stay on the CPU. ``keep_scores`` (CPU): draw the pairs' scores once into
+    arrays that ``engine.closures.dynamic_ge.DynamicFirms`` reuses (20 bytes per pair) and compute the
+    baseline costs from them.
     """
     settings = params.dynamics
     n_regions, n_sectors = calibration.n_regions, calibration.n_sectors
@@ -122,8 +126,17 @@ def prepare(population, calibration, params, device="cpu"):
     strata = np.ascontiguousarray(np.stack(block_strata(calibration.firms.reshape(-1), m, kernel_params[1]), axis=1))
     costs = np.empty((n_regions * n_sectors, n_regions, m))
     initial = np.empty((n_regions * n_sectors, m), dtype=np.int64)
-    devices.dynamic_baseline_costs(device)(*keys, *kernel_params, m, strata, chain.cum_invariant, y_grid[0],
-                                           y_grid[1] - y_grid[0], status_prob, thresholds, costs, initial)
+    grid = (chain.cum_invariant, y_grid[0], y_grid[1] - y_grid[0], status_prob, thresholds, costs, initial)
+    scores = None
+    if keep_scores and device == "cpu":
+        shape = (n_regions * n_sectors, n_regions, m)
+        scores = tuple(np.empty(shape, dtype) for dtype in (np.float64, np.float64, np.float32, np.float64))
+        devices.kernel("dynamic_pair_scores", device)(population.productivity_keys, population.shock_keys,
+                                                      *kernel_params, m, strata, *scores,
+                                                      np.arange(n_regions, dtype=np.int64), n_regions)
+        devices.kernel("dynamic_baseline_costs_of", device)(scores[1], z_keys, status_keys, *grid)
+    else:
+        devices.dynamic_baseline_costs(device)(*keys, *kernel_params, m, strata, *grid)
     flows = to_cells(calibration.flows)
     rotation = cell_rotations(population.shock_keys, n_regions, m)
     target = to_cells(calibration.participation) * calibration.firms.reshape(-1)[:, None]
@@ -133,7 +146,7 @@ def prepare(population, calibration, params, device="cpu"):
                              z_score=z_score, stationary=stationary, y_grid=y_grid, status_prob=status_prob,
                              thresholds=thresholds, offset=offset, keys=keys, kernel_params=kernel_params,
                              strata=strata, flows=flows,
-                             tariff=to_cells(calibration.tariffs), device=device)
+                             tariff=to_cells(calibration.tariffs), device=device, scores=scores)
 
 
 def weighted_offsets(costs, strata_weight, rotation, target):
@@ -344,10 +357,11 @@ def purchases_of(path, flows):
     return extra
 
 
-def dynamic_population(stream_keys, draw, n_firms, params, calibration, device="cpu"):
-    """Keys and calibration of one draw's firms for the dynamic model (no ranking is needed)."""
+def dynamic_population(stream_keys, draw, n_firms, params, calibration, device="cpu", keep_scores=False):
+    """Keys and calibration of one draw's firms for the dynamic model (no ranking is needed);
+    ``keep_scores`` as in ``prepare``."""
     n_blocks = calibration.n_regions * calibration.n_sectors
     keys = SimpleNamespace(draw=draw, n_firms=n_firms,
                            productivity_keys=block_keys(np.uint64(stream_keys[0]), draw, n_blocks),
                            shock_keys=block_keys(np.uint64(stream_keys[1]), draw, n_blocks))
-    return prepare(keys, calibration, params, device)
+    return prepare(keys, calibration, params, device, keep_scores)

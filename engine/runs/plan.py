@@ -301,7 +301,7 @@ def simulate_draw(plan, draw, scratch=None):
             key = ("dynamic", key, params.dynamics, params.sunk_cost_ratio)
             if key not in cache:
                 cache[key] = (dynamic_population((keys["productivity"], keys["shocks"]), draw, plan.firms, params,
-                                                 calib, plan.device), None)
+                                                 calib, plan.device, keep_scores=pair.closure == "ge"), None)
         elif key not in cache:
             n_regions, n_blocks = calib.n_regions, calib.n_regions * calib.n_sectors
             n_static = sum(1 for k in cache if k[0] != "dynamic")
