@@ -530,24 +530,33 @@ def dynamic_visit_list(entry, status, cutoff, z_low, z_high, cells, out_visit, o
     n_blocks, n_dest, n_firms = entry.shape
     n_z = cutoff.shape[2]
     for b in prange(n_blocks):
+        # per range of indices (low, high): the lowest cutoff over it, and the others' largest score
+        lowest = np.empty((n_z, n_z))
+        skipped = np.empty((n_z, n_z))
         for n in range(n_dest):
             if not cells[b, n]:
                 continue
-            for j in range(n_z):
-                out_skipped_max[b, n, j] = -np.inf
+            for low in range(n_z):
+                c = cutoff[b, n, low]
+                for high in range(low, n_z):
+                    c = min(c, cutoff[b, n, high])
+                    lowest[low, high] = c
+                    skipped[low, high] = -np.inf
             count = 0
             for f in range(n_firms):
                 u = entry[b, n, f]
                 low, high = z_low[b, f], z_high[b, f]
-                c = cutoff[b, n, low]
-                for j in range(low + 1, high + 1):
-                    c = min(c, cutoff[b, n, j])
-                if u >= c or status[b, n, f]:
+                if u >= lowest[low, high] or status[b, n, f]:
                     out_visit[b, n, count] = f
                     count += 1
                 else:
-                    for j in range(low, high + 1):
-                        out_skipped_max[b, n, j] = max(out_skipped_max[b, n, j], u)
+                    skipped[low, high] = max(skipped[low, high], u)
+            for j in range(n_z):
+                top = -np.inf
+                for low in range(j + 1):
+                    for high in range(j, n_z):
+                        top = max(top, skipped[low, high])
+                out_skipped_max[b, n, j] = top
             out_count[b, n] = count
 
 

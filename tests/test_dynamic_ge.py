@@ -182,6 +182,15 @@ def test_period_close_equals_the_separate_kernels_bitwise(request, loss):
         assert all(np.array_equal(visit[0][i, j, :visit[1][i, j]], whole[0][i, j, :visit[1][i, j]])
                    for i, j in np.ndindex(n_blocks, n_dest)), seed
         assert np.all((z_range[0] <= b["z"]) & (b["z"] <= z_range[1])), f"period {t}: z range, seed {seed}"
+        # the list against its definition: a pair is left out iff it exports in neither state and its
+        # score is below the cutoff at every index its firm takes
+        index = np.arange(floor.shape[2])
+        takes = (index >= z_range[0][..., None]) & (index <= z_range[1][..., None])  # (B, M, Nz)
+        reach = (pairs[1][..., None] >= floor[:, :, None, :]) & takes[:, None]  # (B, D, M, Nz)
+        listed = reach.any(axis=3) | b["status"] | b["reference"]
+        assert np.array_equal(whole[1], listed.sum(axis=2)), f"period {t}: visit counts, seed {seed}"
+        skipped = np.where((~listed)[..., None] & takes[:, None], pairs[1][..., None], -np.inf).max(axis=2)
+        assert np.array_equal(whole[2], skipped), f"period {t}: skipped maxima, seed {seed}"
         got_commit, got_reference = np.full((9, n_blocks, n_dest), np.nan), np.empty((9, n_blocks, n_dest))
         got_window = window_arrays()
         dynamic_period_close(*pairs, keys[2], t + 1, chain.cum_transition, b["z"], z_base, case["z_score"], keys[3],
