@@ -505,3 +505,44 @@ def test_a_scenario_model_pickles_after_ge_used_it():
     copy = pickle.loads(pickle.dumps(model))
     again = _fx_neutral(copy).arrays(labels)
     assert np.array_equal(again.tariff, neutral.tariff) and np.all(again.fx == 1.0)
+
+
+@pytest.mark.parametrize("keep_scores", [False, True])
+def test_ge_firm_rows_are_the_pairs_its_state_carries(keep_scores):
+    """Firm rows in ``ge`` (``--firm-output``) list the pairs exporting under the hard rule at the solved
+    shifts, the state carried forward: over a cell's rows, weight x exports is the unit exports times
+    the committed sales index and the weights add up to the committed exporters, in every period
+    (the flows add the marginal pair's fraction, docs/model.md section 12). With the pair scores kept
+    from the baseline costs (as a run does) or drawn again, the draw is the same bit for bit."""
+    from engine.calibration.data import load_calibration
+    from engine.closures.dynamic_ge import GeState, simulate_dynamic_ge
+    from engine.firms.dynamic import dynamic_population
+    from engine.firms.rows import dynamic_rows
+    from engine.paths import default_calibration_dir
+    from engine.scenario.policy import ScenarioModel
+    from engine.scenario.read import load_scenario
+    from engine.scenario.uncertainty import draw_policy, sample_parameters, stream_keys
+
+    calibration = load_calibration(default_calibration_dir())
+    scenario = load_scenario("us_japan_2025")
+    params, _ = sample_parameters(scenario, calibration, 2, 0)
+    path, _ = draw_policy(ScenarioModel(scenario, calibration), 2, 0)
+    keys = stream_keys(2)
+    population = dynamic_population((keys["productivity"], keys["shocks"]), 0, 200, params, calibration,
+                                    keep_scores=keep_scores)
+    cells, _, solved = simulate_dynamic_ge(population, path, params)
+    state = GeState(None, solved["pe_thresholds"], solved["threshold_shift"], solved["unit_exports"])  # as run_dynamic
+    exports, count = np.zeros(solved["hard_active"].shape), np.zeros(solved["hard_active"].shape)
+    for rows in dynamic_rows(population, state, params, "all"):
+        np.add.at(exports, (rows.period, rows.block, rows.destination), rows.weight * rows.exports)
+        np.add.at(count, (rows.period, rows.block, rows.destination), rows.weight)
+    np.testing.assert_allclose(exports, state.unit_exports * solved["hard_sales_index"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(count, solved["hard_active"], rtol=1e-12, atol=1e-9)
+    assert np.any(state.threshold_shift != 0.0) and np.ptp(count[1:], axis=0).max() > 0  # shifts solved, churn
+    if keep_scores:
+        assert population.scores is not None
+        again = simulate_dynamic_ge(dynamic_population((keys["productivity"], keys["shocks"]), 0, 200, params,
+                                                       calibration), path, params)[0]
+        assert cells.keys() == again.keys()
+        for name in cells:
+            assert np.array_equal(cells[name], again[name], equal_nan=True), name

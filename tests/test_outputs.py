@@ -276,12 +276,6 @@ def _values(node, key):
             yield from _values(item, key)
 
 
-def test_dynamic_model_firm_rows_refused_in_ge_with_one_error(tmp_path):
-    with pytest.raises(engine.InputError, match="--closure pe"):
-        engine.simulate(SCENARIO, draws=1, firms=150, out=tmp_path / "x", firm_output="sample", closure="ge")
-    assert not (tmp_path / "x").exists()
-
-
 # --------------------------------------------------------------------------- manifest
 
 def test_manifest(run):

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from engine.cells import by_origin_region, cell_results, half_exports, to_cells, trade_cells
-from engine.closures.dynamic_ge import KnownReference, PathOffReference, simulate_dynamic_ge
+from engine.closures.dynamic_ge import GeState, KnownReference, PathOffReference, simulate_dynamic_ge
 from engine.closures.fixed_wage import baseline_accounts, dynamic_pe_regions, region_results, solve_markets
 from engine.closures.ge import solve_wage_equilibrium
 from engine.closures.ge_accounts import wage_region_results
@@ -79,14 +79,16 @@ def run_dynamic(population, baseline, path, params, closure):
     ``ge`` and ``pe_moving`` (``engine.closures.dynamic_ge``): (CellResults, state, RegionResults).
 
     ``state`` is the ``engine.firms.dynamic.DynamicState`` in ``pe`` (firm-level rows are built
-    from it), in ``ge`` the ``engine.closures.dynamic_ge.KnownReference`` of the draw's no-policy path,
-    in ``pe_moving`` a ``engine.closures.moving_pe.MovingState`` (that path, and what firm rows need).
+    from it), in ``ge`` an ``engine.closures.dynamic_ge.GeState`` (the firm side of the draw's no-policy
+    path, and what firm rows need), in ``pe_moving`` a ``engine.closures.moving_pe.MovingState`` (that path, and what firm rows need).
     """
 
     n_sectors = params.sigma.size
     if closure == "ge":
         cells, regions, solved = simulate_dynamic_ge(population, path, params)
-        return cell_results(cells, n_sectors), KnownReference(population, solved["references"]), regions
+        state = GeState(KnownReference(population, solved["references"]), solved["pe_thresholds"],
+                        solved["threshold_shift"], solved["unit_exports"])
+        return cell_results(cells, n_sectors), state, regions
     if closure == "pe_moving":
         cells, no_policy, regions = simulate_moving_pe(population, path, params)
         return cells, no_policy, regions
@@ -106,7 +108,7 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
     run (``state``, its ``DynamicState``): in partial equilibrium cells are independent, so theirs are
     the same. The static model (a binary search per cell and period) and ``ge_fixed_wage`` (every
     market moves) run in full; the dynamic model's ``ge`` takes the firm side from the policy run's
-    reference state (``state``, a ``KnownReference``), and solves in full only if the path leaves it;
+    reference state (``state.reference``, a ``KnownReference``), and solves in full only if the path leaves it;
     ``pe_moving`` computed the path in its policy run (``state``, a ``MovingState``): its no-policy path
     is ``pe``'s.
     """
@@ -122,9 +124,9 @@ def run_no_policy(firm_model, population, baseline, path, params, closure, touch
         if _same_path(state.path, path):
             return cell_results(state.raw, n_sectors), state.regions
         return run_no_policy(firm_model, population, baseline, path, params, "pe", touched, state.raw["state"])
-    if isinstance(state, KnownReference):
+    if isinstance(state, GeState):
         try:
-            cells, regions, _solved = simulate_dynamic_ge(population, path, params, firms=state)
+            cells, regions, _solved = simulate_dynamic_ge(population, path, params, firms=state.reference)
             return cell_results(cells, n_sectors), regions
         except PathOffReference:
             pass

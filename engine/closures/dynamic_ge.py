@@ -30,7 +30,7 @@ FX-neutral (wages flexible); the sticky-invoicing channel of the dynamic PE mode
 closure in this version.
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -411,8 +411,10 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
     -------
     dict of (T, ...) arrays and lists: ``solved`` fields of ``WageMarkets`` (``active`` with the
     marginal pair's fraction), ``entries`` and ``exits`` (``gross_flows``), the committed hard
-    aggregates ``both``, ``both_base`` and ``split`` (the half-populations' split of the sales index,
-    docs/model.md section 8.2), and ``accounts`` (one ``LabourAccounts`` per period).
+    aggregates ``hard_active``, ``hard_sales_index`` (those of the pairs firm rows list), ``both``,
+    ``both_base`` and ``split`` (the half-populations' split of the sales index,
+    docs/model.md section 8.2), ``threshold_shift`` (the solved shift each period's commit subtracts
+    from ``thresholds``, zero in period 0) and ``accounts`` (one ``LabourAccounts`` per period).
     """
     population = firms.population
     n_sectors = params.sigma.size
@@ -428,8 +430,8 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
                                                                                            0.0)), 0.0)
     lam = params.sunk_cost_ratio
     n_periods = tariff.shape[0]
-    hard = ("hard_active", "entries", "exits", "both", "both_base", "split")
-    out = {k: [] for k in (*RECORDED, "labour", *hard)}
+    hard = ("hard_active", "hard_sales_index", "entries", "exits", "both", "both_base", "split")
+    out = {k: [] for k in (*RECORDED, "labour", "threshold_shift", *hard)}
     accounts, references = [], []
     iterations = np.zeros(n_periods, dtype=np.int64)
     residuals = np.zeros(n_periods)
@@ -447,14 +449,16 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
         z, state, iterations[t], residuals[t] = solve_period(period, z, t, previous)
         previous = period
         committed, reference_agg, period_thresholds = end_period(firms, thresholds, t, period_thresholds, state)
+        out["threshold_shift"].append(-state["threshold"] if t > 0 else np.zeros(open_cell.shape))  # as end_period
         record_period(out, state, acc, params.sigma, period)
         out["labour"].append(acc.labour)
         out["hard_active"].append(committed["active"])
-        for name in hard[1:]:
+        out["hard_sales_index"].append(committed["sales_index"])
+        for name in hard[2:]:
             out[name].append(committed[name])
         accounts.append(acc)
     solved = {k: np.stack(v) for k, v in out.items()}
-    solved["entries"], solved["exits"] = gross_flows(solved["active"], solved.pop("hard_active"), solved["entries"],
+    solved["entries"], solved["exits"] = gross_flows(solved["active"], solved["hard_active"], solved["entries"],
                                                      solved["exits"])
     solved.update(iterations=iterations, residual=residuals, accounts=accounts, scale=scale, references=references)
     return solved
@@ -480,6 +484,23 @@ def end_period(firms, thresholds, t, current, state):
         committed = dict(initial, entries=zero, exits=zero, both=initial["sales_index"],
                          both_base=initial["sales_index"])
     return committed, reference, current
+
+
+@dataclass(frozen=True, eq=False)
+class GeState:
+    """What the draw's other steps need of a ``ge`` run: the firm side of its no-policy path
+    (``reference``, a ``KnownReference``) and what firm rows need (``engine.firms.rows.dynamic_rows``):
+    the thresholds each period's commit compared the entry scores with, ``pe_thresholds`` less the
+    solved ``threshold_shift`` (T, B, R), and the unit exports (T, B, R)."""
+
+    reference: object
+    pe_thresholds: np.ndarray
+    threshold_shift: np.ndarray
+    unit_exports: np.ndarray
+
+    @property
+    def thresholds(self):
+        return self.pe_thresholds - self.threshold_shift[..., None, None]
 
 
 class PathOffReference(Exception):
@@ -595,6 +616,7 @@ def simulate_dynamic_ge(population, path, params, firms=None):
     unit_sales = solved["scale"] * np.exp(log_demand_change + solved["market_cells"])
     exports = unit_sales * solved["sales_index"] / (1.0 + tariff)
     unit_exports = unit_sales / (1.0 + tariff)
+    solved.update(unit_exports=unit_exports, pe_thresholds=thresholds)  # for firm rows (GeState)
     intensive = unit_exports * solved["both"] - unit_exports[:1] * solved["both_base"]
     log_wage = np.log(solved["wage"] / solved["wage"][:1])
     log_price = factors["log_price"] + by_origin_region(log_wage, n_sectors)

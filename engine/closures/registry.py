@@ -28,8 +28,6 @@ class Combination:
     simulate : str
         ``"module:function"`` with the signature of ``engine.closures.assemble.run_static``:
         ``(population, baseline, path, params, closure)`` -> ``(CellResults, state, RegionResults)``.
-    firm_rows : bool
-        ``--firm-output`` can write firm rows (``state`` carries what they need).
     devices : tuple of str
         Where its firm loops can run (``engine.devices``).
     fallback : bool
@@ -39,7 +37,6 @@ class Combination:
     firm_model: str
     closure: str
     simulate: str
-    firm_rows: bool
     devices: tuple
     fallback: bool
 
@@ -57,18 +54,13 @@ class Combination:
 
 _STATIC, _DYNAMIC = "engine.closures.assemble:run_static", "engine.closures.assemble:run_dynamic"
 REGISTRY = {
-    ("static", "pe"): Combination("static", "pe", _STATIC, firm_rows=True, devices=("cpu",), fallback=False),
-    ("static", "ge"): Combination("static", "ge", _STATIC, firm_rows=True, devices=("cpu",), fallback=True),
-    ("static", "ge_fixed_wage"): Combination("static", "ge_fixed_wage", _STATIC, firm_rows=True, devices=("cpu",),
-                                             fallback=False),
-    ("dynamic", "pe"): Combination("dynamic", "pe", _DYNAMIC, firm_rows=True, devices=("cpu", "cuda"),
-                                   fallback=False),
-    ("dynamic", "ge"): Combination("dynamic", "ge", _DYNAMIC, firm_rows=False, devices=("cpu", "cuda"),
-                                   fallback=True),
-    ("static", "pe_moving"): Combination("static", "pe_moving", _STATIC, firm_rows=True, devices=("cpu",),
-                                         fallback=False),
-    ("dynamic", "pe_moving"): Combination("dynamic", "pe_moving", _DYNAMIC, firm_rows=True,
-                                          devices=("cpu", "cuda"), fallback=True),
+    ("static", "pe"): Combination("static", "pe", _STATIC, devices=("cpu",), fallback=False),
+    ("static", "ge"): Combination("static", "ge", _STATIC, devices=("cpu",), fallback=True),
+    ("static", "ge_fixed_wage"): Combination("static", "ge_fixed_wage", _STATIC, devices=("cpu",), fallback=False),
+    ("dynamic", "pe"): Combination("dynamic", "pe", _DYNAMIC, devices=("cpu", "cuda"), fallback=False),
+    ("dynamic", "ge"): Combination("dynamic", "ge", _DYNAMIC, devices=("cpu", "cuda"), fallback=True),
+    ("static", "pe_moving"): Combination("static", "pe_moving", _STATIC, devices=("cpu",), fallback=False),
+    ("dynamic", "pe_moving"): Combination("dynamic", "pe_moving", _DYNAMIC, devices=("cpu", "cuda"), fallback=True),
 }
 
 

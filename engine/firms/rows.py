@@ -69,13 +69,16 @@ def static_rows(population, baseline, state, params, firm_output):
 
 
 def dynamic_rows(population, state, params, firm_output):
-    """Rows of the dynamic model in PE (pairs that export).
+    """Rows of the dynamic model (pairs that export).
 
-    ``population`` is an ``engine.firms.dynamic.DynamicPopulation``, ``state`` the ``DynamicState``
-    of the scenario's draw. ``productivity`` is the firm's current productivity ``phi * exp(z_t)``;
-    each simulated firm stands for ``weight`` real firms.
+    ``population`` is an ``engine.firms.dynamic.DynamicPopulation``, ``state`` what the scenario's draw
+    left for them (``thresholds`` (T, B, R, Nz, 2) a pair's entry score is compared with, and
+    ``unit_exports`` (T, B, R)): a ``DynamicState`` (pe), ``MovingState`` (pe_moving) or ``GeState``
+    (ge). ``productivity`` is the firm's current productivity ``phi * exp(z_t)``; each simulated firm
+    stands for ``weight`` real firms.
     """
-    n_periods, n_blocks, n_regions = state.thresholds.shape[:3]
+    thresholds = state.thresholds
+    n_periods, n_blocks, n_regions = thresholds.shape[:3]
     n_sectors = params.sigma.size
     n_firms = kept_firms(population.n_firms, firm_output)
     firm_ids = np.arange(n_firms, dtype=np.int64)
@@ -90,7 +93,7 @@ def dynamic_rows(population, state, params, firm_output):
         dynamic_firm_paths(*(keys[b] for keys in population.keys), *(p[b] for p in population.kernel_params),
                            population.strata[b], chain.cum_invariant, chain.cum_transition, y[0], y[1] - y[0], population.status_prob[b],
                            population.thresholds[b], population.offset[b],
-                           np.ascontiguousarray(state.thresholds[:, b]), population.settings.relationship_loss, slp,
+                           np.ascontiguousarray(thresholds[:, b]), population.settings.relationship_loss, slp,
                            z_index, score, weight, active)
         t, f, n = np.nonzero(active)
         if t.size == 0:

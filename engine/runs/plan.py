@@ -192,10 +192,6 @@ def build_plan(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAU
         closure_used = closure or scenario.closure
         pair = (combination(scenario.dynamics.mode, closure_used) if closure is not None
                 else combination(scenario.dynamics.mode, closure_used, scenario.source, "closure"))
-        if firm_output and not pair.firm_rows:
-            raise InputError("--firm-output", f"firm rows are not available with the {pair.firm_model} firm model in "
-                                              f"{closure_used} in this version; add --dynamics static (the static "
-                                              "firm model), or run in partial equilibrium (--closure pe)")
         nested = [spec for spec in scenario.parameter if spec.name == "eta"]
         if nested and pair.closure == "pe":  # a calibration's eta is fine: fixed indices leave every nest as is
             raise InputError(scenario.source, "eta (nested demand, docs/model.md section 6.5) has no effect in pe, "
