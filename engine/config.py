@@ -17,9 +17,10 @@ DEFAULT_PRECISION = 1.0
 DEFAULT_SCENARIO = "us_japan_2025"
 #: Market closures (docs/model.md section 6), the default first; ``engine.closures.registry`` says
 #: which firm model each runs with.
-CLOSURES = ("pe_moving", "pe", "ge", "ge_fixed_wage")
-#: The partial-equilibrium closures (wages and incomes fixed: no welfare measured).
-PARTIAL_CLOSURES = ("pe", "pe_moving")
+CLOSURES = ("ge", "pe_moving", "pe", "ge_fixed_wage")
+#: The partial-equilibrium closures (wages and incomes fixed: no welfare measured), the default of
+#: ``engine diagnose`` (whose experiments are partial equilibrium) first.
+PARTIAL_CLOSURES = ("pe_moving", "pe")
 #: Firm models by a scenario's ``[dynamics] mode`` (docs/model.md section 11), the default first.
 DYNAMICS_MODES = ("static", "myopic", "forward")
 #: ``--firm-output``: ``FIRM_SAMPLE`` firms per (origin, sector) and draw, or every firm.

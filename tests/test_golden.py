@@ -38,7 +38,7 @@ RTOL = 1e-9
 def _without_inventories():
     """The default scenario with ``[dynamics] inventories = false``: the model as it was before importers'
     stocks (docs/model.md section 11.9); its columns other than the stocks' were bit-identical to the
-    default case's golden files of that version when this case was added."""
+    default case's golden files of that version (then ``pe_moving``) when this case was added."""
     from engine.config import DEFAULT_SCENARIO
     from engine.scenario.read import load_scenario
 
@@ -48,9 +48,10 @@ def _without_inventories():
 
 #: name -> engine.simulate keyword arguments (all with the default seed).
 CASES = {
-    "default": dict(draws=3, firms=2000, firm_output="sample"),
-    "no_inventories": dict(scenarios=[_without_inventories()], draws=3, firms=2000, firm_output="sample"),
-    "ge": dict(draws=2, firms=2000, closure="ge"),
+    "default": dict(draws=3, firms=2000, firm_output="sample"),  # ge
+    "pe_moving": dict(draws=3, firms=2000, firm_output="sample", closure="pe_moving"),  # the default until 2026-12
+    "no_inventories": dict(scenarios=[_without_inventories()], draws=3, firms=2000, firm_output="sample",
+                           closure="pe_moving"),
     "static": dict(scenarios=["us_japan_2025", "liberation_day_2025"], draws=3, firms=2000, dynamics="static",
                    closure="ge_fixed_wage", firm_output="sample"),
 }

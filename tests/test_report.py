@@ -316,10 +316,11 @@ def test_optional_columns_are_shown_when_present(run, tmp_path):
 
 
 def test_pe_report_draws_no_welfare_decomposition_and_says_why(tmp_path):
-    """The default closure (pe_moving, a partial equilibrium) measures no income: the report keeps the
+    """A partial-equilibrium closure (pe_moving, the default until 2026-12) measures no income: the report keeps the
     regions chart (prices, tariff revenue) with a caption saying its real income is not welfare, and
     leaves the decomposition out with a note. The dynamic firm model's rows give the size deciles."""
-    run = engine.simulate("us_japan_2025", draws=2, firms=500, seed=SEED, out=tmp_path / "pe", firm_output="sample")
+    run = engine.simulate("us_japan_2025", draws=2, firms=500, seed=SEED, out=tmp_path / "pe", firm_output="sample",
+                          closure="pe_moving")
     built = build_report(open_run(run.path))
     assert "us_japan_2025.regions" in built.charts and "us_japan_2025.firm_deciles" in built.charts
     assert "us_japan_2025.welfare_decomposition" not in built.charts

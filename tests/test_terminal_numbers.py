@@ -58,14 +58,14 @@ def _run(tmp_path_factory, *options):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """The shipped scenarios in their own closure (pe)."""
-    return _run(tmp_path_factory, *SCENARIOS)
+    """The shipped scenarios in pe_moving (a partial equilibrium: its region lines claim no welfare)."""
+    return _run(tmp_path_factory, *SCENARIOS, "--closure", "pe_moving")
 
 
 @pytest.fixture(scope="module")
 def run_ge(tmp_path_factory):
-    """The default scenario in the ge closure (the static firm model: fast at this firm count)."""
-    return _run(tmp_path_factory, SCENARIOS[0], "--closure", "ge", "--dynamics", "static")
+    """The default run's closure, ge, on the default scenario (its own dynamic firm model)."""
+    return _run(tmp_path_factory, SCENARIOS[0])
 
 
 def blocks(stdout):

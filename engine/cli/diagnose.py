@@ -16,7 +16,7 @@ from engine import config
 @click.option("--seed", "-s", type=int, default=config.DEFAULT_SEED, show_default=True, help="Seed.")
 @click.option("--mode", type=click.Choice(config.DYNAMICS_MODES), default="forward", show_default=True,
               help="Firm model: forward-looking dynamic, myopic dynamic, or the static model.")
-@click.option("--closure", type=click.Choice(config.PARTIAL_CLOSURES), default=config.CLOSURES[0], show_default=True,
+@click.option("--closure", type=click.Choice(config.PARTIAL_CLOSURES), default=config.PARTIAL_CLOSURES[0], show_default=True,
               help="Partial equilibrium with moving price indices (untaxed suppliers gain) or fixed ones.")
 @click.option("--fgkk-exporter", default="CHN", show_default=True,
               help="Supplier of the 2018-19 experiment (Fajgelbaum et al. 2020); 'none' to skip it.")

@@ -37,10 +37,10 @@ EXIT_FAILED_DRAWS = 4
 @click.option("--calibration", "-c", type=click.Path(), default=None,
               help="Calibration folder (CSV or Parquet tables) [default: embedded 2023/2024 data].")
 @click.option("--closure", type=click.Choice(config.CLOSURES), default=None,
-              help="Equilibrium closure for every scenario: pe_moving (wages and spending fixed, price indices "
-                   "solved: tariffs divert between suppliers), pe (demand levels fixed), ge (wages, prices, "
-                   "profits and tariff revenue solved each period; docs/model.md) or ge_fixed_wage (wages "
-                   "pinned by an outside good) [default: each scenario's, else pe_moving].")
+              help="Equilibrium closure for every scenario: ge (wages, prices, profits and tariff revenue solved "
+                   "each period, welfare measured; docs/model.md), pe_moving (wages and spending fixed, price "
+                   "indices solved: tariffs divert between suppliers), pe (demand levels fixed) or "
+                   "ge_fixed_wage (wages pinned by an outside good) [default: each scenario's, else ge].")
 @click.option("--firm-output", type=click.Choice(config.FIRM_OUTPUTS), default=None,
               help=f"Also write firm-level rows: 'sample' ({config.FIRM_SAMPLE} firms per origin-sector "
                    "and draw) or 'all' (large).")

@@ -234,7 +234,7 @@ def diagnose(calibration=None, *, exporter="JPN", importer="USA", tariff=0.01, d
     """
     dynamics = {"mode": "forward", **(dynamics or {})}
     lam = DEFAULT_SUNK_COST_RATIO if sunk_cost_ratio is None else sunk_cost_ratio
-    closure = closure or config.CLOSURES[0]
+    closure = closure or config.PARTIAL_CLOSURES[0]
     if closure not in config.PARTIAL_CLOSURES:
         raise InputError("--closure", f"must be one of {', '.join(config.PARTIAL_CLOSURES)} (the experiment is "
                                       f"partial equilibrium, as BLP's), got {closure!r}")
@@ -362,7 +362,7 @@ def _monthly_profile(pair, periods, log_change):
 def format_diagnosis(diagnosis, exporter, importer, tariff, closure=None, fgkk_exporter="CHN"):
     """The terminal tables ``engine diagnose`` prints: BLP's annual profile with its targets, the 2018-19
     experiment, the monthly profile and its margins."""
-    closure = closure or config.CLOSURES[0]
+    closure = closure or config.PARTIAL_CLOSURES[0]
     h1, late, fg = TARGETS["h1"], TARGETS["long_run"], TARGETS["fgkk"]
     lines = [f"Trade elasticity of {exporter} -> {importer} customs-value exports w.r.t. 1 + tariff, relative to the "
              f"untaxed suppliers of {importer} (BLP's annual local projections; permanent unanticipated "

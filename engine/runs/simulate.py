@@ -157,8 +157,8 @@ def simulate(scenarios=None, *, draws=config.DEFAULT_DRAWS, firms=config.DEFAULT
         Numba threads (default: all cores; on a Dask LocalCluster, per worker, default 1).
     calibration : str or Path, optional
         Calibration folder; default the embedded 2023/2024 data.
-    closure : {None, "pe_moving", "pe", "ge", "ge_fixed_wage"}
-        Equilibrium closure for every scenario; default each scenario's own (``pe_moving`` if unset).
+    closure : {None, "ge", "pe_moving", "pe", "ge_fixed_wage"}
+        Equilibrium closure for every scenario; default each scenario's own (``ge`` if unset).
     dynamics : {None, "static", "myopic", "forward"}
         Firm model for every scenario; default each scenario's ``[dynamics] mode``.
     device : {"cpu", "cuda", "auto"}

@@ -5,7 +5,7 @@ and uncertain parameters, validated into frozen objects.
 Structure::
 
     name, title, description, start ("YYYY-MM", period 0 = baseline), periods, focus, closure
-                                         # closure: pe_moving (default) | pe | ge | ge_fixed_wage
+                                         # closure: ge (default) | pe_moving | pe | ge_fixed_wage
     requires = { regions = ["USA", "JPN"], sectors = [...] }   # codes the scenario is written for
     sunk_cost_ratio = 1.0                # lambda of docs/model.md section 4, or a [[parameter]]
     [groups]  asia = ["JPN", "KOR"]      # named region groups, usable wherever a region list is
