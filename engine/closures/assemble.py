@@ -80,7 +80,8 @@ def run_dynamic(population, baseline, path, params, closure):
 
     ``state`` is the ``engine.firms.dynamic.DynamicState`` in ``pe`` (firm-level rows are built
     from it), in ``ge`` an ``engine.closures.dynamic_ge.GeState`` (the firm side of the draw's no-policy
-    path, and what firm rows need), in ``pe_moving`` a ``engine.closures.moving_pe.MovingState`` (that path, and what firm rows need).
+    path, and what firm rows need), in ``pe_moving`` a ``engine.closures.moving_pe.MovingState`` (that
+    path, and what firm rows need).
     """
 
     n_sectors = params.sigma.size

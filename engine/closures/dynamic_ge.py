@@ -59,11 +59,12 @@ WINDOW_HALF_WIDTH = 0.1
 class DynamicFirms:
     """The firm-destination pairs of one draw and scenario, one period at a time.
 
-    Scores are generated once (``dynamic_pair_scores``, or taken from ``population.scores``) and cached: ``exp(v)`` and ``u`` as float64
-    (B, R, M) each and ``eta = exp(v - u)`` as float32, 20 bytes per pair (4 more on the CPU for the
-    window's list of candidates and 4 for the list of pairs a period's pass visits) (320 MB for 20,000 firms,
-    80 blocks and 10 destinations), plus three bool arrays of the pairs' status (48 MB). Two states move side by side on the same ``z``
-    paths: the scenario's and the no-policy path's (``reference``).
+    Scores are generated once (``dynamic_pair_scores``, or taken from ``population.scores``) and cached:
+    ``exp(v)``, ``u`` and the real pairs ``w`` as float64 (B, R, M) each and ``eta = exp(v - u)`` as
+    float32, 28 bytes per pair (4 more on the CPU for the window's list of candidates and 4 for the
+    list of pairs a period's pass visits) (450 MB for 20,000 firms, 80 blocks and 10 destinations),
+    plus the bool arrays of the pairs' status. Two states move side by side on the same ``z`` paths:
+    the scenario's and the no-policy path's (``reference``).
 
     The kernels are those of ``population.device`` (``engine.devices``: ``kernels.dynamic_ge`` or
     their CUDA twins); the per-pair and per-firm arrays live where they run (``state_arrays``: on

@@ -87,7 +87,7 @@ def prepare(population, calibration, params, device="cpu", keep_scores=False):
     ``population`` is an ``engine.firms.static.Population`` (its per-block keys are reused). ``device``
     ("cpu" or "cuda", resolved) runs the firm loops (``engine.devices``); the dynamic programme and
     the order statistics stay on the CPU. ``keep_scores`` (CPU): draw the pairs' scores once into
-    arrays that ``engine.closures.dynamic_ge.DynamicFirms`` reuses (20 bytes per pair) and compute the
+    arrays that ``engine.closures.dynamic_ge.DynamicFirms`` reuses (28 bytes per pair) and compute the
     baseline costs from them.
     """
     settings = params.dynamics

@@ -377,7 +377,10 @@ def memory_estimate(plan):
     Populations: four ``(B, R, M)`` float64 arrays per distinct population (entry scores and the
     tail sums of sales, real pairs and the half-population split; one population per scenario if a
     scenario samples firm parameters, else one shared). Checked against ``bench/``'s peak memory
-    (1.81 GB measured at 125,000 firms with two arrays; 1.9 GB estimated). Results: 16 float64 flow
+    (1.81 GB measured at 125,000 firms with two arrays; 1.9 GB estimated). The dynamic model in ``ge``
+    also keeps each pair's scores and states for its months (``DynamicFirms``: scores 28 bytes, status
+    flags 5, visit and window lists 8, the baseline costs 8 while they are computed): 1.53 GB estimated
+    for the default run, 1.18 GB measured. Results: 16 float64 flow
     columns and their Arrow copy per (draw, period, cell) of a chunk. Summary: five variables'
     (draws, cells) arrays of one period (four and the halves' effect difference), and their copies.
     """
@@ -387,6 +390,9 @@ def memory_estimate(plan):
     firm_specs = {"sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr"}
     distinct = len(plan.models) if any(p.name in firm_specs for s in plan.scenarios for p in s.parameter) else 1
     populations = distinct * 4 * blocks * n_regions * (plan.firms + 1) * 8
+    if any(combination(model.scenario.dynamics.mode, closure).firm_model == "dynamic" and closure == "ge"
+           for model, closure in zip(plan.models, plan.closures)):
+        populations += blocks * n_regions * plan.firms * 49
     periods = max(s.periods for s in plan.scenarios) + 1
     results = plan.draws_per_chunk * len(plan.models) * periods * blocks * n_regions * 16 * 8 * 3
     firm_rows = 0
