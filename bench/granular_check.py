@@ -34,7 +34,8 @@ REAL_COUNT_FIRMS = 60_000
 
 def domestic_changes(firms, out):
     """(draws, blocks, months + 1): each domestic cell's exports with no policy against period 0, minus 1."""
-    run = engine.simulate(draws=DRAWS, firms=firms, out=out, overwrite=True, seed=SEED, progress=False)
+    run = engine.simulate(draws=DRAWS, firms=firms, out=out, overwrite=True, seed=SEED, progress=False,
+                          closure="pe_moving")  # the closure of bench/README's figures
     flows = (run.scan("flows").filter(pl.col("origin") == pl.col("destination"))
              .select("draw", "period", "origin", "sector", "exports_no_policy").collect())
     cal = load_calibration(default_calibration_dir())

@@ -115,7 +115,7 @@ def test_dynamic_ge_to_pe_cost_ratio_per_draw(request, default_dynamic):
     calibration, _, params, path, keys, firms = default_dynamic
 
     def one_draw(closure):
-        with threadpool_limits(limits=1, user_api="blas"):  # as a run's draws (engine.runs.executors)
+        with threadpool_limits(limits=1, user_api="blas"):  # as a run's draws (engine.runs.plan.simulate_draw)
             population = dynamic_population(keys, 0, firms, params, calibration,  # as engine.runs.plan
                                             keep_scores=closure == "ge")
             return run_dynamic(population, None, path, params, closure)
@@ -150,7 +150,8 @@ def _alternated(tmp_path, variants, repeats, **options):
 
 
 def test_inventories_cost_of_the_default_run(request, tmp_path):
-    """The default run (us_japan_2025, 20 draws x 20,000 firms, pe) with importers' stocks against the
+    """The default run (us_japan_2025, 20 draws x 20,000 firms) in ``pe_moving`` (the closure of the
+    README's figures) with importers' stocks against the
     same run with ``[dynamics] inventories = false`` (docs/model.md section 11.9; issue target: at most
     10% more), alternated, median of 2 each, compiled first. Printed; with benchmarks disabled it runs
     tiny once each and checks that the stocks moved customs imports and nothing else."""
@@ -160,6 +161,7 @@ def test_inventories_cost_of_the_default_run(request, tmp_path):
     scenario = load_scenario("us_japan_2025")
     off = scenario.model_copy(update={"dynamics": scenario.dynamics.model_copy(update={"inventories": False})})
     options = dict(draws=2, firms=500) if small else dict(draws=20, firms=20_000)
+    options["closure"] = "pe_moving"
     engine.simulate(scenario, draws=1, firms=500, out=tmp_path / "compile", progress=False)
     runs, (on, off_s) = _alternated(tmp_path, {"on": dict(scenarios=scenario), "off": dict(scenarios=off)},
                                     1 if small else 2, **options)
@@ -180,6 +182,7 @@ def test_pe_moving_cost_of_the_default_run(request, tmp_path):
 
     small = benchmarks_disabled(request.config)
     options = dict(draws=2, firms=500) if small else dict(draws=20, firms=20_000)
+    options["closure"] = "pe_moving"
     for closure in ("pe", "pe_moving"):
         engine.simulate("us_japan_2025", draws=1, firms=500, out=tmp_path / f"compile_{closure}", progress=False,
                         closure=closure)

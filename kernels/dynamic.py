@@ -141,7 +141,8 @@ def cost_search(y_low, y_step, status_prob, stationary_thresholds):
     ``stationary_thresholds`` (Nz, 2)): ``(bounds, levels)``.
 
     ``bounds`` (Nz, 2): grid indices ``low``, ``high`` with ``y[low] <= stay`` and ``y[high] >=
-    entry`` (a point to spare, clipped to the grid). ``levels`` (Nz, SEARCH_LEVELS + 2): per level
+    entry`` (a point to spare) unless clipped to the grid (then ``baseline_entry_cost_at`` reaches
+    only the branches that hold there). ``levels`` (Nz, SEARCH_LEVELS + 2): per level
     ``k / SEARCH_LEVELS`` the last grid index whose status probability is at most it (0 when none
     is)."""
     n_z, n_y = status_prob.shape
@@ -256,10 +257,10 @@ def block_scores(productivity_key, shock_key, sm1_over_theta, s_a, s_e, rho, n_d
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def destination_costs(entry, initial_z, status_key, n, n_dest, y_low, y_step, status_prob, stationary_thresholds,
-                      out_cost):
+                      bounds, levels, out_cost):
     """One block's ``baseline_entry_cost`` in destination ``n`` per firm (``entry``, ``initial_z``,
-    ``out_cost``: (M,); ``status_prob`` (Nz, Ny), ``stationary_thresholds`` (Nz, 2): the block's)."""
-    bounds, levels = cost_search(y_low, y_step, status_prob, stationary_thresholds)
+    ``out_cost``: (M,); ``status_prob`` (Nz, Ny), ``stationary_thresholds`` (Nz, 2) and ``cost_search``'s
+    ``bounds`` and ``levels``: the block's)."""
     for f in range(entry.size):
         j = initial_z[f]
         us = uniform_open0(hash_at(status_key, np.uint64(f * n_dest + n)))
@@ -300,11 +301,12 @@ def dynamic_baseline_costs(productivity_keys, shock_keys, z_keys, status_keys, s
         fill_scaled_log_productivity(productivity_keys[b], np.uint64(0), sm1_over_theta[b], slp)
         for f in range(n_firms):
             out_initial_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
+        bounds, levels = cost_search(y_low, y_step, status_prob[b], stationary_thresholds[b])
         for n in range(n_dest):
             block_scores(productivity_keys[b], shock_keys[b], sm1_over_theta[b], s_a[b], s_e[b], rho[b], n_dest, n,
                          strata[b], slp, sales, entry, weight)
             destination_costs(entry, out_initial_z[b], status_keys[b], n, n_dest, y_low, y_step, status_prob[b],
-                              stationary_thresholds[b], out_cost[b, n])
+                              stationary_thresholds[b], bounds, levels, out_cost[b, n])
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -317,10 +319,10 @@ def dynamic_baseline_costs_of(entry, z_keys, status_keys, cum_invariant, y_low, 
     for b in prange(n_blocks):
         for f in range(n_firms):
             out_initial_z[b, f] = z_initial(z_keys[b], f, cum_invariant)
+        bounds, levels = cost_search(y_low, y_step, status_prob[b], stationary_thresholds[b])
         for n in range(n_dest):
             destination_costs(entry[b, n], out_initial_z[b], status_keys[b], n, n_dest, y_low, y_step, status_prob[b],
-                              stationary_thresholds[b], out_cost[b, n])
-
+                              stationary_thresholds[b], bounds, levels, out_cost[b, n])
 
 
 @njit(parallel=True, cache=True, error_model="numpy", fastmath=FASTMATH)

@@ -16,7 +16,7 @@ threshold less shift at a ``z`` index their firm takes (``dynamic_z_range``; a q
 at the default size), and the window's evaluations read its candidates as contiguous records
 (``dynamic_window_records``).
 With shift 0 they reproduce ``kernels.dynamic.dynamic_cell_sums`` bit for bit
-(``tests/test_dynamic_ge.py``). The per-firm math (``z_initial``, ``z_step``, ``inverse_uniform``,
+(``tests/test_dynamic_ge.py``). The per-firm math (``z_initial``, ``z_step``, ``inverse_uniform_at``,
 ``exports_at_baseline``, ``relationship_lost``) and the pair scores (``block_scores``) are those of
 ``kernels.dynamic``; ``dynamic_relationship_loss`` draws the period's lost relationships.
 Loops take preallocated outputs last, do no I/O and hold no state.

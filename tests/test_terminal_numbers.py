@@ -156,6 +156,7 @@ def test_pe_region_lines_are_the_regions_table_and_claim_no_welfare(run, scenari
     lines = blocks(stdout)[0][scenario]
     assert not any("real income effect" in line or "EV, $bn" in line for line in lines)
     assert any(line.startswith("  welfare: not measured in pe") for line in lines)
+    assert not any(line.startswith("  exchange rates:") for line in lines)  # they move prices here
     assert_region_lines(lines, db, scenario, REGION_PE, ("price index", "tariff revenue"))
 
 
@@ -163,6 +164,9 @@ def test_ge_region_lines_are_the_regions_table(run_ge):
     stdout, db = run_ge
     lines = blocks(stdout)[0][SCENARIOS[0]]
     assert_region_lines(lines, db, SCENARIOS[0], REGION, ("real income", "price index", "tariff revenue"))
+    # the scenario's yen process moves nothing in ge, and the summary says so (in pe_moving it does not)
+    assert any(line.startswith("  exchange rates: the scenario's [[fx]] and [[fx_process]] move nothing in ge")
+               for line in lines)
 
 
 def test_branch_shares_are_the_draws_table(run):

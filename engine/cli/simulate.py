@@ -72,7 +72,7 @@ def simulate_command(scenarios, draws, firms, seed, out, overwrite, resume, sche
     Examples:
       engine simulate
       engine simulate us_japan_2025 --draws 200 --seed 7 --out runs/usjp
-      engine simulate us_japan_2025 liberation_day_2025 --closure ge --dynamics static
+      engine simulate us_japan_2025 liberation_day_2025 --closure pe_moving
       engine simulate us_japan_2025 --firms 50000 --threads 2 --firm-output sample
       engine simulate --firms 100000 --precision 0.5         # more firms, a tighter precision warning
       engine simulate --draws 1000 --out runs/big --resume         # finish an interrupted run

@@ -240,6 +240,10 @@ def run_summary(result):
         elif record["closure"] != "ge":
             lines.append(f"  note: {record['closure']} fixes wages in local currency and leaves profits out of income, "
                          "so exchange rates move welfare and foreign tariffs barely do; --closure ge (docs/model.md)")
+        elif _moves_exchange_rates(tomllib.loads(record["text"])):
+            lines.append("  exchange rates: the scenario's [[fx]] and [[fx_process]] move nothing in ge (wages are "
+                         "flexible, so a nominal exchange rate has no real effect; docs/model.md 6.2); --closure "
+                         "pe_moving prices them through the invoicing currency (section 11.5)")
         draws = pl.read_parquet(result.path / "draws" / f"scenario={record['name']}" / "*.parquet")
         lines += branch_shares(draws.filter(pl.col("failure").is_null()) if "failure" in draws.columns else draws,
                                branch_labels(record["text"]))
@@ -307,3 +311,11 @@ def _round_up(firms):
     firms = int(np.ceil(firms))
     step = 10 ** max(len(str(firms)) - 2, 0)
     return -(-firms // step) * step
+
+
+def _moves_exchange_rates(node):
+    """Whether a parsed scenario (or part of it) has ``[[fx]]`` or ``[[fx_process]]`` entries, branches
+    included."""
+    if isinstance(node, dict):
+        return any(key in ("fx", "fx_process") or _moves_exchange_rates(value) for key, value in node.items())
+    return isinstance(node, list) and any(_moves_exchange_rates(item) for item in node)

@@ -390,9 +390,9 @@ def memory_estimate(plan):
     firm_specs = {"sigma", "theta", "shock_demand_sd", "shock_cost_sd", "shock_corr"}
     distinct = len(plan.models) if any(p.name in firm_specs for s in plan.scenarios for p in s.parameter) else 1
     populations = distinct * 4 * blocks * n_regions * (plan.firms + 1) * 8
-    if any(combination(model.scenario.dynamics.mode, closure).firm_model == "dynamic" and closure == "ge"
-           for model, closure in zip(plan.models, plan.closures)):
-        populations += blocks * n_regions * plan.firms * 49
+    if plan.device == "cpu" and any(combination(model.scenario.dynamics.mode, closure).firm_model == "dynamic"
+                                    and closure == "ge" for model, closure in zip(plan.models, plan.closures)):
+        populations += distinct * blocks * n_regions * plan.firms * 49  # on the GPU they live there
     periods = max(s.periods for s in plan.scenarios) + 1
     results = plan.draws_per_chunk * len(plan.models) * periods * blocks * n_regions * 16 * 8 * 3
     firm_rows = 0
