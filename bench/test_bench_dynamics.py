@@ -182,7 +182,6 @@ def test_pe_moving_cost_of_the_default_run(request, tmp_path):
 
     small = benchmarks_disabled(request.config)
     options = dict(draws=2, firms=500) if small else dict(draws=20, firms=20_000)
-    options["closure"] = "pe_moving"
     for closure in ("pe", "pe_moving"):
         engine.simulate("us_japan_2025", draws=1, firms=500, out=tmp_path / f"compile_{closure}", progress=False,
                         closure=closure)
