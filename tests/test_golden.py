@@ -49,7 +49,7 @@ def _without_inventories():
 #: name -> engine.simulate keyword arguments (all with the default seed).
 CASES = {
     "default": dict(draws=3, firms=2000, firm_output="sample"),  # ge
-    "pe_moving": dict(draws=3, firms=2000, firm_output="sample", closure="pe_moving"),  # the default until 2026-12
+    "pe_moving": dict(draws=3, firms=2000, firm_output="sample", closure="pe_moving"),  # the default before this version
     "no_inventories": dict(scenarios=[_without_inventories()], draws=3, firms=2000, firm_output="sample",
                            closure="pe_moving"),
     "static": dict(scenarios=["us_japan_2025", "liberation_day_2025"], draws=3, firms=2000, dynamics="static",

@@ -316,7 +316,7 @@ def test_optional_columns_are_shown_when_present(run, tmp_path):
 
 
 def test_pe_report_draws_no_welfare_decomposition_and_says_why(tmp_path):
-    """A partial-equilibrium closure (pe_moving, the default until 2026-12) measures no income: the report keeps the
+    """A partial-equilibrium closure (pe_moving, the default before this version) measures no income: the report keeps the
     regions chart (prices, tariff revenue) with a caption saying its real income is not welfare, and
     leaves the decomposition out with a note. The dynamic firm model's rows give the size deciles."""
     run = engine.simulate("us_japan_2025", draws=2, firms=500, seed=SEED, out=tmp_path / "pe", firm_output="sample",
