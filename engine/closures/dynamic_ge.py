@@ -449,8 +449,9 @@ def solve_dynamic_wage_equilibrium(firms, thresholds, log_demand_change, tariff,
                                 margin[t], commitments, amounts, reference)
         z, state, iterations[t], residuals[t] = solve_period(period, z, t, previous)
         previous = period
-        committed, reference_agg, period_thresholds = end_period(firms, thresholds, t, period_thresholds, state)
-        out["threshold_shift"].append(-state["threshold"] if t > 0 else np.zeros(open_cell.shape))  # as end_period
+        committed, reference_agg, period_thresholds, shift = end_period(firms, thresholds, t, period_thresholds,
+                                                                        state)
+        out["threshold_shift"].append(shift)
         record_period(out, state, acc, params.sigma, period)
         out["labour"].append(acc.labour)
         out["hard_active"].append(committed["active"])
@@ -471,7 +472,8 @@ def end_period(firms, thresholds, t, current, state):
     state is the calibrated one) and, before the last period, start the next
     (``DynamicFirms.close_period``). Returns the committed aggregates (period 0's calibrated ones with
     no entries or exits), the next period's no-policy aggregates (None without that state or after
-    the last period) and the next period's thresholds."""
+    the last period), the next period's thresholds and the shift (B, R) the commit subtracted from
+    the period's thresholds (zero in period 0)."""
     shift = np.zeros(firms.population.offset.shape) if t == 0 else -state["threshold"]
     commit_to = None if t == 0 else current
     reference = None
@@ -484,7 +486,7 @@ def end_period(firms, thresholds, t, current, state):
         initial, zero = firms.initial, np.zeros(shift.shape)
         committed = dict(initial, entries=zero, exits=zero, both=initial["sales_index"],
                          both_base=initial["sales_index"])
-    return committed, reference, current
+    return committed, reference, current, shift
 
 
 @dataclass(frozen=True, eq=False)

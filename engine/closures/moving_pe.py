@@ -127,12 +127,12 @@ def _solve_markets(population, path, params, raw, raw0, markets):
         period.threshold_weight, period.threshold_offset = 1.0 - weight, weight * quantity_shift
         z, state, _evaluations, _residual = solve_period(period, z, t, previous)
         previous = period
-        committed, _, period_thresholds = end_period(firms, thresholds, t, period_thresholds, state)
+        committed, _, period_thresholds, shift = end_period(firms, thresholds, t, period_thresholds, state)
         quantity_shift = keep * quantity_shift + (1.0 - keep) * state["shift"]
         for name in ("active", "sales_index", "entries", "exits", "both", "both_base", "split"):
             out[name].append(committed[name])
         out["shift"].append(quantity_shift)
-        out["threshold_shift"].append(-state["threshold"] if t > 0 else zero)
+        out["threshold_shift"].append(shift)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(markets & (acc.expenditure0 > 0), period.market_price_sum(state) / acc.expenditure0, 1.0)
         price_ratio.append(ratio)
